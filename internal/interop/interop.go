@@ -1,0 +1,69 @@
+// Package interop lets tests run real peers (openssl, gpg, sq, cmsutil, swaks) the same way everywhere.
+//
+// A test that needs a peer calls Tool. When the peer is not installed the test is skipped with a message
+// naming the Debian package to install, unless SEALPOST_INTEROP=require is set (CI sets it), in which case
+// the test fails: an interop test must never pass silently because its peer was missing.
+package interop
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// packages names the Debian package that provides each tool, for the skip message.
+var packages = map[string]string{
+	"openssl":  "openssl",
+	"gpg":      "gnupg",
+	"gpgsm":    "gpgsm",
+	"sq":       "sq",
+	"cmsutil":  "libnss3-tools",
+	"certutil": "libnss3-tools",
+	"pk12util": "libnss3-tools",
+	"swaks":    "swaks",
+}
+
+// Required reports whether SEALPOST_INTEROP=require is set.
+func Required() bool { return os.Getenv("SEALPOST_INTEROP") == "require" }
+
+// Tool returns the path of the named peer, or skips (fails when Required) if it is not installed.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	pkg := packages[name]
+	if pkg == "" {
+		pkg = name
+	}
+	if Required() {
+		t.Fatalf("interop peer %q not installed (Debian package %s) and SEALPOST_INTEROP=require", name, pkg)
+	}
+	t.Skipf("interop peer %q not installed (apt-get install %s); set SEALPOST_INTEROP=require to fail instead", name, pkg)
+	return ""
+}
+
+// Run runs the peer with args and stdin, and returns its stdout. It fails the test, showing stderr, when
+// the peer exits non-zero.
+func Run(t testing.TB, stdin []byte, name string, args ...string) []byte {
+	t.Helper()
+	out, stderr, err := Try(t, stdin, name, args...)
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr)
+	}
+	return out
+}
+
+// Try runs the peer like Run but returns its error and stderr instead of failing, for tests that expect the
+// peer to reject something.
+func Try(t testing.TB, stdin []byte, name string, args ...string) (stdout, stderr []byte, err error) {
+	t.Helper()
+	cmd := exec.Command(Tool(t, name), args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.Bytes(), e.Bytes(), err
+}

@@ -1,0 +1,150 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// Development identities: a private CA that issues the bank's signer, the embedded TSA and demo
+// customers. They make `sealpost serve` work out of the box; production loads real ones.
+
+var (
+	oidExtKeyUsage      = asn1.ObjectIdentifier{2, 5, 29, 37}
+	oidKPTimeStamping   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
+	devValidity         = 2 * 365 * 24 * time.Hour
+	devCAValidity       = 10 * 365 * 24 * time.Hour
+	devBackdate         = time.Hour
+	serialLimit         = new(big.Int).Lsh(big.NewInt(1), 127)
+	devOrganization     = []string{"sealpost development (not for production)"}
+	devSignerKeyUsage   = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
+	devCustomerKeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+)
+
+// NewRSAKey returns a fresh RSA-2048 key.
+func NewRSAKey() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }
+
+// NewDevCA creates a self-signed RSA-2048 root for development.
+func NewDevCA(name string) (*Identity, error) {
+	key, err := NewRSAKey()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: name, Organization: devOrganization},
+		NotBefore:             time.Now().Add(-devBackdate),
+		NotAfter:              time.Now().Add(devCAValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	ca := &Identity{Signer: key}
+	cert, err := ca.Issue(tmpl, key.Public())
+	if err != nil {
+		return nil, err
+	}
+	ca.Chain = []*x509.Certificate{cert}
+	return ca, nil
+}
+
+// Issue signs tmpl for pub with the identity as issuer; when the identity has no certificate yet the
+// result is self-signed. A serial number and subject key identifier are filled in if missing.
+func (ca *Identity) Issue(tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
+	if tmpl.SerialNumber == nil {
+		s, err := rand.Int(rand.Reader, serialLimit)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.SerialNumber = s
+	}
+	if tmpl.SubjectKeyId == nil {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return nil, err
+		}
+		ski := sha1.Sum(der) // RFC 5280 method 1 identifier, not a security function
+		tmpl.SubjectKeyId = ski[:]
+	}
+	parent := tmpl
+	if len(ca.Chain) > 0 {
+		parent = ca.Chain[0]
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, ca.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("issue certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// issueLeaf certifies key with tmpl, defaulting to the development validity period.
+func (ca *Identity) issueLeaf(tmpl *x509.Certificate, key crypto.Signer) (*Identity, error) {
+	if tmpl.NotBefore.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-devBackdate)
+		tmpl.NotAfter = time.Now().Add(devValidity)
+	}
+	tmpl.BasicConstraintsValid = true
+	cert, err := ca.Issue(tmpl, key.Public())
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{Signer: key, Chain: []*x509.Certificate{cert}}, nil
+}
+
+// NewDevSigner issues the bank's RSA-2048 S/MIME signing identity for the given sender addresses.
+func (ca *Identity) NewDevSigner(addresses []string) (*Identity, error) {
+	key, err := NewRSAKey()
+	if err != nil {
+		return nil, err
+	}
+	return ca.issueLeaf(&x509.Certificate{
+		Subject:        pkix.Name{CommonName: "sealpost bank signer", Organization: devOrganization},
+		EmailAddresses: addresses,
+		KeyUsage:       devSignerKeyUsage,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	}, key)
+}
+
+// TimeStampingExtension is the extendedKeyUsage extension with only id-kp-timeStamping, marked
+// critical as RFC 3161 section 2.3 requires (and openssl ts -verify enforces). Go would mark it
+// non-critical, so it is built by hand.
+func TimeStampingExtension() pkix.Extension {
+	v, _ := asn1.Marshal([]asn1.ObjectIdentifier{oidKPTimeStamping})
+	return pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: v}
+}
+
+// NewDevTSA issues the embedded TSA's identity. Its key is ECDSA P-256: a timestamp per message then
+// costs a small fraction of the RSA-2048 signature it covers.
+func (ca *Identity) NewDevTSA() (*Identity, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return ca.issueLeaf(&x509.Certificate{
+		Subject:         pkix.Name{CommonName: "sealpost embedded TSA", Organization: devOrganization},
+		KeyUsage:        x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		ExtraExtensions: []pkix.Extension{TimeStampingExtension()},
+	}, key)
+}
+
+// NewDevCustomer issues an RSA-2048 S/MIME identity for a customer's address (demo and tests).
+func (ca *Identity) NewDevCustomer(address string) (*Identity, error) {
+	key, err := NewRSAKey()
+	if err != nil {
+		return nil, err
+	}
+	return ca.issueLeaf(&x509.Certificate{
+		Subject:        pkix.Name{CommonName: address},
+		EmailAddresses: []string{address},
+		KeyUsage:       devCustomerKeyUsage,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	}, key)
+}
