@@ -297,3 +297,25 @@ func TestLoadPKCS12FromOpenSSL(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCertificates: certificate files from operators and customers are untrusted input.
+func FuzzParseCertificates(f *testing.F) {
+	ca, _, _ := fixtures(&testing.T{})
+	f.Add(EncodeCertificates(ca.Certificate()))
+	f.Add(ca.Certificate().Raw)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		certs, err := ParseCertificates(data)
+		if err != nil {
+			return
+		}
+		d := NewDirectory(certs, certs)
+		for _, c := range certs {
+			for _, a := range c.EmailAddresses {
+				_, _ = d.Lookup(a)
+			}
+		}
+		_ = d.Entries()
+	})
+}
