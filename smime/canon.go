@@ -1,0 +1,312 @@
+package smime
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+)
+
+// maxDepth bounds MIME nesting; real mail stays far below it, hostile mail does not.
+const maxDepth = 32
+
+// maxLine is RFC 5322's limit on a line, CRLF excluded.
+const maxLine = 998
+
+// toCRLF returns b with every bare LF and bare CR turned into CRLF. It returns b itself when it is
+// already canonical, which is the common case for mail that came over SMTP.
+func toCRLF(b []byte) []byte {
+	canonical := true
+	for i, c := range b {
+		if (c == '\n' && (i == 0 || b[i-1] != '\r')) || (c == '\r' && (i+1 == len(b) || b[i+1] != '\n')) {
+			canonical = false
+			break
+		}
+	}
+	if canonical {
+		return b
+	}
+	out := make([]byte, 0, len(b)+len(b)/32)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			out = append(out, '\r', '\n')
+			i++
+		case c == '\r' || c == '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// signatureSafe reports whether body can travel unchanged through any MTA: 7-bit, no NUL, lines of at
+// most 998 octets, and no line that an agent might rewrite (trailing white space is stripped by some
+// gateways, "From " is escaped by mbox). b must already be CRLF-canonical.
+func signatureSafe(b []byte) bool {
+	for len(b) > 0 {
+		i := bytes.Index(b, []byte("\r\n"))
+		line := b
+		if i >= 0 {
+			line, b = b[:i], b[i+2:]
+		} else {
+			b = nil
+		}
+		if len(line) > maxLine || bytes.HasPrefix(line, []byte("From ")) {
+			return false
+		}
+		if n := len(line); n > 0 && (line[n-1] == ' ' || line[n-1] == '\t') {
+			return false
+		}
+		for _, c := range line {
+			if c == 0 || c >= 0x80 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 || c == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalBody returns the body of an entity with header h made signature-safe, and the header
+// with its Content-Transfer-Encoding changed where the body had to be re-encoded. Multipart bodies
+// are rebuilt part by part; leaves that are not safe are re-encoded as quoted-printable (text) or
+// base64 (anything else).
+func canonicalBody(h header, body []byte, depth int) (header, []byte, error) {
+	if depth > maxDepth {
+		return nil, nil, fmt.Errorf("%w: MIME nesting deeper than %d", ErrMalformed, maxDepth)
+	}
+	h, err := cleanHeader(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	mediaType, params, err := mediaTypeOf(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	cte := strings.ToLower(h.get("Content-Transfer-Encoding"))
+	switch {
+	case strings.HasPrefix(mediaType, "multipart/"):
+		if cte != "" && cte != "7bit" && cte != "8bit" && cte != "binary" {
+			return nil, nil, fmt.Errorf("%w: multipart with transfer encoding %q", ErrMalformed, cte)
+		}
+		out, err := canonicalMultipart(body, params["boundary"], depth)
+		if err != nil {
+			return nil, nil, err
+		}
+		return withEncoding(h, cte, ""), out, nil
+	case mediaType == "message/rfc822" || mediaType == "message/global":
+		ih, ib, err := splitEntity(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		ih, ib, err = canonicalBody(ih, ib, depth+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		var b bytes.Buffer
+		ih.writeTo(&b)
+		b.WriteString("\r\n")
+		b.Write(ib)
+		return withEncoding(h, cte, ""), b.Bytes(), nil
+	}
+	switch cte {
+	case "", "7bit", "8bit", "binary":
+		if signatureSafe(body) {
+			return withEncoding(h, cte, ""), body, nil
+		}
+		if strings.HasPrefix(mediaType, "text/") {
+			return withEncoding(h, cte, "quoted-printable"), encodeQP(body), nil
+		}
+		return withEncoding(h, cte, "base64"), encodeBase64(body), nil
+	case "quoted-printable":
+		if signatureSafe(body) {
+			return h, body, nil
+		}
+		raw, err := decodeQP(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, encodeQP(raw), nil
+	case "base64":
+		if signatureSafe(body) {
+			return h, body, nil
+		}
+		raw, err := decodeBase64(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, encodeBase64(raw), nil
+	}
+	if !signatureSafe(body) {
+		return nil, nil, fmt.Errorf("%w: 8-bit data in a part with transfer encoding %q", ErrMalformed, cte)
+	}
+	return h, body, nil
+}
+
+// withEncoding sets the Content-Transfer-Encoding to want ("" means 7bit, written by omission), keeping
+// the header untouched when nothing changes.
+func withEncoding(h header, have, want string) header {
+	if have == want || (want == "" && have == "7bit") {
+		return h
+	}
+	out := h.without(func(n string) bool { return strings.EqualFold(n, "Content-Transfer-Encoding") })
+	if want != "" {
+		out = append(out, newField("Content-Transfer-Encoding", want))
+	}
+	return out
+}
+
+func mediaTypeOf(h header) (string, map[string]string, error) {
+	ct := h.get("Content-Type")
+	if ct == "" {
+		return "text/plain", map[string]string{}, nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: Content-Type %q: %v", ErrMalformed, truncate([]byte(ct)), err)
+	}
+	return mt, params, nil
+}
+
+// multipartParts splits a CRLF multipart body at its boundary into the preamble and the parts, each
+// without the CRLF that belongs to the following delimiter. Anything after the closing delimiter (the
+// epilogue) is ignored.
+func multipartParts(body []byte, boundary string) (preamble []byte, parts [][]byte, err error) {
+	if boundary == "" || len(boundary) > 70 {
+		return nil, nil, fmt.Errorf("%w: multipart without a valid boundary", ErrMalformed)
+	}
+	delim := []byte("--" + boundary)
+	partStart := -1
+	for pos := 0; pos < len(body); {
+		end := bytes.Index(body[pos:], []byte("\r\n"))
+		next := len(body)
+		line := body[pos:]
+		if end >= 0 {
+			line, next = body[pos:pos+end], pos+end+2
+		}
+		if rest, ok := bytes.CutPrefix(line, delim); ok {
+			rest = bytes.TrimRight(rest, " \t")
+			isClose := bytes.Equal(rest, []byte("--"))
+			if len(rest) == 0 || isClose {
+				if partStart < 0 {
+					preamble = body[:max(0, pos-2)]
+				} else {
+					parts = append(parts, body[partStart:max(partStart, pos-2)])
+				}
+				if isClose {
+					return preamble, parts, nil
+				}
+				partStart = next
+			}
+		}
+		pos = next
+	}
+	return nil, nil, fmt.Errorf("%w: multipart without its closing boundary", ErrMalformed)
+}
+
+// canonicalMultipart rebuilds a multipart body with each part canonical. The preamble is kept only
+// when it is safe; the epilogue is dropped (no agent displays it, and it would be unsigned noise).
+func canonicalMultipart(body []byte, boundary string, depth int) ([]byte, error) {
+	preamble, parts, err := multipartParts(body, boundary)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Grow(len(body) + len(body)/16)
+	if len(preamble) > 0 && signatureSafe(preamble) {
+		out.Write(preamble)
+		out.WriteString("\r\n")
+	}
+	for _, p := range parts {
+		out.WriteString("--" + boundary + "\r\n")
+		if err := writePart(&out, p, depth); err != nil {
+			return nil, err
+		}
+		out.WriteString("\r\n")
+	}
+	out.WriteString("--" + boundary + "--\r\n")
+	return out.Bytes(), nil
+}
+
+func writePart(out *bytes.Buffer, part []byte, depth int) error {
+	h, body, err := splitEntity(part)
+	if err != nil {
+		return err
+	}
+	h, body, err = canonicalBody(h, body, depth+1)
+	if err != nil {
+		return err
+	}
+	h.writeTo(out)
+	out.WriteString("\r\n")
+	out.Write(body)
+	return nil
+}
+
+func encodeQP(b []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(b) + len(b)/8)
+	w := quotedprintable.NewWriter(&out)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	// The writer leaves "From " and a lone "." alone; "From " must not start a line.
+	q := out.Bytes()
+	if bytes.HasPrefix(q, []byte("From ")) || bytes.Contains(q, []byte("\r\nFrom ")) {
+		q = bytes.ReplaceAll(q, []byte("\r\nFrom "), []byte("\r\n=46rom "))
+		if bytes.HasPrefix(q, []byte("From ")) {
+			q = append([]byte("=46"), q[1:]...)
+		}
+	}
+	return q
+}
+
+func decodeQP(b []byte) ([]byte, error) {
+	var out bytes.Buffer
+	if _, err := out.ReadFrom(quotedprintable.NewReader(bytes.NewReader(b))); err != nil {
+		return nil, fmt.Errorf("%w: quoted-printable: %v", ErrMalformed, err)
+	}
+	return out.Bytes(), nil
+}
+
+// encodeBase64 writes RFC 2045 base64: 76 characters a line, CRLF line ends.
+func encodeBase64(b []byte) []byte {
+	enc := base64.StdEncoding
+	n := enc.EncodedLen(len(b))
+	out := make([]byte, 0, n+n/76*2+2)
+	line := make([]byte, 76)
+	for len(b) > 0 {
+		chunk := min(len(b), 57)
+		enc.Encode(line, b[:chunk])
+		out = append(out, line[:enc.EncodedLen(chunk)]...)
+		out = append(out, '\r', '\n')
+		b = b[chunk:]
+	}
+	return out
+}
+
+func decodeBase64(b []byte) ([]byte, error) {
+	clean := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c != '\r' && c != '\n' && c != ' ' && c != '\t' {
+			clean = append(clean, c)
+		}
+	}
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
+	n, err := base64.StdEncoding.Decode(out, clean)
+	if err != nil {
+		return nil, fmt.Errorf("%w: base64: %v", ErrMalformed, err)
+	}
+	return out[:n], nil
+}

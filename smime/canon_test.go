@@ -1,0 +1,112 @@
+package smime
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// canonical runs the canonicaliser over a whole message's content entity and returns the bytes that
+// would be signed.
+func canonical(t testing.TB, msg string) ([]byte, error) {
+	t.Helper()
+	h, body, err := splitEntity(toCRLF([]byte(msg)))
+	if err != nil {
+		return nil, err
+	}
+	h = h.without(func(n string) bool { return !isContentField(n) })
+	h, body, err = canonicalBody(h, body, 0)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	h.writeTo(&b)
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.Bytes(), nil
+}
+
+func TestCanonicalization(t *testing.T) {
+	long := strings.Repeat("x", 2000)
+	tests := []struct {
+		name     string
+		msg      string
+		contains []string // substrings the signed bytes must contain
+		absent   []string // and must not
+	}{
+		{"BareLFBecomesCRLF", "Content-Type: text/plain\n\nline one\nline two\n",
+			[]string{"line one\r\nline two\r\n"}, nil},
+		{"BareCRBecomesCRLF", "Content-Type: text/plain\r\rone\rtwo\r",
+			[]string{"one\r\ntwo\r\n"}, nil},
+		{"SafeSevenBitUnchanged", "Content-Type: text/plain; charset=us-ascii\r\n\r\nHello.\r\n",
+			[]string{"Content-Type: text/plain; charset=us-ascii\r\n\r\nHello.\r\n"}, []string{"Content-Transfer-Encoding"}},
+		{"EightBitTextToQuotedPrintable", "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n1 234,56 €\r\n",
+			[]string{"Content-Transfer-Encoding: quoted-printable", "1 234,56 =E2=82=AC"}, []string{"8bit"}},
+		{"EightBitBinaryToBase64", "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\x01\xff\xfe\r\n",
+			[]string{"Content-Transfer-Encoding: base64", "Af/+DQo="}, nil},
+		{"LongLineIsWrapped", "Content-Type: text/plain\r\n\r\n" + long + "\r\n",
+			[]string{"Content-Transfer-Encoding: quoted-printable", "=\r\n"}, []string{long}},
+		{"TrailingWhitespaceIsProtected", "Content-Type: text/plain\r\n\r\nsigned line \r\n",
+			[]string{"signed line=20"}, nil},
+		{"FromLineIsEscaped", "Content-Type: text/plain\r\n\r\nFrom here on\r\n",
+			[]string{"=46rom here on"}, []string{"\nFrom here"}},
+		{"LongBase64LineIsRewrapped", "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + strings.Repeat("QUJD", 300) + "\r\n",
+			[]string{strings.Repeat("QUJD", 19) + "\r\n"}, []string{strings.Repeat("QUJD", 300)}},
+		{"MultipartPartsReencoded", "Content-Type: multipart/mixed; boundary=b\r\n\r\npreamble\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n--b\r\nContent-Type: text/plain\r\n\r\nsafe\r\n--b--\r\nepilogue\r\n",
+			[]string{"preamble\r\n--b\r\n", "Gr=C3=BC=C3=9Fe\r\n--b\r\nContent-Type: text/plain\r\n\r\nsafe\r\n--b--\r\n"}, []string{"epilogue"}},
+		{"AttachedMessageReencoded", "Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nÄ\r\n",
+			[]string{"Subject: inner\r\n", "=C3=84"}, nil},
+		{"EightBitFileNameIsRFC2231Encoded", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf; name=\"Kontoauszug-März.pdf\"\r\nContent-Description: Übersicht\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJD\r\n--b--\r\n",
+			[]string{"name*=utf-8''Kontoauszug-M%C3%A4rz.pdf", "Content-Description: =?utf-8?q?=C3=9Cbersicht?="}, nil},
+		{"EightBitTopLevelContentHeader", "Content-Type: text/plain; charset=utf-8; format=flowed; x-note=\"ä\"\r\n\r\nx\r\n",
+			[]string{"x-note*=utf-8''%C3%A4"}, nil},
+		{"MissingContentTypeDefaultsToText", "\r\nTschüss\r\n",
+			[]string{"Content-Transfer-Encoding: quoted-printable"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := canonical(t, tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !signatureSafe(got) {
+				t.Errorf("output is not signature-safe:\n%q", got)
+			}
+			for _, s := range tt.contains {
+				if !bytes.Contains(got, []byte(s)) {
+					t.Errorf("output lacks %q:\n%q", s, got)
+				}
+			}
+			for _, s := range tt.absent {
+				if bytes.Contains(got, []byte(s)) {
+					t.Errorf("output still has %q:\n%q", s, got)
+				}
+			}
+			again, err := canonical(t, string(got))
+			if err != nil || !bytes.Equal(again, got) {
+				t.Errorf("canonical form is not stable under a second pass (%v):\n%q\n%q", err, got, again)
+			}
+		})
+	}
+}
+
+func TestCanonicalizationRejectsMalformed(t *testing.T) {
+	tests := []struct{ name, msg string }{
+		{"UnterminatedMultipart", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n"},
+		{"MultipartWithoutBoundary", "Content-Type: multipart/mixed\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n"},
+		{"BadContentType", "Content-Type: text/plain; charset=\"unterminated\r\n\r\nx\r\n"},
+		{"HeaderWithoutColon", "Content-Type: text/plain\r\nnot a header\r\n\r\nx\r\n"},
+		{"EightBitIDInPart", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-ID: <grüße@x>\r\n\r\nx\r\n--b--\r\n"},
+		{"NestingTooDeep", strings.Repeat("Content-Type: message/rfc822\r\n\r\n", maxDepth+2) + "x\r\n"},
+		{"EightBitInUnknownEncoding", "Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n\xff\r\n"},
+		{"BadBase64", "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + strings.Repeat("!", 1200) + "\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := canonical(t, tt.msg); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, want ErrMalformed", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,184 @@
+package smime
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/tsa"
+)
+
+// ErrSignature is returned by Open when a signature is missing, does not verify, uses a weak
+// algorithm, or its signer does not chain to a trusted root with email protection.
+var ErrSignature = errors.New("signature not valid")
+
+// Opened is a message taken apart by Open.
+type Opened struct {
+	// Content is the signed MIME entity (header fields and body) exactly as signed.
+	Content []byte
+	// Signer is the verified signer's certificate.
+	Signer *x509.Certificate
+	// Timestamp is the verified RFC 3161 token over the signature, or nil if it carried none.
+	Timestamp *tsa.Token
+	// Encrypted and Authenticated describe the envelope (Authenticated: AES-GCM).
+	Encrypted, Authenticated bool
+}
+
+// OpenOptions says what Open trusts.
+type OpenOptions struct {
+	Roots    *x509.CertPool // trust anchors for signers (emailProtection)
+	TSARoots *x509.CertPool // trust anchors for timestamp authorities
+	// Identity decrypts enveloped messages; nil means the message must be signed only.
+	Identity *keys.Identity
+	// Now is the arrival time, used for the chain check when there is no timestamp. Zero means now.
+	Now time.Time
+}
+
+// Open decrypts (if enveloped) and verifies a message in the form Protect and Sign produce: an
+// optional EnvelopedData/AuthEnvelopedData around a detached multipart/signed. The signer's chain is
+// checked at the timestamp's time when a valid token is present, else at arrival, with the
+// emailProtection usage, SHA-256 or better, and RSA keys of at least 2048 bits; the signing time the
+// signer claims is not trusted for this. It is the verifying half of sealpost's own output; inbound
+// mail from other clients needs the fuller pipeline of the gateway.
+func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			o, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
+		}
+	}()
+	h, body, err := splitEntity(toCRLF(msg))
+	if err != nil {
+		return nil, err
+	}
+	o = &Opened{}
+	mt, params, err := mediaTypeOf(h)
+	if err != nil {
+		return nil, err
+	}
+	if mt == "application/pkcs7-mime" || mt == "application/x-pkcs7-mime" {
+		st := strings.ToLower(params["smime-type"])
+		if st != "enveloped-data" && st != "authenveloped-data" {
+			return nil, fmt.Errorf("%w: smime-type %q", ErrUnsupported, st)
+		}
+		if opts.Identity == nil {
+			return nil, fmt.Errorf("%w: no key to decrypt with", ErrNotForUs)
+		}
+		der, err := decodeBase64(body)
+		if err != nil {
+			return nil, err
+		}
+		d, err := Decrypt(der, opts.Identity)
+		if err != nil {
+			return nil, err
+		}
+		o.Encrypted, o.Authenticated = true, d.Authenticated
+		if h, body, err = splitEntity(toCRLF(d.Content)); err != nil {
+			return nil, err
+		}
+		if mt, params, err = mediaTypeOf(h); err != nil {
+			return nil, err
+		}
+	}
+	proto := strings.ToLower(params["protocol"])
+	if mt != "multipart/signed" || (proto != "application/pkcs7-signature" && proto != "application/x-pkcs7-signature") {
+		return nil, fmt.Errorf("%w: not signed (%s)", ErrSignature, mt)
+	}
+	_, parts, err := multipartParts(body, params["boundary"])
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
+	}
+	sh, sb, err := splitEntity(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	if st, _, _ := mediaTypeOf(sh); st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" {
+		return nil, fmt.Errorf("%w: second part is %s", ErrMalformed, st)
+	}
+	sig, err := decodeBase64(sb)
+	if err != nil {
+		return nil, err
+	}
+	o.Content = parts[0]
+	if err := verifyDetached(o, sig, opts); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func verifyDetached(o *Opened, sig []byte, opts OpenOptions) error {
+	p7, err := pkcs7.Parse(sig)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(p7.Signers) != 1 {
+		return fmt.Errorf("%w: %d signers", ErrSignature, len(p7.Signers))
+	}
+	si := p7.Signers[0]
+	if !si.DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA256) &&
+		!si.DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA384) &&
+		!si.DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA512) {
+		return fmt.Errorf("%w: digest algorithm %v is not SHA-256 or better", ErrSignature, si.DigestAlgorithm.Algorithm)
+	}
+	p7.Content = o.Content
+	if err := p7.Verify(); err != nil { // signature and digest only: the chain is checked below
+		return fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	signer := p7.GetOnlySigner()
+	if k, ok := signer.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() < 2048 {
+		return fmt.Errorf("%w: signer key is not RSA of at least 2048 bits", ErrSignature)
+	}
+	at := opts.Now
+	if at.IsZero() {
+		at = time.Now()
+	}
+	for _, a := range si.UnauthenticatedAttributes {
+		if !a.Type.Equal(oidAttrTimeStampToken) {
+			continue
+		}
+		if opts.TSARoots == nil {
+			return fmt.Errorf("%w: timestamp present but no TSA roots configured", ErrSignature)
+		}
+		tok, err := tsa.Verify(a.Value.Bytes, si.EncryptedDigest, opts.TSARoots)
+		if err != nil {
+			return fmt.Errorf("%w: timestamp: %w", ErrSignature, err)
+		}
+		o.Timestamp, at = tok, tok.Time
+	}
+	inter := x509.NewCertPool()
+	for _, c := range p7.Certificates {
+		inter.AddCert(c)
+	}
+	if _, err := signer.Verify(x509.VerifyOptions{Roots: opts.Roots, Intermediates: inter, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}}); err != nil {
+		return fmt.Errorf("%w: signer %s: %v", ErrSignature, signer.Subject, err)
+	}
+	o.Signer = signer
+	return nil
+}
+
+// headerOf returns the value of a header field of an entity, for callers that show results.
+func headerOf(entity []byte, name string) string {
+	h, _, err := splitEntity(toCRLF(entity))
+	if err != nil {
+		return ""
+	}
+	v := h.get(name)
+	if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+		return d
+	}
+	return v
+}
+
+// Header returns the decoded value of a header field of the opened content (e.g. the protected
+// Subject of an OTP).
+func (o *Opened) Header(name string) string { return headerOf(o.Content, name) }

@@ -1,0 +1,264 @@
+package smime
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/smallstep/pkcs7"
+
+	"github.com/sealpost/sealpost/keys"
+)
+
+// envelopeDER returns the DER CMS inside a Protect output.
+func envelopeDER(t testing.TB, out []byte) []byte {
+	t.Helper()
+	i := bytes.Index(out, []byte("\r\n\r\n"))
+	der, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(out[i+4:])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// verifyGo checks the detached signature with the pkcs7 library against the CA.
+func verifyGo(t testing.TB, f *fixture, signedEntity []byte) []byte {
+	t.Helper()
+	content, sig := splitSigned(t, signedEntity)
+	p7, err := pkcs7.Parse(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p7.Content = content
+	pool := x509.NewCertPool()
+	pool.AddCert(f.ca.Certificate())
+	if err := p7.VerifyWithChain(pool); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+	return content
+}
+
+func TestProtectRoundTrip(t *testing.T) {
+	f := getFixture(t)
+	for _, gcm := range []bool{false, true} {
+		out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers, gcm, false), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range f.customers {
+			d, err := Decrypt(envelopeDER(t, out), c)
+			if err != nil {
+				t.Fatalf("gcm=%v %s: %v", gcm, c.Certificate().EmailAddresses[0], err)
+			}
+			if d.Authenticated != gcm {
+				t.Fatalf("Authenticated = %v for gcm=%v", d.Authenticated, gcm)
+			}
+			content := verifyGo(t, f, d.Content)
+			want, err := canonical(t, statement)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(content, want) {
+				t.Fatalf("signed content differs from the canonical message:\n%q\n%q", content, want)
+			}
+		}
+		outer := string(head(out)) + "\r\n"
+		for _, h := range []string{"From: Example Bank <statements@bank.example>", "Subject: Your November statement", "Message-ID: <stmt-1@bank.example>"} {
+			if !strings.Contains(outer, h) {
+				t.Errorf("outer header lacks %q", h)
+			}
+		}
+	}
+}
+
+// TestHeaderProtectionHidesOTPSubject: an OTP in the Subject must not appear anywhere outside the
+// encryption, and the protected copy must follow RFC 9788.
+func TestHeaderProtectionHidesOTPSubject(t *testing.T) {
+	f := getFixture(t)
+	otp := "From: otp@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 493817\r\nKeywords: otp\r\n" +
+		"Message-ID: <otp-1@bank.example>\r\n\r\nYour one-time code is 493817. It expires in 5 minutes.\r\n"
+	out, err := f.protector.Protect(ctx, []byte(otp), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("493817")) {
+		t.Fatal("the code appears in clear in the protected message")
+	}
+	outer := string(head(out)) + "\r\n"
+	if !strings.Contains(outer, "Subject: [...]\r\n") || strings.Contains(outer, "Keywords") {
+		t.Fatalf("outer header not obscured per hcp_baseline:\n%s", outer)
+	}
+	d, err := Decrypt(envelopeDER(t, out), f.customers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := verifyGo(t, f, d.Content)
+	inner := string(head(content)) + "\r\n"
+	for _, want := range []string{"hp=cipher", "Subject: Your code is 493817\r\n", "Keywords: otp\r\n",
+		"HP-Outer: Subject: [...]\r\n", "HP-Outer: Message-ID: <otp-1@bank.example>\r\n", "From: otp@bank.example\r\n"} {
+		if !strings.Contains(inner, want) {
+			t.Errorf("protected header lacks %q:\n%s", want, inner)
+		}
+	}
+	if strings.Contains(inner, "HP-Outer: Keywords") {
+		t.Error("HP-Outer records a field that was removed from the outer header")
+	}
+
+	signed, err := f.protector.Sign(ctx, []byte(otp), Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(signed, []byte("hp=clear")) || bytes.Contains(signed, []byte("HP-Outer")) {
+		t.Fatal("sign-only header protection must be hp=clear without HP-Outer")
+	}
+}
+
+func TestHeaderProtectionEncodesEightBitHeaders(t *testing.T) {
+	f := getFixture(t)
+	msg := "From: Bänk <statements@bank.example>\r\nTo: alice@example.com\r\nSubject: Kontoauszug für Sie\r\n\r\nHallo\r\n"
+	out, err := f.protector.Sign(ctx, []byte(msg), Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := verifyGo(t, f, out[bytes.Index(out, []byte("Content-Type: multipart/signed")):])
+	if !isASCII(content) || !bytes.Contains(content, []byte("Subject: =?utf-8?q?Kontoauszug_f=C3=BCr_Sie?=")) {
+		t.Fatalf("protected copy of 8-bit headers must be RFC 2047 encoded:\n%s", head(content))
+	}
+}
+
+func TestProtectRefuses(t *testing.T) {
+	f := getFixture(t)
+	to := recipients(f.customers[:1], false, false)
+	tests := []struct {
+		name string
+		msg  string
+		to   []Recipient
+		want error
+	}{
+		{"SenderNotInSigningCertificate", "From: someone@elsewhere.example\r\n\r\nhi\r\n", to, ErrSenderNotCovered},
+		{"NoFrom", "To: alice@example.com\r\n\r\nhi\r\n", to, ErrNoFrom},
+		{"TwoFromAddresses", "From: statements@bank.example, otp@bank.example\r\n\r\nhi\r\n", to, ErrNoFrom},
+		{"TwoFromFields", "From: statements@bank.example\r\nFrom: otp@bank.example\r\n\r\nhi\r\n", to, ErrNoFrom},
+		{"NoRecipients", statement, nil, ErrNoRecipients},
+		{"MalformedMIME", "From: statements@bank.example\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nno end\r\n", to, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := f.protector.Protect(ctx, []byte(tt.msg), tt.to, Options{})
+			if !errors.Is(err, tt.want) || out != nil {
+				t.Fatalf("got %v (output %d bytes), want %v and no output", err, len(out), tt.want)
+			}
+		})
+	}
+}
+
+func TestProtectSenderDomainIsCaseInsensitive(t *testing.T) {
+	f := getFixture(t)
+	if _, err := f.protector.Sign(ctx, []byte("From: statements@BANK.example\r\n\r\nhi\r\n"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDecryptRefuses(t *testing.T) {
+	f := getFixture(t)
+	out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:1], false, false), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der := envelopeDER(t, out)
+	t.Run("NotForThisKey", func(t *testing.T) {
+		if _, err := Decrypt(der, f.customers[1]); !errors.Is(err, ErrNotForUs) {
+			t.Fatalf("got %v, want ErrNotForUs", err)
+		}
+	})
+	t.Run("CraftedCBCPaddingDoesNotPanic", func(t *testing.T) {
+		// pkcs7's Decrypt panics on crafted padding (LIBRARIES.md); ours must return an error.
+		bad := bytes.Clone(der)
+		bad[len(bad)-17] ^= 0xff // the last ciphertext block's predecessor controls the padding byte
+		if _, err := Decrypt(bad, f.customers[0]); err == nil {
+			t.Log("padding happened to stay valid; content integrity is the signature's job")
+		}
+	})
+	t.Run("Truncated", func(t *testing.T) {
+		if _, err := Decrypt(der[:len(der)/2], f.customers[0]); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("got %v, want ErrMalformed", err)
+		}
+	})
+	t.Run("SignedDataIsNotEnveloped", func(t *testing.T) {
+		inner, _ := asn1.Marshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true})
+		ci, _ := marshalContentInfo(oidSignedData, inner)
+		if _, err := Decrypt(ci, f.customers[0]); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("got %v, want ErrUnsupported", err)
+		}
+	})
+	t.Run("GCMTagTampered", func(t *testing.T) {
+		out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:1], true, false), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		der := envelopeDER(t, out)
+		der[len(der)-1] ^= 1
+		if _, err := Decrypt(der, f.customers[0]); !errors.Is(err, ErrDecrypt) {
+			t.Fatalf("got %v, want ErrDecrypt", err)
+		}
+	})
+}
+
+func TestNewProtectorRequiresRSA2048(t *testing.T) {
+	f := getFixture(t)
+	if _, err := NewProtector(&keys.Identity{Signer: f.tsaID.Signer, Chain: f.tsaID.Chain}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("an ECDSA signer must be refused for S/MIME signing, got %v", err)
+	}
+}
+
+func TestOpenVerifiesOwnOutput(t *testing.T) {
+	f := getFixture(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(f.ca.Certificate())
+	otp := "From: otp@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 111222\r\n\r\ncode 111222\r\n"
+	out, err := f.protector.Protect(ctx, []byte(otp), recipients(f.customers[:1], true, false), Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(out, OpenOptions{Roots: roots, TSARoots: roots, Identity: f.customers[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Encrypted || !o.Authenticated || o.Timestamp == nil || !o.Signer.Equal(f.signer.Certificate()) {
+		t.Fatalf("Open result %+v", o)
+	}
+	if got := o.Header("Subject"); got != "Your code is 111222" {
+		t.Fatalf("protected Subject = %q", got)
+	}
+
+	t.Run("UntrustedSignerRoot", func(t *testing.T) {
+		other, err := keys.NewDevCA("other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(other.Certificate())
+		if _, err := Open(out, OpenOptions{Roots: pool, TSARoots: roots, Identity: f.customers[0]}); !errors.Is(err, ErrSignature) {
+			t.Fatalf("got %v, want ErrSignature", err)
+		}
+	})
+	t.Run("TamperedSignedContent", func(t *testing.T) {
+		signed, err := f.protector.Sign(ctx, []byte(otp), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := bytes.Replace(signed, []byte("code 111222"), []byte("code 999222"), 1)
+		if _, err := Open(bad, OpenOptions{Roots: roots, TSARoots: roots}); !errors.Is(err, ErrSignature) {
+			t.Fatalf("got %v, want ErrSignature", err)
+		}
+	})
+	t.Run("UnsignedIsNotVerified", func(t *testing.T) {
+		if _, err := Open([]byte(otp), OpenOptions{Roots: roots, TSARoots: roots}); !errors.Is(err, ErrSignature) {
+			t.Fatalf("got %v, want ErrSignature", err)
+		}
+	})
+}
