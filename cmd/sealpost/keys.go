@@ -1,0 +1,144 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sealpost/sealpost/keys"
+)
+
+const defaultSenders = "statements@bank.example,otp@bank.example,support@bank.example"
+
+func cmdKeys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: sealpost keys init|import|export|list -data DIR …", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("keys "+sub, stderr)
+	data := fs.String("data", "", "data directory (required)")
+	switch sub {
+	case "init":
+		senders := fs.String("senders", defaultSenders, "comma-separated sender addresses the bank's signing certificate names")
+		if err := parseData(fs, args, data); err != nil {
+			return err
+		}
+		if err := keys.DataDir(*data).Init(splitList(*senders)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "initialised %s: development CA, bank signer (%s), embedded TSA\n", *data, *senders)
+		return nil
+	case "import":
+		root := fs.Bool("root", false, "import as trusted root(s) instead of recipients' certificates")
+		if err := parseData(fs, args, data); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			return fmt.Errorf("%w: name at least one certificate file", errUsage)
+		}
+		return importFiles(keys.DataDir(*data), fs.Args(), *root, stdout)
+	case "export":
+		if err := parseData(fs, args, data); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 || !strings.Contains(" ca signer tsa ", " "+fs.Arg(0)+" ") {
+			return fmt.Errorf("%w: export ca|signer|tsa", errUsage)
+		}
+		pem, err := keys.DataDir(*data).ChainPEM(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(pem)
+		return err
+	case "list":
+		if err := parseData(fs, args, data); err != nil {
+			return err
+		}
+		return listKeys(keys.DataDir(*data), stdout)
+	}
+	return fmt.Errorf("%w: unknown keys command %q (init, import, export, list)", errUsage, sub)
+}
+
+func parseData(fs *flag.FlagSet, args []string, data *string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return fmt.Errorf("%w: -data DIR is required", errUsage)
+	}
+	return nil
+}
+
+func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) error {
+	// Read every file first, so a bad one leaves nothing half-imported.
+	contents := make([][]byte, len(files))
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if _, err := keys.ParseCertificates(b); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		contents[i] = b
+	}
+	for i, f := range files {
+		certs, err := dir.Import(contents[i], root)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		d, err := dir.Directory()
+		if err != nil {
+			return err
+		}
+		for _, c := range certs {
+			switch {
+			case root:
+				fmt.Fprintf(stdout, "trusted root: %s\n", c.Subject)
+			case c.IsCA:
+				fmt.Fprintf(stdout, "intermediate: %s\n", c.Subject)
+			default:
+				status := "usable"
+				if p := d.Check(c); p != nil {
+					status = "unusable: " + p.Error()
+				}
+				fmt.Fprintf(stdout, "recipient %s: %s\n", strings.Join(c.EmailAddresses, ", "), status)
+			}
+		}
+	}
+	return nil
+}
+
+func listKeys(dir keys.DataDir, stdout io.Writer) error {
+	d, err := dir.Directory()
+	if err != nil {
+		return err
+	}
+	roots, err := dir.Roots()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tEXPIRES\tSUBJECT\tSTATUS")
+	for _, e := range d.Entries() {
+		status := "usable"
+		if e.Problem != nil {
+			status = "unusable: " + e.Problem.Reason.Error()
+			if e.Problem.Detail != "" {
+				status += " (" + oneLine(e.Problem.Detail) + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Certificate.NotAfter.UTC().Format(time.DateOnly), e.Certificate.Subject, status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range roots {
+		fmt.Fprintf(stdout, "trusted root: %s (expires %s)\n", r.Subject, r.NotAfter.UTC().Format(time.DateOnly))
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/tsa"
+)
+
+// maxMessage bounds what protect reads from stdin; the relay has its own configured limit.
+const maxMessage = 64 << 20
+
+func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("protect", stderr)
+	data := fs.String("data", "", "data directory (required)")
+	from := fs.String("from", "", "sender address; must be the message's From address (required)")
+	to := fs.String("to", "", "comma-separated recipient addresses (required unless -sign-only)")
+	signOnly := fs.Bool("sign-only", false, "sign and timestamp without encrypting")
+	hp := fs.Bool("header-protection", false, "protect header fields (RFC 9788); hides the Subject of encrypted mail")
+	gcm := fs.Bool("gcm", false, "AES-256-GCM AuthEnvelopedData: only if every recipient's client reads it")
+	oaep := fs.Bool("oaep", false, "wrap the content key with RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5")
+	p12 := fs.String("signer-p12", "", "sign with this PKCS#12 identity instead of the data directory's signer")
+	passFile := fs.String("signer-pass-file", "", "file holding the PKCS#12 password")
+	passEnv := fs.String("signer-pass-env", "", "environment variable holding the PKCS#12 password")
+	tsaURLs := fs.String("tsa", "", "comma-separated RFC 3161 TSA URLs tried in order (default: the embedded TSA)")
+	tsaRoots := fs.String("tsa-roots", "", "PEM file of roots the TSAs chain to (default: the data directory's roots)")
+	timeout := fs.Duration("tsa-timeout", 10*time.Second, "time allowed to each TSA")
+	if err := parseData(fs, args, data); err != nil {
+		return err
+	}
+	if *from == "" {
+		return fmt.Errorf("%w: -from is required", errUsage)
+	}
+	rcpts := splitList(*to)
+	if len(rcpts) == 0 && !*signOnly {
+		return fmt.Errorf("%w: -to is required (or -sign-only)", errUsage)
+	}
+	dir := keys.DataDir(*data)
+
+	var recipients []smime.Recipient
+	if !*signOnly {
+		d, err := dir.Directory()
+		if err != nil {
+			return err
+		}
+		var refused []string
+		for _, r := range rcpts {
+			cert, err := d.Lookup(r)
+			if err != nil {
+				refused = append(refused, err.Error())
+				continue
+			}
+			recipients = append(recipients, smime.Recipient{Certificate: cert, GCM: *gcm, OAEP: *oaep})
+		}
+		if len(refused) > 0 {
+			return fmt.Errorf("not protected, refused %d of %d recipients: %s", len(refused), len(rcpts), strings.Join(refused, "; "))
+		}
+	}
+
+	signer, err := loadSigner(dir, *p12, keys.Secret{File: *passFile, Env: *passEnv})
+	if err != nil {
+		return err
+	}
+	ts, err := timestamper(dir, splitList(*tsaURLs), *tsaRoots, *timeout)
+	if err != nil {
+		return err
+	}
+	p, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
+	if err != nil {
+		return err
+	}
+
+	msg, err := io.ReadAll(io.LimitReader(stdin, maxMessage+1))
+	if err != nil {
+		return err
+	}
+	if len(msg) > maxMessage {
+		return fmt.Errorf("message larger than %d bytes", maxMessage)
+	}
+	if err := checkFrom(msg, *from); err != nil {
+		return err
+	}
+	opts := smime.Options{HeaderProtection: *hp}
+	var out []byte
+	if *signOnly {
+		out, err = p.Sign(context.Background(), msg, opts)
+	} else {
+		out, err = p.Protect(context.Background(), msg, recipients, opts)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}
+
+func loadSigner(dir keys.DataDir, p12 string, pass keys.Secret) (*keys.Identity, error) {
+	if p12 == "" {
+		return dir.Identity("signer")
+	}
+	pw, err := pass.Read()
+	if err != nil {
+		return nil, fmt.Errorf("PKCS#12 password: %w", err)
+	}
+	return keys.LoadPKCS12(p12, pw)
+}
+
+// timestamper returns the embedded TSA from the data directory, or an HTTP client for urls.
+func timestamper(dir keys.DataDir, urls []string, rootsFile string, timeout time.Duration) (tsa.Timestamper, error) {
+	if len(urls) == 0 {
+		id, err := dir.Identity("tsa")
+		if err != nil {
+			return nil, err
+		}
+		return tsa.NewAuthority(id.Signer, id.Chain)
+	}
+	var roots []*x509.Certificate
+	var err error
+	if rootsFile != "" {
+		roots, err = keys.ReadCertificatesFile(rootsFile)
+	} else {
+		roots, err = dir.Roots()
+	}
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
+	return tsa.NewClient(urls, pool, tsa.WithTimeout(timeout))
+}
+
+// checkFrom requires the message's single From address to be the sender named on the command line.
+func checkFrom(msg []byte, from string) error {
+	m, err := mail.ReadMessage(strings.NewReader(string(msg)))
+	if err != nil {
+		return fmt.Errorf("%w: %v", smime.ErrMalformed, err)
+	}
+	list, err := m.Header.AddressList("From")
+	if err != nil || len(list) != 1 {
+		return smime.ErrNoFrom
+	}
+	want, err1 := keys.NormalizeAddress(from)
+	got, err2 := keys.NormalizeAddress(list[0].Address)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if want != got {
+		return fmt.Errorf("-from %s differs from the message's From address %s", from, list[0].Address)
+	}
+	return nil
+}
