@@ -280,20 +280,22 @@ func decodeQP(b []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// encodeBase64 writes RFC 2045 base64: 76 characters a line, CRLF line ends.
-func encodeBase64(b []byte) []byte {
+// encodeBase64 returns RFC 2045 base64: 76 characters a line, CRLF line ends.
+func encodeBase64(b []byte) []byte { return appendBase64(make([]byte, 0, base64Len(len(b))), b) }
+
+// base64Len is the size of encodeBase64's output for n bytes.
+func base64Len(n int) int { return (n+56)/57*78 + 2 }
+
+// appendBase64 appends the RFC 2045 base64 of b to dst.
+func appendBase64(dst, b []byte) []byte {
 	enc := base64.StdEncoding
-	n := enc.EncodedLen(len(b))
-	out := make([]byte, 0, n+n/76*2+2)
-	line := make([]byte, 76)
 	for len(b) > 0 {
 		chunk := min(len(b), 57)
-		enc.Encode(line, b[:chunk])
-		out = append(out, line[:enc.EncodedLen(chunk)]...)
-		out = append(out, '\r', '\n')
+		dst = enc.AppendEncode(dst, b[:chunk])
+		dst = append(dst, '\r', '\n')
 		b = b[chunk:]
 	}
-	return out
+	return dst
 }
 
 func decodeBase64(b []byte) ([]byte, error) {

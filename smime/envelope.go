@@ -49,44 +49,36 @@ func envelope(content []byte, to []Recipient) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	var inner []byte
-	var contentType asn1.ObjectIdentifier
+	var der []byte
 	if gcm {
-		contentType = oidAuthEnvelopedData
-		inner, err = sealGCM(block, content, ris)
+		der, err = sealGCM(block, content, ris)
 	} else {
-		contentType = oidEnvelopedData
-		inner, err = sealCBC(block, content, ris)
+		der, err = sealCBC(block, content, ris)
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	der, err := marshalContentInfo(contentType, inner)
 	return der, gcm, err
 }
+
+// The envelopes are laid out by hand around the ciphertext, which is encrypted in place in the final
+// buffer: encoding/asn1 would copy a 10 MB ciphertext twice more.
 
 func sealCBC(block cipher.Block, content []byte, ris []asn1.RawValue) ([]byte, error) {
 	iv := make([]byte, aes.BlockSize)
 	if _, err := rand.Read(iv); err != nil {
 		return nil, err
 	}
+	ivDER, _ := asn1.Marshal(iv)
 	pad := aes.BlockSize - len(content)%aes.BlockSize
-	ct := make([]byte, len(content)+pad)
+	der, ct, err := layoutEnvelope(oidEnvelopedData, ris,
+		pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: ivDER}}, len(content)+pad, nil)
+	if err != nil {
+		return nil, err
+	}
 	copy(ct, content)
 	for i := len(content); i < len(ct); i++ {
 		ct[i] = byte(pad)
 	}
 	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
-	ivDER, _ := asn1.Marshal(iv)
-	return asn1.Marshal(envelopedData{
-		Version:        0, // RFC 5652 6.1: only v0 KeyTransRecipientInfos, no originator, no attributes
-		RecipientInfos: ris,
-		EncryptedCI: encryptedContentInfo{
-			ContentType:      oidData,
-			ContentEncAlg:    pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: ivDER}},
-			EncryptedContent: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, Bytes: ct},
-		},
-	})
+	return der, nil
 }
 
 func sealGCM(block cipher.Block, content []byte, ris []asn1.RawValue) ([]byte, error) {
@@ -98,23 +90,86 @@ func sealGCM(block cipher.Block, content []byte, ris []asn1.RawValue) ([]byte, e
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	// No authAttrs, so the additional data is empty (RFC 5083 2.2).
-	sealed := aead.Seal(nil, nonce, content, nil)
-	ct, tag := sealed[:len(content)], sealed[len(content):]
 	params, err := asn1.Marshal(gcmParameters{Nonce: nonce, ICVLen: aead.Overhead()})
 	if err != nil {
 		return nil, err
 	}
-	return asn1.Marshal(authEnvelopedData{
-		Version:        0,
-		RecipientInfos: ris,
-		AuthEncryptCI: encryptedContentInfo{
-			ContentType:      oidData,
-			ContentEncAlg:    pkix.AlgorithmIdentifier{Algorithm: oidAES256GCM, Parameters: asn1.RawValue{FullBytes: params}},
-			EncryptedContent: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, Bytes: ct},
-		},
-		MAC: tag,
-	})
+	tag := make([]byte, aead.Overhead())
+	der, ct, err := layoutEnvelope(oidAuthEnvelopedData, ris,
+		pkix.AlgorithmIdentifier{Algorithm: oidAES256GCM, Parameters: asn1.RawValue{FullBytes: params}}, len(content), tag)
+	if err != nil {
+		return nil, err
+	}
+	// No authAttrs, so the additional data is empty (RFC 5083 2.2). Seal writes ciphertext||tag;
+	// the tag goes into the separate mac field that follows.
+	sealed := aead.Seal(make([]byte, 0, len(content)+aead.Overhead()), nonce, content, nil)
+	copy(ct, sealed[:len(content)])
+	copy(der[len(der)-len(tag):], sealed[len(content):])
+	return der, nil
+}
+
+// layoutEnvelope returns the DER of a ContentInfo holding an EnvelopedData (mac == nil) or an
+// AuthEnvelopedData, version 0, with room for ctLen bytes of ciphertext, and the slice of it where
+// the ciphertext goes. For AuthEnvelopedData the mac's bytes are reserved at the very end.
+func layoutEnvelope(contentType asn1.ObjectIdentifier, ris []asn1.RawValue, alg pkix.AlgorithmIdentifier, ctLen int, mac []byte) ([]byte, []byte, error) {
+	setDER, err := asn1.MarshalWithParams(ris, "set")
+	if err != nil {
+		return nil, nil, err
+	}
+	dataOID, _ := asn1.Marshal(oidData)
+	algDER, err := asn1.Marshal(alg)
+	if err != nil {
+		return nil, nil, err
+	}
+	typeOID, _ := asn1.Marshal(contentType)
+	version := []byte{0x02, 0x01, 0x00}
+
+	eciLen := len(dataOID) + len(algDER) + tlvLen(ctLen)
+	bodyLen := len(version) + len(setDER) + tlvLen(eciLen)
+	if mac != nil {
+		bodyLen += tlvLen(len(mac))
+	}
+	explicitLen := tlvLen(bodyLen)
+	total := tlvLen(len(typeOID) + tlvLen(explicitLen))
+
+	der := make([]byte, 0, total)
+	der = appendHeader(der, 0x30, len(typeOID)+tlvLen(explicitLen))
+	der = append(der, typeOID...)
+	der = appendHeader(der, 0xa0, explicitLen)
+	der = appendHeader(der, 0x30, bodyLen)
+	der = append(der, version...)
+	der = append(der, setDER...)
+	der = appendHeader(der, 0x30, eciLen)
+	der = append(der, dataOID...)
+	der = append(der, algDER...)
+	der = appendHeader(der, 0x80, ctLen) // [0] IMPLICIT OCTET STRING
+	start := len(der)
+	der = der[:start+ctLen]
+	if mac != nil {
+		der = appendHeader(der, 0x04, len(mac))
+		der = append(der, mac...)
+	}
+	if len(der) != total {
+		return nil, nil, fmt.Errorf("envelope layout: %d bytes, expected %d", len(der), total)
+	}
+	return der, der[start : start+ctLen], nil
+}
+
+// tlvLen is the size of a DER element whose content is n bytes (one-byte tag).
+func tlvLen(n int) int { return len(appendHeader(nil, 0, n)) + n }
+
+// appendHeader appends a DER tag and definite length.
+func appendHeader(b []byte, tag byte, n int) []byte {
+	b = append(b, tag)
+	if n < 0x80 {
+		return append(b, byte(n))
+	}
+	var l []byte
+	for v := n; v > 0; v >>= 8 {
+		l = append([]byte{byte(v)}, l...)
+	}
+	b = append(b, 0x80|byte(len(l)))
+	return append(b, l...)
 }
 
 // keyTransRecipient wraps cek for r, naming the certificate by issuer and serial number, which every

@@ -208,3 +208,25 @@ func head(b []byte) []byte {
 	}
 	return b
 }
+
+// TestOpenSSLDecryptsLargeMessage covers the multi-byte DER lengths of the hand-laid envelopes.
+func TestOpenSSLDecryptsLargeMessage(t *testing.T) {
+	interop.Tool(t, "openssl")
+	f := getFixture(t)
+	files := f.files(t)
+	msg := message(1 << 20)
+	for _, gcm := range []bool{false, true} {
+		out, err := f.protector.Protect(ctx, msg, recipients(f.customers[:1], gcm, false), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eml := filepath.Join(files.dir, "large.eml")
+		write(t, eml, out)
+		dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-in", eml, "-recip", files.certs[0], "-inkey", files.keys[0])
+		write(t, eml, dec)
+		verified := interop.Run(t, nil, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", files.ca, "-in", eml)
+		if len(verified) < 1<<20 {
+			t.Fatalf("gcm=%v: verified content is %d bytes, want the whole message", gcm, len(verified))
+		}
+	}
+}

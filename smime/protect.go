@@ -80,13 +80,13 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []Recipient, opt
 		smimeType = "authEnveloped-data"
 	}
 	var b bytes.Buffer
-	b.Grow(len(der)*4/3 + len(der)/38 + 1024)
+	b.Grow(base64Len(len(der)) + 4096)
 	outer.writeTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	b.WriteString("Content-Type: application/pkcs7-mime; smime-type=" + smimeType + "; name=smime.p7m\r\n")
 	b.WriteString("Content-Transfer-Encoding: base64\r\n")
 	b.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
-	b.Write(encodeBase64(der))
+	b.Write(appendBase64(b.AvailableBuffer(), der))
 	return b.Bytes(), nil
 }
 
@@ -133,34 +133,38 @@ func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, 
 			return nil, nil, err
 		}
 	}
-	var content bytes.Buffer
-	content.Grow(len(body) + 1024)
-	inner.writeTo(&content)
-	content.WriteString("\r\n")
-	content.Write(body)
-
-	sig, err := p.detachedSignature(ctx, content.Bytes())
-	if err != nil {
-		return nil, nil, err
+	// The content is written once, into the multipart body, and signed where it lies.
+	for {
+		boundary, err := newBoundary()
+		if err != nil {
+			return nil, nil, err
+		}
+		var b bytes.Buffer
+		b.Grow(len(body) + 16384)
+		b.WriteString(`Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;` + "\r\n")
+		b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
+		b.WriteString("This is a cryptographically signed message in MIME format.\r\n\r\n")
+		b.WriteString("--" + boundary + "\r\n")
+		start := b.Len()
+		inner.writeTo(&b)
+		b.WriteString("\r\n")
+		b.Write(body)
+		content := b.Bytes()[start:]
+		if bytes.Contains(content, []byte(boundary)) {
+			continue // astronomically unlikely with 120 random bits, but then it must not be used
+		}
+		sig, err := p.detachedSignature(ctx, content)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.WriteString("\r\n--" + boundary + "\r\n")
+		b.WriteString("Content-Type: application/pkcs7-signature; name=smime.p7s\r\n")
+		b.WriteString("Content-Transfer-Encoding: base64\r\n")
+		b.WriteString("Content-Disposition: attachment; filename=smime.p7s\r\n\r\n")
+		b.Write(appendBase64(b.AvailableBuffer(), sig))
+		b.WriteString("--" + boundary + "--\r\n")
+		return outer, b.Bytes(), nil
 	}
-	boundary, err := newBoundary(content.Bytes())
-	if err != nil {
-		return nil, nil, err
-	}
-	var b bytes.Buffer
-	b.Grow(content.Len() + len(sig)*4/3 + 1024)
-	b.WriteString(`Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;` + "\r\n")
-	b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
-	b.WriteString("This is a cryptographically signed message in MIME format.\r\n\r\n")
-	b.WriteString("--" + boundary + "\r\n")
-	b.Write(content.Bytes())
-	b.WriteString("\r\n--" + boundary + "\r\n")
-	b.WriteString("Content-Type: application/pkcs7-signature; name=smime.p7s\r\n")
-	b.WriteString("Content-Transfer-Encoding: base64\r\n")
-	b.WriteString("Content-Disposition: attachment; filename=smime.p7s\r\n\r\n")
-	b.Write(encodeBase64(sig))
-	b.WriteString("--" + boundary + "--\r\n")
-	return outer, b.Bytes(), nil
 }
 
 // checkSender requires a single From address that the signing certificate names (when it names any).
@@ -182,17 +186,12 @@ func (p *Protector) checkSender(h header) error {
 	return nil
 }
 
-func newBoundary(content []byte) (string, error) {
-	for {
-		var r [15]byte
-		if _, err := rand.Read(r[:]); err != nil {
-			return "", err
-		}
-		b := "sealpost-" + hex.EncodeToString(r[:])
-		if !bytes.Contains(content, []byte(b)) {
-			return b, nil
-		}
+func newBoundary() (string, error) {
+	var r [15]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
 	}
+	return "sealpost-" + hex.EncodeToString(r[:]), nil
 }
 
 // unprotected lists header fields that are not copied into the protected part: trace and transport
