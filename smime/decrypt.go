@@ -145,6 +145,7 @@ func unwrapKey(ris []asn1.RawValue, cert *x509.Certificate, dec crypto.Decrypter
 		alg := ri.KeyEncAlg.Algorithm
 		switch {
 		case alg.Equal(oidRSAEncryption):
+			//lint:ignore SA1019 customers' clients send PKCS#1 v1.5; implicit rejection makes it safe here
 			return dec.Decrypt(rand.Reader, ri.EncryptedKey, &rsa.PKCS1v15DecryptOptions{SessionKeyLen: keyLen})
 		case alg.Equal(oidRSAESOAEP):
 			h, mgf, err := oaepHashes(ri.KeyEncAlg.Parameters.FullBytes)

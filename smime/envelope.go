@@ -186,6 +186,10 @@ func keyTransRecipient(r Recipient, cek []byte) ([]byte, error) {
 		ek, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, pub, cek, nil)
 		alg = pkix.AlgorithmIdentifier{Algorithm: oidRSAESOAEP, Parameters: oaepSHA256Params}
 	} else {
+		// PKCS#1 v1.5 is the default key transport because it is what every mail client reads (NSS
+		// 3.87 reads nothing else); OAEP is opt-in per recipient. Bleichenbacher-style oracles are
+		// a decryption-side concern, handled in Decrypt.
+		//lint:ignore SA1019 deliberate for interoperability, see above
 		ek, err = rsa.EncryptPKCS1v15(rand.Reader, pub, cek)
 		alg = pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1Null}
 	}

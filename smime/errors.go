@@ -10,7 +10,7 @@ var (
 	ErrNoRecipients = errors.New("no recipients to encrypt to")
 	// ErrSenderNotCovered: the From address is not one the bank's signing certificate names, so
 	// the customer's client would show a sender mismatch.
-	ErrSenderNotCovered = errors.New("From address is not named in the signing certificate")
+	ErrSenderNotCovered = errors.New("sender address (From) is not named in the signing certificate")
 	// ErrNoFrom: the message has no single From address.
 	ErrNoFrom = errors.New("message needs exactly one From address")
 	// ErrTimestamp: no timestamp could be obtained; the message must not go out without one.

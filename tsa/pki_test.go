@@ -50,35 +50,26 @@ type testCA struct {
 
 func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
-	key := newP256(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"sealpost test"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	return &testCA{key: key, cert: cert, roots: roots}
+	ca := issueCA(t, name, 1, nil)
+	ca.roots = x509.NewCertPool()
+	ca.roots.AddCert(ca.cert)
+	return ca
 }
 
 // subCA returns an intermediate CA issued by ca; its roots are ca's.
 func (ca *testCA) subCA(t testing.TB, name string) *testCA {
 	t.Helper()
+	sub := issueCA(t, name, 10, ca)
+	sub.roots = ca.roots
+	return sub
+}
+
+// issueCA makes a P-256 CA certificate, self-signed when parent is nil.
+func issueCA(t testing.TB, name string, serial int64, parent *testCA) *testCA {
+	t.Helper()
 	key := newP256(t)
 	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(10),
+		SerialNumber:          big.NewInt(serial),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"sealpost test"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
@@ -86,7 +77,11 @@ func (ca *testCA) subCA(t testing.TB, name string) *testCA {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	issuer, issuerKey := tmpl, key
+	if parent != nil {
+		issuer, issuerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, key.Public(), issuerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +89,7 @@ func (ca *testCA) subCA(t testing.TB, name string) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testCA{key: key, cert: cert, roots: ca.roots}
+	return &testCA{key: key, cert: cert}
 }
 
 // tsaCert describes a TSA certificate; the zero value is a proper one (critical EKU timeStamping
