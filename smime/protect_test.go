@@ -6,12 +6,15 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smallstep/pkcs7"
 
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/tsa"
 )
 
 // envelopeDER returns the DER CMS inside a Protect output.
@@ -261,4 +264,30 @@ func TestOpenVerifiesOwnOutput(t *testing.T) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
 	})
+}
+
+// TestNoTimestampNoOutput: when no TSA answers, nothing is produced, and the error says the failure
+// is transient so the relay can answer 451.
+func TestNoTimestampNoOutput(t *testing.T) {
+	f := getFixture(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String() + "/"
+	l.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(f.ca.Certificate())
+	client, err := tsa.NewClient([]string{dead}, roots, tsa.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProtector(f.signer, WithTimestamper(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Protect(ctx, []byte(statement), recipients(f.customers[:1], false, false), Options{})
+	if out != nil || !errors.Is(err, ErrTimestamp) || !errors.Is(err, tsa.ErrUnavailable) {
+		t.Fatalf("got %d bytes and %v; want no output, ErrTimestamp and tsa.ErrUnavailable", len(out), err)
+	}
 }

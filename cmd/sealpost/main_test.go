@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/tsa"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -120,5 +124,43 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "493817\" is inside") {
 		t.Errorf("demo should show the OTP subject only as recovered from inside the encryption:\n%s", stdout)
+	}
+}
+
+// TestCLIProtectWithHTTPTSA sends the timestamp request over real HTTP (the embedded authority's
+// RFC 3161 handler on loopback), and refuses to produce anything when the TSA is down.
+func TestCLIProtectWithHTTPTSA(t *testing.T) {
+	data := t.TempDir()
+	dir := keys.DataDir(data)
+	if err := dir.Init([]string{"statements@bank.example"}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := dir.Identity("tsa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := tsa.NewAuthority(id.Signer, id.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(authority)
+	defer srv.Close()
+
+	code, stdout, stderr := runCLI(t, cliMessage, "protect", "-data", data, "-from", "statements@bank.example", "-sign-only", "-tsa", "http://127.0.0.1:1/,"+srv.URL)
+	if code != 0 {
+		t.Fatalf("protect with an HTTP TSA (first one down): %s", stderr)
+	}
+	ca, _ := dir.Identity("ca")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Certificate())
+	o, err := smime.Open([]byte(stdout), smime.OpenOptions{Roots: roots, TSARoots: roots})
+	if err != nil || o.Timestamp == nil {
+		t.Fatalf("output does not verify with a timestamp: %v", err)
+	}
+
+	srv.Close()
+	code, stdout, stderr = runCLI(t, cliMessage, "protect", "-data", data, "-from", "statements@bank.example", "-sign-only", "-tsa", srv.URL, "-tsa-timeout", "2s")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "timestamp") {
+		t.Fatalf("TSA down: code %d, %d bytes on stdout, stderr %q; want 1, nothing, a timestamp error", code, len(stdout), stderr)
 	}
 }
