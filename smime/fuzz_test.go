@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sealpost/sealpost/internal/payload"
 )
 
 // seedMessages are the fuzz seeds for message parsing: the sample statement, the canonicalisation
@@ -22,25 +24,6 @@ func seedMessages(f *testing.F) {
 	}
 }
 
-// FuzzCanonicalize: no input panics, and whatever is accepted comes out signature-safe and stable
-// under a second pass (what is signed is what is sent).
-func FuzzCanonicalize(f *testing.F) {
-	seedMessages(f)
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		out, err := canonical(t, string(msg))
-		if err != nil {
-			return
-		}
-		if !signatureSafe(out) {
-			t.Fatalf("accepted output is not signature-safe: %q", out)
-		}
-		again, err := canonical(t, string(out))
-		if err != nil || !bytes.Equal(again, out) {
-			t.Fatalf("not stable: %v\n%q\n%q", err, out, again)
-		}
-	})
-}
-
 // FuzzProtect runs the whole Sign path (header split, sender check, header protection, canonical
 // form): it must never panic, and accepted output must be 7-bit signature-safe.
 func FuzzProtect(f *testing.F) {
@@ -53,7 +36,7 @@ func FuzzProtect(f *testing.F) {
 			return
 		}
 		body := out[bytes.Index(out, []byte("Content-Type: multipart/signed")):]
-		if !signatureSafe(body) {
+		if !payload.SignatureSafe(body) {
 			t.Fatalf("signed entity is not signature-safe: %q", body)
 		}
 	})

@@ -5,12 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"mime"
 	"strings"
 	"time"
 
 	"github.com/smallstep/pkcs7"
 
+	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -53,12 +53,12 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 			o, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
 		}
 	}()
-	h, body, err := splitEntity(toCRLF(msg))
+	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
 	if err != nil {
 		return nil, err
 	}
 	o = &Opened{}
-	mt, params, err := mediaTypeOf(h)
+	mt, params, err := payload.MediaType(h)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 		if opts.Identity == nil {
 			return nil, fmt.Errorf("%w: no key to decrypt with", ErrNotForUs)
 		}
-		der, err := decodeBase64(body)
+		der, err := payload.DecodeBase64(body)
 		if err != nil {
 			return nil, err
 		}
@@ -79,10 +79,10 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 			return nil, err
 		}
 		o.Encrypted, o.Authenticated = true, d.Authenticated
-		if h, body, err = splitEntity(toCRLF(d.Content)); err != nil {
+		if h, body, err = payload.SplitEntity(payload.ToCRLF(d.Content)); err != nil {
 			return nil, err
 		}
-		if mt, params, err = mediaTypeOf(h); err != nil {
+		if mt, params, err = payload.MediaType(h); err != nil {
 			return nil, err
 		}
 	}
@@ -90,21 +90,21 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 	if mt != "multipart/signed" || (proto != "application/pkcs7-signature" && proto != "application/x-pkcs7-signature") {
 		return nil, fmt.Errorf("%w: not signed (%s)", ErrSignature, mt)
 	}
-	_, parts, err := multipartParts(body, params["boundary"])
+	_, parts, err := payload.MultipartParts(body, params["boundary"])
 	if err != nil {
 		return nil, err
 	}
 	if len(parts) != 2 {
 		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
 	}
-	sh, sb, err := splitEntity(parts[1])
+	sh, sb, err := payload.SplitEntity(parts[1])
 	if err != nil {
 		return nil, err
 	}
-	if st, _, _ := mediaTypeOf(sh); st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" {
+	if st, _, _ := payload.MediaType(sh); st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" {
 		return nil, fmt.Errorf("%w: second part is %s", ErrMalformed, st)
 	}
-	sig, err := decodeBase64(sb)
+	sig, err := payload.DecodeBase64(sb)
 	if err != nil {
 		return nil, err
 	}
@@ -166,19 +166,6 @@ func verifyDetached(o *Opened, sig []byte, opts OpenOptions) error {
 	return nil
 }
 
-// headerOf returns the value of a header field of an entity, for callers that show results.
-func headerOf(entity []byte, name string) string {
-	h, _, err := splitEntity(toCRLF(entity))
-	if err != nil {
-		return ""
-	}
-	v := h.get(name)
-	if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
-		return d
-	}
-	return v
-}
-
 // Header returns the decoded value of a header field of the opened content (e.g. the protected
 // Subject of an OTP).
-func (o *Opened) Header(name string) string { return headerOf(o.Content, name) }
+func (o *Opened) Header(name string) string { return payload.HeaderValue(o.Content, name) }

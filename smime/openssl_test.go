@@ -14,6 +14,7 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/payload"
 )
 
 // splitSigned parses a multipart/signed entity and returns the exact signed bytes and the DER
@@ -98,7 +99,7 @@ func TestOpenSSLDecryptsAndVerifies(t *testing.T) {
 			if !bytes.Contains(out, []byte("smime-type="+tt.smimeType)) {
 				t.Fatalf("output is not %s:\n%s", tt.smimeType, head(out))
 			}
-			if !signatureSafe(out) {
+			if !payload.SignatureSafe(out) {
 				t.Fatal("protected output is not 7-bit signature-safe")
 			}
 			eml := filepath.Join(files.dir, tt.name+".eml")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
+	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -61,10 +62,11 @@ func TestProtectRoundTrip(t *testing.T) {
 				t.Fatalf("Authenticated = %v for gcm=%v", d.Authenticated, gcm)
 			}
 			content := verifyGo(t, f, d.Content)
-			want, err := canonical(t, statement)
+			prep, err := payload.Prepare([]byte(statement), payload.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
+			want := prep.Content()
 			if !bytes.Equal(content, want) {
 				t.Fatalf("signed content differs from the canonical message:\n%q\n%q", content, want)
 			}
@@ -128,7 +130,7 @@ func TestHeaderProtectionEncodesEightBitHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	content := verifyGo(t, f, out[bytes.Index(out, []byte("Content-Type: multipart/signed")):])
-	if !isASCII(content) || !bytes.Contains(content, []byte("Subject: =?utf-8?q?Kontoauszug_f=C3=BCr_Sie?=")) {
+	if !payload.IsASCII(content) || !bytes.Contains(content, []byte("Subject: =?utf-8?q?Kontoauszug_f=C3=BCr_Sie?=")) {
 		t.Fatalf("protected copy of 8-bit headers must be RFC 2047 encoded:\n%s", head(content))
 	}
 }

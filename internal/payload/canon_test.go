@@ -1,4 +1,4 @@
-package smime
+package payload
 
 import (
 	"bytes"
@@ -11,17 +11,17 @@ import (
 // would be signed.
 func canonical(t testing.TB, msg string) ([]byte, error) {
 	t.Helper()
-	h, body, err := splitEntity(toCRLF([]byte(msg)))
+	h, body, err := SplitEntity(ToCRLF([]byte(msg)))
 	if err != nil {
 		return nil, err
 	}
-	h = h.without(func(n string) bool { return !isContentField(n) })
+	h = h.Without(func(n string) bool { return !IsContentField(n) })
 	h, body, err = canonicalBody(h, body, 0)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	h.writeTo(&b)
+	h.WriteTo(&b)
 	b.WriteString("\r\n")
 	b.Write(body)
 	return b.Bytes(), nil
@@ -70,7 +70,7 @@ func TestCanonicalization(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !signatureSafe(got) {
+			if !SignatureSafe(got) {
 				t.Errorf("output is not signature-safe:\n%q", got)
 			}
 			for _, s := range tt.contains {
@@ -96,7 +96,7 @@ func TestCanonicalizationRejectsMalformed(t *testing.T) {
 		{"UnterminatedMultipart", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n"},
 		{"MultipartWithoutBoundary", "Content-Type: multipart/mixed\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n"},
 		{"BadContentType", "Content-Type: text/plain; charset=\"unterminated\r\n\r\nx\r\n"},
-		{"HeaderWithoutColon", "Content-Type: text/plain\r\nnot a header\r\n\r\nx\r\n"},
+		{"HeaderWithoutColon", "Content-Type: text/plain\r\nnot a Header\r\n\r\nx\r\n"},
 		{"EightBitIDInPart", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-ID: <grüße@x>\r\n\r\nx\r\n--b--\r\n"},
 		{"NestingTooDeep", strings.Repeat("Content-Type: message/rfc822\r\n\r\n", maxDepth+2) + "x\r\n"},
 		{"EightBitInUnknownEncoding", "Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n\xff\r\n"},

@@ -1,4 +1,4 @@
-package smime
+package payload
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ const maxDepth = 32
 // maxLine is RFC 5322's limit on a line, CRLF excluded.
 const maxLine = 998
 
-// toCRLF returns b with every bare LF and bare CR turned into CRLF. It returns b itself when it is
+// ToCRLF returns b with every bare LF and bare CR turned into CRLF. It returns b itself when it is
 // already canonical, which is the common case for mail that came over SMTP.
-func toCRLF(b []byte) []byte {
+func ToCRLF(b []byte) []byte {
 	canonical := true
 	for i, c := range b {
 		if (c == '\n' && (i == 0 || b[i-1] != '\r')) || (c == '\r' && (i+1 == len(b) || b[i+1] != '\n')) {
@@ -43,10 +43,10 @@ func toCRLF(b []byte) []byte {
 	return out
 }
 
-// signatureSafe reports whether body can travel unchanged through any MTA: 7-bit, no NUL, lines of at
+// SignatureSafe reports whether body can travel unchanged through any MTA: 7-bit, no NUL, lines of at
 // most 998 octets, and no line that an agent might rewrite (trailing white space is stripped by some
 // gateways, "From " is escaped by mbox). b must already be CRLF-canonical.
-func signatureSafe(b []byte) bool {
+func SignatureSafe(b []byte) bool {
 	for len(b) > 0 {
 		i := bytes.Index(b, []byte("\r\n"))
 		line := b
@@ -70,7 +70,7 @@ func signatureSafe(b []byte) bool {
 	return true
 }
 
-func isASCII(b []byte) bool {
+func IsASCII(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 || c == 0 {
 			return false
@@ -83,7 +83,7 @@ func isASCII(b []byte) bool {
 // with its Content-Transfer-Encoding changed where the body had to be re-encoded. Multipart bodies
 // are rebuilt part by part; leaves that are not safe are re-encoded as quoted-printable (text) or
 // base64 (anything else).
-func canonicalBody(h header, body []byte, depth int) (header, []byte, error) {
+func canonicalBody(h Header, body []byte, depth int) (Header, []byte, error) {
 	if depth > maxDepth {
 		return nil, nil, fmt.Errorf("%w: MIME nesting deeper than %d", ErrMalformed, maxDepth)
 	}
@@ -91,11 +91,11 @@ func canonicalBody(h header, body []byte, depth int) (header, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	mediaType, params, err := mediaTypeOf(h)
+	mediaType, params, err := MediaType(h)
 	if err != nil {
 		return nil, nil, err
 	}
-	cte := strings.ToLower(h.get("Content-Transfer-Encoding"))
+	cte := strings.ToLower(h.Get("Content-Transfer-Encoding"))
 	switch {
 	case strings.HasPrefix(mediaType, "multipart/"):
 		if cte != "" && cte != "7bit" && cte != "8bit" && cte != "binary" {
@@ -107,7 +107,7 @@ func canonicalBody(h header, body []byte, depth int) (header, []byte, error) {
 		}
 		return withEncoding(h, cte, ""), out, nil
 	case mediaType == "message/rfc822" || mediaType == "message/global":
-		ih, ib, err := splitEntity(body)
+		ih, ib, err := SplitEntity(body)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -116,22 +116,22 @@ func canonicalBody(h header, body []byte, depth int) (header, []byte, error) {
 			return nil, nil, err
 		}
 		var b bytes.Buffer
-		ih.writeTo(&b)
+		ih.WriteTo(&b)
 		b.WriteString("\r\n")
 		b.Write(ib)
 		return withEncoding(h, cte, ""), b.Bytes(), nil
 	}
 	switch cte {
 	case "", "7bit", "8bit", "binary":
-		if signatureSafe(body) {
+		if SignatureSafe(body) {
 			return withEncoding(h, cte, ""), body, nil
 		}
 		if strings.HasPrefix(mediaType, "text/") {
 			return withEncoding(h, cte, "quoted-printable"), encodeQP(body), nil
 		}
-		return withEncoding(h, cte, "base64"), encodeBase64(body), nil
+		return withEncoding(h, cte, "base64"), EncodeBase64(body), nil
 	case "quoted-printable":
-		if signatureSafe(body) {
+		if SignatureSafe(body) {
 			return h, body, nil
 		}
 		raw, err := decodeQP(body)
@@ -140,16 +140,16 @@ func canonicalBody(h header, body []byte, depth int) (header, []byte, error) {
 		}
 		return h, encodeQP(raw), nil
 	case "base64":
-		if signatureSafe(body) {
+		if SignatureSafe(body) {
 			return h, body, nil
 		}
-		raw, err := decodeBase64(body)
+		raw, err := DecodeBase64(body)
 		if err != nil {
 			return nil, nil, err
 		}
-		return h, encodeBase64(raw), nil
+		return h, EncodeBase64(raw), nil
 	}
-	if !signatureSafe(body) {
+	if !SignatureSafe(body) {
 		return nil, nil, fmt.Errorf("%w: 8-bit data in a part with transfer encoding %q", ErrMalformed, cte)
 	}
 	return h, body, nil
@@ -157,19 +157,19 @@ func canonicalBody(h header, body []byte, depth int) (header, []byte, error) {
 
 // withEncoding sets the Content-Transfer-Encoding to want ("" means 7bit, written by omission), keeping
 // the header untouched when nothing changes.
-func withEncoding(h header, have, want string) header {
+func withEncoding(h Header, have, want string) Header {
 	if have == want || (want == "" && have == "7bit") {
 		return h
 	}
-	out := h.without(func(n string) bool { return strings.EqualFold(n, "Content-Transfer-Encoding") })
+	out := h.Without(func(n string) bool { return strings.EqualFold(n, "Content-Transfer-Encoding") })
 	if want != "" {
-		out = append(out, newField("Content-Transfer-Encoding", want))
+		out = append(out, NewField("Content-Transfer-Encoding", want))
 	}
 	return out
 }
 
-func mediaTypeOf(h header) (string, map[string]string, error) {
-	ct := h.get("Content-Type")
+func MediaType(h Header) (string, map[string]string, error) {
+	ct := h.Get("Content-Type")
 	if ct == "" {
 		return "text/plain", map[string]string{}, nil
 	}
@@ -180,10 +180,10 @@ func mediaTypeOf(h header) (string, map[string]string, error) {
 	return mt, params, nil
 }
 
-// multipartParts splits a CRLF multipart body at its boundary into the preamble and the parts, each
+// MultipartParts splits a CRLF multipart body at its boundary into the preamble and the parts, each
 // without the CRLF that belongs to the following delimiter. Anything after the closing delimiter (the
 // epilogue) is ignored.
-func multipartParts(body []byte, boundary string) (preamble []byte, parts [][]byte, err error) {
+func MultipartParts(body []byte, boundary string) (preamble []byte, parts [][]byte, err error) {
 	if boundary == "" || len(boundary) > 70 {
 		return nil, nil, fmt.Errorf("%w: multipart without a valid boundary", ErrMalformed)
 	}
@@ -219,13 +219,13 @@ func multipartParts(body []byte, boundary string) (preamble []byte, parts [][]by
 // canonicalMultipart rebuilds a multipart body with each part canonical. The preamble is kept only
 // when it is safe; the epilogue is dropped (no agent displays it, and it would be unsigned noise).
 func canonicalMultipart(body []byte, boundary string, depth int) ([]byte, error) {
-	preamble, parts, err := multipartParts(body, boundary)
+	preamble, parts, err := MultipartParts(body, boundary)
 	if err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer
 	out.Grow(len(body) + len(body)/16)
-	if len(preamble) > 0 && signatureSafe(preamble) {
+	if len(preamble) > 0 && SignatureSafe(preamble) {
 		out.Write(preamble)
 		out.WriteString("\r\n")
 	}
@@ -241,7 +241,7 @@ func canonicalMultipart(body []byte, boundary string, depth int) ([]byte, error)
 }
 
 func writePart(out *bytes.Buffer, part []byte, depth int) error {
-	h, body, err := splitEntity(part)
+	h, body, err := SplitEntity(part)
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func writePart(out *bytes.Buffer, part []byte, depth int) error {
 	if err != nil {
 		return err
 	}
-	h.writeTo(out)
+	h.WriteTo(out)
 	out.WriteString("\r\n")
 	out.Write(body)
 	return nil
@@ -280,14 +280,14 @@ func decodeQP(b []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// encodeBase64 returns RFC 2045 base64: 76 characters a line, CRLF line ends.
-func encodeBase64(b []byte) []byte { return appendBase64(make([]byte, 0, base64Len(len(b))), b) }
+// EncodeBase64 returns RFC 2045 base64: 76 characters a line, CRLF line ends.
+func EncodeBase64(b []byte) []byte { return AppendBase64(make([]byte, 0, Base64Len(len(b))), b) }
 
-// base64Len is the size of encodeBase64's output for n bytes.
-func base64Len(n int) int { return (n+56)/57*78 + 2 }
+// Base64Len is the size of EncodeBase64's output for n bytes.
+func Base64Len(n int) int { return (n+56)/57*78 + 2 }
 
-// appendBase64 appends the RFC 2045 base64 of b to dst.
-func appendBase64(dst, b []byte) []byte {
+// AppendBase64 appends the RFC 2045 base64 of b to dst.
+func AppendBase64(dst, b []byte) []byte {
 	enc := base64.StdEncoding
 	for len(b) > 0 {
 		chunk := min(len(b), 57)
@@ -298,7 +298,7 @@ func appendBase64(dst, b []byte) []byte {
 	return dst
 }
 
-func decodeBase64(b []byte) ([]byte, error) {
+func DecodeBase64(b []byte) ([]byte, error) {
 	clean := make([]byte, 0, len(b))
 	for _, c := range b {
 		if c != '\r' && c != '\n' && c != ' ' && c != '\t' {
