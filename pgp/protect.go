@@ -1,0 +1,270 @@
+package pgp
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/tsa"
+)
+
+// Protector signs, timestamps and encrypts messages as the bank, in PGP/MIME.
+type Protector struct {
+	signer       *openpgp.Entity
+	signingKey   openpgp.Key
+	timestamper  tsa.Timestamper
+	allowSEIPDv2 bool
+	senders      map[string]bool
+	now          func() time.Time
+}
+
+// Option configures a Protector.
+type Option func(*Protector)
+
+// WithTimestamper puts an RFC 3161 token from ts on every signature.
+func WithTimestamper(ts tsa.Timestamper) Option { return func(p *Protector) { p.timestamper = ts } }
+
+// WithSEIPDv2 allows SEIPD version 2 (AEAD) for messages whose recipients all advertise it. Off by
+// default: GnuPG 2.2 cannot read it.
+func WithSEIPDv2(allow bool) Option { return func(p *Protector) { p.allowSEIPDv2 = allow } }
+
+// NewProtector returns a Protector signing with signer, whose signing key must be an unlocked v4
+// RSA key of at least 2048 bits.
+func NewProtector(signer *openpgp.Entity, opts ...Option) (*Protector, error) {
+	p := &Protector{signer: signer, senders: map[string]bool{}, now: time.Now}
+	for _, o := range opts {
+		o(p)
+	}
+	if signer == nil {
+		return nil, fmt.Errorf("%w: no signing key", ErrUnsupported)
+	}
+	key, ok := signer.SigningKey(p.now())
+	if !ok || key.PrivateKey == nil || key.PrivateKey.Encrypted {
+		return nil, fmt.Errorf("%w: no unlocked signing key", ErrUnsupported)
+	}
+	if pub, ok := key.PublicKey.PublicKey.(*rsa.PublicKey); !ok || pub.N.BitLen() < 2048 || key.PublicKey.Version != 4 {
+		return nil, fmt.Errorf("%w: signing key must be v4 RSA of at least 2048 bits", ErrUnsupported)
+	}
+	p.signingKey = key
+	for _, id := range signer.Identities {
+		if n, err := keys.NormalizeAddress(id.UserId.Email); err == nil {
+			p.senders[n] = true
+		}
+	}
+	return p, nil
+}
+
+// Options are per-message choices.
+type Options struct {
+	// HeaderProtection copies the header fields into the signed part (RFC 9788); for encrypted mail
+	// the outer Subject becomes "[...]".
+	HeaderProtection bool
+}
+
+func (p *Protector) config() *packet.Config {
+	return &packet.Config{DefaultHash: crypto.SHA256, DefaultCipher: packet.CipherAES256, Time: p.now,
+		SigningKeyId: p.signingKey.PublicKey.KeyId}
+}
+
+// Protect signs msg and encrypts it to every recipient in one OpenPGP message, framed as
+// multipart/encrypted (RFC 3156 6.2).
+func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entity, opts Options) ([]byte, error) {
+	if len(to) == 0 {
+		return nil, ErrNoRecipients
+	}
+	encKeys := make([]openpgp.Key, len(to))
+	aead := p.allowSEIPDv2
+	for i, e := range to {
+		k, ok := e.EncryptionKey(p.now())
+		if !ok {
+			return nil, fmt.Errorf("%w: %X", ErrRecipientKey, e.PrimaryKey.Fingerprint)
+		}
+		encKeys[i] = k
+		self, _ := e.PrimarySelfSignature()
+		aead = aead && self != nil && self.SEIPDv2
+	}
+	prep, err := p.prepare(msg, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	content := prep.Content()
+	sig, err := p.signature(ctx, content)
+	if err != nil {
+		return nil, err
+	}
+
+	var armored bytes.Buffer
+	armored.Grow(len(content)*4/3 + 4096)
+	aw, err := armor.Encode(&armored, "PGP MESSAGE", nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.config()
+	sessionKey := make([]byte, packet.CipherAES256.KeySize())
+	if _, err := rand.Read(sessionKey); err != nil {
+		return nil, err
+	}
+	for _, k := range encKeys {
+		if err := packet.SerializeEncryptedKeyAEAD(aw, k.PublicKey, packet.CipherAES256, aead, sessionKey, cfg); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRecipientKey, err)
+		}
+	}
+	suite := packet.CipherSuite{Cipher: packet.CipherAES256, Mode: packet.AEADModeOCB}
+	enc, err := packet.SerializeSymmetricallyEncrypted(aw, packet.CipherAES256, aead, suite, sessionKey, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ops := &packet.OnePassSignature{Version: 3, SigType: packet.SigTypeBinary, Hash: crypto.SHA256,
+		PubKeyAlgo: p.signingKey.PublicKey.PubKeyAlgo, KeyId: p.signingKey.PublicKey.KeyId, IsLast: true}
+	if err := ops.Serialize(enc); err != nil {
+		return nil, err
+	}
+	lit, err := packet.SerializeLiteral(nopCloser{enc}, true, "", uint32(p.now().Unix()))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lit.Write(content); err != nil {
+		return nil, err
+	}
+	if err := lit.Close(); err != nil {
+		return nil, err
+	}
+	if _, err := enc.Write(sig); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, err
+	}
+
+	boundary, err := payload.NewBoundary()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(armored.Len() + armored.Len()/60 + 2048)
+	prep.Outer.WriteTo(&b)
+	b.WriteString("MIME-Version: 1.0\r\n")
+	b.WriteString(`Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";` + "\r\n")
+	b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
+	b.WriteString("This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n")
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("Content-Type: application/pgp-encrypted\r\n")
+	b.WriteString("Content-Description: PGP/MIME version identification\r\n\r\n")
+	b.WriteString("Version: 1\r\n\r\n")
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n")
+	b.WriteString("Content-Description: OpenPGP encrypted message\r\n")
+	b.WriteString("Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n")
+	b.Write(payload.ToCRLF(armored.Bytes())) // go-crypto's armor ends lines with LF
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	return b.Bytes(), nil
+}
+
+// Sign returns msg signed but not encrypted, as multipart/signed with an application/pgp-signature
+// part over the exact canonical bytes of the first part.
+func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte, error) {
+	prep, err := p.prepare(msg, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		boundary, err := payload.NewBoundary()
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		b.Grow(len(prep.Body) + 8192)
+		prep.Outer.WriteTo(&b)
+		b.WriteString("MIME-Version: 1.0\r\n")
+		b.WriteString(`Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature";` + "\r\n")
+		b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
+		b.WriteString("This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n")
+		b.WriteString("--" + boundary + "\r\n")
+		start := b.Len()
+		prep.WriteContent(&b)
+		content := b.Bytes()[start:]
+		if bytes.Contains(content, []byte(boundary)) {
+			continue
+		}
+		sig, err := p.signature(ctx, content)
+		if err != nil {
+			return nil, err
+		}
+		var armored bytes.Buffer
+		aw, err := armor.Encode(&armored, "PGP SIGNATURE", nil)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := aw.Write(sig); err != nil {
+			return nil, err
+		}
+		if err := aw.Close(); err != nil {
+			return nil, err
+		}
+		b.WriteString("\r\n--" + boundary + "\r\n")
+		b.WriteString("Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n")
+		b.WriteString("Content-Description: OpenPGP digital signature\r\n")
+		b.WriteString("Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n")
+		b.Write(payload.ToCRLF(armored.Bytes()))
+		b.WriteString("\r\n--" + boundary + "--\r\n")
+		return b.Bytes(), nil
+	}
+}
+
+func (p *Protector) prepare(msg []byte, opts Options, encrypted bool) (*payload.Prepared, error) {
+	prep, err := payload.Prepare(msg, payload.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
+	if err != nil {
+		return nil, err
+	}
+	if n, err := keys.NormalizeAddress(prep.From); err != nil || !p.senders[n] {
+		return nil, fmt.Errorf("%w: %s", ErrSenderNotCovered, prep.From)
+	}
+	return prep, nil
+}
+
+// signature returns a binary v4 signature packet over content, with the RFC 3161 token over its
+// signature value in the TimestampNotation unhashed notation when a timestamper is set.
+func (p *Protector) signature(ctx context.Context, content []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := openpgp.DetachSign(&buf, p.signer, bytes.NewReader(content), p.config()); err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	if p.timestamper == nil {
+		return buf.Bytes(), nil
+	}
+	pkt, err := packet.Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, err
+	}
+	sig, ok := pkt.(*packet.Signature)
+	if !ok {
+		return nil, fmt.Errorf("%w: signer produced %T", ErrUnsupported, pkt)
+	}
+	value, err := SignatureValue(sig)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := p.timestamper.Timestamp(ctx, value)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
+	}
+	return addUnhashedNotation(buf.Bytes(), TimestampNotation, tok.DER)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
