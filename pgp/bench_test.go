@@ -62,4 +62,3 @@ func BenchmarkProtect(b *testing.B) {
 		})
 	}
 }
-

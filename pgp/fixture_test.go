@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -145,10 +144,6 @@ func parts(t testing.TB, msg []byte) (first, firstBody, secondBody []byte) {
 		t.Fatal(err)
 	}
 	return ps[0], b1, b2
-}
-
-func tempFile(t testing.TB, name string, data []byte) string {
-	return write(t, filepath.Join(t.TempDir(), name), data)
 }
 
 const statement = "From: Example Bank <statements@bank.example>\r\n" +

@@ -56,7 +56,9 @@ func (g *gnupg) try(stdin []byte, args ...string) ([]byte, []byte, error) {
 	return interop.Try(g.t, stdin, "gpg", append(base, args...)...)
 }
 
-func keyID(e *openpgp.Entity) string { return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint[12:])) }
+func keyID(e *openpgp.Entity) string {
+	return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint[12:]))
+}
 
 func TestGnuPGAndSequoiaDecryptAndVerify(t *testing.T) {
 	f := getFixture(t)
@@ -209,4 +211,3 @@ func TestTimestampTokenVerifiesWithOpenSSL(t *testing.T) {
 		t.Fatal("openssl accepted the token for another signature value")
 	}
 }
-

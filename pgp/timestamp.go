@@ -216,4 +216,3 @@ func subpacketLength(n int) []byte {
 	}
 	return binary.BigEndian.AppendUint32([]byte{255}, uint32(n))
 }
-
