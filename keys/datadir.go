@@ -1,8 +1,11 @@
 package keys
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -12,6 +15,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 )
 
 // DataDir is sealpost's data directory:
@@ -19,10 +25,15 @@ import (
 //	ca.pem, ca.key           development CA (only after `keys init`)
 //	signer.pem, signer.key   the bank's S/MIME signing chain (leaf first) and key
 //	tsa.pem, tsa.key         the embedded TSA's chain and key
+//	pgp.key, pgp.pass        the bank's OpenPGP secret key (armored, passphrase-protected) and its
+//	                         passphrase; `keys export pgp` gives only the public key
 //	roots/*.pem              trusted roots for recipients' certificates
 //	recipients/*.pem         recipients' certificates (and any intermediates), one file each
+//	recipients/*.asc         recipients' OpenPGP public keys (armored), one file per key
 //
-// Certificates are named by their SHA-256 fingerprint, so importing one twice is harmless.
+// Certificates are named by their SHA-256 fingerprint and OpenPGP keys by their fingerprint, so
+// importing one twice is harmless; a key imported again is merged with the stored copy, so a
+// revocation once stored stays. Secret keys are written 0600; no customer's secret is ever stored.
 type DataDir string
 
 // ErrInitialised is returned by Init when the directory already holds identities.
@@ -31,11 +42,18 @@ var ErrInitialised = errors.New("data directory already initialised")
 // ErrNotInitialised is returned when an identity file is missing.
 var ErrNotInitialised = errors.New("data directory not initialised (run: sealpost keys init -data DIR)")
 
-// Init creates development identities: a CA (also made a trusted root), the bank's signer for the
-// given sender addresses, and the embedded TSA.
+// Init creates development identities: a CA (also made a trusted root), the bank's S/MIME signer for
+// the given sender addresses, the embedded TSA, and the bank's OpenPGP key for the same addresses
+// (see NewDevPGPKey), protected by a random passphrase kept in pgp.pass. A directory initialised
+// before sealpost knew OpenPGP only gets the OpenPGP key added; a complete one gives ErrInitialised.
 func (d DataDir) Init(senders []string) error {
-	if _, err := os.Stat(d.path("signer.pem")); err == nil {
+	_, errSigner := os.Stat(d.path("signer.pem"))
+	_, errPGP := os.Stat(d.path("pgp.key"))
+	if errSigner == nil && errPGP == nil {
 		return fmt.Errorf("%s: %w", d, ErrInitialised)
+	}
+	if errSigner == nil {
+		return d.initPGP(senders)
 	}
 	for _, sub := range []string{"", "roots", "recipients"} {
 		if err := os.MkdirAll(d.path(sub), 0o700); err != nil {
@@ -54,6 +72,9 @@ func (d DataDir) Init(senders []string) error {
 	if err != nil {
 		return err
 	}
+	if err := d.initPGP(senders); err != nil {
+		return err
+	}
 	for name, id := range map[string]*Identity{"ca": ca, "signer": signer, "tsa": tsa} {
 		if err := d.writeIdentity(name, id); err != nil {
 			return err
@@ -61,6 +82,44 @@ func (d DataDir) Init(senders []string) error {
 	}
 	_, err = d.Import(EncodeCertificates(ca.Certificate()), true)
 	return err
+}
+
+// pgpPassphraseBytes is the entropy of the generated OpenPGP passphrase.
+const pgpPassphraseBytes = 32
+
+// initPGP writes a new OpenPGP key for senders, encrypted under a random passphrase: pgp.pass first,
+// so a pgp.key on disk always has its passphrase beside it.
+func (d DataDir) initPGP(senders []string) error {
+	key, err := NewDevPGPKey("sealpost bank signer", senders)
+	if err != nil {
+		return err
+	}
+	raw := make([]byte, pgpPassphraseBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	pass := base64.RawURLEncoding.EncodeToString(raw)
+	if err := key.EncryptPrivateKeys([]byte(pass), PGPConfig()); err != nil {
+		return fmt.Errorf("protect OpenPGP key: %w", err)
+	}
+	var b strings.Builder
+	w, err := armor.Encode(&b, openpgp.PrivateKeyType, nil)
+	if err != nil {
+		return err
+	}
+	// SerializePrivate would re-sign the user IDs and subkeys, which needs the key we just encrypted:
+	// the self-signatures NewDevPGPKey made are written as they are.
+	if err := key.SerializePrivateWithoutSigning(w, PGPConfig()); err != nil {
+		return fmt.Errorf("write OpenPGP key: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	if err := writeFileAtomic(d.path("pgp.pass"), []byte(pass+"\n"), 0o600); err != nil {
+		return err
+	}
+	return writeFileAtomic(d.path("pgp.key"), []byte(b.String()), 0o600)
 }
 
 func (d DataDir) path(name string) string { return filepath.Join(string(d), name) }
@@ -84,8 +143,21 @@ func (d DataDir) Identity(name string) (*Identity, error) {
 	return LoadPEM(d.path(name+".pem"), d.path(name+".key"))
 }
 
+// PGPKey loads the bank's OpenPGP key (pgp.key) with the passphrase in pgp.pass; see LoadPGPKey.
+func (d DataDir) PGPKey() (*openpgp.Entity, error) {
+	if _, err := os.Stat(d.path("pgp.key")); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no OpenPGP key: %w", d, ErrNotInitialised)
+	}
+	return LoadPGPKey(d.path("pgp.key"), Secret{File: d.path("pgp.pass")})
+}
+
 // ChainPEM returns the PEM chain of "ca", "signer" or "tsa" (no private key).
 func (d DataDir) ChainPEM(name string) ([]byte, error) {
+	switch name {
+	case "ca", "signer", "tsa":
+	default:
+		return nil, fmt.Errorf("no certificate chain named %q (ca, signer or tsa)", name)
+	}
 	b, err := os.ReadFile(d.path(name + ".pem"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", d, ErrNotInitialised)
@@ -93,7 +165,28 @@ func (d DataDir) ChainPEM(name string) ([]byte, error) {
 	return b, err
 }
 
-// Directory loads the recipient directory with its trusted roots.
+// Export returns what may be published of one of the bank's identities: the PEM chain of "ca",
+// "signer" or "tsa", or the armored OpenPGP public key for "pgp". It never returns secret material.
+func (d DataDir) Export(name string) ([]byte, error) {
+	if name != "pgp" {
+		return d.ChainPEM(name)
+	}
+	data, err := os.ReadFile(d.path("pgp.key"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no OpenPGP key: %w", d, ErrNotInitialised)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ents, err := ParsePGPKeys(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.path("pgp.key"), err)
+	}
+	// The public part needs no passphrase: only the secret key material is encrypted.
+	return EncodePGPPublicKeys(ents...)
+}
+
+// Directory loads the recipient directory with its trusted roots and recipients' OpenPGP keys.
 func (d DataDir) Directory(opts ...DirectoryOption) (*Directory, error) {
 	roots, err := readCertDir(d.path("roots"))
 	if err != nil {
@@ -103,42 +196,176 @@ func (d DataDir) Directory(opts ...DirectoryOption) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewDirectory(roots, recips, opts...), nil
+	pgpKeys, err := readPGPDir(d.path("recipients"))
+	if err != nil {
+		return nil, err
+	}
+	return NewDirectory(roots, recips, append([]DirectoryOption{WithPGPKeys(pgpKeys...)}, opts...)...), nil
 }
 
 // Roots returns the trusted roots.
 func (d DataDir) Roots() ([]*x509.Certificate, error) { return readCertDir(d.path("roots")) }
 
-// Import stores the certificates in data (PEM, or one DER certificate): as trusted roots when root is
-// set (each must be a CA), else as recipients' certificates (each must name an email address, or be an
-// intermediate CA). It returns what it stored. Nothing is stored if any certificate is refused.
-func (d DataDir) Import(data []byte, root bool) ([]*x509.Certificate, error) {
+// Imported is what Import stored (or ParseImport would store): certificates, or OpenPGP public keys.
+type Imported struct {
+	Certificates []*x509.Certificate // trusted roots, or recipients' certificates and intermediates
+	PGPKeys      []*openpgp.Entity   // recipients' OpenPGP keys: public part only, merged with any stored copy
+}
+
+// ParseImport parses and checks what Import would store, without writing anything, so that a caller
+// importing several files can refuse them all before storing any.
+//
+// X.509 input (PEM, or one DER certificate) is taken as trusted roots when root is set (each must be a
+// CA), else as recipients' certificates (each must name an email address, or be an intermediate CA).
+// OpenPGP input (armored key blocks, or binary packets) is taken as recipients' keys: only each key's
+// public part is kept, even from a secret key block, and each must have a user ID with an email
+// address. OpenPGP keys cannot be roots. Revoked and expired keys are accepted (the directory refuses
+// them and `keys list` says why), so a revocation can be imported over a stored key.
+func ParseImport(data []byte, root bool) (Imported, error) {
+	if isOpenPGP(data) {
+		if root {
+			return Imported{}, errors.New("OpenPGP keys cannot be trusted roots (roots are X.509 CA certificates)")
+		}
+		if bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
+			return Imported{}, errors.New("input mixes OpenPGP keys and certificates: import them separately")
+		}
+		ents, err := ParsePGPKeys(data)
+		if err != nil {
+			return Imported{}, err
+		}
+		var out []*openpgp.Entity
+		at := map[string]int{}
+		for _, e := range ents {
+			pub, err := publicPGP(e)
+			if err != nil {
+				return Imported{}, err
+			}
+			if !pgpNamesAddress(pub) {
+				return Imported{}, fmt.Errorf("OpenPGP key %s (%s) has no user ID with an email address", pgpFingerprint(pub), primaryName(pub))
+			}
+			fp := pgpFingerprint(pub)
+			if i, ok := at[fp]; ok {
+				if out[i], err = mergePGP(out[i], pub); err != nil {
+					return Imported{}, err
+				}
+				continue
+			}
+			at[fp] = len(out)
+			out = append(out, pub)
+		}
+		return Imported{PGPKeys: out}, nil
+	}
 	certs, err := ParseCertificates(data)
 	if err != nil {
-		return nil, err
+		return Imported{}, err
+	}
+	for _, c := range certs {
+		switch {
+		case root && !c.IsCA:
+			return Imported{}, fmt.Errorf("%s is not a CA certificate and cannot be a trusted root", c.Subject)
+		case !root && !c.IsCA && len(c.EmailAddresses) == 0:
+			return Imported{}, fmt.Errorf("%s names no email address (rfc822Name)", c.Subject)
+		}
+	}
+	return Imported{Certificates: certs}, nil
+}
+
+// pgpNamesAddress says whether a user ID of e with a self-signature carries an email address.
+func pgpNamesAddress(e *openpgp.Entity) bool {
+	for _, id := range e.Identities {
+		if _, ok := pgpAddress(id); ok && id.SelfSignature != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Import stores what ParseImport accepts: certificates as roots/<hash>.pem or recipients/<hash>.pem,
+// OpenPGP keys as recipients/<fingerprint>.asc (public part only, merged with any copy already
+// stored). It returns what it stored. Nothing is stored if anything in data is refused.
+func (d DataDir) Import(data []byte, root bool) (Imported, error) {
+	imp, err := ParseImport(data, root)
+	if err != nil {
+		return Imported{}, err
 	}
 	sub := "recipients"
 	if root {
 		sub = "roots"
 	}
-	for _, c := range certs {
+	if err := os.MkdirAll(d.path(sub), 0o700); err != nil {
+		return Imported{}, err
+	}
+	// Prepare every file before writing any, so a stored key that cannot be read refuses the lot.
+	type file struct {
+		name string
+		data []byte
+	}
+	var files []file
+	for _, c := range imp.Certificates {
+		sum := sha256.Sum256(c.Raw)
+		files = append(files, file{filepath.Join(d.path(sub), hex.EncodeToString(sum[:16])+".pem"), EncodeCertificates(c)})
+	}
+	for i, k := range imp.PGPKeys {
+		name := filepath.Join(d.path(sub), strings.ToLower(pgpFingerprint(k))+".asc")
+		stored, err := os.ReadFile(name)
 		switch {
-		case root && !c.IsCA:
-			return nil, fmt.Errorf("%s is not a CA certificate and cannot be a trusted root", c.Subject)
-		case !root && !c.IsCA && len(c.EmailAddresses) == 0:
-			return nil, fmt.Errorf("%s names no email address (rfc822Name)", c.Subject)
+		case err == nil:
+			old, err := ParsePGPKeys(stored)
+			if err != nil {
+				return Imported{}, fmt.Errorf("%s: %w", name, err)
+			}
+			for _, o := range old {
+				if k, err = mergePGP(o, k); err != nil {
+					return Imported{}, fmt.Errorf("%s: %w", name, err)
+				}
+			}
+			imp.PGPKeys[i] = k
+		case !errors.Is(err, fs.ErrNotExist):
+			return Imported{}, err
+		}
+		armored, err := EncodePGPPublicKeys(k)
+		if err != nil {
+			return Imported{}, err
+		}
+		files = append(files, file{name, armored})
+	}
+	for _, f := range files {
+		if err := writeFileAtomic(f.name, f.data, 0o644); err != nil {
+			return Imported{}, err
 		}
 	}
-	if err := os.MkdirAll(d.path(sub), 0o700); err != nil {
+	return imp, nil
+}
+
+// readPGPDir reads every recipients/*.asc file, in name order.
+func readPGPDir(dir string) ([]*openpgp.Entity, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	for _, c := range certs {
-		sum := sha256.Sum256(c.Raw)
-		if err := writeFileAtomic(filepath.Join(d.path(sub), hex.EncodeToString(sum[:16])+".pem"), EncodeCertificates(c), 0o644); err != nil {
-			return nil, err
+	var names []string
+	for _, e := range ents {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".asc") {
+			names = append(names, e.Name())
 		}
 	}
-	return certs, nil
+	sort.Strings(names)
+	var out []*openpgp.Entity
+	for _, n := range names {
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return nil, err
+		}
+		keys, err := ParsePGPKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, n), err)
+		}
+		out = append(out, keys...)
+	}
+	return out, nil
 }
 
 func readCertDir(dir string) ([]*x509.Certificate, error) {

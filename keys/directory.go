@@ -8,16 +8,32 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
 )
 
-// Directory maps recipients' addresses to their S/MIME certificates and decides which may be used.
-// It is immutable once built, so it is safe for concurrent use; a reload builds a new one.
+// Directory maps recipients' addresses to their S/MIME certificates and OpenPGP keys and decides
+// which may be used. It is immutable once built, so it is safe for concurrent use; a reload builds a
+// new one.
+//
+// OpenPGP keys have no certificate authority: a key is trusted for the addresses in its user IDs
+// because the operator imported it. Only user IDs with a valid self-signature (go-crypto verifies them
+// while parsing) are indexed, and a user ID revoked at the directory's clock no longer names its
+// address.
 type Directory struct {
 	roots         *x509.CertPool
 	intermediates *x509.CertPool
 	byAddress     map[string][]*x509.Certificate
 	certs         []*x509.Certificate
+	pgpByAddress  map[string][]pgpCandidate
+	pgpKeys       []*openpgp.Entity
 	now           func() time.Time
+}
+
+// pgpCandidate is one OpenPGP key with its user IDs that name one address.
+type pgpCandidate struct {
+	key *openpgp.Entity
+	ids []*openpgp.Identity
 }
 
 // DirectoryOption configures a Directory.
@@ -26,13 +42,21 @@ type DirectoryOption func(*Directory)
 // WithClock sets the clock used to judge validity (tests, and "valid at" checks).
 func WithClock(now func() time.Time) DirectoryOption { return func(d *Directory) { d.now = now } }
 
-// NewDirectory indexes certs by their rfc822Name SANs. CA certificates among certs are used as
-// intermediates, not as recipients. roots are the trust anchors.
+// WithPGPKeys adds recipients' OpenPGP keys (their public parts are all that is used). Two copies of
+// the same key are merged, so a revocation in either one counts.
+func WithPGPKeys(keys ...*openpgp.Entity) DirectoryOption {
+	return func(d *Directory) { d.pgpKeys = append(d.pgpKeys, keys...) }
+}
+
+// NewDirectory indexes certs by their rfc822Name SANs, and OpenPGP keys given WithPGPKeys by the
+// email addresses of their user IDs. CA certificates among certs are used as intermediates, not as
+// recipients. roots are the trust anchors for certificates.
 func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...DirectoryOption) *Directory {
 	d := &Directory{
 		roots:         x509.NewCertPool(),
 		intermediates: x509.NewCertPool(),
 		byAddress:     map[string][]*x509.Certificate{},
+		pgpByAddress:  map[string][]pgpCandidate{},
 		now:           time.Now,
 	}
 	for _, o := range opts {
@@ -57,7 +81,50 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 			}
 		}
 	}
+	d.pgpKeys = dedupePGP(d.pgpKeys)
+	for _, e := range d.pgpKeys {
+		byAddr := map[string]*pgpCandidate{}
+		var order []string
+		for _, id := range sortedIdentities(e) {
+			a, ok := pgpAddress(id)
+			if !ok || id.SelfSignature == nil {
+				continue
+			}
+			if byAddr[a] == nil {
+				byAddr[a] = &pgpCandidate{key: e}
+				order = append(order, a)
+			}
+			byAddr[a].ids = append(byAddr[a].ids, id)
+		}
+		for _, a := range order {
+			d.pgpByAddress[a] = append(d.pgpByAddress[a], *byAddr[a])
+		}
+	}
 	return d
+}
+
+// dedupePGP drops keys without a primary key and merges copies of the same key.
+func dedupePGP(keys []*openpgp.Entity) []*openpgp.Entity {
+	var out []*openpgp.Entity
+	at := map[string]int{}
+	for _, e := range keys {
+		if e == nil || e.PrimaryKey == nil {
+			continue
+		}
+		fp := pgpFingerprint(e)
+		i, seen := at[fp]
+		if !seen {
+			at[fp] = len(out)
+			out = append(out, e)
+			continue
+		}
+		if m, err := mergePGP(out[i], e); err == nil {
+			out[i] = m
+		} else if len(e.Revocations) > 0 {
+			out[i] = e // cannot merge: keep the copy that says the key is revoked
+		}
+	}
+	return out
 }
 
 // Lookup returns the certificate to encrypt to for addr: among the usable ones, the one that expires
@@ -85,10 +152,10 @@ func (d *Directory) Lookup(addr string) (*x509.Certificate, error) {
 }
 
 // Check says whether c may be used to encrypt to now, or returns why not.
-func (d *Directory) Check(c *x509.Certificate) *CertificateError {
+func (d *Directory) Check(c *x509.Certificate) *KeyError {
 	now := d.now()
-	fail := func(reason error, detail string) *CertificateError {
-		return &CertificateError{Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16),
+	fail := func(reason error, detail string) *KeyError {
+		return &KeyError{Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16),
 			Reason: reason, Detail: detail, NotAfter: c.NotAfter.UTC().Format(time.RFC3339)}
 	}
 	switch {
@@ -124,16 +191,66 @@ func (d *Directory) Check(c *x509.Certificate) *CertificateError {
 	return nil
 }
 
-// Entry describes one recipient certificate for listing.
+// Entry describes one recipient certificate or OpenPGP key for listing. Exactly one of Certificate
+// and PGPKey is set.
 type Entry struct {
 	Certificate *x509.Certificate
-	Addresses   []string
-	Problem     *CertificateError // nil when usable
+	PGPKey      *openpgp.Entity
+	Addresses   []string  // for an OpenPGP key: of its user IDs not revoked, primary first
+	Problem     *KeyError // nil when usable
+	pgpExpires  time.Time
 }
 
-// Entries lists every recipient certificate, ordered by first address then expiry.
+// Kind says whether the entry is a certificate (MethodSMIME) or an OpenPGP key (MethodPGP).
+func (e Entry) Kind() Method {
+	if e.PGPKey != nil {
+		return MethodPGP
+	}
+	return MethodSMIME
+}
+
+// Expires returns when the entry stops being usable for encryption: a certificate's NotAfter; for an
+// OpenPGP key, the earlier of the primary key's and the encryption subkey's expiry. The zero time
+// means never.
+func (e Entry) Expires() time.Time {
+	if e.PGPKey != nil {
+		return e.pgpExpires
+	}
+	if e.Certificate != nil {
+		return e.Certificate.NotAfter
+	}
+	return time.Time{}
+}
+
+// Subject names the entry for the operator: the certificate's subject, or the OpenPGP key's primary
+// user ID (control characters replaced, cut at 200 characters).
+func (e Entry) Subject() string {
+	if e.PGPKey != nil {
+		return primaryName(e.PGPKey)
+	}
+	if e.Certificate != nil {
+		return e.Certificate.Subject.String()
+	}
+	return ""
+}
+
+// ID identifies the entry: the certificate's hex serial number, or the OpenPGP fingerprint in
+// upper-case hex (as gpg shows it).
+func (e Entry) ID() string {
+	if e.PGPKey != nil {
+		return pgpFingerprint(e.PGPKey)
+	}
+	if e.Certificate != nil {
+		return e.Certificate.SerialNumber.Text(16)
+	}
+	return ""
+}
+
+// Entries lists every recipient certificate and OpenPGP key, ordered by first address, then expiry
+// (never last), then S/MIME before OpenPGP.
 func (d *Directory) Entries() []Entry {
-	out := make([]Entry, 0, len(d.certs))
+	now := d.now()
+	out := make([]Entry, 0, len(d.certs)+len(d.pgpKeys))
 	for _, c := range d.certs {
 		e := Entry{Certificate: c, Addresses: c.EmailAddresses}
 		if p := d.Check(c); p != nil {
@@ -141,12 +258,19 @@ func (d *Directory) Entries() []Entry {
 		}
 		out = append(out, e)
 	}
+	for _, k := range d.pgpKeys {
+		out = append(out, Entry{PGPKey: k, Addresses: pgpAddresses(k, now), Problem: d.CheckPGP(k), pgpExpires: pgpExpiry(k, now)})
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		ai, aj := first(out[i].Addresses), first(out[j].Addresses)
 		if ai != aj {
 			return ai < aj
 		}
-		return out[i].Certificate.NotAfter.Before(out[j].Certificate.NotAfter)
+		ei, ej := out[i].Expires(), out[j].Expires()
+		if !ei.Equal(ej) {
+			return !ei.IsZero() && (ej.IsZero() || ei.Before(ej))
+		}
+		return out[i].Kind() < out[j].Kind()
 	})
 	return out
 }

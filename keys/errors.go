@@ -6,31 +6,52 @@ import (
 	"strings"
 )
 
-// Reasons a recipient certificate is refused. A *CertificateError carries one of them.
+// Reasons a recipient's certificate or OpenPGP key is refused. A *KeyError carries one of them.
 var (
 	ErrNoCertificate       = errors.New("no certificate for this address")
-	ErrExpired             = errors.New("certificate expired")
-	ErrNotYetValid         = errors.New("certificate not yet valid")
+	ErrExpired             = errors.New("certificate or key expired")
+	ErrNotYetValid         = errors.New("certificate or key not yet valid")
 	ErrUntrusted           = errors.New("certificate does not chain to a trusted root")
 	ErrNoEmailProtection   = errors.New("certificate does not allow email protection")
 	ErrNoKeyEncipherment   = errors.New("certificate does not allow key encipherment")
-	ErrUnsupportedKey      = errors.New("certificate key is not RSA of at least 2048 bits")
+	ErrUnsupportedKey      = errors.New("key algorithm or size not supported (RSA needs at least 2048 bits)")
 	ErrKeyMismatch         = errors.New("private key does not match certificate")
 	ErrNoPrivateKey        = errors.New("no private key found")
 	ErrNoCertificateInFile = errors.New("no certificate found")
+
+	// ErrRevoked: the OpenPGP key (or, where the detail says so, its only encryption subkey) was
+	// revoked by its owner.
+	ErrRevoked = errors.New("key revoked")
+	// ErrNoEncryptionKey: the OpenPGP key has no valid, unexpired, unrevoked encryption-capable
+	// subkey (nor an encryption-capable primary key).
+	ErrNoEncryptionKey = errors.New("OpenPGP key has no usable encryption key")
+	// ErrNoSigningKey: the bank's OpenPGP key cannot sign.
+	ErrNoSigningKey = errors.New("OpenPGP key cannot sign")
+	// ErrWrongPassphrase: the passphrase does not decrypt the OpenPGP secret key.
+	ErrWrongPassphrase = errors.New("wrong passphrase for OpenPGP secret key")
 )
 
-// CertificateError says why one certificate cannot be used.
-type CertificateError struct {
-	Subject  string // the certificate's subject, for the operator
-	Serial   string // hex serial number
+// KeyError says why one recipient's certificate (Method MethodSMIME) or OpenPGP key (MethodPGP)
+// cannot be used.
+type KeyError struct {
+	Method   Method // which kind of key; the zero value is S/MIME
+	Subject  string // the certificate's subject, or the OpenPGP user ID, for the operator
+	Serial   string // hex serial number, or the OpenPGP fingerprint (upper-case hex, as gpg shows it)
 	Reason   error  // one of the Err… sentinels above
 	Detail   string // extra detail from the check, if any
-	NotAfter string
+	NotAfter string // RFC 3339 expiry; empty for an OpenPGP key that never expires
 }
 
-func (e *CertificateError) Error() string {
-	s := fmt.Sprintf("%s (serial %s): %v", e.Subject, e.Serial, e.Reason)
+// CertificateError is the name KeyError had when the directory held only certificates.
+type CertificateError = KeyError
+
+func (e *KeyError) Error() string {
+	var s string
+	if e.Method == MethodPGP {
+		s = fmt.Sprintf("OpenPGP key %s (fingerprint %s): %v", e.Subject, e.Serial, e.Reason)
+	} else {
+		s = fmt.Sprintf("%s (serial %s): %v", e.Subject, e.Serial, e.Reason)
+	}
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
@@ -38,13 +59,13 @@ func (e *CertificateError) Error() string {
 }
 
 // Unwrap returns the reason, so errors.Is(err, ErrExpired) works.
-func (e *CertificateError) Unwrap() error { return e.Reason }
+func (e *KeyError) Unwrap() error { return e.Reason }
 
-// RecipientError says why no certificate could be used for an address: either none is known
+// RecipientError says why no certificate or key could be used for an address: either none is known
 // (Causes is empty and the error Is ErrNoCertificate), or each known one failed for its own reason.
 type RecipientError struct {
 	Address string
-	Causes  []*CertificateError
+	Causes  []*KeyError
 }
 
 func (e *RecipientError) Error() string {
@@ -55,7 +76,7 @@ func (e *RecipientError) Error() string {
 	for i, c := range e.Causes {
 		parts[i] = c.Error()
 	}
-	return fmt.Sprintf("recipient %s: no usable certificate: %s", e.Address, strings.Join(parts, "; "))
+	return fmt.Sprintf("recipient %s: no usable certificate or key: %s", e.Address, strings.Join(parts, "; "))
 }
 
 // Unwrap returns every cause, so errors.Is finds any of the reasons.
