@@ -8,7 +8,7 @@ import (
 
 // Reasons a recipient's certificate or OpenPGP key is refused. A *KeyError carries one of them.
 var (
-	ErrNoCertificate       = errors.New("no certificate for this address")
+	ErrNoCertificate       = errors.New("no certificate or OpenPGP key for this address")
 	ErrExpired             = errors.New("certificate or key expired")
 	ErrNotYetValid         = errors.New("certificate or key not yet valid")
 	ErrUntrusted           = errors.New("certificate does not chain to a trusted root")

@@ -169,3 +169,28 @@ func verifyDetached(o *Opened, sig []byte, opts OpenOptions) error {
 // Header returns the decoded value of a header field of the opened content (e.g. the protected
 // Subject of an OTP).
 func (o *Opened) Header(name string) string { return payload.HeaderValue(o.Content, name) }
+
+// TimestampOf returns the signature value of the single signer of a DER CMS SignedData and the RFC
+// 3161 token in its id-aa-timeStampToken attribute (nil if it has none), without verifying either:
+// for handing both to another verifier, e.g. openssl ts -verify.
+func TimestampOf(signedData []byte) (sigValue, token []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			sigValue, token, err = nil, nil, fmt.Errorf("%w: %v", ErrMalformed, r)
+		}
+	}()
+	p7, err := pkcs7.Parse(signedData)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(p7.Signers) != 1 {
+		return nil, nil, fmt.Errorf("%w: %d signers", ErrMalformed, len(p7.Signers))
+	}
+	si := p7.Signers[0]
+	for _, a := range si.UnauthenticatedAttributes {
+		if a.Type.Equal(oidAttrTimeStampToken) {
+			return si.EncryptedDigest, a.Value.Bytes, nil
+		}
+	}
+	return si.EncryptedDigest, nil, nil
+}

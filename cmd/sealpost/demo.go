@@ -8,9 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -69,6 +73,21 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if _, err := dir.Import(keys.EncodeCertificates(alice.Certificate()), false); err != nil {
 		return err
 	}
+	carol, err := keys.NewDevPGPKey("Carol Customer", []string{"carol@example.org"})
+	if err != nil {
+		return err
+	}
+	carolPub, err := keys.EncodePGPPublicKeys(carol)
+	if err != nil {
+		return err
+	}
+	if _, err := dir.Import(carolPub, false); err != nil {
+		return err
+	}
+	bankPGP, err := dir.PGPKey()
+	if err != nil {
+		return err
+	}
 	directory, err := dir.Directory()
 	if err != nil {
 		return err
@@ -88,7 +107,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	w("sealpost demo: development keys in %s", dirPath)
 	w("  bank signer   %s, RSA-2048, for %v", signer.Certificate().Subject.CommonName, signer.Certificate().EmailAddresses)
 	w("  embedded TSA  %s, ECDSA P-256", tsaID.Certificate().Subject.CommonName)
-	w("  customer      alice@example.com has an S/MIME certificate; bob@example.net has none")
+	w("  bank PGP key  %X, v4 RSA-2048", bankPGP.PrimaryKey.Fingerprint)
+	w("  customers     alice@example.com has an S/MIME certificate, carol@example.org an OpenPGP key, bob@example.net none")
 
 	for _, m := range []struct {
 		name, msg string
@@ -119,7 +139,32 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 			w("             the Subject %q is inside the encryption; outside it reads \"[...]\"", o.Header("Subject"))
 		}
 	}
-	if _, err := directory.Lookup("bob@example.net"); err != nil {
+	pgpProtector, err := pgp.NewProtector(bankPGP, pgp.WithTimestamper(authority))
+	if err != nil {
+		return err
+	}
+	choice, err := directory.Choose("carol@example.org", keys.MethodSMIME)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := pgpProtector.Protect(context.Background(), []byte(strings.Replace(demoStatement, "Alice Customer <alice@example.com>", "carol@example.org", 1)),
+		[]*openpgp.Entity{choice.PGPKey}, pgp.Options{})
+	if err != nil {
+		return fmt.Errorf("statement to carol: %w", err)
+	}
+	took := time.Since(start)
+	po, err := pgp.Open(out, pgp.OpenOptions{Keyring: openpgp.EntityList{bankPGP, carol}, TSARoots: roots})
+	if err != nil {
+		return fmt.Errorf("statement to carol: our own output does not open: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dirPath, "statement-pgp.eml"), out, 0o600); err != nil {
+		return err
+	}
+	w("%-10s → carol: %s (PGP/MIME), signed SHA-256/RSA, timestamped %s, SEIPD v1 + MDC AES-256, %d bytes in %v",
+		"statement", choice.Method, po.Timestamp.Time.UTC().Format(time.RFC3339), len(out), took.Round(time.Microsecond))
+	w("             carol opens it: signature by %X valid, timestamp valid", po.Signer.PrimaryKey.Fingerprint[12:])
+	if _, err := directory.Choose("bob@example.net", keys.MethodSMIME); err != nil {
 		w("statement  → bob: refused, nothing sent: %v", err)
 	}
 	if *data != "" {

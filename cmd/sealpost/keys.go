@@ -45,10 +45,10 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 		if err := parseData(fs, args, data); err != nil {
 			return err
 		}
-		if fs.NArg() != 1 || !strings.Contains(" ca signer tsa ", " "+fs.Arg(0)+" ") {
-			return fmt.Errorf("%w: export ca|signer|tsa", errUsage)
+		if fs.NArg() != 1 || !strings.Contains(" ca signer tsa pgp ", " "+fs.Arg(0)+" ") {
+			return fmt.Errorf("%w: export ca|signer|tsa|pgp", errUsage)
 		}
-		pem, err := keys.DataDir(*data).ChainPEM(fs.Arg(0))
+		pem, err := keys.DataDir(*data).Export(fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -81,13 +81,13 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		if _, err := keys.ParseCertificates(b); err != nil {
+		if _, err := keys.ParseImport(b, root); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		contents[i] = b
 	}
 	for i, f := range files {
-		certs, err := dir.Import(contents[i], root)
+		imp, err := dir.Import(contents[i], root)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
@@ -95,7 +95,14 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		for _, c := range certs {
+		for _, k := range imp.PGPKeys {
+			status := "usable"
+			if p := d.CheckPGP(k); p != nil {
+				status = "unusable: " + p.Error()
+			}
+			fmt.Fprintf(stdout, "OpenPGP key %X: %s\n", k.PrimaryKey.Fingerprint, status)
+		}
+		for _, c := range imp.Certificates {
 			switch {
 			case root:
 				fmt.Fprintf(stdout, "trusted root: %s\n", c.Subject)
@@ -123,7 +130,7 @@ func listKeys(dir keys.DataDir, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tEXPIRES\tSUBJECT\tSTATUS")
+	fmt.Fprintln(tw, "ADDRESS\tKIND\tEXPIRES\tSUBJECT\tSTATUS")
 	for _, e := range d.Entries() {
 		status := "usable"
 		if e.Problem != nil {
@@ -132,7 +139,11 @@ func listKeys(dir keys.DataDir, stdout io.Writer) error {
 				status += " (" + oneLine(e.Problem.Detail) + ")"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Certificate.NotAfter.UTC().Format(time.DateOnly), e.Certificate.Subject, status)
+		expires := "never"
+		if t := e.Expires(); !t.IsZero() {
+			expires = t.UTC().Format(time.DateOnly)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Kind(), expires, e.Subject(), status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -6,6 +6,7 @@
 //	sealpost keys export -data DIR ca|signer|tsa    print a certificate chain as PEM
 //	sealpost keys list -data DIR                    list recipients and why any is unusable
 //	sealpost protect -data DIR -from ADDR -to ADDR[,ADDR…] [-sign-only] < in.eml > out.eml
+//	sealpost timestamp extract [-out DIR] FILE      token.der + sigvalue.bin for openssl ts -verify
 //
 // Errors are one line on stderr and a non-zero exit status (1 for a failure, 2 for a usage error);
 // nothing is written to stdout unless the whole command succeeded.
@@ -29,6 +30,7 @@ commands:
   demo       protect a statement for a demo customer and check it, on throw-away keys
   keys       init | import | export | list: the bank's identities and recipients' certificates
   protect    sign, timestamp and encrypt one message from stdin to stdout
+  timestamp  extract FILE: write a signature's RFC 3161 token and signed value for openssl ts -verify
 
 Run "sealpost COMMAND -h" for a command's flags.
 `
@@ -51,6 +53,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdKeys(args[1:], stdout, stderr)
 	case "protect":
 		err = cmdProtect(args[1:], stdin, stdout, stderr)
+	case "timestamp":
+		err = cmdTimestamp(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

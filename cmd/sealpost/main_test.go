@@ -77,7 +77,7 @@ func TestCLIKeysAndProtect(t *testing.T) {
 		code        int
 		stderr      string
 	}{
-		{"KeylessRecipient", cliMessage, []string{"-to", "alice@example.com,bob@example.net"}, 1, "recipient bob@example.net: no certificate"},
+		{"KeylessRecipient", cliMessage, []string{"-to", "alice@example.com,bob@example.net"}, 1, "recipient bob@example.net: no certificate or OpenPGP key"},
 		{"FromMismatch", cliMessage, []string{"-from", "otp@bank.example", "-to", "alice@example.com"}, 1, "differs from the message's From"},
 		{"SenderNotInCertificate", strings.Replace(cliMessage, "statements@bank.example", "x@evil.example", 1), []string{"-from", "x@evil.example", "-to", "alice@example.com"}, 1, "not named in the signing certificate"},
 		{"NoRecipients", cliMessage, nil, 2, "-to is required"},
@@ -117,7 +117,7 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo failed: %s", stderr)
 	}
-	for _, want := range []string{"statement  → alice", "otp        → alice", "outside it reads \"[...]\"", "bob: refused"} {
+	for _, want := range []string{"statement  → alice", "otp        → alice", "outside it reads \"[...]\"", "statement  → carol: OpenPGP", "bob: refused"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}

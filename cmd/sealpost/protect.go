@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -23,11 +28,13 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	data := fs.String("data", "", "data directory (required)")
 	from := fs.String("from", "", "sender address; must be the message's From address (required)")
 	to := fs.String("to", "", "comma-separated recipient addresses (required unless -sign-only)")
+	prefer := fs.String("prefer", "smime", "method for a customer with both an S/MIME certificate and an OpenPGP key, and for -sign-only: smime or pgp")
+	outdir := fs.String("outdir", "", "write smime.eml and pgp.eml here (needed when the recipients need both methods)")
 	signOnly := fs.Bool("sign-only", false, "sign and timestamp without encrypting")
 	hp := fs.Bool("header-protection", false, "protect header fields (RFC 9788); hides the Subject of encrypted mail")
-	gcm := fs.Bool("gcm", false, "AES-256-GCM AuthEnvelopedData: only if every recipient's client reads it")
-	oaep := fs.Bool("oaep", false, "wrap the content key with RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5")
-	p12 := fs.String("signer-p12", "", "sign with this PKCS#12 identity instead of the data directory's signer")
+	gcm := fs.Bool("gcm", false, "S/MIME: AES-256-GCM AuthEnvelopedData, only if every recipient's client reads it")
+	oaep := fs.Bool("oaep", false, "S/MIME: wrap the content key with RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5")
+	p12 := fs.String("signer-p12", "", "S/MIME: sign with this PKCS#12 identity instead of the data directory's signer")
 	passFile := fs.String("signer-pass-file", "", "file holding the PKCS#12 password")
 	passEnv := fs.String("signer-pass-env", "", "environment variable holding the PKCS#12 password")
 	tsaURLs := fs.String("tsa", "", "comma-separated RFC 3161 TSA URLs tried in order (default: the embedded TSA)")
@@ -39,13 +46,19 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if *from == "" {
 		return fmt.Errorf("%w: -from is required", errUsage)
 	}
+	method, err := keys.ParseMethod(*prefer)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	rcpts := splitList(*to)
 	if len(rcpts) == 0 && !*signOnly {
 		return fmt.Errorf("%w: -to is required (or -sign-only)", errUsage)
 	}
 	dir := keys.DataDir(*data)
 
-	var recipients []smime.Recipient
+	// Every recipient must have a usable key before anything is signed.
+	var smimeTo []smime.Recipient
+	var pgpTo []*openpgp.Entity
 	if !*signOnly {
 		d, err := dir.Directory()
 		if err != nil {
@@ -53,29 +66,22 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		}
 		var refused []string
 		for _, r := range rcpts {
-			cert, err := d.Lookup(r)
-			if err != nil {
+			c, err := d.Choose(r, method)
+			switch {
+			case err != nil:
 				refused = append(refused, err.Error())
-				continue
+			case c.Method == keys.MethodPGP:
+				pgpTo = append(pgpTo, c.PGPKey)
+			default:
+				smimeTo = append(smimeTo, smime.Recipient{Certificate: c.Certificate, GCM: *gcm, OAEP: *oaep})
 			}
-			recipients = append(recipients, smime.Recipient{Certificate: cert, GCM: *gcm, OAEP: *oaep})
 		}
 		if len(refused) > 0 {
 			return fmt.Errorf("not protected, refused %d of %d recipients: %s", len(refused), len(rcpts), strings.Join(refused, "; "))
 		}
-	}
-
-	signer, err := loadSigner(dir, *p12, keys.Secret{File: *passFile, Env: *passEnv})
-	if err != nil {
-		return err
-	}
-	ts, err := timestamper(dir, splitList(*tsaURLs), *tsaRoots, *timeout)
-	if err != nil {
-		return err
-	}
-	p, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
-	if err != nil {
-		return err
+		if len(smimeTo) > 0 && len(pgpTo) > 0 && *outdir == "" {
+			return fmt.Errorf("%w: these recipients need both S/MIME and OpenPGP, so there are two messages: give -outdir DIR", errUsage)
+		}
 	}
 
 	msg, err := io.ReadAll(io.LimitReader(stdin, maxMessage+1))
@@ -88,18 +94,69 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err := checkFrom(msg, *from); err != nil {
 		return err
 	}
-	opts := smime.Options{HeaderProtection: *hp}
-	var out []byte
-	if *signOnly {
-		out, err = p.Sign(context.Background(), msg, opts)
-	} else {
-		out, err = p.Protect(context.Background(), msg, recipients, opts)
-	}
+	ts, err := timestamper(dir, splitList(*tsaURLs), *tsaRoots, *timeout)
 	if err != nil {
 		return err
 	}
-	_, err = stdout.Write(out)
-	return err
+	ctx := context.Background()
+	type output struct {
+		name string
+		data []byte
+	}
+	var outs []output
+	if (*signOnly && method == keys.MethodSMIME) || len(smimeTo) > 0 {
+		signer, err := loadSigner(dir, *p12, keys.Secret{File: *passFile, Env: *passEnv})
+		if err != nil {
+			return err
+		}
+		p, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
+		if err != nil {
+			return err
+		}
+		opts := smime.Options{HeaderProtection: *hp}
+		var out []byte
+		if *signOnly {
+			out, err = p.Sign(ctx, msg, opts)
+		} else {
+			out, err = p.Protect(ctx, msg, smimeTo, opts)
+		}
+		if err != nil {
+			return err
+		}
+		outs = append(outs, output{"smime.eml", out})
+	}
+	if (*signOnly && method == keys.MethodPGP) || len(pgpTo) > 0 {
+		key, err := dir.PGPKey()
+		if err != nil {
+			return err
+		}
+		p, err := pgp.NewProtector(key, pgp.WithTimestamper(ts))
+		if err != nil {
+			return err
+		}
+		opts := pgp.Options{HeaderProtection: *hp}
+		var out []byte
+		if *signOnly {
+			out, err = p.Sign(ctx, msg, opts)
+		} else {
+			out, err = p.Protect(ctx, msg, pgpTo, opts)
+		}
+		if err != nil {
+			return err
+		}
+		outs = append(outs, output{"pgp.eml", out})
+	}
+	if *outdir == "" {
+		_, err = stdout.Write(outs[0].data)
+		return err
+	}
+	for _, o := range outs {
+		if err := os.WriteFile(filepath.Join(*outdir, o.name), o.data, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", filepath.Join(*outdir, o.name))
+	}
+	return nil
 }
 
 func loadSigner(dir keys.DataDir, p12 string, pass keys.Secret) (*keys.Identity, error) {

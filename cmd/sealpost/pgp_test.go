@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/pgp"
+	"github.com/sealpost/sealpost/smime"
+)
+
+// TestCLIOpenPGPRecipients: an OpenPGP key imported with keys import is used by protect; a message
+// to an S/MIME and an OpenPGP customer becomes one message per method; timestamp extract hands
+// openssl ts -verify the token and the signature value of each.
+func TestCLIOpenPGPRecipients(t *testing.T) {
+	data := t.TempDir()
+	dir := keys.DataDir(data)
+	if code, _, stderr := runCLI(t, "", "keys", "init", "-data", data); code != 0 {
+		t.Fatal(stderr)
+	}
+	ca, _ := dir.Identity("ca")
+	alice, err := ca.NewDevCustomer("alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := keys.NewDevPGPKey("Carol", []string{"carol@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carolPub, err := keys.EncodePGPPublicKeys(carol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := t.TempDir()
+	alicePEM := filepath.Join(files, "alice.pem")
+	carolASC := filepath.Join(files, "carol.asc")
+	os.WriteFile(alicePEM, keys.EncodeCertificates(alice.Certificate()), 0o644)
+	os.WriteFile(carolASC, carolPub, 0o644)
+	code, stdout, stderr := runCLI(t, "", "keys", "import", "-data", data, alicePEM, carolASC)
+	if code != 0 || !strings.Contains(stdout, "OpenPGP key") || !strings.Contains(stdout, "usable") {
+		t.Fatalf("import: %d %q %q", code, stdout, stderr)
+	}
+	if _, stdout, _ := runCLI(t, "", "keys", "list", "-data", data); !strings.Contains(stdout, "carol@example.org") || !strings.Contains(stdout, "OpenPGP") {
+		t.Fatalf("list does not show the OpenPGP key:\n%s", stdout)
+	}
+	if code, stdout, _ := runCLI(t, "", "keys", "export", "-data", data, "pgp"); code != 0 || !strings.Contains(stdout, "BEGIN PGP PUBLIC KEY BLOCK") || strings.Contains(stdout, "PRIVATE") {
+		t.Fatalf("export pgp: %d %q", code, stdout)
+	}
+
+	msg := "From: statements@bank.example\r\nTo: alice@example.com, carol@example.org\r\nSubject: Statement\r\n\r\nHello\r\n"
+	base := []string{"protect", "-data", data, "-from", "statements@bank.example"}
+	if code, stdout, stderr := runCLI(t, msg, append(base, "-to", "alice@example.com,carol@example.org")...); code != 2 || stdout != "" || !strings.Contains(stderr, "-outdir") {
+		t.Fatalf("mixed recipients without -outdir: %d %q %q", code, stdout, stderr)
+	}
+	out := t.TempDir()
+	if code, _, stderr := runCLI(t, msg, append(base, "-to", "alice@example.com,carol@example.org", "-outdir", out)...); code != 0 {
+		t.Fatalf("mixed recipients: %s", stderr)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Certificate())
+	smimeOut, _ := os.ReadFile(filepath.Join(out, "smime.eml"))
+	if _, err := smime.Open(smimeOut, smime.OpenOptions{Roots: roots, TSARoots: roots, Identity: alice}); err != nil {
+		t.Fatalf("smime.eml: %v", err)
+	}
+	bank, err := dir.PGPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgpOut, _ := os.ReadFile(filepath.Join(out, "pgp.eml"))
+	o, err := pgp.Open(pgpOut, pgp.OpenOptions{Keyring: openpgp.EntityList{bank, carol}, TSARoots: roots})
+	if err != nil || o.Timestamp == nil {
+		t.Fatalf("pgp.eml: %v", err)
+	}
+
+	interop.Tool(t, "openssl")
+	caFile := filepath.Join(files, "ca.pem")
+	os.WriteFile(caFile, keys.EncodeCertificates(ca.Certificate()), 0o644)
+	for _, prefer := range []string{"smime", "pgp"} {
+		code, signed, stderr := runCLI(t, msg, append(base, "-sign-only", "-prefer", prefer)...)
+		if code != 0 {
+			t.Fatalf("sign-only %s: %s", prefer, stderr)
+		}
+		signedFile := filepath.Join(files, prefer+"-signed.eml")
+		os.WriteFile(signedFile, []byte(signed), 0o644)
+		exDir := t.TempDir()
+		if code, stdout, stderr := runCLI(t, "", "timestamp", "extract", "-out", exDir, signedFile); code != 0 || !strings.Contains(stdout, "openssl ts -verify") {
+			t.Fatalf("extract %s: %d %q %q", prefer, code, stdout, stderr)
+		}
+		interop.Run(t, nil, "openssl", "ts", "-verify", "-data", filepath.Join(exDir, "sigvalue.bin"), "-in", filepath.Join(exDir, "token.der"), "-token_in", "-CAfile", caFile)
+	}
+	if code, _, stderr := runCLI(t, "", "timestamp", "extract", "-out", t.TempDir(), filepath.Join(out, "pgp.eml")); code != 1 || !strings.Contains(stderr, "decrypt it first") {
+		t.Fatalf("extract from an encrypted message should say to decrypt first: %d %q", code, stderr)
+	}
+
+	// The documented path for encrypted PGP/MIME: the customer's gpg unwraps the encryption layer,
+	// sealpost extracts, openssl verifies.
+	interop.Tool(t, "gpg")
+	home, err := os.MkdirTemp("", "gpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(home)
+	defer interop.Try(t, nil, "gpgconf", "--homedir", home, "--kill", "all")
+	var secret bytes.Buffer
+	w, _ := armor.Encode(&secret, openpgp.PrivateKeyType, nil)
+	if err := carol.SerializePrivate(w, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	gpg := []string{"--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}
+	interop.Run(t, secret.Bytes(), "gpg", append(gpg, "--import")...)
+	armored := pgpOut[bytes.Index(pgpOut, []byte("-----BEGIN PGP MESSAGE-----")):]
+	armored = armored[:bytes.Index(armored, []byte("-----END PGP MESSAGE-----"))+len("-----END PGP MESSAGE-----")]
+	inner := filepath.Join(files, "inner.pgp")
+	interop.Run(t, armored, "gpg", append(gpg, "--decrypt", "--unwrap", "-o", inner)...)
+	exDir := t.TempDir()
+	if code, _, stderr := runCLI(t, "", "timestamp", "extract", "-out", exDir, inner); code != 0 {
+		t.Fatalf("extract from gpg --unwrap output: %s", stderr)
+	}
+	interop.Run(t, nil, "openssl", "ts", "-verify", "-data", filepath.Join(exDir, "sigvalue.bin"), "-in", filepath.Join(exDir, "token.der"), "-token_in", "-CAfile", caFile)
+}
