@@ -98,15 +98,37 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entit
 	if err != nil {
 		return nil, err
 	}
-	content := prep.Content()
-	sig, err := p.signature(ctx, content)
+	// The payload is signed and encrypted from its parts, without assembling a copy of a large body.
+	var head bytes.Buffer
+	prep.Inner.WriteTo(&head)
+	head.WriteString("\r\n")
+	contentLen := head.Len() + len(prep.Body)
+	sig, err := p.signature(ctx, io.MultiReader(bytes.NewReader(head.Bytes()), bytes.NewReader(prep.Body)))
 	if err != nil {
 		return nil, err
 	}
 
-	var armored bytes.Buffer
-	armored.Grow(len(content)*4/3 + 4096)
-	aw, err := armor.Encode(&armored, "PGP MESSAGE", nil)
+	boundary, err := payload.NewBoundary()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(armoredLen(contentLen+len(sig)) + 4096)
+	prep.Outer.WriteTo(&b)
+	b.WriteString("MIME-Version: 1.0\r\n")
+	b.WriteString(`Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";` + "\r\n")
+	b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
+	b.WriteString("This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n")
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("Content-Type: application/pgp-encrypted\r\n")
+	b.WriteString("Content-Description: PGP/MIME version identification\r\n\r\n")
+	b.WriteString("Version: 1\r\n\r\n")
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n")
+	b.WriteString("Content-Description: OpenPGP encrypted message\r\n")
+	b.WriteString("Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n")
+
+	aw, err := armor.Encode(crlfWriter{&b}, "PGP MESSAGE", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +156,10 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entit
 	if err != nil {
 		return nil, err
 	}
-	if _, err := lit.Write(content); err != nil {
+	if _, err := lit.Write(head.Bytes()); err != nil {
+		return nil, err
+	}
+	if _, err := lit.Write(prep.Body); err != nil {
 		return nil, err
 	}
 	if err := lit.Close(); err != nil {
@@ -149,27 +174,6 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entit
 	if err := aw.Close(); err != nil {
 		return nil, err
 	}
-
-	boundary, err := payload.NewBoundary()
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	b.Grow(armored.Len() + armored.Len()/60 + 2048)
-	prep.Outer.WriteTo(&b)
-	b.WriteString("MIME-Version: 1.0\r\n")
-	b.WriteString(`Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";` + "\r\n")
-	b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
-	b.WriteString("This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n")
-	b.WriteString("--" + boundary + "\r\n")
-	b.WriteString("Content-Type: application/pgp-encrypted\r\n")
-	b.WriteString("Content-Description: PGP/MIME version identification\r\n\r\n")
-	b.WriteString("Version: 1\r\n\r\n")
-	b.WriteString("--" + boundary + "\r\n")
-	b.WriteString("Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n")
-	b.WriteString("Content-Description: OpenPGP encrypted message\r\n")
-	b.WriteString("Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n")
-	b.Write(payload.ToCRLF(armored.Bytes())) // go-crypto's armor ends lines with LF
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 	return b.Bytes(), nil
 }
@@ -200,12 +204,15 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 		if bytes.Contains(content, []byte(boundary)) {
 			continue
 		}
-		sig, err := p.signature(ctx, content)
+		sig, err := p.signature(ctx, bytes.NewReader(content))
 		if err != nil {
 			return nil, err
 		}
-		var armored bytes.Buffer
-		aw, err := armor.Encode(&armored, "PGP SIGNATURE", nil)
+		b.WriteString("\r\n--" + boundary + "\r\n")
+		b.WriteString("Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n")
+		b.WriteString("Content-Description: OpenPGP digital signature\r\n")
+		b.WriteString("Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n")
+		aw, err := armor.Encode(crlfWriter{&b}, "PGP SIGNATURE", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -215,11 +222,6 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 		if err := aw.Close(); err != nil {
 			return nil, err
 		}
-		b.WriteString("\r\n--" + boundary + "\r\n")
-		b.WriteString("Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n")
-		b.WriteString("Content-Description: OpenPGP digital signature\r\n")
-		b.WriteString("Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n")
-		b.Write(payload.ToCRLF(armored.Bytes()))
 		b.WriteString("\r\n--" + boundary + "--\r\n")
 		return b.Bytes(), nil
 	}
@@ -238,9 +240,9 @@ func (p *Protector) prepare(msg []byte, opts Options, encrypted bool) (*payload.
 
 // signature returns a binary v4 signature packet over content, with the RFC 3161 token over its
 // signature value in the TimestampNotation unhashed notation when a timestamper is set.
-func (p *Protector) signature(ctx context.Context, content []byte) ([]byte, error) {
+func (p *Protector) signature(ctx context.Context, content io.Reader) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := openpgp.DetachSign(&buf, p.signer, bytes.NewReader(content), p.config()); err != nil {
+	if err := openpgp.DetachSign(&buf, p.signer, content, p.config()); err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	if p.timestamper == nil {
@@ -263,6 +265,29 @@ func (p *Protector) signature(ctx context.Context, content []byte) ([]byte, erro
 		return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
 	}
 	return addUnhashedNotation(buf.Bytes(), TimestampNotation, tok.DER)
+}
+
+// armoredLen bounds the size of the armored form of n bytes: base64 with a line break every 64
+// characters (each CRLF), plus headers and checksum.
+func armoredLen(n int) int { return (n+2)/3*4*66/64 + 256 }
+
+// crlfWriter writes to b with every LF turned into CRLF: go-crypto's armor ends lines with LF, and
+// mail needs CRLF. Writing through it avoids a second copy of a large armored message.
+type crlfWriter struct{ b *bytes.Buffer }
+
+func (w crlfWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.b.Write(p)
+			break
+		}
+		w.b.Write(p[:i])
+		w.b.WriteString("\r\n")
+		p = p[i+1:]
+	}
+	return n, nil
 }
 
 type nopCloser struct{ io.Writer }

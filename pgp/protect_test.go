@@ -250,3 +250,16 @@ func armorSignature(t *testing.T, pkt []byte) []byte {
 	w.Close()
 	return b.Bytes()
 }
+
+func TestCRLFWriter(t *testing.T) {
+	var b bytes.Buffer
+	w := crlfWriter{&b}
+	for _, chunk := range []string{"ab\ncd", "\n", "", "e\n\nf"} {
+		if n, err := w.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", chunk, n, err)
+		}
+	}
+	if got := b.String(); got != "ab\r\ncd\r\ne\r\n\r\nf" {
+		t.Fatalf("got %q", got)
+	}
+}
