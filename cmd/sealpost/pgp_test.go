@@ -80,6 +80,16 @@ func TestCLIOpenPGPRecipients(t *testing.T) {
 		t.Fatalf("pgp.eml: %v", err)
 	}
 
+	// The bank's key from a file, its passphrase from the environment.
+	t.Setenv("SEALPOST_TEST_PGP_PASS", strings.TrimSpace(string(must(os.ReadFile(filepath.Join(data, "pgp.pass"))))))
+	if code, _, stderr := runCLI(t, msg, append(base, "-to", "carol@example.org", "-pgp-key", filepath.Join(data, "pgp.key"), "-pgp-pass-env", "SEALPOST_TEST_PGP_PASS")...); code != 0 {
+		t.Fatalf("-pgp-key with -pgp-pass-env: %s", stderr)
+	}
+	t.Setenv("SEALPOST_TEST_PGP_PASS", "wrong")
+	if code, stdout, stderr := runCLI(t, msg, append(base, "-to", "carol@example.org", "-pgp-key", filepath.Join(data, "pgp.key"), "-pgp-pass-env", "SEALPOST_TEST_PGP_PASS")...); code != 1 || stdout != "" || !strings.Contains(stderr, "passphrase") {
+		t.Fatalf("wrong passphrase: %d, %d bytes, %q", code, len(stdout), stderr)
+	}
+
 	interop.Tool(t, "openssl")
 	caFile := filepath.Join(files, "ca.pem")
 	os.WriteFile(caFile, keys.EncodeCertificates(ca.Certificate()), 0o644)
@@ -126,4 +136,11 @@ func TestCLIOpenPGPRecipients(t *testing.T) {
 		t.Fatalf("extract from gpg --unwrap output: %s", stderr)
 	}
 	interop.Run(t, nil, "openssl", "ts", "-verify", "-data", filepath.Join(exDir, "sigvalue.bin"), "-in", filepath.Join(exDir, "token.der"), "-token_in", "-CAfile", caFile)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -37,6 +37,9 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	p12 := fs.String("signer-p12", "", "S/MIME: sign with this PKCS#12 identity instead of the data directory's signer")
 	passFile := fs.String("signer-pass-file", "", "file holding the PKCS#12 password")
 	passEnv := fs.String("signer-pass-env", "", "environment variable holding the PKCS#12 password")
+	pgpKey := fs.String("pgp-key", "", "OpenPGP: sign with this armored secret key instead of the data directory's")
+	pgpPassFile := fs.String("pgp-pass-file", "", "file holding the OpenPGP key's passphrase")
+	pgpPassEnv := fs.String("pgp-pass-env", "", "environment variable holding the OpenPGP key's passphrase")
 	tsaURLs := fs.String("tsa", "", "comma-separated RFC 3161 TSA URLs tried in order (default: the embedded TSA)")
 	tsaRoots := fs.String("tsa-roots", "", "PEM file of roots the TSAs chain to (default: the data directory's roots)")
 	timeout := fs.Duration("tsa-timeout", 10*time.Second, "time allowed to each TSA")
@@ -126,7 +129,7 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		outs = append(outs, output{"smime.eml", out})
 	}
 	if (*signOnly && method == keys.MethodPGP) || len(pgpTo) > 0 {
-		key, err := dir.PGPKey()
+		key, err := loadPGPKey(dir, *pgpKey, keys.Secret{File: *pgpPassFile, Env: *pgpPassEnv})
 		if err != nil {
 			return err
 		}
@@ -168,6 +171,13 @@ func loadSigner(dir keys.DataDir, p12 string, pass keys.Secret) (*keys.Identity,
 		return nil, fmt.Errorf("PKCS#12 password: %w", err)
 	}
 	return keys.LoadPKCS12(p12, pw)
+}
+
+func loadPGPKey(dir keys.DataDir, file string, pass keys.Secret) (*openpgp.Entity, error) {
+	if file == "" {
+		return dir.PGPKey()
+	}
+	return keys.LoadPGPKey(file, pass)
 }
 
 // timestamper returns the embedded TSA from the data directory, or an HTTP client for urls.
