@@ -1,0 +1,315 @@
+// Package gateway is sealpost's pipeline: it classifies each message (statement, OTP, support),
+// applies the class's policy per recipient, protects the message (S/MIME or PGP/MIME, signed,
+// timestamped, encrypted) and queues only the protected output.
+//
+// Invariants:
+//   - A recipient of a class that requires encryption and has no usable key is refused at RCPT
+//     (550 5.7.1 with the reason); nothing of such mail is ever queued in clear.
+//   - Data returns a queue ID only after every protected copy is durably queued; otherwise nothing
+//     stays queued and the error says whether the client should retry (451) or not (5xx).
+//   - A TSA or spool failure is 451: the bank's MTA retries, nothing is lost, nothing goes out
+//     unsigned.
+//   - A Sealpost-Class header is honoured only from authenticated submitters and always removed.
+//   - Logs carry queue IDs, classes and recipients' domains, never bodies or codes.
+//
+// Errors returned by Session methods are *Error values with their SMTP reply.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/pgp"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/smime"
+)
+
+// Spool is where protected messages go: the queue.
+type Spool interface {
+	Put(ctx context.Context, m *queue.Message) (string, error)
+	Delete(id string) error
+}
+
+// Gateway implements Handler.
+type Gateway struct {
+	cfg       Config
+	prefer    keys.Method
+	directory atomic.Pointer[keys.Directory]
+	smime     *smime.Protector
+	pgp       *pgp.Protector
+	spool     Spool
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	Directory *keys.Directory
+	SMIME     *smime.Protector // required
+	PGP       *pgp.Protector   // nil: OpenPGP recipients are treated as having no key
+	Spool     Spool
+	Log       *slog.Logger
+}
+
+// New returns a Gateway. cfg must have been validated.
+func New(cfg Config, d Deps) (*Gateway, error) {
+	if d.Directory == nil || d.SMIME == nil || d.Spool == nil {
+		return nil, errors.New("gateway: directory, S/MIME protector and spool are required")
+	}
+	prefer, err := keys.ParseMethod(cfg.Prefer)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, prefer: prefer, smime: d.SMIME, pgp: d.PGP, spool: d.Spool, log: d.Log, now: time.Now}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	g.directory.Store(d.Directory)
+	return g, nil
+}
+
+// SetDirectory replaces the recipient directory (reload); sessions in progress keep the one they
+// started with.
+func (g *Gateway) SetDirectory(d *keys.Directory) { g.directory.Store(d) }
+
+// NewSession implements Handler.
+func (g *Gateway) NewSession(c Client) (Session, error) {
+	return &session{g: g, client: c, dir: g.directory.Load()}, nil
+}
+
+// recipient is one accepted RCPT with the key chosen for it (nil key: sign only).
+type recipient struct {
+	addr   string
+	choice *keys.Choice
+}
+
+type session struct {
+	g      *Gateway
+	client Client
+	dir    *keys.Directory
+	from   string
+	class  string
+	rcpts  []recipient
+	inTx   bool
+}
+
+func (s *session) Mail(from string, size int64) error {
+	if !s.client.Trusted {
+		return Refuse(530, [3]int{5, 7, 0}, "Authentication required", ErrRelayDenied)
+	}
+	s.Reset()
+	s.from, s.class, s.inTx = from, s.g.cfg.classify(from), true
+	return nil
+}
+
+func (s *session) Rcpt(to string) error {
+	if !s.inTx {
+		return Refuse(503, [3]int{5, 5, 1}, "MAIL first", nil)
+	}
+	r, err := s.resolve(to, s.class)
+	if err != nil {
+		return err
+	}
+	s.rcpts = append(s.rcpts, r)
+	return nil
+}
+
+// resolve finds the key for one recipient under class's policy.
+func (s *session) resolve(to, class string) (recipient, error) {
+	if _, err := keys.NormalizeAddress(to); err != nil {
+		return recipient{}, Refuse(501, [3]int{5, 1, 3}, "bad recipient address", err)
+	}
+	c, err := s.dir.Choose(to, s.g.prefer)
+	if err == nil && c.Method == keys.MethodPGP && s.g.pgp == nil {
+		err = &keys.RecipientError{Address: to}
+	}
+	if err == nil {
+		return recipient{addr: to, choice: &c}, nil
+	}
+	p := s.g.cfg.Policies[class]
+	if p.Encryption == "preferred" && p.SignOnly {
+		return recipient{addr: to}, nil
+	}
+	return recipient{}, Refuse(550, [3]int{5, 7, 1},
+		fmt.Sprintf("%s mail must be encrypted; %s", class, sanitize(err.Error())), errors.Join(ErrNoKey, err))
+}
+
+func (s *session) Reset() {
+	s.from, s.class, s.rcpts, s.inTx = "", "", nil, false
+}
+
+func (s *session) Close() {}
+
+func (s *session) Data(msg []byte) (string, error) {
+	if !s.inTx || len(s.rcpts) == 0 {
+		return "", Refuse(503, [3]int{5, 5, 1}, "RCPT first", nil)
+	}
+	defer s.Reset()
+	msg, class, err := s.classHeader(msg)
+	if err != nil {
+		return "", err
+	}
+	if class != s.class {
+		// The class changed at DATA: recipients are judged again under its policy, and the whole
+		// message is refused if any of them cannot be served.
+		var refused []string
+		for i, r := range s.rcpts {
+			nr, err := s.resolve(r.addr, class)
+			if err != nil {
+				refused = append(refused, r.addr)
+				continue
+			}
+			s.rcpts[i] = nr
+		}
+		if len(refused) > 0 {
+			return "", Refuse(550, [3]int{5, 7, 1}, fmt.Sprintf("%s mail must be encrypted; no usable key for: %s",
+				class, strings.Join(refused, ", ")), ErrNoKey)
+		}
+	}
+	policy := s.g.cfg.Policies[class]
+	outs, err := s.protect(msg, policy)
+	if err != nil {
+		return "", err
+	}
+	expires := s.g.now().Add(time.Duration(policy.Lifetime))
+	var ids []string
+	for _, o := range outs {
+		id, err := s.g.spool.Put(context.Background(), &queue.Message{From: s.from, Recipients: o.to, Data: o.data, Class: class, Expires: expires})
+		if err != nil {
+			for _, done := range ids {
+				_ = s.g.spool.Delete(done) // nothing stays queued unless all is
+			}
+			return "", TempFail("cannot queue the message now, try again later", errors.Join(ErrQueueUnavailable, err))
+		}
+		ids = append(ids, id)
+		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", domains(o.to), "bytes", len(o.data))
+	}
+	return strings.Join(ids, ","), nil
+}
+
+// classHeader removes every Sealpost-Class header and returns the class it names when the client
+// is authenticated (submitters on a trusted network cannot pick their class by header).
+func (s *session) classHeader(msg []byte) ([]byte, string, error) {
+	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
+	if err != nil {
+		return nil, "", Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+	}
+	class := s.class
+	if h.Count("Sealpost-Class") == 0 {
+		return msg, class, nil
+	}
+	if want := strings.ToLower(h.Get("Sealpost-Class")); s.client.Authenticated {
+		if _, ok := s.g.cfg.Policies[want]; !ok {
+			return nil, "", Refuse(554, [3]int{5, 6, 0}, fmt.Sprintf("unknown Sealpost-Class %q", sanitize(want)), nil)
+		}
+		class = want
+	}
+	var b strings.Builder
+	b.Grow(len(msg))
+	for _, f := range h.Without(func(n string) bool { return strings.EqualFold(n, "Sealpost-Class") }) {
+		b.Write(f.Raw)
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	return []byte(b.String()), class, nil
+}
+
+type output struct {
+	method string
+	to     []string
+	data   []byte
+}
+
+// protect makes one protected copy per method: S/MIME recipients share one envelope, OpenPGP
+// recipients another, and sign-only recipients (where policy allows) a signed copy.
+func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
+	ctx := context.Background()
+	var smimeTo []smime.Recipient
+	var smimeAddrs, pgpAddrs, clearAddrs []string
+	var pgpTo []*openpgp.Entity
+	for _, r := range s.rcpts {
+		switch {
+		case r.choice == nil:
+			clearAddrs = append(clearAddrs, r.addr)
+		case r.choice.Method == keys.MethodPGP:
+			pgpTo, pgpAddrs = append(pgpTo, r.choice.PGPKey), append(pgpAddrs, r.addr)
+		default:
+			smimeTo, smimeAddrs = append(smimeTo, smime.Recipient{Certificate: r.choice.Certificate}), append(smimeAddrs, r.addr)
+		}
+	}
+	var outs []output
+	if len(smimeTo) > 0 {
+		out, err := s.g.smime.Protect(ctx, msg, smimeTo, smime.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		outs = append(outs, output{"smime", smimeAddrs, out})
+	}
+	if len(pgpTo) > 0 {
+		out, err := s.g.pgp.Protect(ctx, msg, pgpTo, pgp.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		outs = append(outs, output{"pgp", pgpAddrs, out})
+	}
+	if len(clearAddrs) > 0 {
+		out, err := s.g.smime.Sign(ctx, msg, smime.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		outs = append(outs, output{"signed", clearAddrs, out})
+	}
+	return outs, nil
+}
+
+// protectError turns a protection failure into its reply.
+func protectError(err error) error {
+	switch {
+	case errors.Is(err, smime.ErrTimestamp), errors.Is(err, pgp.ErrTimestamp):
+		return TempFail("timestamp authority unavailable, try again later", errors.Join(ErrTimestampFailed, err))
+	case errors.Is(err, payload.ErrNoFrom):
+		return Refuse(550, [3]int{5, 6, 0}, "message needs exactly one From address", err)
+	case errors.Is(err, smime.ErrSenderNotCovered), errors.Is(err, pgp.ErrSenderNotCovered):
+		return Refuse(550, [3]int{5, 7, 1}, "the From address is not one the bank signs for", err)
+	case errors.Is(err, payload.ErrMalformed):
+		return Refuse(554, [3]int{5, 6, 0}, "message cannot be made canonical: "+sanitize(err.Error()), err)
+	}
+	return err // unknown: the listener answers 451 4.3.0 without detail
+}
+
+// sanitize keeps a reply to one printable line of bounded length.
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// domains returns the distinct recipient domains, for logs (never full addresses).
+func domains(addrs []string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range addrs {
+		d := strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return strings.Join(out, ",")
+}

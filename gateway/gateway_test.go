@@ -1,0 +1,429 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/pgp"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/tsa"
+)
+
+// memSpool records what the gateway queues; failAt makes the n-th Put fail (1-based).
+type memSpool struct {
+	mu      sync.Mutex
+	msgs    map[string]*queue.Message
+	n       int
+	failAt  int
+	deleted []string
+}
+
+func (s *memSpool) Put(_ context.Context, m *queue.Message) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if s.n == s.failAt {
+		return "", errors.New("disk full")
+	}
+	if s.msgs == nil {
+		s.msgs = map[string]*queue.Message{}
+	}
+	id := fmt.Sprintf("Q%d", s.n)
+	s.msgs[id] = m
+	return id, nil
+}
+
+func (s *memSpool) Delete(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.msgs, id)
+	s.deleted = append(s.deleted, id)
+	return nil
+}
+
+type fixture struct {
+	dir    keys.DataDir
+	ca     *keys.Identity
+	alice  *keys.Identity  // S/MIME customer
+	carol  *openpgp.Entity // OpenPGP customer
+	bank   *openpgp.Entity
+	roots  *x509.CertPool
+	smime  *smime.Protector
+	pgp    *pgp.Protector
+	direct *keys.Directory
+}
+
+var (
+	fixOnce    sync.Once
+	fix        *fixture
+	fixErr     error
+	fixtureDir string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixtureDir != "" {
+		os.RemoveAll(fixtureDir)
+	}
+	os.Exit(code)
+}
+
+func getFixture(t testing.TB) *fixture {
+	t.Helper()
+	fixOnce.Do(func() {
+		// Shared by every test, so not any one test's TempDir; TestMain removes it.
+		if fixtureDir, fixErr = os.MkdirTemp("", "sealpost-gateway-"); fixErr == nil {
+			fix, fixErr = newFixture(fixtureDir)
+		}
+	})
+	if fixErr != nil {
+		t.Fatal(fixErr)
+	}
+	return fix
+}
+
+func newFixture(tmp string) (*fixture, error) {
+	f := &fixture{dir: keys.DataDir(tmp)}
+	if err := f.dir.Init([]string{"statements@bank.example", "otp@bank.example", "support@bank.example"}); err != nil {
+		return nil, err
+	}
+	var err error
+	if f.ca, err = f.dir.Identity("ca"); err != nil {
+		return nil, err
+	}
+	if f.alice, err = f.ca.NewDevCustomer("alice@example.com"); err != nil {
+		return nil, err
+	}
+	if _, err := f.dir.Import(keys.EncodeCertificates(f.alice.Certificate()), false); err != nil {
+		return nil, err
+	}
+	if f.carol, err = keys.NewDevPGPKey("Carol", []string{"carol@example.org"}); err != nil {
+		return nil, err
+	}
+	pub, err := keys.EncodePGPPublicKeys(f.carol)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.dir.Import(pub, false); err != nil {
+		return nil, err
+	}
+	if f.direct, err = f.dir.Directory(); err != nil {
+		return nil, err
+	}
+	signer, err := f.dir.Identity("signer")
+	if err != nil {
+		return nil, err
+	}
+	tsaID, err := f.dir.Identity("tsa")
+	if err != nil {
+		return nil, err
+	}
+	authority, err := tsa.NewAuthority(tsaID.Signer, tsaID.Chain)
+	if err != nil {
+		return nil, err
+	}
+	if f.smime, err = smime.NewProtector(signer, smime.WithTimestamper(authority)); err != nil {
+		return nil, err
+	}
+	if f.bank, err = f.dir.PGPKey(); err != nil {
+		return nil, err
+	}
+	if f.pgp, err = pgp.NewProtector(f.bank, pgp.WithTimestamper(authority)); err != nil {
+		return nil, err
+	}
+	f.roots = x509.NewCertPool()
+	f.roots.AddCert(f.ca.Certificate())
+	return f, nil
+}
+
+func testConfig() Config {
+	c := Config{Rules: []Rule{{Sender: "otp@bank.example", Class: ClassOTP}, {Sender: "support@bank.example", Class: ClassSupport}}}
+	if err := c.Validate(); err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func newGateway(t *testing.T, sp Spool, sm *smime.Protector, logs *bytes.Buffer) *Gateway {
+	t.Helper()
+	f := getFixture(t)
+	if sm == nil {
+		sm = f.smime
+	}
+	log := slog.New(slog.DiscardHandler)
+	if logs != nil {
+		log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	g, err := New(testConfig(), Deps{Directory: f.direct, SMIME: sm, PGP: f.pgp, Spool: sp, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+var trusted = Client{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Trusted: true}
+
+// transaction runs MAIL, RCPT… and DATA and returns the first error.
+func transaction(t *testing.T, g *Gateway, c Client, from string, to []string, msg string) (string, error) {
+	t.Helper()
+	s, err := g.NewSession(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Mail(from, 0); err != nil {
+		return "", err
+	}
+	for _, r := range to {
+		if err := s.Rcpt(r); err != nil {
+			return "", err
+		}
+	}
+	return s.Data([]byte(msg))
+}
+
+func reply(t *testing.T, err error) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v is not a *gateway.Error", err)
+	}
+	return e
+}
+
+const statementMsg = "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Statement\r\n\r\nBalance: 1 234,56 EUR\r\n"
+
+func TestRcptRefusesKeylessRecipientOfEncryptRequiredClass(t *testing.T) {
+	sp := &memSpool{}
+	g := newGateway(t, sp, nil, nil)
+	_, err := transaction(t, g, trusted, "statements@bank.example", []string{"alice@example.com", "bob@example.net"}, statementMsg)
+	e := reply(t, err)
+	if e.Code != 550 || e.Enhanced != [3]int{5, 7, 1} || !errors.Is(err, ErrNoKey) || !strings.Contains(e.Message, "bob@example.net") {
+		t.Fatalf("got %v, want 550 5.7.1 naming bob", err)
+	}
+	if len(sp.msgs) != 0 {
+		t.Fatal("something was queued")
+	}
+}
+
+func TestDataProtectsEachRecipientByItsMethod(t *testing.T) {
+	f := getFixture(t)
+	sp := &memSpool{}
+	var logs bytes.Buffer
+	g := newGateway(t, sp, nil, &logs)
+	ids, err := transaction(t, g, trusted, "statements@bank.example", []string{"alice@example.com", "carol@example.org"}, statementMsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(ids, ",") != 1 || len(sp.msgs) != 2 {
+		t.Fatalf("want one queued copy per method, got ids %q and %d messages", ids, len(sp.msgs))
+	}
+	for _, m := range sp.msgs {
+		if bytes.Contains(m.Data, []byte("1 234,56")) {
+			t.Fatal("queued data contains the plaintext")
+		}
+		if m.Class != ClassStatement || m.From != "statements@bank.example" || time.Until(m.Expires) < 4*24*time.Hour {
+			t.Fatalf("queued %+v", m)
+		}
+		switch m.Recipients[0] {
+		case "alice@example.com":
+			if _, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice}); err != nil {
+				t.Fatalf("S/MIME copy: %v", err)
+			}
+		case "carol@example.org":
+			if _, err := pgp.Open(m.Data, pgp.OpenOptions{Keyring: openpgp.EntityList{f.bank, f.carol}, TSARoots: f.roots}); err != nil {
+				t.Fatalf("PGP copy: %v", err)
+			}
+		default:
+			t.Fatalf("unexpected recipients %v", m.Recipients)
+		}
+	}
+	for _, secret := range []string{"1 234,56", "alice@example.com", "carol@example.org"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("logs contain %q:\n%s", secret, logs.String())
+		}
+	}
+}
+
+func TestOTPClassProtectsHeadersAndExpiresSoon(t *testing.T) {
+	f := getFixture(t)
+	sp := &memSpool{}
+	g := newGateway(t, sp, nil, nil)
+	otp := "From: otp@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 551234\r\n\r\nCode 551234\r\n"
+	if _, err := transaction(t, g, trusted, "otp@bank.example", []string{"alice@example.com"}, otp); err != nil {
+		t.Fatal(err)
+	}
+	m := sp.msgs["Q1"]
+	if m.Class != ClassOTP || time.Until(m.Expires) > 11*time.Minute || bytes.Contains(m.Data, []byte("551234")) {
+		t.Fatalf("OTP queued as %s, expiring in %v, or with the code in clear", m.Class, time.Until(m.Expires))
+	}
+	o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice})
+	if err != nil || o.Header("Subject") != "Your code is 551234" {
+		t.Fatalf("protected Subject: %v", err)
+	}
+}
+
+func TestSupportClassSignsOnlyForKeylessRecipient(t *testing.T) {
+	f := getFixture(t)
+	sp := &memSpool{}
+	g := newGateway(t, sp, nil, nil)
+	msg := "From: support@bank.example\r\nTo: bob@example.net\r\nSubject: Re: your question\r\n\r\nHello Bob\r\n"
+	if _, err := transaction(t, g, trusted, "support@bank.example", []string{"bob@example.net"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	m := sp.msgs["Q1"]
+	if o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots}); err != nil || o.Encrypted {
+		t.Fatalf("sign-only copy: %v", err)
+	}
+}
+
+func TestClassHeaderOnlyFromAuthenticatedSubmitters(t *testing.T) {
+	f := getFixture(t)
+	msg := "From: statements@bank.example\r\nTo: alice@example.com\r\nSealpost-Class: otp\r\nSubject: code 424242\r\n\r\ncode 424242\r\n"
+	for _, c := range []struct {
+		name   string
+		client Client
+		class  string
+	}{{"Unauthenticated", trusted, ClassStatement}, {"Authenticated", Client{Trusted: true, Authenticated: true, User: "core"}, ClassOTP}} {
+		t.Run(c.name, func(t *testing.T) {
+			sp := &memSpool{}
+			g := newGateway(t, sp, nil, nil)
+			if _, err := transaction(t, g, c.client, "statements@bank.example", []string{"alice@example.com"}, msg); err != nil {
+				t.Fatal(err)
+			}
+			m := sp.msgs["Q1"]
+			if m.Class != c.class {
+				t.Fatalf("class %s, want %s", m.Class, c.class)
+			}
+			o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(m.Data, []byte("Sealpost-Class")) || bytes.Contains(o.Content, []byte("Sealpost-Class")) {
+				t.Fatal("Sealpost-Class header was not stripped")
+			}
+		})
+	}
+}
+
+// TestClassChangeAtDataRefusesWholeMessage: RCPT accepted a keyless recipient under the support
+// policy (sign-only allowed); the header then makes it an OTP, which requires encryption.
+func TestClassChangeAtDataRefusesWholeMessage(t *testing.T) {
+	sp := &memSpool{}
+	g := newGateway(t, sp, nil, nil)
+	msg := "From: support@bank.example\r\nTo: bob@example.net\r\nSealpost-Class: otp\r\n\r\ncode 1\r\n"
+	_, err := transaction(t, g, Client{Trusted: true, Authenticated: true}, "support@bank.example", []string{"alice@example.com", "bob@example.net"}, msg)
+	if e := reply(t, err); e.Code != 550 || !strings.Contains(e.Message, "bob@example.net") || strings.Contains(e.Message, "alice") {
+		t.Fatalf("got %v, want 550 listing only bob", err)
+	}
+	if len(sp.msgs) != 0 {
+		t.Fatal("something was queued")
+	}
+}
+
+func TestTimestampAuthorityDownIs451AndNothingQueued(t *testing.T) {
+	f := getFixture(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	client, err := tsa.NewClient([]string{dead}, f.roots, tsa.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := f.dir.Identity("signer")
+	sm, err := smime.NewProtector(signer, smime.WithTimestamper(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := &memSpool{}
+	g := newGateway(t, sp, sm, nil)
+	_, err = transaction(t, g, trusted, "statements@bank.example", []string{"alice@example.com"}, statementMsg)
+	if e := reply(t, err); e.Code != 451 || !errors.Is(err, ErrTimestampFailed) || !errors.Is(err, tsa.ErrUnavailable) {
+		t.Fatalf("got %v, want 451 from an unavailable TSA", err)
+	}
+	if sp.n != 0 {
+		t.Fatal("something was queued")
+	}
+}
+
+func TestSpoolFailureIs451AndNothingStaysQueued(t *testing.T) {
+	sp := &memSpool{failAt: 2}
+	g := newGateway(t, sp, nil, nil)
+	_, err := transaction(t, g, trusted, "statements@bank.example", []string{"alice@example.com", "carol@example.org"}, statementMsg)
+	if e := reply(t, err); e.Code != 451 || !errors.Is(err, ErrQueueUnavailable) {
+		t.Fatalf("got %v, want 451", err)
+	}
+	if len(sp.msgs) != 0 || len(sp.deleted) != 1 {
+		t.Fatalf("after a failed second Put, %d entries remain and %d were deleted", len(sp.msgs), len(sp.deleted))
+	}
+}
+
+func TestUntrustedClientCannotRelay(t *testing.T) {
+	sp := &memSpool{}
+	g := newGateway(t, sp, nil, nil)
+	_, err := transaction(t, g, Client{}, "statements@bank.example", []string{"alice@example.com"}, statementMsg)
+	if e := reply(t, err); e.Code != 530 || !errors.Is(err, ErrRelayDenied) {
+		t.Fatalf("got %v, want 530", err)
+	}
+}
+
+func TestProtectErrorsBecomeReplies(t *testing.T) {
+	sp := &memSpool{}
+	g := newGateway(t, sp, nil, nil)
+	tests := []struct {
+		name, msg string
+		code      int
+	}{
+		{"SenderNotCovered", "From: ceo@elsewhere.example\r\n\r\nx\r\n", 550},
+		{"NoFrom", "Subject: x\r\n\r\nx\r\n", 550},
+		{"Malformed", "From: statements@bank.example\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n", 554},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := transaction(t, g, trusted, "statements@bank.example", []string{"alice@example.com"}, tt.msg)
+			if e := reply(t, err); e.Code != tt.code {
+				t.Fatalf("got %v, want %d", err, tt.code)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []Config{
+		{Rules: []Rule{{Sender: "x@bank.example", Class: "newsletter"}}},
+		{Rules: []Rule{{Sender: "bank.example", Class: ClassOTP}}},
+		{Policies: map[string]Policy{ClassOTP: {Encryption: "required", SignOnly: true, Lifetime: Duration(time.Minute)}}},
+		{Policies: map[string]Policy{ClassOTP: {Encryption: "maybe", Lifetime: Duration(time.Minute)}}},
+		{Policies: map[string]Policy{ClassOTP: {Encryption: "required"}}},
+		{Prefer: "carrier-pigeon"},
+	}
+	for i, c := range bad {
+		if err := c.Validate(); err == nil {
+			t.Errorf("config %d validated: %+v", i, c)
+		}
+	}
+	c := Config{Rules: []Rule{{Sender: "@otp.bank.example", Class: ClassOTP}}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.classify("codes@OTP.bank.example"); got != ClassOTP {
+		t.Fatalf("domain rule: %s", got)
+	}
+	if got := c.classify("anyone@else.example"); got != ClassStatement {
+		t.Fatalf("default class %s, want the strictest (statement)", got)
+	}
+}

@@ -1,0 +1,412 @@
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// NextHop delivers messages onward: a smarthost, an MX, a Maildir.
+type NextHop interface {
+	// Deliver sends data from `from` to the recipients and returns one
+	// error per recipient (nil = accepted). A *DeliveryError says whether the
+	// failure is temporary; any other error is treated as temporary.
+	Deliver(ctx context.Context, from string, to []string, data []byte) []error
+}
+
+// DeliveryError is one recipient's failed delivery, as the next hop
+// reported it. Permanent errors fail the recipient at once; temporary ones
+// are retried until the message expires.
+type DeliveryError struct {
+	Temporary bool
+	Code      int    // SMTP reply code; 0 when no reply was received
+	Enhanced  string // RFC 3463 status code, e.g. "5.1.1"
+	Message   string // reply text or local reason
+}
+
+// Error renders the error like an SMTP reply: "550 5.1.1 no such user".
+func (e *DeliveryError) Error() string {
+	var parts []string
+	if e.Code != 0 {
+		parts = append(parts, fmt.Sprint(e.Code))
+	}
+	if e.Enhanced != "" {
+		parts = append(parts, e.Enhanced)
+	}
+	if e.Message != "" {
+		parts = append(parts, e.Message)
+	}
+	if len(parts) == 0 {
+		if e.Temporary {
+			return "temporary delivery failure"
+		}
+		return "permanent delivery failure"
+	}
+	return strings.Join(parts, " ")
+}
+
+// maxDiagnostic bounds the error text kept per recipient.
+const maxDiagnostic = 512
+
+// normalize turns what a next hop returned into a DeliveryError fit to be
+// stored and shown in a DSN: a status code always present, one line of
+// printable text.
+func normalize(err error) *DeliveryError {
+	if err == nil {
+		return nil
+	}
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		c := *de
+		de = &c
+	} else {
+		de = &DeliveryError{Temporary: true, Message: err.Error()}
+	}
+	if de.Code < 0 || de.Code > 999 {
+		de.Code = 0
+	}
+	class := "5"
+	if de.Temporary {
+		class = "4"
+	}
+	if !validEnhanced(de.Enhanced) || de.Enhanced[:1] == "2" {
+		de.Enhanced = class + ".0.0"
+	}
+	de.Message = oneLine(de.Message, maxDiagnostic)
+	return de
+}
+
+// oneLine replaces control and non-ASCII bytes with spaces or "?" and
+// truncates to n bytes.
+func oneLine(s string, n int) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c == '\r' || c == '\n' || c == '\t':
+			b[i] = ' '
+		case c < ' ' || c >= 0x7f:
+			b[i] = '?'
+		}
+	}
+	if len(b) > n {
+		b = b[:n]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+var errExpiredUnattempted = &DeliveryError{
+	Temporary: true,
+	Enhanced:  "4.4.7",
+	Message:   "message expired before it could be delivered",
+}
+
+// scan hands due entries to the workers, in order of due time, until ctx is
+// done. It looks every ScanInterval, and at once when woken by Put, Retry
+// or Flush.
+func (s *Spool) scan(ctx context.Context, jobs chan<- *entry) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.ScanInterval)
+	defer t.Stop()
+	for {
+		for _, e := range s.dueEntries() {
+			if !s.claim(e) {
+				continue
+			}
+			select {
+			case jobs <- e:
+			case <-ctx.Done():
+				s.mu.Lock()
+				e.busy = false
+				s.mu.Unlock()
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+func (s *Spool) dueEntries() []*entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var due []*entry
+	for _, e := range s.entries {
+		if !e.busy && !e.deleted && !e.state.Next.After(now) {
+			due = append(due, e)
+		}
+	}
+	slices.SortFunc(due, func(a, b *entry) int { return a.state.Next.Compare(b.state.Next) })
+	return due
+}
+
+// claim marks e busy if it is still due and free.
+func (s *Spool) claim(e *entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.busy || e.deleted || s.entries[e.meta.ID] != e || e.state.Next.After(s.now()) {
+		return false
+	}
+	e.busy = true
+	return true
+}
+
+func (s *Spool) work(ctx context.Context, jobs <-chan *entry) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-jobs:
+			// An attempt under way finishes even when Close is called: the
+			// next hop's own timeouts bound it.
+			s.attempt(context.WithoutCancel(ctx), e)
+		}
+	}
+}
+
+// attempt makes one delivery attempt for e, which the caller has claimed,
+// and records the outcome durably before it releases e.
+func (s *Spool) attempt(ctx context.Context, e *entry) {
+	id, class := e.meta.ID, e.meta.Class
+	path := filepath.Join(s.qDir, id+".msg")
+	b, err := os.ReadFile(path)
+	var data []byte
+	if err == nil {
+		_, data, err = parseEntry(b)
+	}
+	if err != nil {
+		s.quarantine(e, err)
+		return
+	}
+
+	s.mu.Lock()
+	st := cloneState(e.state)
+	s.mu.Unlock()
+	now := s.now()
+	meta := e.meta
+
+	var pending []int
+	for i, r := range st.Rcpts {
+		if r.Status == statusPending {
+			pending = append(pending, i)
+		}
+	}
+	switch {
+	case len(pending) == 0:
+		// A restart between recording the outcome and finishing up.
+	case !now.Before(meta.Expires):
+		for _, i := range pending {
+			r := &st.Rcpts[i]
+			r.Status = statusFailed
+			if r.Last == nil {
+				r.Last = errExpiredUnattempted
+			}
+			s.log.Info("queue: expired", "id", id, "class", class,
+				"domain", domainOf(meta.Recipients[i]), "status", r.Last.Enhanced, "attempts", r.Attempts)
+		}
+	default:
+		to := make([]string, len(pending))
+		for k, i := range pending {
+			to[k] = meta.Recipients[i]
+		}
+		errs := s.deliver(ctx, meta.From, to, data)
+		for k, i := range pending {
+			r := &st.Rcpts[i]
+			r.Attempts++
+			de := normalize(errs[k])
+			domain := domainOf(meta.Recipients[i])
+			switch {
+			case de == nil:
+				r.Status = statusDelivered
+				s.log.Info("queue: delivered", "id", id, "class", class, "domain", domain, "attempts", r.Attempts)
+			case de.Temporary:
+				r.Last = de
+				s.log.Info("queue: deferred", "id", id, "class", class, "domain", domain,
+					"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
+			default:
+				r.Last = de
+				r.Status = statusFailed
+				s.log.Info("queue: failed", "id", id, "class", class, "domain", domain,
+					"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
+			}
+		}
+	}
+
+	var stillPending, unreported []int
+	for i, r := range st.Rcpts {
+		switch {
+		case r.Status == statusPending:
+			stillPending = append(stillPending, i)
+		case r.Status == statusFailed && !r.Notified:
+			if meta.From == "" {
+				// Never a DSN to the null sender: no loops.
+				st.Rcpts[i].Notified = true
+				s.log.Info("queue: no DSN for the null sender", "id", id, "class", class,
+					"domain", domainOf(meta.Recipients[i]))
+				continue
+			}
+			unreported = append(unreported, i)
+		}
+	}
+	if len(stillPending) > 0 {
+		delay := backoff(now.Sub(meta.Created), s.cfg.MinBackoff, s.cfg.MaxBackoff, rand.Float64())
+		st.Next = now.Add(delay)
+		if st.Next.After(meta.Expires) {
+			st.Next = meta.Expires
+		}
+	}
+	if len(stillPending) == 0 && len(unreported) == 0 {
+		s.finish(e)
+		return
+	}
+	// Record the outcome before reporting it: a crash from here on never
+	// sends to a delivered recipient again, and reports each failure once
+	// (the DSN's ID is derived from the failures it reports).
+	s.saveState(e, st)
+	if len(unreported) > 0 {
+		if err := s.queueDSN(meta, st, unreported, data, now); err != nil {
+			s.log.Error("queue: could not queue DSN", "id", id, "class", class, "err", err)
+			if len(stillPending) == 0 {
+				st.Next = now.Add(s.cfg.MinBackoff)
+			}
+		} else {
+			for _, i := range unreported {
+				st.Rcpts[i].Notified = true
+			}
+			if len(stillPending) == 0 {
+				s.finish(e)
+				return
+			}
+		}
+		s.saveState(e, st)
+	}
+	s.release(e)
+}
+
+// deliver calls the next hop, holding it to its contract: one result per
+// recipient, and a panic is a temporary failure rather than a crash.
+func (s *Spool) deliver(ctx context.Context, from string, to []string, data []byte) (errs []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("queue: next hop panicked", "panic", fmt.Sprint(p))
+			errs = sameError(len(to), &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "local error in next hop"})
+		}
+	}()
+	errs = s.next.Deliver(ctx, from, slices.Clone(to), data)
+	if len(errs) != len(to) {
+		s.log.Error("queue: next hop returned the wrong number of results", "want", len(to), "got", len(errs))
+		return sameError(len(to), &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "local error in next hop"})
+	}
+	return errs
+}
+
+func sameError(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+// saveState writes st durably and publishes it. If the write fails, the
+// outcome is still kept in memory for this process, and the write happens
+// again after the next attempt.
+func (s *Spool) saveState(e *entry, st *entryState) {
+	err := writeAtomic(s.ops, s.tmpDir, s.qDir, st.ID+".state", func(w io.Writer) error {
+		return writeState(w, st)
+	})
+	if err != nil {
+		s.log.Error("queue: could not save delivery state", "id", st.ID, "class", e.meta.Class, "err", err)
+	}
+	s.mu.Lock()
+	e.state = cloneState(st)
+	s.mu.Unlock()
+}
+
+// release gives e back to the scanner, removing it if an operator deleted it
+// meanwhile.
+func (s *Spool) release(e *entry) {
+	s.mu.Lock()
+	e.busy = false
+	deleted := e.deleted
+	if deleted {
+		delete(s.entries, e.meta.ID)
+	}
+	s.mu.Unlock()
+	if deleted {
+		if err := s.removeEntry(e.meta.ID); err != nil {
+			s.log.Error("queue: could not remove deleted entry", "id", e.meta.ID, "err", err)
+		}
+	}
+	s.wake()
+}
+
+// finish removes an entry whose every recipient is settled.
+func (s *Spool) finish(e *entry) {
+	// Every recipient is done, so the removal need not be durable: if a crash undoes it, the entry
+	// is delivered again (at least once, like Postfix), never lost. Skipping the directory fsync
+	// saves one of the three a message costs.
+	if err := s.removeFinished(e.meta.ID); err != nil {
+		// Left on disk it is retried after a restart (at least once).
+		s.log.Error("queue: could not remove finished entry", "id", e.meta.ID, "err", err)
+	}
+	s.mu.Lock()
+	delete(s.entries, e.meta.ID)
+	s.mu.Unlock()
+	s.log.Info("queue: done", "id", e.meta.ID, "class", e.meta.Class)
+}
+
+// quarantine moves an entry that no longer verifies out of the queue, into
+// corrupt/, for an operator to look at.
+func (s *Spool) quarantine(e *entry, cause error) {
+	id := e.meta.ID
+	dir := filepath.Join(s.cfg.Dir, "corrupt")
+	err := os.MkdirAll(dir, 0o700)
+	for _, ext := range []string{".msg", ".state"} {
+		if err == nil {
+			err = s.ops.Rename(filepath.Join(s.qDir, id+ext), filepath.Join(dir, id+ext))
+			if errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		}
+	}
+	if err == nil {
+		err = s.ops.SyncDir(s.qDir)
+	}
+	s.log.Error("queue: entry failed verification; moved to corrupt/", "id", id,
+		"class", e.meta.Class, "cause", cause, "err", err)
+	s.mu.Lock()
+	delete(s.entries, id)
+	s.mu.Unlock()
+}
+
+func cloneState(st *entryState) *entryState {
+	c := *st
+	c.Rcpts = slices.Clone(st.Rcpts)
+	return &c
+}
+
+// dsnID derives the queue ID of the DSN that reports the given failures of
+// entry id, so a restart that reports them again does not queue a second
+// one while the first is still queued.
+func dsnID(id string, failed []int) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "dsn %s", id)
+	for _, i := range failed {
+		fmt.Fprintf(h, " %d", i)
+	}
+	return idEncoding.EncodeToString(h.Sum(nil)[:10])
+}

@@ -1,0 +1,651 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrSpoolWrite wraps every failure to make an entry durable (write,
+	// fsync, rename, directory fsync, disk full). The message is not queued;
+	// the caller answers with a temporary failure so the sender retries.
+	ErrSpoolWrite = errors.New("queue: spool write failed")
+	// ErrInvalidMessage reports a Message that cannot be queued (no
+	// recipients, no data, a malformed address, no expiry).
+	ErrInvalidMessage = errors.New("queue: invalid message")
+	// ErrNotFound reports a queue ID that is not in the spool.
+	ErrNotFound = errors.New("queue: no such entry")
+	// ErrClosed reports use of a Spool after Close.
+	ErrClosed = errors.New("queue: spool closed")
+)
+
+// Message is what the gateway hands the spool: the protected message and its
+// envelope.
+type Message struct {
+	From       string    // envelope sender; "" is the null sender (never gets a DSN)
+	Recipients []string  // envelope recipients, at least one
+	Data       []byte    // the protected message, CRLF line endings
+	Class      string    // "statement", "otp", "support": for logs and the DSN only
+	Expires    time.Time // when undelivered recipients bounce (OTPs: minutes; statements: days)
+}
+
+// Config configures a Spool. Zero durations and counts take the documented
+// defaults; none of them means "unlimited".
+type Config struct {
+	Dir          string        // spool directory (created 0700)
+	Workers      int           // delivery workers; default 4
+	MinBackoff   time.Duration // default 5m (Postfix minimal_backoff_time)
+	MaxBackoff   time.Duration // default 67m (Postfix maximal_backoff_time)
+	ScanInterval time.Duration // how often due entries are looked for; default 1s
+}
+
+// Defaults applied by Validate to zero fields.
+const (
+	DefaultWorkers      = 4
+	DefaultMinBackoff   = 5 * time.Minute
+	DefaultMaxBackoff   = 67 * time.Minute
+	DefaultScanInterval = time.Second
+)
+
+// dsnLifetime is how long a DSN is retried before it is dropped (Postfix
+// bounce_queue_lifetime). A DSN that fails is not itself reported.
+const dsnLifetime = 5 * 24 * time.Hour
+
+// Validate fills zero fields with their defaults and reports the first
+// setting that is out of range.
+func (c *Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("queue: dir must be set")
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.ScanInterval == 0 {
+		c.ScanInterval = DefaultScanInterval
+	}
+	switch {
+	case c.Workers < 1:
+		return errors.New("queue: workers must be ≥ 1")
+	case c.Workers > 1024:
+		return errors.New("queue: workers must be ≤ 1024")
+	case c.MinBackoff < time.Second:
+		return errors.New("queue: min backoff must be ≥ 1s")
+	case c.MaxBackoff < c.MinBackoff:
+		return errors.New("queue: max backoff must be ≥ min backoff")
+	case c.ScanInterval < time.Millisecond:
+		return errors.New("queue: scan interval must be ≥ 1ms")
+	}
+	return nil
+}
+
+// Option adjusts a Spool at Open.
+type Option func(*options)
+
+type options struct {
+	logger   *slog.Logger
+	clock    func() time.Time
+	hostname string
+	ops      fileOps
+}
+
+// WithLogger sets the structured logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithClock replaces the wall clock, for tests that drive retries and expiry.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithHostname sets the name the spool reports as Reporting-MTA and in the
+// DSN's From address (default: os.Hostname()).
+func WithHostname(name string) Option { return func(o *options) { o.hostname = name } }
+
+// withFileOps substitutes the file operations (fault injection in tests).
+func withFileOps(ops fileOps) Option { return func(o *options) { o.ops = ops } }
+
+// Spool is a durable mail queue with delivery workers. Its methods are safe
+// for concurrent use.
+type Spool struct {
+	cfg      Config
+	next     NextHop
+	log      *slog.Logger
+	now      func() time.Time
+	hostname string
+	ops      fileOps
+	tmpDir   string
+	qDir     string
+	lock     *os.File
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	closed  bool
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	kick    chan struct{} // wakes the scanner early
+}
+
+// entry is an entry's envelope and state as the spool tracks them; the
+// message itself stays on disk.
+type entry struct {
+	meta  *entryMeta
+	state *entryState
+	// busy: a worker owns the entry; only that worker changes its files.
+	busy bool
+	// deleted: an operator deleted the entry while it was busy.
+	deleted bool
+}
+
+// Info describes a queue entry, for operators.
+type Info struct {
+	ID, From, Class string
+	Created         time.Time
+	Expires         time.Time
+	NextAttempt     time.Time
+	Recipients      []RecipientState
+	Size            int // bytes of message data
+}
+
+// RecipientState is one recipient's delivery state.
+type RecipientState struct {
+	Address   string
+	Status    string // "pending", "delivered", "failed"
+	Attempts  int
+	LastError string
+}
+
+// Open opens (creating it if needed) the spool in cfg.Dir, takes its lock and
+// recovers what a crash left: complete entries are kept for delivery,
+// temporary files and torn or corrupt entries are removed and logged. It does
+// not start delivery; see Start.
+func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if next == nil {
+		return nil, errors.New("queue: a next hop is required")
+	}
+	o := options{ops: osOps{}, clock: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if o.hostname == "" {
+		o.hostname, _ = os.Hostname()
+		if o.hostname == "" {
+			o.hostname = "localhost"
+		}
+	}
+	s := &Spool{
+		cfg:      cfg,
+		next:     next,
+		log:      o.logger,
+		now:      o.clock,
+		hostname: o.hostname,
+		ops:      o.ops,
+		tmpDir:   filepath.Join(cfg.Dir, "tmp"),
+		qDir:     filepath.Join(cfg.Dir, "queue"),
+		entries:  make(map[string]*entry),
+		kick:     make(chan struct{}, 1),
+	}
+	for _, d := range []string{cfg.Dir, s.tmpDir, s.qDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("open spool: %w", err)
+		}
+	}
+	// The directories themselves must survive a crash before any entry
+	// renamed into them can.
+	for _, d := range []string{filepath.Dir(filepath.Clean(cfg.Dir)), cfg.Dir} {
+		if err := s.ops.SyncDir(d); err != nil {
+			return nil, fmt.Errorf("open spool: %w", err)
+		}
+	}
+	lock, err := lockSpool(filepath.Join(cfg.Dir, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	s.lock = lock
+	if err := s.recover(); err != nil {
+		_ = s.lock.Close()
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	return s, nil
+}
+
+// recover loads the spool directory, removing what never became an entry.
+func (s *Spool) recover() error {
+	tmps, err := os.ReadDir(s.tmpDir)
+	if err != nil {
+		return err
+	}
+	for _, de := range tmps {
+		// A temporary file is a write that never returned to its caller
+		// (no 250), or a state update superseded by the previous state.
+		if err := os.Remove(filepath.Join(s.tmpDir, de.Name())); err != nil {
+			return err
+		}
+		s.log.Warn("queue: removed temporary file left by a crash", "file", de.Name())
+	}
+	des, err := os.ReadDir(s.qDir)
+	if err != nil {
+		return err
+	}
+	removed := false
+	states := make(map[string]bool)
+	for _, de := range des {
+		name := de.Name()
+		id, ok := strings.CutSuffix(name, ".msg")
+		if !ok {
+			if id, ok := strings.CutSuffix(name, ".state"); ok && validID(id) {
+				states[id] = true
+			} else {
+				s.log.Warn("queue: ignoring unknown file in spool", "file", name)
+			}
+			continue
+		}
+		path := filepath.Join(s.qDir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		meta, _, err := parseEntry(b)
+		if err == nil && meta.ID != id {
+			err = corrupt("entry names %s", meta.ID)
+		}
+		if err != nil {
+			// Put renames only after fsync, so a bad entry never got a 250.
+			s.log.Error("queue: removed torn entry", "file", name, "err", err)
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			removed = true
+			continue
+		}
+		s.entries[id] = &entry{meta: meta}
+	}
+	for id := range states {
+		e := s.entries[id]
+		path := filepath.Join(s.qDir, id+".state")
+		if e == nil {
+			// The entry was finished (or torn) and its state outlived it.
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			removed = true
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		st, err := parseState(b)
+		if err == nil && (st.ID != id || len(st.Rcpts) != len(e.meta.Recipients)) {
+			err = corrupt("state does not match its entry")
+		}
+		if err != nil {
+			// At least once: without trustworthy state every recipient is
+			// pending again.
+			s.log.Error("queue: discarded corrupt state; all recipients will be retried",
+				"id", id, "class", e.meta.Class, "err", err)
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			removed = true
+			continue
+		}
+		e.state = st
+	}
+	for _, e := range s.entries {
+		if e.state == nil {
+			e.state = freshState(e.meta)
+		}
+	}
+	if removed {
+		if err := s.ops.SyncDir(s.qDir); err != nil {
+			return err
+		}
+	}
+	if n := len(s.entries); n > 0 {
+		s.log.Info("queue: recovered entries", "count", n)
+	}
+	return nil
+}
+
+func freshState(m *entryMeta) *entryState {
+	st := &entryState{ID: m.ID, Next: m.Created, Rcpts: make([]rcptState, len(m.Recipients))}
+	for i := range st.Rcpts {
+		st.Rcpts[i].Status = statusPending
+	}
+	return st
+}
+
+// Put queues m durably and returns its queue ID. It returns only after the
+// entry is complete and fsynced, file and directory; only then may the
+// caller answer "250 queued as ID". Errors wrap ErrSpoolWrite or
+// ErrInvalidMessage.
+func (s *Spool) Put(ctx context.Context, m *Message) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return "", ErrClosed
+	}
+	if err := s.checkMessage(m); err != nil {
+		return "", err
+	}
+	return s.put(&entryMeta{
+		ID:         newID(),
+		From:       m.From,
+		Recipients: slices.Clone(m.Recipients),
+		Class:      m.Class,
+		Created:    s.now(),
+		Expires:    m.Expires,
+		Size:       len(m.Data),
+	}, m.Data)
+}
+
+// put writes an entry and registers it. Workers use it for DSNs, also while
+// Close waits for them.
+func (s *Spool) put(meta *entryMeta, data []byte) (string, error) {
+	err := writeAtomic(s.ops, s.tmpDir, s.qDir, meta.ID+".msg", func(w io.Writer) error {
+		return writeEntry(w, meta, data)
+	})
+	if err != nil {
+		s.log.Error("queue: spool write failed", "class", meta.Class, "err", err)
+		return "", err
+	}
+	s.mu.Lock()
+	s.entries[meta.ID] = &entry{meta: meta, state: freshState(meta)}
+	s.mu.Unlock()
+	s.log.Info("queue: queued", "id", meta.ID, "class", meta.Class, "size", meta.Size,
+		"rcpt_domains", domains(meta.Recipients))
+	s.wake()
+	return meta.ID, nil
+}
+
+func (s *Spool) checkMessage(m *Message) error {
+	if m == nil {
+		return fmt.Errorf("%w: nil message", ErrInvalidMessage)
+	}
+	if len(m.Recipients) == 0 {
+		return fmt.Errorf("%w: no recipients", ErrInvalidMessage)
+	}
+	if len(m.Recipients) > maxRecipients {
+		return fmt.Errorf("%w: more than %d recipients", ErrInvalidMessage, maxRecipients)
+	}
+	if len(m.Data) == 0 {
+		return fmt.Errorf("%w: no data", ErrInvalidMessage)
+	}
+	if m.From != "" {
+		if err := validAddress(m.From); err != nil {
+			return fmt.Errorf("%w: sender: %w", ErrInvalidMessage, err)
+		}
+	}
+	for i, r := range m.Recipients {
+		if err := validAddress(r); err != nil {
+			return fmt.Errorf("%w: recipient %d: %w", ErrInvalidMessage, i+1, err)
+		}
+	}
+	if err := validClass(m.Class); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	if m.Expires.IsZero() {
+		return fmt.Errorf("%w: no expiry", ErrInvalidMessage)
+	}
+	if !m.Expires.After(s.now()) {
+		return fmt.Errorf("%w: already expired", ErrInvalidMessage)
+	}
+	return nil
+}
+
+// validAddress accepts what can travel in MAIL FROM/RCPT TO and in a header
+// line of a spool file: non-empty, at most 320 bytes, no control characters,
+// spaces or angle brackets.
+func validAddress(a string) error {
+	if a == "" || len(a) > 320 {
+		return errors.New("address must be 1 to 320 bytes")
+	}
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; c <= ' ' || c == 0x7f || c == '<' || c == '>' {
+			return errors.New("address contains a space, control character or angle bracket")
+		}
+	}
+	return nil
+}
+
+func validClass(c string) error {
+	if len(c) > 64 {
+		return errors.New("class longer than 64 bytes")
+	}
+	for i := 0; i < len(c); i++ {
+		if b := c[i]; b <= ' ' || b >= 0x7f {
+			return errors.New("class must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID returns a random 16-character queue ID (80 bits).
+func newID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return idEncoding.EncodeToString(b[:])
+}
+
+func validID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// domains returns the distinct domains of addrs, for logs.
+func domains(addrs []string) []string {
+	var ds []string
+	for _, a := range addrs {
+		if d := domainOf(a); !slices.Contains(ds, d) {
+			ds = append(ds, d)
+		}
+	}
+	return ds
+}
+
+// domainOf returns the part of a after its last "@", lower-cased: the only
+// part of an address the logs may carry.
+func domainOf(a string) string {
+	i := strings.LastIndexByte(a, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.ToLower(a[i+1:])
+}
+
+// List returns every entry, oldest first.
+func (s *Spool) List() ([]Info, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	infos := make([]Info, 0, len(s.entries))
+	for _, e := range s.entries {
+		if !e.deleted {
+			infos = append(infos, e.info())
+		}
+	}
+	slices.SortFunc(infos, func(a, b Info) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return infos, nil
+}
+
+// Get returns the entry with the given ID, or ErrNotFound.
+func (s *Spool) Get(id string) (Info, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil || e.deleted {
+		return Info{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return e.info(), nil
+}
+
+func (e *entry) info() Info {
+	in := Info{
+		ID:          e.meta.ID,
+		From:        e.meta.From,
+		Class:       e.meta.Class,
+		Created:     e.meta.Created,
+		Expires:     e.meta.Expires,
+		NextAttempt: e.state.Next,
+		Size:        e.meta.Size,
+		Recipients:  make([]RecipientState, len(e.meta.Recipients)),
+	}
+	for i, r := range e.state.Rcpts {
+		rs := RecipientState{Address: e.meta.Recipients[i], Status: r.Status, Attempts: r.Attempts}
+		if r.Last != nil {
+			rs.LastError = r.Last.Error()
+		}
+		in.Recipients[i] = rs
+	}
+	return in
+}
+
+// Retry makes the entry due now.
+func (s *Spool) Retry(id string) error {
+	s.mu.Lock()
+	e := s.entries[id]
+	if e == nil || e.deleted {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if !e.busy {
+		e.state.Next = s.now()
+	}
+	s.mu.Unlock()
+	s.wake()
+	return nil
+}
+
+// Flush makes every entry due now.
+func (s *Spool) Flush() {
+	s.mu.Lock()
+	now := s.now()
+	for _, e := range s.entries {
+		if !e.busy {
+			e.state.Next = now
+		}
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// Delete removes an entry without delivering it further and without a DSN.
+// If a delivery attempt is under way, the entry is removed when it ends
+// (recipients that attempt reached have the message).
+func (s *Spool) Delete(id string) error {
+	s.mu.Lock()
+	e := s.entries[id]
+	if e == nil || e.deleted {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if e.busy {
+		e.deleted = true
+		s.mu.Unlock()
+		s.log.Info("queue: deleted by operator", "id", id, "class", e.meta.Class)
+		return nil
+	}
+	delete(s.entries, id)
+	s.mu.Unlock()
+	s.log.Info("queue: deleted by operator", "id", id, "class", e.meta.Class)
+	return s.removeEntry(id)
+}
+
+// removeFinished removes an entry whose recipients are all done, without syncing the directory
+// (see finish). The message goes first, as in removeEntry.
+func (s *Spool) removeFinished(id string) error {
+	for _, name := range []string{id + ".msg", id + ".state"} {
+		if err := s.ops.Remove(filepath.Join(s.qDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Spool) removeEntry(id string) error {
+	// The message goes first: a state file without its entry is removed on
+	// Open, an entry without its state would be sent to everyone again.
+	return removeDurably(s.ops, s.qDir,
+		filepath.Join(s.qDir, id+".msg"), filepath.Join(s.qDir, id+".state"))
+}
+
+func (s *Spool) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the delivery workers until ctx is done or Close is called. It
+// returns at once; calling it more than once has no effect.
+func (s *Spool) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return
+	}
+	s.started = true
+	ctx, s.cancel = context.WithCancel(ctx)
+	jobs := make(chan *entry)
+	s.wg.Add(1 + s.cfg.Workers)
+	go s.scan(ctx, jobs)
+	for range s.cfg.Workers {
+		go s.work(ctx, jobs)
+	}
+}
+
+// Close stops the workers, waits for attempts under way to finish, and
+// releases the spool. The next hop is the caller's to close.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	s.wg.Wait()
+	return s.lock.Close()
+}
