@@ -1,0 +1,253 @@
+// Package smtpd is sealpost's SMTP listener: it takes mail from the bank's MTAs, enforces
+// limits, TLS and AUTH, and hands each transaction to a gateway.Session. It is built on
+// github.com/emersion/go-smtp and imports only gateway from sealpost.
+//
+// One gateway session per SMTP session: Handler.NewSession is called at the first MAIL FROM,
+// when HELO, STARTTLS and AUTH are settled, with gateway.Client{Trusted: client IP in
+// AllowedNetworks or authenticated}; it is called again after STARTTLS (go-smtp starts a new
+// session) and after a successful AUTH, so the gateway always sees the current identity.
+//
+// Invariants:
+//
+//   - Never an open relay: a client that is neither in Config.AllowedNetworks nor
+//     authenticated gets "530 5.7.0 Authentication required" at MAIL FROM (so go-smtp refuses
+//     its RCPT, DATA and BDAT with 502), and nothing of its session reaches the gateway, not
+//     even Handler.NewSession.
+//   - AUTH PLAIN and LOGIN are offered and accepted only under STARTTLS (TLS 1.2+; before it
+//     go-smtp answers "523 5.7.10 TLS is required"), checked against bcrypt hashes; an unknown
+//     user costs a bcrypt comparison too. The third failure on a connection ends it. AUTH
+//     inside a transaction is refused (503 5.5.1).
+//   - Only <CR><LF>.<CR><LF> ends DATA (go-smtp's reader). A message is read to its real end
+//     before any reply. A bare CR or LF in it (DATA or BDAT) gets "550 5.5.2 bare CR or LF in
+//     message (RFC 5321 2.3.8)"; over MaxMessageBytes it gets 552 5.3.4; cut short by the
+//     connection ending it is dropped. In none of these cases does the gateway see it.
+//   - "250 2.0.0 queued as ID" only when gateway.Session.Data returned nil.
+//   - A panic in a gateway call is recovered and logged with its stack; the client gets
+//     "451 4.3.0 Local error, try again later" as its last reply and the connection is closed;
+//     the server goes on serving.
+//   - After a read timeout or read error nothing more is read from the connection, so the rest
+//     of an interrupted message is never parsed as commands.
+//   - Logs (log/slog) carry the session ID, client IP, sender and recipient domains, AUTH user,
+//     queue IDs and reply codes; never message content, full addresses or passwords.
+//
+// Reply contract: every error from the gateway goes through Reply, the one mapping from
+// errors to replies: a *gateway.Error (found with errors.As) gives its own code, enhanced
+// code and message; any other error gives "451 4.3.0 Local error, try again later" with no
+// detail, and is logged with the session ID. go-smtp takes a reply from an error by type
+// assertion and would turn any other error into a 554 carrying err.Error(), so the listener
+// only ever returns *smtp.SMTPError values to it.
+//
+// Replies for the limits ("go-smtp": the reply is go-smtp's own):
+//
+//	over MaxConnections or MaxConnectionsPerClient   421 4.7.0 Too many connections, try again later; closed
+//	MAIL SIZE= over MaxMessageBytes (go-smtp)          552 5.3.4 Max message size exceeded
+//	DATA message over MaxMessageBytes, after its end   552 5.3.4 Message exceeds fixed maximum message size of N bytes
+//	BDAT chunk crossing MaxMessageBytes (go-smtp)      552 5.3.4 Max message size exceeded
+//	RCPT beyond MaxRecipients (go-smtp)                452 4.5.3 Maximum limit of N recipients reached
+//	command or DATA line over MaxLineLength            500 5.4.0 Too long line, closing connection; closed
+//	no command within ReadTimeout (go-smtp)            421 4.4.2 Idle timeout, bye bye; closed
+//	message not in within ReadTimeout of DATA/BDAT     421 4.4.2 Timeout waiting for message data, closing connection; closed
+//	third failed AUTH                                  421 4.7.0 Too many authentication failures, closing connection; closed
+//
+// go-smtp behaviours to know:
+//
+//   - Its DATA reader counts the message against MaxMessageBytes before it sees the end
+//     marker, so via DATA a message of exactly MaxMessageBytes is refused (one byte less is
+//     accepted); BDAT accepts exactly MaxMessageBytes.
+//   - Its DATA reader drops a "." followed by a bare CR at the start of a line (it takes them
+//     for the start of an end marker), so <CR><LF>.<CR>X reaches the listener as <CR><LF>X:
+//     no bare CR is left to refuse, and the input stays one message (see TestSmuggling).
+//   - It reads ahead under the line limit even where BDAT chunk data follows the command, so
+//     a BDAT chunk with a line over MaxLineLength may end the connection with 500 5.4.0.
+//   - When a client disconnects right after a BDAT command whose chunk is empty, go-smtp's BDAT
+//     goroutine may dereference the cleared session; go-smtp recovers that panic itself and
+//     logs it (here at error level); the connection is already gone.
+package smtpd
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-smtp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sealpost/sealpost/gateway"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Close.
+var ErrServerClosed = errors.New("smtpd: server closed")
+
+// Server is an SMTP listener. Create it with New.
+type Server struct {
+	cfg     Config
+	handler gateway.Handler
+	log     *slog.Logger
+	smtp    *smtp.Server
+	limits  *connLimits
+	allowed []netip.Prefix
+	users   map[string][]byte
+	// dummyHash is compared for unknown users, at the highest cost among Users, so that a
+	// failed AUTH takes about as long whether or not the user exists.
+	dummyHash []byte
+
+	mu        sync.Mutex
+	closed    bool
+	listeners []net.Listener
+}
+
+// New validates cfg (filling its defaults) and returns a server that hands sessions to h.
+// A nil log means slog.Default().
+func New(cfg Config, h gateway.Handler, log *slog.Logger) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("smtpd: New needs a gateway.Handler")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg.AllowedNetworks = append([]string(nil), cfg.AllowedNetworks...)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	allowed, err := parseNetworks(cfg.AllowedNetworks)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		handler: h,
+		log:     log,
+		allowed: allowed,
+		limits:  &connLimits{maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerClient, perIP: map[netip.Addr]int{}},
+		users:   make(map[string][]byte, len(cfg.Users)),
+	}
+	if len(cfg.Users) > 0 {
+		cost := bcrypt.MinCost
+		for u, h := range cfg.Users {
+			s.users[u] = []byte(h)
+			c, _ := bcrypt.Cost([]byte(h)) // checked by Validate
+			cost = max(cost, c)
+		}
+		s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
+		if err != nil {
+			return nil, fmt.Errorf("smtpd: dummy bcrypt hash: %w", err)
+		}
+	}
+
+	srv := smtp.NewServer(&backend{srv: s})
+	srv.Addr = cfg.Addr
+	srv.Domain = cfg.Domain
+	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.MaxLineLength = cfg.MaxLineLength
+	srv.ReadTimeout = cfg.ReadTimeout
+	srv.WriteTimeout = cfg.WriteTimeout
+	srv.AllowInsecureAuth = false
+	srv.ErrorLog = errorLog{log}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("smtpd: TLSCert/TLSKey: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	s.smtp = srv
+	return s, nil
+}
+
+// Serve accepts connections on l until Close, and closes l when it returns. After Close it
+// returns ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+
+	err := s.smtp.Serve(&limitListener{Listener: l, srv: s})
+	_ = l.Close()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// ListenAndServe listens on Config.Addr and serves until Close.
+func (s *Server) ListenAndServe() error {
+	l, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("smtpd: listen: %w", err)
+	}
+	return s.Serve(l)
+}
+
+// Addr returns the address of the first listener being served, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.listeners) == 0 {
+		return nil
+	}
+	return s.listeners[0].Addr()
+}
+
+// Close closes the listeners and every connection at once. A gateway call in progress
+// finishes on its own; its session is closed when it returns, and its client gets no reply
+// (the sending MTA retries).
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for _, l := range s.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.mu.Unlock()
+	if err := s.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// trusted reports whether ip may relay without AUTH.
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.allowed {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorLog routes go-smtp's internal messages (accept errors, connection errors, panics it
+// recovered itself) to slog. They carry addresses and errors, never message content.
+type errorLog struct{ log *slog.Logger }
+
+func (e errorLog) Printf(format string, v ...any) { e.print(fmt.Sprintf(format, v...)) }
+func (e errorLog) Println(v ...any)               { e.print(fmt.Sprintln(v...)) }
+
+func (e errorLog) print(msg string) {
+	msg = strings.TrimSpace(msg)
+	if strings.HasPrefix(msg, "panic") {
+		e.log.Error("smtp: recovered panic in go-smtp", "detail", msg)
+		return
+	}
+	e.log.Warn("smtp: go-smtp", "detail", msg)
+}
