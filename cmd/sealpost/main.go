@@ -1,6 +1,8 @@
 // Command sealpost is the bank's encrypted-mail gateway.
 //
-//	sealpost demo                                   show the whole protection path on throw-away keys
+//	sealpost serve [-config FILE] [-data DIR]       run the gateway (embedded defaults without a file)
+//	sealpost demo                                   the whole relay on throw-away keys, over SMTP
+//	sealpost bench [-n N] [-c C] [-rate R]          messages/s and latency beside RSA signatures/s
 //	sealpost keys init -data DIR                    create development identities (CA, signer, TSA)
 //	sealpost keys import -data DIR [-root] FILE…    add recipients' certificates (or trusted roots)
 //	sealpost keys export -data DIR ca|signer|tsa    print a certificate chain as PEM
@@ -27,7 +29,9 @@ var errUsage = errors.New("usage")
 const usage = `usage: sealpost COMMAND [flags]
 
 commands:
-  demo       protect a statement for a demo customer and check it, on throw-away keys
+  serve      run the gateway (SMTP in, protect, queue, deliver); -config FILE, -data DIR, -print-config
+  demo       run the gateway on throw-away keys, send three customers mail over SMTP, open what arrived
+  bench      measure the relay on this machine: messages/s, latency, beside RSA-2048 signatures/s
   keys       init | import | export | list: the bank's identities and recipients' certificates
   protect    sign, timestamp and encrypt one message from stdin to stdout
   timestamp  extract FILE: write a signature's RFC 3161 token and signed value for openssl ts -verify
@@ -47,8 +51,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "serve":
+		err = cmdServe(args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(args[1:], stdout, stderr)
+	case "bench":
+		err = cmdBench(args[1:], stdout, stderr)
 	case "keys":
 		err = cmdKeys(args[1:], stdout, stderr)
 	case "protect":

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sealpost/sealpost/gateway"
+)
+
+// Config is sealpost's configuration file (JSON, decoded strictly: an unknown key is an error).
+// Every field is optional; what is left out takes the default shown in exampleConfig.
+type Config struct {
+	// Data is the data directory (keys, spool, outbox), relative to the working directory.
+	Data string `json:"data"`
+	// Senders are the addresses the development signing identities name, used when `serve`
+	// creates them on first start.
+	Senders  []string       `json:"senders"`
+	SMTP     SMTPConfig     `json:"smtp"`
+	Queue    QueueConfig    `json:"queue"`
+	Delivery DeliveryConfig `json:"delivery"`
+	TSA      TSAConfig      `json:"tsa"`
+	Gateway  gateway.Config `json:"gateway"`
+}
+
+// SMTPConfig is the submission listener.
+type SMTPConfig struct {
+	Addr                    string            `json:"addr"`
+	Domain                  string            `json:"domain"`
+	AllowedNetworks         []string          `json:"allowed_networks"`
+	TLSCert                 string            `json:"tls_cert"`
+	TLSKey                  string            `json:"tls_key"`
+	Users                   map[string]string `json:"users"` // user -> bcrypt hash
+	MaxMessageBytes         int64             `json:"max_message_bytes"`
+	MaxRecipients           int               `json:"max_recipients"`
+	MaxLineLength           int               `json:"max_line_length"`
+	ReadTimeout             gateway.Duration  `json:"read_timeout"`
+	WriteTimeout            gateway.Duration  `json:"write_timeout"`
+	MaxConnections          int               `json:"max_connections"`
+	MaxConnectionsPerClient int               `json:"max_connections_per_client"`
+}
+
+// QueueConfig is the spool and its delivery workers.
+type QueueConfig struct {
+	Workers    int              `json:"workers"`
+	MinBackoff gateway.Duration `json:"min_backoff"`
+	MaxBackoff gateway.Duration `json:"max_backoff"`
+}
+
+// DeliveryConfig is the next hop: a Maildir (the embedded default) or a smarthost.
+type DeliveryConfig struct {
+	Maildir   string           `json:"maildir"` // default DATA/outbox
+	Smarthost *SmarthostConfig `json:"smarthost"`
+}
+
+// SmarthostConfig is an SMTP next hop.
+type SmarthostConfig struct {
+	Addr         string           `json:"addr"`
+	TLS          string           `json:"tls"` // required | opportunistic | none
+	Username     string           `json:"username"`
+	PasswordFile string           `json:"password_file"`
+	PasswordEnv  string           `json:"password_env"`
+	Timeout      gateway.Duration `json:"timeout"`
+}
+
+// TSAConfig chooses the timestamp authority: the embedded one, or external ones in order.
+type TSAConfig struct {
+	URLs    []string         `json:"urls"`
+	Roots   string           `json:"roots"` // PEM; default the data directory's roots
+	Timeout gateway.Duration `json:"timeout"`
+}
+
+// defaultConfig is the embedded default: everything on loopback, a data directory under the
+// working directory, a Maildir outbox, the embedded TSA, every message of the strictest class.
+func defaultConfig() Config {
+	return Config{
+		Data:    "sealpost-data",
+		Senders: []string{"statements@bank.example", "otp@bank.example", "support@bank.example"},
+		SMTP: SMTPConfig{
+			Addr: "127.0.0.1:2525", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"},
+			MaxMessageBytes: 25 << 20, MaxRecipients: 100, MaxLineLength: 1000,
+			ReadTimeout: gateway.Duration(5 * time.Minute), WriteTimeout: gateway.Duration(5 * time.Minute),
+			MaxConnections: 200, MaxConnectionsPerClient: 20,
+		},
+		Queue: QueueConfig{Workers: 4, MinBackoff: gateway.Duration(5 * time.Minute), MaxBackoff: gateway.Duration(67 * time.Minute)},
+		TSA:   TSAConfig{Timeout: gateway.Duration(10 * time.Second)},
+		Gateway: gateway.Config{
+			DefaultClass: gateway.ClassStatement, Prefer: "smime", Policies: gateway.DefaultPolicies(),
+		},
+	}
+}
+
+// loadConfig reads file over the defaults (no file: the defaults) and validates the result.
+func loadConfig(file, dataOverride string) (Config, error) {
+	cfg := defaultConfig()
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return cfg, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("%s: %w", file, err)
+		}
+		if dec.More() {
+			return cfg, fmt.Errorf("%s: more than one JSON value", file)
+		}
+	}
+	if dataOverride != "" {
+		cfg.Data = dataOverride
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks what the packages' own Validate methods do not.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must name a directory"))
+	}
+	if c.Delivery.Maildir == "" && c.Delivery.Smarthost == nil {
+		c.Delivery.Maildir = filepath.Join(c.Data, "outbox")
+	}
+	if c.Delivery.Maildir != "" && c.Delivery.Smarthost != nil {
+		errs = append(errs, errors.New("delivery: set either maildir or smarthost, not both"))
+	}
+	if h := c.Delivery.Smarthost; h != nil {
+		if h.Addr == "" {
+			errs = append(errs, errors.New("delivery.smarthost.addr: required (host:port)"))
+		}
+		switch h.TLS {
+		case "":
+			h.TLS = "required"
+		case "required", "opportunistic", "none":
+		default:
+			errs = append(errs, fmt.Errorf("delivery.smarthost.tls: %q is not required, opportunistic or none", h.TLS))
+		}
+		if h.Timeout == 0 {
+			h.Timeout = gateway.Duration(time.Minute)
+		}
+	}
+	if c.TSA.Timeout <= 0 {
+		errs = append(errs, errors.New("tsa.timeout: must be positive"))
+	}
+	if err := c.Gateway.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// exampleConfig is the documented example: every key with its default.
+func exampleConfig() []byte {
+	c := defaultConfig()
+	_ = c.Validate()
+	c.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}, {Sender: "support@bank.example", Class: gateway.ClassSupport}}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return append(b, '\n')
+}

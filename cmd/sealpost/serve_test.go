@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
+	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/keys"
+)
+
+// testInstance starts the gateway on a fresh data directory with alice (S/MIME) and carol
+// (OpenPGP) registered; edit may change the configuration first.
+func testInstance(t *testing.T, edit func(*Config)) (*instance, Config, *keys.Identity, *openpgp.Entity) {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Data, cfg.SMTP.Addr = t.TempDir(), "127.0.0.1:0"
+	cfg.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	dir := keys.DataDir(cfg.Data)
+	if err := dir.Init(cfg.Senders); err != nil {
+		t.Fatal(err)
+	}
+	alice, carol, err := demoCustomers(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := startInstance(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	return inst, cfg, alice, carol
+}
+
+func submit(t *testing.T, inst *instance, from string, to []string, msg string) sendResult {
+	t.Helper()
+	c, err := dialSMTP(inst.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return send(c, from, to, []byte(msg))
+}
+
+const e2eStatement = "From: statements@bank.example\r\nTo: alice@example.com, carol@example.org\r\nSubject: Statement\r\n" +
+	"Message-ID: <e2e-1@bank.example>\r\n\r\nYour balance is 1 234,56 EUR.\r\n"
+
+func TestServeEndToEndWithOpenSSLAndGnuPG(t *testing.T) {
+	inst, cfg, alice, carol := testInstance(t, nil)
+	res := submit(t, inst, "statements@bank.example", []string{"alice@example.com", "carol@example.org"}, e2eStatement)
+	if res.Err != nil || !strings.Contains(res.Reply, "queued as") {
+		t.Fatalf("submission: %v %q", res.Err, res.Reply)
+	}
+	msgs, err := waitForMaildir(cfg.Delivery.Maildir, 2, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := t.TempDir()
+	var sawSMIME, sawPGP bool
+	for _, m := range msgs {
+		if bytes.Contains(m, []byte("1 234,56")) {
+			t.Fatal("delivered message contains the plaintext")
+		}
+		switch {
+		case bytes.Contains(m, []byte("application/pkcs7-mime")):
+			sawSMIME = true
+			interop.Tool(t, "openssl")
+			eml := filepath.Join(files, "smime.eml")
+			os.WriteFile(eml, m, 0o600)
+			certFile, keyFile := filepath.Join(files, "alice.pem"), filepath.Join(files, "alice.key")
+			der, _ := x509.MarshalPKCS8PrivateKey(alice.Signer)
+			os.WriteFile(certFile, keys.EncodeCertificates(alice.Certificate()), 0o600)
+			os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+			ca, _ := keys.DataDir(cfg.Data).Export("ca")
+			caFile := filepath.Join(files, "ca.pem")
+			os.WriteFile(caFile, ca, 0o600)
+			dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-in", eml, "-recip", certFile, "-inkey", keyFile)
+			out := interop.Run(t, dec, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", caFile)
+			if !bytes.Contains(out, []byte("1 234,56 EUR")) {
+				t.Fatalf("openssl verified content lacks the statement:\n%s", out)
+			}
+		case bytes.Contains(m, []byte("application/pgp-encrypted")):
+			sawPGP = true
+			interop.Tool(t, "gpg")
+			home, err := os.MkdirTemp("", "gpg")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(home)
+			defer interop.Try(t, nil, "gpgconf", "--homedir", home, "--kill", "all")
+			gpg := []string{"--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "", "--status-fd", "2"}
+			var sec bytes.Buffer
+			w, _ := armor.Encode(&sec, openpgp.PrivateKeyType, nil)
+			carol.SerializePrivate(w, nil)
+			w.Close()
+			interop.Run(t, sec.Bytes(), "gpg", append(gpg, "--import")...)
+			pub, _ := keys.DataDir(cfg.Data).Export("pgp")
+			interop.Run(t, pub, "gpg", append(gpg, "--import")...)
+			armored := m[bytes.Index(m, []byte("-----BEGIN PGP MESSAGE-----")):]
+			armored = armored[:bytes.Index(armored, []byte("-----END PGP MESSAGE-----"))+25]
+			out, status, err := interop.Try(t, armored, "gpg", append(gpg, "--decrypt")...)
+			if err != nil || !bytes.Contains(status, []byte("[GNUPG:] GOODSIG")) || !bytes.Contains(status, []byte("[GNUPG:] GOODMDC")) || !bytes.Contains(out, []byte("1 234,56 EUR")) {
+				t.Fatalf("gpg: %v\n%s", err, status)
+			}
+		}
+	}
+	if !sawSMIME || !sawPGP {
+		t.Fatalf("delivered S/MIME %v, PGP %v; want both", sawSMIME, sawPGP)
+	}
+}
+
+func TestServeRefusesKeylessRecipientAtRcptAndQueuesNothing(t *testing.T) {
+	inst, _, _, _ := testInstance(t, nil)
+	res := submit(t, inst, "statements@bank.example", []string{"bob@example.net"}, e2eStatement)
+	if reason := res.Refused["bob@example.net"]; !strings.Contains(reason, "550") || !strings.Contains(reason, "must be encrypted") {
+		t.Fatalf("bob: %q (%v)", reason, res.Err)
+	}
+	if infos, err := inst.spool.List(); err != nil || len(infos) != 0 {
+		t.Fatalf("spool holds %d entries (%v)", len(infos), err)
+	}
+}
+
+func TestServeTSADownIs451AndQueuesNothing(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	inst, _, _, _ := testInstance(t, func(c *Config) { c.TSA.URLs = []string{dead}; c.TSA.Timeout = gateway.Duration(2 * time.Second) })
+	res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, e2eStatement)
+	if res.Err == nil || !strings.Contains(res.Reply, "451") {
+		t.Fatalf("TSA down: %q, want 451", res.Reply)
+	}
+	if infos, err := inst.spool.List(); err != nil || len(infos) != 0 {
+		t.Fatalf("spool holds %d entries (%v)", len(infos), err)
+	}
+}
+
+// TestServeSwaks submits with a real SMTP client.
+func TestServeSwaks(t *testing.T) {
+	interop.Tool(t, "swaks")
+	inst, cfg, _, _ := testInstance(t, nil)
+	host, port, _ := net.SplitHostPort(inst.Addr().String())
+	out := interop.Run(t, nil, "swaks", "--server", host, "--port", port, "--from", "statements@bank.example",
+		"--to", "alice@example.com", "--header", "From: statements@bank.example", "--body", "sent by swaks")
+	if !bytes.Contains(out, []byte("250 2.0.0 queued as")) {
+		t.Fatalf("swaks did not see the queue ID:\n%s", out)
+	}
+	if _, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
