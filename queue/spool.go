@@ -199,7 +199,7 @@ func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 		log:      o.logger,
 		now:      o.clock,
 		hostname: o.hostname,
-		ops:      o.ops,
+		ops:      newGroupSync(o.ops),
 		tmpDir:   filepath.Join(cfg.Dir, "tmp"),
 		qDir:     filepath.Join(cfg.Dir, "queue"),
 		entries:  make(map[string]*entry),

@@ -113,7 +113,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (*instance
 	if err != nil {
 		return nil, fmt.Errorf("recipient directory: %w", err)
 	}
-	next, err := newNextHop(cfg.Delivery)
+	next, err := newNextHop(cfg.Delivery, cfg.Queue.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
@@ -184,7 +184,9 @@ func newTimestamper(dir keys.DataDir, c TSAConfig) (tsa.Timestamper, error) {
 	return tsa.NewClient(c.URLs, pool, tsa.WithTimeout(time.Duration(c.Timeout)))
 }
 
-func newNextHop(d DeliveryConfig) (queue.NextHop, error) {
+// newNextHop builds the delivery target; a smarthost keeps one idle connection per worker, so
+// reuse is not defeated under load.
+func newNextHop(d DeliveryConfig, workers int) (queue.NextHop, error) {
 	if d.Smarthost == nil {
 		return &queue.Maildir{Dir: d.Maildir}, nil
 	}
@@ -197,5 +199,6 @@ func newNextHop(d DeliveryConfig) (queue.NextHop, error) {
 		}
 		password = pw
 	}
-	return queue.NewSmarthost(queue.SmarthostConfig{Addr: h.Addr, TLS: h.TLS, Username: h.Username, Password: password, Timeout: time.Duration(h.Timeout)})
+	return queue.NewSmarthost(queue.SmarthostConfig{Addr: h.Addr, TLS: h.TLS, Username: h.Username, Password: password,
+		Timeout: time.Duration(h.Timeout), MaxIdle: max(workers, 1)})
 }
