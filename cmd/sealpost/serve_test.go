@@ -166,3 +166,16 @@ func TestServeSwaks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServeDiskFailureIs451: when the spool cannot be written (here its directory vanished under
+// the running gateway), the client gets 451 and no 250.
+func TestServeDiskFailureIs451(t *testing.T) {
+	inst, cfg, _, _ := testInstance(t, nil)
+	if err := os.RemoveAll(filepath.Join(cfg.Data, "spool")); err != nil {
+		t.Fatal(err)
+	}
+	res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, e2eStatement)
+	if res.Err == nil || !strings.Contains(res.Reply, "451") || strings.Contains(res.Reply, "queued as") {
+		t.Fatalf("spool gone: %q, want 451", res.Reply)
+	}
+}
