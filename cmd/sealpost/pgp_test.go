@@ -112,23 +112,8 @@ func TestCLIOpenPGPRecipients(t *testing.T) {
 
 	// The documented path for encrypted PGP/MIME: the customer's gpg unwraps the encryption layer,
 	// sealpost extracts, openssl verifies.
-	interop.Tool(t, "gpg")
-	home, err := os.MkdirTemp("", "gpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(home)
-	defer interop.Try(t, nil, "gpgconf", "--homedir", home, "--kill", "all")
-	var secret bytes.Buffer
-	w, _ := armor.Encode(&secret, openpgp.PrivateKeyType, nil)
-	if err := carol.SerializePrivate(w, nil); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	gpg := []string{"--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}
-	interop.Run(t, secret.Bytes(), "gpg", append(gpg, "--import")...)
-	armored := pgpOut[bytes.Index(pgpOut, []byte("-----BEGIN PGP MESSAGE-----")):]
-	armored = armored[:bytes.Index(armored, []byte("-----END PGP MESSAGE-----"))+len("-----END PGP MESSAGE-----")]
+	gpg := gnupgHome(t, carol)
+	armored := armoredMessage(pgpOut)
 	inner := filepath.Join(files, "inner.pgp")
 	interop.Run(t, armored, "gpg", append(gpg, "--decrypt", "--unwrap", "-o", inner)...)
 	exDir := t.TempDir()
@@ -143,4 +128,40 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// gnupgHome makes a throw-away GnuPG home holding secret's secret key and the given public key
+// blocks, and returns gpg's arguments for it; the agent is stopped at cleanup.
+func gnupgHome(t *testing.T, secret *openpgp.Entity, public ...[]byte) []string {
+	t.Helper()
+	interop.Tool(t, "gpg")
+	home, err := os.MkdirTemp("", "gpg") // short: the agent's socket path is limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		interop.Try(t, nil, "gpgconf", "--homedir", home, "--kill", "all")
+		os.RemoveAll(home)
+	})
+	args := []string{"--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "", "--status-fd", "2"}
+	var sec bytes.Buffer
+	w, _ := armor.Encode(&sec, openpgp.PrivateKeyType, nil)
+	if err := secret.SerializePrivate(w, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for _, block := range append([][]byte{sec.Bytes()}, public...) {
+		interop.Run(t, block, "gpg", append(args, "--import")...)
+	}
+	return args
+}
+
+// armoredMessage returns the armored OpenPGP message inside a PGP/MIME message.
+func armoredMessage(msg []byte) []byte {
+	start := bytes.Index(msg, []byte("-----BEGIN PGP MESSAGE-----"))
+	end := bytes.Index(msg, []byte("-----END PGP MESSAGE-----"))
+	if start < 0 || end < start {
+		return nil
+	}
+	return msg[start : end+len("-----END PGP MESSAGE-----")]
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +13,10 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
-	"github.com/sealpost/sealpost/tsa"
 )
 
 // maxMessage bounds what protect reads from stdin; the relay has its own configured limit.
@@ -97,7 +96,7 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err := checkFrom(msg, *from); err != nil {
 		return err
 	}
-	ts, err := timestamper(dir, splitList(*tsaURLs), *tsaRoots, *timeout)
+	ts, err := newTimestamper(dir, TSAConfig{URLs: splitList(*tsaURLs), Roots: *tsaRoots, Timeout: gateway.Duration(*timeout)})
 	if err != nil {
 		return err
 	}
@@ -178,32 +177,6 @@ func loadPGPKey(dir keys.DataDir, file string, pass keys.Secret) (*openpgp.Entit
 		return dir.PGPKey()
 	}
 	return keys.LoadPGPKey(file, pass)
-}
-
-// timestamper returns the embedded TSA from the data directory, or an HTTP client for urls.
-func timestamper(dir keys.DataDir, urls []string, rootsFile string, timeout time.Duration) (tsa.Timestamper, error) {
-	if len(urls) == 0 {
-		id, err := dir.Identity("tsa")
-		if err != nil {
-			return nil, err
-		}
-		return tsa.NewAuthority(id.Signer, id.Chain)
-	}
-	var roots []*x509.Certificate
-	var err error
-	if rootsFile != "" {
-		roots, err = keys.ReadCertificatesFile(rootsFile)
-	} else {
-		roots, err = dir.Roots()
-	}
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	for _, r := range roots {
-		pool.AddCert(r)
-	}
-	return tsa.NewClient(urls, pool, tsa.WithTimeout(timeout))
 }
 
 // checkFrom requires the message's single From address to be the sender named on the command line.

@@ -159,6 +159,8 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (*instance
 	return inst, nil
 }
 
+// newTimestamper returns the embedded TSA from the data directory, or a client for c.URLs that
+// trusts c.Roots (default: the data directory's roots).
 func newTimestamper(dir keys.DataDir, c TSAConfig) (tsa.Timestamper, error) {
 	if len(c.URLs) == 0 {
 		id, err := dir.Identity("tsa")

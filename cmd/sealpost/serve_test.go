@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/internal/interop"
@@ -99,23 +98,9 @@ func TestServeEndToEndWithOpenSSLAndGnuPG(t *testing.T) {
 			}
 		case bytes.Contains(m, []byte("application/pgp-encrypted")):
 			sawPGP = true
-			interop.Tool(t, "gpg")
-			home, err := os.MkdirTemp("", "gpg")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(home)
-			defer interop.Try(t, nil, "gpgconf", "--homedir", home, "--kill", "all")
-			gpg := []string{"--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "", "--status-fd", "2"}
-			var sec bytes.Buffer
-			w, _ := armor.Encode(&sec, openpgp.PrivateKeyType, nil)
-			carol.SerializePrivate(w, nil)
-			w.Close()
-			interop.Run(t, sec.Bytes(), "gpg", append(gpg, "--import")...)
 			pub, _ := keys.DataDir(cfg.Data).Export("pgp")
-			interop.Run(t, pub, "gpg", append(gpg, "--import")...)
-			armored := m[bytes.Index(m, []byte("-----BEGIN PGP MESSAGE-----")):]
-			armored = armored[:bytes.Index(armored, []byte("-----END PGP MESSAGE-----"))+25]
+			gpg := gnupgHome(t, carol, pub)
+			armored := armoredMessage(m)
 			out, status, err := interop.Try(t, armored, "gpg", append(gpg, "--decrypt")...)
 			if err != nil || !bytes.Contains(status, []byte("[GNUPG:] GOODSIG")) || !bytes.Contains(status, []byte("[GNUPG:] GOODMDC")) || !bytes.Contains(out, []byte("1 234,56 EUR")) {
 				t.Fatalf("gpg: %v\n%s", err, status)
