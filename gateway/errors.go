@@ -46,3 +46,13 @@ func Refuse(code int, enhanced [3]int, msg string, cause error) *Error {
 func TempFail(msg string, cause error) *Error {
 	return Refuse(451, [3]int{4, 3, 0}, msg, cause)
 }
+
+// Reason names the kind of refusal for logs, without its reply text, which can name recipients.
+func Reason(err error) string {
+	for _, s := range []error{ErrNoKey, ErrRelayDenied, ErrTimestampFailed, ErrQueueUnavailable} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "refused"
+}

@@ -85,7 +85,13 @@ func (s *session) replyTo(op string, err error) error {
 	r := Reply(err)
 	var ge *gateway.Error
 	if errors.As(err, &ge) && r.Code == ge.Code {
-		s.log.Info("gateway refused", "op", op, "code", r.Code, "err", err)
+		// The reply text can name a customer; the log gets only the kind of refusal, and for a
+		// deferral the internal cause (a TSA or disk error, which operators need).
+		if ge.Temporary() {
+			s.log.Warn("gateway deferred", "op", op, "code", r.Code, "reason", gateway.Reason(err), "err", ge.Err)
+		} else {
+			s.log.Info("gateway refused", "op", op, "code", r.Code, "reason", gateway.Reason(err))
+		}
 	} else if !errors.Is(err, errSessionEnded) {
 		s.log.Error("gateway error", "op", op, "code", r.Code, "err", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,11 @@ import (
 // testInstance starts the gateway on a fresh data directory with alice (S/MIME) and carol
 // (OpenPGP) registered; edit may change the configuration first.
 func testInstance(t *testing.T, edit func(*Config)) (*instance, Config, *keys.Identity, *openpgp.Entity) {
+	t.Helper()
+	return testInstanceLogging(t, edit, slog.New(slog.DiscardHandler))
+}
+
+func testInstanceLogging(t *testing.T, edit func(*Config), log *slog.Logger) (*instance, Config, *keys.Identity, *openpgp.Entity) {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr = t.TempDir(), "127.0.0.1:0"
@@ -41,7 +47,7 @@ func testInstance(t *testing.T, edit func(*Config)) (*instance, Config, *keys.Id
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst, err := startInstance(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	inst, err := startInstance(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +169,44 @@ func TestServeDiskFailureIs451(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Reply, "451") || strings.Contains(res.Reply, "queued as") {
 		t.Fatalf("spool gone: %q, want 451", res.Reply)
 	}
+}
+
+// TestServeLogsNoAddressOrBody: a whole accepted-and-refused exchange through the real listener,
+// gateway and queue leaves neither a customer's address nor the message in the logs.
+func TestServeLogsNoAddressOrBody(t *testing.T) {
+	var logs syncBuffer
+	inst, cfg, _, _ := testInstanceLogging(t, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	submit(t, inst, "statements@bank.example", []string{"alice@example.com", "bob@example.net"}, e2eStatement)
+	if _, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, secret := range []string{"alice@", "bob@", "1 234,56", "Statement"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"reason=\"recipient has no usable key", "code=550", "queue_id="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %q:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the listener's, the gateway's and the workers' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
