@@ -12,7 +12,11 @@
 //     (GCM, OAEP) travel per Recipient, unlike the package-level settings of the pkcs7 libraries.
 //   - The envelopes are written here, not by pkcs7: AES-256-CBC EnvelopedData, and AES-256-GCM
 //     AuthEnvelopedData as RFC 5083/5084 specify it.
-//   - Parsing hostile input (Decrypt, Open) returns errors, never panics.
+//   - Parsing hostile input (Decrypt, Open, Inspect, BERToDER) returns errors, never panics.
+//   - Inspect takes customers' replies apart (any nesting of BER or DER envelopes and detached or
+//     opaque signatures, as OpenSSL, gpgsm and mail clients write them) and reports facts (signature,
+//     chain at a trusted time, weak algorithms, whether the signature covers the root part), never a
+//     verdict: that is the gateway's.
 //
 // Errors: every failure wraps one of the sentinels in errors.go, so callers choose a reply with
 // errors.Is: ErrMalformed, ErrNoFrom, ErrSenderNotCovered and ErrNoRecipients are the sender's to fix;
