@@ -1,0 +1,508 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure Go "sqlite" driver
+)
+
+// schemaVersion is the newest schema this code knows. migrations[i] takes a
+// database from version i to i+1.
+const schemaVersion = 1
+
+var migrations = []string{
+	`CREATE TABLE registrations (
+		address     TEXT NOT NULL,
+		method      TEXT NOT NULL CHECK (method IN ('smime', 'pgp')),
+		fingerprint TEXT NOT NULL,
+		registered  INTEGER NOT NULL,
+		PRIMARY KEY (address, method, fingerprint)
+	);
+	CREATE TABLE threads (
+		token       TEXT PRIMARY KEY,
+		customer    TEXT NOT NULL,
+		method      TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		created     INTEGER NOT NULL,
+		subject     TEXT NOT NULL
+	);
+	CREATE TABLE thread_messages (
+		message_key TEXT PRIMARY KEY,
+		message_id  TEXT NOT NULL,
+		token       TEXT NOT NULL REFERENCES threads(token) ON DELETE CASCADE,
+		inbound     INTEGER NOT NULL,
+		verdict     TEXT NOT NULL,
+		at          INTEGER NOT NULL
+	);
+	CREATE INDEX thread_messages_token ON thread_messages(token, at);
+	CREATE TABLE held (
+		id       TEXT PRIMARY KEY,
+		received INTEGER NOT NULL,
+		sender   TEXT NOT NULL,
+		reason   TEXT NOT NULL,
+		verdict  TEXT NOT NULL,
+		ref      TEXT NOT NULL,
+		released INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX held_received ON held(released, received);
+	CREATE TABLE capabilities (
+		address      TEXT PRIMARY KEY,
+		smime_gcm    INTEGER NOT NULL,
+		pgp_seipdv2  INTEGER NOT NULL,
+		updated      INTEGER NOT NULL
+	);`,
+}
+
+// busyTimeout is how long a connection waits for another writer.
+const busyTimeout = 10 * time.Second
+
+// SQLite is the embedded Store, one database file shared by the processes of
+// one node.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating if needed, mode 0600) the database at path,
+// enables WAL, foreign keys and a busy timeout, and brings the schema up to
+// date. A database written by a newer sealpost is refused with an error
+// wrapping ErrSchemaTooNew.
+func OpenSQLite(path string) (*SQLite, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("%w: sqlite path %q", ErrInvalid, path)
+	}
+	// Create the file ourselves so it is 0600 from the start; SQLite gives the
+	// -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(FULL)")
+	// BEGIN IMMEDIATE takes the write lock up front: a deferred transaction
+	// that upgrades to a writer can fail with SQLITE_BUSY despite busy_timeout.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &SQLite{db: db}
+	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("%w: database has schema version %d, this sealpost knows up to %d; upgrade sealpost", ErrSchemaTooNew, v, schemaVersion)
+	}
+	if v == schemaVersion {
+		return tx.Commit()
+	}
+	for ; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, schemaVersion); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// stamp converts t for storage, defaulting a zero time to now.
+func stamp(t time.Time) int64 {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UnixNano()
+}
+
+func unstamp(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Register implements Store.
+func (s *SQLite) Register(ctx context.Context, r Registration) error {
+	addr, err := NormalizeAddress(r.Address)
+	if err != nil {
+		return err
+	}
+	if err := validMethod(r.Method); err != nil {
+		return err
+	}
+	fp, err := normalizeFingerprint(r.Fingerprint)
+	if err != nil {
+		return err
+	}
+	if fp == "" {
+		return fmt.Errorf("%w: empty fingerprint", ErrInvalid)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO registrations (address, method, fingerprint, registered)
+		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, addr, r.Method, fp, stamp(r.Registered))
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	return nil
+}
+
+// Unregister implements Store.
+func (s *SQLite) Unregister(ctx context.Context, address, fingerprint string) error {
+	addr, err := NormalizeAddress(address)
+	if err != nil {
+		return err
+	}
+	fp, err := normalizeFingerprint(fingerprint)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE address = ? AND fingerprint = ?`, addr, fp)
+	if err != nil {
+		return fmt.Errorf("unregister: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("unregister: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("unregister %s: %w", fp, ErrNotFound)
+	}
+	return nil
+}
+
+// Registrations implements Store.
+func (s *SQLite) Registrations(ctx context.Context, address string) ([]Registration, error) {
+	addr, err := NormalizeAddress(address)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT address, method, fingerprint, registered FROM registrations
+		WHERE address = ? ORDER BY registered, method, fingerprint`, addr)
+	if err != nil {
+		return nil, fmt.Errorf("registrations: %w", err)
+	}
+	defer rows.Close()
+	out := []Registration{}
+	for rows.Next() {
+		var r Registration
+		var at int64
+		if err := rows.Scan(&r.Address, &r.Method, &r.Fingerprint, &at); err != nil {
+			return nil, fmt.Errorf("registrations: %w", err)
+		}
+		r.Registered = unstamp(at)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registrations: %w", err)
+	}
+	return out, nil
+}
+
+// NewThread implements Store.
+func (s *SQLite) NewThread(ctx context.Context, customer, method, fingerprint, subject string) (Thread, error) {
+	addr, err := NormalizeAddress(customer)
+	if err != nil {
+		return Thread{}, err
+	}
+	fp, err := normalizeFingerprint(fingerprint)
+	if err != nil {
+		return Thread{}, err
+	}
+	// A customer without a registered key has neither method nor fingerprint.
+	if method != "" || fp != "" {
+		if err := validMethod(method); err != nil {
+			return Thread{}, err
+		}
+	}
+	t := Thread{Token: newToken(), Customer: addr, Method: method, Fingerprint: fp, Subject: subject}
+	at := stamp(time.Time{})
+	t.Created = unstamp(at)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO threads (token, customer, method, fingerprint, created, subject)
+		VALUES (?, ?, ?, ?, ?, ?)`, t.Token, t.Customer, t.Method, t.Fingerprint, at, t.Subject)
+	if err != nil {
+		return Thread{}, fmt.Errorf("new thread: %w", err)
+	}
+	return t, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func getThread(ctx context.Context, q querier, token string) (Thread, error) {
+	var t Thread
+	var at int64
+	err := q.QueryRowContext(ctx, `SELECT token, customer, method, fingerprint, created, subject
+		FROM threads WHERE token = ?`, token).Scan(&t.Token, &t.Customer, &t.Method, &t.Fingerprint, &at, &t.Subject)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Thread{}, fmt.Errorf("thread: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Thread{}, fmt.Errorf("thread: %w", err)
+	}
+	t.Created = unstamp(at)
+	return t, nil
+}
+
+// Thread implements Store.
+func (s *SQLite) Thread(ctx context.Context, token string) (Thread, error) {
+	return getThread(ctx, s.db, token)
+}
+
+// ThreadForMessageIDs implements Store.
+func (s *SQLite) ThreadForMessageIDs(ctx context.Context, ids []string) (Thread, error) {
+	for _, id := range ids {
+		var token string
+		err := s.db.QueryRowContext(ctx, `SELECT token FROM thread_messages WHERE message_key = ?`, messageIDKey(id)).Scan(&token)
+		switch {
+		case err == nil:
+			return getThread(ctx, s.db, token)
+		case !errors.Is(err, sql.ErrNoRows):
+			return Thread{}, fmt.Errorf("thread for message: %w", err)
+		}
+		if tok, ok := TokenFromMessageID(id); ok {
+			t, err := getThread(ctx, s.db, tok)
+			if !errors.Is(err, ErrNotFound) {
+				return t, err
+			}
+		}
+	}
+	return Thread{}, fmt.Errorf("thread for message: %w", ErrNotFound)
+}
+
+// AddMessage implements Store.
+func (s *SQLite) AddMessage(ctx context.Context, m ThreadMessage) error {
+	key := messageIDKey(m.MessageID)
+	if key == "" {
+		return fmt.Errorf("%w: empty Message-ID", ErrInvalid)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add message: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := getThread(ctx, tx, m.Token); err != nil {
+		return fmt.Errorf("add message: %w", err)
+	}
+	var token, verdict string
+	var inbound bool
+	err = tx.QueryRowContext(ctx, `SELECT token, inbound, verdict FROM thread_messages WHERE message_key = ?`, key).Scan(&token, &inbound, &verdict)
+	switch {
+	case err == nil:
+		// At-least-once delivery may process a message twice: the same
+		// record is fine, a different one is not.
+		if token == m.Token && inbound == m.Inbound && verdict == m.Verdict {
+			return nil
+		}
+		return fmt.Errorf("add message %s: %w", m.MessageID, ErrConflict)
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("add message: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO thread_messages (message_key, message_id, token, inbound, verdict, at)
+		VALUES (?, ?, ?, ?, ?, ?)`, key, m.MessageID, m.Token, b2i(m.Inbound), m.Verdict, stamp(m.At)); err != nil {
+		return fmt.Errorf("add message: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("add message: %w", err)
+	}
+	return nil
+}
+
+// Messages implements Store.
+func (s *SQLite) Messages(ctx context.Context, token string) ([]ThreadMessage, error) {
+	if _, err := s.Thread(ctx, token); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT token, message_id, inbound, verdict, at FROM thread_messages
+		WHERE token = ? ORDER BY at, rowid`, token)
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	defer rows.Close()
+	out := []ThreadMessage{}
+	for rows.Next() {
+		var m ThreadMessage
+		var at int64
+		if err := rows.Scan(&m.Token, &m.MessageID, &m.Inbound, &m.Verdict, &at); err != nil {
+			return nil, fmt.Errorf("messages: %w", err)
+		}
+		m.At = unstamp(at)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	return out, nil
+}
+
+// Hold implements Store.
+func (s *SQLite) Hold(ctx context.Context, h Held) error {
+	if h.ID == "" {
+		return fmt.Errorf("%w: empty held ID", ErrInvalid)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO held (id, received, sender, reason, verdict, ref, released)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		h.ID, stamp(h.Received), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released))
+	if err != nil {
+		return fmt.Errorf("hold: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("hold: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("hold %s: %w", h.ID, ErrConflict)
+	}
+	return nil
+}
+
+const heldColumns = `id, received, sender, reason, verdict, ref, released`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanHeld(r scanner) (Held, error) {
+	var h Held
+	var at int64
+	if err := r.Scan(&h.ID, &at, &h.From, &h.Reason, &h.Verdict, &h.Ref, &h.Released); err != nil {
+		return Held{}, err
+	}
+	h.Received = unstamp(at)
+	return h, nil
+}
+
+// HeldList implements Store.
+func (s *SQLite) HeldList(ctx context.Context, includeReleased bool) ([]Held, error) {
+	q := `SELECT ` + heldColumns + ` FROM held WHERE released = 0 ORDER BY received, id`
+	if includeReleased {
+		q = `SELECT ` + heldColumns + ` FROM held ORDER BY received, id`
+	}
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("held list: %w", err)
+	}
+	defer rows.Close()
+	out := []Held{}
+	for rows.Next() {
+		h, err := scanHeld(rows)
+		if err != nil {
+			return nil, fmt.Errorf("held list: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("held list: %w", err)
+	}
+	return out, nil
+}
+
+// HeldGet implements Store.
+func (s *SQLite) HeldGet(ctx context.Context, id string) (Held, error) {
+	h, err := scanHeld(s.db.QueryRowContext(ctx, `SELECT `+heldColumns+` FROM held WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Held{}, fmt.Errorf("held %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Held{}, fmt.Errorf("held %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// Release implements Store.
+func (s *SQLite) Release(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	defer tx.Rollback()
+	var released bool
+	err = tx.QueryRowContext(ctx, `SELECT released FROM held WHERE id = ?`, id).Scan(&released)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("release %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	if released {
+		return fmt.Errorf("release %s: already released: %w", id, ErrConflict)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE held SET released = 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
+}
+
+// SetCapabilities implements Store.
+func (s *SQLite) SetCapabilities(ctx context.Context, c Capabilities) error {
+	addr, err := NormalizeAddress(c.Address)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO capabilities (address, smime_gcm, pgp_seipdv2, updated)
+		VALUES (?, ?, ?, ?)
+		ON CONFLICT (address) DO UPDATE SET smime_gcm = excluded.smime_gcm,
+			pgp_seipdv2 = excluded.pgp_seipdv2, updated = excluded.updated
+		WHERE excluded.updated >= capabilities.updated`,
+		addr, b2i(c.SMIMEGCM), b2i(c.PGPSEIPDv2), stamp(c.Updated))
+	if err != nil {
+		return fmt.Errorf("set capabilities: %w", err)
+	}
+	return nil
+}
+
+// Capabilities implements Store.
+func (s *SQLite) Capabilities(ctx context.Context, address string) (Capabilities, error) {
+	addr, err := NormalizeAddress(address)
+	if err != nil {
+		return Capabilities{}, err
+	}
+	var c Capabilities
+	var at int64
+	err = s.db.QueryRowContext(ctx, `SELECT address, smime_gcm, pgp_seipdv2, updated FROM capabilities WHERE address = ?`, addr).
+		Scan(&c.Address, &c.SMIMEGCM, &c.PGPSEIPDv2, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Capabilities{}, fmt.Errorf("capabilities %s: %w", addr, ErrNotFound)
+	}
+	if err != nil {
+		return Capabilities{}, fmt.Errorf("capabilities: %w", err)
+	}
+	c.Updated = unstamp(at)
+	return c, nil
+}

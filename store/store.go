@@ -1,0 +1,195 @@
+// Package store holds the inbound state that must outlive one sealpost
+// process: the key or certificate each customer registered for their
+// address, support threads and the Message-IDs linked to them, the index of
+// quarantined (held) inbound messages, and the capabilities customers
+// advertised in their signed replies.
+//
+// Store is the interface the gateway uses; SQLite (pure Go, WAL mode) is the
+// embedded default, and a PostgreSQL implementation can be added behind the
+// same interface for several nodes.
+//
+// Invariants:
+//   - Addresses are normalised before they are stored or looked up: the local
+//     part is kept exactly (it is case-sensitive per RFC 5321), the domain is
+//     lower-cased. Alice@Example.COM and Alice@example.com are the same
+//     customer; alice@example.com is a different one.
+//   - Fingerprints are stored as upper-case hex without separators.
+//   - Thread tokens come from crypto/rand (120 bits) so that a reply cannot
+//     be linked to another customer's thread by guessing.
+//   - A Message-ID belongs to at most one thread.
+//   - The quarantine index holds metadata and a reference only; the message
+//     bytes are stored by the caller.
+//
+// Concurrency: implementations are safe for concurrent use. SQLite runs in
+// WAL mode with a busy timeout and takes the write lock at the start of each
+// transaction, so concurrent writers wait rather than fail.
+//
+// Errors: lookups of something absent return an error wrapping ErrNotFound;
+// writes that contradict stored state (duplicate quarantine ID, releasing a
+// message twice, a Message-ID already linked elsewhere) wrap ErrConflict;
+// malformed input (an address without a domain, an unknown method) wraps
+// ErrInvalid. Callers branch with errors.Is.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errors callers can branch on with errors.Is.
+var (
+	// ErrNotFound means the requested item is not stored.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means the write contradicts what is already stored.
+	ErrConflict = errors.New("store: conflict")
+	// ErrInvalid means an argument is malformed (address, method, fingerprint, ID).
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrSchemaTooNew means the database was written by a newer sealpost.
+	ErrSchemaTooNew = errors.New("store: database schema is newer than this sealpost supports")
+)
+
+// Methods a customer can register a key for.
+const (
+	MethodSMIME = "smime"
+	MethodPGP   = "pgp"
+)
+
+// Registration binds a customer address to the key they registered.
+type Registration struct {
+	Address string
+	// Method is MethodSMIME or MethodPGP.
+	Method string
+	// Fingerprint is the upper-case hex SHA-256 of the certificate DER
+	// (S/MIME) or the OpenPGP key fingerprint.
+	Fingerprint string
+	// Registered defaults to the current time when zero.
+	Registered time.Time
+}
+
+// Thread is a support conversation started by outbound support mail.
+type Thread struct {
+	// Token is embedded in the Message-ID of outbound support mail.
+	Token    string
+	Customer string
+	Method   string
+	// Fingerprint is the customer's registered key when the thread was
+	// created; empty when none was registered.
+	Fingerprint string
+	Created     time.Time
+	Subject     string
+}
+
+// ThreadMessage records one message of a thread.
+type ThreadMessage struct {
+	Token     string
+	MessageID string
+	Inbound   bool
+	// Verdict is the verification verdict for inbound messages.
+	Verdict string
+	// At defaults to the current time when zero.
+	At time.Time
+}
+
+// Held is the quarantine index entry of one held inbound message.
+type Held struct {
+	ID       string
+	Received time.Time
+	// From is stored as received, not normalised: held mail is often malformed.
+	From    string
+	Reason  string
+	Verdict string
+	// Ref says where the caller stored the message bytes.
+	Ref      string
+	Released bool
+}
+
+// Capabilities are what a customer's client showed it supports.
+type Capabilities struct {
+	Address    string
+	SMIMEGCM   bool // AES-GCM AuthEnvelopedData (RFC 5083/5084)
+	PGPSEIPDv2 bool // OpenPGP SEIPD version 2 (AEAD)
+	Updated    time.Time
+}
+
+// Store is the shared inbound state. See the package comment for the
+// normalisation, concurrency and error contracts.
+type Store interface {
+	// Register records a key for an address; registering the same
+	// (address, method, fingerprint) again is a no-op.
+	Register(ctx context.Context, r Registration) error
+	// Unregister removes the key with fingerprint from address (any method);
+	// ErrNotFound when there was none.
+	Unregister(ctx context.Context, address, fingerprint string) error
+	// Registrations lists the keys registered for address, oldest first;
+	// empty (and no error) when there are none.
+	Registrations(ctx context.Context, address string) ([]Registration, error)
+	// NewThread starts a thread with a fresh unguessable token.
+	NewThread(ctx context.Context, customer, method, fingerprint, subject string) (Thread, error)
+	// Thread returns the thread with token; ErrNotFound when unknown.
+	Thread(ctx context.Context, token string) (Thread, error)
+	// ThreadForMessageIDs returns the thread of the first of ids that is
+	// either a stored Message-ID or embeds a known token; ErrNotFound when
+	// none does.
+	ThreadForMessageIDs(ctx context.Context, ids []string) (Thread, error)
+	// AddMessage links a Message-ID to a thread; ErrNotFound for an unknown
+	// thread. Adding the same message again is a no-op; the same Message-ID
+	// with different content or thread is ErrConflict.
+	AddMessage(ctx context.Context, m ThreadMessage) error
+	// Messages lists a thread's messages, oldest first; ErrNotFound for an
+	// unknown thread.
+	Messages(ctx context.Context, token string) ([]ThreadMessage, error)
+	// Hold indexes a held message; ErrConflict on a duplicate ID.
+	Hold(ctx context.Context, h Held) error
+	// HeldList lists held messages, oldest first.
+	HeldList(ctx context.Context, includeReleased bool) ([]Held, error)
+	// HeldGet returns one held message; ErrNotFound when unknown.
+	HeldGet(ctx context.Context, id string) (Held, error)
+	// Release marks a held message released; ErrNotFound when unknown,
+	// ErrConflict when already released.
+	Release(ctx context.Context, id string) error
+	// SetCapabilities records capabilities; an update older than the stored
+	// one is ignored, so replies processed out of order do not regress them.
+	SetCapabilities(ctx context.Context, c Capabilities) error
+	// Capabilities returns the zero value and ErrNotFound when unknown.
+	Capabilities(ctx context.Context, address string) (Capabilities, error)
+	// Close releases the store.
+	Close() error
+}
+
+// NormalizeAddress returns addr with its local part unchanged and its domain
+// lower-cased, the form in which the store keys addresses.
+func NormalizeAddress(addr string) (string, error) {
+	addr = strings.TrimSpace(addr)
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return "", fmt.Errorf("%w: address %q is not local@domain", ErrInvalid, addr)
+	}
+	local, domain := addr[:at], addr[at+1:]
+	if strings.ContainsAny(domain, "@ <>\t\r\n") || strings.ContainsAny(local, "\r\n") {
+		return "", fmt.Errorf("%w: address %q is not local@domain", ErrInvalid, addr)
+	}
+	return local + "@" + strings.ToLower(domain), nil
+}
+
+// normalizeFingerprint upper-cases a hex fingerprint and drops the spaces and
+// colons people paste in.
+func normalizeFingerprint(fp string) (string, error) {
+	fp = strings.ToUpper(strings.NewReplacer(" ", "", ":", "").Replace(strings.TrimSpace(fp)))
+	for i := 0; i < len(fp); i++ {
+		c := fp[i]
+		if (c < '0' || c > '9') && (c < 'A' || c > 'F') {
+			return "", fmt.Errorf("%w: fingerprint is not hex", ErrInvalid)
+		}
+	}
+	return fp, nil
+}
+
+func validMethod(m string) error {
+	if m != MethodSMIME && m != MethodPGP {
+		return fmt.Errorf("%w: method %q (want %q or %q)", ErrInvalid, m, MethodSMIME, MethodPGP)
+	}
+	return nil
+}
