@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/sealpost/sealpost/internal/logtest"
 )
 
 // testBody is a marker that must never leave the message: not into logs,
@@ -64,34 +65,16 @@ func (c *fakeClock) Set(t time.Time) {
 	c.t = t
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type testSpool struct {
 	*Spool
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 // openSpool opens a spool in dir for a test, logging at debug level into a
 // buffer. It is closed at cleanup.
 func openSpool(t testing.TB, dir string, next NextHop, opts ...Option) *testSpool {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	opts = append([]Option{
 		WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		WithHostname("mx.sealpost.test"),

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/internal/logtest"
 )
 
 // recorder is a test double of the gateway: it records what reached it and can refuse or
@@ -148,30 +149,12 @@ func (s *recSession) Close() {
 	s.r.event("close")
 }
 
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer runs a Server on a loopback listener until the test ends.
 type testServer struct {
 	*Server
 	addr string
 	rec  *recorder
-	logs *logBuffer
+	logs *logtest.Buffer
 }
 
 func startServer(t testing.TB, cfg Config, rec *recorder) *testServer {
@@ -179,7 +162,7 @@ func startServer(t testing.TB, cfg Config, rec *recorder) *testServer {
 	if rec == nil {
 		rec = &recorder{}
 	}
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.Domain == "" {
 		cfg.Domain = "mx.sealpost.test"

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/logtest"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -174,8 +174,8 @@ func TestServeDiskFailureIs451(t *testing.T) {
 // TestServeLogsNoAddressOrBody: a whole accepted-and-refused exchange through the real listener,
 // gateway and queue leaves neither a customer's address nor the message in the logs.
 func TestServeLogsNoAddressOrBody(t *testing.T) {
-	var logs syncBuffer
-	inst, cfg, _, _ := testInstanceLogging(t, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log, logs := logtest.New()
+	inst, cfg, _, _ := testInstanceLogging(t, nil, log)
 	submit(t, inst, "statements@bank.example", []string{"alice@example.com", "bob@example.net"}, e2eStatement)
 	if _, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second); err != nil {
 		t.Fatal(err)
@@ -191,22 +191,4 @@ func TestServeLogsNoAddressOrBody(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the listener's, the gateway's and the workers' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
