@@ -66,18 +66,48 @@ func unhashedNotation(pkt []byte, name string) ([]byte, error) {
 		}
 		data := sub[l : l+n]
 		sub = sub[l+n:]
-		if data[0]&0x7f != 20 || len(data) < 9 || data[1]&0x80 != 0 {
+		if data[0]&0x7f != 20 {
 			continue
 		}
-		nameLen, valueLen := int(binary.BigEndian.Uint16(data[5:7])), int(binary.BigEndian.Uint16(data[7:9]))
-		if 9+nameLen+valueLen != len(data) {
-			return nil, fmt.Errorf("%w: bad notation length", ErrMalformed)
+		nName, nValue, err := notationParts(data)
+		if err != nil {
+			return nil, err
 		}
-		if string(data[9:9+nameLen]) == name {
-			return data[9+nameLen:], nil
+		if data[1]&0x80 == 0 && string(nName) == name { // binary, not human-readable
+			return nValue, nil
 		}
 	}
 	return nil, nil
+}
+
+// checkSubpackets walks a subpacket area and fails on a malformed length, including a notation
+// whose name and value lengths do not add up.
+func checkSubpackets(area []byte) error {
+	for len(area) > 0 {
+		n, l, ok := readSubpacketLength(area)
+		if !ok || n == 0 || l+n > len(area) {
+			return fmt.Errorf("%w: bad subpacket length", ErrMalformed)
+		}
+		if data := area[l : l+n]; data[0]&0x7f == 20 {
+			if _, _, err := notationParts(data); err != nil {
+				return err
+			}
+		}
+		area = area[l+n:]
+	}
+	return nil
+}
+
+// notationParts splits a notation data subpacket (type octet first) into name and value.
+func notationParts(data []byte) (name, value []byte, err error) {
+	if len(data) < 9 {
+		return nil, nil, fmt.Errorf("%w: bad notation length", ErrMalformed)
+	}
+	nameLen, valueLen := int(binary.BigEndian.Uint16(data[5:7])), int(binary.BigEndian.Uint16(data[7:9]))
+	if 9+nameLen+valueLen != len(data) {
+		return nil, nil, fmt.Errorf("%w: bad notation length", ErrMalformed)
+	}
+	return data[9 : 9+nameLen], data[9+nameLen:], nil
 }
 
 // readSubpacketLength decodes a subpacket length: the length n and how many bytes l encode it.
@@ -122,6 +152,10 @@ func addUnhashedNotation(pkt []byte, name string, value []byte) ([]byte, error) 
 	rest := uOff + 2 + unhashedLen
 	if len(body) < rest {
 		return nil, fmt.Errorf("%w: truncated signature packet", ErrMalformed)
+	}
+	// The existing subpackets must be well-formed, or the packet written could not be read back.
+	if err := checkSubpackets(body[uOff+2 : rest]); err != nil {
+		return nil, err
 	}
 	if len(name) > 0xffff || len(value) > 0xffff {
 		return nil, fmt.Errorf("%w: notation too large", ErrUnsupported)
