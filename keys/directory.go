@@ -2,11 +2,14 @@ package keys
 
 import (
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -281,3 +284,24 @@ func first(s []string) string {
 	}
 	return s[0]
 }
+
+// PGPKeys returns the recipients' OpenPGP keys (public parts, copies merged), for verifying
+// customers' signatures.
+func (d *Directory) PGPKeys() openpgp.EntityList {
+	return append(openpgp.EntityList(nil), d.pgpKeys...)
+}
+
+// Roots returns the directory's trust anchors as a pool (a copy, safe to keep).
+func (d *Directory) Roots() *x509.CertPool { return d.roots.Clone() }
+
+// Intermediates returns the CA certificates given to NewDirectory as a pool (a copy).
+func (d *Directory) Intermediates() *x509.CertPool { return d.intermediates.Clone() }
+
+// CertFingerprint is how sealpost names a certificate: the upper-case hex SHA-256 of its DER.
+func CertFingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+// PGPFingerprint is how sealpost names an OpenPGP key: its primary key's fingerprint, upper-case hex.
+func PGPFingerprint(e *openpgp.Entity) string { return pgpFingerprint(e) }
