@@ -216,3 +216,28 @@ func TestAuthDuringTransactionRefused(t *testing.T) {
 		t.Fatalf("gateway events %q, want %q", events, want)
 	}
 }
+
+// TestPublicListenerPassesUntrusted: on a Public (inbound) listener an untrusted client reaches
+// the handler with Trusted false; the handler, not the listener, decides which recipients exist.
+// The same client on a submission listener (TestNoOpenRelay) never gets that far.
+func TestPublicListenerPassesUntrusted(t *testing.T) {
+	cfg, _ := authConfig(t)
+	cfg.Public = true
+	srv := startServer(t, cfg, nil)
+	c := dial(t, srv.addr)
+	c.script(
+		"EHLO customer.example", "250",
+		"MAIL FROM:<alice@customer.example>", "250",
+		"RCPT TO:<support@bank.example>", "250",
+	)
+	c.do("QUIT", "221 ")
+	clients, _, _ := srv.rec.snapshot()
+	if len(clients) == 0 {
+		t.Fatal("the handler never saw the client")
+	}
+	for _, cl := range clients {
+		if cl.Trusted || cl.Authenticated {
+			t.Fatalf("untrusted client reported as trusted: %+v", cl)
+		}
+	}
+}

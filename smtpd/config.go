@@ -65,6 +65,11 @@ type Config struct {
 	// MaxConnectionsPerClient bounds concurrent connections from one IP address;
 	// default 20, or MaxConnections if that is lower.
 	MaxConnectionsPerClient int
+	// Public makes this an inbound (MX-side) listener: clients that are neither in
+	// AllowedNetworks nor authenticated reach the handler too (Client.Trusted false), and the
+	// handler must refuse every recipient it does not serve. A submission listener leaves it
+	// false, so an untrusted client gets 530 5.7.0 at MAIL and never reaches the gateway.
+	Public bool
 }
 
 // Validate fills in defaults for zero fields, then checks the configuration.

@@ -13,6 +13,9 @@
 //     authenticated gets "530 5.7.0 Authentication required" at MAIL FROM (so go-smtp refuses
 //     its RCPT, DATA and BDAT with 502), and nothing of its session reaches the gateway, not
 //     even Handler.NewSession.
+//     The one exception is a listener with Config.Public (the inbound, MX-side listener for the
+//     support desk): there untrusted clients reach the handler, which accepts only the
+//     addresses it serves (gateway.Inbound: the support addresses).
 //   - AUTH PLAIN and LOGIN are offered and accepted only under STARTTLS (TLS 1.2+; before it
 //     go-smtp answers "523 5.7.10 TLS is required"), checked against bcrypt hashes; an unknown
 //     user costs a bcrypt comparison too. The third failure on a connection ends it. AUTH

@@ -211,7 +211,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if inTx {
 		return s.refuse(replyNestedMail(), "smtp refused nested MAIL")
 	}
-	if !c.Trusted {
+	if !c.Trusted && !s.srv.cfg.Public {
 		return s.refuse(replyAuthRequired(), "smtp relay denied: not authenticated, not in AllowedNetworks", "from_domain", domain(from))
 	}
 	gw, err := s.gateway()
