@@ -16,6 +16,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/store"
 )
 
 // Spool is where protected messages go: the queue.
@@ -47,6 +49,7 @@ type Gateway struct {
 	smime     *smime.Protector
 	pgp       *pgp.Protector
 	spool     Spool
+	store     store.Store
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -57,7 +60,10 @@ type Deps struct {
 	SMIME     *smime.Protector // required
 	PGP       *pgp.Protector   // nil: OpenPGP recipients are treated as having no key
 	Spool     Spool
-	Log       *slog.Logger
+	// Store, when set, gives support mail a thread token in its Message-ID and tells which
+	// customers' clients read AES-GCM. nil: no threads, CBC for everyone.
+	Store store.Store
+	Log   *slog.Logger
 }
 
 // New returns a Gateway. cfg must have been validated.
@@ -69,7 +75,7 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, prefer: prefer, smime: d.SMIME, pgp: d.PGP, spool: d.Spool, log: d.Log, now: time.Now}
+	g := &Gateway{cfg: cfg, prefer: prefer, smime: d.SMIME, pgp: d.PGP, spool: d.Spool, store: d.Store, log: d.Log, now: time.Now}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -176,6 +182,11 @@ func (s *session) Data(msg []byte) (string, error) {
 		}
 	}
 	policy := s.g.cfg.Policies[class]
+	if class == ClassSupport && s.g.store != nil {
+		if msg, err = s.startThread(msg); err != nil {
+			return "", err
+		}
+	}
 	outs, err := s.protect(msg, policy)
 	if err != nil {
 		return "", err
@@ -243,7 +254,7 @@ func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
 		case r.choice.Method == keys.MethodPGP:
 			pgpTo, pgpAddrs = append(pgpTo, r.choice.PGPKey), append(pgpAddrs, r.addr)
 		default:
-			smimeTo, smimeAddrs = append(smimeTo, smime.Recipient{Certificate: r.choice.Certificate}), append(smimeAddrs, r.addr)
+			smimeTo, smimeAddrs = append(smimeTo, smime.Recipient{Certificate: r.choice.Certificate, GCM: s.readsGCM(ctx, r.addr)}), append(smimeAddrs, r.addr)
 		}
 	}
 	var outs []output
@@ -269,6 +280,58 @@ func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
 		outs = append(outs, output{"signed", clearAddrs, out})
 	}
 	return outs, nil
+}
+
+// readsGCM reports whether the customer's signed mail announced AES-GCM (remembered by the inbound
+// pipeline). Any doubt means CBC, which every client reads.
+func (s *session) readsGCM(ctx context.Context, addr string) bool {
+	if s.g.store == nil {
+		return false
+	}
+	c, err := s.g.store.Capabilities(ctx, addr)
+	return err == nil && c.SMIMEGCM
+}
+
+// startThread opens a support thread for the message's first recipient and gives the message a
+// Message-ID carrying the thread's token, so the customer's reply can be linked to it. The
+// submitter's own Message-ID is recorded in the thread too (replies may quote it).
+func (s *session) startThread(msg []byte) ([]byte, error) {
+	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
+	if err != nil {
+		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+	}
+	r := s.rcpts[0]
+	method, fp := store.MethodSMIME, ""
+	if r.choice != nil {
+		switch r.choice.Method {
+		case keys.MethodPGP:
+			method, fp = store.MethodPGP, keys.PGPFingerprint(r.choice.PGPKey)
+		default:
+			fp = keys.CertFingerprint(r.choice.Certificate)
+		}
+	}
+	ctx := context.Background()
+	t, err := s.g.store.NewThread(ctx, r.addr, method, fp, h.Get("Subject"))
+	if err != nil {
+		return nil, TempFail("cannot record the support thread now, try again later", err)
+	}
+	host := "sealpost.invalid"
+	if from, err := singleFromAddress(h); err == nil {
+		host = strings.ToLower(from[strings.LastIndexByte(from, '@')+1:])
+	}
+	id := store.MessageIDForThread(t.Token, host)
+	if old := h.Get("Message-ID"); old != "" {
+		_ = s.g.store.AddMessage(ctx, store.ThreadMessage{Token: t.Token, MessageID: old})
+	}
+	if err := s.g.store.AddMessage(ctx, store.ThreadMessage{Token: t.Token, MessageID: id}); err != nil {
+		return nil, TempFail("cannot record the support thread now, try again later", err)
+	}
+	var b bytes.Buffer
+	b.Grow(len(msg) + 100)
+	h.Without(func(n string) bool { return strings.EqualFold(n, "Message-ID") }).WriteTo(&b)
+	b.WriteString("Message-ID: " + id + "\r\n\r\n")
+	b.Write(body)
+	return b.Bytes(), nil
 }
 
 // protectError turns a protection failure into its reply.

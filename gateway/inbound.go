@@ -1,0 +1,436 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/pgp"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/store"
+)
+
+// Inbound actions.
+const (
+	ActionDeliver    = "deliver"
+	ActionQuarantine = "quarantine"
+)
+
+// ClassInbound labels the desk's queue entries (logs and DSNs).
+const ClassInbound = "inbound"
+
+// InboundConfig is the inbound side: which addresses are the support desk's, how the desk's
+// Authentication-Results are labelled, and what happens to replies that do not verify.
+//
+// Whatever the On* settings say, two rules hold (DESIGN.md invariants 6 and 7): a customer who
+// registered a key must sign with it (anything else from their address is held), and CBC-decrypted
+// content without a valid signature is never delivered as trusted (held unless OnUnauthenticated is
+// "deliver", and then only with its failing verdict).
+type InboundConfig struct {
+	// SupportAddresses are the only recipients the inbound listener accepts.
+	SupportAddresses []string `json:"support_addresses"`
+	// AuthServID names sealpost in Authentication-Results; incoming fields with this ID are removed.
+	AuthServID string `json:"authserv_id"`
+	// OnUnsigned: unsigned mail from customers who registered no key. Default "deliver".
+	OnUnsigned string `json:"on_unsigned"`
+	// OnUnregistered: valid signatures from customers who registered no key. Default "deliver".
+	OnUnregistered string `json:"on_unregistered"`
+	// OnFailed: signed mail whose verification failed. Default "quarantine".
+	OnFailed string `json:"on_failed"`
+	// OnUnauthenticated: CBC-encrypted (unauthenticated) content that does not verify. Default
+	// "quarantine".
+	OnUnauthenticated string `json:"on_unauthenticated"`
+	// Lifetime bounds the delivery attempts to the desk. Default 5 days.
+	Lifetime Duration `json:"lifetime"`
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *InboundConfig) Validate() error {
+	var errs []error
+	for _, p := range []struct {
+		name string
+		v    *string
+		def  string
+	}{{"on_unsigned", &c.OnUnsigned, ActionDeliver}, {"on_unregistered", &c.OnUnregistered, ActionDeliver},
+		{"on_failed", &c.OnFailed, ActionQuarantine}, {"on_unauthenticated", &c.OnUnauthenticated, ActionQuarantine}} {
+		if *p.v == "" {
+			*p.v = p.def
+		}
+		if *p.v != ActionDeliver && *p.v != ActionQuarantine {
+			errs = append(errs, fmt.Errorf("inbound.%s: %q is not deliver or quarantine", p.name, *p.v))
+		}
+	}
+	if c.AuthServID == "" {
+		c.AuthServID = "sealpost"
+	}
+	if headerToken(c.AuthServID) != c.AuthServID {
+		errs = append(errs, fmt.Errorf("inbound.authserv_id: %q is not a single token", c.AuthServID))
+	}
+	if c.Lifetime == 0 {
+		c.Lifetime = Duration(5 * 24 * time.Hour)
+	}
+	if c.Lifetime < 0 {
+		errs = append(errs, errors.New("inbound.lifetime: must be positive"))
+	}
+	if len(c.SupportAddresses) == 0 {
+		errs = append(errs, errors.New("inbound.support_addresses: name at least one address"))
+	}
+	for _, a := range c.SupportAddresses {
+		if _, err := keys.NormalizeAddress(a); err != nil {
+			errs = append(errs, fmt.Errorf("inbound.support_addresses: %v", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// InboundDeps are what the inbound pipeline decrypts with, trusts, and writes to.
+type InboundDeps struct {
+	// Identities decrypt S/MIME replies (the bank's support identities).
+	Identities []*keys.Identity
+	// PGPKeys decrypt OpenPGP replies: the bank's unlocked secret keys.
+	PGPKeys openpgp.EntityList
+	// Directory gives the trusted roots for customers' certificates and the customers' OpenPGP keys.
+	Directory *keys.Directory
+	// TSARoots verify timestamp tokens on customers' signatures; nil: the directory's roots.
+	TSARoots *x509.CertPool
+	// Store holds registrations, threads, the quarantine index and capabilities. Required.
+	Store store.Store
+	// Desk is the queue towards the support desk. Required for sessions and releases.
+	Desk Spool
+	// Held keeps the bytes of quarantined messages. Required for sessions and releases.
+	Held *queue.Held
+	Log  *slog.Logger
+}
+
+// Inbound is the inbound pipeline: decrypt, verify, bind to From and to the registered key, link
+// to a thread, and hand the desk a fresh message with the verdict; or hold it.
+type Inbound struct {
+	cfg       InboundConfig
+	d         InboundDeps
+	support   map[string]bool
+	directory atomic.Pointer[keys.Directory]
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// NewInbound returns the pipeline; cfg must have been validated.
+func NewInbound(cfg InboundConfig, d InboundDeps) (*Inbound, error) {
+	if d.Store == nil || d.Directory == nil {
+		return nil, errors.New("gateway: the inbound pipeline needs a store and a directory")
+	}
+	ib := &Inbound{cfg: cfg, d: d, support: map[string]bool{}, log: d.Log, now: time.Now}
+	if ib.log == nil {
+		ib.log = slog.Default()
+	}
+	for _, a := range cfg.SupportAddresses {
+		n, err := keys.NormalizeAddress(a)
+		if err != nil {
+			return nil, err
+		}
+		ib.support[n] = true
+	}
+	ib.directory.Store(d.Directory)
+	return ib, nil
+}
+
+// SetDirectory replaces the directory (reload).
+func (ib *Inbound) SetDirectory(d *keys.Directory) { ib.directory.Store(d) }
+
+// InboundResult is the outcome of Evaluate.
+type InboundResult struct {
+	Verdict *Verdict
+	// Message is what the desk receives: a fresh message built from the decrypted content, with
+	// sealpost's Authentication-Results and Sealpost-Verdict.
+	Message []byte
+	Action  string // ActionDeliver or ActionQuarantine
+	Reason  string // why the message is held; "" when delivered
+	// MessageID is the reply's own Message-ID, for the thread index.
+	MessageID string
+	// supportsGCM: a verified S/MIME signature announced AES-GCM.
+	capabilities []asn1.ObjectIdentifier
+	smimeGCM     bool
+}
+
+// Errors of Evaluate that are the sender's problem are *Error values with a 5xx reply; a store
+// failure is a 451.
+var (
+	ErrNoIntegrity = errors.New("encrypted without integrity protection")
+)
+
+// Evaluate runs the pipeline on one received message (CRLF) without side effects: it decrypts,
+// verifies, binds, looks up registrations and threads, builds the desk's message and decides the
+// action. arrival is when the message was received (the signing time when no token says otherwise).
+func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) (*InboundResult, error) {
+	msg = payload.ToCRLF(msg)
+	outer, _, err := payload.SplitEntity(msg)
+	if err != nil {
+		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+	}
+	dir := ib.directory.Load()
+	tsaRoots := ib.d.TSARoots
+	if tsaRoots == nil {
+		tsaRoots = dir.Roots()
+	}
+	v := &Verdict{}
+	var f facts
+	sm, err := smime.Inspect(msg, smime.InboundOptions{Identities: ib.d.Identities, Roots: dir.Roots(), TSARoots: tsaRoots, Arrival: arrival})
+	if err != nil {
+		return nil, inspectError(err)
+	}
+	if len(sm.Layers) > 0 {
+		f = smimeFacts(sm)
+	} else {
+		pm, err := pgp.Inspect(msg, pgp.InboundOptions{Decrypt: ib.d.PGPKeys, Signers: dir.PGPKeys(), TSARoots: tsaRoots, Arrival: arrival})
+		if err != nil {
+			return nil, inspectError(err)
+		}
+		if len(pm.Layers) > 0 {
+			f = pgpFacts(pm)
+		} else {
+			f = facts{content: sm.Content, coversRoot: true}
+		}
+	}
+	v.Method, v.Encryption, v.Authenticated, v.Layers = f.method, f.encryption, f.authenticated, f.layers
+	if f.signed {
+		v.Fingerprint, v.SignedAt, v.Timestamped = f.fingerprint, f.signedAt, f.timestamped
+		for _, e := range f.failures {
+			v.fail(e.code, e.detail)
+		}
+	}
+
+	// The header the desk sees: the outer one, or the protected (signed) one when the signed
+	// content carries it (RFC 9788).
+	inner, body, err := payload.SplitEntity(f.content)
+	if err != nil {
+		return nil, Refuse(554, [3]int{5, 6, 0}, "decrypted content cannot be parsed", err)
+	}
+	visible, protected := outer, f.signed && inner.Count("From") > 0
+	if protected {
+		visible = inner
+	}
+	from, fromErr := singleFromAddress(visible)
+	if fromErr == nil && f.signed && inner.Count("From") > 0 && outer.Count("From") > 0 {
+		// Header protection: the outer From must name the same address as the signed one.
+		if o, err := singleFromAddress(outer); err != nil || !sameAddress(o, from) {
+			v.fail(FailFromMismatch, "the outer From differs from the signed From")
+		}
+	}
+	if fromErr != nil {
+		v.From = ""
+	} else {
+		v.From = from
+	}
+	if f.signed {
+		switch {
+		case fromErr != nil:
+			v.fail(FailFromNotSingle, fromErr.Error())
+			if len(f.signerAddrs) > 0 {
+				v.Signer = f.signerAddrs[0]
+			}
+		case len(f.signerAddrs) == 0 && f.signerKnown:
+			v.fail(FailFromMismatch, "the signer's certificate or key names no email address")
+		case f.signerKnown:
+			v.Signer = f.signerAddrs[0]
+			if i := slices.IndexFunc(f.signerAddrs, func(a string) bool { return sameAddress(a, from) }); i >= 0 {
+				v.Signer = f.signerAddrs[i]
+			} else {
+				v.fail(FailFromMismatch, fmt.Sprintf("signed by %s, From is %s", headerToken(v.Signer), headerToken(from)))
+			}
+		}
+	}
+
+	// Registration.
+	if v.From != "" {
+		regs, err := ib.d.Store.Registrations(ctx, v.From)
+		if err != nil && !errors.Is(err, store.ErrInvalid) {
+			return nil, TempFail("cannot check the sender's registration now, try again later", err)
+		}
+		v.Registered = len(regs) > 0
+		if v.Registered && f.signed && f.signerKnown && v.Fingerprint != "" {
+			if !slices.ContainsFunc(regs, func(r store.Registration) bool {
+				return r.Method == f.method && strings.EqualFold(r.Fingerprint, v.Fingerprint)
+			}) {
+				v.fail(FailWrongKey, "the customer registered another key or certificate")
+			}
+		}
+	}
+	v.settle(f.signed)
+
+	// Thread.
+	ids := referencedIDs(visible)
+	if len(ids) > 0 {
+		t, err := ib.d.Store.ThreadForMessageIDs(ctx, ids)
+		switch {
+		case err == nil:
+			v.Thread = t.Token
+			switch {
+			case v.From == "" || !sameAddress(t.Customer, v.From):
+				v.ThreadMismatch = "customer"
+			case f.signed && t.Fingerprint != "" && v.Fingerprint != "" && !strings.EqualFold(t.Fingerprint, v.Fingerprint):
+				v.ThreadMismatch = "key"
+			}
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+		default:
+			return nil, TempFail("cannot look up the thread now, try again later", err)
+		}
+	}
+
+	res := &InboundResult{Verdict: v, Action: ActionDeliver, MessageID: visible.Get("Message-ID")}
+	res.Action, res.Reason = ib.decide(v)
+	if f.method == "smime" && v.Status != StatusFailed && f.signed {
+		res.capabilities, res.smimeGCM = sm.Capabilities, sm.SupportsGCM()
+	}
+	res.Message = ib.deskMessage(outer, visible, inner, body, v, protected)
+	return res, nil
+}
+
+// decide applies the policy to a verdict.
+func (ib *Inbound) decide(v *Verdict) (string, string) {
+	switch {
+	case v.Status == StatusVerified:
+		return ActionDeliver, ""
+	case v.Registered:
+		return ActionQuarantine, "the customer registered a key, and this message is not verified with it"
+	case v.Encryption != "" && !v.Authenticated && v.Status != StatusUnregistered && ib.cfg.OnUnauthenticated == ActionQuarantine:
+		return ActionQuarantine, "CBC-encrypted content without a valid signature from the sender"
+	}
+	var action string
+	switch v.Status {
+	case StatusUnregistered:
+		action = ib.cfg.OnUnregistered
+	case StatusFailed:
+		action = ib.cfg.OnFailed
+	default:
+		action = ib.cfg.OnUnsigned
+	}
+	if action == ActionQuarantine {
+		return action, "verdict " + v.Status + " (" + strings.Join(v.Failures, ",") + ")"
+	}
+	return ActionDeliver, ""
+}
+
+// deskHeaders are the fields copied into the desk's message, in this order. Reply-To is taken
+// only from a signed (protected) header: an unsigned one could send the agent's answer elsewhere.
+var deskHeaders = []string{"From", "Sender", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References"}
+
+// deskMessage builds the fresh message the desk receives.
+func (ib *Inbound) deskMessage(outer, visible, inner payload.Header, body []byte, v *Verdict, protected bool) []byte {
+	var b bytes.Buffer
+	b.WriteString("Authentication-Results: " + v.AuthenticationResults(ib.cfg.AuthServID) + "\r\n")
+	b.WriteString("Sealpost-Verdict: " + v.Header() + "\r\n")
+	// Authentication-Results from other ADMDs (the bank's MX: SPF, DKIM) are kept; ours are not.
+	for _, fl := range outer {
+		if strings.EqualFold(fl.Name, "Authentication-Results") && authservID(fl.Value()) != strings.ToLower(ib.cfg.AuthServID) {
+			b.Write(fl.Raw)
+		}
+	}
+	names := deskHeaders
+	if protected {
+		names = append(slices.Clone(deskHeaders), "Reply-To")
+	}
+	for _, name := range names {
+		for _, fl := range visible {
+			if strings.EqualFold(fl.Name, name) {
+				b.Write(fl.Raw)
+			}
+		}
+	}
+	b.WriteString("MIME-Version: 1.0\r\n")
+	hasType := false
+	for _, fl := range inner {
+		if payload.IsContentField(fl.Name) {
+			hasType = hasType || strings.EqualFold(fl.Name, "Content-Type")
+			b.Write(fl.Raw)
+		}
+	}
+	if !hasType {
+		b.WriteString("Content-Type: text/plain; charset=us-ascii\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.Bytes()
+}
+
+// authservID returns the authserv-id of an Authentication-Results value, lower-cased.
+func authservID(v string) string {
+	id, _, _ := strings.Cut(v, ";")
+	id = strings.TrimSpace(id)
+	if i := strings.IndexAny(id, " \t("); i >= 0 {
+		id = id[:i]
+	}
+	return strings.ToLower(id)
+}
+
+// singleFromAddress returns the one address in From; an error when there is not exactly one From
+// field with exactly one address.
+func singleFromAddress(h payload.Header) (string, error) {
+	if n := h.Count("From"); n != 1 {
+		return "", fmt.Errorf("%d From fields", n)
+	}
+	list, err := mail.ParseAddressList(h.Get("From"))
+	if err != nil {
+		return "", fmt.Errorf("the From field cannot be parsed: %v", err)
+	}
+	if len(list) != 1 {
+		return "", fmt.Errorf("the From field names %d addresses", len(list))
+	}
+	if _, err := keys.NormalizeAddress(list[0].Address); err != nil {
+		return "", fmt.Errorf("the From address: %v", err)
+	}
+	return list[0].Address, nil
+}
+
+// sameAddress compares addresses as sealpost does everywhere: local part exactly, domain without case.
+func sameAddress(a, b string) bool {
+	na, err1 := keys.NormalizeAddress(a)
+	nb, err2 := keys.NormalizeAddress(b)
+	return err1 == nil && err2 == nil && na == nb
+}
+
+var msgIDPattern = regexp.MustCompile(`<[^<>\s]{1,250}>`)
+
+// referencedIDs returns the Message-IDs named in In-Reply-To and References (at most 50).
+func referencedIDs(h payload.Header) []string {
+	var ids []string
+	for _, name := range []string{"In-Reply-To", "References"} {
+		for _, fl := range h {
+			if strings.EqualFold(fl.Name, name) {
+				ids = append(ids, msgIDPattern.FindAllString(fl.Value(), 50)...)
+			}
+		}
+	}
+	if len(ids) > 50 {
+		ids = ids[:50]
+	}
+	return ids
+}
+
+// inspectError maps a message that cannot be processed to its reply.
+func inspectError(err error) error {
+	switch {
+	case errors.Is(err, pgp.ErrNoIntegrity):
+		return Refuse(550, [3]int{5, 7, 1}, "OpenPGP message without integrity protection (MDC or AEAD) refused", errors.Join(ErrNoIntegrity, err))
+	case errors.Is(err, smime.ErrNotForUs), errors.Is(err, pgp.ErrNotForUs):
+		return Refuse(554, [3]int{5, 7, 1}, "message is not encrypted to the bank's support key", err)
+	case errors.Is(err, smime.ErrDecrypt), errors.Is(err, pgp.ErrDecrypt):
+		return Refuse(554, [3]int{5, 7, 1}, "message cannot be decrypted", err)
+	case errors.Is(err, smime.ErrUnsupported), errors.Is(err, pgp.ErrUnsupported):
+		return Refuse(554, [3]int{5, 6, 0}, "unsupported message structure: "+sanitize(err.Error()), err)
+	}
+	return Refuse(554, [3]int{5, 6, 0}, "message cannot be parsed: "+sanitize(err.Error()), err)
+}

@@ -1,0 +1,212 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/store"
+)
+
+// corpusDir holds the committed inbound corpus: keys and messages, each message saying what it
+// expects in its first header field (see testdata/inbound/README.md).
+const corpusDir = "../testdata/inbound"
+
+const corpusAuthServID = "mx.bank.example"
+
+// corpusEnv is the bank as the corpus assumes it: roots ca.pem, support identities bank.pem and
+// bank-pgp.asc, and alice registered with alice.pem and alice-pgp.
+type corpusEnv struct {
+	ib    *Inbound
+	st    store.Store
+	alice *keys.Identity
+}
+
+func corpusKey(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(corpusDir, "keys", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("corpus key %s: %v (regenerate with go run ./testdata/inbound/gen)", name, err)
+	}
+	return p
+}
+
+func corpusPGP(t testing.TB, name string) *openpgp.Entity {
+	t.Helper()
+	b, err := os.ReadFile(corpusKey(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(b))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("%s: %d keys, %v", name, len(ents), err)
+	}
+	return ents[0]
+}
+
+func newCorpusEnv(t testing.TB, cfg InboundConfig) *corpusEnv {
+	t.Helper()
+	roots, err := keys.ReadCertificatesFile(corpusKey(t, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := keys.LoadPEM(corpusKey(t, "bank.pem"), corpusKey(t, "bank.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := keys.LoadPEM(corpusKey(t, "alice.pem"), corpusKey(t, "alice.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alicePGP := corpusPGP(t, "alice-pgp.pub.asc")
+	dir := keys.NewDirectory(roots, nil, keys.WithPGPKeys(alicePGP))
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "sealpost.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	for _, r := range []store.Registration{
+		{Address: "alice@customer.example", Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(alice.Certificate())},
+		{Address: "alice@customer.example", Method: store.MethodPGP, Fingerprint: keys.PGPFingerprint(alicePGP)},
+	} {
+		if err := st.Register(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cfg.AuthServID == "" {
+		cfg.AuthServID = corpusAuthServID
+	}
+	if len(cfg.SupportAddresses) == 0 {
+		cfg.SupportAddresses = []string{"support@bank.example"}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ib, err := NewInbound(cfg, InboundDeps{
+		Identities: []*keys.Identity{bank}, PGPKeys: openpgp.EntityList{corpusPGP(t, "bank-pgp.asc")},
+		Directory: dir, Store: st,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &corpusEnv{ib: ib, st: st, alice: alice}
+}
+
+// expectation is a corpus file's Corpus-Expect field: acceptable statuses, and codes that must
+// all be among the failures.
+type expectation struct {
+	statuses []string
+	codes    []string
+}
+
+func parseExpect(t *testing.T, msg []byte) expectation {
+	t.Helper()
+	v := payload.HeaderValue(payload.ToCRLF(msg), "Corpus-Expect")
+	if v == "" {
+		t.Fatal("no Corpus-Expect field")
+	}
+	st, codes, _ := strings.Cut(v, ";")
+	e := expectation{statuses: strings.Split(strings.TrimSpace(st), "|"), codes: strings.Fields(codes)}
+	for _, s := range e.statuses {
+		if !slices.Contains([]string{StatusVerified, StatusUnregistered, StatusFailed, StatusUnsigned, "rejected"}, s) {
+			t.Fatalf("Corpus-Expect names unknown status %q", s)
+		}
+	}
+	return e
+}
+
+// TestInboundCorpus runs every committed message through the pipeline and checks the verdict its
+// file expects. Hostile files must never come out verified, and no message may carry a forged
+// verdict to the desk.
+func TestInboundCorpus(t *testing.T) {
+	env := newCorpusEnv(t, InboundConfig{})
+	n := 0
+	for _, kind := range []string{"good", "hostile"} {
+		files, err := filepath.Glob(filepath.Join(corpusDir, kind, "*.eml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) == 0 {
+			t.Fatalf("no %s corpus files", kind)
+		}
+		for _, f := range files {
+			n++
+			t.Run(kind+"/"+strings.TrimSuffix(filepath.Base(f), ".eml"), func(t *testing.T) {
+				msg, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := parseExpect(t, msg)
+				res, err := env.ib.Evaluate(context.Background(), msg, time.Now())
+				if err != nil {
+					if !slices.Contains(want.statuses, "rejected") {
+						t.Fatalf("rejected (%v), want %v", err, want.statuses)
+					}
+					return
+				}
+				v := res.Verdict
+				if kind == "hostile" && v.Trusted() {
+					t.Fatalf("hostile message came out verified: %s", v.Header())
+				}
+				if !slices.Contains(want.statuses, v.Status) {
+					t.Fatalf("status %s %v, want %v %v\n%s", v.Status, v.Failures, want.statuses, want.codes, strings.Join(v.Details, "\n"))
+				}
+				if v.Status == StatusFailed {
+					for _, c := range want.codes {
+						if !slices.Contains(v.Failures, c) {
+							t.Errorf("failures %v lack %s\n%s", v.Failures, c, strings.Join(v.Details, "\n"))
+						}
+					}
+				}
+				t.Logf("%s", v.Header())
+				checkDeskMessage(t, res, corpusAuthServID)
+			})
+		}
+	}
+	t.Logf("%d corpus messages", n)
+}
+
+// checkDeskMessage asserts what any message for the desk must satisfy: exactly one of our
+// Authentication-Results and one Sealpost-Verdict, both agreeing with the verdict, and nothing
+// else claiming to be sealpost.
+func checkDeskMessage(t *testing.T, res *InboundResult, authserv string) {
+	t.Helper()
+	h, _, err := payload.SplitEntity(res.Message)
+	if err != nil {
+		t.Fatalf("desk message: %v", err)
+	}
+	ours := 0
+	for _, f := range h {
+		name := strings.ToLower(f.Name)
+		switch {
+		case name == "authentication-results" && authservID(f.Value()) == authserv:
+			ours++
+			wantResult := map[string]string{StatusVerified: "=pass", StatusUnregistered: "=policy", StatusFailed: "=fail", StatusUnsigned: "=none"}[res.Verdict.Status]
+			if !strings.Contains(f.Value(), wantResult) {
+				t.Errorf("Authentication-Results %q does not say %s", f.Value(), wantResult)
+			}
+			if res.Verdict.Status != StatusVerified && strings.Contains(f.Value(), "=pass") {
+				t.Errorf("Authentication-Results %q passes a %s message", f.Value(), res.Verdict.Status)
+			}
+		case name == "sealpost-verdict":
+			if f.Value() != res.Verdict.Header() {
+				t.Errorf("Sealpost-Verdict %q, verdict %q", f.Value(), res.Verdict.Header())
+			}
+		case strings.HasPrefix(name, "sealpost-") || strings.HasPrefix(name, "x-sealpost-") || strings.HasPrefix(name, "corpus-"):
+			t.Errorf("desk message carries %s", f.Raw)
+		}
+	}
+	if ours != 1 || h.Count("Sealpost-Verdict") != 1 {
+		t.Errorf("%d Authentication-Results of ours and %d Sealpost-Verdict, want 1 each", ours, h.Count("Sealpost-Verdict"))
+	}
+}

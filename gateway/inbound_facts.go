@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/pgp"
+	"github.com/sealpost/sealpost/smime"
+)
+
+// facts is what smime.Inspect or pgp.Inspect found, in the terms of the verdict.
+type facts struct {
+	method        string
+	content       []byte
+	encryption    string
+	authenticated bool
+	signed        bool
+	signerKnown   bool     // the signer's certificate or key was found (its addresses are meaningful)
+	signerAddrs   []string // the addresses the certificate or key names
+	fingerprint   string
+	signedAt      time.Time
+	timestamped   bool
+	coversRoot    bool
+	layers        []string
+	failures      []failure
+}
+
+type failure struct{ code, detail string }
+
+func (f *facts) check(code string, err error) {
+	if err != nil {
+		f.failures = append(f.failures, failure{code, sanitize(err.Error())})
+	}
+}
+
+func smimeFacts(in *smime.Inbound) facts {
+	f := facts{method: "smime", content: in.Content, signed: in.Signed, coversRoot: in.CoversRoot,
+		authenticated: in.Authenticated, layers: in.Layers, signedAt: in.SignedAt, timestamped: in.Timestamp != nil}
+	for _, l := range in.Layers {
+		if kind, alg, ok := strings.Cut(l, " "); ok && strings.HasSuffix(kind, "enveloped-data") {
+			f.encryption = strings.ToLower(alg)
+			break
+		}
+	}
+	if !in.Signed {
+		return f
+	}
+	f.check(FailSignature, in.SignatureErr)
+	f.check(FailChain, in.ChainErr)
+	f.check(FailWeakAlgorithm, in.WeakAlgorithm)
+	f.check(FailTimestamp, in.TimestampErr)
+	if !in.CoversRoot {
+		f.failures = append(f.failures, failure{FailNotRoot, "the signed part sits inside an unsigned multipart; the unsigned parts were dropped"})
+	}
+	if in.Signer != nil {
+		f.signerKnown = true
+		f.fingerprint = keys.CertFingerprint(in.Signer)
+		f.signerAddrs = certAddresses(in.Signer)
+	} else if in.SignatureErr == nil {
+		f.failures = append(f.failures, failure{FailSignature, "no signer certificate"})
+	}
+	return f
+}
+
+// oidEmailAddress is the legacy emailAddress attribute in a subject DN (PKCS #9), still used by
+// some CAs instead of, or beside, an rfc822Name (RFC 8550 3.1 allows both).
+var oidEmailAddress = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
+
+// certAddresses returns the rfc822Name SANs, then any subject emailAddress values.
+func certAddresses(c *x509.Certificate) []string {
+	out := append([]string(nil), c.EmailAddresses...)
+	for _, n := range c.Subject.Names {
+		if s, ok := n.Value.(string); ok && n.Type.Equal(oidEmailAddress) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func pgpFacts(in *pgp.Inbound) facts {
+	f := facts{method: "pgp", content: in.Content, signed: in.Signed, coversRoot: in.CoversRoot,
+		authenticated: in.Encrypted, layers: in.Layers, signedAt: in.SignedAt, timestamped: in.Timestamp != nil}
+	for _, l := range in.Layers {
+		if rest, ok := strings.CutPrefix(l, "pgp-encrypted "); ok {
+			f.encryption = strings.ReplaceAll(rest, " ", "-") // e.g. seipd-v1-aes256, seipd-v2-aes256-ocb
+			break
+		}
+	}
+	if !in.Signed {
+		return f
+	}
+	// Several signature layers join their errors: an unknown key in one must not hide a bad
+	// signature in another.
+	if errors.Is(in.SignatureErr, pgp.ErrUnknownKey) {
+		f.failures = append(f.failures, failure{FailUnknownKey, sanitize(in.SignatureErr.Error())})
+	}
+	if in.SignatureErr != nil && (errors.Is(in.SignatureErr, pgp.ErrSignature) || !errors.Is(in.SignatureErr, pgp.ErrUnknownKey)) {
+		f.failures = append(f.failures, failure{FailSignature, sanitize(in.SignatureErr.Error())})
+	}
+	f.check(FailChain, in.KeyErr)
+	f.check(FailWeakAlgorithm, in.WeakAlgorithm)
+	f.check(FailTimestamp, in.TimestampErr)
+	if !in.CoversRoot {
+		f.failures = append(f.failures, failure{FailNotRoot, "the signed part sits inside an unsigned multipart; the unsigned parts were dropped"})
+	}
+	if in.Signer != nil && in.SignatureErr == nil {
+		f.signerKnown = true
+		f.fingerprint = in.Fingerprint
+		f.signerAddrs = pgpAddresses(in.Signer)
+	}
+	return f
+}
+
+// pgpAddresses returns the email addresses of the key's user IDs that are not revoked.
+func pgpAddresses(e *openpgp.Entity) []string {
+	var out []string
+	for _, id := range e.Identities {
+		if id.Revoked(time.Now()) || id.UserId == nil {
+			continue
+		}
+		if a := strings.TrimSpace(id.UserId.Email); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}

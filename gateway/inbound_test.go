@@ -1,0 +1,345 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/store"
+)
+
+// inboundEnv is the bank of the gateway fixture with both sides wired to one store: outbound
+// support mail starts threads, inbound replies are judged against them.
+type inboundEnv struct {
+	f        *fixture
+	st       store.Store
+	out      *Gateway
+	outSpool *memSpool
+	ib       *Inbound
+	desk     *memSpool
+	held     *queue.Held
+}
+
+var customerClient = Client{Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7)}}
+
+func newInboundEnv(t *testing.T, cfg InboundConfig) *inboundEnv {
+	t.Helper()
+	f := getFixture(t)
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "sealpost.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &inboundEnv{f: f, st: st, outSpool: &memSpool{}, desk: &memSpool{}}
+	if e.out, err = New(testConfig(), Deps{Directory: f.direct, SMIME: f.smime, PGP: f.pgp, Spool: e.outSpool, Store: st, Log: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	if e.held, err = queue.OpenHeld(filepath.Join(t.TempDir(), "quarantine")); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := f.dir.Identity("signer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SupportAddresses = []string{"support@bank.example"}
+	cfg.AuthServID = "sealpost.test"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e.ib, err = NewInbound(cfg, InboundDeps{Identities: []*keys.Identity{signer}, PGPKeys: openpgp.EntityList{f.bank},
+		Directory: f.direct, Store: st, Desk: e.desk, Held: e.held, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *inboundEnv) register(t *testing.T, addr string, id *keys.Identity) {
+	t.Helper()
+	if err := e.st.Register(context.Background(), store.Registration{Address: addr, Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(id.Certificate())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// receive runs one inbound SMTP transaction.
+func (e *inboundEnv) receive(t *testing.T, msg []byte) (string, error) {
+	t.Helper()
+	s, err := e.ib.NewSession(customerClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Mail("alice@example.com", 0); err != nil {
+		return "", err
+	}
+	if err := s.Rcpt("support@bank.example"); err != nil {
+		return "", err
+	}
+	return s.Data(msg)
+}
+
+// signAs signs msg as a customer with sealpost's own S/MIME signer (it announces AES-GCM in its
+// SMIMECapabilities, which openssl's signer does not).
+func signAs(t *testing.T, id *keys.Identity, msg string) []byte {
+	t.Helper()
+	p, err := smime.NewProtector(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Sign(context.Background(), []byte(msg), smime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// deskVerdict returns the Sealpost-Verdict of the only message on the desk.
+func (e *inboundEnv) deskMessage(t *testing.T) []byte {
+	t.Helper()
+	e.desk.mu.Lock()
+	defer e.desk.mu.Unlock()
+	if len(e.desk.msgs) != 1 {
+		t.Fatalf("%d messages on the desk, want 1", len(e.desk.msgs))
+	}
+	for _, m := range e.desk.msgs {
+		return m.Data
+	}
+	return nil
+}
+
+func TestInboundAcceptsOnlySupportAddresses(t *testing.T) {
+	e := newInboundEnv(t, InboundConfig{})
+	s, _ := e.ib.NewSession(customerClient)
+	if err := s.Mail("mallory@example.net", 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"statements@bank.example", "alice@example.com", "support@other.example", "Support@bank.example"} {
+		if r := reply(t, s.Rcpt(to)); r.Code != 550 || r.Enhanced != [3]int{5, 1, 1} {
+			t.Errorf("RCPT %s: %d %v, want 550 5.1.1", to, r.Code, r.Enhanced)
+		}
+	}
+	if err := s.Rcpt("support@BANK.example"); err != nil {
+		t.Errorf("support address with upper-case domain refused: %v", err)
+	}
+}
+
+// TestSupportThreadRoundTrip: outbound support mail gets a thread token in its Message-ID; the
+// customer's signed reply naming it is verified, linked to the thread, and its capabilities make
+// the next outbound mail to that customer AES-GCM.
+func TestSupportThreadRoundTrip(t *testing.T) {
+	e := newInboundEnv(t, InboundConfig{})
+	f := e.f
+	e.register(t, "alice@example.com", f.alice)
+	if _, err := transaction(t, e.out, trusted, "support@bank.example", []string{"alice@example.com"},
+		"From: support@bank.example\r\nTo: alice@example.com\r\nSubject: Your case 4711\r\nMessage-ID: <desk-4711@helpdesk.bank.example>\r\n\r\nPlease confirm.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var sent []byte
+	for _, m := range e.outSpool.msgs {
+		sent = m.Data
+	}
+	msgID := payload.HeaderValue(sent, "Message-ID")
+	token, ok := store.TokenFromMessageID(msgID)
+	if !ok {
+		t.Fatalf("outbound support Message-ID %q carries no thread token", msgID)
+	}
+	if d, err := smime.Decrypt(envelopeDER(t, sent), f.alice); err != nil || d.Authenticated {
+		t.Fatalf("first mail: decrypt %v, GCM %v (want CBC: nothing known about alice's client yet)", err, d != nil && d.Authenticated)
+	}
+
+	replyMsg := signAs(t, f.alice, "From: Alice <alice@example.com>\r\nTo: support@bank.example\r\nSubject: Re: Your case 4711\r\n"+
+		"Message-ID: <r1@example.com>\r\nIn-Reply-To: "+msgID+"\r\n\r\nConfirmed.\r\n")
+	if _, err := e.receive(t, replyMsg); err != nil {
+		t.Fatal(err)
+	}
+	desk := e.deskMessage(t)
+	verdict := payload.HeaderValue(desk, "Sealpost-Verdict")
+	if !strings.HasPrefix(verdict, "verified;") || !strings.Contains(verdict, "thread="+token) || strings.Contains(verdict, "thread-mismatch") {
+		t.Fatalf("Sealpost-Verdict %q", verdict)
+	}
+	if ar := payload.HeaderValue(desk, "Authentication-Results"); !strings.HasPrefix(ar, "sealpost.test; smime=pass") {
+		t.Fatalf("Authentication-Results %q", ar)
+	}
+	msgs, err := e.st.Messages(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var linked bool
+	for _, m := range msgs {
+		linked = linked || (m.Inbound && m.MessageID == "<r1@example.com>" && m.Verdict == StatusVerified)
+	}
+	if !linked {
+		t.Fatalf("reply not linked to the thread: %+v", msgs)
+	}
+
+	e.outSpool.msgs = nil
+	if _, err := transaction(t, e.out, trusted, "support@bank.example", []string{"alice@example.com"},
+		"From: support@bank.example\r\nTo: alice@example.com\r\nSubject: Case 4711 closed\r\n\r\nDone.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range e.outSpool.msgs {
+		sent = m.Data
+	}
+	if d, err := smime.Decrypt(envelopeDER(t, sent), f.alice); err != nil || !d.Authenticated {
+		t.Fatalf("after a reply announcing AES-GCM: decrypt %v, GCM %v", err, d != nil && d.Authenticated)
+	}
+}
+
+// envelopeDER returns the DER of an application/pkcs7-mime message.
+func envelopeDER(t *testing.T, msg []byte) []byte {
+	t.Helper()
+	_, body, err := payload.SplitEntity(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := payload.DecodeBase64(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestThreadReplySignedByAnotherKeyIsFlagged: a reply on alice's thread signed with a valid
+// certificate for her address that is not the one the thread (and her registration) names is
+// linked but flagged, and not verified.
+func TestThreadReplySignedByAnotherKeyIsFlagged(t *testing.T) {
+	e := newInboundEnv(t, InboundConfig{OnFailed: ActionDeliver})
+	f := e.f
+	e.register(t, "alice@example.com", f.alice)
+	if _, err := transaction(t, e.out, trusted, "support@bank.example", []string{"alice@example.com"},
+		"From: support@bank.example\r\nTo: alice@example.com\r\nSubject: Case\r\n\r\nHello.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var msgID string
+	for _, m := range e.outSpool.msgs {
+		msgID = payload.HeaderValue(m.Data, "Message-ID")
+	}
+	other, err := f.ca.NewDevCustomer("alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.ib.Evaluate(context.Background(), signAs(t, other, "From: alice@example.com\r\nTo: support@bank.example\r\nSubject: Re: Case\r\nIn-Reply-To: "+msgID+"\r\n\r\nPay to my new account.\r\n"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Verdict
+	if v.Trusted() || v.Thread == "" || v.ThreadMismatch != "key" || !strings.Contains(strings.Join(v.Failures, ","), FailWrongKey) {
+		t.Fatalf("verdict %s (thread %q mismatch %q)", v.Header(), v.Thread, v.ThreadMismatch)
+	}
+	// The same reply from mallory's address on alice's thread is flagged as another customer.
+	mallory, err := f.ca.NewDevCustomer("mallory@example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.ib.Evaluate(context.Background(), signAs(t, mallory, "From: mallory@example.net\r\nTo: support@bank.example\r\nSubject: Re: Case\r\nReferences: "+msgID+"\r\n\r\nHi.\r\n"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := res.Verdict; v.Status != StatusUnregistered || v.ThreadMismatch != "customer" {
+		t.Fatalf("verdict %s", v.Header())
+	}
+}
+
+// TestRegisteredCustomerMustSign: unsigned mail from a customer who registered a certificate is
+// held, not delivered; once an operator releases it, it reaches the desk with its failing verdict.
+func TestRegisteredCustomerMustSign(t *testing.T) {
+	e := newInboundEnv(t, InboundConfig{})
+	e.register(t, "alice@example.com", e.f.alice)
+	ctx := context.Background()
+	id, err := e.receive(t, []byte("From: alice@example.com\r\nTo: support@bank.example\r\nSubject: new payee\r\n\r\nPlease add IBAN XX00.\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.desk.msgs) != 0 {
+		t.Fatal("unsigned mail of a registered customer reached the desk")
+	}
+	h, err := e.st.HeldGet(ctx, id)
+	if err != nil || h.Released || !strings.HasPrefix(h.Verdict, "unsigned") {
+		t.Fatalf("held entry %+v, %v", h, err)
+	}
+	if n, err := e.ib.ReleaseReleased(ctx); n != 0 || err != nil {
+		t.Fatalf("delivered %d before release (%v)", n, err)
+	}
+	if err := e.st.Release(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.ib.ReleaseReleased(ctx); n != 1 || err != nil {
+		t.Fatalf("released %d, %v", n, err)
+	}
+	desk := e.deskMessage(t)
+	if !bytes.HasPrefix(desk, []byte("Sealpost-Released:")) || !strings.HasPrefix(payload.HeaderValue(desk, "Sealpost-Verdict"), "unsigned") {
+		t.Fatalf("released message:\n%s", desk)
+	}
+	if _, err := e.held.Get(id); err == nil {
+		t.Fatal("released message still held")
+	}
+	if n, err := e.ib.ReleaseReleased(ctx); n != 0 || err != nil {
+		t.Fatalf("second pass delivered %d (%v)", n, err)
+	}
+}
+
+// TestInboundPolicies: the On* settings decide between the desk and the quarantine.
+func TestInboundPolicies(t *testing.T) {
+	f := getFixture(t)
+	bob, err := f.ca.NewDevCustomer("bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := signAs(t, bob, "From: bob@example.com\r\nTo: support@bank.example\r\nSubject: hi\r\n\r\nHello.\r\n")
+	unsigned := []byte("From: bob@example.com\r\nTo: support@bank.example\r\nSubject: hi\r\n\r\nHello.\r\n")
+	tampered := bytes.Replace(signed, []byte("Hello."), []byte("Hellp."), 1)
+	for _, c := range []struct {
+		name string
+		cfg  InboundConfig
+		msg  []byte
+		want string
+	}{
+		{"unregistered delivered by default", InboundConfig{}, signed, ActionDeliver},
+		{"unregistered held on request", InboundConfig{OnUnregistered: ActionQuarantine}, signed, ActionQuarantine},
+		{"unsigned delivered by default", InboundConfig{}, unsigned, ActionDeliver},
+		{"unsigned held on request", InboundConfig{OnUnsigned: ActionQuarantine}, unsigned, ActionQuarantine},
+		{"failed held by default", InboundConfig{}, tampered, ActionQuarantine},
+		{"failed delivered on request", InboundConfig{OnFailed: ActionDeliver}, tampered, ActionDeliver},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newInboundEnv(t, c.cfg)
+			res, err := e.ib.Evaluate(context.Background(), c.msg, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Action != c.want || res.Verdict.Trusted() {
+				t.Fatalf("action %s for %s, want %s", res.Action, res.Verdict.Header(), c.want)
+			}
+		})
+	}
+}
+
+// TestInboundUnprocessableIsRefused: garbage gets a 5xx, not a 451 loop and not the desk.
+func TestInboundUnprocessableIsRefused(t *testing.T) {
+	e := newInboundEnv(t, InboundConfig{})
+	for name, msg := range map[string]string{
+		"not for us": "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBAgYJKoZIhvcNAQcDoA==\r\n",
+		"bad header": "no colon here\r\n\r\nbody\r\n",
+	} {
+		_, err := e.receive(t, []byte(msg))
+		var r *Error
+		if !errors.As(err, &r) || r.Code < 500 {
+			t.Errorf("%s: %v, want a 5xx", name, err)
+		}
+	}
+	if len(e.desk.msgs) != 0 {
+		t.Fatal("unprocessable mail reached the desk")
+	}
+}
