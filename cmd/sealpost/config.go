@@ -25,6 +25,21 @@ type Config struct {
 	Delivery DeliveryConfig `json:"delivery"`
 	TSA      TSAConfig      `json:"tsa"`
 	Gateway  gateway.Config `json:"gateway"`
+	Inbound  InboundConfig  `json:"inbound"`
+}
+
+// InboundConfig is the inbound side: customers' replies to the support desk arrive on their own
+// listener (the bank's MX relays them there), are decrypted and verified, and go to the desk's
+// next hop with their verdict, or into the quarantine.
+type InboundConfig struct {
+	// Enabled starts the inbound listener with serve.
+	Enabled bool `json:"enabled"`
+	// Listener is the inbound SMTP listener. It accepts any client (allowed_networks and users
+	// only matter for AUTH) and only the support addresses as recipients.
+	Listener SMTPConfig `json:"listener"`
+	gateway.InboundConfig
+	// Delivery is the desk's next hop; default a Maildir DATA/desk.
+	Delivery DeliveryConfig `json:"delivery"`
 }
 
 // SMTPConfig is the submission listener.
@@ -88,6 +103,16 @@ func defaultConfig() Config {
 		},
 		Queue: QueueConfig{Workers: 4, MinBackoff: gateway.Duration(5 * time.Minute), MaxBackoff: gateway.Duration(67 * time.Minute)},
 		TSA:   TSAConfig{Timeout: gateway.Duration(10 * time.Second)},
+		Inbound: InboundConfig{
+			Enabled: true,
+			Listener: SMTPConfig{
+				Addr: "127.0.0.1:2526", AllowedNetworks: []string{},
+				MaxMessageBytes: 25 << 20, MaxRecipients: 10, MaxLineLength: 1000,
+				ReadTimeout: gateway.Duration(5 * time.Minute), WriteTimeout: gateway.Duration(5 * time.Minute),
+				MaxConnections: 100, MaxConnectionsPerClient: 10,
+			},
+			InboundConfig: gateway.InboundConfig{SupportAddresses: []string{"support@bank.example"}, AuthServID: "sealpost.bank.example"},
+		},
 		Gateway: gateway.Config{
 			DefaultClass: gateway.ClassStatement, Prefer: "smime", Policies: gateway.DefaultPolicies(),
 		},
@@ -123,31 +148,19 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: must name a directory"))
 	}
-	if c.Delivery.Maildir == "" && c.Delivery.Smarthost == nil {
-		c.Delivery.Maildir = filepath.Join(c.Data, "outbox")
-	}
-	if c.Delivery.Maildir != "" && c.Delivery.Smarthost != nil {
-		errs = append(errs, errors.New("delivery: set either maildir or smarthost, not both"))
-	}
-	if h := c.Delivery.Smarthost; h != nil {
-		if h.Addr == "" {
-			errs = append(errs, errors.New("delivery.smarthost.addr: required (host:port)"))
-		}
-		switch h.TLS {
-		case "":
-			h.TLS = "required"
-		case "required", "opportunistic", "none":
-		default:
-			errs = append(errs, fmt.Errorf("delivery.smarthost.tls: %q is not required, opportunistic or none", h.TLS))
-		}
-		if h.Timeout == 0 {
-			h.Timeout = gateway.Duration(time.Minute)
-		}
+	if err := validateDelivery("delivery", &c.Delivery, filepath.Join(c.Data, "outbox")); err != nil {
+		errs = append(errs, err)
 	}
 	if c.TSA.Timeout <= 0 {
 		errs = append(errs, errors.New("tsa.timeout: must be positive"))
 	}
 	if err := c.Gateway.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateDelivery("inbound.delivery", &c.Inbound.Delivery, filepath.Join(c.Data, "desk")); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Inbound.InboundConfig.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -160,4 +173,31 @@ func exampleConfig() []byte {
 	c.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}, {Sender: "support@bank.example", Class: gateway.ClassSupport}}
 	b, _ := json.MarshalIndent(c, "", "  ")
 	return append(b, '\n')
+}
+
+// validateDelivery fills and checks one next hop (name is its place in the file for errors).
+func validateDelivery(name string, d *DeliveryConfig, defMaildir string) error {
+	var errs []error
+	if d.Maildir == "" && d.Smarthost == nil {
+		d.Maildir = defMaildir
+	}
+	if d.Maildir != "" && d.Smarthost != nil {
+		errs = append(errs, errors.New(name+": set either maildir or smarthost, not both"))
+	}
+	if h := d.Smarthost; h != nil {
+		if h.Addr == "" {
+			errs = append(errs, errors.New(name+".smarthost.addr: required (host:port)"))
+		}
+		switch h.TLS {
+		case "":
+			h.TLS = "required"
+		case "required", "opportunistic", "none":
+		default:
+			errs = append(errs, fmt.Errorf("%s.smarthost.tls: %q is not required, opportunistic or none", name, h.TLS))
+		}
+		if h.Timeout == 0 {
+			h.Timeout = gateway.Duration(time.Minute)
+		}
+	}
+	return errors.Join(errs...)
 }

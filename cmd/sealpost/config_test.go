@@ -32,6 +32,9 @@ func TestConfigRefuses(t *testing.T) {
 		{"BothDeliveries", `{"delivery": {"maildir": "x", "smarthost": {"addr": "h:25"}}}`, `delivery: set either maildir or smarthost`},
 		{"BadSmarthostTLS", `{"delivery": {"smarthost": {"addr": "h:25", "tls": "sometimes"}}}`, `delivery.smarthost.tls`},
 		{"TwoValues", `{} {}`, `more than one JSON value`},
+		{"InboundPolicy", `{"inbound": {"on_failed": "ignore"}}`, `inbound.on_failed`},
+		{"InboundNoSupport", `{"inbound": {"support_addresses": []}}`, `inbound.support_addresses`},
+		{"InboundBothDeliveries", `{"inbound": {"delivery": {"maildir": "x", "smarthost": {"addr": "h:25"}}}}`, `inbound.delivery: set either`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,5 +44,23 @@ func TestConfigRefuses(t *testing.T) {
 				t.Fatalf("got %v, want an error saying %q", err, tt.says)
 			}
 		})
+	}
+}
+
+// TestREADMEConfigIsTheExample: the configuration shown in README.md is what -print-config prints.
+func TestREADMEConfigIsTheExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	i := strings.Index(readme, "```json\n{\n  \"data\"")
+	if i < 0 {
+		t.Fatal("README.md has no configuration example")
+	}
+	block := readme[i+len("```json\n"):]
+	block = block[:strings.Index(block, "```")]
+	if block != string(exampleConfig()) {
+		t.Fatalf("README.md's configuration differs from sealpost serve -print-config; paste:\n%s", exampleConfig())
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/store"
 )
 
 const defaultSenders = "statements@bank.example,otp@bank.example,support@bank.example"
@@ -63,6 +65,38 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("%w: unknown keys command %q (init, import, export, list)", errUsage, sub)
 }
 
+// register records each imported certificate and OpenPGP key as the registered key of the
+// addresses it names: the inbound pipeline then requires those customers to sign with it.
+func register(st store.Store, imp keys.Imported, stdout io.Writer) error {
+	ctx := context.Background()
+	for _, c := range imp.Certificates {
+		if c.IsCA {
+			continue
+		}
+		for _, a := range c.EmailAddresses {
+			if err := st.Register(ctx, store.Registration{Address: a, Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(c)}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "registered certificate %s for %s\n", keys.CertFingerprint(c)[:16], a)
+		}
+	}
+	for _, k := range imp.PGPKeys {
+		seen := map[string]bool{}
+		for _, id := range k.Identities {
+			a := strings.TrimSpace(id.UserId.Email)
+			if a == "" || seen[a] || id.Revoked(time.Now()) {
+				continue
+			}
+			seen[a] = true
+			if err := st.Register(ctx, store.Registration{Address: a, Method: store.MethodPGP, Fingerprint: keys.PGPFingerprint(k)}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "registered OpenPGP key %s for %s\n", keys.PGPFingerprint(k), a)
+		}
+	}
+	return nil
+}
+
 func parseData(fs *flag.FlagSet, args []string, data *string) error {
 	if err := parse(fs, args); err != nil {
 		return err
@@ -86,10 +120,23 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 		}
 		contents[i] = b
 	}
+	var st store.Store
+	if !root {
+		var err error
+		if st, err = openStore(string(dir)); err != nil {
+			return err
+		}
+		defer st.Close()
+	}
 	for i, f := range files {
 		imp, err := dir.Import(contents[i], root)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
+		}
+		if st != nil {
+			if err := register(st, imp, stdout); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
 		}
 		d, err := dir.Directory()
 		if err != nil {

@@ -9,6 +9,8 @@
 //	sealpost keys list -data DIR                    list recipients and why any is unusable
 //	sealpost protect -data DIR -from ADDR -to ADDR[,ADDR…] [-sign-only] < in.eml > out.eml
 //	sealpost timestamp extract [-out DIR] FILE      token.der + sigvalue.bin for openssl ts -verify
+//	sealpost verify [-data DIR] FILE.eml            inbound verdict: exit 0 verified, 1 not, 2 not processed
+//	sealpost quarantine list|show ID|release ID     held inbound messages (-data DIR)
 //
 // Errors are one line on stderr and a non-zero exit status (1 for a failure, 2 for a usage error);
 // nothing is written to stdout unless the whole command succeeded.
@@ -35,6 +37,8 @@ commands:
   keys       init | import | export | list: the bank's identities and recipients' certificates
   protect    sign, timestamp and encrypt one message from stdin to stdout
   timestamp  extract FILE: write a signature's RFC 3161 token and signed value for openssl ts -verify
+  verify     run the inbound pipeline on FILE.eml and print the verdict (exit 0 verified, 1 not, 2 error)
+  quarantine list | show ID | release ID: held inbound messages
 
 Run "sealpost COMMAND -h" for a command's flags.
 `
@@ -63,6 +67,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdProtect(args[1:], stdin, stdout, stderr)
 	case "timestamp":
 		err = cmdTimestamp(args[1:], stdout, stderr)
+	case "verify":
+		err = cmdVerify(args[1:], stdout, stderr)
+	case "quarantine":
+		err = cmdQuarantine(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -70,9 +78,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sealpost: unknown command %q\n%s", args[0], usage)
 		return 2
 	}
+	var ec *exitCode
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, errNotVerified):
+		return 1
+	case errors.As(err, &ec):
+		fmt.Fprintf(stderr, "sealpost %s: %s\n", args[0], oneLine(err.Error()))
+		return ec.code
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):

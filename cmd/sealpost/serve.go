@@ -14,12 +14,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/smtpd"
+	"github.com/sealpost/sealpost/store"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -47,41 +50,99 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("sealpost serving", "smtp", inst.Addr().String(), "data", cfg.Data, "delivery", deliveryName(cfg))
+	if a := inst.InboundAddr(); a != nil {
+		log.Info("sealpost serving", "smtp", inst.Addr().String(), "inbound", a.String(), "data", cfg.Data, "delivery", deliveryName(cfg.Delivery), "desk", deliveryName(cfg.Inbound.Delivery))
+	} else {
+		log.Info("sealpost serving", "smtp", inst.Addr().String(), "data", cfg.Data, "delivery", deliveryName(cfg.Delivery))
+	}
 	<-ctx.Done()
 	log.Info("sealpost stopping")
 	return inst.Close()
 }
 
-func deliveryName(cfg Config) string {
-	if cfg.Delivery.Smarthost != nil {
-		return "smarthost " + cfg.Delivery.Smarthost.Addr
+func deliveryName(d DeliveryConfig) string {
+	if d.Smarthost != nil {
+		return "smarthost " + d.Smarthost.Addr
 	}
-	return "maildir " + cfg.Delivery.Maildir
+	return "maildir " + d.Maildir
 }
 
-// instance is a running gateway: listener, gateway, spool and workers.
+// instance is a running gateway: listeners, gateway, spools and workers.
 type instance struct {
-	srv    *smtpd.Server
-	spool  *queue.Spool
-	ln     net.Listener
-	cancel context.CancelFunc
-	done   chan error
+	srv     *smtpd.Server
+	spool   *queue.Spool
+	ln      net.Listener
+	inbound *inboundListener // nil when the inbound side is disabled
+	store   store.Store
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// inboundListener is the inbound side: its listener, pipeline and the desk's spool.
+type inboundListener struct {
+	srv      *smtpd.Server
+	ln       net.Listener
+	pipeline *gateway.Inbound
+	desk     *queue.Spool
 }
 
 // Addr is the SMTP listener's address.
 func (i *instance) Addr() net.Addr { return i.ln.Addr() }
 
+// InboundAddr is the inbound listener's address (nil when disabled).
+func (i *instance) InboundAddr() net.Addr {
+	if i.inbound == nil {
+		return nil
+	}
+	return i.inbound.ln.Addr()
+}
+
 // Close stops accepting, lets sessions end, then stops the workers.
 func (i *instance) Close() error {
 	err := i.srv.Close()
+	if i.inbound != nil {
+		err = errors.Join(err, i.inbound.srv.Close())
+	}
 	i.cancel()
-	return errors.Join(err, i.spool.Close())
+	err = errors.Join(err, i.spool.Close())
+	if i.inbound != nil {
+		err = errors.Join(err, i.inbound.desk.Close())
+	}
+	return errors.Join(err, i.store.Close())
+}
+
+// listenerConfig turns a listener section into the smtpd configuration.
+func listenerConfig(c SMTPConfig) smtpd.Config {
+	return smtpd.Config{Addr: c.Addr, Domain: c.Domain, AllowedNetworks: c.AllowedNetworks,
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, Users: c.Users,
+		MaxMessageBytes: c.MaxMessageBytes, MaxRecipients: c.MaxRecipients, MaxLineLength: c.MaxLineLength,
+		ReadTimeout: time.Duration(c.ReadTimeout), WriteTimeout: time.Duration(c.WriteTimeout),
+		MaxConnections: c.MaxConnections, MaxConnectionsPerClient: c.MaxConnectionsPerClient}
+}
+
+// openStore opens the embedded store (SQLite) in the data directory.
+func openStore(data string) (store.Store, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	st, err := store.OpenSQLite(filepath.Join(data, "sealpost.db"))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return st, nil
 }
 
 // startInstance builds everything from cfg, creating development identities on first start, and
 // starts listening. Nothing is left half-started on error.
-func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (*instance, error) {
+func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *instance, err error) {
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
 	dir := keys.DataDir(cfg.Data)
 	if _, err := dir.Identity("signer"); errors.Is(err, keys.ErrNotInitialised) {
 		if err := dir.Init(cfg.Senders); err != nil {
@@ -102,8 +163,9 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (*instance
 		return nil, err
 	}
 	var pp *pgp.Protector
-	if key, err := dir.PGPKey(); err == nil {
-		if pp, err = pgp.NewProtector(key, pgp.WithTimestamper(ts)); err != nil {
+	pgpKey, err := dir.PGPKey()
+	if err == nil {
+		if pp, err = pgp.NewProtector(pgpKey, pgp.WithTimestamper(ts)); err != nil {
 			return nil, fmt.Errorf("OpenPGP key: %w", err)
 		}
 	} else if !errors.Is(err, keys.ErrNotInitialised) && !errors.Is(err, os.ErrNotExist) {
@@ -113,50 +175,144 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (*instance
 	if err != nil {
 		return nil, fmt.Errorf("recipient directory: %w", err)
 	}
+	st, err := openStore(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { st.Close() })
 	next, err := newNextHop(cfg.Delivery, cfg.Queue.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	qcfg := queue.Config{Dir: filepath.Join(cfg.Data, "spool"), Workers: cfg.Queue.Workers,
+	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, log)
+	if err != nil {
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { spool.Close() })
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Directory: directory, SMIME: sp, PGP: pp, Spool: spool, Store: st, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	// Validate fills the listener's defaults: listen on exactly what it will serve, never on an
+	// empty address (every interface).
+	scfg := listenerConfig(cfg.SMTP)
+	if err := scfg.Validate(); err != nil {
+		return nil, err
+	}
+	srv, err := smtpd.New(scfg, gw, log)
+	if err != nil {
+		return nil, err
+	}
+	var in *inboundListener
+	if cfg.Inbound.Enabled {
+		if in, err = startInbound(cfg, dir, directory, signer, pgpKey, st, log); err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { in.ln.Close(); in.desk.Close() })
+	}
+	ln, err := net.Listen("tcp", scfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, store: st, cancel: cancel, done: make(chan error, 2)}
+	go spool.Start(wctx)
+	go func() { inst.done <- srv.Serve(ln) }()
+	if in != nil {
+		go in.desk.Start(wctx)
+		go func() { inst.done <- in.srv.Serve(in.ln) }()
+		go releaseLoop(wctx, in.pipeline, log)
+	}
+	return inst, nil
+}
+
+func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger) (*queue.Spool, error) {
+	qcfg := queue.Config{Dir: dir, Workers: cfg.Queue.Workers,
 		MinBackoff: time.Duration(cfg.Queue.MinBackoff), MaxBackoff: time.Duration(cfg.Queue.MaxBackoff)}
 	if err := qcfg.Validate(); err != nil {
 		return nil, err
 	}
 	spool, err := queue.Open(qcfg, next, queue.WithLogger(log))
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Directory: directory, SMIME: sp, PGP: pp, Spool: spool, Log: log})
+	return spool, nil
+}
+
+// newInboundPipeline builds the inbound pipeline (desk and quarantine may be nil for `verify`).
+func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory, signer *keys.Identity, pgpKey *openpgp.Entity,
+	st store.Store, desk gateway.Spool, held *queue.Held, log *slog.Logger) (*gateway.Inbound, error) {
+	var pgpKeys openpgp.EntityList
+	if pgpKey != nil {
+		pgpKeys = openpgp.EntityList{pgpKey}
+	}
+	return gateway.NewInbound(cfg.Inbound.InboundConfig, gateway.InboundDeps{
+		Identities: []*keys.Identity{signer}, PGPKeys: pgpKeys, Directory: directory,
+		Store: st, Desk: desk, Held: held, Log: log,
+	})
+}
+
+// startInbound opens the desk's spool and the quarantine and binds the inbound listener.
+func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, signer *keys.Identity, pgpKey *openpgp.Entity,
+	st store.Store, log *slog.Logger) (in *inboundListener, err error) {
+	held, err := queue.OpenHeld(quarantineDir(cfg))
 	if err != nil {
-		spool.Close()
 		return nil, err
 	}
-	scfg := smtpd.Config{Addr: cfg.SMTP.Addr, Domain: cfg.SMTP.Domain, AllowedNetworks: cfg.SMTP.AllowedNetworks,
-		TLSCert: cfg.SMTP.TLSCert, TLSKey: cfg.SMTP.TLSKey, Users: cfg.SMTP.Users,
-		MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients, MaxLineLength: cfg.SMTP.MaxLineLength,
-		ReadTimeout: time.Duration(cfg.SMTP.ReadTimeout), WriteTimeout: time.Duration(cfg.SMTP.WriteTimeout),
-		MaxConnections: cfg.SMTP.MaxConnections, MaxConnectionsPerClient: cfg.SMTP.MaxConnectionsPerClient}
-	// Validate fills the listener's defaults: listen on exactly what it will serve, never on an
-	// empty address (every interface).
-	if err := scfg.Validate(); err != nil {
-		spool.Close()
-		return nil, err
-	}
-	srv, err := smtpd.New(scfg, gw, log)
+	next, err := newNextHop(cfg.Inbound.Delivery, cfg.Queue.Workers)
 	if err != nil {
-		spool.Close()
-		return nil, err
+		return nil, fmt.Errorf("inbound delivery: %w", err)
 	}
-	ln, err := net.Listen("tcp", scfg.Addr)
+	desk, err := openSpool(cfg, filepath.Join(cfg.Data, "desk-spool"), next, log)
 	if err != nil {
-		spool.Close()
 		return nil, err
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	inst := &instance{srv: srv, spool: spool, ln: ln, cancel: cancel, done: make(chan error, 1)}
-	go spool.Start(wctx)
-	go func() { inst.done <- srv.Serve(ln) }()
-	return inst, nil
+	defer func() {
+		if err != nil {
+			desk.Close()
+		}
+	}()
+	pipeline, err := newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, desk, held, log)
+	if err != nil {
+		return nil, err
+	}
+	icfg := listenerConfig(cfg.Inbound.Listener)
+	icfg.Public = true
+	if err := icfg.Validate(); err != nil {
+		return nil, fmt.Errorf("inbound.listener: %w", err)
+	}
+	srv, err := smtpd.New(icfg, pipeline, log)
+	if err != nil {
+		return nil, fmt.Errorf("inbound.listener: %w", err)
+	}
+	ln, err := net.Listen("tcp", icfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("inbound.listener: %w", err)
+	}
+	return &inboundListener{srv: srv, ln: ln, pipeline: pipeline, desk: desk}, nil
+}
+
+// releaseInterval is how often serve looks for held messages an operator released.
+const releaseInterval = 5 * time.Second
+
+// releaseLoop delivers released held messages (sealpost quarantine release) until ctx ends.
+func releaseLoop(ctx context.Context, ib *gateway.Inbound, log *slog.Logger) {
+	t := time.NewTicker(releaseInterval)
+	defer t.Stop()
+	for {
+		n, err := ib.ReleaseReleased(ctx)
+		if n > 0 {
+			log.Info("released held messages delivered to the desk", "count", n)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("releasing held messages", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // newTimestamper returns the embedded TSA from the data directory, or a client for c.URLs that

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/keys"
+)
+
+const corpus = "../../testdata/inbound"
+
+// TestCLIVerify: sealpost verify runs the inbound pipeline on a file, with the exit status the
+// issue asks for: 0 verified, 1 not verified, 2 could not be processed.
+func TestCLIVerify(t *testing.T) {
+	data := t.TempDir()
+	if code, _, errOut := runCLI(t, "", "keys", "init", "-data", data); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "keys", "import", "-data", data, "-root", filepath.Join(corpus, "keys", "ca.pem")); code != 0 {
+		t.Fatal(errOut)
+	}
+	// Importing alice's certificate registers it for her address.
+	code, out, errOut := runCLI(t, "", "keys", "import", "-data", data, filepath.Join(corpus, "keys", "alice.pem"))
+	if code != 0 || !strings.Contains(out, "registered certificate") || !strings.Contains(out, "alice@customer.example") {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	garbage := filepath.Join(t.TempDir(), "garbage.eml")
+	os.WriteFile(garbage, []byte("MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n"), 0o600)
+	desk := filepath.Join(t.TempDir(), "desk.eml")
+	for _, c := range []struct {
+		file string
+		code int
+		want string
+	}{
+		{filepath.Join(corpus, "good", "smime-detached.eml"), 0, "verdict:     verified"},
+		{filepath.Join(corpus, "good", "bob-unregistered.eml"), 1, "verdict:     unregistered"},
+		{filepath.Join(corpus, "hostile", "from-differs-from-signer.eml"), 1, "failed:      from-mismatch"},
+		{filepath.Join(corpus, "hostile", "pgp-no-mdc.eml"), 2, "not processed"},
+		{garbage, 2, "not processed"},
+	} {
+		code, out, errOut := runCLI(t, "", "verify", "-data", data, "-out", desk, c.file)
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("verify %s: exit %d, want %d; stdout:\n%s\nstderr: %s", filepath.Base(c.file), code, c.code, out, errOut)
+		}
+	}
+	if code, _, _ := runCLI(t, "", "verify", "-data", data); code != 2 {
+		t.Errorf("verify without a file: exit %d, want 2", code)
+	}
+}
+
+// TestServeInboundEndToEnd: a customer's reply, signed and encrypted by OpenSSL and sent by swaks
+// to the inbound listener, reaches the desk's Maildir decrypted, verified and linked to the thread
+// of the support mail it answers; unsigned mail from the same registered customer is held, and
+// released with sealpost quarantine.
+func TestServeInboundEndToEnd(t *testing.T) {
+	interop.Tool(t, "openssl")
+	interop.Tool(t, "swaks")
+	inst, cfg, alice, _ := testInstance(t, func(c *Config) {
+		c.Gateway.Rules = append(c.Gateway.Rules, gateway.Rule{Sender: "support@bank.example", Class: gateway.ClassSupport})
+	})
+	files := t.TempDir()
+	aliceCert, aliceKey := filepath.Join(files, "alice.pem"), filepath.Join(files, "alice.key")
+	der, _ := x509.MarshalPKCS8PrivateKey(alice.Signer)
+	os.WriteFile(aliceCert, keys.EncodeCertificates(alice.Certificate()), 0o600)
+	os.WriteFile(aliceKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	bankCert := filepath.Join(files, "bank.pem")
+	chain, err := keys.DataDir(cfg.Data).Export("signer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bankCert, chain, 0o600)
+	if code, out, errOut := runCLI(t, "", "keys", "import", "-data", cfg.Data, aliceCert); code != 0 || !strings.Contains(out, "registered") {
+		t.Fatalf("register alice: %s %s", out, errOut)
+	}
+
+	// The desk writes to alice; the mail goes out with a thread token in its Message-ID.
+	res := submit(t, inst, "support@bank.example", []string{"alice@example.com"},
+		"From: support@bank.example\r\nTo: alice@example.com\r\nSubject: Case 4711\r\n\r\nPlease confirm the payee.\r\n")
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	out, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgID := payload.HeaderValue(payload.ToCRLF(out[0]), "Message-ID")
+	if msgID == "" {
+		t.Fatal("outbound support mail has no Message-ID")
+	}
+
+	// Alice answers with OpenSSL: signed, then encrypted with AES-256-GCM to the bank.
+	entity := filepath.Join(files, "entity.txt")
+	os.WriteFile(entity, []byte("Content-Type: text/plain; charset=us-ascii\r\n\r\nYes, the payee is right.\r\n"), 0o600)
+	signed := interop.Run(t, nil, "openssl", "cms", "-sign", "-in", entity, "-signer", aliceCert, "-inkey", aliceKey, "-binary")
+	signedFile := filepath.Join(files, "signed.eml")
+	os.WriteFile(signedFile, signed, 0o600)
+	enc := interop.Run(t, nil, "openssl", "cms", "-encrypt", "-aes-256-gcm", "-in", signedFile, "-binary", bankCert)
+	reply := "From: Alice <alice@example.com>\r\nTo: support@bank.example\r\nSubject: Re: Case 4711\r\nMessage-ID: <reply-1@example.com>\r\nIn-Reply-To: " + msgID + "\r\n" + string(payload.ToCRLF(enc))
+	host, port, _ := net.SplitHostPort(inst.InboundAddr().String())
+	swaks := func(data string, to string) ([]byte, error) {
+		f := filepath.Join(files, "swaks.eml")
+		os.WriteFile(f, []byte(data), 0o600)
+		out, _, err := interop.Try(t, nil, "swaks", "--server", host, "--port", port, "--from", "alice@example.com", "--to", to, "--data", f)
+		return out, err
+	}
+	if out, err := swaks(reply, "support@bank.example"); err != nil || !bytes.Contains(out, []byte("250 2.0.0 queued as")) {
+		t.Fatalf("swaks reply: %v\n%s", err, out)
+	}
+	desk, err := waitForMaildir(cfg.Inbound.Delivery.Maildir, 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := payload.ToCRLF(desk[0])
+	verdict := payload.HeaderValue(d, "Sealpost-Verdict")
+	token := regexp.MustCompile(`^<([a-z2-7]{24})\.`).FindStringSubmatch(msgID)
+	if token == nil || !strings.HasPrefix(verdict, "verified;") || !strings.Contains(verdict, "thread="+token[1]) || !strings.Contains(verdict, "encryption=aes256-gcm") {
+		t.Fatalf("desk verdict %q (Message-ID %s)", verdict, msgID)
+	}
+	if !bytes.Contains(d, []byte("Yes, the payee is right.")) || bytes.Contains(d, []byte("pkcs7")) {
+		t.Fatalf("desk message is not the decrypted content:\n%s", d)
+	}
+
+	// Not a support address: refused at RCPT by the inbound listener.
+	if out, err := swaks("From: alice@example.com\r\n\r\nhi\r\n", "statements@bank.example"); err == nil || !bytes.Contains(out, []byte("550 5.1.1")) {
+		t.Fatalf("non-support recipient: %v\n%s", err, out)
+	}
+
+	// Unsigned mail from a registered customer: 250, but held.
+	if out, err := swaks("From: alice@example.com\r\nTo: support@bank.example\r\nSubject: change my address\r\n\r\nNew address: ...\r\n", "support@bank.example"); err != nil || !bytes.Contains(out, []byte("250 2.0.0 queued as")) {
+		t.Fatalf("unsigned: %v\n%s", err, out)
+	}
+	code, list, errOut := runCLI(t, "", "quarantine", "list", "-data", cfg.Data)
+	ids := regexp.MustCompile(`(?m)^([A-Z2-7]{16}) `).FindStringSubmatch(list)
+	if code != 0 || ids == nil || !strings.Contains(list, "registered a key") {
+		t.Fatalf("quarantine list: %d\n%s\n%s", code, list, errOut)
+	}
+	if code, show, errOut := runCLI(t, "", "quarantine", "show", "-data", cfg.Data, ids[1]); code != 0 || !strings.Contains(show, "verdict:") || !strings.Contains(show, "unsigned") {
+		t.Fatalf("quarantine show: %d\n%s\n%s", code, show, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, ids[1]); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, _ := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, ids[1]); code != 1 {
+		t.Fatal("released twice")
+	}
+	desk, err = waitForMaildir(cfg.Inbound.Delivery.Maildir, 2, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var released bool
+	for _, m := range desk {
+		released = released || (bytes.HasPrefix(m, []byte("Sealpost-Released:")) && strings.HasPrefix(payload.HeaderValue(payload.ToCRLF(m), "Sealpost-Verdict"), "unsigned"))
+	}
+	if !released {
+		t.Fatal("released message not on the desk with its verdict")
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/store"
+)
+
+// cmdQuarantine lists, shows and releases held inbound messages. Release marks the message
+// released; the running gateway (serve) delivers it to the desk within seconds, with its verdict
+// unchanged and a Sealpost-Released field, or at its next start.
+func cmdQuarantine(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: sealpost quarantine list|show ID|release ID [-data DIR]", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("quarantine "+sub, stderr)
+	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
+	data := fs.String("data", "", "data directory (overrides the configuration's data)")
+	all := fs.Bool("all", false, "list: include released messages")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	wantArgs := map[string]int{"list": 0, "show": 1, "release": 1}
+	n, ok := wantArgs[sub]
+	if !ok {
+		return fmt.Errorf("%w: unknown quarantine command %q (list, show, release)", errUsage, sub)
+	}
+	if fs.NArg() != n {
+		return fmt.Errorf("%w: quarantine %s takes %d argument(s)", errUsage, sub, n)
+	}
+	o, err := openOffline(*configFile, *data, true)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	ctx := context.Background()
+	switch sub {
+	case "list":
+		list, err := o.store.HeldList(ctx, *all)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSTATE\tREASON")
+		for _, h := range list {
+			state := "held"
+			if h.Released {
+				state = "released"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(h.From), state, h.Reason)
+		}
+		return tw.Flush()
+	case "show":
+		h, err := o.store.HeldGet(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		raw, err := o.held.Get(h.ID)
+		if errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stdout, "id:\t%s\nstate:\treleased and delivered\nverdict:\t%s\n", h.ID, h.Verdict)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sender, rcpts, msg, err := gateway.ParseHeld(raw)
+		if err != nil {
+			return err
+		}
+		// The verdict is computed again from the message as received: the operator sees what
+		// would be delivered on release, including a registration or thread added since.
+		res, err := o.pipeline.Evaluate(ctx, msg, h.Received)
+		fmt.Fprintf(stdout, "id:\t%s\nreceived:\t%s\nenvelope:\t%s -> %v\nreason:\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(sender), rcpts, h.Reason)
+		if err != nil {
+			fmt.Fprintf(stdout, "verdict:\tnot processed: %s\n", gateway.Reason(err))
+			return nil
+		}
+		printVerdict(stdout, res.Verdict, "")
+		return nil
+	case "release":
+		if err := o.store.Release(ctx, fs.Arg(0)); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("%s was already released", fs.Arg(0))
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "released %s: the running gateway delivers it to the desk with its verdict unchanged\n", fs.Arg(0))
+		return nil
+	}
+	return nil
+}
+
+// printableLine keeps operator output on one line of printable characters.
+func printableLine(s string) string {
+	b := []rune(s)
+	for i, r := range b {
+		if r < 0x20 || r == 0x7f {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}

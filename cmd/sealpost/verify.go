@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/store"
+)
+
+// exitCode makes run exit with a status other than 1 (verify: 1 not verified, 2 not processed).
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e *exitCode) Error() string { return e.err.Error() }
+func (e *exitCode) Unwrap() error { return e.err }
+
+// errNotVerified is verify's outcome for a message that was processed but is not verified.
+var errNotVerified = errors.New("not verified")
+
+// offline is the inbound pipeline over a data directory without listeners, for verify and
+// quarantine.
+type offline struct {
+	cfg      Config
+	store    store.Store
+	pipeline *gateway.Inbound
+	held     *queue.Held
+}
+
+func (o *offline) Close() error { return o.store.Close() }
+
+func openOffline(configFile, data string, withHeld bool) (*offline, error) {
+	cfg, err := loadConfig(configFile, data)
+	if err != nil {
+		return nil, err
+	}
+	dir := keys.DataDir(cfg.Data)
+	signer, err := dir.Identity("signer")
+	if err != nil {
+		return nil, fmt.Errorf("support identity: %w", err)
+	}
+	var pgpKey *openpgp.Entity
+	if k, err := dir.PGPKey(); err == nil {
+		pgpKey = k
+	} else if !errors.Is(err, keys.ErrNotInitialised) && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("OpenPGP key: %w", err)
+	}
+	directory, err := dir.Directory()
+	if err != nil {
+		return nil, fmt.Errorf("recipient directory: %w", err)
+	}
+	st, err := openStore(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	o := &offline{cfg: cfg, store: st}
+	if withHeld {
+		if o.held, err = queue.OpenHeld(quarantineDir(cfg)); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.pipeline, err = newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, nil, o.held, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// cmdVerify runs the inbound pipeline on one message file and prints the verdict. Exit status:
+// 0 verified, 1 not verified, 2 could not be processed (or a usage error).
+func cmdVerify(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("verify", stderr)
+	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
+	data := fs.String("data", "", "data directory (overrides the configuration's data)")
+	at := fs.String("at", "", "arrival time (RFC 3339) used when the signature has no timestamp; default now")
+	out := fs.String("out", "", "also write the message the desk would receive to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: sealpost verify [-data DIR] FILE.eml", errUsage)
+	}
+	arrival := time.Now()
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return fmt.Errorf("%w: -at: %v", errUsage, err)
+		}
+		arrival = t
+	}
+	msg, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return &exitCode{2, err}
+	}
+	o, err := openOffline(*configFile, *data, false)
+	if err != nil {
+		return &exitCode{2, err}
+	}
+	defer o.Close()
+	res, err := o.pipeline.Evaluate(context.Background(), msg, arrival)
+	if err != nil {
+		fmt.Fprintf(stdout, "verdict:\tnot processed\nreply:\t%s\n", gateway.Reason(err))
+		return &exitCode{2, fmt.Errorf("%s: cannot be processed: %s", fs.Arg(0), gateway.Reason(err))}
+	}
+	action := res.Action
+	if res.Reason != "" {
+		action += " (" + res.Reason + ")"
+	}
+	printVerdict(stdout, res.Verdict, action)
+	if *out != "" {
+		if err := os.WriteFile(*out, res.Message, 0o600); err != nil {
+			return &exitCode{2, err}
+		}
+	}
+	if !res.Verdict.Trusted() {
+		return errNotVerified
+	}
+	return nil
+}
+
+// printVerdict writes a verdict for a person: one "name: value" line per fact.
+func printVerdict(w io.Writer, v *gateway.Verdict, action string) {
+	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	line := func(k, val string) {
+		if val != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, val)
+		}
+	}
+	line("verdict", v.Status)
+	for _, d := range v.Details {
+		line("failed", d)
+	}
+	line("method", v.Method)
+	line("from", v.From)
+	line("signer", v.Signer)
+	line("fingerprint", v.Fingerprint)
+	if v.Status != gateway.StatusUnsigned {
+		line("registered", map[bool]string{true: "yes", false: "no"}[v.Registered])
+		if !v.SignedAt.IsZero() {
+			src := "arrival"
+			if v.Timestamped {
+				src = "RFC 3161 timestamp"
+			}
+			line("signed at", v.SignedAt.UTC().Format(time.RFC3339)+" ("+src+")")
+		}
+	}
+	line("encryption", v.Encryption)
+	line("layers", strings.Join(v.Layers, " > "))
+	line("thread", v.Thread)
+	line("thread mismatch", v.ThreadMismatch)
+	line("action", action)
+	tw.Flush()
+}
+
+func quarantineDir(cfg Config) string { return filepath.Join(cfg.Data, "quarantine") }
