@@ -28,8 +28,9 @@ func OpenHeld(dir string) (*Held, error) {
 	return &Held{dir: dir, ops: osOps{}}, nil
 }
 
-// NewHeldID returns a fresh ID for a held message.
-func NewHeldID() string { return "H" + newID() }
+// NewHeldID returns a fresh ID for a held message, shaped like a queue ID so that the 250 reply
+// does not tell the sender the message was held.
+func NewHeldID() string { return newID() }
 
 func heldName(id string) (string, error) {
 	if id == "" || len(id) > 64 || strings.ContainsAny(id, `/\.`) || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
