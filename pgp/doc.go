@@ -11,6 +11,10 @@
 //   - With a Timestamper, every signature carries an RFC 3161 token over its signature value, in an
 //     unhashed notation named TimestampNotation (see timestamp.go): no token, no output.
 //   - A Protector holds no per-message state and is safe for concurrent use.
+//   - Inspect (inbound) refuses Symmetrically Encrypted Data without MDC (ErrNoIntegrity) before any
+//     session key is decrypted, and releases decrypted content only after the MDC or AEAD check
+//     passed. It reports facts (signer, key validity at the signing time, weak algorithms, whether
+//     the signature covers the root part); the verdict is the gateway's.
 //
 // Errors wrap the sentinels in errors.go (and payload's ErrMalformed/ErrNoFrom), for errors.Is.
 package pgp
