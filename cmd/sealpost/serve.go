@@ -50,6 +50,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	signal.Notify(inst.hup, syscall.SIGHUP)
+	defer signal.Stop(inst.hup)
 	if a := inst.InboundAddr(); a != nil {
 		log.Info("sealpost serving", "smtp", inst.Addr().String(), "inbound", a.String(), "data", cfg.Data, "delivery", deliveryName(cfg.Delivery), "desk", deliveryName(cfg.Inbound.Delivery))
 	} else {
@@ -74,8 +76,11 @@ type instance struct {
 	ln      net.Listener
 	inbound *inboundListener // nil when the inbound side is disabled
 	store   store.Store
-	cancel  context.CancelFunc
-	done    chan error
+	// reload rebuilds the recipient directory (SIGHUP, file changes); hup feeds it signals.
+	reload *reloader
+	hup    chan os.Signal
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // inboundListener is the inbound side: its listener, pipeline and the desk's spool.
@@ -215,7 +220,13 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, store: st, cancel: cancel, done: make(chan error, 2)}
+	users := []directoryUser{gw}
+	if in != nil {
+		users = append(users, in.pipeline)
+	}
+	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, store: st, cancel: cancel, done: make(chan error, 2),
+		reload: newReloader(dir, log, users...), hup: make(chan os.Signal, 1)}
+	go inst.reload.run(wctx, inst.hup)
 	go spool.Start(wctx)
 	go func() { inst.done <- srv.Serve(ln) }()
 	if in != nil {

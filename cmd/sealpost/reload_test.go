@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/internal/logtest"
+	"github.com/sealpost/sealpost/keys"
+)
+
+// waitFor polls cond until it holds; the limit only stops a broken test from hanging.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReloadOnFileChange: a certificate imported while the gateway runs is used without a restart.
+func TestReloadOnFileChange(t *testing.T) {
+	log, logs := logtest.New()
+	inst, cfg, _, _ := testInstanceLogging(t, nil, log)
+	if res := submit(t, inst, "statements@bank.example", []string{"bob@example.net"}, e2eStatement); res.Refused["bob@example.net"] == "" {
+		t.Fatalf("bob accepted before he has a certificate: %+v", res)
+	}
+	ca, err := keys.DataDir(cfg.Data).Identity("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := ca.NewDevCustomer("bob@example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "bob.pem")
+	os.WriteFile(f, keys.EncodeCertificates(bob.Certificate()), 0o600)
+	if code, _, errOut := runCLI(t, "", "keys", "import", "-data", cfg.Data, f); code != 0 {
+		t.Fatal(errOut)
+	}
+	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), "trigger=\"file change\"") })
+	if res := submit(t, inst, "statements@bank.example", []string{"bob@example.net"}, e2eStatement); res.Err != nil || len(res.Refused) != 0 {
+		t.Fatalf("bob after reload: %+v", res)
+	}
+}
+
+// TestReloadKeepsOldStateOnBadFile: a broken file in recipients/ is refused as a whole; the gateway
+// keeps serving with what it had and says why; once the file is fixed, the reload goes through.
+func TestReloadKeepsOldStateOnBadFile(t *testing.T) {
+	log, logs := logtest.New()
+	inst, cfg, _, _ := testInstanceLogging(t, nil, log)
+	bad := filepath.Join(cfg.Data, "recipients", "broken.pem")
+	if err := os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := inst.reload.Reload(context.Background())
+	if err == nil || !strings.Contains(logs.String(), "previous one stays in use") || !strings.Contains(logs.String(), "broken.pem") {
+		t.Fatalf("bad file: %v\n%s", err, logs)
+	}
+	if res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, e2eStatement); res.Err != nil {
+		t.Fatalf("alice after a refused reload: %+v", res)
+	}
+	os.Remove(bad)
+	if err := inst.reload.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSIGHUPReloads: the built binary reloads its directory on SIGHUP and keeps serving.
+func TestSIGHUPReloads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "sealpost")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	cfgFile := filepath.Join(tmp, "config.json")
+	os.WriteFile(cfgFile, []byte(`{"data": "`+filepath.Join(tmp, "data")+`", "smtp": {"addr": "`+addr+`"}, "inbound": {"enabled": false}}`), 0o600)
+	cmd := exec.Command(bin, "serve", "-config", cfgFile)
+	stderr := &logtest.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, "the listener", func() bool { return strings.Contains(stderr.String(), "sealpost serving") })
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the SIGHUP reload", func() bool { return strings.Contains(stderr.String(), "trigger=SIGHUP") })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGHUP and SIGTERM: %v\n%s", err, stderr)
+	}
+}
