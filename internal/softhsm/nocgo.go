@@ -1,0 +1,6 @@
+//go:build !cgo
+
+package softhsm
+
+// cgoEnabled reports whether this build can load a PKCS#11 module: crypto11 needs cgo.
+const cgoEnabled = false
