@@ -14,14 +14,18 @@ import (
 
 // packages names the Debian package that provides each tool, for the skip message.
 var packages = map[string]string{
-	"openssl":  "openssl",
-	"gpg":      "gnupg",
-	"gpgsm":    "gpgsm",
-	"sq":       "sq",
-	"cmsutil":  "libnss3-tools",
-	"certutil": "libnss3-tools",
-	"pk12util": "libnss3-tools",
-	"swaks":    "swaks",
+	"openssl":       "openssl",
+	"gpg":           "gnupg",
+	"gpgsm":         "gpgsm",
+	"sq":            "sq",
+	"cmsutil":       "libnss3-tools",
+	"certutil":      "libnss3-tools",
+	"pk12util":      "libnss3-tools",
+	"swaks":         "swaks",
+	"dkimverify":    "python3-dkim",
+	"opendkim":      "opendkim",
+	"softhsm2-util": "softhsm2",
+	"postfix":       "postfix",
 }
 
 // Required reports whether SEALPOST_INTEROP=require is set.
