@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/keys"
 )
 
 // Config is sealpost's configuration file (JSON, decoded strictly: an unknown key is an error).
@@ -26,6 +27,16 @@ type Config struct {
 	TSA      TSAConfig      `json:"tsa"`
 	Gateway  gateway.Config `json:"gateway"`
 	Inbound  InboundConfig  `json:"inbound"`
+	HSM      HSMConfig      `json:"hsm"`
+}
+
+// HSMConfig puts the bank's keys in an HSM over PKCS#11. A null entry keeps that key in the data
+// directory (signer.pem/signer.key, tsa.pem/tsa.key), the embedded default.
+type HSMConfig struct {
+	// Signer signs outbound mail (S/MIME) and decrypts customers' S/MIME replies.
+	Signer *keys.PKCS11Config `json:"signer"`
+	// TSA signs the embedded timestamp authority's tokens (unused with tsa.urls).
+	TSA *keys.PKCS11Config `json:"tsa"`
 }
 
 // InboundConfig is the inbound side: customers' replies to the support desk arrive on their own
@@ -162,6 +173,13 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Inbound.InboundConfig.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	for name, p := range map[string]*keys.PKCS11Config{"hsm.signer": c.HSM.Signer, "hsm.tsa": c.HSM.TSA} {
+		if p != nil {
+			if err := p.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -79,6 +79,7 @@ type instance struct {
 	// reload rebuilds the recipient directory (SIGHUP, file changes); hup feeds it signals.
 	reload *reloader
 	hup    chan os.Signal
+	closer []io.Closer // HSM sessions, closed last
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -113,7 +114,32 @@ func (i *instance) Close() error {
 	if i.inbound != nil {
 		err = errors.Join(err, i.inbound.desk.Close())
 	}
-	return errors.Join(err, i.store.Close())
+	err = errors.Join(err, i.store.Close())
+	closeAll(i.closer)
+	return err
+}
+
+// closeAll closes what is not nil, last opened first.
+func closeAll(cs []io.Closer) {
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i] != nil {
+			cs[i].Close()
+		}
+	}
+}
+
+// loadIdentity loads one of the bank's identities: from the HSM when hsm is set (the Closer ends
+// the PKCS#11 session), else from the data directory's files (the Closer is nil).
+func loadIdentity(dir keys.DataDir, name string, hsm *keys.PKCS11Config) (*keys.Identity, io.Closer, error) {
+	if hsm != nil {
+		id, c, err := keys.LoadPKCS11(*hsm)
+		if err != nil {
+			return nil, nil, fmt.Errorf("hsm.%s: %w", name, err)
+		}
+		return id, c, nil
+	}
+	id, err := dir.Identity(name)
+	return id, nil, err
 }
 
 // listenerConfig turns a listener section into the smtpd configuration.
@@ -155,12 +181,24 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		}
 		log.Info("created development identities (CA, signer, TSA, OpenPGP key)", "data", cfg.Data)
 	}
-	signer, err := dir.Identity("signer")
+	var closers []io.Closer
+	cleanup = append(cleanup, func() { closeAll(closers) })
+	signer, c, err := loadIdentity(dir, "signer", cfg.HSM.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("signing identity: %w", err)
 	}
-	ts, err := newTimestamper(dir, cfg.TSA)
-	if err != nil {
+	closers = append(closers, c)
+	var ts tsa.Timestamper
+	if len(cfg.TSA.URLs) == 0 {
+		tsaID, c, err := loadIdentity(dir, "tsa", cfg.HSM.TSA)
+		if err != nil {
+			return nil, fmt.Errorf("tsa identity: %w", err)
+		}
+		closers = append(closers, c)
+		if ts, err = tsa.NewAuthority(tsaID.Signer, tsaID.Chain); err != nil {
+			return nil, fmt.Errorf("tsa: %w", err)
+		}
+	} else if ts, err = newTimestamper(dir, cfg.TSA); err != nil {
 		return nil, fmt.Errorf("tsa: %w", err)
 	}
 	sp, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
@@ -225,7 +263,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		users = append(users, in.pipeline)
 	}
 	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, store: st, cancel: cancel, done: make(chan error, 2),
-		reload: newReloader(dir, log, users...), hup: make(chan os.Signal, 1)}
+		reload: newReloader(dir, log, users...), hup: make(chan os.Signal, 1), closer: closers}
 	go inst.reload.run(wctx, inst.hup)
 	go spool.Start(wctx)
 	go func() { inst.done <- srv.Serve(ln) }()

@@ -39,9 +39,16 @@ type offline struct {
 	store    store.Store
 	pipeline *gateway.Inbound
 	held     *queue.Held
+	hsm      io.Closer
 }
 
-func (o *offline) Close() error { return o.store.Close() }
+func (o *offline) Close() error {
+	err := o.store.Close()
+	if o.hsm != nil {
+		err = errors.Join(err, o.hsm.Close())
+	}
+	return err
+}
 
 func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 	cfg, err := loadConfig(configFile, data)
@@ -49,10 +56,16 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 		return nil, err
 	}
 	dir := keys.DataDir(cfg.Data)
-	signer, err := dir.Identity("signer")
+	signer, hsm, err := loadIdentity(dir, "signer", cfg.HSM.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("support identity: %w", err)
 	}
+	ok := false
+	defer func() {
+		if !ok && hsm != nil {
+			hsm.Close()
+		}
+	}()
 	var pgpKey *openpgp.Entity
 	if k, err := dir.PGPKey(); err == nil {
 		pgpKey = k
@@ -67,7 +80,7 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &offline{cfg: cfg, store: st}
+	o := &offline{cfg: cfg, store: st, hsm: hsm}
 	if withHeld {
 		if o.held, err = queue.OpenHeld(quarantineDir(cfg)); err != nil {
 			st.Close()
@@ -79,6 +92,7 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 		st.Close()
 		return nil, err
 	}
+	ok = true
 	return o, nil
 }
 

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/softhsm"
+	"github.com/sealpost/sealpost/keys"
+)
+
+// hsmConfig initialises a data directory, moves the bank's signer and TSA keys into a fresh
+// SoftHSM2 token and deletes the key files, so that only the HSM can sign or decrypt.
+func hsmConfig(t *testing.T) (Config, *softhsm.Token, *keys.Identity) {
+	t.Helper()
+	tok := softhsm.New(t)
+	cfg := defaultConfig()
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	dir := keys.DataDir(cfg.Data)
+	if err := dir.Init(cfg.Senders); err != nil {
+		t.Fatal(err)
+	}
+	alice, _, err := demoCustomers(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"signer", "tsa"} {
+		id, err := dir.Identity(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := tok.ImportIdentity(id, "bank-"+name, []byte{byte(i + 1)})
+		if name == "signer" {
+			cfg.HSM.Signer = &p
+		} else {
+			cfg.HSM.TSA = &p
+		}
+		if err := os.Remove(filepath.Join(cfg.Data, name+".key")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, tok, alice
+}
+
+// TestServeWithKeysInSoftHSM: with the signer and TSA keys only in SoftHSM2, outbound mail is
+// signed and timestamped (OpenSSL verifies it) and a customer's reply encrypted to the bank is
+// decrypted by the HSM.
+func TestServeWithKeysInSoftHSM(t *testing.T) {
+	interop.Tool(t, "openssl")
+	cfg, _, alice := hsmConfig(t)
+	inst, err := startInstance(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, e2eStatement); res.Err != nil {
+		t.Fatalf("submission: %v %q", res.Err, res.Reply)
+	}
+	msgs, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := t.TempDir()
+	eml, certFile, keyFile, caFile := filepath.Join(files, "m.eml"), filepath.Join(files, "alice.pem"), filepath.Join(files, "alice.key"), filepath.Join(files, "ca.pem")
+	os.WriteFile(eml, msgs[0], 0o600)
+	der, _ := x509.MarshalPKCS8PrivateKey(alice.Signer)
+	os.WriteFile(certFile, keys.EncodeCertificates(alice.Certificate()), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	ca, _ := keys.DataDir(cfg.Data).Export("ca")
+	os.WriteFile(caFile, ca, 0o600)
+	dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-in", eml, "-recip", certFile, "-inkey", keyFile)
+	if out := interop.Run(t, dec, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", caFile); !bytes.Contains(out, []byte("1 234,56 EUR")) {
+		t.Fatalf("openssl verify:\n%s", out)
+	}
+
+	// Inbound: alice's signed reply, encrypted by OpenSSL to the bank's certificate (whose key is
+	// only in the HSM).
+	entity := filepath.Join(files, "entity.txt")
+	os.WriteFile(entity, []byte("Content-Type: text/plain\r\n\r\nThanks.\r\n"), 0o600)
+	signed := filepath.Join(files, "signed.eml")
+	os.WriteFile(signed, interop.Run(t, nil, "openssl", "cms", "-sign", "-in", entity, "-signer", certFile, "-inkey", keyFile, "-binary"), 0o600)
+	bank := filepath.Join(files, "bank.pem")
+	os.WriteFile(bank, keys.EncodeCertificates(mustCert(t, cfg.HSM.Signer.Certificate)), 0o600)
+	enc := interop.Run(t, nil, "openssl", "cms", "-encrypt", "-aes256", "-in", signed, "-binary", bank)
+	reply := append([]byte("From: alice@example.com\r\nTo: support@bank.example\r\nSubject: Re\r\n"), enc...)
+	replyFile := filepath.Join(files, "reply.eml")
+	os.WriteFile(replyFile, reply, 0o600)
+	res, err := inst.inbound.pipeline.Evaluate(context.Background(), reply, time.Now())
+	if err != nil || res.Verdict.Encryption != "aes256-cbc" || !bytes.Contains(res.Message, []byte("Thanks.")) {
+		t.Fatalf("inbound decryption with the HSM key: %v %+v", err, res)
+	}
+}
+
+func mustCert(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	cs, err := keys.ReadCertificatesFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs[0]
+}
+
+// TestServeHSMErrorsAtStart: a wrong PIN or a missing token stops serve at start with a clear
+// error, and leaves nothing half-started (the same data directory starts cleanly afterwards).
+func TestServeHSMErrorsAtStart(t *testing.T) {
+	cfg, tok, _ := hsmConfig(t)
+	wrongPIN := filepath.Join(t.TempDir(), "pin")
+	os.WriteFile(wrongPIN, []byte("000000\n"), 0o600)
+	for _, c := range []struct {
+		name string
+		edit func(*keys.PKCS11Config)
+		want error
+		says string
+	}{
+		{"wrong PIN", func(p *keys.PKCS11Config) { p.PINFile = wrongPIN }, keys.ErrPINIncorrect, "PIN incorrect"},
+		{"missing token", func(p *keys.PKCS11Config) { p.TokenLabel = "no-such-token" }, keys.ErrTokenNotFound, "no-such-token"},
+		{"missing key", func(p *keys.PKCS11Config) { p.KeyLabel, p.KeyID = "no-such-key", "" }, keys.ErrKeyNotFound, "no-such-key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bad := cfg
+			p := *cfg.HSM.Signer
+			c.edit(&p)
+			bad.HSM.Signer = &p
+			inst, err := startInstance(context.Background(), bad, slog.New(slog.DiscardHandler))
+			if err == nil {
+				inst.Close()
+				t.Fatal("started with a broken HSM configuration")
+			}
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), tok.PIN) {
+				t.Fatalf("error %q, want %v saying %q (and never the PIN)", err, c.want, c.says)
+			}
+		})
+	}
+	inst, err := startInstance(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("the good configuration does not start after the failures: %v", err)
+	}
+	inst.Close()
+}
