@@ -62,6 +62,7 @@ type Gateway struct {
 	pgp       *pgp.Protector
 	spool     Spool
 	store     store.Store
+	obs       Observer
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -75,7 +76,9 @@ type Deps struct {
 	// Store, when set, gives support mail a thread token in its Message-ID and tells which
 	// customers' clients read AES-GCM. nil: no threads, CBC for everyone.
 	Store store.Store
-	Log   *slog.Logger
+	// Observer, when set, is told what was accepted, refused and protected (metrics).
+	Observer Observer
+	Log      *slog.Logger
 }
 
 // New returns a Gateway. cfg must have been validated.
@@ -87,9 +90,12 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, prefer: prefer, smime: d.SMIME, pgp: d.PGP, spool: d.Spool, store: d.Store, log: d.Log, now: time.Now}
+	g := &Gateway{cfg: cfg, prefer: prefer, smime: d.SMIME, pgp: d.PGP, spool: d.Spool, store: d.Store, obs: d.Observer, log: d.Log, now: time.Now}
 	if g.log == nil {
 		g.log = slog.Default()
+	}
+	if g.obs == nil {
+		g.obs = nopObserver{}
 	}
 	g.directory.Store(d.Directory)
 	return g, nil
@@ -122,7 +128,7 @@ type session struct {
 
 func (s *session) Mail(from string, size int64) error {
 	if !s.client.Trusted {
-		return Refuse(530, [3]int{5, 7, 0}, "Authentication required", ErrRelayDenied)
+		return s.g.refused("", Refuse(530, [3]int{5, 7, 0}, "Authentication required", ErrRelayDenied))
 	}
 	s.Reset()
 	s.from, s.class, s.inTx = from, s.g.cfg.classify(from), true
@@ -135,7 +141,7 @@ func (s *session) Rcpt(to string) error {
 	}
 	r, err := s.resolve(to, s.class)
 	if err != nil {
-		return err
+		return s.g.refused(s.class, err)
 	}
 	s.rcpts = append(s.rcpts, r)
 	return nil
@@ -167,13 +173,16 @@ func (s *session) Reset() {
 
 func (s *session) Close() {}
 
-func (s *session) Data(msg []byte) (string, error) {
+func (s *session) Data(msg []byte) (_ string, err error) {
 	if !s.inTx || len(s.rcpts) == 0 {
 		return "", Refuse(503, [3]int{5, 5, 1}, "RCPT first", nil)
 	}
+	class := s.class
+	defer func() { s.g.refused(class, err) }()
 	defer s.Reset()
-	msg, class, err := s.classHeader(msg)
+	msg, class, err = s.classHeader(msg)
 	if err != nil {
+		class = s.class
 		return "", err
 	}
 	if class != s.class {
@@ -215,6 +224,9 @@ func (s *session) Data(msg []byte) (string, error) {
 		}
 		ids = append(ids, id)
 		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", domains(o.to), "bytes", len(o.data))
+	}
+	for _, o := range outs {
+		s.g.obs.Accepted(class, o.method, len(o.to))
 	}
 	return strings.Join(ids, ","), nil
 }
@@ -271,24 +283,30 @@ func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
 	}
 	var outs []output
 	if len(smimeTo) > 0 {
+		start := time.Now()
 		out, err := s.g.smime.Protect(ctx, msg, smimeTo, smime.Options{HeaderProtection: policy.HeaderProtection})
 		if err != nil {
 			return nil, protectError(err)
 		}
+		s.g.obs.Protected("smime", time.Since(start))
 		outs = append(outs, output{"smime", smimeAddrs, out})
 	}
 	if len(pgpTo) > 0 {
+		start := time.Now()
 		out, err := s.g.pgp.Protect(ctx, msg, pgpTo, pgp.Options{HeaderProtection: policy.HeaderProtection})
 		if err != nil {
 			return nil, protectError(err)
 		}
+		s.g.obs.Protected("pgp", time.Since(start))
 		outs = append(outs, output{"pgp", pgpAddrs, out})
 	}
 	if len(clearAddrs) > 0 {
+		start := time.Now()
 		out, err := s.g.smime.Sign(ctx, msg, smime.Options{HeaderProtection: policy.HeaderProtection})
 		if err != nil {
 			return nil, protectError(err)
 		}
+		s.g.obs.Protected("signed", time.Since(start))
 		outs = append(outs, output{"signed", clearAddrs, out})
 	}
 	return outs, nil

@@ -216,6 +216,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 			}
 			s.log.Info("queue: expired", "id", id, "class", class,
 				"domain", domainOf(meta.Recipients[i]), "status", r.Last.Enhanced, "attempts", r.Attempts)
+			s.obs.Bounced(class)
 		}
 	default:
 		to := make([]string, len(pending))
@@ -223,6 +224,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 			to[k] = meta.Recipients[i]
 		}
 		errs := s.deliver(ctx, meta.From, to, data)
+		done := s.now()
 		for k, i := range pending {
 			r := &st.Rcpts[i]
 			r.Attempts++
@@ -232,15 +234,18 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 			case de == nil:
 				r.Status = statusDelivered
 				s.log.Info("queue: delivered", "id", id, "class", class, "domain", domain, "attempts", r.Attempts)
+				s.obs.Delivered(class, done.Sub(meta.Created))
 			case de.Temporary:
 				r.Last = de
 				s.log.Info("queue: deferred", "id", id, "class", class, "domain", domain,
 					"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
+				s.obs.Deferred(class, de.Enhanced)
 			default:
 				r.Last = de
 				r.Status = statusFailed
 				s.log.Info("queue: failed", "id", id, "class", class, "domain", domain,
 					"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
+				s.obs.Bounced(class)
 			}
 		}
 	}

@@ -103,6 +103,7 @@ type options struct {
 	clock    func() time.Time
 	hostname string
 	ops      fileOps
+	observer Observer
 }
 
 // WithLogger sets the structured logger (default: slog.Default()).
@@ -127,6 +128,7 @@ type Spool struct {
 	now      func() time.Time
 	hostname string
 	ops      fileOps
+	obs      Observer
 	tmpDir   string
 	qDir     string
 	lock     *os.File
@@ -180,7 +182,7 @@ func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 	if next == nil {
 		return nil, errors.New("queue: a next hop is required")
 	}
-	o := options{ops: osOps{}, clock: time.Now}
+	o := options{ops: osOps{}, clock: time.Now, observer: nopObserver{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -200,6 +202,7 @@ func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 		now:      o.clock,
 		hostname: o.hostname,
 		ops:      newGroupSync(o.ops),
+		obs:      o.observer,
 		tmpDir:   filepath.Join(cfg.Dir, "tmp"),
 		qDir:     filepath.Join(cfg.Dir, "queue"),
 		entries:  make(map[string]*entry),

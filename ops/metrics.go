@@ -1,0 +1,254 @@
+package ops
+
+import (
+	"crypto/x509"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/sealpost/sealpost/queue"
+)
+
+// maxSeries bounds the label combinations of one metric: past it, new combinations are counted
+// under label values "other", so no input can make the registry grow without limit.
+const maxSeries = 500
+
+// overflow is the label value of combinations past maxSeries.
+const overflow = "other"
+
+// Metrics are sealpost's Prometheus metrics (github.com/prometheus/client_golang), in a registry
+// of their own with the Go runtime's and the process's collectors. It is the gateway's Observer
+// (gateway.Observer), and QueueObserver gives each spool's. Its methods are safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	accepted, acceptedRcpts, refused, protected *boundedCounter
+	protectSeconds                              *boundedHistogram
+	delivered, deferred, bounced                *boundedCounter
+	deliverySeconds                             *boundedHistogram
+	tsaSeconds                                  prometheus.Histogram
+	tsaErrors                                   prometheus.Counter
+	certExpiry                                  *prometheus.GaugeVec
+
+	mu      sync.Mutex
+	watched map[string]bool
+}
+
+// Histogram bounds, in seconds.
+var (
+	// protectBuckets: an RSA-2048 signature takes about a millisecond, an external TSA tens to
+	// hundreds of milliseconds, a timeout seconds.
+	protectBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	// deliveryBuckets run from an immediate delivery to the five days of a statement's lifetime.
+	deliveryBuckets = []float64{.1, .5, 1, 5, 15, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 2 * 24 * 3600, 5 * 24 * 3600}
+)
+
+// NewMetrics returns the metrics, every counter at zero.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	counter := func(name, help string, labels ...string) *boundedCounter {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		reg.MustRegister(v)
+		return &boundedCounter{v: v, seen: newSeries(len(labels))}
+	}
+	histogram := func(name, help string, buckets []float64, labels ...string) *boundedHistogram {
+		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+		reg.MustRegister(v)
+		return &boundedHistogram{v: v, seen: newSeries(len(labels))}
+	}
+	m := &Metrics{
+		reg: reg,
+		accepted: counter("sealpost_messages_accepted_total",
+			"Protected copies queued by the outbound gateway, by class and protection method (smime, pgp, signed).", "class", "method"),
+		acceptedRcpts: counter("sealpost_recipients_accepted_total",
+			"Recipients of the protected copies queued by the outbound gateway, by class and method.", "class", "method"),
+		refused: counter("sealpost_messages_refused_total",
+			"MAIL, RCPT and DATA commands the outbound gateway refused, by class (empty before MAIL) and reason.", "class", "reason"),
+		protected: counter("sealpost_messages_protected_total",
+			"Copies signed, timestamped and (except signed) encrypted, by method.", "method"),
+		protectSeconds: histogram("sealpost_protect_duration_seconds",
+			"Time to protect one copy (sign, timestamp, encrypt), by method.", protectBuckets, "method"),
+		delivered: counter("sealpost_queue_delivered_total",
+			"Recipients the next hop accepted, by queue and class.", "queue", "class"),
+		deferred: counter("sealpost_queue_deferred_total",
+			"Delivery attempts that failed temporarily, per recipient, by queue, class and RFC 3463 status.", "queue", "class", "reason"),
+		bounced: counter("sealpost_queue_bounced_total",
+			"Recipients that failed for good (permanent failure or expiry), by queue and class.", "queue", "class"),
+		deliverySeconds: histogram("sealpost_delivery_duration_seconds",
+			"Time from queueing to delivery, per delivered recipient, by queue and class.", deliveryBuckets, "queue", "class"),
+		tsaSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sealpost_tsa_request_duration_seconds",
+			Help: "Time to obtain one RFC 3161 timestamp token, successful or not.", Buckets: protectBuckets}),
+		tsaErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_tsa_errors_total",
+			Help: "Timestamp requests that returned no token."}),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sealpost_certificate_expiry_timestamp_seconds",
+			Help: "When the certificate of one of the bank's identities expires (notAfter), in Unix seconds."}, []string{"identity"}),
+		watched: map[string]bool{},
+	}
+	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry)
+	return m
+}
+
+// series remembers the label combinations of one metric and folds those past maxSeries into
+// "other".
+type series struct {
+	mu   sync.Mutex
+	seen map[string]bool
+	n    int
+}
+
+func newSeries(n int) *series { return &series{seen: map[string]bool{}, n: n} }
+
+func (s *series) bound(values []string) []string {
+	key := ""
+	for _, v := range values {
+		key += v + "\x00"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen[key] {
+		return values
+	}
+	if len(s.seen) >= maxSeries {
+		out := make([]string, len(values))
+		for i := range out {
+			out[i] = overflow
+		}
+		return out
+	}
+	s.seen[key] = true
+	return values
+}
+
+type boundedCounter struct {
+	v    *prometheus.CounterVec
+	seen *series
+}
+
+func (c *boundedCounter) add(v float64, labels ...string) {
+	if v > 0 {
+		c.v.WithLabelValues(c.seen.bound(labels)...).Add(v)
+	}
+}
+
+type boundedHistogram struct {
+	v    *prometheus.HistogramVec
+	seen *series
+}
+
+func (h *boundedHistogram) observe(v float64, labels ...string) {
+	h.v.WithLabelValues(h.seen.bound(labels)...).Observe(v)
+}
+
+// Accepted implements gateway.Observer.
+func (m *Metrics) Accepted(class, method string, recipients int) {
+	m.accepted.add(1, class, method)
+	m.acceptedRcpts.add(float64(recipients), class, method)
+}
+
+// Refused implements gateway.Observer.
+func (m *Metrics) Refused(class, reason string) { m.refused.add(1, class, reason) }
+
+// Protected implements gateway.Observer.
+func (m *Metrics) Protected(method string, d time.Duration) {
+	m.protected.add(1, method)
+	m.protectSeconds.observe(d.Seconds(), method)
+}
+
+// QueueObserver returns the queue.Observer of the spool named name ("outbound", "desk"), for
+// queue.WithObserver.
+func (m *Metrics) QueueObserver(name string) queue.Observer {
+	return queueObserver{m: m, queue: name}
+}
+
+type queueObserver struct {
+	m     *Metrics
+	queue string
+}
+
+func (o queueObserver) Delivered(class string, d time.Duration) {
+	o.m.delivered.add(1, o.queue, class)
+	o.m.deliverySeconds.observe(d.Seconds(), o.queue, class)
+}
+
+func (o queueObserver) Deferred(class, reason string) { o.m.deferred.add(1, o.queue, class, reason) }
+
+func (o queueObserver) Bounced(class string) { o.m.bounced.add(1, o.queue, class) }
+
+// SpoolStats is what the depth gauges read at scrape time; *queue.Spool implements it.
+type SpoolStats interface {
+	Stats() (depth int, oldest time.Time)
+}
+
+// WatchSpool exports the depth and oldest entry's age of the spool named name, read at each
+// scrape. A name can be watched once.
+func (m *Metrics) WatchSpool(name string, s SpoolStats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.watched[name] {
+		return
+	}
+	m.watched[name] = true
+	labels := prometheus.Labels{"queue": name}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sealpost_queue_depth",
+			Help: "Entries in the spool (messages, not recipients), by queue.", ConstLabels: labels},
+			func() float64 { n, _ := s.Stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sealpost_queue_oldest_age_seconds",
+			Help: "Age of the oldest entry in the spool (0 when empty), by queue.", ConstLabels: labels},
+			func() float64 {
+				_, oldest := s.Stats()
+				if oldest.IsZero() {
+					return 0
+				}
+				return max(time.Since(oldest).Seconds(), 0)
+			}),
+	)
+}
+
+// SetCertificateExpiry exports when the certificate of the bank's identity (e.g. "signer",
+// "tsa") expires, so an alert can fire weeks before mail stops being signed.
+func (m *Metrics) SetCertificateExpiry(identity string, cert *x509.Certificate) {
+	if cert == nil {
+		return
+	}
+	m.certExpiry.WithLabelValues(identity).Set(float64(cert.NotAfter.Unix()))
+}
+
+// WriteTo writes every metric in the Prometheus text format.
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	cw := &countingWriter{w: w}
+	enc := expfmt.NewEncoder(cw, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			return cw.n, err
+		}
+	}
+	return cw.n, nil
+}
+
+// ServeHTTP serves the metrics (GET /metrics) with promhttp.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
