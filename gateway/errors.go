@@ -47,6 +47,30 @@ func TempFail(msg string, cause error) *Error {
 	return Refuse(451, [3]int{4, 3, 0}, msg, cause)
 }
 
+// ReasonCode is Reason as a short token for metric labels: no_key, relay_denied,
+// timestamp_failed, queue_unavailable or refused.
+func ReasonCode(err error) string {
+	for _, c := range []struct {
+		err  error
+		code string
+	}{{ErrNoKey, "no_key"}, {ErrRelayDenied, "relay_denied"}, {ErrTimestampFailed, "timestamp_failed"}, {ErrQueueUnavailable, "queue_unavailable"}} {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "refused"
+}
+
+// Reply returns the SMTP reply err stands for ("554 5.6.0 message cannot be parsed"), or
+// "451 4.3.0 local error" for an error that is not an *Error.
+func Reply(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.Enhanced[0], e.Enhanced[1], e.Enhanced[2], e.Message)
+	}
+	return "451 4.3.0 local error"
+}
+
 // Reason names the kind of refusal for logs, without its reply text, which can name recipients.
 func Reason(err error) string {
 	for _, s := range []error{ErrNoKey, ErrRelayDenied, ErrTimestampFailed, ErrQueueUnavailable} {

@@ -66,7 +66,7 @@ func (s *inboundSession) Data(msg []byte) (string, error) {
 	arrival := s.ib.now()
 	res, err := s.ib.Evaluate(ctx, msg, arrival)
 	if err != nil {
-		s.ib.log.Info("inbound refused", "reason", Reason(err))
+		s.ib.log.Info("inbound refused", "reason", ReasonCode(err), "reply", replyCode(err))
 		return "", err
 	}
 	if res.Action == ActionQuarantine {
@@ -203,4 +203,13 @@ func (ib *Inbound) ReleaseReleased(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// replyCode is the reply's code and enhanced code only (its text can name addresses).
+func replyCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return fmt.Sprintf("%d %d.%d.%d", e.Code, e.Enhanced[0], e.Enhanced[1], e.Enhanced[2])
+	}
+	return "451 4.3.0"
 }

@@ -9,7 +9,7 @@ type Observer interface {
 	// Accepted: one protected copy was queued (reported once every copy of the message is
 	// queued); method is "smime", "pgp" or "signed", recipients how many it goes to.
 	Accepted(class, method string, recipients int)
-	// Refused: MAIL, RCPT or DATA was refused; reason is Reason(err). class is "" when the
+	// Refused: MAIL, RCPT or DATA was refused; reason is ReasonCode(err). class is "" when the
 	// transaction had not started (MAIL refused).
 	Refused(class, reason string)
 	// Protected: one copy was signed, timestamped and (except "signed") encrypted in d.
@@ -26,7 +26,7 @@ func (nopObserver) Protected(string, time.Duration) {}
 // refused reports err, when it is one, as a refusal of class, and returns it.
 func (g *Gateway) refused(class string, err error) error {
 	if err != nil {
-		g.obs.Refused(class, Reason(err))
+		g.obs.Refused(class, ReasonCode(err))
 	}
 	return err
 }

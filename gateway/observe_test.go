@@ -56,7 +56,7 @@ func newObservedGateway(t *testing.T, sp Spool, sm *smime.Protector, obs Observe
 }
 
 func TestObserverSeesEachDecision(t *testing.T) {
-	noKey, relay, queueDown, tsaDown := Reason(ErrNoKey), Reason(ErrRelayDenied), Reason(ErrQueueUnavailable), Reason(ErrTimestampFailed)
+	noKey, relay, queueDown, tsaDown := ReasonCode(ErrNoKey), ReasonCode(ErrRelayDenied), ReasonCode(ErrQueueUnavailable), ReasonCode(ErrTimestampFailed)
 	deadTSA := func(t *testing.T) *smime.Protector {
 		f := getFixture(t)
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -253,20 +253,20 @@ func TestMetricsAfterTraffic(t *testing.T) {
 
 	after := scrapeMetrics(t, base)
 	for key, want := range map[string]float64{
-		`sealpost_messages_accepted_total{class="statement",method="smime"}`:                                   1,
-		`sealpost_recipients_accepted_total{class="statement",method="smime"}`:                                 1,
-		`sealpost_messages_refused_total{class="statement",reason="` + gateway.Reason(gateway.ErrNoKey) + `"}`: 1,
-		`sealpost_messages_protected_total{method="smime"}`:                                                    1,
-		`sealpost_protect_duration_seconds_count{method="smime"}`:                                              1,
-		`sealpost_tsa_request_duration_seconds_count`:                                                          1,
-		`sealpost_tsa_errors_total`:                                                                            0,
-		`sealpost_queue_delivered_total{queue="outbound",class="statement"}`:                                   1,
-		`sealpost_delivery_duration_seconds_count{queue="outbound",class="statement"}`:                         1,
-		`sealpost_queue_bounced_total{queue="desk",class="support"}`:                                           1,
-		`sealpost_queue_deferred_total{queue="desk",class="support",reason="4.2.1"}`:                           1,
-		`sealpost_queue_depth{queue="outbound"}`:                                                               0,
-		`sealpost_queue_depth{queue="desk"}`:                                                                   1,
-		`sealpost_certificate_expiry_timestamp_seconds{identity="signer"}`:                                     float64(b.signer.Certificate().NotAfter.Unix()),
+		`sealpost_messages_accepted_total{class="statement",method="smime"}`:                                       1,
+		`sealpost_recipients_accepted_total{class="statement",method="smime"}`:                                     1,
+		`sealpost_messages_refused_total{class="statement",reason="` + gateway.ReasonCode(gateway.ErrNoKey) + `"}`: 1,
+		`sealpost_messages_protected_total{method="smime"}`:                                                        1,
+		`sealpost_protect_duration_seconds_count{method="smime"}`:                                                  1,
+		`sealpost_tsa_request_duration_seconds_count`:                                                              1,
+		`sealpost_tsa_errors_total`:                                                                                0,
+		`sealpost_queue_delivered_total{queue="outbound",class="statement"}`:                                       1,
+		`sealpost_delivery_duration_seconds_count{queue="outbound",class="statement"}`:                             1,
+		`sealpost_queue_bounced_total{queue="desk",class="support"}`:                                               1,
+		`sealpost_queue_deferred_total{queue="desk",class="support",reason="4.2.1"}`:                               1,
+		`sealpost_queue_depth{queue="outbound"}`:                                                                   0,
+		`sealpost_queue_depth{queue="desk"}`:                                                                       1,
+		`sealpost_certificate_expiry_timestamp_seconds{identity="signer"}`:                                         float64(b.signer.Certificate().NotAfter.Unix()),
 	} {
 		got, ok := after[canonKey(key)]
 		if !ok {

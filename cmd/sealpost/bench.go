@@ -71,7 +71,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 	cfg := defaultConfig()
-	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Enabled = tmp, "127.0.0.1:0", false
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Enabled, cfg.Ops.Enabled = tmp, "127.0.0.1:0", false, false
 	cfg.Delivery.Smarthost = &SmarthostConfig{Addr: sink.addr, TLS: "none"}
 	cfg.Queue.Workers = 16
 	if err := cfg.Validate(); err != nil {

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/ops"
 )
 
 // Config is sealpost's configuration file (JSON, decoded strictly: an unknown key is an error).
@@ -28,6 +30,15 @@ type Config struct {
 	Gateway  gateway.Config `json:"gateway"`
 	Inbound  InboundConfig  `json:"inbound"`
 	HSM      HSMConfig      `json:"hsm"`
+	DKIM     DKIMConfig     `json:"dkim"`
+	Ops      ops.Config     `json:"ops"`
+}
+
+// DKIMConfig signs what leaves sealpost with DKIM, after protection (which changes the body, so a
+// signature the bank's MTA added before sealpost would break): one key per From domain. Mail from a
+// domain without a key leaves unsigned.
+type DKIMConfig struct {
+	Keys []dkim.KeyConfig `json:"keys"`
 }
 
 // HSMConfig puts the bank's keys in an HSM over PKCS#11. A null entry keeps that key in the data
@@ -124,6 +135,7 @@ func defaultConfig() Config {
 			},
 			InboundConfig: gateway.InboundConfig{SupportAddresses: []string{"support@bank.example"}, AuthServID: "sealpost.bank.example"},
 		},
+		Ops: ops.Config{Enabled: true, Addr: ops.DefaultAddr},
 		Gateway: gateway.Config{
 			DefaultClass: gateway.ClassStatement, Prefer: "smime", Policies: gateway.DefaultPolicies(),
 		},
@@ -173,6 +185,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Inbound.InboundConfig.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Ops.Enabled {
+		if err := c.Ops.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("ops: %w", err))
+		}
 	}
 	for name, p := range map[string]*keys.PKCS11Config{"hsm.signer": c.HSM.Signer, "hsm.tsa": c.HSM.TSA} {
 		if p != nil {

@@ -62,7 +62,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	w := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 
 	cfg := defaultConfig()
-	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr = dirPath, "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = dirPath, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}, {Sender: "support@bank.example", Class: gateway.ClassSupport}}
 	if err := cfg.Validate(); err != nil {
 		return err

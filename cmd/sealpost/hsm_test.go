@@ -24,7 +24,7 @@ func hsmConfig(t *testing.T) (Config, *softhsm.Token, *keys.Identity) {
 	t.Helper()
 	tok := softhsm.New(t)
 	cfg := defaultConfig()
-	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	dir := keys.DataDir(cfg.Data)
 	if err := dir.Init(cfg.Senders); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@
 //	sealpost timestamp extract [-out DIR] FILE      token.der + sigvalue.bin for openssl ts -verify
 //	sealpost verify [-data DIR] FILE.eml            inbound verdict: exit 0 verified, 1 not, 2 not processed
 //	sealpost quarantine list|show ID|release ID     held inbound messages (-data DIR)
+//	sealpost queue list|show ID|retry ID|delete ID|flush [-addr A] [-queue outbound|desk]
 //
 // Errors are one line on stderr and a non-zero exit status (1 for a failure, 2 for a usage error);
 // nothing is written to stdout unless the whole command succeeded.
@@ -39,6 +40,7 @@ commands:
   timestamp  extract FILE: write a signature's RFC 3161 token and signed value for openssl ts -verify
   verify     run the inbound pipeline on FILE.eml and print the verdict (exit 0 verified, 1 not, 2 error)
   quarantine list | show ID | release ID: held inbound messages
+  queue      list | show ID | retry ID | delete ID | flush: a running gateway's queues (ops listener)
 
 Run "sealpost COMMAND -h" for a command's flags.
 `
@@ -71,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdVerify(args[1:], stdout, stderr)
 	case "quarantine":
 		err = cmdQuarantine(args[1:], stdout, stderr)
+	case "queue":
+		err = cmdQueue(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

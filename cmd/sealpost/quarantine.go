@@ -80,7 +80,7 @@ func cmdQuarantine(args []string, stdout, stderr io.Writer) error {
 		res, err := o.pipeline.Evaluate(ctx, msg, h.Received)
 		fmt.Fprintf(stdout, "id:\t%s\nreceived:\t%s\nenvelope:\t%s -> %v\nreason:\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(sender), rcpts, h.Reason)
 		if err != nil {
-			fmt.Fprintf(stdout, "verdict:\tnot processed: %s\n", gateway.Reason(err))
+			fmt.Fprintf(stdout, "verdict:\tnot processed: %s\n", gateway.Reply(err))
 			return nil
 		}
 		printVerdict(stdout, res.Verdict, "")

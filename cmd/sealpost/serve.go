@@ -16,8 +16,10 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/ops"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
@@ -80,6 +82,7 @@ type instance struct {
 	reload *reloader
 	hup    chan os.Signal
 	closer []io.Closer // HSM sessions, closed last
+	ops    *ops.Server // nil when disabled
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -106,6 +109,9 @@ func (i *instance) InboundAddr() net.Addr {
 // Close stops accepting, lets sessions end, then stops the workers.
 func (i *instance) Close() error {
 	err := i.srv.Close()
+	if i.ops != nil {
+		err = errors.Join(err, i.ops.Close())
+	}
 	if i.inbound != nil {
 		err = errors.Join(err, i.inbound.srv.Close())
 	}
@@ -183,6 +189,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	}
 	var closers []io.Closer
 	cleanup = append(cleanup, func() { closeAll(closers) })
+	m := ops.NewMetrics()
 	signer, c, err := loadIdentity(dir, "signer", cfg.HSM.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("signing identity: %w", err)
@@ -198,9 +205,12 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		if ts, err = tsa.NewAuthority(tsaID.Signer, tsaID.Chain); err != nil {
 			return nil, fmt.Errorf("tsa: %w", err)
 		}
+		m.SetCertificateExpiry("tsa", tsaID.Certificate())
 	} else if ts, err = newTimestamper(dir, cfg.TSA); err != nil {
 		return nil, fmt.Errorf("tsa: %w", err)
 	}
+	ts = ops.InstrumentTimestamper(ts, m)
+	m.SetCertificateExpiry("signer", signer.Certificate())
 	sp, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
 	if err != nil {
 		return nil, err
@@ -227,12 +237,22 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, log)
+	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, log, queue.WithObserver(m.QueueObserver("outbound")))
 	if err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { spool.Close() })
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Directory: directory, SMIME: sp, PGP: pp, Spool: spool, Store: st, Log: log})
+	m.WatchSpool("outbound", spool)
+	// DKIM signs each protected copy on its way into the spool.
+	var out gateway.Spool = spool
+	if len(cfg.DKIM.Keys) > 0 {
+		dk, err := dkim.New(cfg.DKIM.Keys)
+		if err != nil {
+			return nil, fmt.Errorf("dkim: %w", err)
+		}
+		out = dkim.Spool{Next: spool, Signer: dk}
+	}
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Directory: directory, SMIME: sp, PGP: pp, Spool: out, Store: st, Observer: m, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -247,11 +267,26 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		return nil, err
 	}
 	var in *inboundListener
+	opsOpts := []ops.Option{ops.WithMetrics(m), ops.WithLogger(log), ops.WithSpool("outbound", spool),
+		ops.WithReadiness("keys loaded", ops.CertificateValid(signer.Certificate())),
+		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool")))}
 	if cfg.Inbound.Enabled {
-		if in, err = startInbound(cfg, dir, directory, signer, pgpKey, st, log); err != nil {
+		if in, err = startInbound(cfg, dir, directory, signer, pgpKey, st, m, log); err != nil {
 			return nil, err
 		}
 		cleanup = append(cleanup, func() { in.ln.Close(); in.desk.Close() })
+		opsOpts = append(opsOpts, ops.WithSpool("desk", in.desk),
+			ops.WithReadiness("desk spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "desk-spool"))))
+	}
+	var opsSrv *ops.Server
+	if cfg.Ops.Enabled {
+		if opsSrv, err = ops.NewServer(cfg.Ops, opsOpts...); err != nil {
+			return nil, fmt.Errorf("ops: %w", err)
+		}
+		if err := opsSrv.Start(); err != nil {
+			return nil, fmt.Errorf("ops: %w", err)
+		}
+		cleanup = append(cleanup, func() { opsSrv.Close() })
 	}
 	ln, err := net.Listen("tcp", scfg.Addr)
 	if err != nil {
@@ -263,7 +298,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		users = append(users, in.pipeline)
 	}
 	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, store: st, cancel: cancel, done: make(chan error, 2),
-		reload: newReloader(dir, log, users...), hup: make(chan os.Signal, 1), closer: closers}
+		reload: newReloader(dir, log, users...), hup: make(chan os.Signal, 1), closer: closers, ops: opsSrv}
 	go inst.reload.run(wctx, inst.hup)
 	go spool.Start(wctx)
 	go func() { inst.done <- srv.Serve(ln) }()
@@ -275,13 +310,13 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	return inst, nil
 }
 
-func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger) (*queue.Spool, error) {
+func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opts ...queue.Option) (*queue.Spool, error) {
 	qcfg := queue.Config{Dir: dir, Workers: cfg.Queue.Workers,
 		MinBackoff: time.Duration(cfg.Queue.MinBackoff), MaxBackoff: time.Duration(cfg.Queue.MaxBackoff)}
 	if err := qcfg.Validate(); err != nil {
 		return nil, err
 	}
-	spool, err := queue.Open(qcfg, next, queue.WithLogger(log))
+	spool, err := queue.Open(qcfg, next, append([]queue.Option{queue.WithLogger(log)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
@@ -303,7 +338,7 @@ func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory,
 
 // startInbound opens the desk's spool and the quarantine and binds the inbound listener.
 func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, signer *keys.Identity, pgpKey *openpgp.Entity,
-	st store.Store, log *slog.Logger) (in *inboundListener, err error) {
+	st store.Store, m *ops.Metrics, log *slog.Logger) (in *inboundListener, err error) {
 	held, err := queue.OpenHeld(quarantineDir(cfg))
 	if err != nil {
 		return nil, err
@@ -312,10 +347,11 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, signe
 	if err != nil {
 		return nil, fmt.Errorf("inbound delivery: %w", err)
 	}
-	desk, err := openSpool(cfg, filepath.Join(cfg.Data, "desk-spool"), next, log)
+	desk, err := openSpool(cfg, filepath.Join(cfg.Data, "desk-spool"), next, log, queue.WithObserver(m.QueueObserver("desk")))
 	if err != nil {
 		return nil, err
 	}
+	m.WatchSpool("desk", desk)
 	defer func() {
 		if err != nil {
 			desk.Close()

@@ -31,7 +31,7 @@ func testInstance(t *testing.T, edit func(*Config)) (*instance, Config, *keys.Id
 func testInstanceLogging(t *testing.T, edit func(*Config), log *slog.Logger) (*instance, Config, *keys.Identity, *openpgp.Entity) {
 	t.Helper()
 	cfg := defaultConfig()
-	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}}
 	if edit != nil {
 		edit(&cfg)

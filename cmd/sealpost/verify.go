@@ -129,8 +129,8 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	defer o.Close()
 	res, err := o.pipeline.Evaluate(context.Background(), msg, arrival)
 	if err != nil {
-		fmt.Fprintf(stdout, "verdict:\tnot processed\nreply:\t%s\n", gateway.Reason(err))
-		return &exitCode{2, fmt.Errorf("%s: cannot be processed: %s", fs.Arg(0), gateway.Reason(err))}
+		fmt.Fprintf(stdout, "verdict:\tnot processed\nreply:\t%s\n", gateway.Reply(err))
+		return &exitCode{2, fmt.Errorf("%s: cannot be processed: %s", fs.Arg(0), gateway.Reply(err))}
 	}
 	action := res.Action
 	if res.Reason != "" {
