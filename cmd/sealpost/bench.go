@@ -7,11 +7,16 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -38,6 +43,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	seconds := fs.Int("seconds", 10, "length of the latency run")
 	size := fs.Int("size", 2048, "message size in bytes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	softhsm := fs.Bool("softhsm", false, "run again with the signer and TSA keys in a throw-away SoftHSM2 token, and compare")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -65,46 +71,139 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sink.close()
-	tmp, err := os.MkdirTemp("", "sealpost-bench-")
+	run := func(name string, hsm bool) (float64, error) {
+		inst, done, err := benchInstance(sink, hsm, stderr)
+		if err != nil {
+			return 0, err
+		}
+		defer done()
+		res, err := load(inst.Addr().String(), sink, *n, *conc, 0, *size, name)
+		if err != nil {
+			return 0, err
+		}
+		w("throughput (%s): %d messages of %d bytes, %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v",
+			name, *n, *size, *conc, res.perSecond, res.perSecond/sigs, res.accepted, res.p50, res.p99)
+		if *rate > 0 {
+			m := *rate * *seconds
+			res, err := load(inst.Addr().String(), sink, m, *conc, *rate, *size, name+"r")
+			if err != nil {
+				return 0, err
+			}
+			w("latency (%s) at %d messages/s offered (%d messages): p50 %v, p99 %v, delivered %.0f messages/s", name, *rate, m, res.p50, res.p99, res.perSecond)
+		}
+		return res.perSecond, nil
+	}
+	file, err := run("file keys", false)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	cfg := defaultConfig()
-	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Enabled, cfg.Ops.Enabled = tmp, "127.0.0.1:0", false, false
-	cfg.Delivery.Smarthost = &SmarthostConfig{Addr: sink.addr, TLS: "none"}
-	cfg.Queue.Workers = 16
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	dir := keys.DataDir(tmp)
-	if err := dir.Init(cfg.Senders); err != nil {
-		return err
-	}
-	if _, _, err := demoCustomers(dir); err != nil {
-		return err
-	}
-	inst, err := startInstance(context.Background(), cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return err
-	}
-	defer inst.Close()
-
-	res, err := load(inst.Addr().String(), sink, *n, *conc, 0, *size, "t")
-	if err != nil {
-		return err
-	}
-	w("throughput: %d messages of %d bytes, %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v",
-		*n, *size, *conc, res.perSecond, res.perSecond/sigs, res.accepted, res.p50, res.p99)
-	if *rate > 0 {
-		m := *rate * *seconds
-		res, err := load(inst.Addr().String(), sink, m, *conc, *rate, *size, "r")
+	if *softhsm {
+		hsm, err := run("SoftHSM2 keys", true)
 		if err != nil {
 			return err
 		}
-		w("latency at %d messages/s offered (%d messages): p50 %v, p99 %v, delivered %.0f messages/s", *rate, m, res.p50, res.p99, res.perSecond)
+		w("SoftHSM2 ÷ file keys: %.2f", hsm/file)
 	}
 	return nil
+}
+
+// benchInstance starts a gateway on a throw-away data directory delivering to sink; with hsm, the
+// bank's signer and TSA keys are moved into a throw-away SoftHSM2 token first.
+func benchInstance(sink *sink, hsm bool, stderr io.Writer) (*instance, func(), error) {
+	tmp, err := os.MkdirTemp("", "sealpost-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*instance, func(), error) {
+		os.RemoveAll(tmp)
+		return nil, nil, err
+	}
+	cfg := defaultConfig()
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Enabled, cfg.Ops.Enabled = filepath.Join(tmp, "data"), "127.0.0.1:0", false, false
+	cfg.Delivery.Smarthost = &SmarthostConfig{Addr: sink.addr, TLS: "none"}
+	cfg.Queue.Workers = 16
+	if err := cfg.Validate(); err != nil {
+		return fail(err)
+	}
+	dir := keys.DataDir(cfg.Data)
+	if err := dir.Init(cfg.Senders); err != nil {
+		return fail(err)
+	}
+	if _, _, err := demoCustomers(dir); err != nil {
+		return fail(err)
+	}
+	if hsm {
+		if cfg.HSM.Signer, cfg.HSM.TSA, err = softHSMToken(filepath.Join(tmp, "hsm"), dir); err != nil {
+			return fail(fmt.Errorf("SoftHSM2: %w", err))
+		}
+	}
+	inst, err := startInstance(context.Background(), cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return fail(err)
+	}
+	return inst, func() { inst.Close(); os.RemoveAll(tmp) }, nil
+}
+
+// softHSMToken makes a SoftHSM2 token in dir (SOFTHSM2_CONF points there for this process),
+// imports the data directory's signer and TSA keys, and removes the key files, so that only the
+// token can sign.
+func softHSMToken(dir string, data keys.DataDir) (signer, tsaKey *keys.PKCS11Config, err error) {
+	if _, err := exec.LookPath("softhsm2-util"); err != nil {
+		return nil, nil, errors.New("softhsm2-util not found (apt-get install softhsm2)")
+	}
+	module, err := keys.DefaultPKCS11Module()
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.MkdirAll(tokens, 0o700); err != nil {
+		return nil, nil, err
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		return nil, nil, err
+	}
+	os.Setenv("SOFTHSM2_CONF", conf)
+	pin := "bench-" + strings.ToLower(rand.Text()[:8])
+	pinFile := filepath.Join(dir, "pin")
+	if err := os.WriteFile(pinFile, []byte(pin+"\n"), 0o600); err != nil {
+		return nil, nil, err
+	}
+	softhsm := func(args ...string) error {
+		if out, err := exec.Command("softhsm2-util", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("softhsm2-util %s: %v: %s", args[0], err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if err := softhsm("--init-token", "--free", "--label", "sealpost-bench", "--pin", pin, "--so-pin", pin); err != nil {
+		return nil, nil, err
+	}
+	var cfgs [2]*keys.PKCS11Config
+	for i, name := range []string{"signer", "tsa"} {
+		id, err := data.Identity(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(id.Signer)
+		if err != nil {
+			return nil, nil, err
+		}
+		keyFile := filepath.Join(dir, name+".pk8")
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, nil, err
+		}
+		err = softhsm("--import", keyFile, "--token", "sealpost-bench", "--label", name, "--id", fmt.Sprintf("%02x", i+1), "--pin", pin)
+		os.Remove(keyFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := os.Remove(filepath.Join(string(data), name+".key")); err != nil {
+			return nil, nil, err
+		}
+		cfgs[i] = &keys.PKCS11Config{Module: module, TokenLabel: "sealpost-bench", KeyLabel: name, PINFile: pinFile,
+			Certificate: filepath.Join(string(data), name+".pem")}
+	}
+	return cfgs[0], cfgs[1], nil
 }
 
 // rsaSignaturesPerSecond signs on every core for a second.

@@ -149,3 +149,17 @@ func TestServeHSMErrorsAtStart(t *testing.T) {
 	}
 	inst.Close()
 }
+
+// TestBenchSoftHSM: sealpost bench -softhsm measures the relay with file keys and with the same keys
+// in a SoftHSM2 token, in one run, and prints the ratio.
+func TestBenchSoftHSM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	interop.Tool(t, "softhsm2-util")
+	t.Setenv("SOFTHSM2_CONF", "") // bench points it at its own token; restored afterwards
+	code, out, errOut := runCLI(t, "", "bench", "-n", "40", "-c", "4", "-rate", "0", "-softhsm")
+	if code != 0 || !strings.Contains(out, "throughput (file keys)") || !strings.Contains(out, "throughput (SoftHSM2 keys)") || !strings.Contains(out, "SoftHSM2 ÷ file keys:") {
+		t.Fatalf("bench: %d\n%s\n%s", code, out, errOut)
+	}
+}
