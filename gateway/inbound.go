@@ -114,7 +114,9 @@ type InboundDeps struct {
 	Desk Spool
 	// Held keeps the bytes of quarantined messages. Required for sessions and releases.
 	Held *queue.Held
-	Log  *slog.Logger
+	// Observer, when set, counts verdicts and actions (metrics).
+	Observer InboundObserver
+	Log      *slog.Logger
 }
 
 // Inbound is the inbound pipeline: decrypt, verify, bind to From and to the registered key, link

@@ -67,12 +67,25 @@ func (s *inboundSession) Data(msg []byte) (string, error) {
 	res, err := s.ib.Evaluate(ctx, msg, arrival)
 	if err != nil {
 		s.ib.log.Info("inbound refused", "reason", ReasonCode(err), "reply", replyCode(err))
+		s.ib.observe("", "", "refused")
 		return "", err
 	}
+	var id string
 	if res.Action == ActionQuarantine {
-		return s.ib.hold(ctx, msg, s.from, s.rcpts, arrival, res)
+		id, err = s.ib.hold(ctx, msg, s.from, s.rcpts, arrival, res)
+	} else {
+		id, err = s.ib.deliver(ctx, s.from, s.rcpts, arrival, res, false)
 	}
-	return s.ib.deliver(ctx, s.from, s.rcpts, arrival, res, false)
+	if err == nil {
+		s.ib.observe(res.Verdict.Status, res.Verdict.Method, res.Action)
+	}
+	return id, err
+}
+
+func (ib *Inbound) observe(status, method, action string) {
+	if ib.d.Observer != nil {
+		ib.d.Observer.Inbound(status, method, action)
+	}
 }
 
 // hold stores the message as received and indexes it; the reply is the same 250 as a delivery, so

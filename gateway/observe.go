@@ -30,3 +30,9 @@ func (g *Gateway) refused(class string, err error) error {
 	}
 	return err
 }
+
+// InboundObserver is told the outcome of each inbound message, for metrics: the verdict's status
+// and method, the action taken (deliver, quarantine, or "refused" for a 5xx), never addresses.
+type InboundObserver interface {
+	Inbound(status, method, action string)
+}

@@ -32,6 +32,7 @@ type Metrics struct {
 	protectSeconds                              *boundedHistogram
 	delivered, deferred, bounced                *boundedCounter
 	deliverySeconds                             *boundedHistogram
+	inbound                                     *boundedCounter
 	tsaSeconds                                  prometheus.Histogram
 	tsaErrors                                   prometheus.Counter
 	certExpiry                                  *prometheus.GaugeVec
@@ -83,6 +84,8 @@ func NewMetrics() *Metrics {
 			"Recipients that failed for good (permanent failure or expiry), by queue and class.", "queue", "class"),
 		deliverySeconds: histogram("sealpost_delivery_duration_seconds",
 			"Time from queueing to delivery, per delivered recipient, by queue and class.", deliveryBuckets, "queue", "class"),
+		inbound: counter("sealpost_inbound_messages_total",
+			"Customers' replies by verdict status (verified, unregistered, failed, unsigned; empty when refused), method and action (deliver, quarantine, refused).", "status", "method", "action"),
 		tsaSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sealpost_tsa_request_duration_seconds",
 			Help: "Time to obtain one RFC 3161 timestamp token, successful or not.", Buckets: protectBuckets}),
 		tsaErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_tsa_errors_total",
@@ -160,6 +163,9 @@ func (m *Metrics) Protected(method string, d time.Duration) {
 	m.protected.add(1, method)
 	m.protectSeconds.observe(d.Seconds(), method)
 }
+
+// Inbound implements gateway.InboundObserver.
+func (m *Metrics) Inbound(status, method, action string) { m.inbound.add(1, status, method, action) }
 
 // QueueObserver returns the queue.Observer of the spool named name ("outbound", "desk"), for
 // queue.WithObserver.

@@ -165,4 +165,14 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	if !released {
 		t.Fatal("released message not on the desk with its verdict")
 	}
+	_, metrics := httpGet(t, "http://"+inst.ops.Addr().String()+"/metrics")
+	for _, want := range []string{
+		`sealpost_inbound_messages_total{action="deliver",method="smime",status="verified"} 1`,
+		`sealpost_inbound_messages_total{action="quarantine",method="",status="unsigned"} 1`,
+		`sealpost_queue_delivered_total{class="inbound",queue="desk"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "sealpost_inbound"))
+		}
+	}
 }

@@ -325,14 +325,14 @@ func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opt
 
 // newInboundPipeline builds the inbound pipeline (desk and quarantine may be nil for `verify`).
 func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory, signer *keys.Identity, pgpKey *openpgp.Entity,
-	st store.Store, desk gateway.Spool, held *queue.Held, log *slog.Logger) (*gateway.Inbound, error) {
+	st store.Store, desk gateway.Spool, held *queue.Held, obs gateway.InboundObserver, log *slog.Logger) (*gateway.Inbound, error) {
 	var pgpKeys openpgp.EntityList
 	if pgpKey != nil {
 		pgpKeys = openpgp.EntityList{pgpKey}
 	}
 	return gateway.NewInbound(cfg.Inbound.InboundConfig, gateway.InboundDeps{
 		Identities: []*keys.Identity{signer}, PGPKeys: pgpKeys, Directory: directory,
-		Store: st, Desk: desk, Held: held, Log: log,
+		Store: st, Desk: desk, Held: held, Observer: obs, Log: log,
 	})
 }
 
@@ -357,7 +357,7 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, signe
 			desk.Close()
 		}
 	}()
-	pipeline, err := newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, desk, held, log)
+	pipeline, err := newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, desk, held, m, log)
 	if err != nil {
 		return nil, err
 	}

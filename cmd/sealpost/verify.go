@@ -88,7 +88,7 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if o.pipeline, err = newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, nil, o.held, log); err != nil {
+	if o.pipeline, err = newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, nil, o.held, nil, log); err != nil {
 		st.Close()
 		return nil, err
 	}
