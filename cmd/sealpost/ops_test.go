@@ -48,9 +48,11 @@ func TestServeMetricsHealthAndQueueControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	var metrics string
-	waitFor(t, "the delivery counter", func() bool {
+	// The counter moves when the next hop accepts; the entry leaves the spool just after.
+	waitFor(t, "the delivery counter and an empty spool", func() bool {
 		_, metrics = httpGet(t, base+"/metrics")
-		return strings.Contains(metrics, `sealpost_queue_delivered_total{class="statement",queue="outbound"} 1`)
+		return strings.Contains(metrics, `sealpost_queue_delivered_total{class="statement",queue="outbound"} 1`) &&
+			strings.Contains(metrics, `sealpost_queue_depth{queue="outbound"} 0`)
 	})
 	for _, want := range []string{
 		`sealpost_messages_accepted_total{class="statement",method="smime"} 1`,
