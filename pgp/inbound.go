@@ -193,18 +193,11 @@ func (w *walker) walk(entity []byte, depth int) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range parts {
-			k, err := partKind(p)
-			if err != nil || k == kindPlain {
-				continue
-			}
-			if k == kindMultipart {
-				if found, err := containsPGP(p, depth+1); err != nil {
-					return err
-				} else if !found {
-					continue
-				}
-			}
+		p, found, err := payload.FirstProtected(parts, depth+1, maxInboundDepth, pgpKind)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		if found {
 			w.root = false
 			return w.walk(p, depth+1)
 		}
@@ -213,47 +206,15 @@ func (w *walker) walk(entity []byte, depth int) error {
 	return nil
 }
 
-func partKind(entity []byte) (int, error) {
-	h, _, err := payload.SplitEntity(entity)
-	if err != nil {
-		return kindPlain, err
-	}
-	mt, params, err := payload.MediaType(h)
-	if err != nil {
-		return kindPlain, err
-	}
-	return classify(mt, params), nil
-}
-
-// containsPGP reports whether a plain multipart holds a PGP/MIME part somewhere below; nesting
-// deeper than maxInboundDepth is an error.
-func containsPGP(entity []byte, depth int) (bool, error) {
-	if depth >= maxInboundDepth {
-		return false, fmt.Errorf("%w: more than %d nested layers", ErrUnsupported, maxInboundDepth)
-	}
-	h, body, err := payload.SplitEntity(entity)
-	if err != nil {
-		return false, nil
-	}
-	mt, params, err := payload.MediaType(h)
-	if err != nil {
-		return false, nil
-	}
+// pgpKind is classify in payload's terms, for payload.FirstProtected.
+func pgpKind(_ payload.Header, mt string, params map[string]string) payload.PartKind {
 	switch classify(mt, params) {
 	case kindEncrypted, kindSigned:
-		return true, nil
+		return payload.PartProtected
 	case kindMultipart:
-		_, parts, err := payload.MultipartParts(body, params["boundary"])
-		if err != nil {
-			return false, nil
-		}
-		for _, p := range parts {
-			if found, err := containsPGP(p, depth+1); found || err != nil {
-				return found, err
-			}
-		}
+		return payload.PartMultipart
 	}
-	return false, nil
+	return payload.PartOther
 }
 
 // openPGPData returns the binary OpenPGP data of a MIME part: transfer encoding undone, then

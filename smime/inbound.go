@@ -141,61 +141,28 @@ func (w *walker) walk(entity []byte, depth int) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range parts {
-			ph, _, err := payload.SplitEntity(p)
-			if err != nil {
-				continue
-			}
-			pmt, pparams, err := payload.MediaType(ph)
-			if err != nil {
-				continue
-			}
-			if k := classify(ph, pmt, pparams); k == kindDetached || k == kindCMS || k == kindMultipart {
-				if k == kindMultipart {
-					if found, err := containsSMIME(p, depth+1); err != nil {
-						return err
-					} else if !found {
-						continue
-					}
-				}
-				w.root = false
-				return w.walk(p, depth+1)
-			}
+		p, found, err := payload.FirstProtected(parts, depth+1, maxInboundDepth, smimeKind)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		if found {
+			w.root = false
+			return w.walk(p, depth+1)
 		}
 	}
 	w.in.Content = entity
 	return nil
 }
 
-// containsSMIME reports whether a plain multipart holds an S/MIME part somewhere below; nesting
-// deeper than maxInboundDepth is an error.
-func containsSMIME(entity []byte, depth int) (bool, error) {
-	if depth >= maxInboundDepth {
-		return false, fmt.Errorf("%w: more than %d nested layers", ErrUnsupported, maxInboundDepth)
-	}
-	h, body, err := payload.SplitEntity(entity)
-	if err != nil {
-		return false, nil
-	}
-	mt, params, err := payload.MediaType(h)
-	if err != nil {
-		return false, nil
-	}
+// smimeKind is classify in payload's terms, for payload.FirstProtected.
+func smimeKind(h payload.Header, mt string, params map[string]string) payload.PartKind {
 	switch classify(h, mt, params) {
 	case kindDetached, kindCMS:
-		return true, nil
+		return payload.PartProtected
 	case kindMultipart:
-		_, parts, err := payload.MultipartParts(body, params["boundary"])
-		if err != nil {
-			return false, nil
-		}
-		for _, p := range parts {
-			if found, err := containsSMIME(p, depth+1); found || err != nil {
-				return found, err
-			}
-		}
+		return payload.PartMultipart
 	}
-	return false, nil
+	return payload.PartOther
 }
 
 func classify(h payload.Header, mt string, params map[string]string) int {
