@@ -122,12 +122,12 @@ type InboundDeps struct {
 // Inbound is the inbound pipeline: decrypt, verify, bind to From and to the registered key, link
 // to a thread, and hand the desk a fresh message with the verdict; or hold it.
 type Inbound struct {
-	cfg       InboundConfig
-	d         InboundDeps
-	support   map[string]bool
-	directory atomic.Pointer[keys.Directory]
-	log       *slog.Logger
-	now       func() time.Time
+	cfg     InboundConfig
+	d       InboundDeps
+	support map[string]bool
+	trust   atomic.Pointer[trust]
+	log     *slog.Logger
+	now     func() time.Time
 }
 
 // NewInbound returns the pipeline; cfg must have been validated.
@@ -146,12 +146,25 @@ func NewInbound(cfg InboundConfig, d InboundDeps) (*Inbound, error) {
 		}
 		ib.support[n] = true
 	}
-	ib.directory.Store(d.Directory)
+	ib.SetDirectory(d.Directory)
 	return ib, nil
 }
 
-// SetDirectory replaces the directory (reload).
-func (ib *Inbound) SetDirectory(d *keys.Directory) { ib.directory.Store(d) }
+// trust is what one directory makes of the trust anchors and known signers, computed once per
+// directory rather than per message (Directory copies its pool and key list on every call).
+type trust struct {
+	roots, tsaRoots *x509.CertPool
+	signers         openpgp.EntityList
+}
+
+// SetDirectory replaces the directory (reload); messages being evaluated keep the previous one.
+func (ib *Inbound) SetDirectory(d *keys.Directory) {
+	t := &trust{roots: d.Roots(), tsaRoots: ib.d.TSARoots, signers: d.PGPKeys()}
+	if t.tsaRoots == nil {
+		t.tsaRoots = t.roots
+	}
+	ib.trust.Store(t)
+}
 
 // InboundResult is the outcome of Evaluate.
 type InboundResult struct {
@@ -183,21 +196,17 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 	if err != nil {
 		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
-	dir := ib.directory.Load()
-	tsaRoots := ib.d.TSARoots
-	if tsaRoots == nil {
-		tsaRoots = dir.Roots()
-	}
+	tr := ib.trust.Load()
 	v := &Verdict{}
 	var f facts
-	sm, err := smime.Inspect(msg, smime.InboundOptions{Identities: ib.d.Identities, Roots: dir.Roots(), TSARoots: tsaRoots, Arrival: arrival})
+	sm, err := smime.Inspect(msg, smime.InboundOptions{Identities: ib.d.Identities, Roots: tr.roots, TSARoots: tr.tsaRoots, Arrival: arrival})
 	if err != nil {
 		return nil, inspectError(err)
 	}
 	if len(sm.Layers) > 0 {
 		f = smimeFacts(sm)
 	} else {
-		pm, err := pgp.Inspect(msg, pgp.InboundOptions{Decrypt: ib.d.PGPKeys, Signers: dir.PGPKeys(), TSARoots: tsaRoots, Arrival: arrival})
+		pm, err := pgp.Inspect(msg, pgp.InboundOptions{Decrypt: ib.d.PGPKeys, Signers: tr.signers, TSARoots: tr.tsaRoots, Arrival: arrival})
 		if err != nil {
 			return nil, inspectError(err)
 		}
