@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -387,23 +386,16 @@ func authservID(v string) string {
 	return strings.ToLower(id)
 }
 
-// singleFromAddress returns the one address in From; an error when there is not exactly one From
-// field with exactly one address.
+// singleFromAddress is payload.SingleFrom, and the address must also be local@domain.
 func singleFromAddress(h payload.Header) (string, error) {
-	if n := h.Count("From"); n != 1 {
-		return "", fmt.Errorf("%d From fields", n)
-	}
-	list, err := mail.ParseAddressList(h.Get("From"))
+	from, err := payload.SingleFrom(h)
 	if err != nil {
-		return "", fmt.Errorf("the From field cannot be parsed: %v", err)
+		return "", err
 	}
-	if len(list) != 1 {
-		return "", fmt.Errorf("the From field names %d addresses", len(list))
-	}
-	if _, err := keys.NormalizeAddress(list[0].Address); err != nil {
+	if _, err := keys.NormalizeAddress(from); err != nil {
 		return "", fmt.Errorf("the From address: %v", err)
 	}
-	return list[0].Address, nil
+	return from, nil
 }
 
 // sameAddress compares addresses as sealpost does everywhere: local part exactly, domain without case.

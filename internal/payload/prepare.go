@@ -65,7 +65,7 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	from, err := singleFrom(h)
+	from, err := SingleFrom(h)
 	if err != nil {
 		return nil, err
 	}
@@ -93,13 +93,18 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 // Canonical makes an entity with header h and body signature-safe (see the package invariant).
 func Canonical(h Header, body []byte) (Header, []byte, error) { return canonicalBody(h, body, 0) }
 
-func singleFrom(h Header) (string, error) {
-	if h.Count("From") != 1 {
-		return "", ErrNoFrom
+// SingleFrom returns the one address in h's From field. The error wraps ErrNoFrom and says what is
+// wrong: no or several From fields, a field that does not parse, or several addresses.
+func SingleFrom(h Header) (string, error) {
+	if n := h.Count("From"); n != 1 {
+		return "", fmt.Errorf("%w: %d From fields", ErrNoFrom, n)
 	}
 	list, err := mail.ParseAddressList(h.Get("From"))
-	if err != nil || len(list) != 1 {
-		return "", ErrNoFrom
+	if err != nil {
+		return "", fmt.Errorf("%w: the From field cannot be parsed: %v", ErrNoFrom, err)
+	}
+	if len(list) != 1 {
+		return "", fmt.Errorf("%w: the From field names %d addresses", ErrNoFrom, len(list))
 	}
 	return list[0].Address, nil
 }
