@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
@@ -112,21 +110,7 @@ func pgpFacts(in *pgp.Inbound) facts {
 	if in.Signer != nil && in.SignatureErr == nil {
 		f.signerKnown = true
 		f.fingerprint = in.Fingerprint
-		f.signerAddrs = pgpAddresses(in.Signer)
+		f.signerAddrs = keys.PGPAddresses(in.Signer, in.SignedAt)
 	}
 	return f
-}
-
-// pgpAddresses returns the email addresses of the key's user IDs that are not revoked.
-func pgpAddresses(e *openpgp.Entity) []string {
-	var out []string
-	for _, id := range e.Identities {
-		if id.Revoked(time.Now()) || id.UserId == nil {
-			continue
-		}
-		if a := strings.TrimSpace(id.UserId.Email); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }

@@ -262,7 +262,7 @@ func (d *Directory) Entries() []Entry {
 		out = append(out, e)
 	}
 	for _, k := range d.pgpKeys {
-		out = append(out, Entry{PGPKey: k, Addresses: pgpAddresses(k, now), Problem: d.CheckPGP(k), pgpExpires: pgpExpiry(k, now)})
+		out = append(out, Entry{PGPKey: k, Addresses: PGPAddresses(k, now), Problem: d.CheckPGP(k), pgpExpires: pgpExpiry(k, now)})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		ai, aj := first(out[i].Addresses), first(out[j].Addresses)

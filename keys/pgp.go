@@ -455,9 +455,9 @@ func pgpAddress(id *openpgp.Identity) (string, bool) {
 	return n, err == nil
 }
 
-// pgpAddresses returns the addresses of e's user IDs that have a self-signature and are not revoked
-// at now, primary user ID first.
-func pgpAddresses(e *openpgp.Entity, now time.Time) []string {
+// PGPAddresses returns the addresses (domain lower-cased) of e's self-signed user IDs that are not
+// revoked at now (a revocation counts whatever its date), the primary identity's first.
+func PGPAddresses(e *openpgp.Entity, now time.Time) []string {
 	var out []string
 	for _, id := range sortedIdentities(e) {
 		if id.SelfSignature == nil || pgpRevoked(id.Revocations, now) {

@@ -636,7 +636,7 @@ func TestDataDirPGP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pgpAddresses(bank, time.Now()); len(got) != 2 || got[0] != senders[0] {
+	if got := PGPAddresses(bank, time.Now()); len(got) != 2 || got[0] != senders[0] {
 		t.Fatalf("bank key user IDs name %v, want %v", got, senders)
 	}
 
@@ -808,7 +808,7 @@ func FuzzParsePGPKeys(f *testing.F) {
 		}
 		d := NewDirectory(nil, imp.Certificates, WithPGPKeys(imp.PGPKeys...))
 		for _, k := range imp.PGPKeys {
-			for _, a := range pgpAddresses(k, time.Now()) {
+			for _, a := range PGPAddresses(k, time.Now()) {
 				_, _ = d.Choose(a, MethodPGP)
 			}
 			_ = d.CheckPGP(k)

@@ -81,13 +81,7 @@ func register(st store.Store, imp keys.Imported, stdout io.Writer) error {
 		}
 	}
 	for _, k := range imp.PGPKeys {
-		seen := map[string]bool{}
-		for _, id := range k.Identities {
-			a := strings.TrimSpace(id.UserId.Email)
-			if a == "" || seen[a] || id.Revoked(time.Now()) {
-				continue
-			}
-			seen[a] = true
+		for _, a := range keys.PGPAddresses(k, time.Now()) {
 			if err := st.Register(ctx, store.Registration{Address: a, Method: store.MethodPGP, Fingerprint: keys.PGPFingerprint(k)}); err != nil {
 				return err
 			}
