@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"log/slog"
 	"os"
@@ -73,15 +72,8 @@ func TestServeWithKeysInSoftHSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := t.TempDir()
-	eml, certFile, keyFile, caFile := filepath.Join(files, "m.eml"), filepath.Join(files, "alice.pem"), filepath.Join(files, "alice.key"), filepath.Join(files, "ca.pem")
-	os.WriteFile(eml, msgs[0], 0o600)
-	der, _ := x509.MarshalPKCS8PrivateKey(alice.Signer)
-	os.WriteFile(certFile, keys.EncodeCertificates(alice.Certificate()), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-	ca, _ := keys.DataDir(cfg.Data).Export("ca")
-	os.WriteFile(caFile, ca, 0o600)
-	dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-in", eml, "-recip", certFile, "-inkey", keyFile)
-	if out := interop.Run(t, dec, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", caFile); !bytes.Contains(out, []byte("1 234,56 EUR")) {
+	certFile, keyFile := writeIdentity(t, files, "alice", alice)
+	if out := opensslOpen(t, cfg, alice, msgs[0]); !bytes.Contains(out, []byte("1 234,56 EUR")) {
 		t.Fatalf("openssl verify:\n%s", out)
 	}
 

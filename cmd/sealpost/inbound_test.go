@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/x509"
-	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -70,10 +68,7 @@ func TestServeInboundEndToEnd(t *testing.T) {
 		c.Gateway.Rules = append(c.Gateway.Rules, gateway.Rule{Sender: "support@bank.example", Class: gateway.ClassSupport})
 	})
 	files := t.TempDir()
-	aliceCert, aliceKey := filepath.Join(files, "alice.pem"), filepath.Join(files, "alice.key")
-	der, _ := x509.MarshalPKCS8PrivateKey(alice.Signer)
-	os.WriteFile(aliceCert, keys.EncodeCertificates(alice.Certificate()), 0o600)
-	os.WriteFile(aliceKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	aliceCert, aliceKey := writeIdentity(t, files, "alice", alice)
 	bankCert := filepath.Join(files, "bank.pem")
 	chain, err := keys.DataDir(cfg.Data).Export("signer")
 	if err != nil {

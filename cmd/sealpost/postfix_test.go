@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -386,7 +384,6 @@ func accepts(addr string) bool {
 // holding the plaintext, and opens them with openssl cms and gpg.
 func openWithPeers(t *testing.T, cfg Config, alice *keys.Identity, carol *openpgp.Entity, msgs [][]byte) {
 	t.Helper()
-	files := t.TempDir()
 	var sawSMIME, sawPGP bool
 	for _, m := range msgs {
 		if bytes.Contains(m, []byte("1 234,56")) {
@@ -395,22 +392,7 @@ func openWithPeers(t *testing.T, cfg Config, alice *keys.Identity, carol *openpg
 		switch {
 		case bytes.Contains(m, []byte("application/pkcs7-mime")):
 			sawSMIME = true
-			eml := filepath.Join(files, "smime.eml")
-			os.WriteFile(eml, m, 0o600)
-			certFile, keyFile, caFile := filepath.Join(files, "alice.pem"), filepath.Join(files, "alice.key"), filepath.Join(files, "ca.pem")
-			der, err := x509.MarshalPKCS8PrivateKey(alice.Signer)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ca, err := keys.DataDir(cfg.Data).Export("ca")
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(certFile, keys.EncodeCertificates(alice.Certificate()), 0o600)
-			os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-			os.WriteFile(caFile, ca, 0o600)
-			dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-in", eml, "-recip", certFile, "-inkey", keyFile)
-			out := interop.Run(t, dec, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", caFile)
+			out := opensslOpen(t, cfg, alice, m)
 			if !bytes.Contains(out, []byte("1 234,56 EUR")) {
 				t.Fatalf("openssl verified content lacks the statement:\n%s", out)
 			}

@@ -32,17 +32,6 @@ func queueCLI(args ...string) (string, error) {
 	return out.String(), err
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestCLIQueue(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	open := func() *queue.Spool {
@@ -78,7 +67,7 @@ func TestCLIQueue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, "first attempt", func() bool { return attempts(sp, id) == 1 })
+		waitFor(t, "first attempt", func() bool { return attempts(sp, id) == 1 })
 		return id
 	}
 	a := put(outbound, "statement", "alice@example.com", "bob@example.net")
@@ -114,7 +103,7 @@ func TestCLIQueue(t *testing.T) {
 	if out, err := queueCLI("retry", "-addr", addr, a); err != nil || !strings.Contains(out, a) {
 		t.Fatalf("retry: %v %q", err, out)
 	}
-	waitUntil(t, "retried attempt", func() bool { return attempts(outbound, a) == 2 })
+	waitFor(t, "retried attempt", func() bool { return attempts(outbound, a) == 2 })
 
 	if out, err := queueCLI("delete", a, "-addr", addr); err != nil || !strings.Contains(out, "deleted") {
 		t.Fatalf("delete: %v %q", err, out)
@@ -131,12 +120,12 @@ func TestCLIQueue(t *testing.T) {
 	if _, err := queueCLI("retry", d, "-addr", addr, "-queue", "desk"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "retried desk attempt", func() bool { return attempts(desk, d) == 2 })
+	waitFor(t, "retried desk attempt", func() bool { return attempts(desk, d) == 2 })
 
 	if out, err := queueCLI("flush", "-addr", addr); err != nil || !strings.Contains(out, "outbound") {
 		t.Fatalf("flush: %v %q", err, out)
 	}
-	waitUntil(t, "flushed attempt", func() bool { return attempts(outbound, b) == 2 })
+	waitFor(t, "flushed attempt", func() bool { return attempts(outbound, b) == 2 })
 
 	if _, err := queueCLI("list", "-addr", addr, "-queue", "nope"); err == nil || !strings.Contains(err.Error(), `no queue "nope"`) {
 		t.Fatalf("unknown queue: %v", err)
