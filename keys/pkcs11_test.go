@@ -24,7 +24,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"github.com/sealpost/sealpost/internal/softhsm"
+	"github.com/sealpost/sealpost/internal/softhsm/softhsmtest"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -84,7 +84,7 @@ func checkSigns(t *testing.T, id *keys.Identity) {
 
 func TestLoadPKCS11(t *testing.T) {
 	_, rsaID, ecID, _ := identities(t)
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	rsaCfg := tk.ImportIdentity(rsaID, "bank-signer", []byte{0x01})
 	ecCfg := tk.ImportIdentity(ecID, "bank-tsa", []byte{0x02, 0xa0})
 	for _, tc := range []struct {
@@ -137,7 +137,7 @@ func symlink(t *testing.T, target string) string {
 // keep the token logged in, and the wrong PIN would then be accepted.
 func TestLoadPKCS11Errors(t *testing.T) {
 	_, rsaID, ecID, other := identities(t)
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	good := tk.ImportIdentity(rsaID, "bank-signer", []byte{0x01})
 	tk.ImportKey(ecID.Signer, "twin", []byte{0x10})
 	tk.ImportKey(other.Signer, "twin", []byte{0x11})
@@ -224,7 +224,7 @@ func TestLoadPKCS11Errors(t *testing.T) {
 // TestPKCS11Closed checks that a closed identity fails to sign instead of crashing.
 func TestPKCS11Closed(t *testing.T) {
 	_, rsaID, _, _ := identities(t)
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	id, closer, err := keys.LoadPKCS11(tk.ImportIdentity(rsaID, "bank-signer", []byte{0x01}))
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestPKCS11Decrypt(t *testing.T) {
 	_, rsaID, _, _ := identities(t)
 	fileKey := rsaID.Signer.(*rsa.PrivateKey)
 	pub := &fileKey.PublicKey
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	dec := tk.Load(tk.ImportIdentity(rsaID, "bank-signer", []byte{0x01})).Decrypter()
 	if dec == nil {
 		t.Fatal("RSA identity from the HSM has no Decrypter")
@@ -341,7 +341,7 @@ func TestPKCS11Decrypt(t *testing.T) {
 // TestPKCS11OAEPMGFHashMismatch: crypto11 would use the OAEP hash for MGF1 whatever MGFHash says.
 func TestPKCS11OAEPMGFHashMismatch(t *testing.T) {
 	_, rsaID, _, _ := identities(t)
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	dec := tk.Load(tk.ImportIdentity(rsaID, "bank-signer", []byte{0x01})).Decrypter()
 	if _, err := dec.Decrypt(rand.Reader, make([]byte, 256), &rsa.OAEPOptions{Hash: crypto.SHA256, MGFHash: crypto.SHA1}); err == nil {
 		t.Fatal("OAEP with a different MGF1 hash accepted")
@@ -352,7 +352,7 @@ func TestPKCS11OAEPMGFHashMismatch(t *testing.T) {
 // crypto11 hands each call its own session.
 func TestPKCS11Concurrent(t *testing.T) {
 	_, rsaID, _, _ := identities(t)
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	id := tk.Load(tk.ImportIdentity(rsaID, "bank-signer", []byte{0x01}))
 	cek := []byte("0123456789abcdef")
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, id.Certificate().PublicKey.(*rsa.PublicKey), cek)
@@ -410,7 +410,7 @@ func BenchmarkFileSignRSA2048(b *testing.B) {
 
 func BenchmarkPKCS11SignRSA2048(b *testing.B) {
 	_, rsaID, _, _ := identities(b)
-	tk := softhsm.New(b)
+	tk := softhsmtest.New(b)
 	benchmarkSign(b, tk.Load(tk.ImportIdentity(rsaID, "bank-signer", []byte{0x01})).Signer)
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/payload"
-	"github.com/sealpost/sealpost/internal/softhsm"
+	"github.com/sealpost/sealpost/internal/softhsm/softhsmtest"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -21,7 +21,7 @@ func TestHSMSignatureOpenSSLVerifies(t *testing.T) {
 	interop.Tool(t, "openssl")
 	f := getFixture(t)
 	files := f.files(t)
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	signer := tk.Load(tk.ImportIdentity(f.signer, "bank-signer", []byte{0x01}))
 	tsaID := tk.Load(tk.ImportIdentity(f.tsaID, "bank-tsa", []byte{0x02}))
 	authority, err := tsa.NewAuthority(tsaID.Signer, tsaID.Chain)
@@ -71,7 +71,7 @@ func TestHSMDecryptOpenSSL(t *testing.T) {
 	interop.Tool(t, "openssl")
 	f := getFixture(t)
 	files := f.files(t)
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	id := tk.Load(tk.ImportIdentity(f.customers[1], "support", []byte{0x03}))
 	if id.Decrypter() == nil {
 		t.Fatal("HSM identity cannot decrypt")

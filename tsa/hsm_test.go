@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/softhsm"
+	"github.com/sealpost/sealpost/internal/softhsm/softhsmtest"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -26,7 +26,7 @@ func TestHSMAuthorityOpenSSLVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk := softhsm.New(t)
+	tk := softhsmtest.New(t)
 	cfg := tk.ImportIdentity(&keys.Identity{Signer: dev.Signer, Chain: []*x509.Certificate{dev.Certificate(), ca.Certificate()}}, "bank-tsa", []byte{0x02})
 	id := tk.Load(cfg)
 	if pub, ok := id.Signer.Public().(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {

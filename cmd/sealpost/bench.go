@@ -7,15 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -27,6 +23,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/sealpost/sealpost/internal/softhsm"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -148,60 +145,28 @@ func benchInstance(sink *sink, hsm bool, stderr io.Writer) (*instance, func(), e
 // imports the data directory's signer and TSA keys, and removes the key files, so that only the
 // token can sign.
 func softHSMToken(dir string, data keys.DataDir) (signer, tsaKey *keys.PKCS11Config, err error) {
-	if _, err := exec.LookPath("softhsm2-util"); err != nil {
-		return nil, nil, errors.New("softhsm2-util not found (apt-get install softhsm2)")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
 	}
-	module, err := keys.DefaultPKCS11Module()
+	tok, err := softhsm.Create(dir, "sealpost-bench")
 	if err != nil {
 		return nil, nil, err
 	}
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.MkdirAll(tokens, 0o700); err != nil {
-		return nil, nil, err
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
-		return nil, nil, err
-	}
-	os.Setenv("SOFTHSM2_CONF", conf)
-	pin := "bench-" + strings.ToLower(rand.Text()[:8])
-	pinFile := filepath.Join(dir, "pin")
-	if err := os.WriteFile(pinFile, []byte(pin+"\n"), 0o600); err != nil {
-		return nil, nil, err
-	}
-	softhsm := func(args ...string) error {
-		if out, err := exec.Command("softhsm2-util", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("softhsm2-util %s: %v: %s", args[0], err, bytes.TrimSpace(out))
-		}
-		return nil
-	}
-	if err := softhsm("--init-token", "--free", "--label", "sealpost-bench", "--pin", pin, "--so-pin", pin); err != nil {
-		return nil, nil, err
-	}
+	os.Setenv("SOFTHSM2_CONF", tok.Conf)
 	var cfgs [2]*keys.PKCS11Config
 	for i, name := range []string{"signer", "tsa"} {
 		id, err := data.Identity(name)
 		if err != nil {
 			return nil, nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(id.Signer)
-		if err != nil {
-			return nil, nil, err
-		}
-		keyFile := filepath.Join(dir, name+".pk8")
-		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, nil, err
-		}
-		err = softhsm("--import", keyFile, "--token", "sealpost-bench", "--label", name, "--id", fmt.Sprintf("%02x", i+1), "--pin", pin)
-		os.Remove(keyFile)
+		cfg, err := tok.ImportIdentity(id, name, []byte{byte(i + 1)})
 		if err != nil {
 			return nil, nil, err
 		}
 		if err := os.Remove(filepath.Join(string(data), name+".key")); err != nil {
 			return nil, nil, err
 		}
-		cfgs[i] = &keys.PKCS11Config{Module: module, TokenLabel: "sealpost-bench", KeyLabel: name, PINFile: pinFile,
-			Certificate: filepath.Join(string(data), name+".pem")}
+		cfgs[i] = &cfg
 	}
 	return cfgs[0], cfgs[1], nil
 }

@@ -13,15 +13,15 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/softhsm"
+	"github.com/sealpost/sealpost/internal/softhsm/softhsmtest"
 	"github.com/sealpost/sealpost/keys"
 )
 
 // hsmConfig initialises a data directory, moves the bank's signer and TSA keys into a fresh
 // SoftHSM2 token and deletes the key files, so that only the HSM can sign or decrypt.
-func hsmConfig(t *testing.T) (Config, *softhsm.Token, *keys.Identity) {
+func hsmConfig(t *testing.T) (Config, *softhsmtest.Token, *keys.Identity) {
 	t.Helper()
-	tok := softhsm.New(t)
+	tok := softhsmtest.New(t)
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	dir := keys.DataDir(cfg.Data)

@@ -1,6 +1,6 @@
-//go:build !cgo
+//go:build cgo
 
-package softhsm
+package softhsmtest
 
 // cgoEnabled reports whether this build can load a PKCS#11 module: crypto11 needs cgo.
-const cgoEnabled = false
+const cgoEnabled = true
