@@ -148,34 +148,29 @@ func (s *Server) queueShow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) queueRetry(w http.ResponseWriter, r *http.Request) {
-	name, sp, ok := s.spool(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	if err := sp.Retry(id); err != nil {
-		entryError(w, name, id, err)
-		return
-	}
-	s.log.Info("ops: queue entry retried", "queue", name, "id", id, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, Action{Queue: name, ID: id, Action: "retry"})
+	s.entryAction(w, r, "retry", "retried", Spool.Retry)
 }
 
 func (s *Server) queueDelete(w http.ResponseWriter, r *http.Request) {
 	if flushPath(w, r) {
 		return
 	}
+	s.entryAction(w, r, "delete", "deleted", Spool.Delete)
+}
+
+// entryAction applies do to the entry named in the path, logs it as done and answers with an Action.
+func (s *Server) entryAction(w http.ResponseWriter, r *http.Request, action, done string, do func(Spool, string) error) {
 	name, sp, ok := s.spool(w, r)
 	if !ok {
 		return
 	}
 	id := r.PathValue("id")
-	if err := sp.Delete(id); err != nil {
+	if err := do(sp, id); err != nil {
 		entryError(w, name, id, err)
 		return
 	}
-	s.log.Info("ops: queue entry deleted", "queue", name, "id", id, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, Action{Queue: name, ID: id, Action: "delete"})
+	s.log.Info("ops: queue entry "+done, "queue", name, "id", id, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, Action{Queue: name, ID: id, Action: action})
 }
 
 func (s *Server) queueFlush(w http.ResponseWriter, r *http.Request) {
