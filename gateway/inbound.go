@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,9 +174,9 @@ type InboundResult struct {
 	Reason  string // why the message is held; "" when delivered
 	// MessageID is the reply's own Message-ID, for the thread index.
 	MessageID string
-	// supportsGCM: a verified S/MIME signature announced AES-GCM.
-	capabilities []asn1.ObjectIdentifier
-	smimeGCM     bool
+	// capabilities: what a valid S/MIME signature from the sender announced (nil: nothing to
+	// remember).
+	capabilities *store.Capabilities
 }
 
 // Errors of Evaluate that are the sender's problem are *Error values with a 5xx reply; a store
@@ -302,8 +301,8 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 
 	res := &InboundResult{Verdict: v, Action: ActionDeliver, MessageID: visible.Get("Message-ID")}
 	res.Action, res.Reason = ib.decide(v)
-	if f.method == "smime" && v.Status != StatusFailed && f.signed {
-		res.capabilities, res.smimeGCM = sm.Capabilities, sm.SupportsGCM()
+	if f.method == "smime" && (v.Status == StatusVerified || v.Status == StatusUnregistered) && len(sm.Capabilities) > 0 {
+		res.capabilities = &store.Capabilities{Address: v.From, SMIMEGCM: sm.SupportsGCM(), Updated: v.SignedAt}
 	}
 	res.Message = ib.deskMessage(outer, visible, inner, body, v, protected)
 	return res, nil

@@ -162,12 +162,8 @@ func (ib *Inbound) record(ctx context.Context, res *InboundResult, arrival time.
 			ib.log.Warn("thread link not recorded", "error", err)
 		}
 	}
-	if res.capabilities != nil && (v.Status == StatusVerified || v.Status == StatusUnregistered) && v.From != "" {
-		at := v.SignedAt
-		if at.IsZero() {
-			at = arrival
-		}
-		if err := ib.d.Store.SetCapabilities(ctx, store.Capabilities{Address: v.From, SMIMEGCM: res.smimeGCM, Updated: at}); err != nil {
+	if res.capabilities != nil {
+		if err := ib.d.Store.SetCapabilities(ctx, *res.capabilities); err != nil {
 			ib.log.Warn("capabilities not recorded", "error", err)
 		}
 	}
