@@ -70,23 +70,6 @@ func verifyMsgauth(t *testing.T, s *Signer, msg []byte) error {
 	return nil
 }
 
-// peer returns the path of a verifier tool, skipping (failing under SEALPOST_INTEROP=require) when
-// its Debian package is not installed. It also looks in /usr/sbin, where opendkim lives but which
-// is not on every user's PATH.
-func peer(t *testing.T, name, debian string) string {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if _, err := os.Stat("/usr/sbin/" + name); err == nil {
-			name = "/usr/sbin/" + name
-		} else if interop.Required() {
-			t.Fatalf("interop peer %q not installed (Debian package %s) and SEALPOST_INTEROP=require", name, debian)
-		} else {
-			t.Skipf("interop peer %q not installed (apt-get install %s); set SEALPOST_INTEROP=require to fail instead", name, debian)
-		}
-	}
-	return interop.Tool(t, name)
-}
-
 // dkimpyScript verifies the message on stdin with dkimpy, answering key queries from argv instead
 // of DNS: argv[1:] are name, value pairs. Exit 0: verified; 1: not verified.
 const dkimpyScript = `
@@ -101,7 +84,7 @@ sys.exit(0 if dkim.verify(msg, dnsfunc=dnsfunc) else 1)
 func verifyDKIMPy(t *testing.T, s *Signer, msg []byte) error {
 	// Run the python3 that dkimverify (python3-dkim) names: the first python3 on PATH may be
 	// another installation without the dkim module.
-	python := interpreter(t, peer(t, "dkimverify", "python3-dkim"))
+	python := interpreter(t, interop.Tool(t, "dkimverify"))
 	args := []string{"-c", dkimpyScript}
 	for name, value := range records(t, s) {
 		args = append(args, name, value)
@@ -140,7 +123,7 @@ func interpreter(t *testing.T, script string) string {
 // and reads public keys from the TestPublicKeys file instead of DNS. It always exits 0, so the
 // verdict is read from its report line.
 func verifyOpenDKIM(t *testing.T, s *Signer, msg []byte) error {
-	bin := peer(t, "opendkim", "opendkim")
+	bin := interop.Tool(t, "opendkim")
 	dir := t.TempDir()
 	var keyList strings.Builder
 	for name, value := range records(t, s) {

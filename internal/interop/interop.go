@@ -14,29 +14,36 @@ import (
 
 // packages names the Debian package that provides each tool, for the skip message.
 var packages = map[string]string{
-	"openssl":       "openssl",
-	"gpg":           "gnupg",
-	"gpgsm":         "gpgsm",
-	"sq":            "sq",
-	"cmsutil":       "libnss3-tools",
-	"certutil":      "libnss3-tools",
-	"pk12util":      "libnss3-tools",
-	"swaks":         "swaks",
-	"dkimverify":    "python3-dkim",
-	"opendkim":      "opendkim",
-	"softhsm2-util": "softhsm2",
-	"postfix":       "postfix",
+	"openssl":         "openssl",
+	"gpg":             "gnupg",
+	"gpgsm":           "gpgsm",
+	"sq":              "sq",
+	"cmsutil":         "libnss3-tools",
+	"certutil":        "libnss3-tools",
+	"pk12util":        "libnss3-tools",
+	"swaks":           "swaks",
+	"dkimverify":      "python3-dkim",
+	"opendkim":        "opendkim",
+	"softhsm2-util":   "softhsm2",
+	"postfix":         "postfix",
+	"systemd-analyze": "systemd",
 }
 
 // Required reports whether SEALPOST_INTEROP=require is set.
 func Required() bool { return os.Getenv("SEALPOST_INTEROP") == "require" }
 
 // Tool returns the path of the named peer, or skips (fails when Required) if it is not installed.
+// Besides PATH it looks in /usr/sbin and /sbin, where daemons such as opendkim and postfix live
+// but which are not on every user's PATH.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
+	if path, err := exec.LookPath(name); err == nil {
 		return path
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if path, err := exec.LookPath(dir + "/" + name); err == nil {
+			return path
+		}
 	}
 	pkg := packages[name]
 	if pkg == "" {
