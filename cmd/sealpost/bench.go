@@ -33,7 +33,7 @@ import (
 // DATA to delivery at the sink (p50/p99), and the RSA-2048 signatures/s of the same machine measured
 // in the same run, so the figures can be compared as ratios.
 func cmdBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", stderr)
+	fs := newFlags("bench", stdout)
 	n := fs.Int("n", 3000, "messages for the throughput run")
 	conc := fs.Int("c", 16, "concurrent SMTP clients (connections are reused)")
 	rate := fs.Int("rate", 200, "messages/s offered in the latency run (0: skip it)")

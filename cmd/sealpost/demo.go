@@ -45,7 +45,7 @@ var demoMessages = []struct {
 // through SMTP to three customers (S/MIME, OpenPGP, no key), then opens what was delivered and says
 // what happened to each, in a few lines.
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
+	fs := newFlags("demo", stdout)
 	data := fs.String("data", "", "keep the demo's data directory here (new) instead of a temporary one")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,53 +20,104 @@ import (
 
 const defaultSenders = "statements@bank.example,otp@bank.example,support@bank.example"
 
-func cmdKeys(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: sealpost keys init|import|export|list -data DIR …", errUsage)
+// dataDirFlag declares -data for a command that works on an existing data directory.
+func dataDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("data", "", "data directory (required)")
+}
+
+// existingDataDir checks -data: given, and a directory that exists. Commands other than keys init
+// and serve never create one, so a mistyped path is named as such instead of a missing key.
+func existingDataDir(path string) (keys.DataDir, error) {
+	if path == "" {
+		return "", fmt.Errorf("%w: -data DIR is required", errUsage)
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlags("keys "+sub, stderr)
-	data := fs.String("data", "", "data directory (required)")
-	switch sub {
-	case "init":
-		senders := fs.String("senders", defaultSenders, "comma-separated sender addresses the bank's signing certificate names")
-		if err := parseData(fs, args, data); err != nil {
-			return err
-		}
-		if err := keys.DataDir(*data).Init(splitList(*senders)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "initialised %s: development CA, bank signer (%s), embedded TSA\n", *data, *senders)
-		return nil
-	case "import":
-		root := fs.Bool("root", false, "import as trusted root(s) instead of recipients' certificates")
-		if err := parseData(fs, args, data); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			return fmt.Errorf("%w: name at least one certificate file", errUsage)
-		}
-		return importFiles(keys.DataDir(*data), fs.Args(), *root, stdout)
-	case "export":
-		if err := parseData(fs, args, data); err != nil {
-			return err
-		}
-		if fs.NArg() != 1 || !strings.Contains(" ca signer tsa pgp ", " "+fs.Arg(0)+" ") {
-			return fmt.Errorf("%w: export ca|signer|tsa|pgp", errUsage)
-		}
-		pem, err := keys.DataDir(*data).Export(fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(pem)
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("data directory %s does not exist (create one with sealpost keys init -data %s, or run sealpost serve once)", path, path)
+	case err != nil:
+		return "", fmt.Errorf("data directory: %w", err)
+	case !fi.IsDir():
+		return "", fmt.Errorf("data directory %s is not a directory", path)
+	}
+	return keys.DataDir(path), nil
+}
+
+func keysInit(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("keys init", stdout)
+	data := fs.String("data", "", "data directory to create or complete (required)")
+	senders := fs.String("senders", defaultSenders, "comma-separated sender addresses the bank's signing certificate names")
+	if err := parse(fs, args); err != nil {
 		return err
-	case "list":
-		if err := parseData(fs, args, data); err != nil {
-			return err
-		}
-		return listKeys(keys.DataDir(*data), stdout)
 	}
-	return fmt.Errorf("%w: unknown keys command %q (init, import, export, list)", errUsage, sub)
+	if *data == "" {
+		return fmt.Errorf("%w: -data DIR is required", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: keys init takes no arguments", errUsage)
+	}
+	if err := keys.DataDir(*data).Init(splitList(*senders)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "initialised %s: development CA, bank signer (%s), embedded TSA\n", *data, *senders)
+	return nil
+}
+
+func keysImport(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("keys import", stdout)
+	data := dataDirFlag(fs)
+	root := fs.Bool("root", false, "import as trusted root(s) instead of customers' certificates")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: name at least one certificate or key file", errUsage)
+	}
+	dir, err := existingDataDir(*data)
+	if err != nil {
+		return err
+	}
+	return importFiles(dir, fs.Args(), *root, stdout)
+}
+
+// exportable are the names keys export takes.
+var exportable = []string{"ca", "signer", "tsa", "pgp"}
+
+func keysExport(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("keys export", stdout)
+	data := dataDirFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || !slices.Contains(exportable, fs.Arg(0)) {
+		return fmt.Errorf("%w: keys export %s", errUsage, strings.Join(exportable, "|"))
+	}
+	dir, err := existingDataDir(*data)
+	if err != nil {
+		return err
+	}
+	pem, err := dir.Export(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(pem)
+	return err
+}
+
+func keysList(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("keys list", stdout)
+	data := dataDirFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: keys list takes no arguments", errUsage)
+	}
+	dir, err := existingDataDir(*data)
+	if err != nil {
+		return err
+	}
+	return listKeys(dir, stdout)
 }
 
 // register records each imported certificate and OpenPGP key as the registered key of the
@@ -87,16 +142,6 @@ func register(st store.Store, imp keys.Imported, stdout io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "registered OpenPGP key %s for %s\n", keys.PGPFingerprint(k), a)
 		}
-	}
-	return nil
-}
-
-func parseData(fs *flag.FlagSet, args []string, data *string) error {
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *data == "" {
-		return fmt.Errorf("%w: -data DIR is required", errUsage)
 	}
 	return nil
 }
@@ -161,6 +206,48 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 	return nil
 }
 
+// fingerprintShown is how many hex digits of a fingerprint keys list shows; keys remove takes that
+// many or more.
+const fingerprintShown = 16
+
+// entryFingerprint is the fingerprint an entry is registered under.
+func entryFingerprint(e keys.Entry) string {
+	if e.PGPKey != nil {
+		return keys.PGPFingerprint(e.PGPKey)
+	}
+	return keys.CertFingerprint(e.Certificate)
+}
+
+// registeredFingerprints returns, per normalised address, the fingerprints registered for it (nil
+// when the data directory has no store yet: nothing is registered, and listing creates nothing).
+func registeredFingerprints(dir keys.DataDir, entries []keys.Entry) (map[string]map[string]bool, error) {
+	if _, err := os.Stat(filepath.Join(string(dir), storeFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	st, err := openStore(string(dir))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	out := map[string]map[string]bool{}
+	for _, e := range entries {
+		for _, a := range e.Addresses {
+			if _, done := out[a]; done {
+				continue
+			}
+			regs, err := st.Registrations(context.Background(), a)
+			if err != nil {
+				return nil, err
+			}
+			out[a] = map[string]bool{}
+			for _, r := range regs {
+				out[a][r.Fingerprint] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 func listKeys(dir keys.DataDir, stdout io.Writer) error {
 	d, err := dir.Directory()
 	if err != nil {
@@ -170,27 +257,149 @@ func listKeys(dir keys.DataDir, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	entries := d.Entries()
+	registered, err := registeredFingerprints(dir, entries)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tKIND\tEXPIRES\tSUBJECT\tSTATUS")
-	for _, e := range d.Entries() {
-		status := "usable"
+	fmt.Fprintln(tw, "ADDRESS\tKIND\tFINGERPRINT\tSTATE\tEXPIRES\tSUBJECT")
+	for _, e := range entries {
+		fp := entryFingerprint(e)
+		var state []string
+		if slices.ContainsFunc(e.Addresses, func(a string) bool { return registered[a][fp] }) {
+			state = append(state, "registered")
+		}
 		if e.Problem != nil {
-			status = "unusable: " + e.Problem.Reason.Error()
+			s := "unusable: " + e.Problem.Reason.Error()
 			if e.Problem.Detail != "" {
-				status += " (" + oneLine(e.Problem.Detail) + ")"
+				s += " (" + oneLine(e.Problem.Detail) + ")"
 			}
+			state = append(state, s)
+		} else {
+			state = append(state, "usable")
 		}
 		expires := "never"
 		if t := e.Expires(); !t.IsZero() {
 			expires = t.UTC().Format(time.DateOnly)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Kind(), expires, e.Subject(), status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Kind(), fp[:fingerprintShown],
+			strings.Join(state, ", "), expires, printableLine(e.Subject()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range roots {
-		fmt.Fprintf(stdout, "trusted root: %s (expires %s)\n", r.Subject, r.NotAfter.UTC().Format(time.DateOnly))
+		fmt.Fprintf(stdout, "trusted root: %s (expires %s)\n", printableLine(r.Subject.String()), r.NotAfter.UTC().Format(time.DateOnly))
 	}
 	return nil
+}
+
+// keysRemove unregisters a customer's keys (all of the address's, or the one named) and removes
+// them from the recipient directory, so neither outbound mail nor the inbound binding uses them.
+func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("keys remove", stdout)
+	data := dataDirFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return fmt.Errorf("%w: keys remove -data DIR ADDRESS [FINGERPRINT]", errUsage)
+	}
+	dir, err := existingDataDir(*data)
+	if err != nil {
+		return err
+	}
+	addr, err := keys.NormalizeAddress(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w: %s is not an email address", errUsage, quoteInput(fs.Arg(0)))
+	}
+	want := strings.ToUpper(fs.Arg(1))
+	if want != "" && (len(want) < fingerprintShown || strings.Trim(want, "0123456789ABCDEF") != "") {
+		return fmt.Errorf("%w: fingerprint %s: give at least %d hex digits, as keys list shows", errUsage, quoteInput(fs.Arg(1)), fingerprintShown)
+	}
+	d, err := dir.Directory()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(string(dir))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	regs, err := st.Registrations(ctx, addr)
+	if err != nil {
+		return err
+	}
+	// The keys of the address: those in the directory naming it, and those registered for it.
+	found := map[string]*keys.Entry{}
+	var order []string
+	add := func(fp string, e *keys.Entry) {
+		if want != "" && !strings.HasPrefix(fp, want) {
+			return
+		}
+		if _, ok := found[fp]; !ok {
+			order = append(order, fp)
+		}
+		if e != nil || found[fp] == nil {
+			found[fp] = e
+		}
+	}
+	for _, e := range d.Entries() {
+		if slices.ContainsFunc(e.Addresses, func(a string) bool { return sameAddressTODO(a, addr) }) {
+			add(entryFingerprint(e), &e)
+		}
+	}
+	for _, r := range regs {
+		add(r.Fingerprint, nil)
+	}
+	switch {
+	case len(order) == 0 && want != "":
+		return fmt.Errorf("%s has no key with fingerprint %s (see sealpost keys list)", addr, want)
+	case len(order) == 0:
+		return fmt.Errorf("%s has no registered key and none in the recipient directory", addr)
+	case len(order) > 1 && want != "":
+		return fmt.Errorf("fingerprint %s names %d keys of %s: give more digits", want, len(order), addr)
+	}
+	for _, fp := range order {
+		if err := st.Unregister(ctx, addr, fp); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		e := found[fp]
+		if e == nil {
+			fmt.Fprintf(stdout, "unregistered %s for %s (it was not in the recipient directory)\n", fp[:fingerprintShown], addr)
+			continue
+		}
+		// A key naming other addresses stays in the directory while any of them keeps it registered.
+		var others []string
+		for _, a := range e.Addresses {
+			if sameAddressTODO(a, addr) {
+				continue
+			}
+			regs, err := st.Registrations(ctx, a)
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(regs, func(r store.Registration) bool { return r.Fingerprint == fp }) {
+				others = append(others, a)
+			}
+		}
+		if len(others) > 0 {
+			fmt.Fprintf(stdout, "unregistered %s %s for %s; kept in the recipient directory for %s\n", e.Kind(), fp[:fingerprintShown], addr, strings.Join(others, ", "))
+			continue
+		}
+		if err := dir.RemoveRecipient(fp); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s %s of %s\n", e.Kind(), fp[:fingerprintShown], addr)
+	}
+	return nil
+}
+
+// sameAddressTODO compares addresses until keys has the one rule for it.
+func sameAddressTODO(a, b string) bool {
+	na, err1 := keys.NormalizeAddress(a)
+	nb, err2 := keys.NormalizeAddress(b)
+	return err1 == nil && err2 == nil && na == nb
 }

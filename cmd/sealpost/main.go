@@ -1,20 +1,8 @@
-// Command sealpost is the bank's encrypted-mail gateway.
-//
-//	sealpost serve [-config FILE] [-data DIR]       run the gateway (embedded defaults without a file)
-//	sealpost demo                                   the whole relay on throw-away keys, over SMTP
-//	sealpost bench [-n N] [-c C] [-rate R]          messages/s and latency beside RSA signatures/s
-//	sealpost keys init -data DIR                    create development identities (CA, signer, TSA)
-//	sealpost keys import -data DIR [-root] FILE…    add recipients' certificates (or trusted roots)
-//	sealpost keys export -data DIR ca|signer|tsa    print a certificate chain as PEM
-//	sealpost keys list -data DIR                    list recipients and why any is unusable
-//	sealpost protect -data DIR -from ADDR -to ADDR[,ADDR…] [-sign-only] < in.eml > out.eml
-//	sealpost timestamp extract [-out DIR] FILE      token.der + sigvalue.bin for openssl ts -verify
-//	sealpost verify [-data DIR] FILE.eml            inbound verdict: exit 0 verified, 1 not, 2 not processed
-//	sealpost quarantine list|show ID|release ID     held inbound messages (-data DIR)
-//	sealpost queue list|show ID|retry ID|delete ID|flush [-addr A] [-queue outbound|desk]
+// Command sealpost is the bank's encrypted-mail gateway. "sealpost help" lists its commands and
+// "sealpost help COMMAND" explains one; the table of commands is in cli.go.
 //
 // Errors are one line on stderr and a non-zero exit status (1 for a failure, 2 for a usage error);
-// nothing is written to stdout unless the whole command succeeded.
+// nothing is written to stdout unless the whole command succeeded. Help goes to stdout, exit 0.
 package main
 
 import (
@@ -24,26 +12,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
 )
 
 // errUsage marks errors whose remedy is reading the usage text; they exit with status 2.
 var errUsage = errors.New("usage")
-
-const usage = `usage: sealpost COMMAND [flags]
-
-commands:
-  serve      run the gateway (SMTP in, protect, queue, deliver); -config FILE, -data DIR, -print-config
-  demo       run the gateway on throw-away keys, send three customers mail over SMTP, open what arrived
-  bench      measure the relay on this machine: messages/s, latency, beside RSA-2048 signatures/s
-  keys       init | import | export | list: the bank's identities and recipients' certificates
-  protect    sign, timestamp and encrypt one message from stdin to stdout
-  timestamp  extract FILE: write a signature's RFC 3161 token and signed value for openssl ts -verify
-  verify     run the inbound pipeline on FILE.eml and print the verdict (exit 0 verified, 1 not, 2 error)
-  quarantine list | show ID | release ID: held inbound messages
-  queue      list | show ID | retry ID | delete ID | flush: a running gateway's queues (ops listener)
-
-Run "sealpost COMMAND -h" for a command's flags.
-`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -52,73 +25,88 @@ func main() {
 // run executes one command; it is main without the process, so tests can call it.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		topUsage(stderr)
 		return 2
 	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = cmdServe(args[1:], stdout, stderr)
-	case "demo":
-		err = cmdDemo(args[1:], stdout, stderr)
-	case "bench":
-		err = cmdBench(args[1:], stdout, stderr)
-	case "keys":
-		err = cmdKeys(args[1:], stdout, stderr)
-	case "protect":
-		err = cmdProtect(args[1:], stdin, stdout, stderr)
-	case "timestamp":
-		err = cmdTimestamp(args[1:], stdout, stderr)
-	case "verify":
-		err = cmdVerify(args[1:], stdout, stderr)
-	case "quarantine":
-		err = cmdQuarantine(args[1:], stdout, stderr)
-	case "queue":
-		err = cmdQueue(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "sealpost: unknown command %q\n%s", args[0], usage)
+	if isHelp(args[0]) {
+		return cmdHelp(args[1:], stdin, stdout, stderr)
+	}
+	c, rest, ok := lookup(args)
+	if !ok {
+		fmt.Fprintf(stderr, "sealpost: unknown command %s (see sealpost help)\n", quoteInput(args[0]))
 		return 2
 	}
+	if c.run == nil {
+		// A group: "keys -h" is its help; "keys" alone or "keys nonsense" is a usage error.
+		if len(rest) > 0 && isHelp(rest[0]) {
+			writeHelp(stdout, c, nil)
+			return 0
+		}
+		what := "needs a subcommand"
+		if len(rest) > 0 {
+			what = "has no subcommand " + quoteInput(rest[0])
+		}
+		fmt.Fprintf(stderr, "sealpost %s: %s (see sealpost help %s)\n", c.name, what, c.name)
+		return 2
+	}
+	err := c.run(rest, stdin, stdout, stderr)
 	var ec *exitCode
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, errNotVerified):
 		return 1
-	case errors.As(err, &ec):
-		fmt.Fprintf(stderr, "sealpost %s: %s\n", args[0], oneLine(err.Error()))
-		return ec.code
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ec):
+		fmt.Fprintf(stderr, "sealpost %s: %s\n", c.name, oneLine(err.Error()))
+		return ec.code
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "sealpost %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "sealpost %s: %s\n", c.name, oneLine(err.Error()))
 		return 2
 	}
-	fmt.Fprintf(stderr, "sealpost %s: %s\n", args[0], oneLine(err.Error()))
+	fmt.Fprintf(stderr, "sealpost %s: %s\n", c.name, oneLine(err.Error()))
 	return 1
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// maxErrorLine bounds an error line: an error that quotes input by mistake must not flood the
+// terminal with it.
+const maxErrorLine = 400
 
-// newFlags returns a FlagSet that reports errors instead of exiting.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("sealpost "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// oneLine makes an error message one line of printable characters, at most maxErrorLine long.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == unicode.ReplacementChar || (!unicode.IsPrint(r) && !unicode.IsSpace(r)) {
+			return '?'
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > maxErrorLine {
+		s = string(r[:maxErrorLine]) + "…"
+	}
+	return s
 }
 
-// parse parses args and turns flag errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+// maxQuoted is how much of an input an error message may quote.
+const maxQuoted = 40
+
+// quoteInput quotes a short, printable excerpt of untrusted input for an error message.
+func quoteInput(s string) string {
+	r := []rune(s)
+	cut := len(r) > maxQuoted
+	if cut {
+		r = r[:maxQuoted]
 	}
-	return nil
+	for i, c := range r {
+		if c == unicode.ReplacementChar || !unicode.IsPrint(c) {
+			r[i] = '?'
+		}
+	}
+	if cut {
+		return fmt.Sprintf("%q…", string(r))
+	}
+	return fmt.Sprintf("%q", string(r))
 }
 
 func splitList(s string) []string {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
@@ -23,7 +22,7 @@ import (
 const maxMessage = 64 << 20
 
 func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("protect", stderr)
+	fs := newFlags("protect", stdout)
 	data := fs.String("data", "", "data directory (required)")
 	from := fs.String("from", "", "sender address; must be the message's From address (required)")
 	to := fs.String("to", "", "comma-separated recipient addresses (required unless -sign-only)")
@@ -42,8 +41,11 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	tsaURLs := fs.String("tsa", "", "comma-separated RFC 3161 TSA URLs tried in order (default: the embedded TSA)")
 	tsaRoots := fs.String("tsa-roots", "", "PEM file of roots the TSAs chain to (default: the data directory's roots)")
 	timeout := fs.Duration("tsa-timeout", 10*time.Second, "time allowed to each TSA")
-	if err := parseData(fs, args, data); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: protect reads the message from stdin and takes no arguments", errUsage)
 	}
 	if *from == "" {
 		return fmt.Errorf("%w: -from is required", errUsage)
@@ -56,7 +58,10 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if len(rcpts) == 0 && !*signOnly {
 		return fmt.Errorf("%w: -to is required (or -sign-only)", errUsage)
 	}
-	dir := keys.DataDir(*data)
+	dir, err := existingDataDir(*data)
+	if err != nil {
+		return err
+	}
 
 	// Every recipient must have a usable key before anything is signed.
 	var smimeTo []smime.Recipient
@@ -86,12 +91,9 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		}
 	}
 
-	msg, err := io.ReadAll(io.LimitReader(stdin, maxMessage+1))
+	msg, err := readMessage("-", stdin)
 	if err != nil {
 		return err
-	}
-	if len(msg) > maxMessage {
-		return fmt.Errorf("message larger than %d bytes", maxMessage)
 	}
 	if err := checkFrom(msg, *from); err != nil {
 		return err
@@ -180,22 +182,22 @@ func loadPGPKey(dir keys.DataDir, file string, pass keys.Secret) (*openpgp.Entit
 }
 
 // checkFrom requires the message's single From address to be the sender named on the command line.
+// Errors quote at most a short excerpt of the message (payload's parser makes sure of that).
 func checkFrom(msg []byte, from string) error {
-	m, err := mail.ReadMessage(strings.NewReader(string(msg)))
+	h, _, err := payload.SplitEntity(msg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", smime.ErrMalformed, err)
-	}
-	list, err := m.Header.AddressList("From")
-	if err != nil || len(list) != 1 {
-		return smime.ErrNoFrom
-	}
-	want, err1 := keys.NormalizeAddress(from)
-	got, err2 := keys.NormalizeAddress(list[0].Address)
-	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	if want != got {
-		return fmt.Errorf("-from %s differs from the message's From address %s", from, list[0].Address)
+	got, err := payload.SingleFrom(h)
+	if err != nil {
+		return err
+	}
+	want, err := keys.NormalizeAddress(from)
+	if err != nil {
+		return fmt.Errorf("%w: -from %s is not an email address", errUsage, quoteInput(from))
+	}
+	if !sameAddressTODO(want, got) {
+		return fmt.Errorf("-from %s differs from the message's From address %s", want, quoteInput(got))
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func cmdQuarantine(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: sealpost quarantine list|show ID|release ID [-data DIR]", errUsage)
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags("quarantine "+sub, stderr)
+	fs := newFlags("quarantine "+sub, stdout)
 	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
 	data := fs.String("data", "", "data directory (overrides the configuration's data)")
 	all := fs.Bool("all", false, "list: include released messages")

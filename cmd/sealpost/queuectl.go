@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,13 +32,13 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown queue command %q (list, show, retry, delete, flush)", errUsage, sub)
 	}
-	fs := newFlags("queue "+sub, stderr)
+	fs := newFlags("queue "+sub, stdout)
 	addr := fs.String("addr", ops.DefaultAddr, "the ops listener of sealpost serve (host:port)")
 	queueName := fs.String("queue", ops.DefaultQueue, "the spool: outbound or desk")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
+	pos := fs.Args()
 	if len(pos) != n {
 		return fmt.Errorf("%w: queue %s takes %d argument(s): %s", errUsage, sub, n, use)
 	}
@@ -76,22 +75,6 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "every entry of the %s queue is due now\n", *queueName)
 	}
 	return nil
-}
-
-// parseInterspersed parses flags anywhere among args ("show ID -queue desk" as well as
-// "show -queue desk ID") and returns the other arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parse(fs, args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
 }
 
 // opsClient calls the ops listener's queue control.

@@ -30,7 +30,7 @@ import (
 
 // cmdServe runs the gateway until SIGINT or SIGTERM.
 func cmdServe(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", stderr)
+	fs := newFlags("serve", stdout)
 	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
 	data := fs.String("data", "", "data directory (overrides the configuration's data)")
 	printConfig := fs.Bool("print-config", false, "print the example configuration with every default, and exit")
@@ -157,12 +157,15 @@ func listenerConfig(c SMTPConfig) smtpd.Config {
 		MaxConnections: c.MaxConnections, MaxConnectionsPerClient: c.MaxConnectionsPerClient}
 }
 
+// storeFile is the embedded store in the data directory.
+const storeFile = "sealpost.db"
+
 // openStore opens the embedded store (SQLite) in the data directory.
 func openStore(data string) (store.Store, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(filepath.Join(data, "sealpost.db"))
+	st, err := store.OpenSQLite(filepath.Join(data, storeFile))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

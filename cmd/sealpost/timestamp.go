@@ -20,14 +20,11 @@ import (
 // errNoToken: the signature carries no RFC 3161 token.
 var errNoToken = errors.New("the signature carries no RFC 3161 timestamp token")
 
-// cmdTimestamp: sealpost timestamp extract [-out DIR] FILE
-func cmdTimestamp(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "extract" {
-		return fmt.Errorf("%w: sealpost timestamp extract [-out DIR] FILE", errUsage)
-	}
-	fs := newFlags("timestamp extract", stderr)
+// cmdTimestampExtract: sealpost timestamp extract [-out DIR] FILE
+func cmdTimestampExtract(args []string, stdout io.Writer) error {
+	fs := newFlags("timestamp extract", stdout)
 	out := fs.String("out", ".", "directory for token.der and sigvalue.bin")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

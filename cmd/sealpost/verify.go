@@ -98,8 +98,8 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 
 // cmdVerify runs the inbound pipeline on one message file and prints the verdict. Exit status:
 // 0 verified, 1 not verified, 2 could not be processed (or a usage error).
-func cmdVerify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify", stderr)
+func cmdVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("verify", stdout)
 	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
 	data := fs.String("data", "", "data directory (overrides the configuration's data)")
 	at := fs.String("at", "", "arrival time (RFC 3339) used when the signature has no timestamp; default now")
@@ -108,7 +108,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: sealpost verify [-data DIR] FILE.eml", errUsage)
+		return fmt.Errorf("%w: sealpost verify [-data DIR] FILE.eml (or - for stdin)", errUsage)
 	}
 	arrival := time.Now()
 	if *at != "" {
@@ -118,7 +118,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 		}
 		arrival = t
 	}
-	msg, err := os.ReadFile(fs.Arg(0))
+	msg, err := readMessage(fs.Arg(0), stdin)
 	if err != nil {
 		return &exitCode{2, err}
 	}
@@ -146,6 +146,27 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 		return errNotVerified
 	}
 	return nil
+}
+
+// readMessage reads a message from a file, or from stdin for "-", up to maxMessage bytes.
+func readMessage(name string, stdin io.Reader) ([]byte, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	msg, err := io.ReadAll(io.LimitReader(r, maxMessage+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(msg) > maxMessage {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxMessage)
+	}
+	return msg, nil
 }
 
 // printVerdict writes a verdict for a person: one "name: value" line per fact.
