@@ -36,6 +36,7 @@ type Metrics struct {
 	tsaSeconds                                  prometheus.Histogram
 	tsaErrors                                   prometheus.Counter
 	certExpiry                                  *prometheus.GaugeVec
+	devIdentities                               prometheus.Gauge
 
 	mu      sync.Mutex
 	watched map[string]bool
@@ -92,9 +93,11 @@ func NewMetrics() *Metrics {
 			Help: "Timestamp requests that returned no token."}),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sealpost_certificate_expiry_timestamp_seconds",
 			Help: "When the certificate of one of the bank's identities expires (notAfter), in Unix seconds."}, []string{"identity"}),
+		devIdentities: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sealpost_development_identities",
+			Help: "1 when the gateway signs or decrypts with development identities (sealpost's own CA, not the bank's), else 0."}),
 		watched: map[string]bool{},
 	}
-	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry)
+	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities)
 	return m
 }
 
@@ -225,6 +228,16 @@ func (m *Metrics) SetCertificateExpiry(identity string, cert *x509.Certificate) 
 		return
 	}
 	m.certExpiry.WithLabelValues(identity).Set(float64(cert.NotAfter.Unix()))
+}
+
+// SetDevelopmentIdentities exports whether the gateway runs on development identities: an alert on
+// it catches a production node that was started on them.
+func (m *Metrics) SetDevelopmentIdentities(on bool) {
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.devIdentities.Set(v)
 }
 
 // WriteTo writes every metric in the Prometheus text format.

@@ -82,6 +82,7 @@ type Server struct {
 	metrics *Metrics
 	spools  map[string]Spool
 	checks  []namedCheck
+	notices map[string]string
 	log     *slog.Logger
 	handler http.Handler
 
@@ -111,6 +112,17 @@ func WithSpool(name string, sp Spool) Option {
 // WithReadiness adds a check that GET /readyz runs; /readyz is 200 only when every check passes.
 func WithReadiness(name string, c Check) Option {
 	return func(s *Server) { s.checks = append(s.checks, namedCheck{name, c}) }
+}
+
+// WithNotice adds a fact /readyz reports in its body without affecting readiness, such as a gateway
+// running on development identities.
+func WithNotice(name, text string) Option {
+	return func(s *Server) {
+		if s.notices == nil {
+			s.notices = map[string]string{}
+		}
+		s.notices[name] = text
+	}
 }
 
 // WithLogger sets the structured logger (default: slog.Default()).
@@ -219,6 +231,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 type Readiness struct {
 	Status string            `json:"status"` // "ready" or "not ready"
 	Checks map[string]string `json:"checks"` // check name → "ok" or why it failed
+	// Notices are facts an operator must know that do not make the gateway unready (WithNotice).
+	Notices map[string]string `json:"notices,omitempty"`
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +244,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		wg.Go(func() { results[i] = runCheck(ctx, c.check) })
 	}
 	wg.Wait()
-	out := Readiness{Status: "ready", Checks: map[string]string{}}
+	out := Readiness{Status: "ready", Checks: map[string]string{}, Notices: s.notices}
 	code := http.StatusOK
 	for i, c := range s.checks {
 		out.Checks[c.name] = "ok"

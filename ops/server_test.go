@@ -559,3 +559,27 @@ func ExampleNewServer() {
 	fmt.Println(resp.Status)
 	// Output: 200 OK
 }
+
+// TestReadinessNotices: a notice (development identities) is in /readyz's body and the gauge, and
+// does not make the gateway unready.
+func TestReadinessNotices(t *testing.T) {
+	m := NewMetrics()
+	m.SetDevelopmentIdentities(true)
+	_, base := startServer(t, WithMetrics(m), WithNotice("identities", "development"))
+	var r Readiness
+	if code, _, body := call(t, "GET", base+"/readyz", &r); code != 200 || r.Notices["identities"] != "development" {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	if s := scrapeMetrics(t, base); s["sealpost_development_identities"] != 1 {
+		t.Fatalf("sealpost_development_identities = %v, want 1", s["sealpost_development_identities"])
+	}
+	m.SetDevelopmentIdentities(false)
+	if s := scrapeMetrics(t, base); s["sealpost_development_identities"] != 0 {
+		t.Fatalf("sealpost_development_identities = %v, want 0", s["sealpost_development_identities"])
+	}
+	_, base = startServer(t)
+	r = Readiness{}
+	if _, _, body := call(t, "GET", base+"/readyz", &r); r.Notices != nil || strings.Contains(body, "notices") {
+		t.Fatalf("/readyz without notices: %s", body)
+	}
+}
