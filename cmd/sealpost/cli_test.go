@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -202,4 +204,45 @@ func initData(t *testing.T) string {
 		t.Fatalf("keys init: %s", stderr)
 	}
 	return data
+}
+
+// TestDemoKeepsData: demo -data DIR keeps the customers' keys and prints, for each delivered
+// message, a command that opens it with openssl or gpg; the test runs each one.
+func TestDemoKeepsData(t *testing.T) {
+	interop.Tool(t, "openssl")
+	interop.Tool(t, "gpg")
+	data := filepath.Join(t.TempDir(), "demo")
+	code, stdout, stderr := runCLI(t, "", "demo", "-data", data)
+	if code != 0 {
+		t.Fatalf("demo -data: %s", stderr)
+	}
+	var commands []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if _, c, ok := strings.Cut(l, "open it: "); ok {
+			commands = append(commands, c)
+		}
+	}
+	want := [][]string{
+		{"your balance on 22 November", "CMS Verification successful"},
+		{"Your one-time code is 493817", "Good signature from \"sealpost bank signer"},
+		{"your card is on its way", "CMS Verification successful"},
+	}
+	if len(commands) != len(want) || strings.Contains(stdout, "removed now") {
+		t.Fatalf("want %d open commands and no removal:\n%s", len(want), stdout)
+	}
+	for _, c := range commands {
+		out, err := exec.Command("bash", "-o", "pipefail", "-c", c).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, out)
+		}
+		matched := false
+		for _, w := range want {
+			if strings.Contains(string(out), w[0]) && strings.Contains(string(out), w[1]) {
+				matched = true
+			}
+		}
+		if !matched {
+			t.Fatalf("%s opened no expected message:\n%s", c, out)
+		}
+	}
 }

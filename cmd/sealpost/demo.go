@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/internal/payload"
@@ -49,6 +52,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "keep the demo's data directory here (new) instead of a temporary one")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: demo takes no arguments", errUsage)
 	}
 	dirPath := *data
 	if dirPath == "" {
@@ -104,9 +110,15 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		w("%-9s → %-18s %s", m.what, m.to, res.Reply)
 	}
 
-	delivered, err := waitForMaildir(cfg.Delivery.Maildir, len(expected), 15*time.Second)
+	files, err := waitForMaildirFiles(cfg.Delivery.Maildir, len(expected), 15*time.Second)
 	if err != nil {
 		return err
+	}
+	var open opener // the commands a reader runs by hand; only when the directory is kept
+	if *data != "" {
+		if open, err = keepCustomers(dir, alice, carol); err != nil {
+			return err
+		}
 	}
 	ca, err := dir.Identity("ca")
 	if err != nil {
@@ -118,7 +130,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, msg := range delivered {
+	for _, file := range files {
+		msg, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
 		to := payload.HeaderValue(msg, "To")
 		subject := payload.HeaderValue(msg, "Subject")
 		switch {
@@ -129,6 +145,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 			}
 			w("delivered → alice: S/MIME, AES-256-CBC; she decrypts it, signature by %q valid, timestamped %s",
 				o.Signer.Subject.CommonName, o.Timestamp.Time.UTC().Format(time.RFC3339))
+			open.print(w, open.alice, file)
 		case strings.Contains(to, demoCarol):
 			o, err := pgp.Open(msg, pgp.OpenOptions{Keyring: openpgp.EntityList{bank, carol}, TSARoots: roots})
 			if err != nil {
@@ -136,16 +153,79 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 			}
 			w("delivered → carol: PGP/MIME, SEIPD+MDC; signature by %X valid, timestamped %s", o.Signer.PrimaryKey.Fingerprint[12:], o.Timestamp.Time.UTC().Format(time.RFC3339))
 			w("           outer Subject %q; the code is only inside: %q", subject, payload.HeaderValue(o.Content, "Subject"))
+			open.print(w, open.carol, file)
 		case strings.Contains(to, demoBob):
 			o, err := smime.Open(msg, smime.OpenOptions{Roots: roots, TSARoots: roots})
 			if err != nil {
 				return fmt.Errorf("bob's support reply does not verify: %w", err)
 			}
 			w("delivered → bob:   signed only (support mail may go unencrypted to a customer without a key); signature valid, encrypted=%v", o.Encrypted)
+			open.print(w, open.bob, file)
 		}
 	}
+	if *data == "" {
+		w("everything was in %s, which is removed now; sealpost demo -data DIR keeps it, with the customers' keys and the commands that open each message", dirPath)
+		return nil
+	}
 	w("the outbox is %s: every file in it is signed, timestamped and, where a key exists, encrypted", cfg.Delivery.Maildir)
+	w("the customers' keys are in %s", filepath.Join(dirPath, "customers"))
 	return nil
+}
+
+// opener holds, per customer, the shell commands that open a delivered message (FILE stands for it).
+type opener struct{ alice, carol, bob string }
+
+func (o opener) print(w func(string, ...any), command, file string) {
+	if command != "" {
+		w("           open it: %s", strings.ReplaceAll(command, "FILE", file))
+	}
+}
+
+// keepCustomers writes the demo customers' keys under DATA/customers, as their mail clients would
+// hold them, and returns the commands that open each customer's mail with openssl and gpg.
+func keepCustomers(dir keys.DataDir, alice *keys.Identity, carol *openpgp.Entity) (opener, error) {
+	cust := filepath.Join(string(dir), "customers")
+	if err := os.MkdirAll(cust, 0o700); err != nil {
+		return opener{}, err
+	}
+	aliceKey, err := x509.MarshalPKCS8PrivateKey(alice.Signer)
+	if err != nil {
+		return opener{}, err
+	}
+	var carolKey bytes.Buffer
+	aw, err := armor.Encode(&carolKey, openpgp.PrivateKeyType, nil)
+	if err != nil {
+		return opener{}, err
+	}
+	if err := carol.SerializePrivateWithoutSigning(aw, keys.PGPConfig()); err != nil {
+		return opener{}, err
+	}
+	if err := aw.Close(); err != nil {
+		return opener{}, err
+	}
+	bank, err := dir.Export("pgp")
+	if err != nil {
+		return opener{}, err
+	}
+	for name, b := range map[string][]byte{
+		"alice.pem":     keys.EncodeCertificates(alice.Certificate()),
+		"alice.key":     pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: aliceKey}),
+		"carol.key.asc": append(carolKey.Bytes(), '\n'),
+		"bank-pgp.asc":  bank,
+	} {
+		if err := os.WriteFile(filepath.Join(cust, name), b, 0o600); err != nil {
+			return opener{}, err
+		}
+	}
+	ca := filepath.Join(string(dir), "ca.pem")
+	gnupg := filepath.Join(cust, "carol-gnupg")
+	return opener{
+		alice: fmt.Sprintf("openssl cms -decrypt -in FILE -recip %s -inkey %s | openssl cms -verify -purpose smimesign -CAfile %s",
+			filepath.Join(cust, "alice.pem"), filepath.Join(cust, "alice.key"), ca),
+		carol: fmt.Sprintf("mkdir -p -m 700 %[1]s && gpg --homedir %[1]s --batch --quiet --import %[2]s %[3]s && sed -n '/BEGIN PGP MESSAGE/,/END PGP MESSAGE/p' FILE | gpg --homedir %[1]s --decrypt",
+			gnupg, filepath.Join(cust, "carol.key.asc"), filepath.Join(cust, "bank-pgp.asc")),
+		bob: fmt.Sprintf("openssl cms -verify -in FILE -purpose smimesign -CAfile %s", ca),
+	}, nil
 }
 
 // demoCustomers makes alice's S/MIME identity and carol's OpenPGP key and registers their public
@@ -178,19 +258,28 @@ func demoCustomers(dir keys.DataDir) (*keys.Identity, *openpgp.Entity, error) {
 
 // waitForMaildir waits until n messages are in the Maildir's new/ and returns them.
 func waitForMaildir(maildir string, n int, limit time.Duration) ([][]byte, error) {
+	files, err := waitForMaildirFiles(maildir, n, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// waitForMaildirFiles waits until n messages are in the Maildir's new/ and returns their names.
+func waitForMaildirFiles(maildir string, n int, limit time.Duration) ([]string, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		files, _ := filepath.Glob(filepath.Join(maildir, "new", "*"))
 		if len(files) >= n {
-			var out [][]byte
-			for _, f := range files {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, b)
-			}
-			return out, nil
+			return files, nil
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("only %d of %d messages delivered to %s after %v", len(files), n, maildir, limit)

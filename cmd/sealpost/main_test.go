@@ -128,6 +128,7 @@ func TestDemo(t *testing.T) {
 		"delivered → carol: PGP/MIME",
 		`outer Subject "[...]"; the code is only inside: "Your code is 493817"`,
 		"delivered → bob:   signed only",
+		"which is removed now; sealpost demo -data DIR keeps it",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
