@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -15,22 +16,6 @@ const (
 	ClassOTP       = "otp"
 	ClassSupport   = "support"
 )
-
-// Duration is a time.Duration written as "10m" or "120h" in configuration.
-type Duration time.Duration
-
-// MarshalText writes the duration as Go duration syntax.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText reads Go duration syntax ("10m", "120h").
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
 
 // Policy is what a class requires.
 type Policy struct {
@@ -42,7 +27,7 @@ type Policy struct {
 	// HeaderProtection applies RFC 9788 (for OTPs: the code never appears in the outer Subject).
 	HeaderProtection bool `json:"header_protection"`
 	// Lifetime is how long the queue tries before bouncing. An OTP is worthless after minutes.
-	Lifetime Duration `json:"lifetime"`
+	Lifetime config.Duration `json:"lifetime"`
 }
 
 // Rule classifies by envelope sender: an exact address ("otp@bank.example") or a domain
@@ -70,9 +55,9 @@ type Config struct {
 // DefaultPolicies are the policies of the three classes when the configuration names none.
 func DefaultPolicies() map[string]Policy {
 	return map[string]Policy{
-		ClassStatement: {Encryption: "required", Lifetime: Duration(5 * 24 * time.Hour)},
-		ClassOTP:       {Encryption: "required", HeaderProtection: true, Lifetime: Duration(10 * time.Minute)},
-		ClassSupport:   {Encryption: "preferred", SignOnly: true, Lifetime: Duration(5 * 24 * time.Hour)},
+		ClassStatement: {Encryption: "required", Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassOTP:       {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(10 * time.Minute)},
+		ClassSupport:   {Encryption: "preferred", SignOnly: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
 	}
 }
 

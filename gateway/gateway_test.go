@@ -16,6 +16,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
@@ -406,8 +407,8 @@ func TestConfigValidate(t *testing.T) {
 	bad := []Config{
 		{Rules: []Rule{{Sender: "x@bank.example", Class: "newsletter"}}},
 		{Rules: []Rule{{Sender: "bank.example", Class: ClassOTP}}},
-		{Policies: map[string]Policy{ClassOTP: {Encryption: "required", SignOnly: true, Lifetime: Duration(time.Minute)}}},
-		{Policies: map[string]Policy{ClassOTP: {Encryption: "maybe", Lifetime: Duration(time.Minute)}}},
+		{Policies: map[string]Policy{ClassOTP: {Encryption: "required", SignOnly: true, Lifetime: config.Duration(time.Minute)}}},
+		{Policies: map[string]Policy{ClassOTP: {Encryption: "maybe", Lifetime: config.Duration(time.Minute)}}},
 		{Policies: map[string]Policy{ClassOTP: {Encryption: "required"}}},
 		{Prefer: "carrier-pigeon"},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
@@ -54,7 +55,7 @@ type InboundConfig struct {
 	// "quarantine".
 	OnUnauthenticated string `json:"on_unauthenticated"`
 	// Lifetime bounds the delivery attempts to the desk. Default 5 days.
-	Lifetime Duration `json:"lifetime"`
+	Lifetime config.Duration `json:"lifetime"`
 }
 
 // Validate fills defaults and checks the configuration.
@@ -80,7 +81,7 @@ func (c *InboundConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("inbound.authserv_id: %q is not a single token", c.AuthServID))
 	}
 	if c.Lifetime == 0 {
-		c.Lifetime = Duration(5 * 24 * time.Hour)
+		c.Lifetime = config.Duration(5 * 24 * time.Hour)
 	}
 	if c.Lifetime < 0 {
 		errs = append(errs, errors.New("inbound.lifetime: must be positive"))

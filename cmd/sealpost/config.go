@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
@@ -75,17 +76,17 @@ type SMTPConfig struct {
 	MaxMessageBytes         int64             `json:"max_message_bytes"`
 	MaxRecipients           int               `json:"max_recipients"`
 	MaxLineLength           int               `json:"max_line_length"`
-	ReadTimeout             gateway.Duration  `json:"read_timeout"`
-	WriteTimeout            gateway.Duration  `json:"write_timeout"`
+	ReadTimeout             config.Duration   `json:"read_timeout"`
+	WriteTimeout            config.Duration   `json:"write_timeout"`
 	MaxConnections          int               `json:"max_connections"`
 	MaxConnectionsPerClient int               `json:"max_connections_per_client"`
 }
 
 // QueueConfig is the spool and its delivery workers.
 type QueueConfig struct {
-	Workers    int              `json:"workers"`
-	MinBackoff gateway.Duration `json:"min_backoff"`
-	MaxBackoff gateway.Duration `json:"max_backoff"`
+	Workers    int             `json:"workers"`
+	MinBackoff config.Duration `json:"min_backoff"`
+	MaxBackoff config.Duration `json:"max_backoff"`
 }
 
 // DeliveryConfig is the next hop: a Maildir (the embedded default) or a smarthost.
@@ -96,19 +97,19 @@ type DeliveryConfig struct {
 
 // SmarthostConfig is an SMTP next hop.
 type SmarthostConfig struct {
-	Addr         string           `json:"addr"`
-	TLS          string           `json:"tls"` // required | opportunistic | none
-	Username     string           `json:"username"`
-	PasswordFile string           `json:"password_file"`
-	PasswordEnv  string           `json:"password_env"`
-	Timeout      gateway.Duration `json:"timeout"`
+	Addr         string          `json:"addr"`
+	TLS          string          `json:"tls"` // required | opportunistic | none
+	Username     string          `json:"username"`
+	PasswordFile string          `json:"password_file"`
+	PasswordEnv  string          `json:"password_env"`
+	Timeout      config.Duration `json:"timeout"`
 }
 
 // TSAConfig chooses the timestamp authority: the embedded one, or external ones in order.
 type TSAConfig struct {
-	URLs    []string         `json:"urls"`
-	Roots   string           `json:"roots"` // PEM; default the data directory's roots
-	Timeout gateway.Duration `json:"timeout"`
+	URLs    []string        `json:"urls"`
+	Roots   string          `json:"roots"` // PEM; default the data directory's roots
+	Timeout config.Duration `json:"timeout"`
 }
 
 // defaultConfig is the embedded default: everything on loopback, a data directory under the
@@ -120,17 +121,17 @@ func defaultConfig() Config {
 		SMTP: SMTPConfig{
 			Addr: "127.0.0.1:2525", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"},
 			MaxMessageBytes: 25 << 20, MaxRecipients: 100, MaxLineLength: 1000,
-			ReadTimeout: gateway.Duration(5 * time.Minute), WriteTimeout: gateway.Duration(5 * time.Minute),
+			ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
 			MaxConnections: 200, MaxConnectionsPerClient: 20,
 		},
-		Queue: QueueConfig{Workers: 4, MinBackoff: gateway.Duration(5 * time.Minute), MaxBackoff: gateway.Duration(67 * time.Minute)},
-		TSA:   TSAConfig{Timeout: gateway.Duration(10 * time.Second)},
+		Queue: QueueConfig{Workers: 4, MinBackoff: config.Duration(5 * time.Minute), MaxBackoff: config.Duration(67 * time.Minute)},
+		TSA:   TSAConfig{Timeout: config.Duration(10 * time.Second)},
 		Inbound: InboundConfig{
 			Enabled: true,
 			Listener: SMTPConfig{
 				Addr: "127.0.0.1:2526", AllowedNetworks: []string{},
 				MaxMessageBytes: 25 << 20, MaxRecipients: 10, MaxLineLength: 1000,
-				ReadTimeout: gateway.Duration(5 * time.Minute), WriteTimeout: gateway.Duration(5 * time.Minute),
+				ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
 				MaxConnections: 100, MaxConnectionsPerClient: 10,
 			},
 			InboundConfig: gateway.InboundConfig{SupportAddresses: []string{"support@bank.example"}, AuthServID: "sealpost.bank.example"},
@@ -231,7 +232,7 @@ func validateDelivery(name string, d *DeliveryConfig, defMaildir string) error {
 			errs = append(errs, fmt.Errorf("%s.smarthost.tls: %q is not required, opportunistic or none", name, h.TLS))
 		}
 		if h.Timeout == 0 {
-			h.Timeout = gateway.Duration(time.Minute)
+			h.Timeout = config.Duration(time.Minute)
 		}
 	}
 	return errors.Join(errs...)

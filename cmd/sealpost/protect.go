@@ -13,7 +13,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
@@ -96,7 +96,7 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err := checkFrom(msg, *from); err != nil {
 		return err
 	}
-	ts, err := newTimestamper(dir, TSAConfig{URLs: splitList(*tsaURLs), Roots: *tsaRoots, Timeout: gateway.Duration(*timeout)})
+	ts, err := newTimestamper(dir, TSAConfig{URLs: splitList(*tsaURLs), Roots: *tsaRoots, Timeout: config.Duration(*timeout)})
 	if err != nil {
 		return err
 	}
