@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,16 +63,15 @@ func DefaultPolicies() map[string]Policy {
 	}
 }
 
-// Validate fills defaults and checks the configuration; its errors say what to fix.
+// Validate fills defaults and checks the configuration. It reports every problem, each a
+// *config.FieldError named by its key in the gateway section (prefer, default_class,
+// policies.otp.lifetime, rules[0].class, …).
 func (c *Config) Validate() error {
 	if c.DefaultClass == "" {
 		c.DefaultClass = ClassStatement
 	}
 	if c.Prefer == "" {
 		c.Prefer = "smime"
-	}
-	if _, err := keys.ParseMethod(c.Prefer); err != nil {
-		return fmt.Errorf("gateway.prefer: %v", err)
 	}
 	defaults := DefaultPolicies()
 	if c.Policies == nil {
@@ -82,34 +83,41 @@ func (c *Config) Validate() error {
 		}
 	}
 	var errs []error
-	for name, p := range c.Policies {
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	}
+	for i, r := range c.Rules {
+		if _, ok := defaults[r.Class]; !ok {
+			bad(fmt.Sprintf("rules[%d].class", i), "unknown class %q (statement, otp or support)", r.Class)
+		}
+		if !strings.Contains(r.Sender, "@") {
+			bad(fmt.Sprintf("rules[%d].sender", i), "%q is neither an address nor \"@domain\"", r.Sender)
+		}
+	}
+	if _, ok := defaults[c.DefaultClass]; !ok {
+		bad("default_class", "unknown class %q (statement, otp or support)", c.DefaultClass)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Policies)) {
+		p, path := c.Policies[name], config.MapKey("policies", name)
 		if _, known := defaults[name]; !known {
-			errs = append(errs, fmt.Errorf("gateway.policies: unknown class %q (statement, otp, support)", name))
+			bad(path, "unknown class (statement, otp or support)")
 			continue
 		}
 		switch p.Encryption {
 		case "required":
 			if p.SignOnly {
-				errs = append(errs, fmt.Errorf("gateway.policies.%s: sign_only cannot be set when encryption is required", name))
+				bad(path+".sign_only", "cannot be set when encryption is required")
 			}
 		case "preferred":
 		default:
-			errs = append(errs, fmt.Errorf("gateway.policies.%s.encryption: %q is not \"required\" or \"preferred\"", name, p.Encryption))
+			bad(path+".encryption", "%q is not \"required\" or \"preferred\"", p.Encryption)
 		}
 		if p.Lifetime <= 0 {
-			errs = append(errs, fmt.Errorf("gateway.policies.%s.lifetime: must be positive (e.g. \"10m\")", name))
+			bad(path+".lifetime", "must be positive (e.g. \"10m\")")
 		}
 	}
-	if _, ok := defaults[c.DefaultClass]; !ok {
-		errs = append(errs, fmt.Errorf("gateway.default_class: unknown class %q", c.DefaultClass))
-	}
-	for i, r := range c.Rules {
-		if _, ok := defaults[r.Class]; !ok {
-			errs = append(errs, fmt.Errorf("gateway.rules[%d].class: unknown class %q", i, r.Class))
-		}
-		if !strings.Contains(r.Sender, "@") {
-			errs = append(errs, fmt.Errorf("gateway.rules[%d].sender: %q is neither an address nor \"@domain\"", i, r.Sender))
-		}
+	if _, err := keys.ParseMethod(c.Prefer); err != nil {
+		bad("prefer", "%q is not smime or pgp", c.Prefer)
 	}
 	return errors.Join(errs...)
 }
