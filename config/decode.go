@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SyntaxError is a configuration file that is not one well-formed JSON value.
@@ -59,7 +61,11 @@ func Decode(data []byte, v any) error {
 	d.value(start, end, rv.Type().Elem(), "", false)
 	if err := json.Unmarshal(d.withoutWrong(start, end), v); err != nil && len(d.problems) == 0 {
 		// Not expected: the walk checks what json.Unmarshal refuses.
-		d.problems = append(d.problems, &FieldError{Problem: "cannot be decoded", Err: err})
+		fe := &FieldError{Problem: err.Error(), Err: err}
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+			fe.Path, fe.Problem = te.Field, te.Value+" is not allowed here"
+		}
+		d.problems = append(d.problems, fe)
 	}
 	return errors.Join(d.problems...)
 }
@@ -83,7 +89,7 @@ func firstValue(data []byte) (start, end int, err error) {
 	end = int(dec.InputOffset())
 	start = end - len(raw)
 	if extra := end + len(data[end:]) - len(bytes.TrimLeft(data[end:], " \t\r\n")); extra < len(data) {
-		if bytes.IndexByte([]byte(`{["-0123456789tfn`), data[extra]) >= 0 {
+		if bytes.IndexByte([]byte(`{["-0123456789tfn`+"\""), data[extra]) >= 0 {
 			return 0, 0, syntaxError(data, extra, "a second JSON value: the file must hold exactly one")
 		}
 		return 0, 0, syntaxError(data, extra, "found "+found(data, extra)+" after the end of the JSON value")
@@ -143,11 +149,13 @@ func found(data []byte, pos int) string {
 	if pos >= len(data) {
 		return "the end of the file"
 	}
-	r := []rune(string(data[pos:min(pos+4, len(data))]))[0]
+	r, _ := utf8.DecodeRune(data[pos:])
 	switch {
 	case r == '\n':
 		return "the end of the line"
-	case r < ' ' || r == 0x7f || r == '\uFFFD':
+	case r == '\uFEFF':
+		return "a byte order mark (save the file without one)"
+	case !unicode.IsPrint(r) || r == utf8.RuneError:
 		return fmt.Sprintf("U+%04X", r)
 	}
 	return "'" + string(r) + "'"
@@ -207,19 +215,16 @@ func (d *decoder) value(start, end int, t reflect.Type, path string, quoted bool
 	case reflect.Struct:
 		if d.kind(start, end, t, path, '{') {
 			fs := fields(t)
-			d.object(start, end, path, func(key string) (field, bool) {
-				i := slices.IndexFunc(fs, func(f field) bool { return f.name == key })
-				if i < 0 {
-					return field{}, false
+			d.object(start, end, path, func(key string) (field, string) {
+				if i := slices.IndexFunc(fs, func(f field) bool { return f.name == key }); i >= 0 {
+					return fs[i], ""
 				}
-				return fs[i], true
-			}, fs)
+				return field{}, unknownKey(key, fs)
+			})
 		}
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String || decodesItself(t.Key()) {
-			d.leaf(start, end, t, path, false) // keys that are parsed: encoding/json judges the whole map
-		} else if d.kind(start, end, t, path, '{') {
-			d.object(start, end, path, func(string) (field, bool) { return field{typ: t.Elem()}, true }, nil)
+		if d.kind(start, end, t, path, '{') {
+			d.object(start, end, path, func(key string) (field, string) { return field{typ: t.Elem()}, keyProblem(key, t.Key()) })
 		}
 	case reflect.Slice, reflect.Array:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
@@ -241,9 +246,9 @@ func (d *decoder) kind(start, end int, t reflect.Type, path string, open byte) b
 	return false
 }
 
-// object checks the members of the object data[start:end]: known keys (lookup; known lists them
-// for the hint, nil for a map, whose keys are all allowed), each key once, and each value.
-func (d *decoder) object(start, end int, path string, lookup func(string) (field, bool), known []field) {
+// object checks the members of the object data[start:end]: each key once, each key allowed (lookup
+// returns its field, or what is wrong with the key), and each value.
+func (d *decoder) object(start, end int, path string, lookup func(key string) (field, string)) {
 	dec := json.NewDecoder(bytes.NewReader(d.data[start:end]))
 	dec.Token() // {
 	seen := map[string]int{}
@@ -265,10 +270,10 @@ func (d *decoder) object(start, end int, path string, lookup func(string) (field
 				Problem: fmt.Sprintf("set twice in one object (first at line %d, column %d): keep one", line, col)})
 		}
 		seen[key] = keyAt
-		f, ok := lookup(key)
-		if !ok {
+		f, problem := lookup(key)
+		if problem != "" {
 			// Decoded as null, so that encoding/json, which ignores case, does not put it in a field.
-			d.fail(vstart, vend, p, unknownKey(key, known))
+			d.fail(vstart, vend, p, problem)
 			continue
 		}
 		d.value(vstart, vend, f.typ, p, f.quoted)
@@ -290,6 +295,22 @@ func (d *decoder) array(start, end int, t reflect.Type, path string) {
 		vend := start + int(dec.InputOffset())
 		d.value(vend-len(raw), vend, t.Elem(), fmt.Sprintf("%s[%d]", path, i), false)
 	}
+}
+
+// keyProblem says why encoding/json refuses key as a map key of type t, or returns "".
+func keyProblem(key string, t reflect.Type) string {
+	if t.Kind() == reflect.String && !decodesItself(t) {
+		return ""
+	}
+	k, _ := json.Marshal(key)
+	m := reflect.New(reflect.MapOf(t, reflect.TypeFor[any]()))
+	err := json.Unmarshal(append(append([]byte("{"), k...), ":null}"...), m.Interface())
+	if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+		return "the key is not " + want(t)
+	} else if err != nil {
+		return err.Error() // the key type's UnmarshalText refused it, in its words
+	}
+	return ""
 }
 
 // leaf asks encoding/json whether it takes the value as a t (a field with the ",string" option when

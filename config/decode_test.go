@@ -28,7 +28,14 @@ type (
 		Ratio    float32           `json:"ratio"`
 		Count    int               `json:"count,string"`
 		Any      any               `json:"any"`
+		Method   testMethod        `json:"method"`
+		Ports    map[int]string    `json:"ports"`
+		Classes  map[testClass]int `json:"classes"`
 	}
+	// testMethod decodes itself from JSON.
+	testMethod string
+	// testClass is a map key that decodes itself from text.
+	testClass    string
 	testListener struct {
 		Addr          string            `json:"addr"`
 		MaxRecipients int               `json:"max_recipients"`
@@ -64,6 +71,23 @@ type (
 		Module string `json:"module"`
 	}
 )
+
+func (m *testMethod) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"smime"`, `"pgp"`, "null":
+		*m = testMethod(b)
+		return nil
+	}
+	return errors.New("want smime or pgp")
+}
+
+func (c *testClass) UnmarshalText(b []byte) error {
+	if string(b) != "otp" && string(b) != "statement" {
+		return errors.New("not a class")
+	}
+	*c = testClass(b)
+	return nil
+}
 
 // problem decodes doc into a testFile and returns the *FieldError at path, failing when there is none.
 func problem(t *testing.T, doc, path string) *FieldError {
@@ -115,6 +139,11 @@ func TestDecodeProblems(t *testing.T) {
 		{"DuplicateKey", "{\"smtp\": {\n  \"addr\": \"a\",\n  \"addr\": \"b\"}}", "smtp.addr", "set twice in one object (first at line 2, column 3): keep one"},
 		{"DuplicateMapKey", `{"extra": {"a": "1", "a": "2"}}`, "extra.a", "set twice in one object (first at line 1, column 12): keep one"},
 		{"DuplicateSection", `{"queue": {}, "queue": {}}`, "queue", "set twice in one object (first at line 1, column 2): keep one"},
+		{"OwnUnmarshalJSON", `{"method": "fax"}`, "method", "want smime or pgp"},
+		{"OwnUnmarshalJSONKind", `{"method": 5}`, "method", "want smime or pgp"},
+		{"MapKeyNotANumber", `{"ports": {"25": "smtp", "smtps": "x"}}`, "ports.smtps", "the key is not a number"},
+		{"MapValueWithNumberKeys", `{"ports": {"25": 25}}`, "ports.25", "25 is a number, want a string"},
+		{"MapKeyUnmarshalText", `{"classes": {"otp": 1, "promo": 2}}`, "classes.promo", "not a class"},
 		{"TopLevelNotAnObject", `["smtp"]`, "", "the file must hold an object, not a list"},
 	}
 	for _, tt := range tests {
@@ -140,7 +169,8 @@ func TestDecodeAllowsWhatJSONAllows(t *testing.T) {
 		`{"data": "d", "smtp": {"addr": "127.0.0.1:25", "max_recipients": 10, "users": {"a.b": "h"}, "read_timeout": "90s"},
 		  "gateway": {"rules": [{"sender": "@bank.example", "class": "otp"}], "policies": {"otp": {"encryption": "required", "lifetime": "10m"}}},
 		  "inbound": {"enabled": true, "support_addresses": ["support@bank.example"], "on_failed": "quarantine", "delivery": "x"},
-		  "hsm": {"module": "m"}, "limits": [1, 2, 3], "retries": -128, "size": 65535, "ratio": 0.5, "count": "7", "any": {"x": [1]}}`,
+		  "hsm": {"module": "m"}, "limits": [1, 2, 3], "retries": -128, "size": 65535, "ratio": 0.5, "count": "7", "any": {"x": [1]},
+		  "method": "pgp", "ports": {"25": "smtp", "-1": ""}, "classes": {"otp": 1}}`,
 	} {
 		var got, want testFile
 		got.SMTP.MaxRecipients, want.SMTP.MaxRecipients = 100, 100 // decoded over defaults, as loadConfig does
@@ -198,6 +228,8 @@ func TestDecodeSyntax(t *testing.T) {
 		{"Empty", " \n", 1, 1, "the file is empty"},
 		{"TwoValues", "{}\n{}", 2, 1, "a second JSON value"},
 		{"Trailing", `{} ]`, 1, 4, "found ']' after the end of the JSON value"},
+		{"TrailingString", `{} "x"`, 1, 4, "a second JSON value"},
+		{"ByteOrderMark", "\uFEFF{}", 1, 1, "expected a value, found a byte order mark"},
 		{"TrailingComma", `{"data": "x",}`, 1, 14, "found '}' after a comma"},
 		{"TrailingCommaInList", `{"senders": ["a",]}`, 1, 18, "found ']' after a comma"},
 		{"MissingColon", `{"data" "x"}`, 1, 9, "expected ':' after the key, found '\"'"},

@@ -17,6 +17,7 @@ func FuzzDecode(f *testing.F) {
 		`{"smtp": {"adr": "x", "Addr": "y", "max_recipients": "100"}, "queue": {"min_backoff": "5 minutes"}}`,
 		`{"smtp": {"addr": "a", "addr": "b"}, "extra": {"k.k": 1}}`,
 		"{\n  \"smtp\": {\n    \"addr\": }\n}",
+		`{"method": "smime", "ports": {"25": "smtp"}, "classes": {"otp": 1, "promo": 2}}`,
 		`{"data": "x",}`, `{} {}`, `{"data": "abc`, ``, `[]`, `null`, `{"count": "x"}`, `{"data": "\ud800"}`,
 	} {
 		f.Add([]byte(seed))
