@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 // MinRSABits is the shortest RSA key New accepts (RFC 8301 requires verifiers to accept 1024-4096
@@ -22,6 +24,50 @@ type KeyConfig struct {
 	Domain   string `json:"domain"`   // d=, e.g. bank.example; must equal the From address's domain
 	Selector string `json:"selector"` // s=; the public key is published at Selector._domainkey.Domain
 	KeyFile  string `json:"key_file"` // PEM private key: RSA (>= 2048 bits, PKCS#1 or PKCS#8) or Ed25519 (PKCS#8)
+}
+
+// Validate checks the key's settings without reading its file. It reports every problem, each a
+// *config.FieldError named by its key (domain, selector, key_file) that wraps ErrConfig.
+func (c KeyConfig) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...), Err: ErrConfig})
+	}
+	if c.Domain == "" {
+		bad("domain", "required: the domain of the From addresses this key signs")
+	} else if err := checkDNSName(c.Domain); err != nil {
+		bad("domain", "%q is not a domain name: %v", c.Domain, err)
+	}
+	if c.Selector == "" {
+		bad("selector", "required: the selector the public key is published under (e.g. s1)")
+	} else if err := checkDNSName(c.Selector); err != nil {
+		bad("selector", "%q is not a selector (a DNS name such as s1): %v", c.Selector, err)
+	}
+	if c.KeyFile == "" {
+		bad("key_file", "required: the PEM file of the private key")
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateKeys checks the keys of the dkim section without reading their files: each key's
+// settings (keys[0].domain, …) and that no domain has two keys (compared case-insensitively).
+// Its problems are *config.FieldError that wrap ErrConfig (ErrDuplicateDomain for a second key).
+// No keys is no problem here: the section is optional; New needs at least one.
+func ValidateKeys(keys []KeyConfig) error {
+	var errs []error
+	first := map[string]int{}
+	for i, c := range keys {
+		path := fmt.Sprintf("keys[%d]", i)
+		errs = append(errs, config.Prefix(path, c.Validate()))
+		d := strings.ToLower(c.Domain)
+		if j, dup := first[d]; dup && d != "" {
+			errs = append(errs, &config.FieldError{Path: path + ".domain", Err: ErrDuplicateDomain,
+				Problem: fmt.Sprintf("%q already has a key (keys[%d]): one key per domain", c.Domain, j)})
+			continue
+		}
+		first[d] = i
+	}
+	return errors.Join(errs...)
 }
 
 // key is a loaded KeyConfig.
@@ -36,17 +82,8 @@ type key struct {
 // loadKey reads and checks the key of c.
 func loadKey(c KeyConfig) (*key, error) {
 	fail := func(err error) error { return &KeyError{Domain: c.Domain, File: c.KeyFile, Err: err} }
-	if err := checkDNSName(c.Domain); err != nil {
-		return nil, fail(fmt.Errorf("%w: domain: %v", ErrConfig, err))
-	}
-	if c.Selector == "" {
-		return nil, fail(fmt.Errorf("%w: selector must be set", ErrConfig))
-	}
-	if err := checkDNSName(c.Selector); err != nil {
-		return nil, fail(fmt.Errorf("%w: selector %q: %v", ErrConfig, c.Selector, err))
-	}
-	if c.KeyFile == "" {
-		return nil, fail(fmt.Errorf("%w: key_file must be set", ErrConfig))
+	if err := c.Validate(); err != nil {
+		return nil, fail(err)
 	}
 	data, err := os.ReadFile(c.KeyFile)
 	if err != nil {

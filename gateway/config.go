@@ -3,9 +3,12 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -15,22 +18,6 @@ const (
 	ClassOTP       = "otp"
 	ClassSupport   = "support"
 )
-
-// Duration is a time.Duration written as "10m" or "120h" in configuration.
-type Duration time.Duration
-
-// MarshalText writes the duration as Go duration syntax.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText reads Go duration syntax ("10m", "120h").
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
 
 // Policy is what a class requires.
 type Policy struct {
@@ -42,7 +29,7 @@ type Policy struct {
 	// HeaderProtection applies RFC 9788 (for OTPs: the code never appears in the outer Subject).
 	HeaderProtection bool `json:"header_protection"`
 	// Lifetime is how long the queue tries before bouncing. An OTP is worthless after minutes.
-	Lifetime Duration `json:"lifetime"`
+	Lifetime config.Duration `json:"lifetime"`
 }
 
 // Rule classifies by envelope sender: an exact address ("otp@bank.example") or a domain
@@ -70,22 +57,21 @@ type Config struct {
 // DefaultPolicies are the policies of the three classes when the configuration names none.
 func DefaultPolicies() map[string]Policy {
 	return map[string]Policy{
-		ClassStatement: {Encryption: "required", Lifetime: Duration(5 * 24 * time.Hour)},
-		ClassOTP:       {Encryption: "required", HeaderProtection: true, Lifetime: Duration(10 * time.Minute)},
-		ClassSupport:   {Encryption: "preferred", SignOnly: true, Lifetime: Duration(5 * 24 * time.Hour)},
+		ClassStatement: {Encryption: "required", Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassOTP:       {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(10 * time.Minute)},
+		ClassSupport:   {Encryption: "preferred", SignOnly: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
 	}
 }
 
-// Validate fills defaults and checks the configuration; its errors say what to fix.
+// Validate fills defaults and checks the configuration. It reports every problem, each a
+// *config.FieldError named by its key in the gateway section (prefer, default_class,
+// policies.otp.lifetime, rules[0].class, …).
 func (c *Config) Validate() error {
 	if c.DefaultClass == "" {
 		c.DefaultClass = ClassStatement
 	}
 	if c.Prefer == "" {
 		c.Prefer = "smime"
-	}
-	if _, err := keys.ParseMethod(c.Prefer); err != nil {
-		return fmt.Errorf("gateway.prefer: %v", err)
 	}
 	defaults := DefaultPolicies()
 	if c.Policies == nil {
@@ -97,34 +83,41 @@ func (c *Config) Validate() error {
 		}
 	}
 	var errs []error
-	for name, p := range c.Policies {
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	}
+	for i, r := range c.Rules {
+		if _, ok := defaults[r.Class]; !ok {
+			bad(fmt.Sprintf("rules[%d].class", i), "unknown class %q (statement, otp or support)", r.Class)
+		}
+		if !strings.Contains(r.Sender, "@") {
+			bad(fmt.Sprintf("rules[%d].sender", i), "%q is neither an address nor \"@domain\"", r.Sender)
+		}
+	}
+	if _, ok := defaults[c.DefaultClass]; !ok {
+		bad("default_class", "unknown class %q (statement, otp or support)", c.DefaultClass)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Policies)) {
+		p, path := c.Policies[name], config.MapKey("policies", name)
 		if _, known := defaults[name]; !known {
-			errs = append(errs, fmt.Errorf("gateway.policies: unknown class %q (statement, otp, support)", name))
+			bad(path, "unknown class (statement, otp or support)")
 			continue
 		}
 		switch p.Encryption {
 		case "required":
 			if p.SignOnly {
-				errs = append(errs, fmt.Errorf("gateway.policies.%s: sign_only cannot be set when encryption is required", name))
+				bad(path+".sign_only", "cannot be set when encryption is required")
 			}
 		case "preferred":
 		default:
-			errs = append(errs, fmt.Errorf("gateway.policies.%s.encryption: %q is not \"required\" or \"preferred\"", name, p.Encryption))
+			bad(path+".encryption", "%q is not \"required\" or \"preferred\"", p.Encryption)
 		}
 		if p.Lifetime <= 0 {
-			errs = append(errs, fmt.Errorf("gateway.policies.%s.lifetime: must be positive (e.g. \"10m\")", name))
+			bad(path+".lifetime", "must be positive (e.g. \"10m\")")
 		}
 	}
-	if _, ok := defaults[c.DefaultClass]; !ok {
-		errs = append(errs, fmt.Errorf("gateway.default_class: unknown class %q", c.DefaultClass))
-	}
-	for i, r := range c.Rules {
-		if _, ok := defaults[r.Class]; !ok {
-			errs = append(errs, fmt.Errorf("gateway.rules[%d].class: unknown class %q", i, r.Class))
-		}
-		if !strings.Contains(r.Sender, "@") {
-			errs = append(errs, fmt.Errorf("gateway.rules[%d].sender: %q is neither an address nor \"@domain\"", i, r.Sender))
-		}
+	if _, err := keys.ParseMethod(c.Prefer); err != nil {
+		bad("prefer", "%q is not smime or pgp", c.Prefer)
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
@@ -403,17 +405,30 @@ func TestProtectErrorsBecomeReplies(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	bad := []Config{
-		{Rules: []Rule{{Sender: "x@bank.example", Class: "newsletter"}}},
-		{Rules: []Rule{{Sender: "bank.example", Class: ClassOTP}}},
-		{Policies: map[string]Policy{ClassOTP: {Encryption: "required", SignOnly: true, Lifetime: Duration(time.Minute)}}},
-		{Policies: map[string]Policy{ClassOTP: {Encryption: "maybe", Lifetime: Duration(time.Minute)}}},
-		{Policies: map[string]Policy{ClassOTP: {Encryption: "required"}}},
-		{Prefer: "carrier-pigeon"},
+	bad := []struct {
+		cfg   Config
+		paths []string
+	}{
+		{Config{Rules: []Rule{{Sender: "x@bank.example", Class: "newsletter"}}}, []string{"rules[0].class"}},
+		{Config{Rules: []Rule{{Sender: "@bank.example", Class: ClassOTP}, {Sender: "bank.example", Class: ClassOTP}}}, []string{"rules[1].sender"}},
+		{Config{Policies: map[string]Policy{ClassOTP: {Encryption: "required", SignOnly: true, Lifetime: config.Duration(time.Minute)}}}, []string{"policies.otp.sign_only"}},
+		{Config{Policies: map[string]Policy{ClassOTP: {Encryption: "maybe", Lifetime: config.Duration(time.Minute)}}}, []string{"policies.otp.encryption"}},
+		{Config{Policies: map[string]Policy{ClassOTP: {Encryption: "required"}}}, []string{"policies.otp.lifetime"}},
+		{Config{Policies: map[string]Policy{"promo mail": {}}}, []string{`policies["promo mail"]`}},
+		{Config{DefaultClass: "promo"}, []string{"default_class"}},
+		{Config{Prefer: "carrier-pigeon"}, []string{"prefer"}},
+		// Every problem is reported, in the order of the keys.
+		{Config{Rules: []Rule{{Sender: "x", Class: "y"}}, DefaultClass: "z", Policies: map[string]Policy{ClassSupport: {}}, Prefer: "fax"},
+			[]string{"rules[0].class", "rules[0].sender", "default_class", "policies.support.encryption", "policies.support.lifetime", "prefer"}},
 	}
-	for i, c := range bad {
-		if err := c.Validate(); err == nil {
-			t.Errorf("config %d validated: %+v", i, c)
+	for i, tt := range bad {
+		err := tt.cfg.Validate()
+		var paths []string
+		for _, fe := range config.FieldErrors(err) {
+			paths = append(paths, fe.Path)
+		}
+		if !slices.Equal(paths, tt.paths) {
+			t.Errorf("config %d: Validate = %v: problems at %q, want %q", i, err, paths, tt.paths)
 		}
 	}
 	c := Config{Rules: []Rule{{Sender: "@otp.bank.example", Class: ClassOTP}}}
@@ -425,5 +440,30 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if got := c.classify("anyone@else.example"); got != ClassStatement {
 		t.Fatalf("default class %s, want the strictest (statement)", got)
+	}
+}
+
+// TestInboundConfigValidate: every problem of the inbound settings is reported at its key.
+func TestInboundConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg   InboundConfig
+		paths []string
+	}{
+		{InboundConfig{SupportAddresses: []string{"support@bank.example"}}, nil},
+		{InboundConfig{}, []string{"support_addresses"}},
+		{InboundConfig{SupportAddresses: []string{"support@bank.example", "desk"}}, []string{"support_addresses[1]"}},
+		{InboundConfig{SupportAddresses: []string{"s@b.example"}, AuthServID: "sealpost bank"}, []string{"authserv_id"}},
+		{InboundConfig{SupportAddresses: []string{"s@b.example"}, OnFailed: "ignore", OnUnsigned: "drop"}, []string{"on_unsigned", "on_failed"}},
+		{InboundConfig{SupportAddresses: []string{"s@b.example"}, Lifetime: -1}, []string{"lifetime"}},
+	}
+	for i, tt := range tests {
+		err := tt.cfg.Validate()
+		var paths []string
+		for _, fe := range config.FieldErrors(err) {
+			paths = append(paths, fe.Path)
+		}
+		if !slices.Equal(paths, tt.paths) {
+			t.Errorf("config %d: Validate = %v: problems at %q, want %q", i, err, paths, tt.paths)
+		}
 	}
 }

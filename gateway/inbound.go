@@ -15,6 +15,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
@@ -54,12 +55,30 @@ type InboundConfig struct {
 	// "quarantine".
 	OnUnauthenticated string `json:"on_unauthenticated"`
 	// Lifetime bounds the delivery attempts to the desk. Default 5 days.
-	Lifetime Duration `json:"lifetime"`
+	Lifetime config.Duration `json:"lifetime"`
 }
 
-// Validate fills defaults and checks the configuration.
+// Validate fills defaults and checks the configuration. It reports every problem, each a
+// *config.FieldError named by its key (on_failed, authserv_id, support_addresses[0], …).
 func (c *InboundConfig) Validate() error {
 	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	}
+	if len(c.SupportAddresses) == 0 {
+		bad("support_addresses", "name at least one address")
+	}
+	for i, a := range c.SupportAddresses {
+		if _, err := keys.NormalizeAddress(a); err != nil {
+			bad(fmt.Sprintf("support_addresses[%d]", i), "%q is not an email address", a)
+		}
+	}
+	if c.AuthServID == "" {
+		c.AuthServID = "sealpost"
+	}
+	if headerToken(c.AuthServID) != c.AuthServID {
+		bad("authserv_id", "%q is not a single token", c.AuthServID)
+	}
 	for _, p := range []struct {
 		name string
 		v    *string
@@ -70,28 +89,14 @@ func (c *InboundConfig) Validate() error {
 			*p.v = p.def
 		}
 		if *p.v != ActionDeliver && *p.v != ActionQuarantine {
-			errs = append(errs, fmt.Errorf("inbound.%s: %q is not deliver or quarantine", p.name, *p.v))
+			bad(p.name, "%q is not deliver or quarantine", *p.v)
 		}
-	}
-	if c.AuthServID == "" {
-		c.AuthServID = "sealpost"
-	}
-	if headerToken(c.AuthServID) != c.AuthServID {
-		errs = append(errs, fmt.Errorf("inbound.authserv_id: %q is not a single token", c.AuthServID))
 	}
 	if c.Lifetime == 0 {
-		c.Lifetime = Duration(5 * 24 * time.Hour)
+		c.Lifetime = config.Duration(5 * 24 * time.Hour)
 	}
 	if c.Lifetime < 0 {
-		errs = append(errs, errors.New("inbound.lifetime: must be positive"))
-	}
-	if len(c.SupportAddresses) == 0 {
-		errs = append(errs, errors.New("inbound.support_addresses: name at least one address"))
-	}
-	for _, a := range c.SupportAddresses {
-		if _, err := keys.NormalizeAddress(a); err != nil {
-			errs = append(errs, fmt.Errorf("inbound.support_addresses: %v", err))
-		}
+		bad("lifetime", "must be positive (e.g. \"120h\")")
 	}
 	return errors.Join(errs...)
 }

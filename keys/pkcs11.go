@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 // Reasons LoadPKCS11 fails. Each error it returns wraps one of these, ErrKeyMismatch (the certificate
@@ -54,24 +56,32 @@ type PKCS11Config struct {
 // PIN returns where the user PIN comes from.
 func (c PKCS11Config) PIN() Secret { return Secret{File: c.PINFile, Env: c.PINEnv} }
 
-// Validate checks that the configuration is complete; it touches no file.
+// Validate checks that the configuration is complete; it touches no file. It reports every
+// problem, each a *config.FieldError named by its key (token_label, key_label, key_id, pin_file,
+// certificate) that wraps ErrPKCS11Config.
 func (c PKCS11Config) Validate() error {
-	switch {
-	case c.TokenLabel == "":
-		return fmt.Errorf("%w: token_label is required", ErrPKCS11Config)
-	case c.KeyLabel == "" && c.KeyID == "":
-		return fmt.Errorf("%w: key_label or key_id is required", ErrPKCS11Config)
-	case (c.PINFile == "") == (c.PINEnv == ""):
-		return fmt.Errorf("%w: exactly one of pin_file and pin_env is required", ErrPKCS11Config)
-	case c.Certificate == "":
-		return fmt.Errorf("%w: certificate is required", ErrPKCS11Config)
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...), Err: ErrPKCS11Config})
+	}
+	if c.TokenLabel == "" {
+		bad("token_label", "required: the label of the token (softhsm2-util --show-slots lists them)")
+	}
+	if c.KeyLabel == "" && c.KeyID == "" {
+		bad("key_label", "set key_label or key_id (or both) to select the key pair")
 	}
 	if c.KeyID != "" {
 		if _, err := hex.DecodeString(c.KeyID); err != nil {
-			return fmt.Errorf("%w: key_id %q is not hex", ErrPKCS11Config, c.KeyID)
+			bad("key_id", "%q is not hex", c.KeyID)
 		}
 	}
-	return nil
+	if (c.PINFile == "") == (c.PINEnv == "") {
+		bad("pin_file", "set exactly one of pin_file and pin_env")
+	}
+	if c.Certificate == "" {
+		bad("certificate", "required: the PEM file of the key's certificate chain")
+	}
+	return errors.Join(errs...)
 }
 
 // DefaultPKCS11Module returns the first existing SoftHSM2 library of the places Debian installs it,

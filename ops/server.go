@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 // DefaultAddr is where the ops listener listens unless configured otherwise.
@@ -42,16 +44,19 @@ type Config struct {
 }
 
 // Validate fills the default address and refuses one that is not loopback unless AllowRemote.
+// Its problems are *config.FieldError named by their key (addr); one that is not loopback wraps
+// ErrNotLoopback.
 func (c *Config) Validate() error {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
-		return fmt.Errorf("ops: addr %q: %w", c.Addr, err)
+		return &config.FieldError{Path: "addr", Problem: fmt.Sprintf("%q is not host:port (e.g. %q)", c.Addr, DefaultAddr), Err: err}
 	}
 	if !c.AllowRemote && !loopbackHost(host) {
-		return fmt.Errorf("%w: %q (set allow_remote to listen on it)", ErrNotLoopback, c.Addr)
+		return &config.FieldError{Path: "addr", Err: ErrNotLoopback,
+			Problem: fmt.Sprintf("%q is not a loopback address (set allow_remote to listen on it)", c.Addr)}
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/queue"
@@ -524,13 +525,18 @@ func TestConfigValidate(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Validate: %v, want %v", err, tt.wantErr)
 			}
+			var fe *config.FieldError
+			if err != nil && (!errors.As(err, &fe) || fe.Path != "addr") {
+				t.Fatalf("Validate: %#v, want a problem at addr", err)
+			}
 			if err == nil && c.Addr != tt.addr {
 				t.Fatalf("addr %q, want %q", c.Addr, tt.addr)
 			}
 		})
 	}
 	c := Config{Addr: "no-port"}
-	if err := c.Validate(); err == nil || errors.Is(err, ErrNotLoopback) {
+	var fe *config.FieldError
+	if err := c.Validate(); !errors.As(err, &fe) || fe.Path != "addr" || errors.Is(err, ErrNotLoopback) {
 		t.Fatalf("an address without a port: %v", err)
 	}
 	if _, err := NewServer(Config{Addr: "0.0.0.0:0"}); !errors.Is(err, ErrNotLoopback) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 var (
@@ -62,12 +64,10 @@ const (
 // bounce_queue_lifetime). A DSN that fails is not itself reported.
 const dsnLifetime = 5 * 24 * time.Hour
 
-// Validate fills zero fields with their defaults and reports the first
-// setting that is out of range.
+// Validate fills zero fields with their defaults and reports every setting that is out of
+// range, each a *config.FieldError named by its configuration key (dir, workers, min_backoff,
+// max_backoff, scan_interval).
 func (c *Config) Validate() error {
-	if c.Dir == "" {
-		return errors.New("queue: dir must be set")
-	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
@@ -80,19 +80,26 @@ func (c *Config) Validate() error {
 	if c.ScanInterval == 0 {
 		c.ScanInterval = DefaultScanInterval
 	}
-	switch {
-	case c.Workers < 1:
-		return errors.New("queue: workers must be ≥ 1")
-	case c.Workers > 1024:
-		return errors.New("queue: workers must be ≤ 1024")
-	case c.MinBackoff < time.Second:
-		return errors.New("queue: min backoff must be ≥ 1s")
-	case c.MaxBackoff < c.MinBackoff:
-		return errors.New("queue: max backoff must be ≥ min backoff")
-	case c.ScanInterval < time.Millisecond:
-		return errors.New("queue: scan interval must be ≥ 1ms")
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
 	}
-	return nil
+	if c.Dir == "" {
+		bad("dir", "required: the spool directory")
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		bad("workers", "%d: want 1 to 1024", c.Workers)
+	}
+	if c.MinBackoff < time.Second {
+		bad("min_backoff", "%v: want at least 1s", c.MinBackoff)
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		bad("max_backoff", "%v: want at least min_backoff (%v)", c.MaxBackoff, c.MinBackoff)
+	}
+	if c.ScanInterval < time.Millisecond {
+		bad("scan_interval", "%v: want at least 1ms", c.ScanInterval)
+	}
+	return errors.Join(errs...)
 }
 
 // Option adjusts a Spool at Open.

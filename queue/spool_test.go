@@ -10,20 +10,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
 		cfg     Config
-		wantErr string
+		wantErr string // the path of the problem
 	}{
 		{"defaults", Config{Dir: "/x"}, ""},
-		{"no dir", Config{}, "dir must be set"},
-		{"negative workers", Config{Dir: "/x", Workers: -1}, "workers must be ≥ 1"},
-		{"tiny min backoff", Config{Dir: "/x", MinBackoff: time.Millisecond}, "min backoff"},
-		{"max below min", Config{Dir: "/x", MinBackoff: time.Hour, MaxBackoff: time.Minute}, "max backoff"},
-		{"negative scan", Config{Dir: "/x", ScanInterval: -time.Second}, "scan interval"},
+		{"no dir", Config{}, "dir"},
+		{"negative workers", Config{Dir: "/x", Workers: -1}, "workers"},
+		{"too many workers", Config{Dir: "/x", Workers: 1025}, "workers"},
+		{"tiny min backoff", Config{Dir: "/x", MinBackoff: time.Millisecond}, "min_backoff"},
+		{"max below min", Config{Dir: "/x", MinBackoff: time.Hour, MaxBackoff: time.Minute}, "max_backoff"},
+		{"negative scan", Config{Dir: "/x", ScanInterval: -time.Second}, "scan_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,10 +42,16 @@ func TestConfigValidate(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Validate() = %v, want %q", err, tt.wantErr)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Path != tt.wantErr {
+				t.Errorf("Validate() = %v, want a problem at %s", err, tt.wantErr)
 			}
 		})
+	}
+	// Every problem is reported, not only the first.
+	c := Config{Workers: -1, MinBackoff: time.Millisecond}
+	if n := len(config.FieldErrors(c.Validate())); n != 3 {
+		t.Errorf("Validate() of three problems reported %d: %v", n, c.Validate())
 	}
 }
 

@@ -4,13 +4,18 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 // Defaults that Validate fills in for zero fields.
@@ -80,57 +85,101 @@ type Config struct {
 // min(20, MaxConnections). Zero never means unlimited; negative values are errors.
 // Validate also loads the TLS key pair and parses every bcrypt hash, so that New cannot
 // fail on them later.
+//
+// Every problem is reported, each a *config.FieldError named by the listener's configuration
+// key (addr, tls_cert, users, max_message_bytes, …); the caller prefixes the listener's section.
 func (c *Config) Validate() error {
 	c.fillDefaults()
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	}
 
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("smtpd: Addr %q: want host:port, e.g. %q", c.Addr, DefaultAddr)
+		bad("addr", "%q is not host:port (e.g. %q)", c.Addr, DefaultAddr)
 	}
 	if !isReplyText(c.Domain) || strings.Contains(c.Domain, " ") {
-		bad("smtpd: Domain %q: want a host name without spaces or control characters", c.Domain)
+		bad("domain", "%q is not a host name (no spaces or control characters)", c.Domain)
 	}
-	if _, err := parseNetworks(c.AllowedNetworks); err != nil {
-		bad("smtpd: AllowedNetworks: %w", err)
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		bad("smtpd: set both TLSCert and TLSKey (PEM files) to offer STARTTLS, or neither")
-	} else if c.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
-			bad("smtpd: TLSCert/TLSKey: %w", err)
+	for i, n := range c.AllowedNetworks {
+		if _, err := parseNetwork(n); err != nil {
+			bad(fmt.Sprintf("allowed_networks[%d]", i), "%v", err)
 		}
 	}
+	errs = append(errs, c.validateTLS()...)
 	if len(c.Users) > 0 && c.TLSCert == "" {
-		bad("smtpd: Users needs TLSCert and TLSKey: AUTH is offered only after STARTTLS")
+		bad("users", "need tls_cert and tls_key: AUTH is offered only after STARTTLS")
 	}
-	for user, hash := range c.Users {
+	for _, user := range slices.Sorted(maps.Keys(c.Users)) {
+		path := config.MapKey("users", user)
 		if user == "" || !isReplyText(user) {
-			bad("smtpd: Users: user name %q: want printable ASCII, not empty", user)
+			bad(path, "a user name must be printable ASCII, not empty")
 		}
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			bad("smtpd: Users[%q]: not a bcrypt hash (make one with htpasswd -nbB or bcrypt.GenerateFromPassword): %w", user, err)
+		if _, err := bcrypt.Cost([]byte(c.Users[user])); err != nil {
+			errs = append(errs, &config.FieldError{Path: path, Err: err,
+				Problem: "not a bcrypt hash (make one with htpasswd -nbB USER PASSWORD)"})
 		}
 	}
 	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > maxMessageBytesLimit {
-		bad("smtpd: MaxMessageBytes %d: want 1..%d (0 means the default %d)", c.MaxMessageBytes, maxMessageBytesLimit, DefaultMaxMessageBytes)
+		bad("max_message_bytes", "%d: want 1 to %d (0 means the default %d)", c.MaxMessageBytes, maxMessageBytesLimit, DefaultMaxMessageBytes)
 	}
 	if c.MaxRecipients < 0 {
-		bad("smtpd: MaxRecipients %d: want a positive number (0 means the default %d)", c.MaxRecipients, DefaultMaxRecipients)
+		bad("max_recipients", "%d: want a positive number (0 means the default %d)", c.MaxRecipients, DefaultMaxRecipients)
 	}
 	if c.MaxLineLength < minLineLength {
-		bad("smtpd: MaxLineLength %d: want at least %d (0 means the default %d)", c.MaxLineLength, minLineLength, DefaultMaxLineLength)
+		bad("max_line_length", "%d: want at least %d (0 means the default %d)", c.MaxLineLength, minLineLength, DefaultMaxLineLength)
 	}
-	if c.ReadTimeout < 0 || c.WriteTimeout < 0 {
-		bad("smtpd: ReadTimeout %v, WriteTimeout %v: want positive durations (0 means the default %v)", c.ReadTimeout, c.WriteTimeout, DefaultTimeout)
+	if c.ReadTimeout < 0 {
+		bad("read_timeout", "%v: want a positive duration (0 means the default %v)", c.ReadTimeout, DefaultTimeout)
+	}
+	if c.WriteTimeout < 0 {
+		bad("write_timeout", "%v: want a positive duration (0 means the default %v)", c.WriteTimeout, DefaultTimeout)
 	}
 	if c.MaxConnections < 0 {
-		bad("smtpd: MaxConnections %d: want a positive number (0 means the default %d)", c.MaxConnections, DefaultMaxConnections)
+		bad("max_connections", "%d: want a positive number (0 means the default %d)", c.MaxConnections, DefaultMaxConnections)
 	}
 	if c.MaxConnectionsPerClient < 0 || c.MaxConnectionsPerClient > c.MaxConnections {
-		bad("smtpd: MaxConnectionsPerClient %d: want 1..MaxConnections (%d)", c.MaxConnectionsPerClient, c.MaxConnections)
+		bad("max_connections_per_client", "%d: want 1 to max_connections (%d)", c.MaxConnectionsPerClient, c.MaxConnections)
 	}
 	return errors.Join(errs...)
+}
+
+// validateTLS checks that the certificate and key are both set or both not, and load as a pair.
+func (c *Config) validateTLS() []error {
+	switch {
+	case c.TLSCert == "" && c.TLSKey == "":
+		return nil
+	case c.TLSKey == "":
+		return []error{&config.FieldError{Path: "tls_key", Problem: "required with tls_cert (set both to offer STARTTLS, or neither)"}}
+	case c.TLSCert == "":
+		return []error{&config.FieldError{Path: "tls_cert", Problem: "required with tls_key (set both to offer STARTTLS, or neither)"}}
+	}
+	var errs []error
+	certPEM, err := os.ReadFile(c.TLSCert)
+	if err != nil {
+		errs = append(errs, unreadable("tls_cert", c.TLSCert, err))
+	}
+	keyPEM, kerr := os.ReadFile(c.TLSKey)
+	if kerr != nil {
+		errs = append(errs, unreadable("tls_key", c.TLSKey, kerr))
+	}
+	if err == nil && kerr == nil {
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			errs = append(errs, &config.FieldError{Path: "tls_cert", Err: err,
+				Problem: fmt.Sprintf("%q and tls_key %q are not a certificate and its key: %s", c.TLSCert, c.TLSKey, strings.TrimPrefix(err.Error(), "tls: "))})
+		}
+	}
+	return errs
+}
+
+// unreadable reports a file that cannot be read, without the Go operation's name.
+func unreadable(path, file string, err error) error {
+	reason := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		reason = pe.Err
+	}
+	return &config.FieldError{Path: path, Problem: fmt.Sprintf("cannot read %q: %v", file, reason), Err: err}
 }
 
 func (c *Config) fillDefaults() {
@@ -169,18 +218,27 @@ func (c *Config) fillDefaults() {
 	}
 }
 
-// parseNetworks parses CIDRs; a bare address is refused so that "10.0.0.1" is not mistaken
-// for a network.
+// parseNetworks parses CIDRs (see parseNetwork).
 func parseNetworks(cidrs []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range cidrs {
-		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		p, err := parseNetwork(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8, or 10.0.0.1/32 for one host)", s)
+			return nil, err
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
+}
+
+// parseNetwork parses a CIDR; a bare address is refused so that "10.0.0.1" is not mistaken
+// for a network.
+func parseNetwork(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8, or 10.0.0.1/32 for one host)", s)
+	}
+	return p.Masked(), nil
 }
 
 // isReplyText reports whether s is non-empty printable ASCII, safe inside an SMTP line.

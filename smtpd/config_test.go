@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 // TestValidateDefaults: zero fields get the documented defaults; zero never means unlimited.
@@ -31,35 +33,43 @@ func TestValidateDefaults(t *testing.T) {
 	}
 }
 
-// TestValidateErrors: each bad setting is reported, saying what to fix.
+// TestValidateErrors: each bad setting is reported at its configuration key, saying what to fix.
 func TestValidateErrors(t *testing.T) {
 	certFile, keyFile, _ := testCert(t)
+	_, otherKey, _ := testCert(t)
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	tests := []struct {
 		name string
 		cfg  Config
-		want string
+		path string
+		says string // part of the problem, when it matters
 	}{
-		{"addr", Config{Addr: "2525"}, "Addr"},
-		{"domain", Config{Domain: "mx example"}, "Domain"},
-		{"network", Config{AllowedNetworks: []string{"10.0.0.1"}}, "10.0.0.1/32"},
-		{"cert without key", Config{TLSCert: certFile}, "both TLSCert and TLSKey"},
-		{"unreadable cert", Config{TLSCert: "/nonexistent.pem", TLSKey: keyFile}, "TLSCert/TLSKey"},
-		{"users without TLS", Config{Users: map[string]string{"u": string(hash)}}, "Users needs TLSCert"},
-		{"bad hash", Config{TLSCert: certFile, TLSKey: keyFile, Users: map[string]string{"u": "secret"}}, "not a bcrypt hash"},
-		{"negative size", Config{MaxMessageBytes: -1}, "MaxMessageBytes"},
-		{"huge size", Config{MaxMessageBytes: 2 << 30}, "MaxMessageBytes"},
-		{"negative recipients", Config{MaxRecipients: -1}, "MaxRecipients"},
-		{"short lines", Config{MaxLineLength: 80}, "MaxLineLength"},
-		{"negative timeout", Config{ReadTimeout: -time.Second}, "ReadTimeout"},
-		{"negative connections", Config{MaxConnections: -1}, "MaxConnections"},
-		{"per client above total", Config{MaxConnections: 10, MaxConnectionsPerClient: 11}, "MaxConnectionsPerClient"},
+		{"addr", Config{Addr: "2525"}, "addr", `"2525" is not host:port`},
+		{"domain", Config{Domain: "mx example"}, "domain", ""},
+		{"network", Config{AllowedNetworks: []string{"10.0.0.0/8", "10.0.0.1"}}, "allowed_networks[1]", "10.0.0.1/32"},
+		{"cert without key", Config{TLSCert: certFile}, "tls_key", "required with tls_cert"},
+		{"key without cert", Config{TLSKey: keyFile}, "tls_cert", "required with tls_key"},
+		{"unreadable cert", Config{TLSCert: "/nonexistent.pem", TLSKey: keyFile}, "tls_cert", `cannot read "/nonexistent.pem": no such file or directory`},
+		{"unreadable key", Config{TLSCert: certFile, TLSKey: "/nonexistent.key"}, "tls_key", `cannot read "/nonexistent.key"`},
+		{"key of another certificate", Config{TLSCert: certFile, TLSKey: otherKey}, "tls_cert", "private key does not match public key"},
+		{"users without TLS", Config{Users: map[string]string{"u": string(hash)}}, "users", "need tls_cert and tls_key"},
+		{"bad hash", Config{TLSCert: certFile, TLSKey: keyFile, Users: map[string]string{"u": "secret"}}, "users.u", "not a bcrypt hash"},
+		{"bad user name", Config{TLSCert: certFile, TLSKey: keyFile, Users: map[string]string{"m\u00e9": string(hash)}}, `users["mé"]`, "printable ASCII"},
+		{"negative size", Config{MaxMessageBytes: -1}, "max_message_bytes", ""},
+		{"huge size", Config{MaxMessageBytes: 2 << 30}, "max_message_bytes", ""},
+		{"negative recipients", Config{MaxRecipients: -1}, "max_recipients", ""},
+		{"short lines", Config{MaxLineLength: 80}, "max_line_length", "want at least 512"},
+		{"negative read timeout", Config{ReadTimeout: -time.Second}, "read_timeout", ""},
+		{"negative write timeout", Config{WriteTimeout: -time.Second}, "write_timeout", ""},
+		{"negative connections", Config{MaxConnections: -1}, "max_connections", ""},
+		{"per client above total", Config{MaxConnections: 10, MaxConnectionsPerClient: 11}, "max_connections_per_client", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Validate = %v, want an error mentioning %q", err, tt.want)
+			fe := fieldError(err, tt.path)
+			if fe == nil || !strings.Contains(fe.Problem, tt.says) {
+				t.Fatalf("Validate = %v, want a problem at %s saying %q", err, tt.path, tt.says)
 			}
 			if _, err := New(tt.cfg, &recorder{}, nil); err == nil {
 				t.Fatal("New accepted the config")
@@ -73,4 +83,26 @@ func TestValidateErrors(t *testing.T) {
 	if _, err := New(Config{}, nil, nil); err == nil {
 		t.Fatal("New accepted a nil handler")
 	}
+}
+
+// TestValidateReportsEveryProblem: an operator fixes every setting in one go.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Config{Addr: "2525", AllowedNetworks: []string{"10.0.0.1"}, TLSCert: "/nonexistent.pem", TLSKey: "/nonexistent.key", MaxLineLength: 80}
+	var paths []string
+	for _, fe := range config.FieldErrors(c.Validate()) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"addr", "allowed_networks[0]", "tls_cert", "tls_key", "max_line_length"}; !slices.Equal(paths, want) {
+		t.Fatalf("problems at %q, want %q", paths, want)
+	}
+}
+
+// fieldError returns the problem at path in err, or nil.
+func fieldError(err error, path string) *config.FieldError {
+	for _, fe := range config.FieldErrors(err) {
+		if fe.Path == path {
+			return fe
+		}
+	}
+	return nil
 }

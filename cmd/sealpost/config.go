@@ -1,18 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/ops"
+	"github.com/sealpost/sealpost/queue"
 )
 
 // Config is sealpost's configuration file (JSON, decoded strictly: an unknown key is an error).
@@ -75,17 +79,17 @@ type SMTPConfig struct {
 	MaxMessageBytes         int64             `json:"max_message_bytes"`
 	MaxRecipients           int               `json:"max_recipients"`
 	MaxLineLength           int               `json:"max_line_length"`
-	ReadTimeout             gateway.Duration  `json:"read_timeout"`
-	WriteTimeout            gateway.Duration  `json:"write_timeout"`
+	ReadTimeout             config.Duration   `json:"read_timeout"`
+	WriteTimeout            config.Duration   `json:"write_timeout"`
 	MaxConnections          int               `json:"max_connections"`
 	MaxConnectionsPerClient int               `json:"max_connections_per_client"`
 }
 
 // QueueConfig is the spool and its delivery workers.
 type QueueConfig struct {
-	Workers    int              `json:"workers"`
-	MinBackoff gateway.Duration `json:"min_backoff"`
-	MaxBackoff gateway.Duration `json:"max_backoff"`
+	Workers    int             `json:"workers"`
+	MinBackoff config.Duration `json:"min_backoff"`
+	MaxBackoff config.Duration `json:"max_backoff"`
 }
 
 // DeliveryConfig is the next hop: a Maildir (the embedded default) or a smarthost.
@@ -96,19 +100,19 @@ type DeliveryConfig struct {
 
 // SmarthostConfig is an SMTP next hop.
 type SmarthostConfig struct {
-	Addr         string           `json:"addr"`
-	TLS          string           `json:"tls"` // required | opportunistic | none
-	Username     string           `json:"username"`
-	PasswordFile string           `json:"password_file"`
-	PasswordEnv  string           `json:"password_env"`
-	Timeout      gateway.Duration `json:"timeout"`
+	Addr         string          `json:"addr"`
+	TLS          string          `json:"tls"` // required | opportunistic | none
+	Username     string          `json:"username"`
+	PasswordFile string          `json:"password_file"`
+	PasswordEnv  string          `json:"password_env"`
+	Timeout      config.Duration `json:"timeout"`
 }
 
 // TSAConfig chooses the timestamp authority: the embedded one, or external ones in order.
 type TSAConfig struct {
-	URLs    []string         `json:"urls"`
-	Roots   string           `json:"roots"` // PEM; default the data directory's roots
-	Timeout gateway.Duration `json:"timeout"`
+	URLs    []string        `json:"urls"`
+	Roots   string          `json:"roots"` // PEM; default the data directory's roots
+	Timeout config.Duration `json:"timeout"`
 }
 
 // defaultConfig is the embedded default: everything on loopback, a data directory under the
@@ -120,17 +124,17 @@ func defaultConfig() Config {
 		SMTP: SMTPConfig{
 			Addr: "127.0.0.1:2525", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"},
 			MaxMessageBytes: 25 << 20, MaxRecipients: 100, MaxLineLength: 1000,
-			ReadTimeout: gateway.Duration(5 * time.Minute), WriteTimeout: gateway.Duration(5 * time.Minute),
+			ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
 			MaxConnections: 200, MaxConnectionsPerClient: 20,
 		},
-		Queue: QueueConfig{Workers: 4, MinBackoff: gateway.Duration(5 * time.Minute), MaxBackoff: gateway.Duration(67 * time.Minute)},
-		TSA:   TSAConfig{Timeout: gateway.Duration(10 * time.Second)},
+		Queue: QueueConfig{Workers: 4, MinBackoff: config.Duration(5 * time.Minute), MaxBackoff: config.Duration(67 * time.Minute)},
+		TSA:   TSAConfig{Timeout: config.Duration(10 * time.Second)},
 		Inbound: InboundConfig{
 			Enabled: true,
 			Listener: SMTPConfig{
 				Addr: "127.0.0.1:2526", AllowedNetworks: []string{},
 				MaxMessageBytes: 25 << 20, MaxRecipients: 10, MaxLineLength: 1000,
-				ReadTimeout: gateway.Duration(5 * time.Minute), WriteTimeout: gateway.Duration(5 * time.Minute),
+				ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
 				MaxConnections: 100, MaxConnectionsPerClient: 10,
 			},
 			InboundConfig: gateway.InboundConfig{SupportAddresses: []string{"support@bank.example"}, AuthServID: "sealpost.bank.example"},
@@ -142,61 +146,78 @@ func defaultConfig() Config {
 	}
 }
 
-// loadConfig reads file over the defaults (no file: the defaults) and validates the result.
+// loadConfig reads file over the defaults (no file: the defaults) and validates the result. A file
+// that is not JSON gives one *config.SyntaxError, "FILE:LINE:COL: problem". Otherwise every problem
+// is reported, joined: those of decoding and those of validation, each a *config.FieldError.
 func loadConfig(file, dataOverride string) (Config, error) {
 	cfg := defaultConfig()
+	var decodeErr error
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return cfg, err
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cfg); err != nil {
-			return cfg, fmt.Errorf("%s: %w", file, err)
-		}
-		if dec.More() {
-			return cfg, fmt.Errorf("%s: more than one JSON value", file)
+		var se *config.SyntaxError
+		if decodeErr = config.Decode(b, &cfg); errors.As(decodeErr, &se) {
+			se.File = file
+			return cfg, se
 		}
 	}
 	if dataOverride != "" {
 		cfg.Data = dataOverride
 	}
-	return cfg, cfg.Validate()
+	validateErr := cfg.Validate()
+	refused := config.FieldErrors(decodeErr)
+	if len(refused) == 0 {
+		return cfg, errors.Join(decodeErr, validateErr)
+	}
+	// A value that Decode refused kept its default: what validation says of it is beside the point.
+	errs := []error{decodeErr}
+	for _, fe := range config.FieldErrors(validateErr) {
+		if !slices.ContainsFunc(refused, func(r *config.FieldError) bool {
+			return r.Path == "" || fe.Path == r.Path || strings.HasPrefix(fe.Path, r.Path) && strings.ContainsRune(".[", rune(fe.Path[len(r.Path)]))
+		}) {
+			errs = append(errs, fe)
+		}
+	}
+	return cfg, errors.Join(errs...)
 }
 
-// Validate checks what the packages' own Validate methods do not.
+// Validate fills the defaults that the packages' Validate methods fill and checks the whole
+// configuration, the listeners, queue and DKIM keys included (on copies), so that every problem is
+// reported before anything starts. Every problem is a *config.FieldError named by its path in the file.
 func (c *Config) Validate() error {
 	var errs []error
+	add := func(prefix string, err error) { errs = append(errs, config.Prefix(prefix, err)) }
 	if c.Data == "" {
-		errs = append(errs, errors.New("data: must name a directory"))
+		errs = append(errs, &config.FieldError{Path: "data", Problem: "required: the data directory"})
 	}
-	if err := validateDelivery("delivery", &c.Delivery, filepath.Join(c.Data, "outbox")); err != nil {
-		errs = append(errs, err)
-	}
+	smtp := listenerConfig(c.SMTP)
+	add("smtp", smtp.Validate())
+	q := queue.Config{Dir: filepath.Join(c.Data, "spool"), Workers: c.Queue.Workers,
+		MinBackoff: time.Duration(c.Queue.MinBackoff), MaxBackoff: time.Duration(c.Queue.MaxBackoff)}
+	add("queue", q.Validate())
+	errs = append(errs, validateDelivery("delivery", &c.Delivery, filepath.Join(c.Data, "outbox")))
 	if c.TSA.Timeout <= 0 {
-		errs = append(errs, errors.New("tsa.timeout: must be positive"))
+		errs = append(errs, &config.FieldError{Path: "tsa.timeout", Problem: "must be positive (e.g. \"10s\")"})
 	}
-	if err := c.Gateway.Validate(); err != nil {
-		errs = append(errs, err)
+	add("gateway", c.Gateway.Validate())
+	if c.Inbound.Enabled {
+		in := listenerConfig(c.Inbound.Listener)
+		in.Public = true
+		add("inbound.listener", in.Validate())
 	}
-	if err := validateDelivery("inbound.delivery", &c.Inbound.Delivery, filepath.Join(c.Data, "desk")); err != nil {
-		errs = append(errs, err)
+	add("inbound", c.Inbound.InboundConfig.Validate())
+	errs = append(errs, validateDelivery("inbound.delivery", &c.Inbound.Delivery, filepath.Join(c.Data, "desk")))
+	if c.HSM.Signer != nil {
+		add("hsm.signer", c.HSM.Signer.Validate())
 	}
-	if err := c.Inbound.InboundConfig.Validate(); err != nil {
-		errs = append(errs, err)
+	if c.HSM.TSA != nil {
+		add("hsm.tsa", c.HSM.TSA.Validate())
 	}
+	add("dkim", dkim.ValidateKeys(c.DKIM.Keys))
 	if c.Ops.Enabled {
-		if err := c.Ops.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("ops: %w", err))
-		}
-	}
-	for name, p := range map[string]*keys.PKCS11Config{"hsm.signer": c.HSM.Signer, "hsm.tsa": c.HSM.TSA} {
-		if p != nil {
-			if err := p.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			}
-		}
+		add("ops", c.Ops.Validate())
 	}
 	return errors.Join(errs...)
 }
@@ -213,25 +234,30 @@ func exampleConfig() []byte {
 // validateDelivery fills and checks one next hop (name is its place in the file for errors).
 func validateDelivery(name string, d *DeliveryConfig, defMaildir string) error {
 	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	}
 	if d.Maildir == "" && d.Smarthost == nil {
 		d.Maildir = defMaildir
 	}
 	if d.Maildir != "" && d.Smarthost != nil {
-		errs = append(errs, errors.New(name+": set either maildir or smarthost, not both"))
+		bad(name, "set either maildir or smarthost, not both")
 	}
 	if h := d.Smarthost; h != nil {
 		if h.Addr == "" {
-			errs = append(errs, errors.New(name+".smarthost.addr: required (host:port)"))
+			bad(name+".smarthost.addr", "required (host:port)")
+		} else if _, _, err := net.SplitHostPort(h.Addr); err != nil {
+			bad(name+".smarthost.addr", "%q is not host:port (e.g. \"relay.bank.internal:587\")", h.Addr)
 		}
 		switch h.TLS {
 		case "":
 			h.TLS = "required"
 		case "required", "opportunistic", "none":
 		default:
-			errs = append(errs, fmt.Errorf("%s.smarthost.tls: %q is not required, opportunistic or none", name, h.TLS))
+			bad(name+".smarthost.tls", "%q is not required, opportunistic or none", h.TLS)
 		}
 		if h.Timeout == 0 {
-			h.Timeout = gateway.Duration(time.Minute)
+			h.Timeout = config.Duration(time.Minute)
 		}
 	}
 	return errors.Join(errs...)

@@ -20,7 +20,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-smtp"
 
-	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/logtest"
 	"github.com/sealpost/sealpost/keys"
@@ -215,7 +215,7 @@ func postfixSealpost(t *testing.T, edit func(*Config)) (*instance, Config, *keys
 		}
 	})
 	return testInstanceLogging(t, func(c *Config) {
-		c.Queue.MinBackoff, c.Queue.MaxBackoff = gateway.Duration(time.Second), gateway.Duration(2*time.Second)
+		c.Queue.MinBackoff, c.Queue.MaxBackoff = config.Duration(time.Second), config.Duration(2*time.Second)
 		if edit != nil {
 			edit(c)
 		}

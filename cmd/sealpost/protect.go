@@ -11,7 +11,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
@@ -98,7 +98,7 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err := checkFrom(msg, *from); err != nil {
 		return err
 	}
-	ts, err := newTimestamper(dir, TSAConfig{URLs: splitList(*tsaURLs), Roots: *tsaRoots, Timeout: gateway.Duration(*timeout)})
+	ts, err := newTimestamper(dir, TSAConfig{URLs: splitList(*tsaURLs), Roots: *tsaRoots, Timeout: config.Duration(*timeout)})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/logtest"
@@ -132,7 +133,7 @@ func TestServeTSADownIs451AndQueuesNothing(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	inst, _, _, _ := testInstance(t, func(c *Config) { c.TSA.URLs = []string{dead}; c.TSA.Timeout = gateway.Duration(2 * time.Second) })
+	inst, _, _, _ := testInstance(t, func(c *Config) { c.TSA.URLs = []string{dead}; c.TSA.Timeout = config.Duration(2 * time.Second) })
 	res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, e2eStatement)
 	if res.Err == nil || !strings.Contains(res.Reply, "451") {
 		t.Fatalf("TSA down: %q, want 451", res.Reply)
