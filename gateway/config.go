@@ -17,7 +17,17 @@ const (
 	ClassStatement = "statement"
 	ClassOTP       = "otp"
 	ClassSupport   = "support"
+	// ClassUnclassified is mail that no rule classifies. Its policy is the strictest in every
+	// dimension that cannot harm delivery: encryption required and header protection on; its
+	// lifetime is a statement's, since a short one would bounce mail that is merely unexpected.
+	ClassUnclassified = "unclassified"
 )
+
+// Classes lists every class, in the order errors name them.
+func Classes() []string { return []string{ClassStatement, ClassOTP, ClassSupport, ClassUnclassified} }
+
+// classList is the list of classes for error messages.
+func classList() string { return strings.Join(Classes(), ", ") }
 
 // Policy is what a class requires.
 type Policy struct {
@@ -44,8 +54,8 @@ type Config struct {
 	// Rules classify messages by envelope sender. With no rule matching, a message gets
 	// DefaultClass.
 	Rules []Rule `json:"rules"`
-	// DefaultClass is the class of messages no rule matches. Default "statement": encryption
-	// required, the strictest.
+	// DefaultClass is the class of messages no rule matches. Default "unclassified", whose policy
+	// is the strictest.
 	DefaultClass string `json:"default_class"`
 	// Policies per class; missing classes get DefaultPolicies' entry.
 	Policies map[string]Policy `json:"policies"`
@@ -54,12 +64,28 @@ type Config struct {
 	Prefer string `json:"prefer"`
 }
 
-// DefaultPolicies are the policies of the three classes when the configuration names none.
+// DefaultPolicies are the policies of the classes when the configuration names none.
 func DefaultPolicies() map[string]Policy {
 	return map[string]Policy{
-		ClassStatement: {Encryption: "required", Lifetime: config.Duration(5 * 24 * time.Hour)},
-		ClassOTP:       {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(10 * time.Minute)},
-		ClassSupport:   {Encryption: "preferred", SignOnly: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassStatement:    {Encryption: "required", Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassOTP:          {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(10 * time.Minute)},
+		ClassSupport:      {Encryption: "preferred", SignOnly: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassUnclassified: {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
+	}
+}
+
+// DefaultConfig is the gateway's embedded default: the bank's three senders with their classes,
+// everything else unclassified (the strictest policy), S/MIME for customers with both kinds of key.
+func DefaultConfig() Config {
+	return Config{
+		Rules: []Rule{
+			{Sender: "statements@bank.example", Class: ClassStatement},
+			{Sender: "otp@bank.example", Class: ClassOTP},
+			{Sender: "support@bank.example", Class: ClassSupport},
+		},
+		DefaultClass: ClassUnclassified,
+		Policies:     DefaultPolicies(),
+		Prefer:       "smime",
 	}
 }
 
@@ -68,7 +94,7 @@ func DefaultPolicies() map[string]Policy {
 // policies.otp.lifetime, rules[0].class, …).
 func (c *Config) Validate() error {
 	if c.DefaultClass == "" {
-		c.DefaultClass = ClassStatement
+		c.DefaultClass = ClassUnclassified
 	}
 	if c.Prefer == "" {
 		c.Prefer = "smime"
@@ -88,19 +114,19 @@ func (c *Config) Validate() error {
 	}
 	for i, r := range c.Rules {
 		if _, ok := defaults[r.Class]; !ok {
-			bad(fmt.Sprintf("rules[%d].class", i), "unknown class %q (statement, otp or support)", r.Class)
+			bad(fmt.Sprintf("rules[%d].class", i), "unknown class %q (%s)", r.Class, classList())
 		}
 		if !strings.Contains(r.Sender, "@") {
 			bad(fmt.Sprintf("rules[%d].sender", i), "%q is neither an address nor \"@domain\"", r.Sender)
 		}
 	}
 	if _, ok := defaults[c.DefaultClass]; !ok {
-		bad("default_class", "unknown class %q (statement, otp or support)", c.DefaultClass)
+		bad("default_class", "unknown class %q (%s)", c.DefaultClass, classList())
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Policies)) {
 		p, path := c.Policies[name], config.MapKey("policies", name)
 		if _, known := defaults[name]; !known {
-			bad(path, "unknown class (statement, otp or support)")
+			bad(path, "unknown class (%s)", classList())
 			continue
 		}
 		switch p.Encryption {

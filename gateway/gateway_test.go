@@ -153,7 +153,7 @@ func newFixture(tmp string) (*fixture, error) {
 }
 
 func testConfig() Config {
-	c := Config{Rules: []Rule{{Sender: "otp@bank.example", Class: ClassOTP}, {Sender: "support@bank.example", Class: ClassSupport}}}
+	c := DefaultConfig()
 	if err := c.Validate(); err != nil {
 		panic(err)
 	}
@@ -275,6 +275,29 @@ func TestOTPClassProtectsHeadersAndExpiresSoon(t *testing.T) {
 	}
 	o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice})
 	if err != nil || o.Header("Subject") != "Your code is 551234" {
+		t.Fatalf("protected Subject: %v", err)
+	}
+}
+
+// TestUnclassifiedMailIsProtectedStrictly: mail from a sender no rule names (here a batch job
+// sending as statements@) is encrypted with its headers protected, and refused for a keyless customer.
+func TestUnclassifiedMailIsProtectedStrictly(t *testing.T) {
+	f := getFixture(t)
+	sp := &memSpool{}
+	g := newGateway(t, sp, nil, nil)
+	msg := "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 551234\r\n\r\nCode 551234\r\n"
+	_, err := transaction(t, g, trusted, "batch@bank.example", []string{"bob@example.net"}, msg)
+	if e := reply(t, err); e.Code != 550 || !strings.Contains(e.Message, "unclassified mail must be encrypted") {
+		t.Fatalf("keyless recipient of unclassified mail: %v", err)
+	}
+	if _, err := transaction(t, g, trusted, "batch@bank.example", []string{"alice@example.com"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	m := sp.msgs["Q1"]
+	if m.Class != ClassUnclassified || bytes.Contains(m.Data, []byte("551234")) || !bytes.Contains(m.Data, []byte("Subject: [...]")) {
+		t.Fatalf("unclassified mail queued as %s, or with its Subject in clear:\n%.300s", m.Class, m.Data)
+	}
+	if o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice}); err != nil || o.Header("Subject") != "Your code is 551234" {
 		t.Fatalf("protected Subject: %v", err)
 	}
 }
@@ -438,8 +461,32 @@ func TestConfigValidate(t *testing.T) {
 	if got := c.classify("codes@OTP.bank.example"); got != ClassOTP {
 		t.Fatalf("domain rule: %s", got)
 	}
-	if got := c.classify("anyone@else.example"); got != ClassStatement {
-		t.Fatalf("default class %s, want the strictest (statement)", got)
+	if got := c.classify("anyone@else.example"); got != ClassUnclassified {
+		t.Fatalf("default class %s, want unclassified (the strictest policy)", got)
+	}
+}
+
+// TestUnmatchedMailGetsTheStrictestPolicy: mail that matches none of the shipped rules gets a policy
+// at least as strict as every class's in each dimension (encryption, sign-only, header protection).
+func TestUnmatchedMailGetsTheStrictestPolicy(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for sender, class := range map[string]string{"statements@bank.example": ClassStatement, "otp@bank.example": ClassOTP,
+		"support@bank.example": ClassSupport, "marketing@bank.example": ClassUnclassified, "core@batch.bank.example": ClassUnclassified} {
+		if got := c.classify(sender); got != class {
+			t.Errorf("%s: class %s, want %s", sender, got, class)
+		}
+	}
+	strict := c.Policies[c.DefaultClass]
+	if strict.Encryption != "required" || strict.SignOnly || !strict.HeaderProtection {
+		t.Fatalf("the unmatched policy %+v is not the strictest", strict)
+	}
+	for name, p := range c.Policies {
+		if p.Encryption == "required" && strict.Encryption != "required" || p.HeaderProtection && !strict.HeaderProtection || !p.SignOnly && strict.SignOnly {
+			t.Errorf("class %s (%+v) is stricter than unmatched mail's %+v in some dimension", name, p, strict)
+		}
 	}
 }
 

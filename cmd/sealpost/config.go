@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,9 +26,16 @@ import (
 type Config struct {
 	// Data is the data directory (keys, spool, outbox), relative to the working directory.
 	Data string `json:"data"`
+	// Identities says where the bank's identities come from: "development" (sealpost creates its
+	// own CA, signer, support, TSA and OpenPGP key in the data directory on first start: for trying
+	// sealpost out, never for customers) or "bank" (the bank's own, imported with sealpost keys
+	// import-identity; serve refuses to start without them, or with development ones). Default
+	// "development" when serve runs without a configuration file, "bank" with one.
+	Identities string `json:"identities"`
 	// Senders are the addresses the development signing identities name, used when `serve`
 	// creates them on first start.
 	Senders  []string       `json:"senders"`
+	Log      LogConfig      `json:"log"`
 	SMTP     SMTPConfig     `json:"smtp"`
 	Queue    QueueConfig    `json:"queue"`
 	Delivery DeliveryConfig `json:"delivery"`
@@ -36,6 +45,26 @@ type Config struct {
 	HSM      HSMConfig      `json:"hsm"`
 	DKIM     DKIMConfig     `json:"dkim"`
 	Ops      ops.Config     `json:"ops"`
+}
+
+// Where the bank's identities come from (Config.Identities).
+const (
+	identitiesDevelopment = "development"
+	identitiesBank        = "bank"
+)
+
+// LogConfig is the log's format: "text" (key=value, for people) or "json" (one object per line, for
+// the bank's log pipeline). Logs carry queue IDs and recipients' domains, never bodies or codes.
+type LogConfig struct {
+	Format string `json:"format"`
+}
+
+// handler returns the slog handler for the format (validated).
+func (l LogConfig) handler(w io.Writer, opts *slog.HandlerOptions) slog.Handler {
+	if l.Format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
 }
 
 // DKIMConfig signs what leaves sealpost with DKIM, after protection (which changes the body, so a
@@ -119,8 +148,10 @@ type TSAConfig struct {
 // working directory, a Maildir outbox, the embedded TSA, every message of the strictest class.
 func defaultConfig() Config {
 	return Config{
-		Data:    "sealpost-data",
-		Senders: []string{"statements@bank.example", "otp@bank.example", "support@bank.example"},
+		Data:       "sealpost-data",
+		Identities: identitiesDevelopment,
+		Senders:    []string{"statements@bank.example", "otp@bank.example", "support@bank.example"},
+		Log:        LogConfig{Format: "text"},
 		SMTP: SMTPConfig{
 			Addr: "127.0.0.1:2525", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"},
 			MaxMessageBytes: 25 << 20, MaxRecipients: 100, MaxLineLength: 1000,
@@ -140,9 +171,7 @@ func defaultConfig() Config {
 			InboundConfig: gateway.InboundConfig{SupportAddresses: []string{"support@bank.example"}, AuthServID: "sealpost.bank.example"},
 		},
 		Ops: ops.Config{Enabled: true, Addr: ops.DefaultAddr},
-		Gateway: gateway.Config{
-			DefaultClass: gateway.ClassStatement, Prefer: "smime", Policies: gateway.DefaultPolicies(),
-		},
+		Gateway: gateway.DefaultConfig(),
 	}
 }
 
@@ -157,10 +186,15 @@ func loadConfig(file, dataOverride string) (Config, error) {
 		if err != nil {
 			return cfg, err
 		}
+		// A configuration file means a real deployment: development identities only when it says so.
+		cfg.Identities = ""
 		var se *config.SyntaxError
 		if decodeErr = config.Decode(b, &cfg); errors.As(decodeErr, &se) {
 			se.File = file
 			return cfg, se
+		}
+		if cfg.Identities == "" {
+			cfg.Identities = identitiesBank
 		}
 	}
 	if dataOverride != "" {
@@ -192,6 +226,12 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, &config.FieldError{Path: "data", Problem: "required: the data directory"})
 	}
+	if c.Identities != identitiesDevelopment && c.Identities != identitiesBank {
+		errs = append(errs, &config.FieldError{Path: "identities", Problem: fmt.Sprintf("%q is not \"bank\" (the bank's own, imported) or \"development\" (sealpost's own CA, for trying it out)", c.Identities)})
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, &config.FieldError{Path: "log.format", Problem: fmt.Sprintf("%q is not text or json", c.Log.Format)})
+	}
 	smtp := listenerConfig(c.SMTP)
 	add("smtp", smtp.Validate())
 	q := queue.Config{Dir: filepath.Join(c.Data, "spool"), Workers: c.Queue.Workers,
@@ -222,13 +262,22 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// exampleConfig is the documented example: every key with its default.
-func exampleConfig() []byte {
-	c := defaultConfig()
-	_ = c.Validate()
-	c.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}, {Sender: "support@bank.example", Class: gateway.ClassSupport}}
-	b, _ := json.MarshalIndent(c, "", "  ")
+// marshal serialises a loaded configuration: what -print-config prints is what runs.
+func (c Config) marshal() []byte {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		panic(err) // every field of Config marshals
+	}
 	return append(b, '\n')
+}
+
+// exampleConfig is the embedded defaults serialised: what plain `sealpost serve` runs.
+func exampleConfig() []byte {
+	c, err := loadConfig("", "")
+	if err != nil {
+		panic(fmt.Sprintf("the embedded defaults do not validate: %v", err))
+	}
+	return c.marshal()
 }
 
 // validateDelivery fills and checks one next hop (name is its place in the file for errors).

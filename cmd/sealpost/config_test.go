@@ -23,7 +23,6 @@ func TestExampleConfigLoadsAsPrinted(t *testing.T) {
 		t.Fatalf("the documented example does not load: %v", err)
 	}
 	want, _ := loadConfig("", "")
-	want.Gateway.Rules = cfg.Gateway.Rules
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("example config differs from the defaults it documents:\n%+v\n%+v", cfg, want)
 	}
@@ -47,7 +46,7 @@ func TestConfigRefuses(t *testing.T) {
 		{"UnknownKey", `{"smtp": {"adress": "127.0.0.1:25"}}`, "smtp.adress", ""},
 		{"KeyInOtherCase", `{"smtp": {"Addr": "127.0.0.1:25"}}`, "smtp.Addr", `unknown key (did you mean "addr"?)`},
 		{"DuplicateKey", `{"smtp": {"addr": "127.0.0.1:25", "addr": "0.0.0.0:25"}}`, "smtp.addr", ""},
-		{"UnknownClass", `{"gateway": {"rules": [{"sender": "x@bank.example", "class": "promo"}]}}`, "gateway.rules[0].class", `unknown class "promo" (statement, otp or support)`},
+		{"UnknownClass", `{"gateway": {"rules": [{"sender": "x@bank.example", "class": "promo"}]}}`, "gateway.rules[0].class", `unknown class "promo" (statement, otp, support, unclassified)`},
 		{"BadLifetime", `{"gateway": {"policies": {"otp": {"encryption": "required", "lifetime": "soon"}}}}`, "gateway.policies.otp.lifetime", `"soon" is not a duration (use e.g. 5m, 90s, 120h)`},
 		{"BothDeliveries", `{"delivery": {"maildir": "x", "smarthost": {"addr": "h:25"}}}`, "delivery", "set either maildir or smarthost, not both"},
 		{"BadSmarthostTLS", `{"delivery": {"smarthost": {"addr": "h:25", "tls": "sometimes"}}}`, "delivery.smarthost.tls", ""},
@@ -59,6 +58,8 @@ func TestConfigRefuses(t *testing.T) {
 		{"ListenerAddr", `{"smtp": {"addr": "2525"}}`, "smtp.addr", ""},
 		{"QueueWorkers", `{"queue": {"workers": -1}}`, "queue.workers", ""},
 		{"TSATimeout", `{"tsa": {"timeout": "-1s"}}`, "tsa.timeout", ""},
+		{"LogFormat", `{"log": {"format": "xml"}}`, "log.format", `"xml" is not text or json`},
+		{"Identities", `{"identities": "production"}`, "identities", ""},
 		{"HSMSigner", `{"hsm": {"signer": {"token_label": "bank", "key_label": "signer", "certificate": "c.pem"}}}`, "hsm.signer.pin_file", ""},
 		{"DKIMKey", `{"dkim": {"keys": [{"domain": "bank.example", "selector": "s1", "key_file": "k"}, {"domain": "bank.example", "key_file": "k"}]}}`, "dkim.keys[1].selector", ""},
 		{"OpsRemote", `{"ops": {"enabled": true, "addr": "0.0.0.0:9925"}}`, "ops.addr", ""},
@@ -136,6 +137,21 @@ func problemAt(err error, path string) *config.FieldError {
 		}
 	}
 	return nil
+}
+
+// TestConfigFileMeansBankIdentities: without a file serve runs on development identities; a file
+// that does not say "identities": "development" is a deployment, which needs the bank's own.
+func TestConfigFileMeansBankIdentities(t *testing.T) {
+	if cfg, err := loadConfig("", ""); err != nil || cfg.Identities != identitiesDevelopment {
+		t.Fatalf("no file: identities %q, %v", cfg.Identities, err)
+	}
+	for body, want := range map[string]string{`{}`: identitiesBank, `{"identities": "development"}`: identitiesDevelopment, `{"identities": "bank"}`: identitiesBank} {
+		f := filepath.Join(t.TempDir(), "c.json")
+		os.WriteFile(f, []byte(body), 0o600)
+		if cfg, err := loadConfig(f, ""); err != nil || cfg.Identities != want {
+			t.Errorf("%s: identities %q, %v; want %q", body, cfg.Identities, err, want)
+		}
+	}
 }
 
 // TestREADMEConfigIsTheExample: the configuration shown in README.md is what -print-config prints.

@@ -16,7 +16,6 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
-	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
@@ -69,7 +68,6 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = dirPath, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}, {Sender: "support@bank.example", Class: gateway.ClassSupport}}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -51,6 +51,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	err := c.run(rest, stdin, stdout, stderr)
 	var ec *exitCode
+	code := 1
 	switch {
 	case err == nil:
 		return 0
@@ -59,14 +60,30 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ec):
-		fmt.Fprintf(stderr, "sealpost %s: %s\n", c.name, oneLine(err.Error()))
-		return ec.code
+		code = ec.code
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "sealpost %s: %s\n", c.name, oneLine(err.Error()))
-		return 2
+		code = 2
 	}
-	fmt.Fprintf(stderr, "sealpost %s: %s\n", c.name, oneLine(err.Error()))
-	return 1
+	// Several problems (a configuration's, say) are one line each, so an operator can fix them all.
+	for _, p := range problems(err) {
+		fmt.Fprintf(stderr, "sealpost %s: %s\n", c.name, oneLine(p.Error()))
+	}
+	return code
+}
+
+// problems flattens errors.Join trees at the top of err into their parts.
+func problems(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		if e != nil {
+			out = append(out, problems(e)...)
+		}
+	}
+	return out
 }
 
 // maxErrorLine bounds an error line: an error that quotes input by mistake must not flood the

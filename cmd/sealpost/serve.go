@@ -33,19 +33,22 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stdout)
 	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
 	data := fs.String("data", "", "data directory (overrides the configuration's data)")
-	printConfig := fs.Bool("print-config", false, "print the example configuration with every default, and exit")
+	printConfig := fs.Bool("print-config", false, "print the configuration that would run (the file's, every default filled in), and exit")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *printConfig {
-		_, err := stdout.Write(exampleConfig())
-		return err
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: serve takes no arguments (did you mean -config %s?)", errUsage, quoteInput(fs.Arg(0)))
 	}
 	cfg, err := loadConfig(*configFile, *data)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *printConfig {
+		_, err := stdout.Write(cfg.marshal())
+		return err
+	}
+	log := slog.New(cfg.Log.handler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	inst, err := startInstance(ctx, cfg, log)

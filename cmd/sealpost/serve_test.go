@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +18,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/config"
-	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/internal/logtest"
 	"github.com/sealpost/sealpost/keys"
 )
@@ -33,7 +35,6 @@ func testInstanceLogging(t *testing.T, edit func(*Config), log *slog.Logger) (*i
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Gateway.Rules = []gateway.Rule{{Sender: "otp@bank.example", Class: gateway.ClassOTP}}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -189,6 +190,41 @@ func TestServeLogsNoAddressOrBody(t *testing.T) {
 	for _, want := range []string{"reason=\"recipient has no usable key", "code=550", "queue_id="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDefaultsThatRunAreThePrintedOnes: plain serve runs the shipped rules that -print-config
+// shows: an OTP leaves with its Subject hidden, support mail reaches a keyless customer signed, and
+// mail no rule names is refused for a customer without a key.
+func TestDefaultsThatRunAreThePrintedOnes(t *testing.T) {
+	var printed Config
+	if err := json.Unmarshal(exampleConfig(), &printed); err != nil {
+		t.Fatal(err)
+	}
+	inst, cfg, _, _ := testInstance(t, nil)
+	if !reflect.DeepEqual(printed.Gateway, cfg.Gateway) {
+		t.Fatalf("printed gateway configuration %+v differs from the running %+v", printed.Gateway, cfg.Gateway)
+	}
+	otp := "From: otp@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 493817\r\n\r\nCode 493817\r\n"
+	if res := submit(t, inst, "otp@bank.example", []string{"alice@example.com"}, otp); res.Err != nil {
+		t.Fatalf("OTP: %v", res.Err)
+	}
+	support := "From: support@bank.example\r\nTo: bob@example.net\r\nSubject: Re: your card\r\n\r\nOn its way.\r\n"
+	if res := submit(t, inst, "support@bank.example", []string{"bob@example.net"}, support); res.Err != nil {
+		t.Fatalf("support mail to a keyless customer: %v", res.Err)
+	}
+	other := "From: statements@bank.example\r\nTo: bob@example.net\r\nSubject: News\r\n\r\nNews.\r\n"
+	if res := submit(t, inst, "news@bank.example", []string{"bob@example.net"}, other); !strings.Contains(res.Refused["bob@example.net"], "unclassified mail must be encrypted") {
+		t.Fatalf("unclassified mail to a keyless customer: %+v", res)
+	}
+	msgs, err := waitForMaildir(cfg.Delivery.Maildir, 2, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if strings.Contains(payload.HeaderValue(m, "To"), "alice") && (payload.HeaderValue(m, "Subject") != "[...]" || bytes.Contains(m, []byte("493817"))) {
+			t.Fatalf("the OTP left with Subject %q", payload.HeaderValue(m, "Subject"))
 		}
 	}
 }
