@@ -18,6 +18,7 @@ var (
 	ErrKeyMismatch         = errors.New("private key does not match certificate")
 	ErrNoPrivateKey        = errors.New("no private key found")
 	ErrNoCertificateInFile = errors.New("no certificate found")
+	ErrNoEmailAddress      = errors.New("certificate names no email address (rfc822Name)")
 
 	// ErrRevoked: the OpenPGP key (or, where the detail says so, its only encryption subkey) was
 	// revoked by its owner.
