@@ -25,63 +25,114 @@ import (
 //	ca.pem, ca.key           development CA (only after `keys init`)
 //	signer.pem, signer.key   the bank's S/MIME signing chain (leaf first) and key
 //	tsa.pem, tsa.key         the embedded TSA's chain and key
+//	support.pem, support.key the certificate customers encrypt their replies to (chain, leaf first)
+//	                         and its key, with which the inbound side decrypts
+//	<role>.pending.key       the key of a certificate request from NewCSR (signer, tsa or support),
+//	                         until ImportIdentity pairs the issued certificate with it
 //	pgp.key, pgp.pass        the bank's OpenPGP secret key (armored, passphrase-protected) and its
 //	                         passphrase; `keys export pgp` gives only the public key
 //	roots/*.pem              trusted roots for recipients' certificates
 //	recipients/*.pem         recipients' certificates (and any intermediates), one file each
 //	recipients/*.asc         recipients' OpenPGP public keys (armored), one file per key
 //
-// Certificates are named by their SHA-256 fingerprint and OpenPGP keys by their fingerprint, so
-// importing one twice is harmless; a key imported again is merged with the stored copy, so a
-// revocation once stored stays. Secret keys are written 0600; no customer's secret is ever stored.
+// The bank's identities are development ones made by Init, or real ones stored by ImportIdentity;
+// DevelopmentIdentities tells them apart. Certificates are named by their SHA-256 fingerprint and
+// OpenPGP keys by their fingerprint, so importing one twice is harmless; a key imported again is
+// merged with the stored copy, so a revocation once stored stays. Secret keys are written 0600; no
+// customer's secret is ever stored.
 type DataDir string
 
-// ErrInitialised is returned by Init when the directory already holds identities.
+// ErrInitialised is returned by Init when the directory already holds every identity.
 var ErrInitialised = errors.New("data directory already initialised")
 
 // ErrNotInitialised is returned when an identity file is missing.
 var ErrNotInitialised = errors.New("data directory not initialised (run: sealpost keys init -data DIR)")
 
-// Init creates development identities: a CA (also made a trusted root), the bank's S/MIME signer for
-// the given sender addresses, the embedded TSA, and the bank's OpenPGP key for the same addresses
-// (see NewDevPGPKey), protected by a random passphrase kept in pgp.pass. A directory initialised
-// before sealpost knew OpenPGP only gets the OpenPGP key added; a complete one gives ErrInitialised.
-func (d DataDir) Init(senders []string) error {
-	_, errSigner := os.Stat(d.path("signer.pem"))
-	_, errPGP := os.Stat(d.path("pgp.key"))
-	if errSigner == nil && errPGP == nil {
-		return fmt.Errorf("%s: %w", d, ErrInitialised)
+// DefaultSupportAddress is the address the development support certificate names unless
+// WithSupportAddresses says otherwise.
+const DefaultSupportAddress = "support@bank.example"
+
+// InitOption configures Init.
+type InitOption func(*initOptions)
+
+type initOptions struct{ support []string }
+
+// WithSupportAddresses sets the addresses the development support certificate names, where
+// customers reply to (default DefaultSupportAddress). At least one is needed.
+func WithSupportAddresses(addresses ...string) InitOption {
+	return func(o *initOptions) { o.support = addresses }
+}
+
+// Init creates the development identities the directory lacks: a CA (also made a trusted root), the
+// bank's S/MIME signer for the given sender addresses, the embedded TSA, the support identity (see
+// NewDevSupport and WithSupportAddresses), and the bank's OpenPGP key for the senders (see
+// NewDevPGPKey), protected by a random passphrase kept in pgp.pass. It never replaces an identity
+// that is there, so a directory initialised before sealpost knew OpenPGP or the support identity
+// gets just those added, issued by its own CA; a directory that lacks nothing gives ErrInitialised.
+func (d DataDir) Init(senders []string, opts ...InitOption) error {
+	o := initOptions{support: []string{DefaultSupportAddress}}
+	for _, opt := range opts {
+		opt(&o)
 	}
-	if errSigner == nil {
-		return d.initPGP(senders)
+	if len(o.support) == 0 {
+		return fmt.Errorf("%s: %w: the support certificate needs an address customers reply to", d, ErrNoEmailAddress)
+	}
+	var missing []Role
+	for _, r := range Roles() {
+		if !d.exists(string(r) + ".pem") {
+			missing = append(missing, r)
+		}
+	}
+	needPGP := !d.exists("pgp.key")
+	if len(missing) == 0 && !needPGP {
+		return fmt.Errorf("%s: %w", d, ErrInitialised)
 	}
 	for _, sub := range []string{"", "roots", "recipients"} {
 		if err := os.MkdirAll(d.path(sub), 0o700); err != nil {
 			return err
 		}
 	}
-	ca, err := NewDevCA("sealpost development CA")
-	if err != nil {
-		return err
-	}
-	signer, err := ca.NewDevSigner(senders)
-	if err != nil {
-		return err
-	}
-	tsa, err := ca.NewDevTSA()
-	if err != nil {
-		return err
-	}
-	if err := d.initPGP(senders); err != nil {
-		return err
-	}
-	for name, id := range map[string]*Identity{"ca": ca, "signer": signer, "tsa": tsa} {
-		if err := d.writeIdentity(name, id); err != nil {
+	if len(missing) > 0 {
+		ca, err := d.devCA()
+		if err != nil {
 			return err
 		}
+		for _, r := range missing {
+			id, err := ca.newDevIdentity(r, senders, o.support)
+			if err != nil {
+				return err
+			}
+			if err := d.writeIdentity(string(r), id); err != nil {
+				return err
+			}
+		}
 	}
-	_, err = d.Import(EncodeCertificates(ca.Certificate()), true)
-	return err
+	if needPGP {
+		return d.initPGP(senders)
+	}
+	return nil
+}
+
+// devCA loads the development CA, or makes one when the directory has none: it is made a trusted
+// root before its files are written, so a CA on disk is always trusted (an operator who removes it
+// from roots/ later is not overruled).
+func (d DataDir) devCA() (*Identity, error) {
+	if d.exists("ca.pem") {
+		return d.Identity("ca")
+	}
+	ca, err := NewDevCA("sealpost development CA")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Import(EncodeCertificates(ca.Certificate()), true); err != nil {
+		return nil, err
+	}
+	return ca, d.writeIdentity("ca", ca)
+}
+
+func (d DataDir) exists(name string) bool {
+	_, err := os.Stat(d.path(name))
+	return err == nil
 }
 
 // pgpPassphraseBytes is the entropy of the generated OpenPGP passphrase.
@@ -135,7 +186,7 @@ func (d DataDir) writeIdentity(name string, id *Identity) error {
 	return writeFileAtomic(d.path(name+".pem"), EncodeCertificates(id.Chain...), 0o644)
 }
 
-// Identity loads one of "ca", "signer" or "tsa".
+// Identity loads one of "ca", "signer", "tsa" or "support".
 func (d DataDir) Identity(name string) (*Identity, error) {
 	if _, err := os.Stat(d.path(name + ".pem")); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", d, ErrNotInitialised)
@@ -151,12 +202,12 @@ func (d DataDir) PGPKey() (*openpgp.Entity, error) {
 	return LoadPGPKey(d.path("pgp.key"), Secret{File: d.path("pgp.pass")})
 }
 
-// ChainPEM returns the PEM chain of "ca", "signer" or "tsa" (no private key).
+// ChainPEM returns the PEM chain of "ca", "signer", "tsa" or "support" (no private key).
 func (d DataDir) ChainPEM(name string) ([]byte, error) {
 	switch name {
-	case "ca", "signer", "tsa":
+	case "ca", "signer", "tsa", "support":
 	default:
-		return nil, fmt.Errorf("no certificate chain named %q (ca, signer or tsa)", name)
+		return nil, fmt.Errorf("no certificate chain named %q (ca, signer, tsa or support)", excerpt(name))
 	}
 	b, err := os.ReadFile(d.path(name + ".pem"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -166,7 +217,7 @@ func (d DataDir) ChainPEM(name string) ([]byte, error) {
 }
 
 // Export returns what may be published of one of the bank's identities: the PEM chain of "ca",
-// "signer" or "tsa", or the armored OpenPGP public key for "pgp". It never returns secret material.
+// "signer", "tsa" or "support" (the certificate customers encrypt their replies to), or the armored OpenPGP public key for "pgp". It never returns secret material.
 func (d DataDir) Export(name string) ([]byte, error) {
 	if name != "pgp" {
 		return d.ChainPEM(name)
