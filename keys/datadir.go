@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -13,8 +14,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -124,7 +128,7 @@ func (d DataDir) devCA() (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.Import(EncodeCertificates(ca.Certificate()), true); err != nil {
+	if _, err := d.Import(EncodeCertificates(ca.Certificate()), ImportOptions{Root: true}); err != nil {
 		return nil, err
 	}
 	return ca, d.writeIdentity("ca", ca)
@@ -263,62 +267,171 @@ type Imported struct {
 	PGPKeys      []*openpgp.Entity   // recipients' OpenPGP keys: public part only, merged with any stored copy
 }
 
+// ImportOptions says how Import and ParseImport take their input.
+type ImportOptions struct {
+	// Root takes X.509 input as trusted roots; each certificate must be a CA.
+	Root bool
+	// Force takes recipients' certificates that would be refused (see ParseImport) anyway. The
+	// directory still never encrypts to one it cannot use, and `keys list` says why.
+	Force bool
+}
+
 // ParseImport parses and checks what Import would store, without writing anything, so that a caller
 // importing several files can refuse them all before storing any.
 //
-// X.509 input (PEM, or one DER certificate) is taken as trusted roots when root is set (each must be a
-// CA), else as recipients' certificates (each must name an email address, or be an intermediate CA).
+// X.509 input (PEM, or one DER certificate) is taken as trusted roots when opts.Root is set (each
+// must be a CA), else as recipients' certificates. Unless opts.Force is set, a recipient's
+// certificate is refused when it names no email address, is expired or not yet valid, or has a key
+// sealpost cannot encrypt to (anything but RSA of at least 2048 bits); a CA certificate is taken as
+// an intermediate only beside a recipient's certificate, else refused with ErrCACertificate. Every
+// refusal is a *KeyError (errors.Join of them when several), with ErrNoEmailAddress, ErrExpired,
+// ErrNotYetValid, ErrUnsupportedKey or ErrCACertificate as its reason.
+//
 // OpenPGP input (armored key blocks, or binary packets) is taken as recipients' keys: only each key's
 // public part is kept, even from a secret key block, and each must have a user ID with an email
 // address. OpenPGP keys cannot be roots. Revoked and expired keys are accepted (the directory refuses
 // them and `keys list` says why), so a revocation can be imported over a stored key.
-func ParseImport(data []byte, root bool) (Imported, error) {
+//
+// Input that is neither gives ErrNoKeyMaterial. Errors never quote more of the input than a short
+// printable excerpt.
+func ParseImport(data []byte, opts ImportOptions) (Imported, error) {
+	if err := checkKeyMaterial(data); err != nil {
+		return Imported{}, err
+	}
 	if isOpenPGP(data) {
-		if root {
+		if opts.Root {
 			return Imported{}, errors.New("OpenPGP keys cannot be trusted roots (roots are X.509 CA certificates)")
 		}
 		if bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
 			return Imported{}, errors.New("input mixes OpenPGP keys and certificates: import them separately")
 		}
-		ents, err := ParsePGPKeys(data)
-		if err != nil {
-			return Imported{}, err
-		}
-		var out []*openpgp.Entity
-		at := map[string]int{}
-		for _, e := range ents {
-			pub, err := publicPGP(e)
-			if err != nil {
-				return Imported{}, err
-			}
-			if !pgpNamesAddress(pub) {
-				return Imported{}, fmt.Errorf("OpenPGP key %s (%s) has no user ID with an email address", pgpFingerprint(pub), primaryName(pub))
-			}
-			fp := pgpFingerprint(pub)
-			if i, ok := at[fp]; ok {
-				if out[i], err = mergePGP(out[i], pub); err != nil {
-					return Imported{}, err
-				}
-				continue
-			}
-			at[fp] = len(out)
-			out = append(out, pub)
-		}
-		return Imported{PGPKeys: out}, nil
+		return parseImportPGP(data)
 	}
 	certs, err := ParseCertificates(data)
+	if errors.Is(err, ErrNoCertificateInFile) {
+		return Imported{}, fmt.Errorf("%w: %s", ErrNoKeyMaterial, describePEM(data))
+	}
 	if err != nil {
 		return Imported{}, err
 	}
-	for _, c := range certs {
-		switch {
-		case root && !c.IsCA:
-			return Imported{}, fmt.Errorf("%s is not a CA certificate and cannot be a trusted root", c.Subject)
-		case !root && !c.IsCA && len(c.EmailAddresses) == 0:
-			return Imported{}, fmt.Errorf("%s names no email address (rfc822Name)", c.Subject)
+	if opts.Root {
+		for _, c := range certs {
+			if !c.IsCA {
+				return Imported{}, fmt.Errorf("%s is not a CA certificate and cannot be a trusted root", subjectOf(c))
+			}
+		}
+	} else if !opts.Force {
+		if err := checkRecipientCertificates(certs, time.Now()); err != nil {
+			return Imported{}, err
 		}
 	}
 	return Imported{Certificates: certs}, nil
+}
+
+func parseImportPGP(data []byte) (Imported, error) {
+	ents, err := ParsePGPKeys(data)
+	if err != nil {
+		return Imported{}, err
+	}
+	var out []*openpgp.Entity
+	at := map[string]int{}
+	for _, e := range ents {
+		pub, err := publicPGP(e)
+		if err != nil {
+			return Imported{}, err
+		}
+		if !pgpNamesAddress(pub) {
+			return Imported{}, fmt.Errorf("OpenPGP key %s (%s) has no user ID with an email address", pgpFingerprint(pub), primaryName(pub))
+		}
+		fp := pgpFingerprint(pub)
+		if i, ok := at[fp]; ok {
+			if out[i], err = mergePGP(out[i], pub); err != nil {
+				return Imported{}, err
+			}
+			continue
+		}
+		at[fp] = len(out)
+		out = append(out, pub)
+	}
+	return Imported{PGPKeys: out}, nil
+}
+
+// checkKeyMaterial refuses input that cannot hold a certificate or an OpenPGP key: empty input,
+// and text without a PEM or OpenPGP armor line. Binary input is left to the DER and OpenPGP parsers.
+func checkKeyMaterial(data []byte) error {
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return fmt.Errorf("%w: the input is empty", ErrNoKeyMaterial)
+	case bytes.Contains(data, []byte("-----BEGIN")):
+		return nil
+	case looksLikeText(data):
+		return fmt.Errorf("%w: the input is text beginning %q", ErrNoKeyMaterial, excerpt(string(bytes.TrimSpace(data))))
+	}
+	return nil
+}
+
+// looksLikeText reports whether data is UTF-8 without control characters other than whitespace: a
+// DER certificate (0x30 0x82 …) or an OpenPGP packet (tag byte ≥ 0x80) never is.
+func looksLikeText(data []byte) bool {
+	if !utf8.Valid(data) {
+		return false
+	}
+	return !bytes.ContainsFunc(data, func(r rune) bool { return isControl(r) && !strings.ContainsRune("\t\n\r\f", r) })
+}
+
+// describePEM says what PEM input without a certificate holds, by block type.
+func describePEM(data []byte) string {
+	var types []string
+	for {
+		var block *pem.Block
+		if block, data = pem.Decode(data); block == nil {
+			break
+		}
+		if t := excerpt(block.Type); !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	switch {
+	case len(types) == 0:
+		return "no readable PEM block"
+	case slices.ContainsFunc(types, func(t string) bool { return strings.HasSuffix(t, "PRIVATE KEY") }):
+		return "the input holds a private key and no certificate (a customer's private key is never imported; the bank's own identities go through `sealpost keys import-identity`)"
+	}
+	return "the input holds only " + strings.Join(types, ", ") + " blocks"
+}
+
+// checkRecipientCertificates refuses, with a *KeyError each, what the directory could never
+// encrypt to: see ParseImport.
+func checkRecipientCertificates(certs []*x509.Certificate, now time.Time) error {
+	hasLeaf := slices.ContainsFunc(certs, func(c *x509.Certificate) bool { return !c.IsCA })
+	var errs []error
+	for _, c := range certs {
+		fail := func(reason error, detail string) {
+			errs = append(errs, &KeyError{Subject: subjectOf(c), Serial: c.SerialNumber.Text(16), Reason: reason,
+				Detail: detail, NotAfter: c.NotAfter.UTC().Format(time.RFC3339)})
+		}
+		if c.IsCA {
+			if !hasLeaf {
+				fail(ErrCACertificate, "")
+			}
+			continue
+		}
+		if len(c.EmailAddresses) == 0 {
+			fail(ErrNoEmailAddress, "")
+		}
+		switch {
+		case now.Before(c.NotBefore):
+			fail(ErrNotYetValid, "valid from "+c.NotBefore.UTC().Format(time.RFC3339))
+		case now.After(c.NotAfter):
+			fail(ErrExpired, "expired "+c.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if k, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+			fail(ErrUnsupportedKey, keyAlgorithm(c.PublicKey)+" key: sealpost encrypts only to RSA keys")
+		} else if n := k.N.BitLen(); n < 2048 {
+			fail(ErrUnsupportedKey, fmt.Sprintf("%d-bit RSA key", n))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // pgpNamesAddress says whether a user ID of e with a self-signature carries an email address.
@@ -334,13 +447,13 @@ func pgpNamesAddress(e *openpgp.Entity) bool {
 // Import stores what ParseImport accepts: certificates as roots/<hash>.pem or recipients/<hash>.pem,
 // OpenPGP keys as recipients/<fingerprint>.asc (public part only, merged with any copy already
 // stored). It returns what it stored. Nothing is stored if anything in data is refused.
-func (d DataDir) Import(data []byte, root bool) (Imported, error) {
-	imp, err := ParseImport(data, root)
+func (d DataDir) Import(data []byte, opts ImportOptions) (Imported, error) {
+	imp, err := ParseImport(data, opts)
 	if err != nil {
 		return Imported{}, err
 	}
 	sub := "recipients"
-	if root {
+	if opts.Root {
 		sub = "roots"
 	}
 	if err := os.MkdirAll(d.path(sub), 0o700); err != nil {

@@ -20,6 +20,12 @@ var (
 	ErrNoCertificateInFile = errors.New("no certificate found")
 	ErrNoEmailAddress      = errors.New("certificate names no email address (rfc822Name)")
 
+	// ErrCACertificate: a CA certificate offered as a recipient's, without a recipient's
+	// certificate it could be the intermediate of.
+	ErrCACertificate = errors.New("is a CA certificate: import it with -root to trust it")
+	// ErrNoKeyMaterial: the input holds neither a certificate nor an OpenPGP key.
+	ErrNoKeyMaterial = errors.New("no certificate or OpenPGP key found (expected PEM, DER or an OpenPGP key block)")
+
 	// ErrRevoked: the OpenPGP key (or, where the detail says so, its only encryption subkey) was
 	// revoked by its owner.
 	ErrRevoked = errors.New("key revoked")
