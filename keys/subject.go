@@ -47,7 +47,7 @@ func setOnce(field *string, name, v string) error {
 
 func appendCountry(n *pkix.Name, v string) error {
 	if len(v) != 2 || !isASCIILetter(v[0]) || !isASCIILetter(v[1]) {
-		return fmt.Errorf("C=%q is not a two-letter country code (ISO 3166, e.g. DE)", v)
+		return fmt.Errorf("country %q is not a two-letter code (ISO 3166, e.g. C=DE)", v)
 	}
 	n.Country = append(n.Country, strings.ToUpper(v))
 	return nil
