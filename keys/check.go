@@ -68,8 +68,8 @@ func (e *IdentityError) Unwrap() error { return e.Reason }
 //     2.3), and digitalSignature or nonRepudiation. A certificate without a keyUsage extension may be
 //     used for anything (RFC 5280); the extended key usage must be named explicitly.
 func CheckIdentity(role Role, id *Identity, now time.Time) error {
-	if !role.valid() {
-		return fmt.Errorf("%w %q (want signer, tsa or support)", ErrUnknownRole, excerpt(string(role)))
+	if err := role.check(); err != nil {
+		return err
 	}
 	if id == nil || len(id.Chain) == 0 {
 		return &IdentityError{Role: role, Reason: ErrNoCertificateInFile}

@@ -108,8 +108,8 @@ func (d DataDir) NewCSR(role Role, subject string, emails []string, kt KeyType) 
 
 // csrTemplate checks NewCSR's arguments and returns the request to sign.
 func csrTemplate(role Role, subject string, emails []string, kt KeyType) (*x509.CertificateRequest, error) {
-	if !role.valid() {
-		return nil, fmt.Errorf("%w %q (want signer, tsa or support)", ErrUnknownRole, excerpt(string(role)))
+	if err := role.check(); err != nil {
+		return nil, err
 	}
 	if _, err := ParseKeyType(string(kt)); err != nil {
 		return nil, err

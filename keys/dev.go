@@ -216,8 +216,8 @@ func (d DataDir) DevelopmentIdentities() ([]Role, error) {
 // issuer's organisation. It reads certificates only. A role without an identity gives
 // ErrNotInitialised.
 func (d DataDir) IsDevelopment(role Role) (bool, error) {
-	if !role.valid() {
-		return false, fmt.Errorf("%w %q (want signer, tsa or support)", ErrUnknownRole, excerpt(string(role)))
+	if err := role.check(); err != nil {
+		return false, err
 	}
 	leaf, err := d.leaf(role)
 	if err != nil {

@@ -97,3 +97,19 @@ func (e *RecipientError) Unwrap() []error {
 	}
 	return errs
 }
+
+// maxExcerpt bounds how much of untrusted input an error may quote.
+const maxExcerpt = 40
+
+// excerpt returns at most maxExcerpt printable characters of s, for an error message: untrusted or
+// secret-bearing input is never echoed whole.
+func excerpt(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i] + "…"
+	}
+	p := []rune(printable(s))
+	if len(p) > maxExcerpt {
+		return string(p[:maxExcerpt]) + "…"
+	}
+	return string(p)
+}

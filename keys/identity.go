@@ -18,7 +18,8 @@ import (
 
 // Identity is one of the bank's keys with its certificate chain, leaf first. The key is a
 // crypto.Signer so that an HSM can stand in for a file; Decrypter is set when the key can also
-// decrypt (RSA), for inbound mail.
+// decrypt (RSA), for inbound mail. Signer is nil only in an identity parsed without its key
+// (ParseIdentityPEM), which ImportIdentity pairs with the key NewCSR left pending.
 type Identity struct {
 	Signer crypto.Signer
 	Chain  []*x509.Certificate

@@ -110,15 +110,15 @@ func isSelfSigned(c *x509.Certificate) bool {
 // ImportIdentity makes id the bank's role identity: after CheckIdentity accepts it, it writes
 // <role>.key (PKCS#8, 0600) and <role>.pem (leaf first, then the chain), each atomically, replacing
 // what was there. An identity without a private key (id.Signer nil) is paired with the key NewCSR
-// left pending for the role; once both files are written the pending key is removed. It returns the
-// identity stored.
+// left pending for the role; once both files are written the pending key is removed. An identity
+// that brings its own key leaves any pending key alone. It returns the identity stored.
 //
 // The two files are replaced one after the other, key first: a crash between them leaves a key that
 // does not match the certificate, which loading refuses (ErrKeyMismatch) and importing again
 // repairs. The pending key is removed last, so an import interrupted at any point can be repeated.
 func (d DataDir) ImportIdentity(role Role, id *Identity) (*Identity, error) {
-	if !role.valid() {
-		return nil, fmt.Errorf("%w %q (want signer, tsa or support)", ErrUnknownRole, excerpt(string(role)))
+	if err := role.check(); err != nil {
+		return nil, err
 	}
 	if id == nil || len(id.Chain) == 0 {
 		return nil, fmt.Errorf("%s identity: %w", role, ErrNoCertificateInFile)

@@ -30,8 +30,8 @@ func Roles() []Role { return []Role{RoleSigner, RoleTSA, RoleSupport} }
 // ParseRole parses a role as written on the command line: "signer", "tsa" or "support".
 func ParseRole(s string) (Role, error) {
 	r := Role(strings.ToLower(strings.TrimSpace(s)))
-	if !r.valid() {
-		return "", fmt.Errorf("%w %q (want signer, tsa or support)", ErrUnknownRole, excerpt(s))
+	if err := r.check(); err != nil {
+		return "", err
 	}
 	return r, nil
 }
@@ -41,22 +41,14 @@ func (r Role) String() string { return string(r) }
 
 func (r Role) valid() bool { return slices.Contains(Roles(), r) }
 
+// check returns ErrUnknownRole, listing the roles, unless r is one of them.
+func (r Role) check() error {
+	if !r.valid() {
+		return fmt.Errorf("%w %q (want signer, tsa or support)", ErrUnknownRole, excerpt(string(r)))
+	}
+	return nil
+}
+
 // needsRSA reports whether the role's key must be RSA: the support key decrypts customers' replies,
 // and sealpost decrypts only RSA key transport.
 func (r Role) needsRSA() bool { return r == RoleSupport }
-
-// maxExcerpt bounds how much of untrusted input an error may quote.
-const maxExcerpt = 40
-
-// excerpt returns at most maxExcerpt printable characters of s, for an error message: untrusted or
-// secret-bearing input is never echoed whole.
-func excerpt(s string) string {
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i] + "…"
-	}
-	p := []rune(printable(s))
-	if len(p) > maxExcerpt {
-		return string(p[:maxExcerpt]) + "…"
-	}
-	return string(p)
-}
