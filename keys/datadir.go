@@ -73,6 +73,8 @@ func WithSupportAddresses(addresses ...string) InitOption {
 // NewDevPGPKey), protected by a random passphrase kept in pgp.pass. It never replaces an identity
 // that is there, so a directory initialised before sealpost knew OpenPGP or the support identity
 // gets just those added, issued by its own CA; a directory that lacks nothing gives ErrInitialised.
+// So does one that has no development CA but holds one of the bank's own identities: Init does not
+// add a development CA, a new trusted root, beside them.
 func (d DataDir) Init(senders []string, opts ...InitOption) error {
 	o := initOptions{support: []string{DefaultSupportAddress}}
 	for _, opt := range opts {
@@ -90,6 +92,11 @@ func (d DataDir) Init(senders []string, opts ...InitOption) error {
 	needPGP := !d.exists("pgp.key")
 	if len(missing) == 0 && !needPGP {
 		return fmt.Errorf("%s: %w", d, ErrInitialised)
+	}
+	if len(missing) > 0 {
+		if err := d.refuseNewDevCA(missing); err != nil {
+			return err
+		}
 	}
 	for _, sub := range []string{"", "roots", "recipients"} {
 		if err := os.MkdirAll(d.path(sub), 0o700); err != nil {
@@ -132,6 +139,32 @@ func (d DataDir) devCA() (*Identity, error) {
 		return nil, err
 	}
 	return ca, d.writeIdentity("ca", ca)
+}
+
+// refuseNewDevCA refuses to make a development CA, a new trusted root, in a directory that holds
+// the bank's own identities: the missing ones belong beside them, imported.
+func (d DataDir) refuseNewDevCA(missing []Role) error {
+	if d.exists("ca.pem") {
+		return nil
+	}
+	for _, r := range Roles() {
+		if slices.Contains(missing, r) {
+			continue
+		}
+		dev, err := d.IsDevelopment(r)
+		if err != nil {
+			return err
+		}
+		if !dev {
+			names := make([]string, len(missing))
+			for i, m := range missing {
+				names[i] = string(m)
+			}
+			return fmt.Errorf("%s: %w with the bank's own %s identity and no development CA: import %s with `sealpost keys import-identity` instead",
+				d, ErrInitialised, r, strings.Join(names, " and "))
+		}
+	}
+	return nil
 }
 
 func (d DataDir) exists(name string) bool {
@@ -221,7 +254,8 @@ func (d DataDir) ChainPEM(name string) ([]byte, error) {
 }
 
 // Export returns what may be published of one of the bank's identities: the PEM chain of "ca",
-// "signer", "tsa" or "support" (the certificate customers encrypt their replies to), or the armored OpenPGP public key for "pgp". It never returns secret material.
+// "signer", "tsa" or "support" (the certificate customers encrypt their replies to), or the armored
+// OpenPGP public key for "pgp". It never returns secret material.
 func (d DataDir) Export(name string) ([]byte, error) {
 	if name != "pgp" {
 		return d.ChainPEM(name)

@@ -128,7 +128,8 @@ func TestInitAddsSupportToOldDirectory(t *testing.T) {
 	}
 }
 
-// TestInitKeepsImportedIdentity: Init never replaces the bank's own identity with a development one.
+// TestInitKeepsImportedIdentity: Init never replaces the bank's own identity with a development
+// one, and adds no development CA (a new trusted root) beside the bank's identities.
 func TestInitKeepsImportedIdentity(t *testing.T) {
 	_, _, key := fixtures(t)
 	bank := newBankCA(t)
@@ -136,20 +137,43 @@ func TestInitKeepsImportedIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := DataDir(t.TempDir())
-	if _, err := dir.ImportIdentity(RoleSupport, &Identity{Signer: key, Chain: []*x509.Certificate{cert, bank.Certificate()}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.Init([]string{"statements@bank.example"}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := dir.Identity("support")
-	if err != nil || !got.Certificate().Equal(cert) {
-		t.Fatalf("Init replaced the imported support identity (%v)", err)
-	}
-	if _, err := dir.Identity("signer"); err != nil {
-		t.Fatalf("Init did not add the signer: %v", err)
-	}
+	real := &Identity{Signer: key, Chain: []*x509.Certificate{cert, bank.Certificate()}}
+
+	t.Run("BesideTheDevelopmentCA", func(t *testing.T) {
+		dir := DataDir(t.TempDir())
+		if err := dir.Init([]string{"statements@bank.example"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dir.ImportIdentity(RoleSupport, real); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(string(dir), "signer.pem"))
+		if err := dir.Init([]string{"statements@bank.example"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := dir.Identity("support"); err != nil || !got.Certificate().Equal(cert) {
+			t.Fatalf("Init replaced the imported support identity (%v)", err)
+		}
+		if _, err := dir.Identity("signer"); err != nil {
+			t.Fatalf("Init did not add the signer: %v", err)
+		}
+	})
+	t.Run("WithoutDevelopmentCA", func(t *testing.T) {
+		dir := DataDir(t.TempDir())
+		if _, err := dir.ImportIdentity(RoleSupport, real); err != nil {
+			t.Fatal(err)
+		}
+		err := dir.Init([]string{"statements@bank.example"})
+		if !errors.Is(err, ErrInitialised) {
+			t.Fatalf("got %v, want ErrInitialised", err)
+		}
+		t.Log(err)
+		for _, f := range []string{"ca.pem", "signer.pem", "roots"} {
+			if _, err := os.Stat(filepath.Join(string(dir), f)); err == nil {
+				t.Fatalf("refused Init created %s", f)
+			}
+		}
+	})
 }
 
 func TestDevelopmentIdentities(t *testing.T) {
