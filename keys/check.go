@@ -38,6 +38,7 @@ type IdentityError struct {
 	Detail  string // what was found, in words
 }
 
+// Error names the role, the certificate, the reason and what was found.
 func (e *IdentityError) Error() string {
 	s := fmt.Sprintf("%s identity", e.Role)
 	if e.Subject != "" {

@@ -155,6 +155,30 @@ func TestImportIdentityFromOpenSSLCA(t *testing.T) {
 	})
 }
 
+// TestImportIdentityFromOpenSSLPKCS12: a PKCS#12 file openssl exported, with the CA certificate
+// inside, gives the identity with its chain in order.
+func TestImportIdentityFromOpenSSLPKCS12(t *testing.T) {
+	ca := newOpenSSLCA(t, "Example Bank Issuing CA")
+	key := ca.newKey("rsa:2048")
+	cert := ca.write("support.pem", string(ca.sign(ca.request(key), roleExtensions[keys.RoleSupport], 30)))
+	pass := ca.write("p12.pass", "correct horse\n")
+	p12 := ca.file("support.p12")
+	interop.Run(t, nil, "openssl", "pkcs12", "-export", "-in", cert, "-inkey", key, "-certfile", ca.cert,
+		"-out", p12, "-passout", "file:"+pass)
+	id, err := keys.ParsePKCS12(ca.read(p12), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := keys.DataDir(t.TempDir())
+	stored, err := dir.ImportIdentity(keys.RoleSupport, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored.Chain) != 2 || !stored.Chain[1].Equal(firstCert(t, ca.certPEM())) {
+		t.Fatalf("chain of %d certificates, want the leaf and the CA", len(stored.Chain))
+	}
+}
+
 // TestImportIdentityRefusesOpenSSLCertificates: certificates openssl made that do not fit the role
 // are refused, each for its reason.
 func TestImportIdentityRefusesOpenSSLCertificates(t *testing.T) {
