@@ -110,7 +110,7 @@ func newFixture(tmp string) (*fixture, error) {
 	if f.alice, err = f.ca.NewDevCustomer("alice@example.com"); err != nil {
 		return nil, err
 	}
-	if _, err := f.dir.Import(keys.EncodeCertificates(f.alice.Certificate()), false); err != nil {
+	if _, err := f.dir.Import(keys.EncodeCertificates(f.alice.Certificate()), keys.ImportOptions{}); err != nil {
 		return nil, err
 	}
 	if f.carol, err = keys.NewDevPGPKey("Carol", []string{"carol@example.org"}); err != nil {
@@ -120,7 +120,7 @@ func newFixture(tmp string) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.dir.Import(pub, false); err != nil {
+	if _, err := f.dir.Import(pub, keys.ImportOptions{}); err != nil {
 		return nil, err
 	}
 	if f.direct, err = f.dir.Directory(); err != nil {

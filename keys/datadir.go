@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -13,8 +14,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -25,63 +29,147 @@ import (
 //	ca.pem, ca.key           development CA (only after `keys init`)
 //	signer.pem, signer.key   the bank's S/MIME signing chain (leaf first) and key
 //	tsa.pem, tsa.key         the embedded TSA's chain and key
+//	support.pem, support.key the certificate customers encrypt their replies to (chain, leaf first)
+//	                         and its key, with which the inbound side decrypts
+//	<role>.pending.key       the key of a certificate request from NewCSR (signer, tsa or support),
+//	                         until ImportIdentity pairs the issued certificate with it
 //	pgp.key, pgp.pass        the bank's OpenPGP secret key (armored, passphrase-protected) and its
 //	                         passphrase; `keys export pgp` gives only the public key
 //	roots/*.pem              trusted roots for recipients' certificates
 //	recipients/*.pem         recipients' certificates (and any intermediates), one file each
 //	recipients/*.asc         recipients' OpenPGP public keys (armored), one file per key
 //
-// Certificates are named by their SHA-256 fingerprint and OpenPGP keys by their fingerprint, so
-// importing one twice is harmless; a key imported again is merged with the stored copy, so a
-// revocation once stored stays. Secret keys are written 0600; no customer's secret is ever stored.
+// The bank's identities are development ones made by Init, or real ones stored by ImportIdentity;
+// DevelopmentIdentities tells them apart. Certificates are named by their SHA-256 fingerprint and
+// OpenPGP keys by their fingerprint, so importing one twice is harmless; a key imported again is
+// merged with the stored copy, so a revocation once stored stays. Secret keys are written 0600; no
+// customer's secret is ever stored.
 type DataDir string
 
-// ErrInitialised is returned by Init when the directory already holds identities.
+// ErrInitialised is returned by Init when the directory already holds every identity.
 var ErrInitialised = errors.New("data directory already initialised")
 
 // ErrNotInitialised is returned when an identity file is missing.
 var ErrNotInitialised = errors.New("data directory not initialised (run: sealpost keys init -data DIR)")
 
-// Init creates development identities: a CA (also made a trusted root), the bank's S/MIME signer for
-// the given sender addresses, the embedded TSA, and the bank's OpenPGP key for the same addresses
-// (see NewDevPGPKey), protected by a random passphrase kept in pgp.pass. A directory initialised
-// before sealpost knew OpenPGP only gets the OpenPGP key added; a complete one gives ErrInitialised.
-func (d DataDir) Init(senders []string) error {
-	_, errSigner := os.Stat(d.path("signer.pem"))
-	_, errPGP := os.Stat(d.path("pgp.key"))
-	if errSigner == nil && errPGP == nil {
+// DefaultSupportAddress is the address the development support certificate names unless
+// WithSupportAddresses says otherwise.
+const DefaultSupportAddress = "support@bank.example"
+
+// InitOption configures Init.
+type InitOption func(*initOptions)
+
+type initOptions struct{ support []string }
+
+// WithSupportAddresses sets the addresses the development support certificate names, where
+// customers reply to (default DefaultSupportAddress). At least one is needed.
+func WithSupportAddresses(addresses ...string) InitOption {
+	return func(o *initOptions) { o.support = addresses }
+}
+
+// Init creates the development identities the directory lacks: a CA (also made a trusted root), the
+// bank's S/MIME signer for the given sender addresses, the embedded TSA, the support identity (see
+// NewDevSupport and WithSupportAddresses), and the bank's OpenPGP key for the senders (see
+// NewDevPGPKey), protected by a random passphrase kept in pgp.pass. It never replaces an identity
+// that is there, so a directory initialised before sealpost knew OpenPGP or the support identity
+// gets just those added, issued by its own CA; a directory that lacks nothing gives ErrInitialised.
+// So does one that has no development CA but holds one of the bank's own identities: Init does not
+// add a development CA, a new trusted root, beside them.
+func (d DataDir) Init(senders []string, opts ...InitOption) error {
+	o := initOptions{support: []string{DefaultSupportAddress}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.support) == 0 {
+		return fmt.Errorf("%s: %w: the support certificate needs an address customers reply to", d, ErrNoEmailAddress)
+	}
+	var missing []Role
+	for _, r := range Roles() {
+		if !d.exists(string(r) + ".pem") {
+			missing = append(missing, r)
+		}
+	}
+	needPGP := !d.exists("pgp.key")
+	if len(missing) == 0 && !needPGP {
 		return fmt.Errorf("%s: %w", d, ErrInitialised)
 	}
-	if errSigner == nil {
-		return d.initPGP(senders)
+	if len(missing) > 0 {
+		if err := d.refuseNewDevCA(missing); err != nil {
+			return err
+		}
 	}
 	for _, sub := range []string{"", "roots", "recipients"} {
 		if err := os.MkdirAll(d.path(sub), 0o700); err != nil {
 			return err
 		}
 	}
-	ca, err := NewDevCA("sealpost development CA")
-	if err != nil {
-		return err
-	}
-	signer, err := ca.NewDevSigner(senders)
-	if err != nil {
-		return err
-	}
-	tsa, err := ca.NewDevTSA()
-	if err != nil {
-		return err
-	}
-	if err := d.initPGP(senders); err != nil {
-		return err
-	}
-	for name, id := range map[string]*Identity{"ca": ca, "signer": signer, "tsa": tsa} {
-		if err := d.writeIdentity(name, id); err != nil {
+	if len(missing) > 0 {
+		ca, err := d.devCA()
+		if err != nil {
 			return err
 		}
+		for _, r := range missing {
+			id, err := ca.newDevIdentity(r, senders, o.support)
+			if err != nil {
+				return err
+			}
+			if err := d.writeIdentity(string(r), id); err != nil {
+				return err
+			}
+		}
 	}
-	_, err = d.Import(EncodeCertificates(ca.Certificate()), true)
-	return err
+	if needPGP {
+		return d.initPGP(senders)
+	}
+	return nil
+}
+
+// devCA loads the development CA, or makes one when the directory has none: it is made a trusted
+// root before its files are written, so a CA on disk is always trusted (an operator who removes it
+// from roots/ later is not overruled).
+func (d DataDir) devCA() (*Identity, error) {
+	if d.exists("ca.pem") {
+		return d.Identity("ca")
+	}
+	ca, err := NewDevCA("sealpost development CA")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Import(EncodeCertificates(ca.Certificate()), ImportOptions{Root: true}); err != nil {
+		return nil, err
+	}
+	return ca, d.writeIdentity("ca", ca)
+}
+
+// refuseNewDevCA refuses to make a development CA, a new trusted root, in a directory that holds
+// the bank's own identities: the missing ones belong beside them, imported.
+func (d DataDir) refuseNewDevCA(missing []Role) error {
+	if d.exists("ca.pem") {
+		return nil
+	}
+	for _, r := range Roles() {
+		if slices.Contains(missing, r) {
+			continue
+		}
+		dev, err := d.IsDevelopment(r)
+		if err != nil {
+			return err
+		}
+		if !dev {
+			names := make([]string, len(missing))
+			for i, m := range missing {
+				names[i] = string(m)
+			}
+			return fmt.Errorf("%s: %w with the bank's own %s identity and no development CA: import %s with `sealpost keys import-identity` instead",
+				d, ErrInitialised, r, strings.Join(names, " and "))
+		}
+	}
+	return nil
+}
+
+func (d DataDir) exists(name string) bool {
+	_, err := os.Stat(d.path(name))
+	return err == nil
 }
 
 // pgpPassphraseBytes is the entropy of the generated OpenPGP passphrase.
@@ -135,7 +223,7 @@ func (d DataDir) writeIdentity(name string, id *Identity) error {
 	return writeFileAtomic(d.path(name+".pem"), EncodeCertificates(id.Chain...), 0o644)
 }
 
-// Identity loads one of "ca", "signer" or "tsa".
+// Identity loads one of "ca", "signer", "tsa" or "support".
 func (d DataDir) Identity(name string) (*Identity, error) {
 	if _, err := os.Stat(d.path(name + ".pem")); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", d, ErrNotInitialised)
@@ -151,12 +239,12 @@ func (d DataDir) PGPKey() (*openpgp.Entity, error) {
 	return LoadPGPKey(d.path("pgp.key"), Secret{File: d.path("pgp.pass")})
 }
 
-// ChainPEM returns the PEM chain of "ca", "signer" or "tsa" (no private key).
+// ChainPEM returns the PEM chain of "ca", "signer", "tsa" or "support" (no private key).
 func (d DataDir) ChainPEM(name string) ([]byte, error) {
 	switch name {
-	case "ca", "signer", "tsa":
+	case "ca", "signer", "tsa", "support":
 	default:
-		return nil, fmt.Errorf("no certificate chain named %q (ca, signer or tsa)", name)
+		return nil, fmt.Errorf("no certificate chain named %q (ca, signer, tsa or support)", excerpt(name))
 	}
 	b, err := os.ReadFile(d.path(name + ".pem"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -166,7 +254,8 @@ func (d DataDir) ChainPEM(name string) ([]byte, error) {
 }
 
 // Export returns what may be published of one of the bank's identities: the PEM chain of "ca",
-// "signer" or "tsa", or the armored OpenPGP public key for "pgp". It never returns secret material.
+// "signer", "tsa" or "support" (the certificate customers encrypt their replies to), or the armored
+// OpenPGP public key for "pgp". It never returns secret material.
 func (d DataDir) Export(name string) ([]byte, error) {
 	if name != "pgp" {
 		return d.ChainPEM(name)
@@ -212,62 +301,171 @@ type Imported struct {
 	PGPKeys      []*openpgp.Entity   // recipients' OpenPGP keys: public part only, merged with any stored copy
 }
 
+// ImportOptions says how Import and ParseImport take their input.
+type ImportOptions struct {
+	// Root takes X.509 input as trusted roots; each certificate must be a CA.
+	Root bool
+	// Force takes recipients' certificates that would be refused (see ParseImport) anyway. The
+	// directory still never encrypts to one it cannot use, and `keys list` says why.
+	Force bool
+}
+
 // ParseImport parses and checks what Import would store, without writing anything, so that a caller
 // importing several files can refuse them all before storing any.
 //
-// X.509 input (PEM, or one DER certificate) is taken as trusted roots when root is set (each must be a
-// CA), else as recipients' certificates (each must name an email address, or be an intermediate CA).
+// X.509 input (PEM, or one DER certificate) is taken as trusted roots when opts.Root is set (each
+// must be a CA), else as recipients' certificates. Unless opts.Force is set, a recipient's
+// certificate is refused when it names no email address, is expired or not yet valid, or has a key
+// sealpost cannot encrypt to (anything but RSA of at least 2048 bits); a CA certificate is taken as
+// an intermediate only beside a recipient's certificate, else refused with ErrCACertificate. Every
+// refusal is a *KeyError (errors.Join of them when several), with ErrNoEmailAddress, ErrExpired,
+// ErrNotYetValid, ErrUnsupportedKey or ErrCACertificate as its reason.
+//
 // OpenPGP input (armored key blocks, or binary packets) is taken as recipients' keys: only each key's
 // public part is kept, even from a secret key block, and each must have a user ID with an email
 // address. OpenPGP keys cannot be roots. Revoked and expired keys are accepted (the directory refuses
 // them and `keys list` says why), so a revocation can be imported over a stored key.
-func ParseImport(data []byte, root bool) (Imported, error) {
+//
+// Input that is neither gives ErrNoKeyMaterial. Errors never quote more of the input than a short
+// printable excerpt.
+func ParseImport(data []byte, opts ImportOptions) (Imported, error) {
+	if err := checkKeyMaterial(data); err != nil {
+		return Imported{}, err
+	}
 	if isOpenPGP(data) {
-		if root {
+		if opts.Root {
 			return Imported{}, errors.New("OpenPGP keys cannot be trusted roots (roots are X.509 CA certificates)")
 		}
 		if bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
 			return Imported{}, errors.New("input mixes OpenPGP keys and certificates: import them separately")
 		}
-		ents, err := ParsePGPKeys(data)
-		if err != nil {
-			return Imported{}, err
-		}
-		var out []*openpgp.Entity
-		at := map[string]int{}
-		for _, e := range ents {
-			pub, err := publicPGP(e)
-			if err != nil {
-				return Imported{}, err
-			}
-			if !pgpNamesAddress(pub) {
-				return Imported{}, fmt.Errorf("OpenPGP key %s (%s) has no user ID with an email address", pgpFingerprint(pub), primaryName(pub))
-			}
-			fp := pgpFingerprint(pub)
-			if i, ok := at[fp]; ok {
-				if out[i], err = mergePGP(out[i], pub); err != nil {
-					return Imported{}, err
-				}
-				continue
-			}
-			at[fp] = len(out)
-			out = append(out, pub)
-		}
-		return Imported{PGPKeys: out}, nil
+		return parseImportPGP(data)
 	}
 	certs, err := ParseCertificates(data)
+	if errors.Is(err, ErrNoCertificateInFile) {
+		return Imported{}, fmt.Errorf("%w: %s", ErrNoKeyMaterial, describePEM(data))
+	}
 	if err != nil {
 		return Imported{}, err
 	}
-	for _, c := range certs {
-		switch {
-		case root && !c.IsCA:
-			return Imported{}, fmt.Errorf("%s is not a CA certificate and cannot be a trusted root", c.Subject)
-		case !root && !c.IsCA && len(c.EmailAddresses) == 0:
-			return Imported{}, fmt.Errorf("%s names no email address (rfc822Name)", c.Subject)
+	if opts.Root {
+		for _, c := range certs {
+			if !c.IsCA {
+				return Imported{}, fmt.Errorf("%s is not a CA certificate and cannot be a trusted root", subjectOf(c))
+			}
+		}
+	} else if !opts.Force {
+		if err := checkRecipientCertificates(certs, time.Now()); err != nil {
+			return Imported{}, err
 		}
 	}
 	return Imported{Certificates: certs}, nil
+}
+
+func parseImportPGP(data []byte) (Imported, error) {
+	ents, err := ParsePGPKeys(data)
+	if err != nil {
+		return Imported{}, err
+	}
+	var out []*openpgp.Entity
+	at := map[string]int{}
+	for _, e := range ents {
+		pub, err := publicPGP(e)
+		if err != nil {
+			return Imported{}, err
+		}
+		if !pgpNamesAddress(pub) {
+			return Imported{}, fmt.Errorf("OpenPGP key %s (%s) has no user ID with an email address", pgpFingerprint(pub), primaryName(pub))
+		}
+		fp := pgpFingerprint(pub)
+		if i, ok := at[fp]; ok {
+			if out[i], err = mergePGP(out[i], pub); err != nil {
+				return Imported{}, err
+			}
+			continue
+		}
+		at[fp] = len(out)
+		out = append(out, pub)
+	}
+	return Imported{PGPKeys: out}, nil
+}
+
+// checkKeyMaterial refuses input that cannot hold a certificate or an OpenPGP key: empty input,
+// and text without a PEM or OpenPGP armor line. Binary input is left to the DER and OpenPGP parsers.
+func checkKeyMaterial(data []byte) error {
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return fmt.Errorf("%w: the input is empty", ErrNoKeyMaterial)
+	case bytes.Contains(data, []byte("-----BEGIN")):
+		return nil
+	case looksLikeText(data):
+		return fmt.Errorf("%w: the input is text beginning %q", ErrNoKeyMaterial, excerpt(string(bytes.TrimSpace(data))))
+	}
+	return nil
+}
+
+// looksLikeText reports whether data is UTF-8 without control characters other than whitespace: a
+// DER certificate (0x30 0x82 …) or an OpenPGP packet (tag byte ≥ 0x80) never is.
+func looksLikeText(data []byte) bool {
+	if !utf8.Valid(data) {
+		return false
+	}
+	return !bytes.ContainsFunc(data, func(r rune) bool { return isControl(r) && !strings.ContainsRune("\t\n\r\f", r) })
+}
+
+// describePEM says what PEM input without a certificate holds, by block type.
+func describePEM(data []byte) string {
+	var types []string
+	for {
+		var block *pem.Block
+		if block, data = pem.Decode(data); block == nil {
+			break
+		}
+		if t := excerpt(block.Type); !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	switch {
+	case len(types) == 0:
+		return "no readable PEM block"
+	case slices.ContainsFunc(types, func(t string) bool { return strings.HasSuffix(t, "PRIVATE KEY") }):
+		return "the input holds a private key and no certificate (a customer's private key is never imported; the bank's own identities go through `sealpost keys import-identity`)"
+	}
+	return "the input holds only " + strings.Join(types, ", ") + " blocks"
+}
+
+// checkRecipientCertificates refuses, with a *KeyError each, what the directory could never
+// encrypt to: see ParseImport.
+func checkRecipientCertificates(certs []*x509.Certificate, now time.Time) error {
+	hasLeaf := slices.ContainsFunc(certs, func(c *x509.Certificate) bool { return !c.IsCA })
+	var errs []error
+	for _, c := range certs {
+		fail := func(reason error, detail string) {
+			errs = append(errs, &KeyError{Subject: subjectOf(c), Serial: c.SerialNumber.Text(16), Reason: reason,
+				Detail: detail, NotAfter: c.NotAfter.UTC().Format(time.RFC3339)})
+		}
+		if c.IsCA {
+			if !hasLeaf {
+				fail(ErrCACertificate, "")
+			}
+			continue
+		}
+		if len(c.EmailAddresses) == 0 {
+			fail(ErrNoEmailAddress, "")
+		}
+		switch {
+		case now.Before(c.NotBefore):
+			fail(ErrNotYetValid, "valid from "+c.NotBefore.UTC().Format(time.RFC3339))
+		case now.After(c.NotAfter):
+			fail(ErrExpired, "expired "+c.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if k, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+			fail(ErrUnsupportedKey, keyAlgorithm(c.PublicKey)+" key: sealpost encrypts only to RSA keys")
+		} else if n := k.N.BitLen(); n < 2048 {
+			fail(ErrUnsupportedKey, fmt.Sprintf("%d-bit RSA key", n))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // pgpNamesAddress says whether a user ID of e with a self-signature carries an email address.
@@ -283,13 +481,13 @@ func pgpNamesAddress(e *openpgp.Entity) bool {
 // Import stores what ParseImport accepts: certificates as roots/<hash>.pem or recipients/<hash>.pem,
 // OpenPGP keys as recipients/<fingerprint>.asc (public part only, merged with any copy already
 // stored). It returns what it stored. Nothing is stored if anything in data is refused.
-func (d DataDir) Import(data []byte, root bool) (Imported, error) {
-	imp, err := ParseImport(data, root)
+func (d DataDir) Import(data []byte, opts ImportOptions) (Imported, error) {
+	imp, err := ParseImport(data, opts)
 	if err != nil {
 		return Imported{}, err
 	}
 	sub := "recipients"
-	if root {
+	if opts.Root {
 		sub = "roots"
 	}
 	if err := os.MkdirAll(d.path(sub), 0o700); err != nil {

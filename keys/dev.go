@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,13 +11,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
+	"slices"
 	"time"
 )
 
-// Development identities: a private CA that issues the bank's signer, the embedded TSA and demo
-// customers. They make `sealpost serve` work out of the box; production loads real ones.
+// Development identities: a private CA that issues the bank's signer, the embedded TSA, the support
+// identity and demo customers. They make `sealpost serve` work out of the box; production loads real ones.
 
 var (
 	oidExtKeyUsage      = asn1.ObjectIdentifier{2, 5, 29, 37}
@@ -25,10 +29,15 @@ var (
 	devCAValidity       = 10 * 365 * 24 * time.Hour
 	devBackdate         = time.Hour
 	serialLimit         = new(big.Int).Lsh(big.NewInt(1), 127)
-	devOrganization     = []string{"sealpost development (not for production)"}
+	devOrganization     = []string{DevelopmentOrganization}
 	devSignerKeyUsage   = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
 	devCustomerKeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	devSupportKeyUsage  = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
 )
+
+// DevelopmentOrganization is the organisation every development identity names, so that no one
+// mistakes one for the bank's.
+const DevelopmentOrganization = "sealpost development (not for production)"
 
 // NewRSAKey returns a fresh RSA-2048 key.
 func NewRSAKey() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }
@@ -113,6 +122,35 @@ func (ca *Identity) NewDevSigner(addresses []string) (*Identity, error) {
 	}, key)
 }
 
+// NewDevSupport issues the RSA-2048 identity customers encrypt their replies to, for the given
+// support addresses: keyEncipherment (gpgsm, NSS and openssl refuse to encrypt to a certificate
+// without it, such as the signer's) and digitalSignature, extended key usage emailProtection.
+func (ca *Identity) NewDevSupport(addresses []string) (*Identity, error) {
+	key, err := NewRSAKey()
+	if err != nil {
+		return nil, err
+	}
+	return ca.issueLeaf(&x509.Certificate{
+		Subject:        pkix.Name{CommonName: "sealpost bank support", Organization: devOrganization},
+		EmailAddresses: addresses,
+		KeyUsage:       devSupportKeyUsage,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	}, key)
+}
+
+// newDevIdentity issues the development identity of role.
+func (ca *Identity) newDevIdentity(role Role, senders, support []string) (*Identity, error) {
+	switch role {
+	case RoleSigner:
+		return ca.NewDevSigner(senders)
+	case RoleTSA:
+		return ca.NewDevTSA()
+	case RoleSupport:
+		return ca.NewDevSupport(support)
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownRole, role)
+}
+
 // TimeStampingExtension is the extendedKeyUsage extension with only id-kp-timeStamping, marked
 // critical as RFC 3161 section 2.3 requires (and openssl ts -verify enforces). Go would mark it
 // non-critical, so it is built by hand.
@@ -147,4 +185,79 @@ func (ca *Identity) NewDevCustomer(address string) (*Identity, error) {
 		KeyUsage:       devCustomerKeyUsage,
 		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
 	}, key)
+}
+
+// DevelopmentIdentities returns the roles whose identity in d is a development one (see
+// IsDevelopment), in Roles order; a role without an identity is left out. It reads certificates
+// only, never a key, so `serve` can ask at every start and warn or refuse.
+func (d DataDir) DevelopmentIdentities() ([]Role, error) {
+	ca, err := d.devCACertificate()
+	if err != nil {
+		return nil, err
+	}
+	var dev []Role
+	for _, r := range Roles() {
+		leaf, err := d.leaf(r)
+		if errors.Is(err, ErrNotInitialised) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if isDevelopment(leaf, ca) {
+			dev = append(dev, r)
+		}
+	}
+	return dev, nil
+}
+
+// IsDevelopment reports whether role's identity in d is a development identity: issued by the
+// directory's own development CA (ca.pem), or naming DevelopmentOrganization as its subject's or its
+// issuer's organisation. It reads certificates only. A role without an identity gives
+// ErrNotInitialised.
+func (d DataDir) IsDevelopment(role Role) (bool, error) {
+	if err := role.check(); err != nil {
+		return false, err
+	}
+	leaf, err := d.leaf(role)
+	if err != nil {
+		return false, err
+	}
+	ca, err := d.devCACertificate()
+	if err != nil {
+		return false, err
+	}
+	return isDevelopment(leaf, ca), nil
+}
+
+// leaf reads the certificate of role's identity.
+func (d DataDir) leaf(role Role) (*x509.Certificate, error) {
+	certs, err := ReadCertificatesFile(d.path(string(role) + ".pem"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no %s identity: %w", d, role, ErrNotInitialised)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
+// devCACertificate reads ca.pem, or returns nil when there is none.
+func (d DataDir) devCACertificate() (*x509.Certificate, error) {
+	certs, err := ReadCertificatesFile(d.path("ca.pem"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
+func isDevelopment(c, devCA *x509.Certificate) bool {
+	if devCA != nil && bytes.Equal(c.RawIssuer, devCA.RawSubject) && c.CheckSignatureFrom(devCA) == nil {
+		return true
+	}
+	return slices.Contains(c.Subject.Organization, DevelopmentOrganization) ||
+		slices.Contains(c.Issuer.Organization, DevelopmentOrganization)
 }

@@ -18,6 +18,13 @@ var (
 	ErrKeyMismatch         = errors.New("private key does not match certificate")
 	ErrNoPrivateKey        = errors.New("no private key found")
 	ErrNoCertificateInFile = errors.New("no certificate found")
+	ErrNoEmailAddress      = errors.New("certificate names no email address (rfc822Name)")
+
+	// ErrCACertificate: a CA certificate offered as a recipient's, without a recipient's
+	// certificate it could be the intermediate of.
+	ErrCACertificate = errors.New("is a CA certificate: import it with -root to trust it")
+	// ErrNoKeyMaterial: the input holds neither a certificate nor an OpenPGP key.
+	ErrNoKeyMaterial = errors.New("no certificate or OpenPGP key found (expected PEM, DER or an OpenPGP key block)")
 
 	// ErrRevoked: the OpenPGP key (or, where the detail says so, its only encryption subkey) was
 	// revoked by its owner.
@@ -89,4 +96,20 @@ func (e *RecipientError) Unwrap() []error {
 		errs[i] = c
 	}
 	return errs
+}
+
+// maxExcerpt bounds how much of untrusted input an error may quote.
+const maxExcerpt = 40
+
+// excerpt returns at most maxExcerpt printable characters of s, for an error message: untrusted or
+// secret-bearing input is never echoed whole.
+func excerpt(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i] + "…"
+	}
+	p := []rune(printable(s))
+	if len(p) > maxExcerpt {
+		return string(p[:maxExcerpt]) + "…"
+	}
+	return string(p)
 }

@@ -18,7 +18,8 @@ import (
 
 // Identity is one of the bank's keys with its certificate chain, leaf first. The key is a
 // crypto.Signer so that an HSM can stand in for a file; Decrypter is set when the key can also
-// decrypt (RSA), for inbound mail.
+// decrypt (RSA), for inbound mail. Signer is nil only in an identity parsed without its key
+// (ParseIdentityPEM), which ImportIdentity pairs with the key NewCSR left pending.
 type Identity struct {
 	Signer crypto.Signer
 	Chain  []*x509.Certificate
@@ -67,21 +68,32 @@ func LoadPEM(certFile, keyFile string) (*Identity, error) {
 }
 
 // LoadPKCS12 reads a PKCS#12 file (as written by openssl pkcs12 -export, legacy or AES) protected
-// by password.
+// by password; see ParsePKCS12.
 func LoadPKCS12(file string, password string) (*Identity, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read PKCS#12: %w", err)
 	}
+	id, err := ParsePKCS12(data, password)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return id, nil
+}
+
+// ParsePKCS12 decodes a PKCS#12 archive protected by password: a private key, its certificate and
+// the CA certificates stored with it, which are put in chain order after the leaf (see
+// CheckIdentity for what the chain must be).
+func ParsePKCS12(data []byte, password string) (*Identity, error) {
 	key, leaf, cas, err := pkcs12.DecodeChain(data, password)
 	if err != nil {
-		return nil, fmt.Errorf("%s: decode PKCS#12: %w", file, err)
+		return nil, fmt.Errorf("decode PKCS#12: %w", err)
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", file, ErrNoPrivateKey)
+		return nil, ErrNoPrivateKey
 	}
-	return NewIdentity(signer, append([]*x509.Certificate{leaf}, cas...))
+	return NewIdentity(signer, orderChain(leaf, cas))
 }
 
 // ParsePrivateKeyPEM parses the first private key in PEM data. Encrypted PEM is refused (use

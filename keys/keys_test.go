@@ -202,13 +202,13 @@ func TestDataDirInitImportAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dir.Import(EncodeCertificates(cust.Certificate()), true); err == nil {
+	if _, err := dir.Import(EncodeCertificates(cust.Certificate()), ImportOptions{Root: true}); err == nil {
 		t.Fatal("a leaf certificate must not be importable as a trusted root")
 	}
-	if _, err := dir.Import(cust.Certificate().Raw, false); err != nil { // DER is accepted too
+	if _, err := dir.Import(cust.Certificate().Raw, ImportOptions{}); err != nil { // DER is accepted too
 		t.Fatal(err)
 	}
-	if _, err := dir.Import(cust.Certificate().Raw, false); err != nil {
+	if _, err := dir.Import(cust.Certificate().Raw, ImportOptions{}); err != nil {
 		t.Fatalf("re-import must be harmless: %v", err)
 	}
 	d, err := dir.Directory()

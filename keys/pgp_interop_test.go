@@ -62,7 +62,7 @@ func (g *gnupg) fingerprint(uid string) string {
 
 func importAndLookup(t *testing.T, dir DataDir, armored []byte, addr string, now time.Time) (*openpgp.Entity, error) {
 	t.Helper()
-	if _, err := dir.Import(armored, false); err != nil {
+	if _, err := dir.Import(armored, ImportOptions{}); err != nil {
 		t.Fatalf("import gpg's key: %v", err)
 	}
 	d, err := dir.Directory(WithClock(func() time.Time { return now }))

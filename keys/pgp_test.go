@@ -679,7 +679,7 @@ func TestDataDirPGP(t *testing.T) {
 	}
 	secretLeo, _ := os.ReadFile(writeSecretKey(t, leo, "", false))
 	for name, data := range map[string][]byte{"armored": armoredJudy, "binary": binaryKen.Bytes(), "secret": secretLeo} {
-		imp, err := dir.Import(data, false)
+		imp, err := dir.Import(data, ImportOptions{})
 		if err != nil {
 			t.Fatalf("import %s: %v", name, err)
 		}
@@ -708,7 +708,7 @@ func TestDataDirPGP(t *testing.T) {
 	if err := nina.Serialize(&certified); err != nil { // go-crypto's own export keeps certifications
 		t.Fatal(err)
 	}
-	imp, err := dir.Import(certified.Bytes(), false)
+	imp, err := dir.Import(certified.Bytes(), ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,7 +719,7 @@ func TestDataDirPGP(t *testing.T) {
 			}
 		}
 	}
-	if _, err := dir.Import(armoredJudy, true); err == nil {
+	if _, err := dir.Import(armoredJudy, ImportOptions{Root: true}); err == nil {
 		t.Fatal("an OpenPGP key must not be importable as a trusted root")
 	}
 
@@ -727,7 +727,7 @@ func TestDataDirPGP(t *testing.T) {
 	noEmail := newTestPGPKey(t, pgpSpec{name: "No Address", addrs: []string{""}})
 	mallory := newTestPGPKey(t, pgpSpec{addrs: []string{"mallory@example.org"}})
 	both, _ := EncodePGPPublicKeys(mallory, noEmail)
-	if _, err := dir.Import(both, false); err == nil {
+	if _, err := dir.Import(both, ImportOptions{}); err == nil {
 		t.Fatal("a key without an email user ID was accepted")
 	}
 	if _, err := os.Stat(filepath.Join(string(dir), "recipients", strings.ToLower(pgpFingerprint(mallory))+".asc")); !errors.Is(err, os.ErrNotExist) {
@@ -753,7 +753,7 @@ func TestDataDirPGP(t *testing.T) {
 	}
 	revokedJudy, _ := EncodePGPPublicKeys(judy)
 	for _, data := range [][]byte{revokedJudy, armoredJudy} {
-		if _, err := dir.Import(data, false); err != nil {
+		if _, err := dir.Import(data, ImportOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		d, err := dir.Directory()
@@ -802,7 +802,7 @@ func FuzzParsePGPKeys(f *testing.F) {
 	f.Add([]byte{0x99, 0x01, 0x0d, 0x04})
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		imp, err := ParseImport(data, false)
+		imp, err := ParseImport(data, ImportOptions{})
 		if err != nil {
 			return
 		}

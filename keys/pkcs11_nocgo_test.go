@@ -35,3 +35,17 @@ func TestLoadPKCS11WithoutCgo(t *testing.T) {
 		t.Fatalf("got %v, want ErrPKCS11Module", err)
 	}
 }
+
+// TestNewPKCS11CSRWithoutCgo: the same for generating a key pair on a token.
+func TestNewPKCS11CSRWithoutCgo(t *testing.T) {
+	dir := t.TempDir()
+	cfg := keys.PKCS11Config{Module: filepath.Join(dir, "libhsm.so"), TokenLabel: "bank", KeyLabel: "support", PINFile: filepath.Join(dir, "pin")}
+	for _, name := range []string{cfg.Module, cfg.PINFile} {
+		if err := os.WriteFile(name, []byte("1234"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := keys.NewPKCS11CSR(cfg, keys.RoleSupport, "/CN=x", []string{"support@bank.example"}, ""); !errors.Is(err, keys.ErrPKCS11Module) {
+		t.Fatalf("got %v, want ErrPKCS11Module", err)
+	}
+}

@@ -165,7 +165,7 @@ func getBank(t *testing.T) *bank {
 		}
 		alice, err := b.ca.NewDevCustomer("alice@example.com")
 		if err == nil {
-			_, err = b.dir.Import(keys.EncodeCertificates(alice.Certificate()), false)
+			_, err = b.dir.Import(keys.EncodeCertificates(alice.Certificate()), keys.ImportOptions{})
 		}
 		theBank, bankErr = b, err
 	})

@@ -237,7 +237,7 @@ func demoCustomers(dir keys.DataDir) (*keys.Identity, *openpgp.Entity, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := dir.Import(keys.EncodeCertificates(alice.Certificate()), false); err != nil {
+	if _, err := dir.Import(keys.EncodeCertificates(alice.Certificate()), keys.ImportOptions{}); err != nil {
 		return nil, nil, err
 	}
 	carol, err := keys.NewDevPGPKey("Carol Customer", []string{demoCarol})
@@ -248,7 +248,7 @@ func demoCustomers(dir keys.DataDir) (*keys.Identity, *openpgp.Entity, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := dir.Import(pub, false); err != nil {
+	if _, err := dir.Import(pub, keys.ImportOptions{}); err != nil {
 		return nil, nil, err
 	}
 	return alice, carol, nil

@@ -154,7 +154,7 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		if _, err := keys.ParseImport(b, root); err != nil {
+		if _, err := keys.ParseImport(b, keys.ImportOptions{Root: root}); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		contents[i] = b
@@ -168,7 +168,7 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 		defer st.Close()
 	}
 	for i, f := range files {
-		imp, err := dir.Import(contents[i], root)
+		imp, err := dir.Import(contents[i], keys.ImportOptions{Root: root})
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
