@@ -170,7 +170,7 @@ func defaultConfig() Config {
 			},
 			InboundConfig: gateway.InboundConfig{SupportAddresses: []string{"support@bank.example"}, AuthServID: "sealpost.bank.example"},
 		},
-		Ops: ops.Config{Enabled: true, Addr: ops.DefaultAddr},
+		Ops:     ops.Config{Enabled: true, Addr: ops.DefaultAddr},
 		Gateway: gateway.DefaultConfig(),
 	}
 }

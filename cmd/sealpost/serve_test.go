@@ -19,8 +19,8 @@ import (
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/internal/logtest"
+	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 )
 
