@@ -222,7 +222,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	m.WatchSpool("outbound", outbound)
 	m.WatchSpool("desk", desk)
 	m.SetCertificateExpiry("signer", b.signer.Certificate())
-	cfg := gateway.Config{}
+	cfg := gateway.DefaultConfig()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
