@@ -26,7 +26,7 @@ type command struct {
 // function, not a variable, because the commands themselves look up their help in it.
 func commandTable() []command {
 	return []command{
-		{name: "serve", synopsis: "[-config FILE] [-data DIR] [-print-config]",
+		{name: "serve", synopsis: "[-config FILE] [-data DIR] [-print-config | -check]",
 			summary: "run the gateway (SMTP in, protect, queue, deliver; customers' replies to the desk)",
 			detail: "Without -config it runs on the embedded defaults, on loopback, with development identities created in\n" +
 				"DATA on first start. With -config FILE the bank's identities must be in place (keys import-identity),\n" +
@@ -44,17 +44,34 @@ func commandTable() []command {
 			summary: "measure the relay on this machine: messages/s and latency beside RSA-2048 signatures/s",
 			run:     func(a []string, _ io.Reader, o, e io.Writer) error { return cmdBench(a, o, e) }},
 		{name: "keys", summary: "the bank's identities, customers' certificates and OpenPGP keys, trusted roots"},
-		{name: "keys init", synopsis: "-data DIR [-senders A,B…]",
+		{name: "keys init", synopsis: "-data DIR [-senders A,B…] [-support A,B…]",
 			summary: "create development identities: CA, signer, support (encryption), embedded TSA, OpenPGP key",
 			detail:  "Development only: the CA is sealpost's own and no customer's client trusts it.",
 			run:     keysInit},
-		{name: "keys import", synopsis: "-data DIR [-root] FILE…",
+		{name: "keys import", synopsis: "-data DIR [-root] [-force] FILE…",
 			summary: "add customers' certificates and OpenPGP keys (each registered for its addresses), or trusted roots",
 			detail: "FILE: PEM or DER certificates, armored or binary OpenPGP keys. A certificate without an email\n" +
 				"address, expired, with an RSA key below 2048 bits, or a CA certificate without -root is refused\n" +
 				"unless -force. Nothing is imported if any file is refused.",
 			run: keysImport},
-		{name: "keys export", synopsis: "-data DIR ca|signer|support|tsa|pgp",
+		{name: "keys import-identity", synopsis: "-data DIR signer|support|tsa FILE… [-pass-file F | -pass-env VAR]",
+		summary: "install one of the bank's own identities (PKCS#12, or PEM certificate, chain and key)",
+		detail: "signer   signs outbound mail: digitalSignature, extendedKeyUsage emailProtection, the sender addresses\n" +
+			"support  what customers encrypt replies to: keyEncipherment, emailProtection, the support addresses (RSA)\n" +
+			"tsa      the embedded timestamp authority: extendedKeyUsage timeStamping only, marked critical\n" +
+			"FILE: a PKCS#12 file (.p12/.pfx; password from -pass-file or -pass-env), or PEM files holding the\n" +
+			"certificate, its CA chain and the private key, in any order. Without a key the certificate must be\n" +
+			"the one issued for a request from sealpost keys csr ROLE. Refused, with every reason: a key that is\n" +
+			"not the certificate's, RSA below 2048 bits (or not P-256/P-384), expired, a chain that does not\n" +
+			"link, a key usage or extended key usage that does not fit the role.",
+		run: keysImportIdentity},
+	{name: "keys csr", synopsis: "[-config FILE] -data DIR signer|support|tsa -subject /CN=…/O=… [-email A,B…] [-key-type rsa2048|rsa3072|p256|p384]",
+		summary: "make a key for one of the bank's identities and print a certificate request for the bank's CA",
+		detail: "The key is kept in the data directory as ROLE.pending.key (0600) until sealpost keys import-identity\n" +
+			"ROLE CERT installs the certificate the CA issued; with hsm.ROLE in the configuration the key is made\n" +
+			"inside the HSM instead and never leaves it. The request (PEM) goes to stdout.",
+		run: keysCSR},
+	{name: "keys export", synopsis: "-data DIR ca|signer|support|tsa|pgp",
 			summary: "print one of the bank's public identities",
 			detail: "ca       the development CA certificate (what customers' clients must trust in development)\n" +
 				"signer   the chain that signs outbound mail\n" +

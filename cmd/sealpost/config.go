@@ -75,10 +75,13 @@ type DKIMConfig struct {
 }
 
 // HSMConfig puts the bank's keys in an HSM over PKCS#11. A null entry keeps that key in the data
-// directory (signer.pem/signer.key, tsa.pem/tsa.key), the embedded default.
+// directory (signer.pem/signer.key, support.pem/support.key, tsa.pem/tsa.key), the embedded default.
 type HSMConfig struct {
-	// Signer signs outbound mail (S/MIME) and decrypts customers' S/MIME replies.
+	// Signer signs outbound mail (S/MIME); it also decrypts replies that customers encrypted to it.
 	Signer *keys.PKCS11Config `json:"signer"`
+	// Support decrypts customers' S/MIME replies: its certificate (keyEncipherment) is the one
+	// customers encrypt to.
+	Support *keys.PKCS11Config `json:"support"`
 	// TSA signs the embedded timestamp authority's tokens (unused with tsa.urls).
 	TSA *keys.PKCS11Config `json:"tsa"`
 }
@@ -251,6 +254,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, validateDelivery("inbound.delivery", &c.Inbound.Delivery, filepath.Join(c.Data, "desk")))
 	if c.HSM.Signer != nil {
 		add("hsm.signer", c.HSM.Signer.Validate())
+	}
+	if c.HSM.Support != nil {
+		add("hsm.support", c.HSM.Support.Validate())
 	}
 	if c.HSM.TSA != nil {
 		add("hsm.tsa", c.HSM.TSA.Validate())

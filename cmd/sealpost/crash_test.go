@@ -39,7 +39,7 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cfg := map[string]any{"data": data, "smtp": map[string]any{"addr": addr},
+	cfg := map[string]any{"data": data, "identities": "development", "smtp": map[string]any{"addr": addr},
 		"queue":   map[string]any{"workers": 4, "min_backoff": "1s", "max_backoff": "2s"},
 		"inbound": map[string]any{"enabled": false}, "ops": map[string]any{"enabled": false}}
 	cfgFile := filepath.Join(tmp, "config.json")

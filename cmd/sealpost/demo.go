@@ -72,7 +72,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dir := keys.DataDir(dirPath)
-	if err := dir.Init(cfg.Senders); err != nil {
+	if err := dir.Init(cfg.Senders, keys.WithSupportAddresses(cfg.Inbound.SupportAddresses...)); err != nil {
 		return err
 	}
 	alice, carol, err := demoCustomers(dir)

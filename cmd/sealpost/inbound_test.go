@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
@@ -65,7 +64,6 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	interop.Tool(t, "openssl")
 	interop.Tool(t, "swaks")
 	inst, cfg, alice, _ := testInstance(t, func(c *Config) {
-		c.Gateway.Rules = append(c.Gateway.Rules, gateway.Rule{Sender: "support@bank.example", Class: gateway.ClassSupport})
 	})
 	files := t.TempDir()
 	aliceCert, aliceKey := writeIdentity(t, files, "alice", alice)

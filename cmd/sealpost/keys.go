@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -47,6 +48,7 @@ func keysInit(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("keys init", stdout)
 	data := fs.String("data", "", "data directory to create or complete (required)")
 	senders := fs.String("senders", defaultSenders, "comma-separated sender addresses the bank's signing certificate names")
+	support := fs.String("support", keys.DefaultSupportAddress, "comma-separated support addresses the certificate customers encrypt replies to names")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,10 +58,11 @@ func keysInit(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: keys init takes no arguments", errUsage)
 	}
-	if err := keys.DataDir(*data).Init(splitList(*senders)); err != nil {
+	if err := keys.DataDir(*data).Init(splitList(*senders), keys.WithSupportAddresses(splitList(*support)...)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "initialised %s: development CA, bank signer (%s), embedded TSA\n", *data, *senders)
+	fmt.Fprintf(stdout, "initialised %s with development identities (sealpost's own CA, not for production): signer (%s), support (%s), embedded TSA, OpenPGP key\n",
+		*data, strings.Join(splitList(*senders), ", "), strings.Join(splitList(*support), ", "))
 	return nil
 }
 
@@ -67,6 +70,7 @@ func keysImport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("keys import", stdout)
 	data := dataDirFlag(fs)
 	root := fs.Bool("root", false, "import as trusted root(s) instead of customers' certificates")
+	force := fs.Bool("force", false, "import certificates that cannot be used (no email address, expired, RSA < 2048, a CA without -root)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -77,11 +81,11 @@ func keysImport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return importFiles(dir, fs.Args(), *root, stdout)
+	return importFiles(dir, fs.Args(), keys.ImportOptions{Root: *root, Force: *force}, stdout)
 }
 
 // exportable are the names keys export takes.
-var exportable = []string{"ca", "signer", "tsa", "pgp"}
+var exportable = []string{"ca", "signer", "support", "tsa", "pgp"}
 
 func keysExport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("keys export", stdout)
@@ -146,7 +150,8 @@ func register(st store.Store, imp keys.Imported, stdout io.Writer) error {
 	return nil
 }
 
-func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) error {
+func importFiles(dir keys.DataDir, files []string, opts keys.ImportOptions, stdout io.Writer) error {
+	root := opts.Root
 	// Read every file first, so a bad one leaves nothing half-imported.
 	contents := make([][]byte, len(files))
 	for i, f := range files {
@@ -154,7 +159,7 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 		if err != nil {
 			return err
 		}
-		if _, err := keys.ParseImport(b, keys.ImportOptions{Root: root}); err != nil {
+		if _, err := keys.ParseImport(b, opts); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		contents[i] = b
@@ -168,7 +173,7 @@ func importFiles(dir keys.DataDir, files []string, root bool, stdout io.Writer) 
 		defer st.Close()
 	}
 	for i, f := range files {
-		imp, err := dir.Import(contents[i], keys.ImportOptions{Root: root})
+		imp, err := dir.Import(contents[i], opts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
@@ -402,4 +407,123 @@ func sameAddressTODO(a, b string) bool {
 	na, err1 := keys.NormalizeAddress(a)
 	nb, err2 := keys.NormalizeAddress(b)
 	return err1 == nil && err2 == nil && na == nb
+}
+
+// keysImportIdentity installs one of the bank's own identities in the data directory after
+// keys.CheckIdentity accepts it for its role.
+func keysImportIdentity(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("keys import-identity", stdout)
+	data := dataDirFlag(fs)
+	passFile := fs.String("pass-file", "", "file holding the PKCS#12 password")
+	passEnv := fs.String("pass-env", "", "environment variable holding the PKCS#12 password")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		return fmt.Errorf("%w: keys import-identity -data DIR signer|support|tsa FILE…", errUsage)
+	}
+	role, err := keys.ParseRole(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	dir, err := existingDataDir(*data)
+	if err != nil {
+		return err
+	}
+	id, err := readIdentity(fs.Args()[1:], keys.Secret{File: *passFile, Env: *passEnv})
+	if err != nil {
+		return err
+	}
+	id, err = dir.ImportIdentity(role, id)
+	if err != nil {
+		return err
+	}
+	c := id.Certificate()
+	fmt.Fprintf(stdout, "installed the %s identity: %s, issued by %s, %s, expires %s\n", role, printableLine(c.Subject.String()),
+		printableLine(c.Issuer.String()), strings.Join(c.EmailAddresses, ", "), c.NotAfter.UTC().Format(time.DateOnly))
+	if role == keys.RoleSupport {
+		fmt.Fprintln(stdout, "give customers its certificate: sealpost keys export -data DIR support")
+	}
+	return nil
+}
+
+// readIdentity reads an identity from one PKCS#12 file, or from PEM files concatenated.
+func readIdentity(files []string, pass keys.Secret) (*keys.Identity, error) {
+	var pemData []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Contains(b, []byte("-----BEGIN ")) {
+			if len(files) != 1 {
+				return nil, fmt.Errorf("%s is not PEM: a PKCS#12 file must be given alone", f)
+			}
+			pw, err := pass.Read()
+			if err != nil {
+				return nil, fmt.Errorf("%s: PKCS#12 password (-pass-file or -pass-env): %w", f, err)
+			}
+			id, err := keys.ParsePKCS12(b, pw)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			return id, nil
+		}
+		pemData = append(append(pemData, b...), '\n')
+	}
+	id, err := keys.ParseIdentityPEM(pemData)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", strings.Join(files, ", "), err)
+	}
+	return id, nil
+}
+
+// keysCSR makes the key of one of the bank's identities (in the data directory, or in the HSM the
+// configuration names for the role) and prints a certificate request for the bank's CA.
+func keysCSR(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("keys csr", stdout)
+	configFile := fs.String("config", "", "configuration file: with hsm.ROLE set, the key is made in that HSM")
+	data := fs.String("data", "", "data directory (overrides the configuration's data)")
+	subject := fs.String("subject", "", "the certificate's subject, e.g. /CN=Example Bank statements/O=Example Bank AG/C=DE (required)")
+	emails := fs.String("email", "", "comma-separated addresses the certificate names (signer: the senders; support: the support addresses)")
+	keyType := fs.String("key-type", string(keys.KeyRSA2048), "rsa2048, rsa3072, p256 or p384 (support: RSA only)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: keys csr -data DIR signer|support|tsa -subject …", errUsage)
+	}
+	role, err := keys.ParseRole(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *subject == "" {
+		return fmt.Errorf("%w: -subject is required", errUsage)
+	}
+	kt, err := keys.ParseKeyType(*keyType)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *configFile == "" && *data == "" {
+		return fmt.Errorf("%w: -data DIR (or -config FILE) is required", errUsage)
+	}
+	cfg, err := loadConfig(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	var csr []byte
+	if h := cfg.HSM.hsmFor(role); h != nil {
+		csr, err = keys.NewPKCS11CSR(*h, role, *subject, splitList(*emails), kt)
+	} else {
+		dir, derr := existingDataDir(cfg.Data)
+		if derr != nil {
+			return derr
+		}
+		csr, err = dir.NewCSR(role, *subject, splitList(*emails), kt)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(csr)
+	return err
 }

@@ -86,7 +86,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	cfgFile := filepath.Join(tmp, "config.json")
-	os.WriteFile(cfgFile, []byte(`{"data": "`+filepath.Join(tmp, "data")+`", "smtp": {"addr": "`+addr+`"}, "inbound": {"enabled": false}, "ops": {"enabled": false}}`), 0o600)
+	os.WriteFile(cfgFile, []byte(`{"data": "`+filepath.Join(tmp, "data")+`", "identities": "development", "smtp": {"addr": "`+addr+`"}, "inbound": {"enabled": false}, "ops": {"enabled": false}}`), 0o600)
 	cmd := exec.Command(bin, "serve", "-config", cfgFile)
 	stderr := &logtest.Buffer{}
 	cmd.Stderr = stderr

@@ -34,8 +34,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
 	data := fs.String("data", "", "data directory (overrides the configuration's data)")
 	printConfig := fs.Bool("print-config", false, "print the configuration that would run (the file's, every default filled in), and exit")
+	check := fs.Bool("check", false, "check the configuration, the bank's identities and every file it names without changing anything; exit 0, or 1 with every problem")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *printConfig && *check {
+		return fmt.Errorf("%w: -print-config or -check, not both", errUsage)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: serve takes no arguments (did you mean -config %s?)", errUsage, quoteInput(fs.Arg(0)))
@@ -47,6 +51,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if *printConfig {
 		_, err := stdout.Write(cfg.marshal())
 		return err
+	}
+	if *check {
+		return checkConfig(cfg, *configFile, stdout)
 	}
 	log := slog.New(cfg.Log.handler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -137,20 +144,6 @@ func closeAll(cs []io.Closer) {
 	}
 }
 
-// loadIdentity loads one of the bank's identities: from the HSM when hsm is set (the Closer ends
-// the PKCS#11 session), else from the data directory's files (the Closer is nil).
-func loadIdentity(dir keys.DataDir, name string, hsm *keys.PKCS11Config) (*keys.Identity, io.Closer, error) {
-	if hsm != nil {
-		id, c, err := keys.LoadPKCS11(*hsm)
-		if err != nil {
-			return nil, nil, fmt.Errorf("hsm.%s: %w", name, err)
-		}
-		return id, c, nil
-	}
-	id, err := dir.Identity(name)
-	return id, nil, err
-}
-
 // listenerConfig turns a listener section into the smtpd configuration.
 func listenerConfig(c SMTPConfig) smtpd.Config {
 	return smtpd.Config{Addr: c.Addr, Domain: c.Domain, AllowedNetworks: c.AllowedNetworks,
@@ -186,26 +179,33 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 			}
 		}
 	}()
+	// Everything that can be checked is checked before anything is written.
+	problems, inconsistent, create := preflight(cfg, time.Now())
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	for _, p := range inconsistent {
+		log.Warn("configuration: "+p.Error(), "check", "sealpost serve -check")
+	}
 	dir := keys.DataDir(cfg.Data)
-	if _, err := dir.Identity("signer"); errors.Is(err, keys.ErrNotInitialised) {
-		if err := dir.Init(cfg.Senders); err != nil {
-			return nil, err
-		}
-		log.Info("created development identities (CA, signer, TSA, OpenPGP key)", "data", cfg.Data)
+	devRoles, err := developmentIdentities(cfg, create, log)
+	if err != nil {
+		return nil, err
 	}
 	var closers []io.Closer
 	cleanup = append(cleanup, func() { closeAll(closers) })
 	m := ops.NewMetrics()
-	signer, c, err := loadIdentity(dir, "signer", cfg.HSM.Signer)
+	m.SetDevelopmentIdentities(len(devRoles) > 0)
+	signer, c, err := loadRole(dir, cfg.HSM, keys.RoleSigner)
 	if err != nil {
-		return nil, fmt.Errorf("signing identity: %w", err)
+		return nil, err
 	}
 	closers = append(closers, c)
 	var ts tsa.Timestamper
 	if len(cfg.TSA.URLs) == 0 {
-		tsaID, c, err := loadIdentity(dir, "tsa", cfg.HSM.TSA)
+		tsaID, c, err := loadRole(dir, cfg.HSM, keys.RoleTSA)
 		if err != nil {
-			return nil, fmt.Errorf("tsa identity: %w", err)
+			return nil, err
 		}
 		closers = append(closers, c)
 		if ts, err = tsa.NewAuthority(tsaID.Signer, tsaID.Chain); err != nil {
@@ -276,8 +276,16 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	opsOpts := []ops.Option{ops.WithMetrics(m), ops.WithLogger(log), ops.WithSpool("outbound", spool),
 		ops.WithReadiness("keys loaded", ops.CertificateValid(signer.Certificate())),
 		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool")))}
+	if len(devRoles) > 0 {
+		opsOpts = append(opsOpts, ops.WithNotice("identities", developmentNotice(devRoles)))
+	}
 	if cfg.Inbound.Enabled {
-		if in, err = startInbound(cfg, dir, directory, signer, pgpKey, st, m, log); err != nil {
+		decrypters, cs, err := loadDecrypters(dir, cfg.HSM, signer)
+		closers = append(closers, cs...)
+		if err != nil {
+			return nil, err
+		}
+		if in, err = startInbound(cfg, dir, directory, decrypters, pgpKey, st, m, log); err != nil {
 			return nil, err
 		}
 		cleanup = append(cleanup, func() { in.ln.Close(); in.desk.Close() })
@@ -330,20 +338,20 @@ func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opt
 }
 
 // newInboundPipeline builds the inbound pipeline (desk and quarantine may be nil for `verify`).
-func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory, signer *keys.Identity, pgpKey *openpgp.Entity,
+func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
 	st store.Store, desk gateway.Spool, held *queue.Held, obs gateway.InboundObserver, log *slog.Logger) (*gateway.Inbound, error) {
 	var pgpKeys openpgp.EntityList
 	if pgpKey != nil {
 		pgpKeys = openpgp.EntityList{pgpKey}
 	}
 	return gateway.NewInbound(cfg.Inbound.InboundConfig, gateway.InboundDeps{
-		Identities: []*keys.Identity{signer}, PGPKeys: pgpKeys, Directory: directory,
+		Identities: decrypters, PGPKeys: pgpKeys, Directory: directory,
 		Store: st, Desk: desk, Held: held, Observer: obs, Log: log,
 	})
 }
 
 // startInbound opens the desk's spool and the quarantine and binds the inbound listener.
-func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, signer *keys.Identity, pgpKey *openpgp.Entity,
+func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
 	st store.Store, m *ops.Metrics, log *slog.Logger) (in *inboundListener, err error) {
 	held, err := queue.OpenHeld(quarantineDir(cfg))
 	if err != nil {
@@ -363,7 +371,7 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, signe
 			desk.Close()
 		}
 	}()
-	pipeline, err := newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, desk, held, m, log)
+	pipeline, err := newInboundPipeline(cfg, dir, directory, decrypters, pgpKey, st, desk, held, m, log)
 	if err != nil {
 		return nil, err
 	}

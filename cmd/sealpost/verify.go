@@ -39,14 +39,12 @@ type offline struct {
 	store    store.Store
 	pipeline *gateway.Inbound
 	held     *queue.Held
-	hsm      io.Closer
+	hsm      []io.Closer
 }
 
 func (o *offline) Close() error {
 	err := o.store.Close()
-	if o.hsm != nil {
-		err = errors.Join(err, o.hsm.Close())
-	}
+	closeAll(o.hsm)
 	return err
 }
 
@@ -56,16 +54,22 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 		return nil, err
 	}
 	dir := keys.DataDir(cfg.Data)
-	signer, hsm, err := loadIdentity(dir, "signer", cfg.HSM.Signer)
+	signer, c, err := loadRole(dir, cfg.HSM, keys.RoleSigner)
 	if err != nil {
-		return nil, fmt.Errorf("support identity: %w", err)
+		return nil, err
 	}
+	hsm := []io.Closer{c}
 	ok := false
 	defer func() {
-		if !ok && hsm != nil {
-			hsm.Close()
+		if !ok {
+			closeAll(hsm)
 		}
 	}()
+	decrypters, cs, err := loadDecrypters(dir, cfg.HSM, signer)
+	hsm = append(hsm, cs...)
+	if err != nil {
+		return nil, err
+	}
 	var pgpKey *openpgp.Entity
 	if k, err := dir.PGPKey(); err == nil {
 		pgpKey = k
@@ -88,7 +92,7 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if o.pipeline, err = newInboundPipeline(cfg, dir, directory, signer, pgpKey, st, nil, o.held, nil, log); err != nil {
+	if o.pipeline, err = newInboundPipeline(cfg, dir, directory, decrypters, pgpKey, st, nil, o.held, nil, log); err != nil {
 		st.Close()
 		return nil, err
 	}
