@@ -55,23 +55,23 @@ func commandTable() []command {
 				"unless -force. Nothing is imported if any file is refused.",
 			run: keysImport},
 		{name: "keys import-identity", synopsis: "-data DIR signer|support|tsa FILE… [-pass-file F | -pass-env VAR]",
-		summary: "install one of the bank's own identities (PKCS#12, or PEM certificate, chain and key)",
-		detail: "signer   signs outbound mail: digitalSignature, extendedKeyUsage emailProtection, the sender addresses\n" +
-			"support  what customers encrypt replies to: keyEncipherment, emailProtection, the support addresses (RSA)\n" +
-			"tsa      the embedded timestamp authority: extendedKeyUsage timeStamping only, marked critical\n" +
-			"FILE: a PKCS#12 file (.p12/.pfx; password from -pass-file or -pass-env), or PEM files holding the\n" +
-			"certificate, its CA chain and the private key, in any order. Without a key the certificate must be\n" +
-			"the one issued for a request from sealpost keys csr ROLE. Refused, with every reason: a key that is\n" +
-			"not the certificate's, RSA below 2048 bits (or not P-256/P-384), expired, a chain that does not\n" +
-			"link, a key usage or extended key usage that does not fit the role.",
-		run: keysImportIdentity},
-	{name: "keys csr", synopsis: "[-config FILE] -data DIR signer|support|tsa -subject /CN=…/O=… [-email A,B…] [-key-type rsa2048|rsa3072|p256|p384]",
-		summary: "make a key for one of the bank's identities and print a certificate request for the bank's CA",
-		detail: "The key is kept in the data directory as ROLE.pending.key (0600) until sealpost keys import-identity\n" +
-			"ROLE CERT installs the certificate the CA issued; with hsm.ROLE in the configuration the key is made\n" +
-			"inside the HSM instead and never leaves it. The request (PEM) goes to stdout.",
-		run: keysCSR},
-	{name: "keys export", synopsis: "-data DIR ca|signer|support|tsa|pgp",
+			summary: "install one of the bank's own identities (PKCS#12, or PEM certificate, chain and key)",
+			detail: "signer   signs outbound mail: digitalSignature, extendedKeyUsage emailProtection, the sender addresses\n" +
+				"support  what customers encrypt replies to: keyEncipherment, emailProtection, the support addresses (RSA)\n" +
+				"tsa      the embedded timestamp authority: extendedKeyUsage timeStamping only, marked critical\n" +
+				"FILE: a PKCS#12 file (.p12/.pfx; password from -pass-file or -pass-env), or PEM files holding the\n" +
+				"certificate, its CA chain and the private key, in any order. Without a key the certificate must be\n" +
+				"the one issued for a request from sealpost keys csr ROLE. Refused, with every reason: a key that is\n" +
+				"not the certificate's, RSA below 2048 bits (or not P-256/P-384), expired, a chain that does not\n" +
+				"link, a key usage or extended key usage that does not fit the role.",
+			run: keysImportIdentity},
+		{name: "keys csr", synopsis: "[-config FILE] -data DIR signer|support|tsa -subject /CN=…/O=… [-email A,B…] [-key-type rsa2048|rsa3072|p256|p384]",
+			summary: "make a key for one of the bank's identities and print a certificate request for the bank's CA",
+			detail: "The key is kept in the data directory as ROLE.pending.key (0600) until sealpost keys import-identity\n" +
+				"ROLE CERT installs the certificate the CA issued; with hsm.ROLE in the configuration the key is made\n" +
+				"inside the HSM instead and never leaves it. The request (PEM) goes to stdout.",
+			run: keysCSR},
+		{name: "keys export", synopsis: "-data DIR ca|signer|support|tsa|pgp",
 			summary: "print one of the bank's public identities",
 			detail: "ca       the development CA certificate (what customers' clients must trust in development)\n" +
 				"signer   the chain that signs outbound mail\n" +
