@@ -148,7 +148,8 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// classify returns the class for an envelope sender.
+// classify returns the class for an envelope sender. Addresses match as keys.SameAddress says
+// (OTP@Bank.example is otp@bank.example), domains without case.
 func (c *Config) classify(sender string) string {
 	n, err := keys.NormalizeAddress(sender)
 	if err != nil {
@@ -162,7 +163,7 @@ func (c *Config) classify(sender string) string {
 			}
 			continue
 		}
-		if rn, err := keys.NormalizeAddress(r.Sender); err == nil && rn == n {
+		if keys.SameAddress(r.Sender, n) {
 			return r.Class
 		}
 	}

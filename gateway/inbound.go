@@ -240,7 +240,7 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 	from, fromErr := singleFromAddress(visible)
 	if fromErr == nil && f.signed && inner.Count("From") > 0 && outer.Count("From") > 0 {
 		// Header protection: the outer From must name the same address as the signed one.
-		if o, err := singleFromAddress(outer); err != nil || !sameAddress(o, from) {
+		if o, err := singleFromAddress(outer); err != nil || !keys.SameAddress(o, from) {
 			v.fail(FailFromMismatch, "the outer From differs from the signed From")
 		}
 	}
@@ -260,8 +260,8 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 			v.fail(FailFromMismatch, "the signer's certificate or key names no email address")
 		case f.signerKnown:
 			v.Signer = f.signerAddrs[0]
-			if i := slices.IndexFunc(f.signerAddrs, func(a string) bool { return sameAddress(a, from) }); i >= 0 {
-				v.Signer = f.signerAddrs[i]
+			if a, ok := matchingAddress(f.signerAddrs, from); ok {
+				v.Signer = a
 			} else {
 				v.fail(FailFromMismatch, fmt.Sprintf("signed by %s, From is %s", headerToken(v.Signer), headerToken(from)))
 			}
@@ -293,7 +293,7 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 		case err == nil:
 			v.Thread = t.Token
 			switch {
-			case v.From == "" || !sameAddress(t.Customer, v.From):
+			case v.From == "" || !keys.SameAddress(t.Customer, v.From):
 				v.ThreadMismatch = "customer"
 			case f.signed && t.Fingerprint != "" && v.Fingerprint != "" && !strings.EqualFold(t.Fingerprint, v.Fingerprint):
 				v.ThreadMismatch = "key"
@@ -402,11 +402,24 @@ func singleFromAddress(h payload.Header) (string, error) {
 	return from, nil
 }
 
-// sameAddress compares addresses as sealpost does everywhere: local part exactly, domain without case.
-func sameAddress(a, b string) bool {
-	na, err1 := keys.NormalizeAddress(a)
-	nb, err2 := keys.NormalizeAddress(b)
-	return err1 == nil && err2 == nil && na == nb
+// matchingAddress returns the one of addrs (the signer's) that is addr's mailbox by
+// keys.SameAddress, preferring one spelt as addr is.
+func matchingAddress(addrs []string, addr string) (string, bool) {
+	n, err := keys.NormalizeAddress(addr)
+	if err != nil {
+		return "", false
+	}
+	spelt := func(a string) bool {
+		an, err := keys.NormalizeAddress(a)
+		return err == nil && an == n
+	}
+	if i := slices.IndexFunc(addrs, spelt); i >= 0 {
+		return addrs[i], true
+	}
+	if i := slices.IndexFunc(addrs, func(a string) bool { return keys.SameAddress(a, addr) }); i >= 0 {
+		return addrs[i], true
+	}
+	return "", false
 }
 
 var msgIDPattern = regexp.MustCompile(`<[^<>\s]{1,250}>`)

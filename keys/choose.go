@@ -74,6 +74,8 @@ type Choice struct {
 // certificate, an OpenPGP key, or both. It returns the preferred method's usable key if there is one,
 // else the other method's; otherwise a *RecipientError whose causes are the refusals of both kinds
 // (preferred kind first). That error Is ErrNoCertificate only when neither kind is known for addr.
+// Case variants of addr count as the Directory says, for both kinds at once: when a key of one
+// kind is known under addr's exact spelling, variants of neither kind are considered.
 //
 // sealpost prefers S/MIME by default (MethodSMIME is the zero value): Outlook, Apple Mail, Thunderbird
 // and the iOS and Android mail apps read it natively, while OpenPGP needs a plugin or a dedicated client

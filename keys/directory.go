@@ -19,6 +19,11 @@ import (
 // which may be used. It is immutable once built, so it is safe for concurrent use; a reload builds a
 // new one.
 //
+// Addresses match without regard to case (see AddressKey). When the directory knows an address in
+// the spelling asked for (a certificate or a user ID that is not revoked names it exactly), only
+// the keys under that spelling are candidates, of both methods; otherwise the keys of every case
+// variant are.
+//
 // OpenPGP keys have no certificate authority: a key is trusted for the addresses in its user IDs
 // because the operator imported it. Only user IDs with a valid self-signature (go-crypto verifies them
 // while parsing) are indexed, and a user ID revoked at the directory's clock no longer names its
@@ -26,10 +31,11 @@ import (
 type Directory struct {
 	roots         *x509.CertPool
 	intermediates *x509.CertPool
-	byAddress     map[string][]*x509.Certificate
+	byAddress     map[string][]*x509.Certificate // by normalised address, as spelt
 	certs         []*x509.Certificate
-	pgpByAddress  map[string][]pgpCandidate
+	pgpByAddress  map[string][]pgpCandidate // by normalised address, as spelt
 	pgpKeys       []*openpgp.Entity
+	spellings     map[string][]string // AddressKey → the normalised spellings indexed under it
 	now           func() time.Time
 }
 
@@ -60,6 +66,7 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 		intermediates: x509.NewCertPool(),
 		byAddress:     map[string][]*x509.Certificate{},
 		pgpByAddress:  map[string][]pgpCandidate{},
+		spellings:     map[string][]string{},
 		now:           time.Now,
 	}
 	for _, o := range opts {
@@ -81,6 +88,7 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 			}
 			if !slices.ContainsFunc(d.byAddress[n], c.Equal) {
 				d.byAddress[n] = append(d.byAddress[n], c)
+				d.addSpelling(n)
 			}
 		}
 	}
@@ -101,9 +109,60 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 		}
 		for _, a := range order {
 			d.pgpByAddress[a] = append(d.pgpByAddress[a], *byAddr[a])
+			d.addSpelling(a)
 		}
 	}
 	return d
+}
+
+// addSpelling records the normalised address n under its AddressKey.
+func (d *Directory) addSpelling(n string) {
+	k := foldAddress(n)
+	if !slices.Contains(d.spellings[k], n) {
+		d.spellings[k] = append(d.spellings[k], n)
+	}
+}
+
+// match returns addr normalised and the spellings whose keys a lookup of addr considers: addr's
+// own when the directory names it exactly at now, else every spelling under its AddressKey.
+func (d *Directory) match(addr string, now time.Time) (string, []string, error) {
+	n, err := NormalizeAddress(addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("recipient %q: %w", addr, err)
+	}
+	if d.namesExactly(n, now) {
+		return n, []string{n}, nil
+	}
+	return n, d.spellings[foldAddress(n)], nil
+}
+
+// namesExactly says whether a certificate, or an OpenPGP user ID not revoked at now, names the
+// normalised address n spelt exactly so.
+func (d *Directory) namesExactly(n string, now time.Time) bool {
+	if len(d.byAddress[n]) > 0 {
+		return true
+	}
+	for _, c := range d.pgpByAddress[n] {
+		for _, id := range c.ids {
+			if !pgpRevoked(id.Revocations, now) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// certificatesFor returns the certificates indexed under any of spellings, each once.
+func (d *Directory) certificatesFor(spellings []string) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, s := range spellings {
+		for _, c := range d.byAddress[s] {
+			if !slices.ContainsFunc(out, c.Equal) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // dedupePGP drops keys without a primary key and merges copies of the same key.
@@ -130,16 +189,17 @@ func dedupePGP(keys []*openpgp.Entity) []*openpgp.Entity {
 	return out
 }
 
-// Lookup returns the certificate to encrypt to for addr: among the usable ones, the one that expires
-// last. Otherwise it returns a *RecipientError saying why each known certificate was refused.
+// Lookup returns the certificate to encrypt to for addr: among the usable ones that name it (see
+// Directory for case variants), the one that expires last. Otherwise it returns a *RecipientError
+// saying why each known certificate was refused.
 func (d *Directory) Lookup(addr string) (*x509.Certificate, error) {
-	n, err := NormalizeAddress(addr)
+	n, spellings, err := d.match(addr, d.now())
 	if err != nil {
-		return nil, fmt.Errorf("recipient %q: %w", addr, err)
+		return nil, err
 	}
 	var best *x509.Certificate
 	rerr := &RecipientError{Address: n}
-	for _, c := range d.byAddress[n] {
+	for _, c := range d.certificatesFor(spellings) {
 		if cerr := d.Check(c); cerr != nil {
 			rerr.Causes = append(rerr.Causes, cerr)
 			continue

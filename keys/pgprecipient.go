@@ -12,9 +12,9 @@ import (
 )
 
 // LookupPGP returns the OpenPGP key to encrypt to for addr. Among the usable keys whose non-revoked
-// user IDs name addr, it picks the one whose encryption key expires last (no expiry counts as
-// latest; ties go to the newest encryption key, then the newest primary key). Otherwise it returns a
-// *RecipientError saying why each known key was refused:
+// user IDs name addr (see Directory for case variants), it picks the one whose encryption key
+// expires last (no expiry counts as latest; ties go to the newest encryption key, then the newest
+// primary key). Otherwise it returns a *RecipientError saying why each known key was refused:
 //
 //   - ErrRevoked: the primary key is revoked (or every encryption subkey is);
 //   - ErrExpired: the primary key, the user ID's self-signature, or every encryption subkey expired;
@@ -27,16 +27,16 @@ import (
 // The key judged is the one go-crypto's Entity.EncryptionKey picks at the directory's clock, which
 // is the one openpgp.Encrypt will use: encrypt with a packet.Config whose clock agrees.
 func (d *Directory) LookupPGP(addr string) (*openpgp.Entity, error) {
-	n, err := NormalizeAddress(addr)
-	if err != nil {
-		return nil, fmt.Errorf("recipient %q: %w", addr, err)
-	}
 	now := d.now()
+	n, spellings, err := d.match(addr, now)
+	if err != nil {
+		return nil, err
+	}
 	rerr := &RecipientError{Address: n}
 	var best *openpgp.Entity
 	var bestEnc openpgp.Key
 	var bestExp time.Time
-	for _, c := range d.pgpByAddress[n] {
+	for _, c := range d.pgpCandidatesFor(spellings) {
 		enc, kerr, named := d.checkPGPCandidate(c.key, c.ids, now)
 		if !named {
 			continue
@@ -54,6 +54,25 @@ func (d *Directory) LookupPGP(addr string) (*openpgp.Entity, error) {
 		return nil, rerr
 	}
 	return best, nil
+}
+
+// pgpCandidatesFor returns the OpenPGP keys indexed under any of spellings, each once, with the
+// user IDs of every one of those spellings.
+func (d *Directory) pgpCandidatesFor(spellings []string) []pgpCandidate {
+	var out []pgpCandidate
+	at := map[*openpgp.Entity]int{}
+	for _, s := range spellings {
+		for _, c := range d.pgpByAddress[s] {
+			i, seen := at[c.key]
+			if !seen {
+				i = len(out)
+				at[c.key] = i
+				out = append(out, pgpCandidate{key: c.key})
+			}
+			out[i].ids = append(out[i].ids, c.ids...)
+		}
+	}
+	return out
 }
 
 // pgpBetter says whether candidate a should be preferred over b.

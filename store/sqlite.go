@@ -15,10 +15,25 @@ import (
 
 // schemaVersion is the newest schema this code knows. migrations[i] takes a
 // database from version i to i+1.
-const schemaVersion = 1
+const schemaVersion = 2
 
-var migrations = []string{
-	`CREATE TABLE registrations (
+// A migration runs inside the transaction that also records the new version.
+type migration func(ctx context.Context, tx *sql.Tx) error
+
+var migrations = []migration{
+	execMigration(schemaV1),
+	addAddressKeys,
+}
+
+func execMigration(ddl string) migration {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, ddl)
+		return err
+	}
+}
+
+// schemaV1 is the first schema. Released migrations never change.
+const schemaV1 = `CREATE TABLE registrations (
 		address     TEXT NOT NULL,
 		method      TEXT NOT NULL CHECK (method IN ('smime', 'pgp')),
 		fingerprint TEXT NOT NULL,
@@ -57,7 +72,65 @@ var migrations = []string{
 		smime_gcm    INTEGER NOT NULL,
 		pgp_seipdv2  INTEGER NOT NULL,
 		updated      INTEGER NOT NULL
-	);`,
+	);`
+
+// addAddressKeys (version 2) stores next to each address of registrations and
+// capabilities its AddressKey, computed here for the rows already stored, and
+// indexes it: lookups stop depending on the case of the local part.
+func addAddressKeys(ctx context.Context, tx *sql.Tx) error {
+	for _, table := range []string{"registrations", "capabilities"} {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN address_key TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+		// SQLite's lower() folds ASCII only; foldAddress then corrects the
+		// rows it left differing (upper-case letters beyond ASCII).
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET address_key = lower(address)`); err != nil {
+			return err
+		}
+		if err := refoldAddressKeys(ctx, tx, table); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `CREATE INDEX registrations_address_key ON registrations(address_key, method, fingerprint);
+		CREATE INDEX capabilities_address_key ON capabilities(address_key)`)
+	return err
+}
+
+// refoldAddressKeys sets address_key to foldAddress(address) in the rows of
+// table where it differs.
+func refoldAddressKeys(ctx context.Context, tx *sql.Tx, table string) error {
+	type fix struct {
+		rowid int64
+		key   string
+	}
+	var fixes []fix
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, address, address_key FROM `+table)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var f fix
+		var addr, key string
+		if err := rows.Scan(&f.rowid, &addr, &key); err != nil {
+			rows.Close()
+			return err
+		}
+		if f.key = foldAddress(addr); f.key != key {
+			fixes = append(fixes, f)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range fixes {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET address_key = ? WHERE rowid = ?`, f.key, f.rowid); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // busyTimeout is how long a connection waits for another writer.
@@ -128,7 +201,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 		return tx.Commit()
 	}
 	for ; v < schemaVersion; v++ {
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		if err := migrations[v](ctx, tx); err != nil {
 			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
 		}
 	}
@@ -177,8 +250,16 @@ func (s *SQLite) Register(ctx context.Context, r Registration) error {
 	if fp == "" {
 		return fmt.Errorf("%w: empty fingerprint", ErrInvalid)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO registrations (address, method, fingerprint, registered)
-		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, addr, r.Method, fp, stamp(r.Registered))
+	// Nothing to do when Registrations(addr) lists the key already. Otherwise
+	// the row joins the customer's registrations under the spelling stored
+	// for them (the exact one, else the oldest), so that registering in
+	// another case does not hide the earlier keys from lookups in the first
+	// spelling. One statement: no other writer comes between check and insert.
+	_, err = s.db.ExecContext(ctx, `INSERT INTO registrations (address, address_key, method, fingerprint, registered)
+		SELECT COALESCE((SELECT address FROM registrations WHERE address_key = ?2
+			ORDER BY address = ?1 DESC, registered, rowid LIMIT 1), ?1), ?2, ?3, ?4, ?5
+		WHERE NOT EXISTS (SELECT 1 FROM registrations WHERE method = ?3 AND fingerprint = ?4 AND `+registrationsOf+`)`,
+		addr, foldAddress(addr), r.Method, fp, stamp(r.Registered))
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
@@ -195,7 +276,7 @@ func (s *SQLite) Unregister(ctx context.Context, address, fingerprint string) er
 	if err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE address = ? AND fingerprint = ?`, addr, fp)
+	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE fingerprint = ?3 AND `+registrationsOf, addr, foldAddress(addr), fp)
 	if err != nil {
 		return fmt.Errorf("unregister: %w", err)
 	}
@@ -207,6 +288,11 @@ func (s *SQLite) Unregister(ctx context.Context, address, fingerprint string) er
 	return nil
 }
 
+// registrationsOf selects the registrations of a normalised address ?1 with
+// AddressKey ?2: those spelt exactly so if there are any, else those of every
+// spelling with that key.
+const registrationsOf = `address_key = ?2 AND (address = ?1 OR NOT EXISTS (SELECT 1 FROM registrations WHERE address = ?1))`
+
 // Registrations implements Store.
 func (s *SQLite) Registrations(ctx context.Context, address string) ([]Registration, error) {
 	addr, err := NormalizeAddress(address)
@@ -214,7 +300,7 @@ func (s *SQLite) Registrations(ctx context.Context, address string) ([]Registrat
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT address, method, fingerprint, registered FROM registrations
-		WHERE address = ? ORDER BY registered, method, fingerprint`, addr)
+		WHERE `+registrationsOf+` ORDER BY registered, method, fingerprint`, addr, foldAddress(addr))
 	if err != nil {
 		return nil, fmt.Errorf("registrations: %w", err)
 	}
@@ -469,18 +555,26 @@ func (s *SQLite) Release(ctx context.Context, id string) error {
 	return nil
 }
 
+// capabilitiesRowOf selects the capabilities row of a normalised address ?1
+// with AddressKey ?2: the one spelt exactly so, else the newest of the case
+// variants.
+const capabilitiesRowOf = `address_key = ?2 ORDER BY address = ?1 DESC, updated DESC, address LIMIT 1`
+
 // SetCapabilities implements Store.
 func (s *SQLite) SetCapabilities(ctx context.Context, c Capabilities) error {
 	addr, err := NormalizeAddress(c.Address)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO capabilities (address, smime_gcm, pgp_seipdv2, updated)
-		VALUES (?, ?, ?, ?)
+	// The update goes to the row Capabilities(addr) reads, so a reply from
+	// another spelling of the address updates it rather than adding a row.
+	// (WHERE true: SQLite needs it between INSERT … SELECT and ON CONFLICT.)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO capabilities (address, address_key, smime_gcm, pgp_seipdv2, updated)
+		SELECT COALESCE((SELECT address FROM capabilities WHERE `+capabilitiesRowOf+`), ?1), ?2, ?3, ?4, ?5 WHERE true
 		ON CONFLICT (address) DO UPDATE SET smime_gcm = excluded.smime_gcm,
 			pgp_seipdv2 = excluded.pgp_seipdv2, updated = excluded.updated
 		WHERE excluded.updated >= capabilities.updated`,
-		addr, b2i(c.SMIMEGCM), b2i(c.PGPSEIPDv2), stamp(c.Updated))
+		addr, foldAddress(addr), b2i(c.SMIMEGCM), b2i(c.PGPSEIPDv2), stamp(c.Updated))
 	if err != nil {
 		return fmt.Errorf("set capabilities: %w", err)
 	}
@@ -495,7 +589,8 @@ func (s *SQLite) Capabilities(ctx context.Context, address string) (Capabilities
 	}
 	var c Capabilities
 	var at int64
-	err = s.db.QueryRowContext(ctx, `SELECT address, smime_gcm, pgp_seipdv2, updated FROM capabilities WHERE address = ?`, addr).
+	err = s.db.QueryRowContext(ctx, `SELECT address, smime_gcm, pgp_seipdv2, updated FROM capabilities
+		WHERE `+capabilitiesRowOf, addr, foldAddress(addr)).
 		Scan(&c.Address, &c.SMIMEGCM, &c.PGPSEIPDv2, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Capabilities{}, fmt.Errorf("capabilities %s: %w", addr, ErrNotFound)

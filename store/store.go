@@ -9,10 +9,18 @@
 // same interface for several nodes.
 //
 // Invariants:
-//   - Addresses are normalised before they are stored or looked up: the local
-//     part is kept exactly (it is case-sensitive per RFC 5321), the domain is
-//     lower-cased. Alice@Example.COM and Alice@example.com are the same
-//     customer; alice@example.com is a different one.
+//   - Addresses are stored normalised (NormalizeAddress: the local part as
+//     given, the domain lower-cased) and looked up by AddressKey, which
+//     lower-cases the local part too: Alice@Example.COM, alice@example.com
+//     and ALICE@EXAMPLE.COM are the same customer. Where stored entries differ
+//     only by the case of their local part (registered under both spellings),
+//     a lookup returns those spelt exactly as asked if there are any, else
+//     those of every spelling. Writes in a new spelling join what is stored:
+//     registering a key that a lookup of the address finds already adds
+//     nothing, a new key is stored under the spelling the customer's
+//     registrations have, and capabilities update the row a lookup reads.
+//     So only a database from before (schema version 1) holds entries that
+//     differ by case alone.
 //   - Fingerprints are stored as upper-case hex without separators.
 //   - Thread tokens come from crypto/rand (120 bits) so that a reply cannot
 //     be linked to another customer's thread by guessing.
@@ -118,13 +126,16 @@ type Capabilities struct {
 // normalisation, concurrency and error contracts.
 type Store interface {
 	// Register records a key for an address; registering the same
-	// (address, method, fingerprint) again is a no-op.
+	// (method, fingerprint) again for the address, in any spelling of its
+	// case, is a no-op.
 	Register(ctx context.Context, r Registration) error
-	// Unregister removes the key with fingerprint from address (any method);
-	// ErrNotFound when there was none.
+	// Unregister removes the key with fingerprint (any method) from the
+	// registrations that Registrations(address) lists; ErrNotFound when it
+	// lists none with that fingerprint.
 	Unregister(ctx context.Context, address, fingerprint string) error
-	// Registrations lists the keys registered for address, oldest first;
-	// empty (and no error) when there are none.
+	// Registrations lists the keys registered for address (see the package
+	// comment for case variants), oldest first; empty (and no error) when
+	// there are none.
 	Registrations(ctx context.Context, address string) ([]Registration, error)
 	// NewThread starts a thread with a fresh unguessable token.
 	NewThread(ctx context.Context, customer, method, fingerprint, subject string) (Thread, error)
@@ -153,14 +164,17 @@ type Store interface {
 	// SetCapabilities records capabilities; an update older than the stored
 	// one is ignored, so replies processed out of order do not regress them.
 	SetCapabilities(ctx context.Context, c Capabilities) error
-	// Capabilities returns the zero value and ErrNotFound when unknown.
+	// Capabilities returns what was recorded for address spelt exactly so,
+	// else the newest record of a case variant; the zero value and
+	// ErrNotFound when there is none.
 	Capabilities(ctx context.Context, address string) (Capabilities, error)
 	// Close releases the store.
 	Close() error
 }
 
 // NormalizeAddress returns addr with its local part unchanged and its domain
-// lower-cased, the form in which the store keys addresses.
+// lower-cased, the form in which the store keeps addresses (and shows them).
+// Lookups compare AddressKey instead.
 func NormalizeAddress(addr string) (string, error) {
 	addr = strings.TrimSpace(addr)
 	at := strings.LastIndexByte(addr, '@')
@@ -173,6 +187,27 @@ func NormalizeAddress(addr string) (string, error) {
 	}
 	return local + "@" + strings.ToLower(domain), nil
 }
+
+// AddressKey returns the form in which the store looks addresses up: the
+// normalised address with its local part lower-cased too (strings.ToLower, as
+// for the domain; not Unicode case folding).
+//
+// It is the rule of keys.AddressKey, which documents it. The store imports no
+// other sealpost package (DESIGN.md), so it cannot call that one and keeps
+// this copy, for the key it stores next to each address; a test in package
+// keys checks that both give the same key for a table of addresses. Change
+// them together, with a schema migration that recomputes stored keys.
+func AddressKey(addr string) (string, error) {
+	n, err := NormalizeAddress(addr)
+	if err != nil {
+		return "", err
+	}
+	return foldAddress(n), nil
+}
+
+// foldAddress is AddressKey of an address that is normalised already (stored
+// rows, in the schema migration).
+func foldAddress(normalized string) string { return strings.ToLower(normalized) }
 
 // normalizeFingerprint upper-cases a hex fingerprint and drops the spaces and
 // colons people paste in.

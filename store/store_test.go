@@ -76,8 +76,8 @@ func TestRegistrations(t *testing.T) {
 	}{
 		{"alice@example.com", want},
 		{"alice@EXAMPLE.com", want}, // domain is case-insensitive
-		{"Alice@example.com", nil},  // local part is exact
-		{"ALICE@EXAMPLE.COM", nil},
+		{"Alice@example.com", want}, // and so is the local part
+		{"ALICE@EXAMPLE.COM", want},
 		{"bob@example.com", nil},
 	}
 	for _, tt := range tests {
@@ -90,11 +90,11 @@ func TestRegistrations(t *testing.T) {
 		}
 	}
 	// The other direction: a registration under an upper-case local part is
-	// not found under the lower-case one.
+	// found under the lower-case one.
 	if err := s.Register(ctx, Registration{Address: "Carol@example.com", Method: MethodPGP, Fingerprint: fpB}); err != nil {
 		t.Fatal(err)
 	}
-	for addr, n := range map[string]int{"Carol@EXAMPLE.COM": 1, "carol@example.com": 0} {
+	for addr, n := range map[string]int{"Carol@EXAMPLE.COM": 1, "carol@example.com": 1} {
 		got, err := s.Registrations(ctx, addr)
 		if err != nil || len(got) != n {
 			t.Errorf("Registrations(%q) = %d, %v; want %d", addr, len(got), err, n)
@@ -420,8 +420,11 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("step %d: Capabilities = %+v, %v; want %+v", i, got, err, st.want)
 		}
 	}
-	if _, err := s.Capabilities(ctx, "Alice@example.com"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Capabilities with other local-part case = %v; want ErrNotFound", err)
+	if got, err := s.Capabilities(ctx, "Alice@example.com"); err != nil || got.Address != "alice@example.com" {
+		t.Errorf("Capabilities with other local-part case = %+v, %v; want alice@example.com's", got, err)
+	}
+	if _, err := s.Capabilities(ctx, "bob@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Capabilities of another address = %v; want ErrNotFound", err)
 	}
 }
 
