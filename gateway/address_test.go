@@ -107,7 +107,7 @@ func TestClassifyRuleAddressWithoutCase(t *testing.T) {
 		"otp@bank.example":          ClassOTP,
 		"OTP@BANK.EXAMPLE":          ClassOTP,
 		"Otp@Bank.Example":          ClassOTP,
-		"otp2@bank.example":         ClassStatement,
+		"otp2@bank.example":         ClassUnclassified,
 		"desk@support.bank.example": ClassSupport,
 		"otp@support.bank.example":  ClassSupport,
 	} {

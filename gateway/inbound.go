@@ -143,7 +143,7 @@ func NewInbound(cfg InboundConfig, d InboundDeps) (*Inbound, error) {
 		ib.log = slog.Default()
 	}
 	for _, a := range cfg.SupportAddresses {
-		n, err := keys.NormalizeAddress(a)
+		n, err := keys.AddressKey(a)
 		if err != nil {
 			return nil, err
 		}

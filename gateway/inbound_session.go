@@ -42,7 +42,7 @@ func (s *inboundSession) Rcpt(to string) error {
 	if !s.inTx {
 		return Refuse(503, [3]int{5, 5, 1}, "MAIL first", nil)
 	}
-	n, err := keys.NormalizeAddress(to)
+	n, err := keys.AddressKey(to)
 	if err != nil {
 		return Refuse(501, [3]int{5, 1, 3}, "bad recipient address", err)
 	}

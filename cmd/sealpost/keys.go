@@ -352,7 +352,7 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		}
 	}
 	for _, e := range d.Entries() {
-		if slices.ContainsFunc(e.Addresses, func(a string) bool { return sameAddressTODO(a, addr) }) {
+		if slices.ContainsFunc(e.Addresses, func(a string) bool { return keys.SameAddress(a, addr) }) {
 			add(entryFingerprint(e), &e)
 		}
 	}
@@ -379,7 +379,7 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		// A key naming other addresses stays in the directory while any of them keeps it registered.
 		var others []string
 		for _, a := range e.Addresses {
-			if sameAddressTODO(a, addr) {
+			if keys.SameAddress(a, addr) {
 				continue
 			}
 			regs, err := st.Registrations(ctx, a)
@@ -400,13 +400,6 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		fmt.Fprintf(stdout, "removed %s %s of %s\n", e.Kind(), fp[:fingerprintShown], addr)
 	}
 	return nil
-}
-
-// sameAddressTODO compares addresses until keys has the one rule for it.
-func sameAddressTODO(a, b string) bool {
-	na, err1 := keys.NormalizeAddress(a)
-	nb, err2 := keys.NormalizeAddress(b)
-	return err1 == nil && err2 == nil && na == nb
 }
 
 // keysImportIdentity installs one of the bank's own identities in the data directory after

@@ -196,7 +196,7 @@ func checkFrom(msg []byte, from string) error {
 	if err != nil {
 		return fmt.Errorf("%w: -from %s is not an email address", errUsage, quoteInput(from))
 	}
-	if !sameAddressTODO(want, got) {
+	if !keys.SameAddress(want, got) {
 		return fmt.Errorf("-from %s differs from the message's From address %s", want, quoteInput(got))
 	}
 	return nil
