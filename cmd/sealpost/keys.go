@@ -419,14 +419,18 @@ func keysImportIdentity(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	dir, err := existingDataDir(*data)
-	if err != nil {
-		return err
+	if *data == "" {
+		return fmt.Errorf("%w: -data DIR is required", errUsage)
 	}
 	id, err := readIdentity(fs.Args()[1:], keys.Secret{File: *passFile, Env: *passEnv})
 	if err != nil {
 		return err
 	}
+	// Installing the bank's identities is how a production data directory begins.
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return err
+	}
+	dir := keys.DataDir(*data)
 	id, err = dir.ImportIdentity(role, id)
 	if err != nil {
 		return err
@@ -508,11 +512,10 @@ func keysCSR(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if h := cfg.HSM.hsmFor(role); h != nil {
 		csr, err = keys.NewPKCS11CSR(*h, role, *subject, splitList(*emails), kt)
 	} else {
-		dir, derr := existingDataDir(cfg.Data)
-		if derr != nil {
-			return derr
+		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+			return err
 		}
-		csr, err = dir.NewCSR(role, *subject, splitList(*emails), kt)
+		csr, err = keys.DataDir(cfg.Data).NewCSR(role, *subject, splitList(*emails), kt)
 	}
 	if err != nil {
 		return err

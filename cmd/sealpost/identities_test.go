@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/logtest"
+	"github.com/sealpost/sealpost/keys"
+)
+
+// bankPKIScript issues, with openssl, what a bank's own PKI gives sealpost: an issuing CA, the
+// signer as PKCS#12 (password in pass.txt), the support identity and the TSA as PEM certificate and
+// key, and a support certificate made for the wrong role (no keyEncipherment).
+const bankPKIScript = `set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=Example Bank Issuing CA/O=Example Bank AG" \
+  -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+issue() { # name, key spec, extensions
+  openssl req -new -newkey $2 -nodes -keyout $1.key -subj "/CN=Example Bank $1/O=Example Bank AG" -out $1.csr 2>/dev/null
+  printf "$3" > $1.ext
+  openssl x509 -req -in $1.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -extfile $1.ext -out $1.pem 2>/dev/null
+}
+issue signer rsa:2048 'subjectAltName=email:statements@bank.example,email:otp@bank.example,email:support@bank.example\nkeyUsage=critical,digitalSignature,nonRepudiation\nextendedKeyUsage=emailProtection\n'
+issue support rsa:2048 'subjectAltName=email:support@bank.example\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=emailProtection\n'
+issue tsa 'ec -pkeyopt ec_paramgen_curve:P-256' 'keyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n'
+issue wrong rsa:2048 'subjectAltName=email:support@bank.example\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\n'
+printf 's3cret\n' > pass.txt
+openssl pkcs12 -export -inkey signer.key -in signer.pem -certfile ca.pem -out signer.p12 -passout file:pass.txt
+`
+
+func bankPKI(t *testing.T) string {
+	t.Helper()
+	interop.Tool(t, "openssl")
+	dir := t.TempDir()
+	cmd := exec.Command("bash", "-c", bankPKIScript)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("making the bank's PKI with openssl: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// writeConfig writes a configuration file for a gateway on free loopback ports.
+func writeConfig(t *testing.T, cfg map[string]any) string {
+	t.Helper()
+	cfg["smtp"] = map[string]any{"addr": "127.0.0.1:0"}
+	cfg["ops"] = map[string]any{"enabled": true, "addr": "127.0.0.1:0"}
+	if in, ok := cfg["inbound"].(map[string]any); ok {
+		in["listener"] = map[string]any{"addr": "127.0.0.1:0"}
+	} else {
+		cfg["inbound"] = map[string]any{"listener": map[string]any{"addr": "127.0.0.1:0"}}
+	}
+	b, _ := json.Marshal(cfg)
+	f := filepath.Join(t.TempDir(), "sealpost.json")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestServeWithAConfigurationNeedsTheBanksIdentities: a configuration file is a deployment. Without
+// the bank's identities serve refuses to start, names the command that installs them, and writes
+// nothing: no development CA appears in what would be the production data directory.
+func TestServeWithAConfigurationNeedsTheBanksIdentities(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	file := writeConfig(t, map[string]any{"data": data})
+	code, _, stderr := runCLI(t, "", "serve", "-config", file)
+	for _, want := range []string{"signer: no signer identity", "keys import-identity signer", "support: no support identity", "tsa: no tsa identity"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Fatalf("serve without the bank's identities: code %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("serve wrote the data directory before refusing: %v", err)
+	}
+
+	// The same for the hardened configuration shipped for systemd, pointed at a fresh directory.
+	data = filepath.Join(t.TempDir(), "deploy-data")
+	code, _, stderr = runCLI(t, "", "serve", "-config", "../../deploy/sealpost.json", "-data", data)
+	if code != 1 || strings.Contains(stderr, "created development") {
+		t.Fatalf("serve -config deploy/sealpost.json: code %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("serve -config deploy/sealpost.json wrote %s before refusing: %v", data, err)
+	}
+}
+
+// TestServeValidatesBeforeWriting: even with development identities allowed, a configuration that
+// cannot run (here a DKIM key that is not there) is refused before the identities are created.
+func TestServeValidatesBeforeWriting(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	file := writeConfig(t, map[string]any{"data": data, "identities": "development",
+		"dkim": map[string]any{"keys": []any{map[string]any{"domain": "bank.example", "selector": "s1", "key_file": filepath.Join(t.TempDir(), "missing.key")}}}})
+	code, _, stderr := runCLI(t, "", "serve", "-config", file)
+	if code != 1 || !strings.Contains(stderr, "dkim") {
+		t.Fatalf("serve with a missing DKIM key: code %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("serve created %s before refusing a configuration that cannot run", data)
+	}
+}
+
+// TestServeRefusesDevelopmentIdentitiesInProduction: identities that keys init made are refused by a
+// configuration that does not ask for development identities, naming each.
+func TestServeRefusesDevelopmentIdentitiesInProduction(t *testing.T) {
+	data := initData(t)
+	file := writeConfig(t, map[string]any{"data": data})
+	code, _, stderr := runCLI(t, "", "serve", "-config", file)
+	for _, role := range []string{"signer", "support", "tsa"} {
+		if code != 1 || !strings.Contains(stderr, role+": "+filepath.Join(data, role+".pem")+" is a development identity") {
+			t.Fatalf("serve on development identities with a configuration: code %d, nothing about %s:\n%s", code, role, stderr)
+		}
+	}
+	code, stdout, stderr := runCLI(t, "", "serve", "-check", "-config", file)
+	if code != 1 || stdout != "" || strings.Count(stderr, "is a development identity") != 3 {
+		t.Fatalf("serve -check: code %d, stdout %q\n%s", code, stdout, stderr)
+	}
+}
+
+// TestDevelopmentIdentitiesAreAnnounced: a gateway on development identities says so at every
+// start (WARN), in /readyz's body and in the sealpost_development_identities gauge.
+func TestDevelopmentIdentitiesAreAnnounced(t *testing.T) {
+	logs := &logtest.Buffer{}
+	inst, _, _, _ := testInstanceLogging(t, nil, slog.New(slog.NewTextHandler(logs, nil)))
+	if !strings.Contains(logs.String(), `level=WARN msg="running on development identities`) {
+		t.Fatalf("no WARN about development identities:\n%s", logs)
+	}
+	base := "http://" + inst.ops.Addr().String()
+	if code, body := httpGet(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"identities": "development: signer, tsa, support`) {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	if _, metrics := httpGet(t, base+"/metrics"); !strings.Contains(metrics, "sealpost_development_identities 1") {
+		t.Fatal("sealpost_development_identities is not 1")
+	}
+}
+
+// TestBanksIdentitiesFromOpenSSL: the bank's own identities, issued by an openssl CA, install with
+// keys import-identity (PKCS#12 and PEM), a certificate for another role is refused with its
+// reasons, serve -check passes, and the gateway runs on them without a word about development:
+// openssl verifies a statement it sent against the bank's CA.
+func TestBanksIdentitiesFromOpenSSL(t *testing.T) {
+	pki := bankPKI(t)
+	in := func(name string) string { return filepath.Join(pki, name) }
+	data := filepath.Join(t.TempDir(), "data")
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"WrongKeyUsage", []string{"support", in("wrong.pem"), in("wrong.key")}, 1, "does not allow key encipherment"},
+		{"TSAAsSigner", []string{"signer", in("tsa.pem"), in("tsa.key")}, 1, "does not allow email protection"},
+		{"PKCS12WithoutPassword", []string{"signer", in("signer.p12")}, 1, "PKCS#12 password"},
+		{"UnknownRole", []string{"ca", in("signer.p12")}, 2, "signer"},
+		{"SignerFromPKCS12", []string{"signer", in("signer.p12"), "-pass-file", in("pass.txt")}, 0, "installed the signer identity"},
+		{"SupportFromPEM", []string{"support", in("support.key"), in("support.pem"), in("ca.pem")}, 0, "installed the support identity"},
+		{"TSAFromPEM", []string{"tsa", in("tsa.pem"), in("tsa.key")}, 0, "installed the tsa identity"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", append([]string{"keys", "import-identity", "-data", data}, tt.args...)...)
+			if code != tt.code || !strings.Contains(stdout+stderr, tt.out) {
+				t.Fatalf("code %d (want %d), stdout %q, stderr %q (want %q)", code, tt.code, stdout, stderr, tt.out)
+			}
+		})
+	}
+	// alice's certificate comes from a CA the bank trusts for customers.
+	custCA, err := keys.NewDevCA("customers' CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := custCA.NewDevCustomer("alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(in("cust-ca.pem"), keys.EncodeCertificates(custCA.Certificate()), 0o644)
+	aliceCert, aliceKey := writeIdentity(t, pki, "alice", alice)
+	for _, args := range [][]string{{"-root", in("cust-ca.pem")}, {aliceCert}} {
+		if code, _, stderr := runCLI(t, "", append([]string{"keys", "import", "-data", data}, args...)...); code != 0 {
+			t.Fatalf("keys import %v: %s", args, stderr)
+		}
+	}
+	file := writeConfig(t, map[string]any{"data": data})
+	if code, stdout, stderr := runCLI(t, "", "serve", "-check", "-config", file); code != 0 || !strings.Contains(stdout, "OK (data "+data+", identities bank)") {
+		t.Fatalf("serve -check: %d %q %q", code, stdout, stderr)
+	}
+
+	cfg, err := loadConfig(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logtest.Buffer{}
+	inst, err := startInstance(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if strings.Contains(logs.String(), "development") {
+		t.Fatalf("a gateway on the bank's identities talks of development ones:\n%s", logs)
+	}
+	base := "http://" + inst.ops.Addr().String()
+	if _, metrics := httpGet(t, base+"/metrics"); !strings.Contains(metrics, "sealpost_development_identities 0") {
+		t.Fatal("sealpost_development_identities is not 0")
+	}
+	if res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, cliMessage); res.Err != nil {
+		t.Fatalf("statement: %v", res.Err)
+	}
+	msgs, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := interop.Run(t, msgs[0], "bash", "-o", "pipefail", "-c", "openssl cms -decrypt -recip "+aliceCert+" -inkey "+aliceKey+
+		" | openssl cms -verify -purpose smimesign -CAfile "+in("ca.pem"))
+	if !bytes.Contains(out, []byte("Hello")) {
+		t.Fatalf("openssl did not open the statement:\n%s", out)
+	}
+}
+
+// TestKeysCSRThenImport: keys csr makes the key in the data directory and a request the bank's CA
+// (openssl here) signs; importing the certificate without a key pairs it with the pending key.
+func TestKeysCSRThenImport(t *testing.T) {
+	pki := bankPKI(t)
+	data := filepath.Join(t.TempDir(), "data")
+	code, csr, stderr := runCLI(t, "", "keys", "csr", "support", "-data", data, "-subject", "/CN=Example Bank support/O=Example Bank AG", "-email", "support@bank.example")
+	if code != 0 || !strings.HasPrefix(csr, "-----BEGIN CERTIFICATE REQUEST-----") {
+		t.Fatalf("keys csr: %d %q %q", code, csr, stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(data, "support.pending.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("pending key: %v", err)
+	}
+	os.WriteFile(filepath.Join(pki, "req.csr"), []byte(csr), 0o600)
+	interop.Run(t, nil, "bash", "-c", "cd "+pki+" && openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -extfile support.ext -out issued.pem 2>/dev/null")
+	code, stdout, stderr := runCLI(t, "", "keys", "import-identity", "-data", data, "support", filepath.Join(pki, "issued.pem"), filepath.Join(pki, "ca.pem"))
+	if code != 0 || !strings.Contains(stdout, "installed the support identity") {
+		t.Fatalf("import of the issued certificate: %d %q %q", code, stdout, stderr)
+	}
+	if code, out, _ := runCLI(t, "", "keys", "export", "-data", data, "support"); code != 0 || !strings.Contains(out, "BEGIN CERTIFICATE") {
+		t.Fatalf("export support: %d", code)
+	}
+}
+
+// TestKeysImportRefusesUnusable: keys import refuses, naming the file and the reason, certificates
+// that cannot be used, unless -force.
+func TestKeysImportRefusesUnusable(t *testing.T) {
+	data := initData(t)
+	ca, err := keys.DataDir(data).Identity("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, keys.EncodeCertificates(ca.Certificate()), 0o644)
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(text, []byte("Dear team, here is the certificate you asked for.\n"), 0o644)
+	for _, tt := range []struct{ name, file, says string }{
+		{"CAWithoutRoot", caFile, "CA certificate"},
+		{"TextFile", text, "no certificate or OpenPGP key found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", "keys", "import", "-data", data, tt.file)
+			if code != 1 || stdout != "" || !strings.Contains(stderr, tt.file) || !strings.Contains(stderr, tt.says) {
+				t.Fatalf("code %d, stdout %q, stderr %q; want 1 naming %s and %q", code, stdout, stderr, tt.file, tt.says)
+			}
+		})
+	}
+	if code, _, stderr := runCLI(t, "", "keys", "import", "-force", "-data", data, caFile); code != 0 {
+		t.Fatalf("keys import -force of a CA certificate: %s", stderr)
+	}
+}
