@@ -47,6 +47,7 @@ import (
 var readmePorts = []string{"127.0.0.1:2525", "127.0.0.1:2526", "127.0.0.1:9925"}
 
 const (
+	readmeNested       = "SEALPOST_README_VERBATIM" // set for the README's commands, so that a go test among them does not recurse
 	readmeBlockTimeout = 3 * time.Minute
 	readmeTotalTimeout = 10 * time.Minute
 	readmeOutputTail   = 40 // lines of output shown when a block fails
@@ -57,6 +58,9 @@ const (
 func TestREADMERunsVerbatim(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs README.md's commands (builds sealpost, starts the gateway on its fixed ports): not with -short")
+	}
+	if os.Getenv(readmeNested) != "" {
+		t.Skip("a README block runs go test: not again from inside TestREADMERunsVerbatim")
 	}
 	for _, tool := range []string{"swaks", "openssl", "gpg"} {
 		interop.Tool(t, tool)
@@ -391,50 +395,18 @@ func runBlocks(ctx context.Context, dir, work string, env []string, blocks []rea
 	if len(blocks) == 0 {
 		return nil
 	}
-	driver, err := writeDriver(work, dir, blocks)
+	cmd, events, err := startDriver(dir, work, env, blocks)
 	if err != nil {
 		return err
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	log, err := os.Create(filepath.Join(work, "driver.log"))
-	if err != nil {
-		w.Close()
-		return err
-	}
-	defer log.Close()
-	cmd := exec.Command("bash", driver)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, log, log
-	cmd.ExtraFiles = []*os.File{w} // fd 3: the driver says when each block starts and ends
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		return err
-	}
-	pgid := cmd.Process.Pid
+	pgid, waited := cmd.Process.Pid, false
 	defer func() {
-		if stopErr := stopGroup(pgid); stopErr != nil {
-			err = errors.Join(err, stopErr)
-		}
-	}()
-	waited := false
-	defer func() {
+		stopErr := stopGroup(pgid)
 		if !waited {
-			stopGroup(pgid)
 			cmd.Wait()
 		}
-	}()
-
-	events := make(chan string)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			events <- sc.Text()
+		if stopErr != nil {
+			err = errors.Join(err, stopErr)
 		}
 	}()
 	output := func(i int) string {
@@ -469,6 +441,44 @@ func runBlocks(ctx context.Context, dir, work string, env []string, blocks []rea
 			return timedOut(work, blocks, cur, 0, output)
 		}
 	}
+}
+
+// startDriver starts bash on the driver script in its own process group, and returns the events the
+// driver writes on fd 3 ("start N", "end N"); the channel closes when bash exits.
+func startDriver(dir, work string, env []string, blocks []readmeBlock) (*exec.Cmd, <-chan string, error) {
+	driver, err := writeDriver(work, dir, blocks)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := os.Create(filepath.Join(work, "driver.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer log.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command("bash", driver)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, log, log
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	events := make(chan string, 2*len(blocks)) // never blocks the reader, read to the end or not
+	go func() {
+		defer close(events)
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			events <- sc.Text()
+		}
+	}()
+	return cmd, events, nil
 }
 
 // writeDriver writes the blocks and the script that sources them one by one, and returns its path.
@@ -829,7 +839,7 @@ func readmeContext(t *testing.T) (context.Context, context.CancelFunc) {
 // readmeEnv is the newcomer's environment (GOCACHE, GOMODCACHE and GOFLAGS inherited, so the build is
 // the usual one) with the go found on PATH first, for the blocks' own go commands.
 func readmeEnv(goBin string) []string {
-	env := os.Environ()
+	env := append(os.Environ(), readmeNested+"=1")
 	for i, kv := range env {
 		if strings.HasPrefix(kv, "PATH=") {
 			env[i] = "PATH=" + filepath.Dir(goBin) + string(os.PathListSeparator) + kv[len("PATH="):]
@@ -1168,4 +1178,46 @@ func TestREADMERunner(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestREADMECopyWithoutGit: without git, the copy leaves out what a clone would not have.
+func TestREADMECopyWithoutGit(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"go.mod", "README.md", "cmd/sealpost/main.go", "testdata/sealpost/x.pem", ".ci/run",
+		".git/HEAD", "sealpost-data/ca.key", "data/x", "sealpost", "cmd/sealpost/sealpost", "cmd/sealpost/sealpost.test", "cpu.prof"} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(root, ".ci/run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trackedFiles(root); err == nil {
+		t.Skip("the temporary directory is inside a git repository")
+	}
+	dst := t.TempDir()
+	how, err := copyRepo(root, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.WalkDir(dst, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dst, path)
+			got = append(got, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	want := []string{".ci/run", "README.md", "cmd/sealpost/main.go", "go.mod", "testdata/sealpost/x.pem"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("copied %q (%s), want %q", got, how, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, ".ci/run")); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o755 {
+		t.Errorf(".ci/run has mode %v, want 0755 as in the tree", fi.Mode().Perm())
+	}
 }
