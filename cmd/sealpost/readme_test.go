@@ -134,6 +134,57 @@ func TestREADMERunsVerbatim(t *testing.T) {
 		t.Errorf("after the README's commands were stopped: %v", err)
 	}
 	t.Logf("the README ran in %v", time.Since(start).Round(time.Millisecond))
+	if left := unignoredLeftovers(t, root, repo); len(left) > 0 {
+		t.Errorf("the README's commands leave files that .gitignore does not cover (git add . would commit them, private keys among them): %v", left)
+	}
+}
+
+// unignoredLeftovers lists what the README's commands wrote in the copy, outside what git tracks,
+// that the repository's .gitignore does not ignore.
+func unignoredLeftovers(t *testing.T, root, repo string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Log("git is not installed: not checking what .gitignore covers")
+		return nil
+	}
+	tracked, err := trackedFiles(root)
+	if err != nil {
+		t.Logf("git ls-files: %v: not checking what .gitignore covers", err)
+		return nil
+	}
+	known := map[string]bool{}
+	for _, f := range tracked {
+		known[f] = true
+	}
+	var written []string
+	filepath.WalkDir(repo, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(repo, path)
+		if !known[rel] {
+			written = append(written, rel)
+		}
+		return nil
+	})
+	if len(written) == 0 {
+		t.Fatal("the README's commands wrote nothing: the check of .gitignore would pass for nothing")
+	}
+	// git check-ignore needs a repository: a throw-away one in the copy, which has the .gitignore.
+	if out, err := exec.Command("git", "-C", repo, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	cmd := exec.Command("git", "-C", repo, "check-ignore", "--no-index", "--verbose", "--non-matching", "--stdin")
+	cmd.Stdin = strings.NewReader(strings.Join(written, "\n") + "\n")
+	out, _ := cmd.Output()
+	var left []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		// --non-matching prints "::\tPATH" for a path no pattern ignores.
+		if p, ok := strings.CutPrefix(l, "::\t"); ok {
+			left = append(left, p)
+		}
+	}
+	return left
 }
 
 // checkExpected fails the test when b has a ```text block of expected output that output lacks.
