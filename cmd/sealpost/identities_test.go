@@ -273,3 +273,76 @@ func TestKeysImportRefusesUnusable(t *testing.T) {
 		t.Fatalf("keys import -force of a CA certificate: %s", stderr)
 	}
 }
+
+// TestPrintConfigOfAFile: serve -print-config -config FILE prints what FILE runs: its values, every
+// default filled in, and identities "bank" since it does not ask for development ones.
+func TestPrintConfigOfAFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(f, []byte(`{"data": "/var/lib/sealpost", "queue": {"workers": 8}}`), 0o600)
+	code, stdout, stderr := runCLI(t, "", "serve", "-print-config", "-config", f)
+	if code != 0 {
+		t.Fatalf("serve -print-config -config: %d %s", code, stderr)
+	}
+	var printed Config
+	if err := json.Unmarshal([]byte(stdout), &printed); err != nil {
+		t.Fatal(err)
+	}
+	if printed.Queue.Workers != 8 || printed.Identities != identitiesBank || printed.Delivery.Maildir != "/var/lib/sealpost/outbox" ||
+		len(printed.Gateway.Rules) != 3 || printed.Gateway.DefaultClass != "unclassified" || printed.SMTP.MaxRecipients != 100 {
+		t.Fatalf("printed configuration of the file:\n%s", stdout)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"queue": {"workers": "many"}}`), 0o600)
+	if code, stdout, stderr := runCLI(t, "", "serve", "-print-config", "-config", bad); code != 1 || stdout != "" || !strings.Contains(stderr, "queue.workers") {
+		t.Fatalf("serve -print-config of a bad file: %d %q %q", code, stdout, stderr)
+	}
+}
+
+// TestCheckChangesNothing: serve -check on the embedded defaults and a fresh data directory says the
+// first start would create development identities, and creates nothing itself.
+func TestCheckChangesNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	code, stdout, stderr := runCLI(t, "", "serve", "-check", "-data", data)
+	if code != 0 || !strings.Contains(stdout, "the embedded defaults: OK") || !strings.Contains(stdout, "first start creates development identities in "+data+": signer, support, tsa") {
+		t.Fatalf("serve -check: %d %q %q", code, stdout, stderr)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("serve -check created %s", data)
+	}
+	// A rule whose sender the signing certificate does not name is reported, with its path.
+	data = initData(t)
+	f := writeConfig(t, map[string]any{"data": data, "identities": "development",
+		"gateway": map[string]any{"rules": []any{map[string]any{"sender": "alerts@bank.example", "class": "otp"}, map[string]any{"sender": "@bank.example", "class": "statement"}, map[string]any{"sender": "otp@bank.example", "class": "otp"}}}})
+	code, _, stderr = runCLI(t, "", "serve", "-check", "-config", f)
+	for _, want := range []string{"gateway.rules[0].sender: alerts@bank.example is not named in the signing certificate", "gateway.rules[2].sender: otp@bank.example is already matched by rules[1]"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Fatalf("serve -check: %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+}
+
+// TestLogFormatJSON: log.format json makes every log line a JSON object, for the bank's pipeline.
+func TestLogFormatJSON(t *testing.T) {
+	var b bytes.Buffer
+	log := slog.New(LogConfig{Format: "json"}.handler(&b, nil))
+	cfg := defaultConfig()
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := startInstance(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst.Close()
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["level"] == nil || m["msg"] == nil {
+			t.Fatalf("not a JSON log line: %q (%v)", l, err)
+		}
+	}
+	if len(lines) < 2 {
+		t.Fatalf("only %d log lines", len(lines))
+	}
+}
