@@ -619,10 +619,5 @@ func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, name); err != nil {
 		return err
 	}
-	dir, err := os.Open(filepath.Dir(name))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return syncDir(filepath.Dir(name))
 }

@@ -174,10 +174,5 @@ func removeSynced(name string) error {
 	if err := os.Remove(name); err != nil {
 		return err
 	}
-	dir, err := os.Open(filepath.Dir(name))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return syncDir(filepath.Dir(name))
 }

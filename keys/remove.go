@@ -24,14 +24,10 @@ func (d DataDir) RemoveRecipient(fingerprint string) error {
 	}
 	names = append(names, fp+".asc")
 	for _, n := range names {
-		err := os.Remove(filepath.Join(d.path("recipients"), n))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
+		err := removeSynced(filepath.Join(d.path("recipients"), n))
+		if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		return syncDir(d.path("recipients"))
 	}
 	return fmt.Errorf("%s: no recipient with fingerprint %s: %w", d, fingerprint, fs.ErrNotExist)
 }
