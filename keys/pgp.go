@@ -191,7 +191,7 @@ func ParsePGPKeys(data []byte) ([]*openpgp.Entity, error) {
 				return nil, fmt.Errorf("OpenPGP armor: %w", err)
 			}
 			if block.Type != openpgp.PublicKeyType && block.Type != openpgp.PrivateKeyType {
-				return nil, fmt.Errorf("armored %q is not an OpenPGP key", block.Type)
+				return nil, fmt.Errorf("armored %q is not an OpenPGP key", excerpt(block.Type))
 			}
 			ents, err := readPGPEntities(block.Body)
 			if err != nil {
