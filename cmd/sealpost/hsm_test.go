@@ -15,6 +15,7 @@ import (
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/softhsm/softhsmtest"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/smime"
 )
 
 // hsmConfig initialises a data directory, moves the bank's signer and TSA keys into a fresh
@@ -153,5 +154,52 @@ func TestBenchSoftHSM(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "bench", "-n", "40", "-c", "4", "-rate", "0", "-softhsm")
 	if code != 0 || !strings.Contains(out, "throughput (file keys)") || !strings.Contains(out, "throughput (SoftHSM2 keys)") || !strings.Contains(out, "SoftHSM2 ÷ file keys:") {
 		t.Fatalf("bench: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestKeysCSRInHSM: with hsm.support configured, keys csr makes the key pair inside the token and
+// prints a request the bank's CA (openssl) signs; with the issued chain in hsm.support.certificate,
+// serve -check accepts the identity and a reply that openssl encrypted to it is decrypted by the token.
+func TestKeysCSRInHSM(t *testing.T) {
+	pki := bankPKI(t)
+	tok := softhsmtest.New(t)
+	data := initData(t)
+	chain := filepath.Join(t.TempDir(), "support-chain.pem")
+	file := writeConfig(t, map[string]any{"data": data, "identities": "development",
+		"hsm": map[string]any{"support": map[string]any{"module": tok.Module, "token_label": tok.Label, "key_label": "bank-support",
+			"pin_file": tok.PINFile, "certificate": chain}}})
+	code, csr, stderr := runCLI(t, "", "keys", "csr", "support", "-config", file, "-subject", "/CN=Example Bank support/O=Example Bank AG", "-email", "support@bank.example")
+	if code != 0 || !strings.HasPrefix(csr, "-----BEGIN CERTIFICATE REQUEST-----") {
+		t.Fatalf("keys csr in the HSM: %d %q %q", code, csr, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "support.pending.key")); !os.IsNotExist(err) {
+		t.Fatal("the HSM's key was written to the data directory")
+	}
+	os.WriteFile(filepath.Join(pki, "hsm.csr"), []byte(csr), 0o600)
+	interop.Run(t, nil, "bash", "-c", "cd "+pki+" && openssl x509 -req -in hsm.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -extfile support.ext 2>/dev/null | cat - ca.pem > "+chain)
+	if code, stdout, stderr := runCLI(t, "", "serve", "-check", "-config", file); code != 0 {
+		t.Fatalf("serve -check with the HSM support identity: %d %q %q", code, stdout, stderr)
+	}
+
+	cfg, err := loadConfig(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := keys.DataDir(data).Identity("signer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decrypters, closers, err := loadDecrypters(keys.DataDir(data), cfg.HSM, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(closers)
+	if decrypters[0].Certificate().Subject.CommonName != "Example Bank support" {
+		t.Fatalf("the support identity is %s, not the HSM's", decrypters[0].Certificate().Subject)
+	}
+	enc := interop.Run(t, []byte("Content-Type: text/plain\r\n\r\nto the desk\r\n"), "openssl", "cms", "-encrypt", "-aes256", "-binary", "-outform", "DER", chain)
+	plain, err := smime.Decrypt(enc, decrypters[0])
+	if err != nil || !bytes.Contains(plain.Content, []byte("to the desk")) {
+		t.Fatalf("the HSM did not decrypt the reply: %v", err)
 	}
 }
