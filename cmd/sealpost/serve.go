@@ -298,13 +298,13 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 			return nil, fmt.Errorf("ops: %w", err)
 		}
 		if err := opsSrv.Start(); err != nil {
-			return nil, fmt.Errorf("ops: %w", err)
+			return nil, fmt.Errorf("ops.addr: %w", err)
 		}
 		cleanup = append(cleanup, func() { opsSrv.Close() })
 	}
 	ln, err := net.Listen("tcp", scfg.Addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	users := []directoryUser{gw}
@@ -386,7 +386,7 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decry
 	}
 	ln, err := net.Listen("tcp", icfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("inbound.listener: %w", err)
+		return nil, fmt.Errorf("inbound.listener.addr: %w", err)
 	}
 	return &inboundListener{srv: srv, ln: ln, pipeline: pipeline, desk: desk}, nil
 }
