@@ -129,10 +129,13 @@ func preflight(cfg Config, now time.Time) (problems, inconsistent []error, creat
 			problems = append(problems, fmt.Errorf("dkim: %w", err))
 		}
 	}
-	for name, d := range map[string]DeliveryConfig{"delivery": cfg.Delivery, "inbound.delivery": cfg.Inbound.Delivery} {
-		if h := d.Smarthost; h != nil && (h.PasswordFile != "" || h.PasswordEnv != "") {
+	for _, d := range []struct {
+		path string
+		hop  DeliveryConfig
+	}{{"delivery", cfg.Delivery}, {"inbound.delivery", cfg.Inbound.Delivery}} {
+		if h := d.hop.Smarthost; h != nil && (h.PasswordFile != "" || h.PasswordEnv != "") {
 			if _, err := (keys.Secret{File: h.PasswordFile, Env: h.PasswordEnv}).Read(); err != nil {
-				problems = append(problems, fmt.Errorf("%s.smarthost: password: %w", name, err))
+				problems = append(problems, fmt.Errorf("%s.smarthost: password: %w", d.path, err))
 			}
 		}
 	}
