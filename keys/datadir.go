@@ -339,7 +339,12 @@ func ParseImport(data []byte, opts ImportOptions) (Imported, error) {
 		if bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
 			return Imported{}, errors.New("input mixes OpenPGP keys and certificates: import them separately")
 		}
-		return parseImportPGP(data)
+		imp, err := parseImportPGP(data)
+		if err != nil && len(armorStarts(data)) == 0 {
+			// Binary input is taken for OpenPGP packets by its first byte alone: say what else it is not.
+			return Imported{}, fmt.Errorf("%w: binary data that is neither a DER certificate nor OpenPGP key packets (read as OpenPGP: %v)", ErrNoKeyMaterial, err)
+		}
+		return imp, err
 	}
 	certs, err := ParseCertificates(data)
 	if errors.Is(err, ErrNoCertificateInFile) {

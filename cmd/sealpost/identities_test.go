@@ -258,9 +258,31 @@ func TestKeysImportRefusesUnusable(t *testing.T) {
 	os.WriteFile(caFile, keys.EncodeCertificates(ca.Certificate()), 0o644)
 	text := filepath.Join(t.TempDir(), "notes.txt")
 	os.WriteFile(text, []byte("Dear team, here is the certificate you asked for.\n"), 0o644)
+	// Customers' certificates as a CA would issue them by mistake, made with openssl from the
+	// development CA: expired, without an email address, with an RSA-1024 key.
+	interop.Tool(t, "openssl")
+	certs := t.TempDir()
+	script := `set -e
+mk() { # name, key size, days, extensions
+  openssl req -new -newkey rsa:$2 -nodes -keyout $1.key -subj /CN=$1 -out $1.csr 2>/dev/null
+  printf "$4" > $1.ext
+  openssl x509 -req -in $1.csr -CA ` + filepath.Join(data, "ca.pem") + ` -CAkey ` + filepath.Join(data, "ca.key") + ` $3 -extfile $1.ext -out $1.pem 2>/dev/null
+}
+mk expired 2048 "-days -1" 'subjectAltName=email:old@example.com\nkeyUsage=keyEncipherment\nextendedKeyUsage=emailProtection\n'
+mk noemail 2048 "-days 30" 'keyUsage=keyEncipherment\nextendedKeyUsage=emailProtection\n'
+mk weak 1024 "-days 30" 'subjectAltName=email:weak@example.com\nkeyUsage=keyEncipherment\nextendedKeyUsage=emailProtection\n'
+`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = certs
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
 	for _, tt := range []struct{ name, file, says string }{
 		{"CAWithoutRoot", caFile, "CA certificate"},
 		{"TextFile", text, "no certificate or OpenPGP key found"},
+		{"Expired", filepath.Join(certs, "expired.pem"), "expired"},
+		{"NoEmailAddress", filepath.Join(certs, "noemail.pem"), "email address"},
+		{"RSA1024", filepath.Join(certs, "weak.pem"), "1024"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, "", "keys", "import", "-data", data, tt.file)
@@ -269,8 +291,10 @@ func TestKeysImportRefusesUnusable(t *testing.T) {
 			}
 		})
 	}
-	if code, _, stderr := runCLI(t, "", "keys", "import", "-force", "-data", data, caFile); code != 0 {
-		t.Fatalf("keys import -force of a CA certificate: %s", stderr)
+	for _, f := range []string{caFile, filepath.Join(certs, "expired.pem")} {
+		if code, _, stderr := runCLI(t, "", "keys", "import", "-force", "-data", data, f); code != 0 {
+			t.Fatalf("keys import -force %s: %s", f, stderr)
+		}
 	}
 }
 

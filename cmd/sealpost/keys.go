@@ -152,17 +152,22 @@ func register(st store.Store, imp keys.Imported, stdout io.Writer) error {
 
 func importFiles(dir keys.DataDir, files []string, opts keys.ImportOptions, stdout io.Writer) error {
 	root := opts.Root
-	// Read every file first, so a bad one leaves nothing half-imported.
+	// Read and check every file first, so a bad one leaves nothing half-imported and every file's
+	// problem is named at once.
 	contents := make([][]byte, len(files))
+	var problems []error
 	for i, f := range files {
 		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
+		if err == nil {
+			_, err = keys.ParseImport(b, opts)
 		}
-		if _, err := keys.ParseImport(b, opts); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", f, err))
 		}
 		contents[i] = b
+	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
 	}
 	var st store.Store
 	if !root {

@@ -90,8 +90,10 @@ func problems(err error) []error {
 // terminal with it.
 const maxErrorLine = 400
 
-// oneLine makes an error message one line of printable characters, at most maxErrorLine long.
+// oneLine makes an error message one line of printable characters, at most maxErrorLine long; the
+// parts of an error joined by errors.Join are separated by "; ".
 func oneLine(s string) string {
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 	s = strings.Map(func(r rune) rune {
 		if r == unicode.ReplacementChar || (!unicode.IsPrint(r) && !unicode.IsSpace(r)) {
 			return '?'
