@@ -2,9 +2,15 @@ package dkim
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"strings"
 	"testing"
 
 	msgauth "github.com/emersion/go-msgauth/dkim"
@@ -76,6 +82,50 @@ func FuzzSign(f *testing.F) {
 		vs, err := msgauth.VerifyWithOptions(bytes.NewReader(out), &msgauth.VerifyOptions{LookupTXT: lookup})
 		if err != nil || len(vs) != 1 || vs[0].Err != nil {
 			t.Fatalf("own signature does not verify: %v %+v\n%q", err, vs, out)
+		}
+	})
+}
+
+// FuzzParseKeyFile: a DKIM key file (dkim.keys[].key_file) never panics the loader; what it accepts
+// is an RSA or Ed25519 key, what it refuses wraps ErrKeyFormat or ErrUnsupportedKey with a message
+// that quotes at most a short excerpt of the file.
+func FuzzParseKeyFile(f *testing.F) {
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	edDER, _ := x509.MarshalPKCS8PrivateKey(ed)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
+	block := func(typ string, der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}) }
+	for _, seed := range [][]byte{
+		block("PRIVATE KEY", edDER),
+		block("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)),
+		block("EC PRIVATE KEY", ecDER),
+		append(block("EC PARAMETERS", []byte{6, 8, 42}), block("PRIVATE KEY", edDER)...),
+		append(block("PRIVATE KEY", edDER), block("PRIVATE KEY", edDER)...),
+		block("ENCRYPTED PRIVATE KEY", []byte{0x30, 0}),
+		block("CERTIFICATE", []byte{0x30, 0}),
+		block("PRIVATE KEY", []byte{0x30, 0x03, 0x02, 0x01, 0x00}),
+		[]byte("-----BEGIN " + strings.Repeat("X", 500) + " PRIVATE KEY-----\nAAAA\n-----END " + strings.Repeat("X", 500) + " PRIVATE KEY-----\n"),
+		[]byte("not a key"),
+		{},
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := parsePrivateKey(data)
+		if err != nil {
+			if !errors.Is(err, ErrKeyFormat) && !errors.Is(err, ErrUnsupportedKey) {
+				t.Fatalf("refusal %v wraps neither ErrKeyFormat nor ErrUnsupportedKey", err)
+			}
+			if len(err.Error()) > 300 {
+				t.Fatalf("the refusal quotes too much of the file (%d bytes)", len(err.Error()))
+			}
+			return
+		}
+		switch s.(type) {
+		case *rsa.PrivateKey, ed25519.PrivateKey:
+		default:
+			t.Fatalf("accepted a %T", s)
 		}
 	})
 }

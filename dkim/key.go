@@ -145,7 +145,7 @@ func parsePrivateKey(data []byte) (crypto.Signer, error) {
 	case "EC PRIVATE KEY":
 		return nil, fmt.Errorf("%w: ECDSA (DKIM defines only RSA and Ed25519)", ErrUnsupportedKey)
 	default:
-		return nil, fmt.Errorf("%w: PEM block %q (want PKCS#8 \"PRIVATE KEY\" or PKCS#1 \"RSA PRIVATE KEY\")", ErrUnsupportedKey, found.Type)
+		return nil, fmt.Errorf("%w: PEM block %q (want PKCS#8 \"PRIVATE KEY\" or PKCS#1 \"RSA PRIVATE KEY\")", ErrUnsupportedKey, blockType(found.Type))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyFormat, err)
@@ -158,6 +158,17 @@ func parsePrivateKey(data []byte) (crypto.Signer, error) {
 	default:
 		return nil, fmt.Errorf("%w: %T (DKIM defines only RSA and Ed25519)", ErrUnsupportedKey, priv)
 	}
+}
+
+// maxBlockType bounds how much of a PEM block's type an error quotes: the file may be anything.
+const maxBlockType = 40
+
+// blockType is a PEM block's type as an error may quote it.
+func blockType(t string) string {
+	if r := []rune(t); len(r) > maxBlockType {
+		return string(r[:maxBlockType]) + "…"
+	}
+	return t
 }
 
 // checkDNSName accepts what the d= and s= tags may hold (RFC 6376 3.5: sub-domain syntax): dot

@@ -18,6 +18,8 @@ var packages = map[string]string{
 	"gpg":             "gnupg",
 	"gpgsm":           "gpgsm",
 	"sq":              "sq",
+	"rnp":             "rnp",
+	"rnpkeys":         "rnp",
 	"cmsutil":         "libnss3-tools",
 	"certutil":        "libnss3-tools",
 	"pk12util":        "libnss3-tools",
