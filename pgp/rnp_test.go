@@ -2,6 +2,7 @@ package pgp
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,5 +59,37 @@ func TestRNPDecryptsAndVerifies(t *testing.T) {
 	write(t, contentFile, bytes.Replace(content, []byte("1 234,56"), []byte("9 234,56"), 1))
 	if _, stderr, err := rnp("--verify", sigFile, "--source", contentFile); err == nil || bytes.Contains(stderr, []byte("Good signature")) {
 		t.Fatalf("rnp accepted tampered content: %v\n%s", err, stderr)
+	}
+}
+
+// TestInspectRNP: what Thunderbird's RNP writes as the customer's reply — signed and encrypted to the
+// bank, detached-signed, encrypted only — is taken apart with the signature found and the content
+// intact.
+func TestInspectRNP(t *testing.T) {
+	e := newInboundEnv(t)
+	interop.Tool(t, "rnp")
+	dir := t.TempDir()
+	content := write(t, filepath.Join(dir, "entity"), []byte(replyEntity))
+	ring := write(t, filepath.Join(dir, "ring.asc"), append(armoredKey(t, e.alice, true), armoredKey(t, e.f.bank, false)...))
+	bankFP := fmt.Sprintf("%X", e.f.bank.PrimaryKey.Fingerprint)
+	aliceFP := fmt.Sprintf("%X", e.alice.PrimaryKey.Fingerprint)
+	rnp := func(out string, args ...string) []byte {
+		t.Helper()
+		interop.Run(t, nil, "rnp", append([]string{"--homedir", dir, "--keyfile", ring, "--password", "", "--armor", "--output", out, "--overwrite"}, args...)...)
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	enc := rnp(filepath.Join(dir, "enc.asc"), "--encrypt", "--sign", "-r", bankFP, "-u", aliceFP, content)
+	e.assertClean(t, e.inspect(t, reply(encryptedEntity(enc))), layerSEIPD1, layerOnePass)
+
+	sig := rnp(filepath.Join(dir, "entity.asc"), "--sign", "--detach", "-u", aliceFP, content)
+	e.assertClean(t, e.inspect(t, reply(signedEntity([]byte(replyEntity), sig, "pgp-sha256"))), layerSigned)
+
+	plain := rnp(filepath.Join(dir, "plain.asc"), "--encrypt", "-r", bankFP, content)
+	if in := e.inspect(t, reply(encryptedEntity(plain))); in.Signed || !in.Encrypted || !bytes.Equal(in.Content, []byte(replyEntity)) {
+		t.Fatalf("rnp encrypt-only: signed=%v encrypted=%v content %q", in.Signed, in.Encrypted, in.Content)
 	}
 }
