@@ -130,6 +130,11 @@ func (s *session) Mail(from string, size int64) error {
 	if !s.client.Trusted {
 		return s.g.refused("", Refuse(530, [3]int{5, 7, 0}, "Authentication required", ErrRelayDenied))
 	}
+	// The listener has applied the 8-bit rule, which needs its SMTPUTF8 flag; the rest is
+	// checked again here for any other caller of the Session.
+	if err := CheckSender(from, true); err != nil {
+		return s.g.refused("", err)
+	}
 	s.Reset()
 	s.from, s.class, s.inTx = from, s.g.cfg.classify(from), true
 	return nil
@@ -149,8 +154,8 @@ func (s *session) Rcpt(to string) error {
 
 // resolve finds the key for one recipient under class's policy.
 func (s *session) resolve(to, class string) (recipient, error) {
-	if _, err := keys.NormalizeAddress(to); err != nil {
-		return recipient{}, Refuse(501, [3]int{5, 1, 3}, "bad recipient address", err)
+	if err := CheckRecipient(to, true); err != nil {
+		return recipient{}, err
 	}
 	c, err := s.dir.Choose(to, s.g.prefer)
 	if err == nil && c.Method == keys.MethodPGP && s.g.pgp == nil {
