@@ -43,7 +43,8 @@ type Policy struct {
 }
 
 // Rule classifies by envelope sender: an exact address ("otp@bank.example") or a domain
-// ("@bank.example"). The first matching rule wins.
+// ("@bank.example"). The first matching rule wins. The same rules classify the message's header
+// From, which must then be of the envelope sender's class (see session.checkFromClass).
 type Rule struct {
 	Sender string `json:"sender"`
 	Class  string `json:"class"`
@@ -148,24 +149,44 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// classify returns the class for an envelope sender. Addresses match as keys.SameAddress says
-// (OTP@Bank.example is otp@bank.example), domains without case.
+// classify returns the class for an envelope sender: its rule's, or DefaultClass.
 func (c *Config) classify(sender string) string {
-	n, err := keys.NormalizeAddress(sender)
+	if class, ok := c.rule(sender); ok {
+		return class
+	}
+	return c.DefaultClass
+}
+
+// rule returns the class of the first rule that names addr, and whether one does. Addresses match
+// as keys.SameAddress says (OTP@Bank.example is otp@bank.example), domains without case. It
+// classifies envelope senders and header From addresses alike.
+func (c *Config) rule(addr string) (string, bool) {
+	n, err := keys.NormalizeAddress(addr)
 	if err != nil {
-		return c.DefaultClass
+		return "", false
 	}
 	domain := n[strings.LastIndexByte(n, '@'):]
 	for _, r := range c.Rules {
 		if strings.HasPrefix(r.Sender, "@") {
 			if strings.EqualFold(r.Sender, domain) {
-				return r.Class
+				return r.Class, true
 			}
 			continue
 		}
 		if keys.SameAddress(r.Sender, n) {
-			return r.Class
+			return r.Class, true
 		}
 	}
-	return c.DefaultClass
+	return "", false
 }
+
+// atLeastAsStrict reports whether policy p protects a message at least as much as q in every
+// dimension that protects: p encrypts for every recipient q would encrypt for (it is sign-only
+// only where q is), and protects the header wherever q does. Lifetime is left out: it decides
+// when undeliverable mail bounces, not what a reader or the network can see.
+func atLeastAsStrict(p, q Policy) bool {
+	return (!p.signOnly() || q.signOnly()) && (!q.HeaderProtection || p.HeaderProtection)
+}
+
+// signOnly reports whether the policy lets a recipient without a key get the message signed only.
+func (p Policy) signOnly() bool { return p.Encryption == "preferred" && p.SignOnly }

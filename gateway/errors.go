@@ -35,6 +35,12 @@ var (
 	ErrRelayDenied      = errors.New("relaying denied")
 	ErrTimestampFailed  = errors.New("no timestamp authority answered")
 	ErrQueueUnavailable = errors.New("queue cannot accept the message")
+	// ErrBadEnvelopeAddress: a MAIL FROM or RCPT TO address that can never be served as written
+	// (CheckSender, CheckRecipient).
+	ErrBadEnvelopeAddress = errors.New("malformed envelope address")
+	// ErrClassMismatch: the header From belongs to another class than the one the message is sent
+	// under (a class borrowed through the envelope sender).
+	ErrClassMismatch = errors.New("the From address belongs to another class")
 )
 
 // Refuse returns an *Error; the constructors below are the replies sealpost uses.
@@ -48,12 +54,13 @@ func TempFail(msg string, cause error) *Error {
 }
 
 // ReasonCode is Reason as a short token for metric labels: no_key, relay_denied,
-// timestamp_failed, queue_unavailable or refused.
+// timestamp_failed, queue_unavailable, bad_address, class_mismatch or refused.
 func ReasonCode(err error) string {
 	for _, c := range []struct {
 		err  error
 		code string
-	}{{ErrNoKey, "no_key"}, {ErrRelayDenied, "relay_denied"}, {ErrTimestampFailed, "timestamp_failed"}, {ErrQueueUnavailable, "queue_unavailable"}} {
+	}{{ErrNoKey, "no_key"}, {ErrRelayDenied, "relay_denied"}, {ErrTimestampFailed, "timestamp_failed"}, {ErrQueueUnavailable, "queue_unavailable"},
+		{ErrBadEnvelopeAddress, "bad_address"}, {ErrClassMismatch, "class_mismatch"}} {
 		if errors.Is(err, c.err) {
 			return c.code
 		}
@@ -73,7 +80,7 @@ func Reply(err error) string {
 
 // Reason names the kind of refusal for logs, without its reply text, which can name recipients.
 func Reason(err error) string {
-	for _, s := range []error{ErrNoKey, ErrRelayDenied, ErrTimestampFailed, ErrQueueUnavailable} {
+	for _, s := range []error{ErrNoKey, ErrRelayDenied, ErrTimestampFailed, ErrQueueUnavailable, ErrBadEnvelopeAddress, ErrClassMismatch} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

@@ -122,16 +122,34 @@ type session struct {
 	dir    *keys.Directory
 	from   string
 	class  string
+	basis  classBasis // how class was chosen
 	rcpts  []recipient
 	inTx   bool
 }
+
+// classBasis says how a message got its class, which decides what its header From may be.
+type classBasis int
+
+const (
+	byDefault classBasis = iota // no rule names the envelope sender: DefaultClass
+	byRule                      // the envelope sender's rule
+	byHeader                    // an authenticated submitter's Sealpost-Class
+)
 
 func (s *session) Mail(from string, size int64) error {
 	if !s.client.Trusted {
 		return s.g.refused("", Refuse(530, [3]int{5, 7, 0}, "Authentication required", ErrRelayDenied))
 	}
+	// The listener has applied the 8-bit rule, which needs its SMTPUTF8 flag; the rest is
+	// checked again here for any other caller of the Session.
+	if err := CheckSender(from, true); err != nil {
+		return s.g.refused("", err)
+	}
 	s.Reset()
-	s.from, s.class, s.inTx = from, s.g.cfg.classify(from), true
+	s.from, s.class, s.basis, s.inTx = from, s.g.cfg.DefaultClass, byDefault, true
+	if class, ok := s.g.cfg.rule(from); ok {
+		s.class, s.basis = class, byRule
+	}
 	return nil
 }
 
@@ -149,8 +167,8 @@ func (s *session) Rcpt(to string) error {
 
 // resolve finds the key for one recipient under class's policy.
 func (s *session) resolve(to, class string) (recipient, error) {
-	if _, err := keys.NormalizeAddress(to); err != nil {
-		return recipient{}, Refuse(501, [3]int{5, 1, 3}, "bad recipient address", err)
+	if err := CheckRecipient(to, true); err != nil {
+		return recipient{}, err
 	}
 	c, err := s.dir.Choose(to, s.g.prefer)
 	if err == nil && c.Method == keys.MethodPGP && s.g.pgp == nil {
@@ -168,7 +186,7 @@ func (s *session) resolve(to, class string) (recipient, error) {
 }
 
 func (s *session) Reset() {
-	s.from, s.class, s.rcpts, s.inTx = "", "", nil, false
+	s.from, s.class, s.basis, s.rcpts, s.inTx = "", "", byDefault, nil, false
 }
 
 func (s *session) Close() {}
@@ -180,9 +198,12 @@ func (s *session) Data(msg []byte) (_ string, err error) {
 	class := s.class
 	defer func() { s.g.refused(class, err) }()
 	defer s.Reset()
-	msg, class, err = s.classHeader(msg)
+	msg, h, class, basis, err := s.classHeader(msg)
 	if err != nil {
 		class = s.class
+		return "", err
+	}
+	if err := s.checkFromClass(h, class, basis); err != nil {
 		return "", err
 	}
 	if class != s.class {
@@ -231,31 +252,81 @@ func (s *session) Data(msg []byte) (_ string, err error) {
 	return strings.Join(ids, ","), nil
 }
 
-// classHeader removes every Sealpost-Class header and returns the class it names when the client
-// is authenticated (submitters on a trusted network cannot pick their class by header).
-func (s *session) classHeader(msg []byte) ([]byte, string, error) {
+// classHeader removes every Sealpost-Class header and returns the message's header and class: the
+// one the header names when the client is authenticated (submitters on a trusted network cannot
+// pick their class by header), the envelope sender's otherwise.
+func (s *session) classHeader(msg []byte) ([]byte, payload.Header, string, classBasis, error) {
 	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
 	if err != nil {
-		return nil, "", Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+		return nil, nil, "", 0, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
-	class := s.class
+	class, basis := s.class, s.basis
 	if h.Count("Sealpost-Class") == 0 {
-		return msg, class, nil
+		return msg, h, class, basis, nil
 	}
 	if want := strings.ToLower(h.Get("Sealpost-Class")); s.client.Authenticated {
 		if _, ok := s.g.cfg.Policies[want]; !ok {
-			return nil, "", Refuse(554, [3]int{5, 6, 0}, fmt.Sprintf("unknown Sealpost-Class %q", sanitize(want)), nil)
+			return nil, nil, "", 0, Refuse(554, [3]int{5, 6, 0}, fmt.Sprintf("unknown Sealpost-Class %q", sanitize(want)), nil)
 		}
-		class = want
+		class, basis = want, byHeader
 	}
+	h = h.Without(func(n string) bool { return strings.EqualFold(n, "Sealpost-Class") })
 	var b strings.Builder
 	b.Grow(len(msg))
-	for _, f := range h.Without(func(n string) bool { return strings.EqualFold(n, "Sealpost-Class") }) {
+	for _, f := range h {
 		b.Write(f.Raw)
 	}
 	b.WriteString("\r\n")
 	b.Write(body)
-	return []byte(b.String()), class, nil
+	return []byte(b.String()), h, class, basis, nil
+}
+
+// checkFromClass refuses (550 5.7.1) a message whose header From belongs to another class than
+// the one the message is sent under: the class follows the envelope sender, so without this check
+// MAIL FROM:<support@…> with From: statements@… would send a statement under the support policy
+// (signed only, to customers without a key). The header From is classified by the same rules as
+// the envelope sender (no rule: DefaultClass), and:
+//
+//   - a class from the envelope sender's rule must be the From's class exactly: that sender says
+//     what its mail is, and mail of another class comes from that class's sender;
+//   - a class no rule chose (DefaultClass: an envelope sender no rule names, the null sender) or
+//     an authenticated submitter's Sealpost-Class may differ from the From's class only if its
+//     policy is at least as strict (atLeastAsStrict). Refusing outright would refuse what the
+//     shipped configuration protects most (an unnamed batch job sending as statements@ gets the
+//     unclassified policy, the strictest); taking the From's class instead would let a header
+//     pick a weaker policy (unnamed envelope, From: support@). The rule that holds in every case:
+//     a message never gets a weaker policy than its header From's class;
+//   - a From field that does not name exactly one address is refused as the signer would refuse
+//     it (550 5.6.0), before any class is decided: with two addresses, either could be the class.
+func (s *session) checkFromClass(h payload.Header, class string, basis classBasis) error {
+	from, err := payload.SingleFrom(h)
+	if err != nil {
+		return protectError(err)
+	}
+	fromClass, ok := s.g.cfg.rule(from)
+	if !ok {
+		fromClass = s.g.cfg.DefaultClass
+	}
+	if fromClass == class {
+		return nil
+	}
+	policies := s.g.cfg.Policies
+	var why string
+	switch basis {
+	case byRule:
+		why = fmt.Sprintf("the From address %s is %s mail, but its envelope sender makes it %s mail", sanitize(from), fromClass, class)
+	case byHeader:
+		if atLeastAsStrict(policies[class], policies[fromClass]) {
+			return nil
+		}
+		why = fmt.Sprintf("the From address %s is %s mail, which Sealpost-Class %s would protect less", sanitize(from), fromClass, class)
+	default:
+		if atLeastAsStrict(policies[class], policies[fromClass]) {
+			return nil
+		}
+		why = fmt.Sprintf("the From address %s is %s mail, which the %s policy of this envelope sender would protect less", sanitize(from), fromClass, class)
+	}
+	return Refuse(550, [3]int{5, 7, 1}, why, ErrClassMismatch)
 }
 
 type output struct {

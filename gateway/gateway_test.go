@@ -514,3 +514,107 @@ func TestInboundConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderFromMustBeOfTheMessagesClass: the class follows the envelope sender, so a header From
+// of another class borrowed that sender's policy: MAIL FROM:<support@…> with From: statements@…
+// went out under the support policy (signed only to a customer without a key). Now the header From
+// is classified by the same rules, and a message never gets a weaker policy than its From's class.
+func TestHeaderFromMustBeOfTheMessagesClass(t *testing.T) {
+	withDefault := func(class string) func(*Config) { return func(c *Config) { c.DefaultClass = class } }
+	tests := []struct {
+		name     string
+		edit     func(*Config)
+		client   Client
+		envelope string
+		header   string // the header fields before Subject
+		to       string
+		class    string // queued under; "" refused
+		code     string // refusal reply prefix
+	}{
+		{"SupportEnvelopeStatementFrom", nil, trusted, "support@bank.example", "From: statements@bank.example\r\n", "bob@example.net", "", "550 5.7.1 the From address statements@bank.example is statement mail"},
+		{"SupportEnvelopeStatementFromKeyedCustomer", nil, trusted, "support@bank.example", "From: statements@bank.example\r\n", "alice@example.com", "", "550 5.7.1"},
+		{"StatementEnvelopeSupportFrom", nil, trusted, "statements@bank.example", "From: support@bank.example\r\n", "alice@example.com", "", "550 5.7.1"},
+		{"OTPEnvelopeStatementFrom", nil, trusted, "otp@bank.example", "From: statements@bank.example\r\n", "alice@example.com", "", "550 5.7.1"},
+		{"StatementEnvelopeUnnamedFrom", nil, trusted, "statements@bank.example", "From: noreply@bank.example\r\n", "alice@example.com", "", "550 5.7.1 the From address noreply@bank.example is unclassified mail"},
+		// The From's address counts, not its display name; the domain's case does not matter.
+		{"DisplayNameNamesAnotherClass", nil, trusted, "support@bank.example", "From: \"support@bank.example\" <statements@bank.example>\r\n", "bob@example.net", "", "550 5.7.1"},
+		{"SameClassOtherSpelling", nil, trusted, "statements@bank.example", "From: Statements <statements@Bank.Example>\r\n", "alice@example.com", ClassStatement, ""},
+		// An envelope sender no rule names keeps the default (strictest) policy when it is at
+		// least as strict as the From's class, and is refused when it is not.
+		{"UnnamedEnvelopeStatementFrom", nil, trusted, "batch@bank.example", "From: statements@bank.example\r\n", "alice@example.com", ClassUnclassified, ""},
+		{"UnnamedEnvelopeSupportFrom", nil, trusted, "batch@bank.example", "From: support@bank.example\r\n", "alice@example.com", ClassUnclassified, ""},
+		{"NullEnvelopeOTPFrom", nil, trusted, "", "From: otp@bank.example\r\n", "alice@example.com", ClassUnclassified, ""},
+		{"WeakDefaultStatementFrom", withDefault(ClassSupport), trusted, "batch@bank.example", "From: statements@bank.example\r\n", "bob@example.net", "", "550 5.7.1 the From address statements@bank.example is statement mail, which the support policy"},
+		{"WeakDefaultSupportFrom", withDefault(ClassSupport), trusted, "batch@bank.example", "From: support@bank.example\r\n", "bob@example.net", ClassSupport, ""},
+		// An authenticated submitter's Sealpost-Class may be stricter than the From's class,
+		// never weaker.
+		{"ClassHeaderStricter", nil, Client{Trusted: true, Authenticated: true}, "statements@bank.example", "From: statements@bank.example\r\nSealpost-Class: otp\r\n", "alice@example.com", ClassOTP, ""},
+		{"ClassHeaderWeaker", nil, Client{Trusted: true, Authenticated: true}, "otp@bank.example", "From: otp@bank.example\r\nSealpost-Class: support\r\n", "alice@example.com", "", "550 5.7.1 the From address otp@bank.example is otp mail, which Sealpost-Class support"},
+		{"ClassHeaderWithoutHeaderProtection", nil, Client{Trusted: true, Authenticated: true}, "otp@bank.example", "From: otp@bank.example\r\nSealpost-Class: statement\r\n", "alice@example.com", "", "550 5.7.1"},
+		{"ClassHeaderIgnoredUnauthenticated", nil, trusted, "support@bank.example", "From: statements@bank.example\r\nSealpost-Class: statement\r\n", "alice@example.com", "", "550 5.7.1"},
+		// Several From addresses: refused as the signer refuses them, before any class is decided.
+		{"TwoFromAddresses", nil, trusted, "statements@bank.example", "From: statements@bank.example, support@bank.example\r\n", "alice@example.com", "", "550 5.6.0 message needs exactly one From address"},
+		{"TwoFromFields", nil, trusted, "support@bank.example", "From: support@bank.example\r\nFrom: statements@bank.example\r\n", "bob@example.net", "", "550 5.6.0"},
+		{"NoFrom", nil, trusted, "support@bank.example", "Sender: support@bank.example\r\n", "bob@example.net", "", "550 5.6.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tt.edit != nil {
+				tt.edit(&cfg)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			f := getFixture(t)
+			sp := &memSpool{}
+			g, err := New(cfg, Deps{Directory: f.direct, SMIME: f.smime, PGP: f.pgp, Spool: sp, Log: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := tt.header + "To: " + tt.to + "\r\nSubject: Statement\r\n\r\nBalance: 1 234,56 EUR\r\n"
+			_, err = transaction(t, g, tt.client, tt.envelope, []string{tt.to}, msg)
+			if tt.class == "" {
+				if err == nil || !strings.HasPrefix(Reply(err), tt.code) {
+					t.Fatalf("got %v, want %s…", err, tt.code)
+				}
+				if strings.HasPrefix(tt.code, "550 5.7.1") && !errors.Is(err, ErrClassMismatch) {
+					t.Fatalf("%v is not ErrClassMismatch", err)
+				}
+				if len(sp.msgs) != 0 {
+					t.Fatal("something was queued")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range sp.msgs {
+				if m.Class != tt.class {
+					t.Fatalf("queued as %s, want %s", m.Class, tt.class)
+				}
+			}
+		})
+	}
+}
+
+// TestAtLeastAsStrict: the order of policies the From check uses, on the shipped policies.
+func TestAtLeastAsStrict(t *testing.T) {
+	p := DefaultPolicies()
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{ClassUnclassified, ClassStatement, true}, {ClassUnclassified, ClassOTP, true}, {ClassUnclassified, ClassSupport, true},
+		{ClassOTP, ClassStatement, true}, {ClassStatement, ClassOTP, false}, {ClassStatement, ClassSupport, true},
+		{ClassSupport, ClassStatement, false}, {ClassSupport, ClassSupport, true},
+	} {
+		if got := atLeastAsStrict(p[tt.a], p[tt.b]); got != tt.want {
+			t.Errorf("atLeastAsStrict(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+	// "preferred" without sign_only refuses a keyless customer, as "required" does.
+	if !atLeastAsStrict(Policy{Encryption: "preferred"}, Policy{Encryption: "required"}) {
+		t.Error("preferred without sign_only is as strict as required")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
+	"unicode"
 )
 
 // ErrBadAddress is returned for a string that is not a plain addr-spec.
@@ -27,7 +28,15 @@ var ErrBadAddress = errors.New("not a valid email address")
 // exactly as given and the domain in lower case. Angle brackets and display names are not accepted
 // here: callers pass envelope addresses. Compare addresses with AddressKey or SameAddress, not with
 // this form.
+//
+// Spaces around the address are dropped; a control character anywhere (C0, DEL, C1) makes it
+// invalid, also where trimming would have removed it: callers that check an address and keep the
+// string they were given ("alice@example.com\r" from an SMTP command) must not keep one that only
+// its trimmed form made valid.
 func NormalizeAddress(addr string) (string, error) {
+	if strings.ContainsFunc(addr, unicode.IsControl) {
+		return "", ErrBadAddress
+	}
 	addr = strings.TrimSpace(addr)
 	at := strings.LastIndexByte(addr, '@')
 	if at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr, " <>\t\r\n") {

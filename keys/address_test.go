@@ -48,6 +48,26 @@ func TestAddressKey(t *testing.T) {
 	}
 }
 
+// TestNormalizeAddressRefusesControlCharacters: a control character makes an address invalid
+// wherever it is, also at either end, where strings.TrimSpace used to remove it before the check
+// (NormalizeAddress("alice@example.com\r") was "alice@example.com", nil, and a caller that kept
+// the string it checked kept the CR). Spaces around an address are still dropped.
+func TestNormalizeAddressRefusesControlCharacters(t *testing.T) {
+	for _, bad := range []string{"alice@example.com\r", "alice@example.com\r\n", "\talice@example.com", "alice@example.com\v",
+		"alice@example.com\f", "alice@example.com\x00", "ali\x00ce@example.com", "alice\x7f@example.com", "alice@example.com\u0085",
+		"\u0085alice@example.com", "alice\x1b@example.com"} {
+		if n, err := NormalizeAddress(bad); !errors.Is(err, ErrBadAddress) {
+			t.Errorf("NormalizeAddress(%q) = %q, %v; want ErrBadAddress", bad, n, err)
+		}
+		if SameAddress(bad, "alice@example.com") {
+			t.Errorf("SameAddress(%q, alice@example.com)", bad)
+		}
+	}
+	if n, err := NormalizeAddress(" alice@Example.com  "); err != nil || n != "alice@example.com" {
+		t.Errorf("spaces around an address: %q, %v", n, err)
+	}
+}
+
 // TestAddressKeyAgreesWithStore: the store keeps its own copy of the folding (it imports no other
 // sealpost package); both must give every address the same key.
 func TestAddressKeyAgreesWithStore(t *testing.T) {

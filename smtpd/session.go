@@ -63,6 +63,7 @@ type session struct {
 	inTx   bool   // MAIL accepted, transaction not yet ended
 	rcpts  int
 	size   int64 // SIZE= of the transaction, a capacity hint
+	utf8   bool  // the transaction's MAIL had SMTPUTF8
 	busy   int   // gateway calls in progress
 	closed bool  // Logout happened
 	broken bool  // a gateway call panicked: the session makes no further calls
@@ -197,12 +198,14 @@ func (s *session) gateway() (gateway.Session, error) {
 	return gw, nil
 }
 
-// Mail refuses an untrusted client (530 5.7.0) before anything reaches the gateway, then
-// opens the gateway session if needed and forwards MAIL FROM with its SIZE.
+// Mail refuses an untrusted client (530 5.7.0) and a sender address that can never be served
+// (gateway.CheckSender: 501 5.1.7, 553) before anything reaches the gateway, then opens the
+// gateway session if needed and forwards MAIL FROM with its SIZE.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	var size int64
+	var utf8 bool
 	if opts != nil {
-		size = opts.Size
+		size, utf8 = opts.Size, opts.UTF8
 	}
 	c := s.client()
 	s.mu.Lock()
@@ -214,6 +217,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if !c.Trusted && !s.srv.cfg.Public {
 		return s.refuse(replyAuthRequired(), "smtp relay denied: not authenticated, not in AllowedNetworks", "from_domain", domain(from))
 	}
+	// Here, for both listeners: go-smtp hands over what follows '@' up to a space or '>', CR
+	// and NUL included, and a CR survived to the queue, which refused the message at DATA (451).
+	if err := gateway.CheckSender(from, utf8); err != nil {
+		return s.refuse(Reply(err), "smtp refused MAIL: bad sender address", "reason", gateway.Reason(err))
+	}
 	gw, err := s.gateway()
 	if err != nil {
 		return s.replyTo("NewSession", err)
@@ -222,19 +230,23 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return s.replyTo("Mail", err)
 	}
 	s.mu.Lock()
-	s.inTx, s.rcpts, s.size = true, 0, size
+	s.inTx, s.rcpts, s.size, s.utf8 = true, 0, size, utf8
 	s.mu.Unlock()
 	s.log.Info("smtp mail from", "from_domain", domain(from), "size", size, "user", c.User)
 	return nil
 }
 
-// Rcpt forwards one recipient. go-smtp has checked that MAIL was accepted and MaxRecipients.
+// Rcpt forwards one recipient whose address can be served (gateway.CheckRecipient: else 501
+// 5.1.3 or 553, here). go-smtp has checked that MAIL was accepted and MaxRecipients.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.mu.Lock()
-	gw, inTx := s.gw, s.inTx
+	gw, inTx, utf8 := s.gw, s.inTx, s.utf8
 	s.mu.Unlock()
 	if !inTx || gw == nil {
 		return s.refuse(reply(503, smtp.EnhancedCode{5, 5, 1}, "Need MAIL command"), "smtp refused RCPT outside a transaction")
+	}
+	if err := gateway.CheckRecipient(to, utf8); err != nil {
+		return s.refuse(Reply(err), "smtp refused RCPT: bad recipient address", "reason", gateway.Reason(err))
 	}
 	if err := s.call("Rcpt", func() error { return gw.Rcpt(to) }); err != nil {
 		return s.replyTo("Rcpt", err)
@@ -308,7 +320,7 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) Reset() {
 	s.mu.Lock()
 	gw := s.gw
-	s.inTx, s.rcpts, s.size = false, 0, 0
+	s.inTx, s.rcpts, s.size, s.utf8 = false, 0, 0, false
 	s.mu.Unlock()
 	if gw != nil {
 		_ = s.call("Reset", func() error { gw.Reset(); return nil })

@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sealpost/sealpost/keys"
+)
+
+// TestCheckEnvelopeAddresses: the rule for MAIL FROM and RCPT TO addresses as go-smtp hands them
+// over (brackets and source route removed, quotes of a quoted local part removed), with and without
+// SMTPUTF8. The wire-level table, go-smtp's own refusals included, is smtpd's
+// testdata/envelope-addresses.txt.
+func TestCheckEnvelopeAddresses(t *testing.T) {
+	long := func(c string, n int) string { return strings.Repeat(c, n) }
+	tests := []struct {
+		addr string
+		utf8 bool
+		rcpt string // "" accepted, else the reply's code and enhanced code
+		mail string
+	}{
+		{"alice@example.com", false, "", ""},
+		{"Alice.Smith+x@Example.COM", false, "", ""},
+		{"o'brien@example.ie", false, "", ""},
+		{"x@localhost", false, "", ""}, // RFC 5321 asks for no dot
+		{"", false, "501 5.1.3", ""},   // the null path is a sender only
+		{"alice@example.com\r", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@example.com\n", false, "501 5.1.3", "501 5.1.7"},
+		{"\talice@example.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@example.com\x00", false, "501 5.1.3", "501 5.1.7"},
+		{"alice\x7f@example.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@example.com\x1f", true, "501 5.1.3", "501 5.1.7"},
+		{"jörg@example.com", false, "553 5.6.7", "553 5.6.7"},
+		{"jörg@example.com", true, "", ""},
+		{"alice@bücher.example", true, "", ""},
+		{"alice@example.com\u0085", true, "501 5.1.3", "501 5.1.7"}, // C1 control, valid UTF-8
+		{"alice\xff@example.com", true, "501 5.1.3", "501 5.1.7"},   // not UTF-8
+		{"alice\xff@example.com", false, "553 5.6.7", "553 5.6.7"},
+		{"alice", false, "501 5.1.3", "501 5.1.7"},
+		{"@example.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@", false, "501 5.1.3", "501 5.1.7"},
+		{"alice smith@example.com", false, "501 5.1.3", "501 5.1.7"}, // once quoted
+		{`ali"ce@example.com`, false, "501 5.1.3", "501 5.1.7"},
+		{"alice@evil@example.com", false, "501 5.1.3", "501 5.1.7"},
+		{".alice@example.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice..smith@example.com", false, "501 5.1.3", "501 5.1.7"},
+		{long("a", 64) + "@example.com", false, "", ""},
+		{long("a", 65) + "@example.com", false, "501 5.1.3", "501 5.1.7"},
+		{long("a", 64) + "@" + long("b", 63) + "." + long("c", 63) + "." + long("d", 57) + ".com", false, "", ""},
+		{long("a", 64) + "@" + long("b", 63) + "." + long("c", 63) + "." + long("d", 58) + ".com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@" + long("b", 64) + ".example", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@example.com.", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@example..com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@-example.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@example-.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@exa_mple.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@exa<mple.com", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@192.0.2.1", false, "501 5.1.3", "501 5.1.7"},
+		{"alice@[192.0.2.1]", false, "553 5.1.2", "553 5.1.8"},
+		{"alice@[IPv6:2001:db8::1]", false, "553 5.1.2", "553 5.1.8"},
+	}
+	for _, tt := range tests {
+		for _, c := range []struct {
+			cmd   string
+			check func(string, bool) error
+			want  string
+		}{{"RCPT", CheckRecipient, tt.rcpt}, {"MAIL", CheckSender, tt.mail}} {
+			err := c.check(tt.addr, tt.utf8)
+			got := ""
+			if err != nil {
+				got = Reply(err)
+				if !errors.Is(err, ErrBadEnvelopeAddress) || ReasonCode(err) != "bad_address" {
+					t.Errorf("%s %q: %v is not ErrBadEnvelopeAddress", c.cmd, tt.addr, err)
+				}
+				if strings.Contains(got, "example") {
+					t.Errorf("%s %q: reply %q repeats the address", c.cmd, tt.addr, got)
+				}
+			}
+			if c.want == "" && got != "" || !strings.HasPrefix(got, c.want) {
+				t.Errorf("%s %q (SMTPUTF8 %v): %q, want %q", c.cmd, tt.addr, tt.utf8, got, c.want)
+			}
+		}
+	}
+}
+
+// TestNormalizeAddressWasNotTheEnvelopeCheck: the cause of "250 at RCPT, 451 at DATA". The gateway
+// checked a recipient with keys.NormalizeAddress, which trimmed a trailing CR before judging, and
+// kept the untrimmed string, which the queue then refused. The envelope rule refuses it at RCPT.
+func TestNormalizeAddressWasNotTheEnvelopeCheck(t *testing.T) {
+	g := newGateway(t, &memSpool{}, nil, nil)
+	s, _ := g.NewSession(trusted)
+	if err := s.Mail("support@bank.example", 0); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Rcpt("alice@example.com\r")
+	if e := reply(t, err); e.Code != 501 || e.Enhanced != [3]int{5, 1, 3} || !errors.Is(err, ErrBadEnvelopeAddress) {
+		t.Fatalf("RCPT with a CR: %v, want 501 5.1.3", err)
+	}
+	s.Reset()
+	if err := s.Mail("support@bank.example\r", 0); Reply(err) != "501 5.1.7 malformed sender address: control character" {
+		t.Fatalf("MAIL with a CR: %v, want 501 5.1.7", err)
+	}
+}
+
+// FuzzCheckRecipient: the envelope rule never panics, and what it accepts is what the rest of
+// the pipeline can hold: at most 254 octets, no control character, ASCII unless SMTPUTF8, one the
+// directory's rule (keys.NormalizeAddress) accepts unchanged but for the domain's case, and the
+// same verdict for MAIL and RCPT.
+func FuzzCheckRecipient(f *testing.F) {
+	for _, s := range []string{"alice@example.com", "alice@example.com\r", "jörg@bücher.example", "alice@[192.0.2.1]",
+		"a..b@example.com", "alice@example.com.", "\"a b\"@example.com", "alice@exa\x00mple.com", strings.Repeat("a", 65) + "@x.example"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, addr string, smtputf8 bool) {
+		err := CheckRecipient(addr, smtputf8)
+		if errS := CheckSender(addr, smtputf8); addr != "" && (err == nil) != (errS == nil) {
+			t.Fatalf("%q: RCPT %v, MAIL %v", addr, err, errS)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrBadEnvelopeAddress) {
+				t.Fatalf("%q: %v is not ErrBadEnvelopeAddress", addr, err)
+			}
+			return
+		}
+		if len(addr) > 254 || strings.ContainsFunc(addr, unicode.IsControl) || !utf8.ValidString(addr) {
+			t.Fatalf("accepted %q", addr)
+		}
+		if !smtputf8 && strings.ContainsFunc(addr, func(r rune) bool { return r >= utf8.RuneSelf }) {
+			t.Fatalf("accepted 8-bit %q without SMTPUTF8", addr)
+		}
+		n, err := keys.NormalizeAddress(addr)
+		if err != nil || !strings.EqualFold(n, addr) {
+			t.Fatalf("accepted %q, which keys.NormalizeAddress makes %q, %v", addr, n, err)
+		}
+	})
+}
