@@ -59,7 +59,9 @@ func (p *Prepared) Content() []byte {
 	return b.Bytes()
 }
 
-// Prepare splits msg, an RFC 5322 message, and makes its payload canonical.
+// Prepare splits msg, an RFC 5322 message, and makes its payload canonical. Every header field,
+// outside and inside, comes out 7-bit: 8-bit fields (a raw UTF-8 Subject or display name submitted
+// without SMTPUTF8) are RFC 2047/2231 encoded, or refused when their syntax has no encoded form.
 func Prepare(msg []byte, opts Options) (*Prepared, error) {
 	h, body, err := SplitEntity(ToCRLF(msg))
 	if err != nil {
@@ -69,7 +71,10 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	outer := h.Without(func(n string) bool { return IsContentField(n) || strings.EqualFold(n, "MIME-Version") })
+	outer, err := cleanHeader(h.Without(func(n string) bool { return IsContentField(n) || strings.EqualFold(n, "MIME-Version") }))
+	if err != nil {
+		return nil, err
+	}
 	inner := h.Without(func(n string) bool { return !IsContentField(n) })
 	if inner.Get("Content-Type") == "" {
 		charset := "us-ascii"
@@ -185,41 +190,6 @@ func protectHeaders(outer, inner Header, encrypted bool) (Header, Header, error)
 		return nil, nil, err
 	}
 	return newOuter, newInner, nil
-}
-
-// sevenBitField returns f unchanged when it is ASCII, else re-encoded so the signed part stays 7-bit:
-// unstructured text as RFC 2047 encoded-words, address lists re-formatted, MIME parameters per
-// RFC 2231. Any other 8-bit field is refused.
-func sevenBitField(f Field) (Field, error) {
-	if IsASCII(f.Raw) {
-		return f, nil
-	}
-	v := f.Value()
-	switch strings.ToLower(f.Name) {
-	case "subject", "comments", "keywords", "content-description":
-		return NewField(f.Name, mime.QEncoding.Encode("utf-8", v)), nil
-	case "content-type", "content-disposition":
-		// RFC 2231 encodes non-ASCII parameter values (file names, typically).
-		mt, params, err := mime.ParseMediaType(v)
-		if err != nil || !IsASCII([]byte(mt)) {
-			return Field{}, fmt.Errorf("%w: header %s: %v", ErrMalformed, f.Name, err)
-		}
-		return NewField(f.Name, mime.FormatMediaType(mt, params)), nil
-	case "from", "to", "cc", "reply-to", "sender":
-		list, err := mail.ParseAddressList(v)
-		if err != nil {
-			return Field{}, fmt.Errorf("%w: header %s: %v", ErrMalformed, f.Name, err)
-		}
-		parts := make([]string, len(list))
-		for i, a := range list {
-			if !IsASCII([]byte(a.Address)) {
-				return Field{}, fmt.Errorf("%w: non-ASCII address in %s (SMTPUTF8 is not supported)", ErrMalformed, f.Name)
-			}
-			parts[i] = a.String()
-		}
-		return NewField(f.Name, strings.Join(parts, ", ")), nil
-	}
-	return Field{}, fmt.Errorf("%w: 8-bit header field %s", ErrMalformed, f.Name)
 }
 
 // HeaderValue returns the decoded (RFC 2047) value of a header field of an entity, or "".
