@@ -40,10 +40,12 @@ func FuzzCanonicalize(f *testing.F) {
 }
 
 // FuzzPrepare runs the whole preparation, with and without header protection and encryption: what
-// is accepted has a signature-safe payload and a 7-bit outer header.
+// is accepted has a signature-safe payload and a 7-bit outer header, and an encrypted protected
+// message shows outside only the allow-listed fields.
 func FuzzPrepare(f *testing.F) {
 	f.Add([]byte("From: a@b.example\r\nSubject: x\r\n\r\nbody\r\n"), true, true)
 	f.Add([]byte("From: \xc3\xa4 <a@b.example>\r\nSubject: \xc3\xa4\r\n\r\nx"), true, false)
+	f.Add([]byte(otpWithEverywhere), true, true)
 	f.Add([]byte(eightBitHeaders), false, false)
 	f.Add([]byte("From: a@b.example\r\nTo: A <x@y.example>\r\nSubject: s\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"+
 		"Content-Type: text/plain\r\n\r\nt\r\n--b\r\nContent-Type: text/html\r\n\r\n<body>h</body>\r\n--b--\r\n"), true, true)
@@ -61,6 +63,13 @@ func FuzzPrepare(f *testing.F) {
 		p.Outer.WriteTo(&outer)
 		if !SignatureSafe(outer.Bytes()) {
 			t.Fatalf("outer header is not 7-bit and safe: %q", outer.Bytes())
+		}
+		if hp && encrypted {
+			for _, f := range p.Outer {
+				if _, ok := exposedField(f); !ok && !hopField(f.Name) {
+					t.Fatalf("outer header shows %q", f.Raw)
+				}
+			}
 		}
 		if _, _, err := SplitEntity(c); err != nil {
 			t.Fatalf("payload does not parse: %v", err)
