@@ -67,8 +67,9 @@ func NewProtector(signer *openpgp.Entity, opts ...Option) (*Protector, error) {
 
 // Options are per-message choices.
 type Options struct {
-	// HeaderProtection copies the header fields into the signed part (RFC 9788); for encrypted mail
-	// the outer Subject becomes "[...]".
+	// HeaderProtection copies the header fields into the signed part (RFC 9788), marked hp and
+	// protected-headers="v1"; for encrypted mail the outer header keeps only From and To/Cc as bare
+	// addresses, Date, Message-ID and Subject "[...]", with a legacy display in the text.
 	HeaderProtection bool
 }
 

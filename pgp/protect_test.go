@@ -3,6 +3,7 @@ package pgp
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -261,5 +263,116 @@ func TestCRLFWriter(t *testing.T) {
 	}
 	if got := b.String(); got != "ab\r\ncd\r\ne\r\n\r\nf" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// hpOTP carries its code in every header field a sender might put it in, and in display names.
+const hpOTP = "From: Example Bank <statements@bank.example>\r\n" +
+	"To: Alice 730921 <alice@example.com>\r\n" +
+	"Subject: Your code is 730921\r\n" +
+	"X-OTP: 730921\r\n" +
+	"Thread-Topic: code 730921\r\n" +
+	"Reply-To: Codes 730921 <noreply@bank.example>\r\n" +
+	"Keywords: otp, 730921\r\n" +
+	"Comments: code 730921\r\n" +
+	"Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n" +
+	"Message-ID: <otp-7@bank.example>\r\n" +
+	"Content-Type: text/plain; charset=us-ascii\r\n\r\n" +
+	"Your one-time code is 730921.\r\n"
+
+// TestHeaderProtectionInnerPartWithGnuPGAndSequoia (issue 11 items 3 and 10): the outer header of
+// an encrypted OTP holds only From/To as bare addresses, Date, Message-ID and Subject "[...]"; what
+// gpg and sq decrypt holds every field (X-OTP, Thread-Topic, Reply-To, Keywords, Comments, the
+// display names), hp="cipher" and protected-headers="v1" on the payload root, and the legacy
+// display at the top of the text. Before, only Subject was obscured and neither
+// protected-headers nor a legacy display was written.
+func TestHeaderProtectionInnerPartWithGnuPGAndSequoia(t *testing.T) {
+	interop.Tool(t, "sq")
+	f := getFixture(t)
+	out, err := f.protector.Protect(ctx, []byte(hpOTP), f.customers[:1], Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := payload.SplitEntity(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{"from": true, "to": true, "date": true, "message-id": true, "subject": true, "mime-version": true, "content-type": true}
+	for _, fld := range h {
+		if !allowed[strings.ToLower(fld.Name)] {
+			t.Errorf("outer header keeps %q", fld.Raw)
+		}
+	}
+	if got := h.Get("From") + "|" + h.Get("To") + "|" + h.Get("Subject"); got != "statements@bank.example|alice@example.com|[...]" {
+		t.Errorf("outer From|To|Subject = %q", got)
+	}
+	if bytes.Contains(out, []byte("730921")) {
+		t.Fatal("the code appears outside the encryption")
+	}
+
+	_, _, armored := parts(t, out)
+	g := newGnuPG(t, armoredKey(t, f.bank, false), armoredKey(t, f.customers[0], true))
+	plain, status := g.run(armored, "--decrypt")
+	if !bytes.Contains(status, []byte("[GNUPG:] GOODSIG "+keyID(f.bank))) || !bytes.Contains(status, []byte("[GNUPG:] GOODMDC")) {
+		t.Fatalf("gpg did not verify:\n%s", status)
+	}
+	dir := t.TempDir()
+	msgFile := write(t, filepath.Join(dir, "msg.asc"), armored)
+	recip := write(t, filepath.Join(dir, "recip.asc"), armoredKey(t, f.customers[0], true))
+	signer := write(t, filepath.Join(dir, "bank.asc"), armoredKey(t, f.bank, false))
+	if sqOut := interop.Run(t, nil, "sq", "decrypt", "--recipient-key", recip, "--signer-cert", signer, msgFile); !bytes.Equal(sqOut, plain) {
+		t.Fatal("sq decrypted other bytes than gpg")
+	}
+
+	ih, body, err := payload.SplitEntity(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	ih.WriteTo(&raw)
+	for _, want := range []string{"X-OTP: 730921\r\n", "Thread-Topic: code 730921\r\n", "Reply-To: Codes 730921 <noreply@bank.example>\r\n",
+		"Keywords: otp, 730921\r\n", "Comments: code 730921\r\n", "To: Alice 730921 <alice@example.com>\r\n", "Subject: Your code is 730921\r\n",
+		"HP-Outer: Subject: [...]\r\n", "HP-Outer: To: alice@example.com\r\n", `protected-headers="v1"`} {
+		if !bytes.Contains(raw.Bytes(), []byte(want)) {
+			t.Errorf("decrypted header lacks %q:\n%s", want, raw.Bytes())
+		}
+	}
+	if _, params, err := payload.MediaType(ih); err != nil || params["hp"] != "cipher" || params["protected-headers"] != "v1" || params["hp-legacy-display"] != "1" {
+		t.Errorf("payload root Content-Type %q", ih.Get("Content-Type"))
+	}
+	if !bytes.HasPrefix(body, []byte("From: Example Bank <statements@bank.example>\r\nTo: Alice 730921 <alice@example.com>\r\nSubject: Your code is 730921\r\n")) {
+		t.Errorf("text does not begin with the legacy display:\n%s", body)
+	}
+}
+
+// TestEightBitHeadersSevenBitOnTheWire (issue 11 item 14): PGP/MIME output is 7-bit throughout,
+// signed or encrypted, with or without header protection, and gpg verifies the signed form.
+func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
+	f := getFixture(t)
+	msg := "From: Bänk <statements@bank.example>\r\nTo: Jörg Müller <alice@example.com>\r\nSubject: Ihr Code für heute\r\n" +
+		"X-Bank-Note: geprüft\r\n\r\nHallo\r\n"
+	g := newGnuPG(t, armoredKey(t, f.bank, false))
+	for _, hp := range []bool{false, true} {
+		enc, err := f.protector.Protect(ctx, []byte(msg), f.customers[:1], Options{HeaderProtection: hp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := f.protector.Sign(ctx, []byte(msg), Options{HeaderProtection: hp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, m := range map[string][]byte{"encrypted": enc, "signed": signed} {
+			if !payload.IsASCII(m) || !payload.SignatureSafe(m) {
+				t.Errorf("hp=%v %s message is not 7-bit:\n%s", hp, name, m[:bytes.Index(m, []byte("\r\n\r\n"))])
+			}
+		}
+		if got := payload.HeaderValue(signed, "Subject"); got != "Ihr Code für heute" {
+			t.Errorf("hp=%v signed Subject decodes to %q", hp, got)
+		}
+		content, _, sig := parts(t, signed)
+		dir := t.TempDir()
+		if _, status := g.run(nil, "--verify", write(t, filepath.Join(dir, "sig.asc"), sig), write(t, filepath.Join(dir, "c"), content)); !bytes.Contains(status, []byte("[GNUPG:] GOODSIG")) {
+			t.Fatalf("hp=%v gpg --verify: %s", hp, status)
+		}
 	}
 }

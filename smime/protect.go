@@ -49,9 +49,11 @@ func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 
 // Options are per-message choices.
 type Options struct {
-	// HeaderProtection copies the message's header fields into the signed part (RFC 9788). When the
-	// message is also encrypted, the outer Subject becomes "[...]" (hcp_baseline), so a one-time
-	// passcode in the Subject never travels in clear.
+	// HeaderProtection copies the message's header fields into the signed part (RFC 9788), marked
+	// hp and protected-headers="v1". When the message is also encrypted, the outer header keeps
+	// only From, To and Cc as bare addresses, Date, Message-ID and Subject "[...]", and the hidden
+	// user-facing fields lead the text as a legacy display, so a one-time passcode in any header
+	// field or display name never travels in clear.
 	HeaderProtection bool
 }
 

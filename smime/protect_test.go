@@ -7,12 +7,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smallstep/pkcs7"
 
+	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/tsa"
@@ -291,5 +293,184 @@ func TestNoTimestampNoOutput(t *testing.T) {
 	out, err := p.Protect(ctx, []byte(statement), recipients(f.customers[:1], false, false), Options{})
 	if out != nil || !errors.Is(err, ErrTimestamp) || !errors.Is(err, tsa.ErrUnavailable) {
 		t.Fatalf("got %d bytes and %v; want no output, ErrTimestamp and tsa.ErrUnavailable", len(out), err)
+	}
+}
+
+// hpOTP carries its code in every header field a sender might put it in, and in display names.
+const hpOTP = "From: Example Bank <otp@bank.example>\r\n" +
+	"To: Alice 493817 <alice@example.com>\r\n" +
+	"Subject: Your code is 493817\r\n" +
+	"X-OTP: 493817\r\n" +
+	"Thread-Topic: code 493817\r\n" +
+	"Reply-To: Codes 493817 <noreply@bank.example>\r\n" +
+	"Keywords: otp, 493817\r\n" +
+	"Comments: code 493817\r\n" +
+	"Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n" +
+	"Message-ID: <otp-7@bank.example>\r\n" +
+	"Content-Type: text/plain; charset=us-ascii\r\n\r\n" +
+	"Your one-time code is 493817.\r\n"
+
+// hpHidden are the fields of hpOTP that must travel only inside.
+var hpHidden = []string{"X-OTP: 493817\r\n", "Thread-Topic: code 493817\r\n", "Reply-To: Codes 493817 <noreply@bank.example>\r\n",
+	"Keywords: otp, 493817\r\n", "Comments: code 493817\r\n", "To: Alice 493817 <alice@example.com>\r\n",
+	"From: Example Bank <otp@bank.example>\r\n", "Subject: Your code is 493817\r\n"}
+
+// checkHPOuter fails unless the outer header of an encrypted protected message holds only the
+// allow-listed fields, with bare addresses, and nothing of the code.
+func checkHPOuter(t *testing.T, out []byte) {
+	t.Helper()
+	h, _, err := payload.SplitEntity(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{"from": true, "to": true, "cc": true, "date": true, "message-id": true, "subject": true, "mime-version": true}
+	for _, f := range h {
+		if !allowed[strings.ToLower(f.Name)] && !payload.IsContentField(f.Name) {
+			t.Errorf("outer header keeps %q", f.Raw)
+		}
+	}
+	if got := h.Get("From") + "|" + h.Get("To") + "|" + h.Get("Subject"); got != "otp@bank.example|alice@example.com|[...]" {
+		t.Errorf("outer From|To|Subject = %q", got)
+	}
+	if bytes.Contains(out, []byte("493817")) {
+		t.Error("the code appears in the protected message outside the encryption")
+	}
+}
+
+// checkHPInner fails unless the signed payload holds every header field, both markers and the
+// legacy display at the top of its text.
+func checkHPInner(t *testing.T, content []byte) {
+	t.Helper()
+	h, body, err := payload.SplitEntity(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	h.WriteTo(&raw)
+	for _, want := range append(hpHidden, "HP-Outer: Subject: [...]\r\n", "HP-Outer: To: alice@example.com\r\n", `protected-headers="v1"`) {
+		if !bytes.Contains(raw.Bytes(), []byte(want)) {
+			t.Errorf("inner header lacks %q:\n%s", want, raw.Bytes())
+		}
+	}
+	_, params, err := payload.MediaType(h)
+	if err != nil || params["hp"] != "cipher" || params["protected-headers"] != "v1" || params["hp-legacy-display"] != "1" {
+		t.Errorf("payload root Content-Type %q: want hp=cipher, protected-headers=v1, hp-legacy-display=1", h.Get("Content-Type"))
+	}
+	display := "From: Example Bank <otp@bank.example>\r\nTo: Alice 493817 <alice@example.com>\r\nSubject: Your code is 493817\r\n" +
+		"Reply-To: Codes 493817 <noreply@bank.example>\r\n\r\nYour one-time code is 493817.\r\n"
+	if string(body) != display {
+		t.Errorf("text does not begin with the legacy display:\n%s", body)
+	}
+}
+
+// TestHeaderProtectionOuterHeaderIsAnAllowList (issue 11 item 3): an OTP whose code is in X-OTP,
+// Thread-Topic, Reply-To, Keywords, Comments and the To display name leaves with none of them
+// outside; inside they are all there. Before, only Subject was obscured.
+func TestHeaderProtectionOuterHeaderIsAnAllowList(t *testing.T) {
+	f := getFixture(t)
+	out, err := f.protector.Protect(ctx, []byte(hpOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHPOuter(t, out)
+	d, err := Decrypt(envelopeDER(t, out), f.customers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHPInner(t, verifyGo(t, f, d.Content))
+}
+
+// TestHeaderProtectionInnerPartWithOpenSSLAndNSS (items 3 and 10): what openssl cms and NSS's
+// cmsutil (Thunderbird's library) decrypt holds the whole header, hp="cipher" and
+// protected-headers="v1" on the payload root and the legacy display; both verify the signature over
+// it.
+func TestHeaderProtectionInnerPartWithOpenSSLAndNSS(t *testing.T) {
+	for _, tool := range []string{"openssl", "certutil", "pk12util", "cmsutil"} {
+		interop.Tool(t, tool)
+	}
+	f := getFixture(t)
+	peer := newNSSPeer(t, f)
+	files := peer.files
+	out, err := f.protector.Protect(ctx, []byte(hpOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHPOuter(t, out)
+	eml := filepath.Join(files.dir, "otp.eml")
+	write(t, eml, out)
+	dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-in", eml, "-recip", files.certs[0], "-inkey", files.keys[0])
+	decFile := filepath.Join(files.dir, "otp-dec.eml")
+	write(t, decFile, dec)
+	verified := interop.Run(t, nil, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", files.ca, "-in", decFile)
+	content, sig := splitSigned(t, dec)
+	if !bytes.Equal(normalizeLF(verified), normalizeLF(content)) {
+		t.Fatal("openssl verified other bytes than the signed part")
+	}
+	checkHPInner(t, content)
+
+	der := filepath.Join(files.dir, "otp.der")
+	write(t, der, envelopeDER(t, out))
+	db := peer.db(t, true, 0)
+	nssDec := interop.Run(t, nil, "cmsutil", "-D", "-i", der, "-d", db)
+	if !bytes.Equal(nssDec, dec) {
+		t.Fatalf("NSS decrypted other bytes than openssl:\n%s", head(nssDec))
+	}
+	sigFile, contentFile := filepath.Join(files.dir, "otp.p7s"), filepath.Join(files.dir, "otp.content")
+	write(t, sigFile, sig)
+	write(t, contentFile, content)
+	report := interop.Run(t, nil, "cmsutil", "-D", "-i", sigFile, "-c", contentFile, "-d", db, "-u", "4", "-n", "-h", "1")
+	if !bytes.Contains(report, []byte("signer0.status=GoodSignature;")) {
+		t.Fatalf("cmsutil does not report a good signature over the protected payload:\n%s", report)
+	}
+}
+
+// eightBitOTP is submitted without SMTPUTF8 but with raw UTF-8 in its header fields.
+const eightBitOTP = "From: Bänk <otp@bank.example>\r\nTo: Jörg Müller <alice@example.com>\r\nSubject: Ihr Code für heute\r\n" +
+	"X-Bank-Note: geprüft\r\nMessage-ID: <u8@bank.example>\r\n\r\nHallo\r\n"
+
+// TestEightBitHeadersSevenBitOnTheWire (issue 11 item 14): whatever the method and header
+// protection, the message that leaves is 7-bit throughout, its 8-bit fields RFC 2047 encoded, and
+// openssl verifies the signature over the encoded form. Before, the outer header went out as
+// submitted.
+func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
+	interop.Tool(t, "openssl")
+	f := getFixture(t)
+	files := f.files(t)
+	for _, hp := range []bool{false, true} {
+		enc, err := f.protector.Protect(ctx, []byte(eightBitOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: hp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := f.protector.Sign(ctx, []byte(eightBitOTP), Options{HeaderProtection: hp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decrypt(envelopeDER(t, enc), f.customers[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := verifyGo(t, f, d.Content)
+		for name, m := range map[string][]byte{"encrypted": enc, "signed": signed, "encrypted payload": inner} {
+			if !payload.IsASCII(m) || !payload.SignatureSafe(m) {
+				t.Errorf("hp=%v %s message is not 7-bit:\n%s", hp, name, head(m))
+			}
+		}
+		wantSubject := "Ihr Code für heute"
+		if hp {
+			if got := payload.HeaderValue(enc, "Subject"); got != "[...]" {
+				t.Errorf("hp=%v encrypted outer Subject %q", hp, got)
+			}
+		} else if got := payload.HeaderValue(enc, "Subject"); got != wantSubject {
+			t.Errorf("encrypted outer Subject decodes to %q", got)
+		}
+		if got := payload.HeaderValue(signed, "Subject"); got != wantSubject {
+			t.Errorf("hp=%v signed outer Subject decodes to %q", hp, got)
+		}
+		if got := payload.HeaderValue(signed, "X-Bank-Note"); got != "geprüft" {
+			t.Errorf("hp=%v signed X-Bank-Note decodes to %q", hp, got)
+		}
+		eml := filepath.Join(files.dir, "u8.eml")
+		write(t, eml, signed)
+		interop.Run(t, nil, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", files.ca, "-in", eml)
 	}
 }

@@ -3,9 +3,11 @@
 // Cryptographic Payload), makes that entity canonical so that what is signed is exactly what is sent,
 // and applies header protection.
 //
-// Invariant: Content is CRLF, 7-bit, free of trailing white space and "From " lines, with lines of at
-// most 998 octets: no relay has a reason to alter it. Errors wrap ErrMalformed (the sender's message
-// cannot be made canonical) or ErrNoFrom.
+// Invariants: Content is CRLF, 7-bit, free of trailing white space and "From " lines, with lines of
+// at most 998 octets: no relay has a reason to alter it. Outer is 7-bit too. With header protection
+// on an encrypted message, Outer holds only the fields exposedField allows (and the hop's trace
+// fields): nothing else of the header leaves outside the encryption. Errors wrap ErrMalformed (the
+// sender's message cannot be made canonical) or ErrNoFrom.
 package payload
 
 import (
@@ -31,8 +33,9 @@ var (
 type Options struct {
 	// HeaderProtection copies the header fields into the payload (RFC 9788).
 	HeaderProtection bool
-	// Encrypted says the payload will be encrypted: header protection then obscures the outer
-	// header (hp="cipher"); otherwise hp="clear".
+	// Encrypted says the payload will be encrypted: header protection then reduces the outer
+	// header to what transport needs (hp="cipher") and adds a legacy display; otherwise hp="clear"
+	// and the outer header stays whole.
 	Encrypted bool
 }
 
@@ -59,7 +62,10 @@ func (p *Prepared) Content() []byte {
 	return b.Bytes()
 }
 
-// Prepare splits msg, an RFC 5322 message, and makes its payload canonical.
+// Prepare splits msg, an RFC 5322 message, and makes its payload canonical. Every header field,
+// outside and inside, comes out 7-bit: 8-bit fields (a raw UTF-8 Subject or display name submitted
+// without SMTPUTF8) are RFC 2047/2231 encoded, or refused when their syntax has no encoded form.
+// With opts.HeaderProtection the header is protected as RFC 9788 says (see hp.go).
 func Prepare(msg []byte, opts Options) (*Prepared, error) {
 	h, body, err := SplitEntity(ToCRLF(msg))
 	if err != nil {
@@ -69,7 +75,10 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	outer := h.Without(func(n string) bool { return IsContentField(n) || strings.EqualFold(n, "MIME-Version") })
+	outer, err := cleanHeader(h.Without(func(n string) bool { return IsContentField(n) || strings.EqualFold(n, "MIME-Version") }))
+	if err != nil {
+		return nil, err
+	}
 	inner := h.Without(func(n string) bool { return !IsContentField(n) })
 	if inner.Get("Content-Type") == "" {
 		charset := "us-ascii"
@@ -78,12 +87,22 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 		}
 		inner = append(inner, NewField("Content-Type", "text/plain; charset="+charset))
 	}
+	var plan protection
+	if opts.HeaderProtection {
+		plan = planProtection(outer, opts.Encrypted)
+		outer = plan.outer
+		if len(plan.display) > 0 {
+			if inner, body, err = addLegacyDisplay(inner, body, plan.display); err != nil {
+				return nil, err
+			}
+		}
+	}
 	inner, body, err = canonicalBody(inner, body, 0)
 	if err != nil {
 		return nil, err
 	}
 	if opts.HeaderProtection {
-		if outer, inner, err = protectHeaders(outer, inner, opts.Encrypted); err != nil {
+		if inner, err = plan.apply(inner); err != nil {
 			return nil, err
 		}
 	}
@@ -116,110 +135,6 @@ func NewBoundary() (string, error) {
 		return "", err
 	}
 	return "sealpost-" + hex.EncodeToString(r[:]), nil
-}
-
-// unprotected lists header fields that are not copied into the protected part: trace and transport
-// fields that belong to the hop, not to the message.
-func unprotected(name string) bool {
-	n := strings.ToLower(name)
-	switch n {
-	case "received", "return-path", "delivered-to", "x-original-to", "dkim-signature":
-		return true
-	}
-	return strings.HasPrefix(n, "arc-")
-}
-
-// obscured says how hcp_baseline (RFC 9788) treats an outer field of an encrypted message: Subject
-// becomes "[...]", Keywords and Comments are removed, everything else stays.
-func obscured(f Field) (Field, bool) {
-	switch strings.ToLower(f.Name) {
-	case "subject":
-		return NewField(f.Name, "[...]"), true
-	case "keywords", "comments":
-		return Field{}, false
-	}
-	return f, true
-}
-
-// protectHeaders implements RFC 9788 on the sending side: the Cryptographic Payload's root part gets
-// a copy of each protected header field and hp="cipher" (encrypted) or hp="clear" (signed only); for
-// an encrypted message the outer header is obscured and each remaining outer field is recorded in an
-// HP-Outer field, so the recipient can see what was exposed.
-func protectHeaders(outer, inner Header, encrypted bool) (Header, Header, error) {
-	mt, params, err := MediaType(inner)
-	if err != nil {
-		return nil, nil, err
-	}
-	params["hp"] = "clear"
-	if encrypted {
-		params["hp"] = "cipher"
-	}
-	newInner := inner.Without(func(n string) bool { return strings.EqualFold(n, "Content-Type") })
-	newInner = append(newInner, NewField("Content-Type", mime.FormatMediaType(mt, params)))
-	newOuter := make(Header, 0, len(outer))
-	for _, f := range outer {
-		if unprotected(f.Name) {
-			newOuter = append(newOuter, f)
-			continue
-		}
-		copied, err := sevenBitField(f)
-		if err != nil {
-			return nil, nil, err
-		}
-		newInner = append(newInner, copied)
-		if !encrypted {
-			newOuter = append(newOuter, f)
-			continue
-		}
-		if o, keep := obscured(f); keep {
-			newOuter = append(newOuter, o)
-			oc, err := sevenBitField(o)
-			if err != nil {
-				return nil, nil, err
-			}
-			newInner = append(newInner, Field{Name: "HP-Outer", Raw: append([]byte("HP-Outer: "), oc.Raw...)})
-		}
-	}
-	newInner, err = cleanHeader(newInner)
-	if err != nil {
-		return nil, nil, err
-	}
-	return newOuter, newInner, nil
-}
-
-// sevenBitField returns f unchanged when it is ASCII, else re-encoded so the signed part stays 7-bit:
-// unstructured text as RFC 2047 encoded-words, address lists re-formatted, MIME parameters per
-// RFC 2231. Any other 8-bit field is refused.
-func sevenBitField(f Field) (Field, error) {
-	if IsASCII(f.Raw) {
-		return f, nil
-	}
-	v := f.Value()
-	switch strings.ToLower(f.Name) {
-	case "subject", "comments", "keywords", "content-description":
-		return NewField(f.Name, mime.QEncoding.Encode("utf-8", v)), nil
-	case "content-type", "content-disposition":
-		// RFC 2231 encodes non-ASCII parameter values (file names, typically).
-		mt, params, err := mime.ParseMediaType(v)
-		if err != nil || !IsASCII([]byte(mt)) {
-			return Field{}, fmt.Errorf("%w: header %s: %v", ErrMalformed, f.Name, err)
-		}
-		return NewField(f.Name, mime.FormatMediaType(mt, params)), nil
-	case "from", "to", "cc", "reply-to", "sender":
-		list, err := mail.ParseAddressList(v)
-		if err != nil {
-			return Field{}, fmt.Errorf("%w: header %s: %v", ErrMalformed, f.Name, err)
-		}
-		parts := make([]string, len(list))
-		for i, a := range list {
-			if !IsASCII([]byte(a.Address)) {
-				return Field{}, fmt.Errorf("%w: non-ASCII address in %s (SMTPUTF8 is not supported)", ErrMalformed, f.Name)
-			}
-			parts[i] = a.String()
-		}
-		return NewField(f.Name, strings.Join(parts, ", ")), nil
-	}
-	return Field{}, fmt.Errorf("%w: 8-bit header field %s", ErrMalformed, f.Name)
 }
 
 // HeaderValue returns the decoded (RFC 2047) value of a header field of an entity, or "".
