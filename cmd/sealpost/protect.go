@@ -29,7 +29,7 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	prefer := fs.String("prefer", "smime", "method for a customer with both an S/MIME certificate and an OpenPGP key, and for -sign-only: smime or pgp")
 	outdir := fs.String("outdir", "", "write smime.eml and pgp.eml here (needed when the recipients need both methods)")
 	signOnly := fs.Bool("sign-only", false, "sign and timestamp without encrypting")
-	hp := fs.Bool("header-protection", false, "protect header fields (RFC 9788); hides the Subject of encrypted mail")
+	hp := fs.Bool("header-protection", false, "protect header fields (RFC 9788): encrypted mail shows outside only From, To, Cc (bare addresses), Date, Message-ID and Subject [...]")
 	gcm := fs.Bool("gcm", false, "S/MIME: AES-256-GCM AuthEnvelopedData, only if every recipient's client reads it")
 	oaep := fs.Bool("oaep", false, "S/MIME: wrap the content key with RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5")
 	p12 := fs.String("signer-p12", "", "S/MIME: sign with this PKCS#12 identity instead of the data directory's signer")

@@ -15,7 +15,7 @@ import (
 // (draft-autocrypt-lamps-protected-headers) that Thunderbird, K-9 and NeoMutt read.
 //
 // When the message is encrypted, the outer header is an allow-list: From, To and Cc as bare
-// addresses, Date, Message-ID and Subject "[...]" (plus the hop's trace fields and the protector's
+// addresses, Date, Message-ID, Subject "[...]" and Auto-Submitted's keyword (plus the hop's trace fields and the protector's
 // MIME fields). Everything else, including any field this code does not know, travels only inside;
 // each field left outside is recorded in an HP-Outer field. The user-facing fields that were hidden
 // or changed are also written at the top of the main body parts (RFC 9788 Legacy Display Element),
@@ -51,6 +51,14 @@ func exposedField(f Field) (Field, bool) {
 		return f, true
 	case "subject":
 		return NewField(f.Name, "[...]"), true
+	case "auto-submitted":
+		// Vacation responders and MTAs read it outside (RFC 3834): an OTP must not be auto-replied to.
+		// Only its keyword leaves; parameters, where text could hide, stay inside.
+		kw := strings.ToLower(strings.TrimSpace(strings.SplitN(f.Value(), ";", 2)[0]))
+		switch kw {
+		case "no", "auto-generated", "auto-replied", "auto-notified":
+			return NewField(f.Name, kw), true
+		}
 	}
 	return Field{}, false
 }

@@ -259,3 +259,33 @@ func entities(t *testing.T, b []byte, depth int) []entity {
 	}
 	return out
 }
+
+// TestHeaderProtectionKeepsAutoSubmittedKeyword: Auto-Submitted stays outside for responders (RFC
+// 3834), but only its keyword; an unknown value or parameters stay inside.
+func TestHeaderProtectionKeepsAutoSubmittedKeyword(t *testing.T) {
+	for value, want := range map[string]string{
+		"auto-generated":                   "Auto-Submitted: auto-generated\r\n",
+		"Auto-Generated; owner=493817":     "Auto-Submitted: auto-generated\r\n",
+		"code-493817":                      "",
+		"auto-notified (your code 493817)": "",
+	} {
+		msg := "From: otp@bank.example\r\nTo: alice@example.com\r\nAuto-Submitted: " + value + "\r\nSubject: x\r\n\r\nbody\r\n"
+		p, err := Prepare([]byte(msg), Options{HeaderProtection: true, Encrypted: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outer bytes.Buffer
+		p.Outer.WriteTo(&outer)
+		got := ""
+		if i := bytes.Index(outer.Bytes(), []byte("Auto-Submitted:")); i >= 0 {
+			got = string(outer.Bytes()[i:])
+			got = got[:strings.Index(got, "\r\n")+2]
+		}
+		if got != want {
+			t.Errorf("Auto-Submitted %q: outer %q, want %q", value, got, want)
+		}
+		if !bytes.Contains(p.Content(), []byte("Auto-Submitted: "+value)) {
+			t.Errorf("Auto-Submitted %q is not inside", value)
+		}
+	}
+}
