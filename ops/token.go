@@ -122,13 +122,23 @@ func ReadTokenFile(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	secret, err := parseTokenSecret(b)
+	if err != nil {
+		return "", fmt.Errorf("ops: %s: %w", path, err)
+	}
+	return secret, nil
+}
+
+// parseTokenSecret returns the secret a token file holds: one line of printable ASCII without
+// spaces, minTokenLen to maxTokenLen characters, with or without a line ending.
+func parseTokenSecret(b []byte) (string, error) {
 	secret := strings.TrimRight(string(b), "\r\n")
 	if len(secret) < minTokenLen || len(secret) > maxTokenLen {
-		return "", fmt.Errorf("ops: %s: a token is %d to %d characters, this one %d", path, minTokenLen, maxTokenLen, len(secret))
+		return "", fmt.Errorf("a token is %d to %d characters, this one %d", minTokenLen, maxTokenLen, len(secret))
 	}
 	for i := 0; i < len(secret); i++ {
 		if c := secret[i]; c <= ' ' || c >= 0x7f {
-			return "", fmt.Errorf("ops: %s: a token is printable ASCII without spaces, on one line", path)
+			return "", errors.New("a token is printable ASCII without spaces, on one line")
 		}
 	}
 	return secret, nil

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -254,4 +255,31 @@ func TestCorruptEntriesReported(t *testing.T) {
 	if strings.Contains(body, "alice") {
 		t.Fatalf("GET /queue/corrupt shows an address: %s", body)
 	}
+}
+
+// FuzzTokenFiles: whatever a token file or its hash file holds, parsing never panics; a secret
+// that parses is accepted by its own token only, and its hash file reads back as that token.
+func FuzzTokenFiles(f *testing.F) {
+	f.Add([]byte("an-operators-own-token-of-enough-characters-0123\n"))
+	f.Add([]byte("short\n"))
+	f.Add([]byte("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"))
+	f.Add([]byte("with space inside the token of enough characters\r\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if tok, err := parseTokenHash(b); err == nil && tok.matches("") {
+			t.Fatal("a hash file's token accepts the empty secret")
+		}
+		secret, err := parseTokenSecret(b)
+		if err != nil {
+			return
+		}
+		tok := NewToken(secret)
+		if !tok.matches(secret) || tok.matches(secret+"x") || tok.matches("") {
+			t.Fatalf("token of %q does not accept exactly it", secret)
+		}
+		again, err := parseTokenHash([]byte(hex.EncodeToString(tok.sum[:]) + "\n"))
+		if err != nil || !again.matches(secret) {
+			t.Fatalf("the hash of %q does not read back: %v", secret, err)
+		}
+	})
 }
