@@ -190,13 +190,14 @@ func (o queueObserver) Deferred(class, reason string) { o.m.deferred.add(1, o.qu
 
 func (o queueObserver) Bounced(class string) { o.m.bounced.add(1, o.queue, class) }
 
-// SpoolStats is what the depth gauges read at scrape time; *queue.Spool implements it.
+// SpoolStats is what the spool gauges read at scrape time; *queue.Spool implements it.
 type SpoolStats interface {
 	Stats() (depth int, oldest time.Time)
+	CorruptCount() (int, error)
 }
 
-// WatchSpool exports the depth and oldest entry's age of the spool named name, read at each
-// scrape. A name can be watched once.
+// WatchSpool exports the depth, the oldest entry's age and the entries set aside as corrupt of
+// the spool named name, read at each scrape. A name can be watched once.
 func (m *Metrics) WatchSpool(name string, s SpoolStats) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -217,6 +218,16 @@ func (m *Metrics) WatchSpool(name string, s SpoolStats) {
 					return 0
 				}
 				return max(time.Since(oldest).Seconds(), 0)
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sealpost_queue_corrupt_entries",
+			Help:        "Entries the spool set aside in its corrupt directory because they failed their checks (neither delivered nor deleted; -1 when the directory cannot be read), by queue.",
+			ConstLabels: labels},
+			func() float64 {
+				n, err := s.CorruptCount()
+				if err != nil {
+					return -1
+				}
+				return float64(n)
 			}),
 	)
 }

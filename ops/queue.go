@@ -20,6 +20,11 @@ type Spool interface {
 	Retry(id string) error
 	Delete(id string) error
 	Flush()
+	// Corrupt lists what the spool set aside as failing its checks; CorruptCount counts it by
+	// entry, cheaply; CorruptDir is where it is.
+	Corrupt() ([]queue.CorruptEntry, error)
+	CorruptCount() (int, error)
+	CorruptDir() string
 }
 
 // DefaultQueue is the spool queue control acts on when the request names none.
@@ -59,6 +64,28 @@ type EntryList struct {
 	Entries []Entry `json:"entries"`
 }
 
+// CorruptList is the answer of GET /queue/corrupt: what the spool set aside because it failed its
+// checks (damaged, truncated, unreadable, wrong mode), neither delivered nor deleted.
+type CorruptList struct {
+	Queue   string         `json:"queue"`
+	Dir     string         `json:"dir"` // where the files are
+	Entries []CorruptEntry `json:"entries"`
+}
+
+// CorruptEntry is what was set aside under one queue ID.
+type CorruptEntry struct {
+	ID    string        `json:"id"`
+	Files []CorruptFile `json:"files"`
+}
+
+// CorruptFile is one file set aside: its name in the directory, and when and why it was moved.
+type CorruptFile struct {
+	Name     string    `json:"name"`
+	Size     int64     `json:"size"`
+	SetAside time.Time `json:"set_aside"` // zero when the note is missing
+	Problem  string    `json:"problem"`
+}
+
 // Action is the answer of the queue control requests that change something.
 type Action struct {
 	Queue  string `json:"queue"`
@@ -68,6 +95,7 @@ type Action struct {
 
 func (s *Server) routeQueue(mux *http.ServeMux) {
 	mux.HandleFunc("GET /queue", s.queueList)
+	mux.HandleFunc("GET /queue/corrupt", s.queueCorrupt)
 	mux.HandleFunc("GET /queue/{id}", s.queueShow)
 	mux.HandleFunc("POST /queue/{id}/retry", s.queueRetry)
 	mux.HandleFunc("DELETE /queue/{id}", s.queueDelete)
@@ -82,15 +110,19 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (string, Spool, b
 	}
 	sp, ok := s.spools[name]
 	if !ok {
-		names := make([]string, 0, len(s.spools))
-		for n := range s.spools {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no queue %q (queues: %s)", name, strings.Join(names, ", ")))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no queue %q (queues: %s)", printable(name), strings.Join(s.spoolNames(), ", ")))
 		return "", nil, false
 	}
 	return name, sp, true
+}
+
+func (s *Server) spoolNames() []string {
+	names := make([]string, 0, len(s.spools))
+	for n := range s.spools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // flushPath: "flush" is never a queue ID, so GET or DELETE /queue/flush is a wrong method, not
@@ -126,6 +158,27 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request) {
 	out := EntryList{Queue: name, Entries: make([]Entry, 0, len(infos))}
 	for _, in := range infos {
 		out.Entries = append(out.Entries, entryOf(in, false))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) queueCorrupt(w http.ResponseWriter, r *http.Request) {
+	name, sp, ok := s.spool(w, r)
+	if !ok {
+		return
+	}
+	list, err := sp.Corrupt()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	out := CorruptList{Queue: name, Dir: sp.CorruptDir(), Entries: make([]CorruptEntry, 0, len(list))}
+	for _, e := range list {
+		ce := CorruptEntry{ID: e.ID, Files: make([]CorruptFile, 0, len(e.Files))}
+		for _, f := range e.Files {
+			ce.Files = append(ce.Files, CorruptFile{Name: f.Name, Size: f.Size, SetAside: f.SetAside, Problem: f.Problem})
+		}
+		out.Entries = append(out.Entries, ce)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -38,8 +38,9 @@ type Config struct {
 	Enabled bool `json:"enabled"`
 	// Addr is host:port; default DefaultAddr. It must be a loopback address unless AllowRemote.
 	Addr string `json:"addr"`
-	// AllowRemote permits a non-loopback Addr. The listener has no authentication and its queue
-	// control deletes mail: only allow this behind something that authenticates operators.
+	// AllowRemote permits a non-loopback Addr. Queue control needs the ops token, but the listener
+	// speaks plain HTTP, so the token would cross the network in clear: only allow this behind
+	// something that adds TLS.
 	AllowRemote bool `json:"allow_remote"`
 }
 
@@ -88,6 +89,7 @@ type Server struct {
 	spools  map[string]Spool
 	checks  []namedCheck
 	notices map[string]string
+	token   *Token
 	log     *slog.Logger
 	handler http.Handler
 
@@ -133,6 +135,10 @@ func WithNotice(name, text string) Option {
 // WithLogger sets the structured logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
+// WithToken sets the credential every request but GET /metrics, /healthz and /readyz must present
+// ("Authorization: Bearer SECRET"; see EnsureToken). Without it those requests are all refused.
+func WithToken(t *Token) Option { return func(s *Server) { s.token = t } }
+
 // NewServer returns a Server for cfg, which it validates. It does not listen; see Start.
 func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -154,7 +160,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	s.routeQueue(mux)
 	// Queue control changes state on POST and DELETE: a web page the operator's browser shows
 	// must not be able to send those (CSRF), nor read answers through a rebound DNS name.
-	var h http.Handler = http.NewCrossOriginProtection().Handler(jsonErrors(mux))
+	var h http.Handler = http.NewCrossOriginProtection().Handler(s.route(mux))
 	if !cfg.AllowRemote {
 		h = loopbackHostOnly(h)
 	}
@@ -249,7 +255,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		wg.Go(func() { results[i] = runCheck(ctx, c.check) })
 	}
 	wg.Wait()
-	out := Readiness{Status: "ready", Checks: map[string]string{}, Notices: s.notices}
+	out := Readiness{Status: "ready", Checks: map[string]string{}, Notices: s.currentNotices()}
 	code := http.StatusOK
 	for i, c := range s.checks {
 		out.Checks[c.name] = "ok"
@@ -262,6 +268,40 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("ops: not ready", "checks", out.Checks)
 	}
 	writeJSON(w, code, out)
+}
+
+// currentNotices returns the notices given to NewServer and, for each spool with entries set
+// aside as corrupt, how many there are and where.
+func (s *Server) currentNotices() map[string]string {
+	var out map[string]string
+	add := func(k, v string) {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	for k, v := range s.notices {
+		add(k, v)
+	}
+	for _, name := range s.spoolNames() {
+		sp := s.spools[name]
+		n, err := sp.CorruptCount()
+		switch {
+		case err != nil:
+			add("corrupt entries: "+name, fmt.Sprintf("cannot read %s: %v", sp.CorruptDir(), err))
+		case n > 0:
+			add("corrupt entries: "+name, fmt.Sprintf("%d %s failed %s checks and %s set aside in %s, neither delivered nor deleted: see sealpost queue list -corrupt -queue %s",
+				n, plural(n, "entry", "entries"), plural(n, "its", "their"), plural(n, "is", "are"), sp.CorruptDir(), name))
+		}
+	}
+	return out
+}
+
+func plural(n int, one, more string) string {
+	if n == 1 {
+		return one
+	}
+	return more
 }
 
 // runCheck runs c, giving up when ctx is done (a check stuck on a hung disk stays stuck, but
@@ -296,22 +336,80 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, errorBody{Error: msg})
 }
 
-// jsonErrors answers what mux has no route for (404, 405 with its Allow header) in JSON too.
-func jsonErrors(mux *http.ServeMux) http.Handler {
+// openPatterns are the routes that need no token: what a scraper and a load balancer's probe call.
+var openPatterns = map[string]bool{"GET /metrics": true, "GET /healthz": true, "GET /readyz": true}
+
+// route serves mux, answering what it has no route for (404, 405 with its Allow header) in JSON
+// too, and requiring the token for every route but the open ones: one added later is protected
+// without anyone having to remember it.
+func (s *Server) route(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			rec := &headerRecorder{header: http.Header{}, code: http.StatusOK}
+			mux.ServeHTTP(rec, r)
+			for _, k := range []string{"Allow", "Location"} {
+				if v := rec.header.Get(k); v != "" {
+					w.Header().Set(k, v)
+				}
+			}
+			writeError(w, rec.code, strings.ToLower(http.StatusText(rec.code)))
 			return
 		}
-		rec := &headerRecorder{header: http.Header{}, code: http.StatusOK}
-		mux.ServeHTTP(rec, r)
-		for _, k := range []string{"Allow", "Location"} {
-			if v := rec.header.Get(k); v != "" {
-				w.Header().Set(k, v)
-			}
+		if !openPatterns[pattern] && !s.authorized(w, r) {
+			return
 		}
-		writeError(w, rec.code, strings.ToLower(http.StatusText(rec.code)))
+		mux.ServeHTTP(w, r)
 	})
+}
+
+// authorized reports whether r carries the ops token; when it does not, it answers 401 with a
+// problem body (RFC 9457) and logs the refusal, never what was presented.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	scheme, secret, _ := strings.Cut(auth, " ")
+	var reason string
+	switch {
+	case s.token == nil || !s.token.set:
+		reason = "no token configured"
+	case auth == "":
+		reason = "no credential"
+	case !strings.EqualFold(scheme, "Bearer"):
+		reason = "not a bearer token"
+	case !s.token.matches(strings.TrimSpace(secret)):
+		reason = "wrong token"
+	default:
+		return true
+	}
+	s.log.Warn("ops: refused a request without the ops token", "method", printable(r.Method), "path", printable(r.URL.Path),
+		"remote", r.RemoteAddr, "reason", reason)
+	detail := "queue control needs the ops token: send \"Authorization: Bearer\" with the content of the data directory's " + TokenFile
+	if reason == "wrong token" {
+		detail = "the ops token presented is not this listener's (it checks the data directory's " + TokenHashFile + ")"
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sealpost ops"`)
+	writeProblem(w, http.StatusUnauthorized, detail)
+	return false
+}
+
+// problem is an RFC 9457 problem body; Error repeats Detail for clients that read every error
+// answer's "error".
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Error  string `json:"error"`
+}
+
+func writeProblem(w http.ResponseWriter, code int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(problem{Type: "about:blank", Title: http.StatusText(code), Status: code, Detail: detail, Error: detail})
 }
 
 // headerRecorder keeps the status and header of an answer and drops its body.

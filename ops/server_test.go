@@ -64,9 +64,12 @@ func openSpool(t *testing.T, dir string, next queue.NextHop, opts ...queue.Optio
 	return sp
 }
 
+// testSecret is the ops token of the servers startServer starts; call presents it.
+const testSecret = "test-ops-token-0123456789abcdefghijklmnop"
+
 func startServer(t *testing.T, opts ...Option) (*Server, string) {
 	t.Helper()
-	srv, err := NewServer(Config{Enabled: true, Addr: "127.0.0.1:0"}, append([]Option{WithLogger(quiet)}, opts...)...)
+	srv, err := NewServer(Config{Enabled: true, Addr: "127.0.0.1:0"}, append([]Option{WithLogger(quiet), WithToken(NewToken(testSecret))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +80,21 @@ func startServer(t *testing.T, opts ...Option) (*Server, string) {
 	return srv, "http://" + srv.Addr().String()
 }
 
-// call makes one request and decodes a JSON answer into out (when not nil).
+// call makes one request with the ops token and decodes a JSON answer into out (when not nil).
 func call(t *testing.T, method, url string, out any) (int, http.Header, string) {
+	t.Helper()
+	return callWith(t, "Bearer "+testSecret, method, url, out)
+}
+
+// callWith is call with the given Authorization field ("": none).
+func callWith(t *testing.T, authorization, method, url string, out any) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -449,24 +461,37 @@ func TestQueueControl(t *testing.T) {
 func TestRequestErrors(t *testing.T) {
 	sp := openSpool(t, t.TempDir(), hop(busy))
 	_, base := startServer(t, WithMetrics(NewMetrics()), WithSpool("outbound", sp))
+	token := map[string]string{"Authorization": "Bearer " + testSecret}
+	withToken := func(h map[string]string) map[string]string {
+		h["Authorization"] = token["Authorization"]
+		return h
+	}
 	tests := []struct {
 		method, path string
 		header       map[string]string
 		code         int
 		allow        string
 	}{
-		{"GET", "/queue/AAAAAAAAAAAAAAAA", nil, 404, ""},
-		{"GET", "/queue?queue=nope", nil, 404, ""},
+		{"GET", "/queue/AAAAAAAAAAAAAAAA", token, 404, ""},
+		{"GET", "/queue?queue=nope", token, 404, ""},
 		{"GET", "/nothing", nil, 404, ""},
 		{"PUT", "/queue", nil, 405, "GET, HEAD"},
 		{"POST", "/metrics", nil, 405, "GET, HEAD"},
 		{"POST", "/healthz", nil, 405, "GET, HEAD"},
-		{"GET", "/queue/flush", nil, 405, "POST"},
-		{"DELETE", "/queue/flush", nil, 405, "POST"},
+		{"GET", "/queue/flush", token, 405, "POST"},
+		{"DELETE", "/queue/flush", token, 405, "POST"},
 		{"GET", "/queue/AAAAAAAAAAAAAAAA/retry", nil, 405, "POST"},
-		{"POST", "/queue/flush", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, ""},
-		{"DELETE", "/queue/AAAAAAAAAAAAAAAA", map[string]string{"Origin": "https://evil.example"}, 403, ""},
-		{"GET", "/queue", map[string]string{"Host": "rebound.evil.example:9925"}, 421, ""},
+		{"POST", "/queue/flush", withToken(map[string]string{"Sec-Fetch-Site": "cross-site"}), 403, ""},
+		{"DELETE", "/queue/AAAAAAAAAAAAAAAA", withToken(map[string]string{"Origin": "https://evil.example"}), 403, ""},
+		{"GET", "/queue", withToken(map[string]string{"Host": "rebound.evil.example:9925"}), 421, ""},
+		// Without the token, or with a wrong one, nothing of queue control answers but 401.
+		{"GET", "/queue", nil, 401, ""},
+		{"GET", "/queue/AAAAAAAAAAAAAAAA", nil, 401, ""},
+		{"GET", "/queue?queue=nope", nil, 401, ""},
+		{"GET", "/queue/corrupt", nil, 401, ""},
+		{"POST", "/queue/flush", map[string]string{"Authorization": "Bearer wrong"}, 401, ""},
+		{"DELETE", "/queue/AAAAAAAAAAAAAAAA", map[string]string{"Authorization": "Basic " + testSecret}, 401, ""},
+		{"POST", "/queue/AAAAAAAAAAAAAAAA/retry", map[string]string{"Authorization": "Bearer " + testSecret + "x"}, 401, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+tt.path, func(t *testing.T) {

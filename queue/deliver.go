@@ -182,7 +182,7 @@ func (s *Spool) work(ctx context.Context, jobs <-chan *entry) {
 func (s *Spool) attempt(ctx context.Context, e *entry) {
 	id, class := e.meta.ID, e.meta.Class
 	path := filepath.Join(s.qDir, id+".msg")
-	b, err := os.ReadFile(path)
+	b, err := readSpoolFile(path)
 	var data []byte
 	if err == nil {
 		_, data, err = parseEntry(b)
@@ -374,28 +374,25 @@ func (s *Spool) finish(e *entry) {
 	s.log.Info("queue: done", "id", e.meta.ID, "class", e.meta.Class)
 }
 
-// quarantine moves an entry that no longer verifies out of the queue, into
-// corrupt/, for an operator to look at.
+// quarantine sets aside, in the corrupt directory, an entry that no longer passes its checks,
+// with its state file, and stops tracking it. Nothing is deleted: if a move fails, the file stays
+// in queue/ and Open looks at it again.
 func (s *Spool) quarantine(e *entry, cause error) {
 	id := e.meta.ID
-	dir := filepath.Join(s.cfg.Dir, "corrupt")
-	err := os.MkdirAll(dir, 0o700)
-	for _, ext := range []string{".msg", ".state"} {
-		if err == nil {
-			err = s.ops.Rename(filepath.Join(s.qDir, id+ext), filepath.Join(dir, id+ext))
-			if errors.Is(err, os.ErrNotExist) {
-				err = nil
-			}
-		}
-	}
-	if err == nil {
-		err = s.ops.SyncDir(s.qDir)
-	}
-	s.log.Error("queue: entry failed verification; moved to corrupt/", "id", id,
-		"class", e.meta.Class, "cause", cause, "err", err)
 	s.mu.Lock()
 	delete(s.entries, id)
 	s.mu.Unlock()
+	s.log.Error("queue: entry failed its checks before delivery", "id", id, "class", e.meta.Class, "err", cause)
+	problems := map[string]string{id + ".msg": problemOf(cause), id + ".state": "its entry failed its checks and was set aside with it"}
+	for _, name := range []string{id + ".msg", id + ".state"} {
+		if _, err := os.Lstat(filepath.Join(s.qDir, name)); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := s.setAside(name, problems[name]); err != nil {
+			s.log.Error("queue: could not set aside a damaged entry; it stays in queue/ until the next start",
+				"id", id, "file", name, "err", err)
+		}
+	}
 }
 
 func cloneState(st *entryState) *entryState {

@@ -12,8 +12,14 @@
 //     fsynced, renamed into place, and the directory is fsynced. Any failure
 //     returns an error wrapping [ErrSpoolWrite] and leaves no entry behind.
 //  2. Open recovers what a crash left, at least once: complete entries are
-//     delivered; temporary files and entries whose end record is missing or
-//     wrong (they never got a 250) are removed and logged.
+//     delivered; temporary files (writes that never got their name in the
+//     queue, so never a 250) are removed. An entry or state file in the queue
+//     got its name only after its end record was fsynced, so one that fails
+//     its checks later (truncated, changed, unreadable, wrong mode, not a file)
+//     may have been acknowledged: it is never deleted but set aside in the
+//     corrupt directory (0600, with a note saying why, both directories
+//     fsynced), logged, and listed by [Spool.Corrupt]. An entry whose state
+//     file is set aside is delivered to every recipient again.
 //  3. Delivery state is kept per recipient, in a state file beside the entry
 //     that is replaced with the same write-fsync-rename-dirsync discipline; the
 //     message file is never rewritten. A recipient that was delivered is never

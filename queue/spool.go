@@ -129,16 +129,17 @@ func withFileOps(ops fileOps) Option { return func(o *options) { o.ops = ops } }
 // Spool is a durable mail queue with delivery workers. Its methods are safe
 // for concurrent use.
 type Spool struct {
-	cfg      Config
-	next     NextHop
-	log      *slog.Logger
-	now      func() time.Time
-	hostname string
-	ops      fileOps
-	obs      Observer
-	tmpDir   string
-	qDir     string
-	lock     *os.File
+	cfg        Config
+	next       NextHop
+	log        *slog.Logger
+	now        func() time.Time
+	hostname   string
+	ops        fileOps
+	obs        Observer
+	tmpDir     string
+	qDir       string
+	corruptDir string
+	lock       *os.File
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -180,8 +181,9 @@ type RecipientState struct {
 
 // Open opens (creating it if needed) the spool in cfg.Dir, takes its lock and
 // recovers what a crash left: complete entries are kept for delivery,
-// temporary files and torn or corrupt entries are removed and logged. It does
-// not start delivery; see Start.
+// temporary files (writes that never returned) are removed, and entry or state
+// files that fail their checks are set aside in the corrupt directory and
+// logged, never deleted (see CorruptDir). It does not start delivery; see Start.
 func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -203,19 +205,20 @@ func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 		}
 	}
 	s := &Spool{
-		cfg:      cfg,
-		next:     next,
-		log:      o.logger,
-		now:      o.clock,
-		hostname: o.hostname,
-		ops:      newGroupSync(o.ops),
-		obs:      o.observer,
-		tmpDir:   filepath.Join(cfg.Dir, "tmp"),
-		qDir:     filepath.Join(cfg.Dir, "queue"),
-		entries:  make(map[string]*entry),
-		kick:     make(chan struct{}, 1),
+		cfg:        cfg,
+		next:       next,
+		log:        o.logger,
+		now:        o.clock,
+		hostname:   o.hostname,
+		ops:        newGroupSync(o.ops),
+		obs:        o.observer,
+		tmpDir:     filepath.Join(cfg.Dir, "tmp"),
+		qDir:       filepath.Join(cfg.Dir, "queue"),
+		corruptDir: filepath.Join(cfg.Dir, corruptDirName),
+		entries:    make(map[string]*entry),
+		kick:       make(chan struct{}, 1),
 	}
-	for _, d := range []string{cfg.Dir, s.tmpDir, s.qDir} {
+	for _, d := range []string{cfg.Dir, s.tmpDir, s.qDir, s.corruptDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("open spool: %w", err)
 		}
@@ -239,26 +242,20 @@ func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 	return s, nil
 }
 
-// recover loads the spool directory, removing what never became an entry.
+// recover loads the spool directory. It removes only what never got its name in queue/ (files
+// in tmp/) and the state file a finished entry left; everything in queue/ that fails its checks
+// is set aside in corrupt/ (see corrupt.go), never deleted.
 func (s *Spool) recover() error {
-	tmps, err := os.ReadDir(s.tmpDir)
-	if err != nil {
+	if err := s.clearTmp(); err != nil {
 		return err
-	}
-	for _, de := range tmps {
-		// A temporary file is a write that never returned to its caller
-		// (no 250), or a state update superseded by the previous state.
-		if err := os.Remove(filepath.Join(s.tmpDir, de.Name())); err != nil {
-			return err
-		}
-		s.log.Warn("queue: removed temporary file left by a crash", "file", de.Name())
 	}
 	des, err := os.ReadDir(s.qDir)
 	if err != nil {
 		return err
 	}
-	removed := false
 	states := make(map[string]bool)
+	asideIDs := make(map[string]bool)
+	removed := false
 	for _, de := range des {
 		name := de.Name()
 		id, ok := strings.CutSuffix(name, ".msg")
@@ -270,57 +267,49 @@ func (s *Spool) recover() error {
 			}
 			continue
 		}
-		path := filepath.Join(s.qDir, name)
-		b, err := os.ReadFile(path)
+		meta, err := s.loadEntry(id)
 		if err != nil {
-			return err
-		}
-		meta, _, err := parseEntry(b)
-		if err == nil && meta.ID != id {
-			err = corrupt("entry names %s", meta.ID)
-		}
-		if err != nil {
-			// Put renames only after fsync, so a bad entry never got a 250.
-			s.log.Error("queue: removed torn entry", "file", name, "err", err)
-			if err := os.Remove(path); err != nil {
+			if err := s.setAside(name, problemOf(err)); err != nil {
 				return err
 			}
-			removed = true
+			asideIDs[id] = true
 			continue
 		}
 		s.entries[id] = &entry{meta: meta}
 	}
 	for id := range states {
+		name := id + ".state"
 		e := s.entries[id]
-		path := filepath.Join(s.qDir, id+".state")
-		if e == nil {
-			// The entry was finished (or torn) and its state outlived it.
-			if err := os.Remove(path); err != nil {
+		switch {
+		case asideIDs[id]:
+			if err := s.setAside(name, "its entry failed its checks and was set aside with it"); err != nil {
+				return err
+			}
+		case e == nil:
+			if _, err := s.loadState(id, -1); err != nil {
+				if err := s.setAside(name, "its entry file is missing, and "+problemOf(err)); err != nil {
+					return err
+				}
+				continue
+			}
+			// A finished entry's message file goes first: this is what is left of it.
+			if err := s.ops.Remove(filepath.Join(s.qDir, name)); err != nil {
 				return err
 			}
 			removed = true
-			continue
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		st, err := parseState(b)
-		if err == nil && (st.ID != id || len(st.Rcpts) != len(e.meta.Recipients)) {
-			err = corrupt("state does not match its entry")
-		}
-		if err != nil {
-			// At least once: without trustworthy state every recipient is
-			// pending again.
-			s.log.Error("queue: discarded corrupt state; all recipients will be retried",
-				"id", id, "class", e.meta.Class, "err", err)
-			if err := os.Remove(path); err != nil {
-				return err
+		default:
+			st, err := s.loadState(id, len(e.meta.Recipients))
+			if err != nil {
+				// At least once: without trustworthy state every recipient is pending again.
+				s.log.Error("queue: state file failed its checks; all recipients will be tried again",
+					"id", id, "class", e.meta.Class, "err", err)
+				if err := s.setAside(name, problemOf(err)+"; every recipient of the entry is tried again"); err != nil {
+					return err
+				}
+				continue
 			}
-			removed = true
-			continue
+			e.state = st
 		}
-		e.state = st
 	}
 	for _, e := range s.entries {
 		if e.state == nil {
@@ -335,7 +324,61 @@ func (s *Spool) recover() error {
 	if n := len(s.entries); n > 0 {
 		s.log.Info("queue: recovered entries", "count", n)
 	}
+	if n, err := s.CorruptCount(); err == nil && n > 0 {
+		s.log.Error("queue: entries that failed their checks are set aside, neither delivered nor deleted",
+			"count", n, "dir", s.corruptDir)
+	}
 	return nil
+}
+
+// clearTmp removes what tmp/ holds: writes that never got their name in queue/. A message there
+// never got a 250 (Put renames before it returns); a state file there was never published, and
+// the state it would have replaced is still in queue/.
+func (s *Spool) clearTmp() error {
+	tmps, err := os.ReadDir(s.tmpDir)
+	if err != nil {
+		return err
+	}
+	for _, de := range tmps {
+		if de.IsDir() {
+			s.log.Warn("queue: ignoring a directory in the spool's tmp", "name", de.Name())
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.tmpDir, de.Name())); err != nil {
+			return err
+		}
+		s.log.Warn("queue: removed temporary file left by a crash", "file", de.Name())
+	}
+	return nil
+}
+
+// loadEntry reads and checks queue/ID.msg.
+func (s *Spool) loadEntry(id string) (*entryMeta, error) {
+	if !validID(id) {
+		return nil, corrupt("the file name is not a queue ID")
+	}
+	b, err := readSpoolFile(filepath.Join(s.qDir, id+".msg"))
+	if err != nil {
+		return nil, err
+	}
+	meta, _, err := parseEntry(b)
+	if err == nil && meta.ID != id {
+		err = corrupt("entry names %s", meta.ID)
+	}
+	return meta, err
+}
+
+// loadState reads and checks queue/ID.state; rcpts is its entry's recipient count (-1: unknown).
+func (s *Spool) loadState(id string, rcpts int) (*entryState, error) {
+	b, err := readSpoolFile(filepath.Join(s.qDir, id+".state"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseState(b)
+	if err == nil && (st.ID != id || rcpts >= 0 && len(st.Rcpts) != rcpts) {
+		err = corrupt("state does not match its entry")
+	}
+	return st, err
 }
 
 func freshState(m *entryMeta) *entryState {

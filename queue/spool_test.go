@@ -111,55 +111,6 @@ func TestPutDurableAcrossCrash(t *testing.T) {
 	}
 }
 
-// Invariant 2: what never got a 250 is removed on Open and never delivered.
-func TestOpenRemovesTornEntries(t *testing.T) {
-	dir := t.TempDir()
-	s1 := openSpool(t, dir, &recordingHop{})
-	var ids []string
-	for range 4 {
-		id, err := s1.Put(context.Background(), testMessage("s@bank.example", "r@a.example"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	crash(s1)
-	q := filepath.Join(dir, "queue")
-	path := func(id string) string { return filepath.Join(q, id+".msg") }
-	// ids[0] stays whole.
-	b, _ := os.ReadFile(path(ids[1]))
-	os.WriteFile(path(ids[1]), b[:len(b)-40], 0o600) // truncated: no end record
-	b, _ = os.ReadFile(path(ids[2]))
-	b[len(b)-trailerLen-5] ^= 1 // message changed: end record wrong
-	os.WriteFile(path(ids[2]), b, 0o600)
-	os.Remove(path(ids[3]))
-	os.WriteFile(filepath.Join(dir, "tmp", ids[3]+".msg.123"), b[:100], 0o600) // write cut short
-	os.WriteFile(filepath.Join(q, "AAAAAAAAAAAAAAAA.state"), []byte("orphan"), 0o600)
-
-	hop := &recordingHop{}
-	s2 := openSpool(t, dir, hop)
-	list, _ := s2.List()
-	if len(list) != 1 || list[0].ID != ids[0] {
-		t.Fatalf("after recovery List = %v, want only %s", list, ids[0])
-	}
-	if names := spoolFiles(t, dir, "queue"); len(names) != 1 || names[0] != ids[0]+".msg" {
-		t.Errorf("queue dir = %v, want only the whole entry", names)
-	}
-	if names := spoolFiles(t, dir, "tmp"); len(names) != 0 {
-		t.Errorf("tmp dir = %v, want empty", names)
-	}
-	for _, want := range []string{"removed torn entry", "removed temporary file"} {
-		if !strings.Contains(s2.logs.String(), want) {
-			t.Errorf("log lacks %q", want)
-		}
-	}
-	start(t, s2)
-	waitFor(t, "the whole entry delivered", gone(s2, ids[0]))
-	if calls := hop.Calls(); len(calls) != 1 {
-		t.Fatalf("next hop called %d times, want once (torn entries must not be delivered)", len(calls))
-	}
-}
-
 // failingOps injects one failure into the spool's file operations.
 type failingOps struct {
 	osOps
@@ -565,26 +516,6 @@ func (panicHop) Deliver(context.Context, string, []string, []byte) []error { pan
 type wrongCountHop struct{}
 
 func (wrongCountHop) Deliver(context.Context, string, []string, []byte) []error { return nil }
-
-// An entry damaged after Open is moved aside, not delivered.
-func TestCorruptEntryQuarantined(t *testing.T) {
-	dir := t.TempDir()
-	hop := &recordingHop{}
-	s := openSpool(t, dir, hop)
-	id, _ := s.Put(context.Background(), testMessage("s@bank.example", "a@a.example"))
-	p := filepath.Join(dir, "queue", id+".msg")
-	b, _ := os.ReadFile(p)
-	b[len(b)-trailerLen-4] ^= 1
-	os.WriteFile(p, b, 0o600)
-	start(t, s)
-	waitFor(t, "quarantine", gone(s, id))
-	if len(hop.Calls()) != 0 {
-		t.Errorf("a corrupt entry was delivered")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "corrupt", id+".msg")); err != nil {
-		t.Errorf("not in corrupt/: %v", err)
-	}
-}
 
 // A restart between recording failures and queueing their DSN reports them
 // once, and a delivered recipient is not sent to again.

@@ -109,17 +109,28 @@ func commandTable() []command {
 		{name: "quarantine release", synopsis: "[-config FILE] [-data DIR] ID",
 			summary: "hand a held message to the running gateway, which delivers it to the desk",
 			run:     quarantineSub("release")},
-		{name: "queue", summary: "a running gateway's queues, through its ops listener"},
-		{name: "queue list", synopsis: "[-addr HOST:PORT] [-queue outbound|desk]", summary: "the entries of a queue", run: queueSub("list")},
-		{name: "queue show", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] ID", summary: "one entry", run: queueSub("show")},
-		{name: "queue retry", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] ID", summary: "make an entry due now", run: queueSub("retry")},
-		{name: "queue delete", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] ID", summary: "delete an entry without a bounce", run: queueSub("delete")},
-		{name: "queue flush", synopsis: "[-addr HOST:PORT] [-queue outbound|desk]", summary: "make every entry due now", run: queueSub("flush")},
+		{name: "queue", summary: "a running gateway's queues, through its ops listener (with the ops token)"},
+		{name: "queue list", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE] [-corrupt]",
+			summary: "the entries of a queue (-corrupt: what it set aside because it failed its checks)",
+			detail:  queueDetail, run: queueSub("list")},
+		{name: "queue show", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE] ID",
+			summary: "one entry", detail: queueDetail, run: queueSub("show")},
+		{name: "queue retry", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE] ID",
+			summary: "make an entry due now", detail: queueDetail, run: queueSub("retry")},
+		{name: "queue delete", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE] ID",
+			summary: "delete an entry without a bounce", detail: queueDetail, run: queueSub("delete")},
+		{name: "queue flush", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE]",
+			summary: "make every entry due now", detail: queueDetail, run: queueSub("flush")},
 		{name: "version", summary: "sealpost's version, VCS revision and Go version",
 			run: func(a []string, _ io.Reader, o, e io.Writer) error { return cmdVersion(a, o) }},
 		{name: "help", synopsis: "[COMMAND [SUBCOMMAND]]", summary: "this text, or a command's"},
 	}
 }
+
+// queueDetail is the help every queue subcommand shares: where the ops token comes from.
+const queueDetail = "Every request carries the ops token, which sealpost serve makes at its first start as DATA/ops.token " +
+	"(0600: run as the service user). The address and DATA come from -config (ops.addr, data), else the defaults; " +
+	"-data and -addr override them, and -token-file reads the token from elsewhere."
 
 func quarantineSub(sub string) func([]string, io.Reader, io.Writer, io.Writer) error {
 	return func(a []string, _ io.Reader, o, e io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +118,10 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// A crash alone damages nothing: nothing was set aside as corrupt.
+	if aside, _ := os.ReadDir(filepath.Join(data, "spool", "corrupt")); len(aside) != 0 {
+		t.Fatalf("SIGKILL alone left entries set aside as corrupt: %v", aside)
+	}
 	dups := 0
 	for id, n := range delivered {
 		if !attempted[id] {
@@ -179,4 +184,199 @@ func deliveredIDs(t *testing.T, maildir string) map[string]int {
 		}
 	}
 	return out
+}
+
+// TestCrashKeepsDamagedAcceptedMail: entries that got their 250 and are then damaged on disk while
+// the binary is dead (SIGKILL) — truncated, a byte flipped, the end record removed, opened to
+// others, replaced by a directory, a state file broken — are never deleted by the next start:
+// each is set aside in corrupt/ byte for byte (0600), reported by /readyz and
+// sealpost_queue_corrupt_entries and listed by `sealpost queue list -corrupt`, and stays so across
+// another SIGKILL; an entry whose state was broken is still queued. The ops listener refuses queue
+// control without the token (0600 in the data directory). The code before this test deleted the
+// damaged entries at start with one ERROR line each.
+func TestCrashKeepsDamagedAcceptedMail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the binary; skipped with -short")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "sealpost")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data := filepath.Join(tmp, "data")
+	dir := keys.DataDir(data)
+	if err := dir.Init([]string{"statements@bank.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := demoCustomers(dir); err != nil {
+		t.Fatal(err)
+	}
+	addr, opsAddr, dead := freeAddr(t), freeAddr(t), freeAddr(t)
+	cfg := map[string]any{"data": data, "identities": "development", "smtp": map[string]any{"addr": addr},
+		"queue":    map[string]any{"workers": 2, "min_backoff": "1s", "max_backoff": "2s"},
+		"delivery": map[string]any{"smarthost": map[string]any{"addr": dead, "tls": "none"}}, // nothing listens: entries stay queued
+		"inbound":  map[string]any{"enabled": false}, "ops": map[string]any{"enabled": true, "addr": opsAddr}}
+	cfgFile := filepath.Join(tmp, "config.json")
+	b, _ := json.Marshal(cfg)
+	os.WriteFile(cfgFile, b, 0o600)
+
+	proc := startBinary(t, bin, cfgFile, addr)
+	c, err := dialSMTP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const accepted = 8
+	for i := range accepted {
+		msg := fmt.Sprintf("From: statements@bank.example\r\nTo: alice@example.com\r\nMessage-ID: <damage-%d@bank.example>\r\n\r\nstatement\r\n", i)
+		if res := send(c, "statements@bank.example", []string{demoAlice}, []byte(msg)); res.Err != nil {
+			t.Fatalf("message %d: %v", i, res.Err)
+		}
+	}
+	c.Close()
+	proc.Process.Signal(syscall.SIGKILL)
+	proc.Wait()
+
+	if fi, err := os.Stat(filepath.Join(data, "ops.token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the ops token: %v; want a 0600 file", err)
+	}
+	spool := filepath.Join(data, "spool")
+	q := filepath.Join(spool, "queue")
+	msgs, _ := filepath.Glob(filepath.Join(q, "*.msg"))
+	if len(msgs) != accepted {
+		t.Fatalf("%d entries in the spool after %d 250s", len(msgs), accepted)
+	}
+	idOf := func(p string) string { return strings.TrimSuffix(filepath.Base(p), ".msg") }
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// What each damaged file holds after the damage: the bytes corrupt/ must keep.
+	want := map[string][]byte{}
+	damage := []struct {
+		name string
+		do   func(p string) (name string, b []byte)
+	}{
+		{"truncated", func(p string) (string, []byte) {
+			b := read(p)[:200]
+			os.WriteFile(p, b, 0o600)
+			return filepath.Base(p), b
+		}},
+		{"a byte flipped", func(p string) (string, []byte) {
+			b := read(p)
+			b[len(b)/2] ^= 0x40
+			os.WriteFile(p, b, 0o600)
+			return filepath.Base(p), b
+		}},
+		{"end record removed", func(p string) (string, []byte) {
+			b := read(p)
+			b = b[:len(b)-86]
+			os.WriteFile(p, b, 0o600)
+			return filepath.Base(p), b
+		}},
+		{"readable by others", func(p string) (string, []byte) {
+			os.Chmod(p, 0o644)
+			return filepath.Base(p), read(p)
+		}},
+		{"a directory where the file should be", func(p string) (string, []byte) {
+			os.Remove(p)
+			os.Mkdir(p, 0o700)
+			return filepath.Base(p), nil
+		}},
+		{"state file broken", func(p string) (string, []byte) {
+			st := strings.TrimSuffix(p, ".msg") + ".state"
+			b := []byte("sealpost-state 1\nid garbage\n")
+			os.WriteFile(st, b, 0o600)
+			return filepath.Base(st), b
+		}},
+	}
+	damagedIDs := map[string]bool{}
+	for i, d := range damage {
+		name, b := d.do(msgs[i])
+		want[name] = b
+		damagedIDs[idOf(msgs[i])] = true
+		t.Logf("%s: %s", name, d.name)
+	}
+	stateBroken := idOf(msgs[len(damage)-1])
+	os.WriteFile(filepath.Join(spool, "tmp", "AAAAAAAAAAAAAAAA.msg.1"), []byte("sealpost-entry 1\nid AAAAAAAAAAAAAAAA\n"), 0o600) // a write cut short
+
+	checkAside := func() {
+		t.Helper()
+		for name, b := range want {
+			p := filepath.Join(spool, "corrupt", name)
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatalf("%s is not in corrupt/: %v", name, err)
+			}
+			if b == nil {
+				if !fi.IsDir() {
+					t.Fatalf("corrupt/%s is not the directory", name)
+				}
+				continue
+			}
+			if got := read(p); !bytes.Equal(got, b) || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("corrupt/%s: mode %v, %d bytes; want 0600 and the %d bytes it had", name, fi.Mode(), len(got), len(b))
+			}
+			if _, err := os.Stat(p + ".why"); err != nil {
+				t.Fatalf("corrupt/%s has no note: %v", name, err)
+			}
+		}
+		if left, _ := filepath.Glob(filepath.Join(spool, "corrupt", "*.1")); len(left) != 0 {
+			t.Fatalf("set aside twice: %v", left)
+		}
+	}
+	base := "http://" + opsAddr
+	for round := range 2 {
+		proc = startBinary(t, bin, cfgFile, addr)
+		checkAside()
+		if _, err := os.Stat(filepath.Join(spool, "tmp", "AAAAAAAAAAAAAAAA.msg.1")); err == nil {
+			t.Fatal("the torn write in tmp/ is still there")
+		}
+		code, body := httpGet(t, base+"/readyz")
+		if code != 200 || !strings.Contains(body, fmt.Sprintf("%d entries failed their checks", len(damage))) ||
+			!strings.Contains(body, filepath.Join(spool, "corrupt")) {
+			t.Fatalf("round %d: /readyz: %d %s", round, code, body)
+		}
+		_, metrics := httpGet(t, base+"/metrics")
+		if !strings.Contains(metrics, fmt.Sprintf(`sealpost_queue_corrupt_entries{queue="outbound"} %d`, len(damage))) {
+			t.Fatalf("round %d: /metrics:\n%s", round, grepLines(metrics, "sealpost_queue"))
+		}
+		out, err := exec.Command(bin, "queue", "list", "-corrupt", "-config", cfgFile).CombinedOutput()
+		if err != nil {
+			t.Fatalf("queue list -corrupt: %v\n%s", err, out)
+		}
+		for id := range damagedIDs {
+			if !strings.Contains(string(out), id) {
+				t.Fatalf("queue list -corrupt does not list %s:\n%s", id, out)
+			}
+		}
+		out, err = exec.Command(bin, "queue", "list", "-config", cfgFile).CombinedOutput()
+		if err != nil {
+			t.Fatalf("queue list: %v\n%s", err, out)
+		}
+		for _, p := range msgs {
+			id := idOf(p)
+			if listed := strings.Contains(string(out), id); listed != (!damagedIDs[id] || id == stateBroken) {
+				t.Fatalf("queue list: %s listed %v:\n%s", id, listed, out)
+			}
+		}
+		// Queue control without the token changes nothing.
+		victim := idOf(msgs[len(msgs)-1])
+		req, _ := http.NewRequest("DELETE", base+"/queue/"+victim, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("DELETE without the token: %s", resp.Status)
+		}
+		if _, err := os.Stat(filepath.Join(q, victim+".msg")); err != nil {
+			t.Fatalf("DELETE without the token removed the entry: %v", err)
+		}
+		proc.Process.Signal(syscall.SIGKILL)
+		proc.Wait()
+	}
 }

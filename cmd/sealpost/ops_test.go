@@ -70,7 +70,7 @@ func TestServeMetricsHealthAndQueueControl(t *testing.T) {
 	if strings.Contains(metrics, "alice@") || strings.Contains(metrics, "bob@") {
 		t.Error("/metrics names a customer")
 	}
-	code, out, errOut := runCLI(t, "", "queue", "list", "-addr", inst.ops.Addr().String())
+	code, out, errOut := runCLI(t, "", "queue", "list", "-addr", inst.ops.Addr().String(), "-data", cfg.Data)
 	if code != 0 {
 		t.Fatalf("sealpost queue list: %d %s %s", code, out, errOut)
 	}

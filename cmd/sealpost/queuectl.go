@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -19,10 +21,12 @@ import (
 const queuectlTimeout = 30 * time.Second
 
 // cmdQueue lists and controls a running gateway's spools through its ops listener:
-// sealpost queue list|show ID|retry ID|delete ID|flush [-addr ADDR] [-queue outbound|desk].
-// Flags may come before or after the ID.
+// sealpost queue list|show ID|retry ID|delete ID|flush [-addr ADDR] [-queue outbound|desk]
+// [-config FILE] [-data DIR | -token-file FILE] [-corrupt]. Every request carries the ops token,
+// read from DATA/ops.token (serve makes it at its first start) or -token-file. Flags may come
+// before or after the ID.
 func cmdQueue(args []string, stdout, stderr io.Writer) error {
-	const use = "sealpost queue list|show ID|retry ID|delete ID|flush [-addr ADDR] [-queue outbound|desk]"
+	const use = "sealpost queue list|show ID|retry ID|delete ID|flush [-addr ADDR] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE] [-corrupt]"
 	if len(args) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, use)
 	}
@@ -33,8 +37,12 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: unknown queue command %q (list, show, retry, delete, flush)", errUsage, sub)
 	}
 	fs := newFlags("queue "+sub, stdout)
-	addr := fs.String("addr", ops.DefaultAddr, "the ops listener of sealpost serve (host:port)")
+	addr := fs.String("addr", "", "the ops listener of sealpost serve (host:port; default the configuration's ops.addr, "+ops.DefaultAddr+")")
 	queueName := fs.String("queue", ops.DefaultQueue, "the spool: outbound or desk")
+	configFile := fs.String("config", "", "configuration file (JSON) of sealpost serve: its ops.addr and data directory")
+	data := fs.String("data", "", "the data directory of sealpost serve, which holds the ops token (default the configuration's data)")
+	tokenFile := fs.String("token-file", "", "read the ops token from this file instead of DATA/"+ops.TokenFile)
+	corruptOnly := fs.Bool("corrupt", false, "list: what the spool set aside because it failed its checks, instead of its entries")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,9 +50,26 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != n {
 		return fmt.Errorf("%w: queue %s takes %d argument(s): %s", errUsage, sub, n, use)
 	}
-	c := &opsClient{addr: *addr, queue: *queueName, http: &http.Client{Timeout: queuectlTimeout}}
+	if *corruptOnly && sub != "list" {
+		return fmt.Errorf("%w: -corrupt is a flag of queue list", errUsage)
+	}
+	if *data != "" && *tokenFile != "" {
+		return fmt.Errorf("%w: give -data or -token-file, not both", errUsage)
+	}
+	c, err := newOpsClient(*configFile, *data, *tokenFile, *addr, *queueName)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "list":
+		if *corruptOnly {
+			var l ops.CorruptList
+			if err := c.do(http.MethodGet, "/queue/corrupt", &l); err != nil {
+				return err
+			}
+			printCorrupt(stdout, l)
+			return nil
+		}
 		var l ops.EntryList
 		if err := c.do(http.MethodGet, "/queue", &l); err != nil {
 			return err
@@ -80,7 +105,44 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 // opsClient calls the ops listener's queue control.
 type opsClient struct {
 	addr, queue string
+	token       string // the secret, sent as a bearer token
+	tokenPath   string // where it was read, for messages
 	http        *http.Client
+}
+
+// newOpsClient finds the listener's address and the ops token: -addr, else the configuration's
+// ops.addr; -token-file, else ops.token in -data, else in the configuration's data directory. What
+// is missing is said in the error.
+func newOpsClient(configFile, data, tokenFile, addr, queueName string) (*opsClient, error) {
+	cfg := defaultConfig()
+	if configFile != "" {
+		var err error
+		if cfg, err = loadConfig(configFile, data); err != nil {
+			return nil, err
+		}
+	} else if data != "" {
+		cfg.Data = data
+	}
+	if addr == "" {
+		addr = cfg.Ops.Addr
+	}
+	path := tokenFile
+	if path == "" {
+		path = filepath.Join(cfg.Data, ops.TokenFile)
+	}
+	secret, err := ops.ReadTokenFile(path)
+	switch {
+	case errors.Is(err, ops.ErrNoToken) && tokenFile != "":
+		return nil, fmt.Errorf("no ops token: -token-file %s does not exist", tokenFile)
+	case errors.Is(err, ops.ErrNoToken):
+		return nil, fmt.Errorf("no ops token: %s does not exist; give -data DIR, the data directory of sealpost serve "+
+			"(it makes %s there at its first start with the ops listener enabled), -config FILE, or -token-file FILE", path, ops.TokenFile)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("cannot read the ops token %s: permission denied; run as the user sealpost serve runs as, who alone may read it", path)
+	case err != nil:
+		return nil, err
+	}
+	return &opsClient{addr: addr, queue: queueName, token: secret, tokenPath: path, http: &http.Client{Timeout: queuectlTimeout}}, nil
 }
 
 // do sends one request and decodes the JSON answer into out (when not nil). An error answer
@@ -92,6 +154,7 @@ func (c *opsClient) do(method, path string, out any) error {
 		return fmt.Errorf("%w: -addr %q: %v", errUsage, c.addr, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
@@ -106,10 +169,16 @@ func (c *opsClient) do(method, path string, out any) error {
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
-			Error string `json:"error"`
+			Error  string `json:"error"`
+			Detail string `json:"detail"`
 		}
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		if json.Unmarshal(body, &e) != nil || e.Error == "" && e.Detail == "" {
 			e.Error = strings.TrimSpace(string(body))
+		} else if e.Error == "" {
+			e.Error = e.Detail
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("ops listener %s refused the ops token read from %s: %s: %s", c.addr, c.tokenPath, resp.Status, printableLine(e.Error))
 		}
 		return fmt.Errorf("ops listener %s: %s: %s", c.addr, resp.Status, printableLine(e.Error))
 	}
@@ -120,6 +189,30 @@ func (c *opsClient) do(method, path string, out any) error {
 		return fmt.Errorf("ops listener %s: unexpected answer: %w", c.addr, err)
 	}
 	return nil
+}
+
+// printCorrupt lists what a spool set aside, one line per file.
+func printCorrupt(w io.Writer, l ops.CorruptList) {
+	if len(l.Entries) == 0 {
+		fmt.Fprintf(w, "nothing set aside in %s\n", printableLine(l.Dir))
+		return
+	}
+	fmt.Fprintf(w, "%d %s set aside in %s, neither delivered nor deleted:\n", len(l.Entries), plural(len(l.Entries), "entry", "entries"), printableLine(l.Dir))
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tFILE\tSIZE\tSET ASIDE\tPROBLEM")
+	for _, e := range l.Entries {
+		for _, f := range e.Files {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", printableLine(e.ID), printableLine(f.Name), f.Size, stamp(f.SetAside), printableLine(f.Problem))
+		}
+	}
+	tw.Flush()
+}
+
+func plural(n int, one, more string) string {
+	if n == 1 {
+		return one
+	}
+	return more
 }
 
 func printEntries(w io.Writer, entries []ops.Entry) {

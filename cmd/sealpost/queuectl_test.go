@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +47,13 @@ func TestCLIQueue(t *testing.T) {
 		return sp
 	}
 	outbound, desk := open(), open()
-	srv, err := ops.NewServer(ops.Config{Enabled: true, Addr: "127.0.0.1:0"}, ops.WithSpool("outbound", outbound), ops.WithSpool("desk", desk), ops.WithLogger(log))
+	data := t.TempDir()
+	tok, err := ops.EnsureToken(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ops.NewServer(ops.Config{Enabled: true, Addr: "127.0.0.1:0"}, ops.WithSpool("outbound", outbound), ops.WithSpool("desk", desk),
+		ops.WithLogger(log), ops.WithToken(tok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +62,7 @@ func TestCLIQueue(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Close() })
 	addr := srv.Addr().String()
+	queueCLI := func(args ...string) (string, error) { return queueCLI(append(args, "-data", data)...) }
 	attempts := func(sp *queue.Spool, id string) int {
 		in, err := sp.Get(id)
 		if err != nil {
@@ -133,10 +142,15 @@ func TestCLIQueue(t *testing.T) {
 }
 
 func TestCLIQueueUsageAndUnreachable(t *testing.T) {
-	for _, args := range [][]string{{}, {"frob"}, {"show"}, {"list", "extra"}, {"retry", "A", "B"}, {"list", "-nope"}} {
+	for _, args := range [][]string{{}, {"frob"}, {"show"}, {"list", "extra"}, {"retry", "A", "B"}, {"list", "-nope"},
+		{"show", "-corrupt", "A"}, {"list", "-data", "a", "-token-file", "b"}} {
 		if _, err := queueCLI(args...); !errors.Is(err, errUsage) {
 			t.Errorf("queue %q: %v, want a usage error", args, err)
 		}
+	}
+	data := t.TempDir()
+	if _, err := ops.EnsureToken(data); err != nil {
+		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -144,8 +158,104 @@ func TestCLIQueueUsageAndUnreachable(t *testing.T) {
 	}
 	dead := l.Addr().String()
 	l.Close()
-	out, err := queueCLI("list", "-addr", dead)
+	out, err := queueCLI("list", "-addr", dead, "-data", data)
 	if err == nil || out != "" || !strings.Contains(err.Error(), "is sealpost serve running? (ops listener "+dead+")") {
 		t.Fatalf("nothing listening: %v, output %q", err, out)
+	}
+}
+
+// TestCLIQueueNeedsTheToken: sealpost queue says what is missing when it has no token (no file,
+// a file others can read, a token the listener refuses), and a refused delete leaves the entry;
+// -config finds the listener and the token; list -corrupt shows what was set aside.
+func TestCLIQueueNeedsTheToken(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	spoolDir := t.TempDir()
+	open := func() *queue.Spool {
+		sp, err := queue.Open(queue.Config{Dir: spoolDir, Workers: 1, ScanInterval: 5 * time.Millisecond}, failingHop{}, queue.WithLogger(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	sp := open()
+	put := func() string {
+		id, err := sp.Put(context.Background(), &queue.Message{From: "statements@bank.example", Recipients: []string{"alice@example.com"},
+			Data: []byte("Subject: s\r\n\r\nBODY-SECRET\r\n"), Class: "statement", Expires: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	damaged, kept := put(), put()
+	sp.Close()
+	msg := filepath.Join(spoolDir, "queue", damaged+".msg")
+	b, _ := os.ReadFile(msg)
+	os.WriteFile(msg, b[:len(b)-20], 0o600)
+	sp = open()
+	t.Cleanup(func() { sp.Close() })
+
+	data := t.TempDir()
+	tok, err := ops.EnsureToken(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenPath := filepath.Join(data, ops.TokenFile)
+	if fi, err := os.Stat(tokenPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the token file: %v, %v; want mode 0600", fi.Mode(), err)
+	}
+	srv, err := ops.NewServer(ops.Config{Enabled: true, Addr: "127.0.0.1:0"}, ops.WithSpool("outbound", sp), ops.WithLogger(log), ops.WithToken(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	addr := srv.Addr().String()
+
+	t.Chdir(t.TempDir()) // no sealpost-data here
+	if _, err := queueCLI("delete", kept, "-addr", addr); err == nil ||
+		!strings.Contains(err.Error(), "no ops token: sealpost-data/ops.token does not exist") || !strings.Contains(err.Error(), "-data DIR") {
+		t.Fatalf("without a token: %v", err)
+	}
+	if _, err := queueCLI("delete", kept, "-addr", addr, "-token-file", "/nowhere/token"); err == nil ||
+		!strings.Contains(err.Error(), "-token-file /nowhere/token does not exist") {
+		t.Fatalf("with a missing -token-file: %v", err)
+	}
+	readable := filepath.Join(t.TempDir(), "token")
+	secret, _ := os.ReadFile(tokenPath)
+	os.WriteFile(readable, secret, 0o644)
+	os.Chmod(readable, 0o644)
+	if _, err := queueCLI("delete", kept, "-addr", addr, "-token-file", readable); !errors.Is(err, ops.ErrTokenFileMode) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("with a token others can read: %v", err)
+	}
+	wrong := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(wrong, []byte("not-the-token-of-this-gateway-0123456789abc\n"), 0o600)
+	if _, err := queueCLI("delete", kept, "-addr", addr, "-token-file", wrong); err == nil ||
+		!strings.Contains(err.Error(), "refused the ops token read from "+wrong) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("with a wrong token: %v", err)
+	}
+	if _, err := sp.Get(kept); err != nil {
+		t.Fatalf("a refused delete removed the entry: %v", err)
+	}
+
+	cfgFile := filepath.Join(t.TempDir(), "config.json")
+	os.WriteFile(cfgFile, []byte(`{"data": "`+data+`", "ops": {"enabled": true, "addr": "`+addr+`"}}`), 0o600)
+	out, err := queueCLI("list", "-corrupt", "-config", cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "1 entry set aside in "+sp.CorruptDir()) || !strings.Contains(out, damaged+".msg") ||
+		!strings.Contains(out, "no end record") || strings.Contains(out, kept) || strings.Contains(out, "alice") {
+		t.Fatalf("list -corrupt:\n%s", out)
+	}
+	if out, err := queueCLI("list", "-config", cfgFile); err != nil || !strings.Contains(out, kept) || strings.Contains(out, damaged) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if out, err := queueCLI("delete", kept, "-token-file", tokenPath, "-addr", addr); err != nil || !strings.Contains(out, "deleted") {
+		t.Fatalf("delete with -token-file: %v %s", err, out)
+	}
+	if _, err := sp.Get(kept); err == nil {
+		t.Fatal("the entry survived an authorised delete")
 	}
 }

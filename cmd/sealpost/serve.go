@@ -294,7 +294,12 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	}
 	var opsSrv *ops.Server
 	if cfg.Ops.Enabled {
-		if opsSrv, err = ops.NewServer(cfg.Ops, opsOpts...); err != nil {
+		// Queue control needs the token; the CLI reads its secret from the data directory.
+		tok, err := ops.EnsureToken(cfg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("ops token: %w", err)
+		}
+		if opsSrv, err = ops.NewServer(cfg.Ops, append(opsOpts, ops.WithToken(tok))...); err != nil {
 			return nil, fmt.Errorf("ops: %w", err)
 		}
 		if err := opsSrv.Start(); err != nil {
