@@ -101,6 +101,32 @@ func EnsureToken(dir string) (*Token, error) {
 	return t, nil
 }
 
+// CheckToken says, without writing anything, whether EnsureToken would accept the token files in dir:
+// none yet (they are made at first start), or files only their owner may read that match.
+func CheckToken(dir string) error {
+	tokPath, hashPath := filepath.Join(dir, TokenFile), filepath.Join(dir, TokenHashFile)
+	secret, err := ReadTokenFile(tokPath)
+	if err != nil && !errors.Is(err, ErrNoToken) {
+		return err
+	}
+	hb, herr := readPrivate(hashPath, 4<<10)
+	if errors.Is(herr, fs.ErrNotExist) {
+		return nil
+	}
+	if herr != nil {
+		return herr
+	}
+	t, herr := parseTokenHash(hb)
+	if herr != nil {
+		return fmt.Errorf("%s: %w", hashPath, herr)
+	}
+	if err == nil && !t.matches(secret) {
+		return fmt.Errorf("ops: %s does not match %s: remove %s to adopt the token in %s, or both to make a new one",
+			TokenFile, TokenHashFile, hashPath, TokenFile)
+	}
+	return nil
+}
+
 func parseTokenHash(b []byte) (*Token, error) {
 	sum, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(sum) != sha256.Size {

@@ -283,3 +283,29 @@ func FuzzTokenFiles(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckToken: the check serve -check runs changes nothing and refuses what EnsureToken refuses.
+func TestCheckToken(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckToken(dir); err != nil {
+		t.Fatalf("no token yet: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("CheckToken wrote %v", entries)
+	}
+	if _, err := EnsureToken(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckToken(dir); err != nil {
+		t.Fatalf("the token EnsureToken made: %v", err)
+	}
+	os.Chmod(filepath.Join(dir, TokenFile), 0o644)
+	if err := CheckToken(dir); !errors.Is(err, ErrTokenFileMode) {
+		t.Fatalf("a world-readable token: %v, want ErrTokenFileMode", err)
+	}
+	os.Chmod(filepath.Join(dir, TokenFile), 0o600)
+	os.WriteFile(filepath.Join(dir, TokenFile), []byte("another-secret-of-enough-length-000000\n"), 0o600)
+	if err := CheckToken(dir); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("a token that does not match its hash: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/ops"
 )
 
 // hsmFor returns the HSM configuration of one of the bank's roles, nil when its key is in the data
@@ -122,6 +123,11 @@ func preflight(cfg Config, now time.Time) (problems, inconsistent []error, creat
 	if _, err := os.Stat(cfg.Data); err == nil {
 		if _, err := dir.Directory(); err != nil {
 			problems = append(problems, fmt.Errorf("recipient directory: %w", err))
+		}
+		if cfg.Ops.Enabled {
+			if err := ops.CheckToken(cfg.Data); err != nil {
+				problems = append(problems, fmt.Errorf("ops token: %w", err))
+			}
 		}
 	}
 	if len(cfg.DKIM.Keys) > 0 {
