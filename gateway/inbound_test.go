@@ -34,7 +34,7 @@ type inboundEnv struct {
 
 var customerClient = Client{Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7)}}
 
-func newInboundEnv(t *testing.T, cfg InboundConfig) *inboundEnv {
+func newInboundEnv(t testing.TB, cfg InboundConfig) *inboundEnv {
 	t.Helper()
 	f := getFixture(t)
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "sealpost.db"))
@@ -66,7 +66,7 @@ func newInboundEnv(t *testing.T, cfg InboundConfig) *inboundEnv {
 	return e
 }
 
-func (e *inboundEnv) register(t *testing.T, addr string, id *keys.Identity) {
+func (e *inboundEnv) register(t testing.TB, addr string, id *keys.Identity) {
 	t.Helper()
 	if err := e.st.Register(context.Background(), store.Registration{Address: addr, Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(id.Certificate())}); err != nil {
 		t.Fatal(err)
