@@ -256,6 +256,9 @@ type InboundResult struct {
 // failure is a 451.
 var (
 	ErrNoIntegrity = errors.New("encrypted without integrity protection")
+	// ErrEmptyMessage: the message has no header field (nothing at all, e.g. BDAT 0 LAST): it can
+	// never be processed, so the reply is permanent (554 5.6.0), not a retry.
+	ErrEmptyMessage = errors.New("empty message")
 )
 
 // Evaluate runs the pipeline on one received message (CRLF) without side effects: it decrypts,
@@ -266,6 +269,9 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 	outer, _, err := payload.SplitEntity(msg)
 	if err != nil {
 		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+	}
+	if len(outer) == 0 {
+		return nil, Refuse(554, [3]int{5, 6, 0}, "empty message: no header fields", ErrEmptyMessage)
 	}
 	tr := ib.trust.Load()
 	v := &Verdict{}

@@ -346,3 +346,21 @@ func TestInboundUnprocessableIsRefused(t *testing.T) {
 		t.Fatal("unprocessable mail reached the desk")
 	}
 }
+
+// TestInboundEmptyMessageIsRefused: a message with nothing in it (DATA with nothing, BDAT 0
+// LAST) or no header field gets a permanent 554 5.6.0; before, an empty message was queued with
+// 250 and delivered to the desk as an unsigned nothing.
+func TestInboundEmptyMessageIsRefused(t *testing.T) {
+	for name, msg := range map[string][]byte{"nothing": nil, "empty line": []byte("\r\n"), "body only": []byte("\r\nHello.\r\n")} {
+		t.Run(name, func(t *testing.T) {
+			e := newInboundEnv(t, InboundConfig{})
+			_, err := e.receive(t, msg)
+			if r := reply(t, err); r.Code != 554 || r.Enhanced != [3]int{5, 6, 0} || !errors.Is(err, ErrEmptyMessage) {
+				t.Errorf("%v, want 554 5.6.0 (ErrEmptyMessage)", err)
+			}
+			if len(e.desk.msgs) != 0 {
+				t.Error("an empty message reached the desk")
+			}
+		})
+	}
+}
