@@ -199,8 +199,8 @@ func injectLeaf(h payload.Header, body []byte, params map[string]string, edit fu
 	}
 	cte := strings.ToLower(h.Get("Content-Transfer-Encoding"))
 	raw, err := decodeTransfer(cte, body)
-	if err != nil {
-		return nil, nil, false
+	if err != nil || bytes.HasPrefix(raw, []byte("\xff\xfe")) || bytes.HasPrefix(raw, []byte("\xfe\xff")) {
+		return nil, nil, false // UTF-16 or UTF-32 by its byte-order mark, whatever the label says
 	}
 	out, err := encodeTransfer(cte, edit(raw))
 	if err != nil {

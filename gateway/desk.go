@@ -115,7 +115,7 @@ func copyFields(b *bytes.Buffer, h payload.Header, name string) {
 func (ib *Inbound) deskFrom(froms payload.Header, v *Verdict, name string, trusted bool) (payload.Header, bool) {
 	if trusted && v.Signer != "" {
 		a := mail.Address{Name: displayName(name), Address: v.Signer}
-		return payload.Header{payload.NewField("From", a.String())}, true
+		return payload.Header{foldedField("From", a.String())}, true
 	}
 	var list []string
 	for _, fl := range froms {
@@ -124,6 +124,9 @@ func (ib *Inbound) deskFrom(froms payload.Header, v *Verdict, name string, trust
 			continue
 		}
 		for _, a := range addrs {
+			if len(list) == maxDeskFrom {
+				break
+			}
 			m := mail.Address{Name: ib.unverifiedMark() + " " + displayName(a.Address), Address: a.Address}
 			list = append(list, m.String())
 		}
@@ -131,7 +134,29 @@ func (ib *Inbound) deskFrom(froms payload.Header, v *Verdict, name string, trust
 	if len(list) == 0 {
 		return nil, false
 	}
-	return payload.Header{payload.NewField("From", strings.Join(list, ", "))}, true
+	return payload.Header{foldedField("From", strings.Join(list, ", "))}, true
+}
+
+// maxDeskFrom bounds the addresses of an unverified From shown to the desk (the original is in
+// Sealpost-Original-From).
+const maxDeskFrom = 20
+
+// foldedField formats a field sealpost writes, folded at spaces so that lines stay near 78
+// characters (RFC 5322 2.2.3). value must be free of CR and LF.
+func foldedField(name, value string) payload.Field {
+	var b strings.Builder
+	b.WriteString(name + ":")
+	line := len(name) + 1
+	for i, w := range strings.Split(value, " ") {
+		if i > 0 && line+1+len(w) > 78 {
+			b.WriteString("\r\n")
+			line = 0
+		}
+		b.WriteString(" " + w)
+		line += 1 + len(w)
+	}
+	b.WriteString("\r\n")
+	return payload.Field{Name: name, Raw: []byte(b.String())}
 }
 
 // unverifiedMark prefixes the display name of every sender sealpost does not vouch for.
@@ -190,8 +215,8 @@ func (ib *Inbound) deskSubject(visible payload.Header, v *Verdict) payload.Heade
 		}
 	}
 	subject = ib.tags.ReplaceAllString(subject, " ")
-	subject = strings.TrimSpace(tag + " " + cleanText(subject, 500))
-	return payload.Header{payload.NewField("Subject", mime.QEncoding.Encode("utf-8", subject))}
+	subject = strings.TrimSpace(tag + " " + cleanText(subject, 2000))
+	return payload.Header{foldedField("Subject", mime.QEncoding.Encode("utf-8", subject))}
 }
 
 // deskCleaner removes what only sealpost may write from every part of the desk's content and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"mime"
 	"net/mail"
 	"os"
@@ -585,4 +586,32 @@ func FuzzDeskMessage(f *testing.F) {
 			}
 		})
 	})
+}
+
+// TestDeskHeaderLinesStayShort: the From and Subject sealpost writes are folded, however many
+// addresses or however long a Subject the sender sent, and unfold to what was meant.
+func TestDeskHeaderLinesStayShort(t *testing.T) {
+	e := newInboundEnv(t, taggedConfig())
+	var addrs []string
+	for i := range 40 {
+		addrs = append(addrs, fmt.Sprintf("Person %d <p%d@example.com>", i, i))
+	}
+	subject := strings.Repeat("Grüße ", 150)
+	res := e.evaluate(t, []byte("From: "+strings.Join(addrs, ",\r\n ")+"\r\nSubject: "+mime.QEncoding.Encode("utf-8", subject)+"\r\n\r\nx\r\n"))
+	for _, line := range strings.Split(string(res.Message), "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line of %d octets: %.80s…", len(line), line)
+		}
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(res.Message))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := m.Header.AddressList("From")
+	if err != nil || len(list) != maxDeskFrom || list[3].Name != "[NOT VERIFIED] p3@example.com" {
+		t.Errorf("From: %d addresses, %v", len(list), err)
+	}
+	if got := payload.HeaderValue(res.Message, "Subject"); got != "[NOT VERIFIED] "+strings.TrimSpace(subject) {
+		t.Errorf("Subject %q", got)
+	}
 }
