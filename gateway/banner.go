@@ -151,9 +151,11 @@ func injectBanner(h payload.Header, body []byte, b banner, depth int) (payload.H
 	case mt == "text/html":
 		return injectLeaf(h, body, params, func(t []byte) []byte { return insertHTML(t, b.html()) })
 	case mt == "multipart/alternative":
+		// Every alternative a client may show takes the banner (any text/* but an invitation,
+		// and multiparts); one that cannot (text/enriched, AMP, …) means the content is wrapped.
 		return injectParts(h, body, params["boundary"], func(i int, ph payload.Header) bool {
 			pt, _, err := payload.MediaType(ph)
-			return err != nil || pt == "text/plain" || pt == "text/html" || strings.HasPrefix(pt, "multipart/")
+			return err != nil || strings.HasPrefix(pt, "text/") && pt != "text/calendar" || strings.HasPrefix(pt, "multipart/")
 		}, b, depth)
 	case strings.HasPrefix(mt, "multipart/") && mt != "multipart/encrypted" && params["start"] == "":
 		return injectParts(h, body, params["boundary"], func(i int, _ payload.Header) bool { return i == 0 }, b, depth)

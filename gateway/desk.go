@@ -231,7 +231,8 @@ type deskCleaner struct {
 // (application/octet-stream), never interpreted, so a client cannot find in it what we did not see.
 func (c *deskCleaner) entity(h payload.Header, body []byte, depth int) (payload.Header, []byte) {
 	h = c.header(h)
-	if depth > maxDeskDepth {
+	// Two Content-Type (or transfer encoding) fields: readers disagree on which counts.
+	if depth > maxDeskDepth || h.Count("Content-Type") > 1 || h.Count("Content-Transfer-Encoding") > 1 {
 		return opaque(h), body
 	}
 	mt, params, err := payload.MediaType(h)
@@ -240,7 +241,7 @@ func (c *deskCleaner) entity(h payload.Header, body []byte, depth int) (payload.
 	}
 	switch {
 	case strings.HasPrefix(mt, "multipart/"):
-		out, err := c.multipart(body, params["boundary"], depth)
+		out, err := c.multipart(body, params["boundary"], mt == "multipart/digest", depth)
 		if err != nil {
 			return opaque(h), body
 		}
@@ -263,7 +264,9 @@ func (c *deskCleaner) header(h payload.Header) payload.Header {
 	return out
 }
 
-func (c *deskCleaner) multipart(body []byte, boundary string, depth int) ([]byte, error) {
+// multipart cleans each part; in a multipart/digest a part without Content-Type is a
+// message/rfc822 (RFC 2046 5.1.5), and is labelled so.
+func (c *deskCleaner) multipart(body []byte, boundary string, digest bool, depth int) ([]byte, error) {
 	preamble, parts, err := payload.MultipartParts(body, boundary)
 	if err != nil {
 		return nil, err
@@ -271,10 +274,14 @@ func (c *deskCleaner) multipart(body []byte, boundary string, depth int) ([]byte
 	cleaned := make([][]byte, len(parts))
 	for i, p := range parts {
 		ph, pb, err := payload.SplitEntity(p)
-		if err != nil {
+		switch {
+		case err != nil:
 			// A part whose header cannot be read: its bytes become an opaque attachment.
 			ph, pb = payload.Header{payload.NewField("Content-Type", "application/octet-stream")}, p
-		} else {
+		default:
+			if digest && ph.Count("Content-Type") == 0 {
+				ph = append(ph, payload.NewField("Content-Type", "message/rfc822"))
+			}
 			ph, pb = c.entity(ph, pb, depth+1)
 		}
 		cleaned[i] = entityBytes(ph, pb)

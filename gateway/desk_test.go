@@ -153,10 +153,21 @@ func TestDeskDropsSealpostFieldsEverywhere(t *testing.T) {
 			"--b2\r\n"+forged+"Content-Type: text/plain\r\n\r\nWire.\r\n--b2--\r\n--b1--\r\n"),
 		"embedded message": signAs(t, bob, "From: bob@example.com\r\nSubject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n"+
 			forged+"From: alice@example.com\r\nSubject: x\r\n\r\nWire.\r\n"),
+		// In a digest a part without Content-Type is a message/rfc822.
+		"digest": signAs(t, bob, "From: bob@example.com\r\nSubject: digest\r\nMIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=d\r\n\r\n"+
+			"--d\r\n\r\n"+forged+"From: alice@example.com\r\nSubject: x\r\n\r\nWire.\r\n--d--\r\n"),
+		// Two Content-Type fields: one reader sees text, another an embedded message.
+		"ambiguous part": []byte("From: bob@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n" +
+			"--m\r\nContent-Type: text/plain\r\n\r\nHello.\r\n--m\r\nContent-Type: text/plain\r\nContent-Type: message/rfc822\r\n\r\n" +
+			forged + "From: Alice <alice@example.com>\r\n\r\nWire.\r\n--m--\r\n"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newInboundEnv(t, taggedConfig())
 			res := e.evaluate(t, msg)
+			if name == "digest" && !bytes.Contains(res.Message, []byte("--d\r\nContent-Type: message/rfc822\r\n")) ||
+				name == "ambiguous part" && !bytes.Contains(res.Message, []byte("--m\r\nContent-Type: application/octet-stream\r\n")) {
+				t.Errorf("part not labelled as what sealpost read it as:\n%s", res.Message)
+			}
 			for _, h := range allHeaders(t, res.Message) {
 				name, value, _ := strings.Cut(h, ": ")
 				switch {
@@ -453,6 +464,10 @@ func TestDeskBanner(t *testing.T) {
 		{"mixed: alternative, then an attachment", "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n" +
 			"--a\r\nContent-Type: text/plain\r\n\r\nHello.\r\n--a\r\nContent-Type: text/html\r\n\r\n<p>Hello.</p>\r\n--a--\r\n" +
 			"--m\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment\r\n\r\n%PDF\r\n--m--\r\n", 1, 1, false},
+		{"an invitation alternative takes no banner", "Content-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nHello.\r\n" +
+			"--a\r\nContent-Type: text/html\r\n\r\n<p>Hello.</p>\r\n--a\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n--a--\r\n", 1, 1, false},
+		{"an alternative that cannot take it is wrapped", "Content-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nHello.\r\n" +
+			"--a\r\nContent-Type: text/x-amp-html\r\n\r\n<html amp4email>Hello.</html>\r\n--a--\r\n", 1, 0, true},
 		{"UTF-16 text is wrapped", "Content-Type: text/plain; charset=utf-16\r\nContent-Transfer-Encoding: base64\r\n\r\n//5IAGkA\r\n", 1, 0, true},
 		{"attachment first is wrapped", "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\nx\r\n--m--\r\n", 1, 0, true},
 		{"embedded message is wrapped", "Content-Type: message/rfc822\r\n\r\nFrom: a@example.com\r\n\r\nHello.\r\n", 1, 0, true},
