@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -56,6 +57,35 @@ type InboundConfig struct {
 	OnUnauthenticated string `json:"on_unauthenticated"`
 	// Lifetime bounds the delivery attempts to the desk. Default 5 days.
 	Lifetime config.Duration `json:"lifetime"`
+	// SubjectTagVerified starts the Subject of a verified reply on the desk; "" adds none.
+	// Default "[verified]" (DefaultInboundConfig).
+	SubjectTagVerified string `json:"subject_tag_verified"`
+	// SubjectTagUnverified starts the Subject of every other reply on the desk; "" adds none.
+	// Default "[NOT VERIFIED]". It also marks the display name in the From of such a reply (that
+	// mark stays "[NOT VERIFIED]" when the tag is "").
+	SubjectTagUnverified string `json:"subject_tag_unverified"`
+}
+
+// Default Subject tags and the mark on an unverified sender's display name.
+const (
+	DefaultSubjectTagVerified   = "[verified]"
+	DefaultSubjectTagUnverified = "[NOT VERIFIED]"
+)
+
+// DefaultInboundConfig returns the inbound defaults; SupportAddresses is left for the caller.
+// Fields that Validate would fill are filled here too, so that the printed configuration is the
+// one that runs; the Subject tags are only defaulted here, because "" switches a tag off.
+func DefaultInboundConfig() InboundConfig {
+	return InboundConfig{
+		AuthServID:           "sealpost",
+		OnUnsigned:           ActionDeliver,
+		OnUnregistered:       ActionDeliver,
+		OnFailed:             ActionQuarantine,
+		OnUnauthenticated:    ActionQuarantine,
+		Lifetime:             config.Duration(5 * 24 * time.Hour),
+		SubjectTagVerified:   DefaultSubjectTagVerified,
+		SubjectTagUnverified: DefaultSubjectTagUnverified,
+	}
 }
 
 // Validate fills defaults and checks the configuration. It reports every problem, each a
@@ -98,7 +128,34 @@ func (c *InboundConfig) Validate() error {
 	if c.Lifetime < 0 {
 		bad("lifetime", "must be positive (e.g. \"120h\")")
 	}
+	for _, p := range []struct{ name, v string }{{"subject_tag_verified", c.SubjectTagVerified}, {"subject_tag_unverified", c.SubjectTagUnverified}} {
+		if problem := subjectTagProblem(p.v); problem != "" {
+			bad(p.name, "%q %s", p.v, problem)
+		}
+	}
+	if c.SubjectTagVerified != "" && strings.EqualFold(strings.TrimSpace(c.SubjectTagVerified), strings.TrimSpace(c.SubjectTagUnverified)) {
+		bad("subject_tag_unverified", "must differ from subject_tag_verified")
+	}
 	return errors.Join(errs...)
+}
+
+// subjectTagProblem says what is wrong with a Subject tag, "" when nothing is.
+func subjectTagProblem(tag string) string {
+	switch {
+	case tag == "":
+		return ""
+	case !utf8.ValidString(tag):
+		return "is not UTF-8"
+	case strings.TrimSpace(tag) != tag:
+		return "starts or ends with white space"
+	case utf8.RuneCountInString(tag) > 40:
+		return "is longer than 40 characters"
+	case strings.ContainsFunc(tag, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }):
+		return "contains a control character"
+	case strings.Contains(tag, "=?"):
+		return "contains \"=?\" (an encoded-word opener)"
+	}
+	return ""
 }
 
 // InboundDeps are what the inbound pipeline decrypts with, trusts, and writes to.
@@ -129,6 +186,7 @@ type Inbound struct {
 	d       InboundDeps
 	support map[string]bool
 	trust   atomic.Pointer[trust]
+	tags    *regexp.Regexp // the configured Subject tags, any case
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -148,6 +206,16 @@ func NewInbound(cfg InboundConfig, d InboundDeps) (*Inbound, error) {
 			return nil, err
 		}
 		ib.support[n] = true
+	}
+	var tags []string
+	for _, t := range []string{cfg.SubjectTagVerified, cfg.SubjectTagUnverified} {
+		if t != "" {
+			tags = append(tags, regexp.QuoteMeta(t))
+		}
+	}
+	ib.tags = regexp.MustCompile("(?i)" + strings.Join(tags, "|"))
+	if len(tags) == 0 {
+		ib.tags = regexp.MustCompile(`\A\z.`) // matches nothing
 	}
 	ib.SetDirectory(d.Directory)
 	return ib, nil
@@ -188,6 +256,9 @@ type InboundResult struct {
 // failure is a 451.
 var (
 	ErrNoIntegrity = errors.New("encrypted without integrity protection")
+	// ErrEmptyMessage: the message has no header field (nothing at all, e.g. BDAT 0 LAST): it can
+	// never be processed, so the reply is permanent (554 5.6.0), not a retry.
+	ErrEmptyMessage = errors.New("empty message")
 )
 
 // Evaluate runs the pipeline on one received message (CRLF) without side effects: it decrypts,
@@ -198,6 +269,9 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 	outer, _, err := payload.SplitEntity(msg)
 	if err != nil {
 		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+	}
+	if len(outer) == 0 {
+		return nil, Refuse(554, [3]int{5, 6, 0}, "empty message: no header fields", ErrEmptyMessage)
 	}
 	tr := ib.trust.Load()
 	v := &Verdict{}
@@ -309,8 +383,31 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 	if f.method == "smime" && (v.Status == StatusVerified || v.Status == StatusUnregistered) && len(sm.Capabilities) > 0 {
 		res.capabilities = &store.Capabilities{Address: v.From, SMIMEGCM: sm.SupportsGCM(), Updated: v.SignedAt}
 	}
-	res.Message = ib.deskMessage(outer, visible, inner, body, v, protected)
+	res.Message = ib.deskMessage(deskInput{outer: outer, visible: visible, inner: inner, body: body,
+		protected: protected, name: ib.registeredName(ctx, v)}, v)
 	return res, nil
+}
+
+// RegisteredNames is implemented by a Store that keeps the name a customer registered with their
+// key or certificate. The desk's From for a verified reply then carries that name; with a store
+// that does not implement it, the From is the signer's bare address.
+type RegisteredNames interface {
+	RegisteredName(ctx context.Context, address string) (string, error)
+}
+
+// registeredName is the name registered for a verified signer, "" when there is none (or the
+// store keeps none). A failed lookup costs the name only, not the delivery.
+func (ib *Inbound) registeredName(ctx context.Context, v *Verdict) string {
+	rn, ok := ib.d.Store.(RegisteredNames)
+	if !ok || !v.Trusted() || v.Signer == "" {
+		return ""
+	}
+	name, err := rn.RegisteredName(ctx, v.Signer)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		ib.log.Warn("registered name not looked up", "error", err)
+		return ""
+	}
+	return name
 }
 
 // decide applies the policy to a verdict.
@@ -336,58 +433,6 @@ func (ib *Inbound) decide(v *Verdict) (string, string) {
 		return action, "verdict " + v.Status + " (" + strings.Join(v.Failures, ",") + ")"
 	}
 	return ActionDeliver, ""
-}
-
-// deskHeaders are the fields copied into the desk's message, in this order. Reply-To is taken
-// only from a signed (protected) header: an unsigned one could send the agent's answer elsewhere.
-var deskHeaders = []string{"From", "Sender", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References"}
-
-// deskMessage builds the fresh message the desk receives.
-func (ib *Inbound) deskMessage(outer, visible, inner payload.Header, body []byte, v *Verdict, protected bool) []byte {
-	var b bytes.Buffer
-	b.WriteString("Authentication-Results: " + v.AuthenticationResults(ib.cfg.AuthServID) + "\r\n")
-	b.WriteString("Sealpost-Verdict: " + v.Header() + "\r\n")
-	// Authentication-Results from other ADMDs (the bank's MX: SPF, DKIM) are kept; ours are not.
-	for _, fl := range outer {
-		if strings.EqualFold(fl.Name, "Authentication-Results") && authservID(fl.Value()) != strings.ToLower(ib.cfg.AuthServID) {
-			b.Write(fl.Raw)
-		}
-	}
-	names := deskHeaders
-	if protected {
-		names = append(slices.Clone(deskHeaders), "Reply-To")
-	}
-	for _, name := range names {
-		for _, fl := range visible {
-			if strings.EqualFold(fl.Name, name) {
-				b.Write(fl.Raw)
-			}
-		}
-	}
-	b.WriteString("MIME-Version: 1.0\r\n")
-	hasType := false
-	for _, fl := range inner {
-		if payload.IsContentField(fl.Name) {
-			hasType = hasType || strings.EqualFold(fl.Name, "Content-Type")
-			b.Write(fl.Raw)
-		}
-	}
-	if !hasType {
-		b.WriteString("Content-Type: text/plain; charset=us-ascii\r\n")
-	}
-	b.WriteString("\r\n")
-	b.Write(body)
-	return b.Bytes()
-}
-
-// authservID returns the authserv-id of an Authentication-Results value, lower-cased.
-func authservID(v string) string {
-	id, _, _ := strings.Cut(v, ";")
-	id = strings.TrimSpace(id)
-	if i := strings.IndexAny(id, " \t("); i >= 0 {
-		id = id[:i]
-	}
-	return strings.ToLower(id)
 }
 
 // singleFromAddress is payload.SingleFrom, and the address must also be local@domain.

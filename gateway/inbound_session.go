@@ -120,10 +120,11 @@ func ParseHeld(b []byte) (from string, to []string, msg []byte, err error) {
 	}
 	f, rest, ok1 := bytes.Cut(rest, []byte("\r\n"))
 	t, rest, ok2 := bytes.Cut(rest, []byte("\r\n"))
-	if !ok1 || !ok2 || len(t) == 0 {
+	to = strings.Fields(string(t))
+	if !ok1 || !ok2 || len(to) == 0 {
 		return "", nil, nil, errors.New("held message file without its envelope")
 	}
-	return string(f), strings.Fields(string(t)), rest, nil
+	return string(f), to, rest, nil
 }
 
 // heldFrom is the From field as received, bounded, for the operator's list.

@@ -34,7 +34,7 @@ type inboundEnv struct {
 
 var customerClient = Client{Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7)}}
 
-func newInboundEnv(t *testing.T, cfg InboundConfig) *inboundEnv {
+func newInboundEnv(t testing.TB, cfg InboundConfig) *inboundEnv {
 	t.Helper()
 	f := getFixture(t)
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "sealpost.db"))
@@ -66,7 +66,7 @@ func newInboundEnv(t *testing.T, cfg InboundConfig) *inboundEnv {
 	return e
 }
 
-func (e *inboundEnv) register(t *testing.T, addr string, id *keys.Identity) {
+func (e *inboundEnv) register(t testing.TB, addr string, id *keys.Identity) {
 	t.Helper()
 	if err := e.st.Register(context.Background(), store.Registration{Address: addr, Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(id.Certificate())}); err != nil {
 		t.Fatal(err)
@@ -344,5 +344,23 @@ func TestInboundUnprocessableIsRefused(t *testing.T) {
 	}
 	if len(e.desk.msgs) != 0 {
 		t.Fatal("unprocessable mail reached the desk")
+	}
+}
+
+// TestInboundEmptyMessageIsRefused: a message with nothing in it (DATA with nothing, BDAT 0
+// LAST) or no header field gets a permanent 554 5.6.0; before, an empty message was queued with
+// 250 and delivered to the desk as an unsigned nothing.
+func TestInboundEmptyMessageIsRefused(t *testing.T) {
+	for name, msg := range map[string][]byte{"nothing": nil, "empty line": []byte("\r\n"), "body only": []byte("\r\nHello.\r\n")} {
+		t.Run(name, func(t *testing.T) {
+			e := newInboundEnv(t, InboundConfig{})
+			_, err := e.receive(t, msg)
+			if r := reply(t, err); r.Code != 554 || r.Enhanced != [3]int{5, 6, 0} || !errors.Is(err, ErrEmptyMessage) {
+				t.Errorf("%v, want 554 5.6.0 (ErrEmptyMessage)", err)
+			}
+			if len(e.desk.msgs) != 0 {
+				t.Error("an empty message reached the desk")
+			}
+		})
 	}
 }

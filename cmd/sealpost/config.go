@@ -171,11 +171,18 @@ func defaultConfig() Config {
 				ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
 				MaxConnections: 100, MaxConnectionsPerClient: 10,
 			},
-			InboundConfig: gateway.InboundConfig{SupportAddresses: []string{"support@bank.example"}, AuthServID: "sealpost.bank.example"},
+			InboundConfig: defaultInbound(),
 		},
 		Ops:     ops.Config{Enabled: true, Addr: ops.DefaultAddr},
 		Gateway: gateway.DefaultConfig(),
 	}
+}
+
+// defaultInbound is the inbound pipeline's defaults with the example bank's desk.
+func defaultInbound() gateway.InboundConfig {
+	c := gateway.DefaultInboundConfig()
+	c.SupportAddresses, c.AuthServID = []string{"support@bank.example"}, "sealpost.bank.example"
+	return c
 }
 
 // loadConfig reads file over the defaults (no file: the defaults) and validates the result. A file

@@ -19,7 +19,7 @@ const (
 
 // corpus is every message, good and hostile, with its recipe.
 func (g *generator) corpus() []message {
-	return append(g.good(), g.hostile()...)
+	return append(append(g.good(), g.hostile()...), g.deskProbes()...)
 }
 
 func (g *generator) good() []message {

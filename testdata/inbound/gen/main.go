@@ -6,6 +6,7 @@
 //
 //	go run ./testdata/inbound/gen         # new messages from the committed keys
 //	go run ./testdata/inbound/gen -keys   # new keys too (changes every expectation's inputs; normally never)
+//	go run ./testdata/inbound/gen -only 'hostile/display-name-*'   # only these files; the rest stay
 //
 // Messages are made by the tools a customer's client would use (openssl cms,
 // openssl smime, gpg); Go only crafts what those tools refuse to produce
@@ -21,13 +22,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 func main() {
 	dir := flag.String("dir", filepath.Join("testdata", "inbound"), "corpus directory (holds keys/, good/, hostile/)")
 	newKeys := flag.Bool("keys", false, "also regenerate the keys in keys/ (normally never)")
+	only := flag.String("only", "", "write only the messages whose path (e.g. hostile/x.eml) matches this pattern, and remove no other")
 	flag.Parse()
-	if err := run(*dir, *newKeys); err != nil {
+	if _, err := filepath.Match(*only, ""); err != nil {
+		fmt.Fprintln(os.Stderr, "gen: -only:", err)
+		os.Exit(2)
+	}
+	if *newKeys && *only != "" {
+		fmt.Fprintln(os.Stderr, "gen: new keys change every message: -keys and -only do not go together")
+		os.Exit(2)
+	}
+	if err := run(*dir, *newKeys, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
@@ -41,7 +52,7 @@ func failf(format string, args ...any) {
 	panic(genError{fmt.Errorf(format, args...)})
 }
 
-func run(dir string, newKeys bool) (err error) {
+func run(dir string, newKeys bool, only string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ge, ok := r.(genError)
@@ -68,16 +79,25 @@ func run(dir string, newKeys bool) (err error) {
 			return fmt.Errorf("key %s: %w (run with -keys once to create the keys)", name, errors.Unwrap(statErr))
 		}
 	}
-	for _, sub := range []string{"good", "hostile"} {
-		old, _ := filepath.Glob(filepath.Join(dir, sub, "*.eml"))
-		for _, f := range old {
-			if err := os.Remove(f); err != nil {
-				return err
+	if only == "" {
+		for _, sub := range []string{"good", "hostile"} {
+			old, _ := filepath.Glob(filepath.Join(dir, sub, "*.eml"))
+			for _, f := range old {
+				if err := os.Remove(f); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	n := 0
 	for _, m := range g.corpus() {
-		g.write(m)
+		if ok, _ := filepath.Match(only, m.path); only == "" || ok || strings.TrimSuffix(m.path, ".eml") == only {
+			g.write(m)
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("no message matches %q", only)
 	}
 	return nil
 }

@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sealpost/sealpost/internal/payload"
+)
+
+// FuzzParseHeld: the quarantine file format. Whatever the bytes (a damaged or planted file),
+// ParseHeld never panics; what it accepts writes back to the same file, and a written envelope
+// parses back to what was written.
+func FuzzParseHeld(f *testing.F) {
+	f.Add([]byte(heldEnvelope("alice@example.com", []string{"support@bank.example"}, []byte("From: a@example.com\r\n\r\nhi\r\n"))))
+	f.Add([]byte(heldEnvelope("", []string{"support@bank.example", "desk@bank.example"}, nil)))
+	f.Add([]byte(heldMagic + "\r\n\r\n"))
+	f.Add([]byte(heldMagic + "a@example.com\r\n"))
+	f.Add([]byte("sealpost-held-v0\r\nx\r\ny\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		from, to, msg, err := ParseHeld(b)
+		if err != nil {
+			return
+		}
+		if len(to) == 0 || strings.Contains(from, "\r\n") {
+			t.Fatalf("accepted an envelope without recipients or with a broken sender: %q %q", from, to)
+		}
+		from2, to2, msg2, err := ParseHeld(heldEnvelope(from, to, msg))
+		if err != nil || from2 != from || !slices.Equal(to2, to) || !bytes.Equal(msg2, msg) {
+			t.Fatalf("round trip: %q %q %q, %v; want %q %q %q", from2, to2, msg2, err, from, to, msg)
+		}
+	})
+}
+
+// FuzzReferencedIDs: In-Reply-To and References as any sender writes them. It never panics,
+// returns at most 50 IDs, each one "<...>" without white space or angle brackets inside, and
+// each found in the header as written.
+func FuzzReferencedIDs(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.eml"))
+	for _, name := range files[:min(len(files), 5)] {
+		if b, err := os.ReadFile(name); err == nil {
+			if i := bytes.Index(b, []byte("\r\n\r\n")); i > 0 {
+				f.Add(b[:i+4])
+			}
+		}
+	}
+	f.Add([]byte("In-Reply-To: <a@b>\r\nReferences: <c@d> <e@f>\r\n\t<g@h>\r\n\r\n"))
+	f.Add([]byte("References: " + strings.Repeat("<x@y> ", 60) + "\r\n\r\n"))
+	f.Add([]byte("In-Reply-To: <<a@b>> <a b@c> <" + strings.Repeat("a", 300) + ">\r\n\r\n"))
+	f.Add([]byte("in-reply-to: (comment <x@y>) <real@id>\r\n\r\n"))
+	valid := regexp.MustCompile(`^<[^<>\s]{1,250}>$`)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, _, err := payload.SplitEntity(payload.ToCRLF(b))
+		if err != nil {
+			return
+		}
+		ids := referencedIDs(h)
+		if len(ids) > 50 {
+			t.Fatalf("%d IDs", len(ids))
+		}
+		var values strings.Builder
+		for _, fl := range h {
+			if strings.EqualFold(fl.Name, "In-Reply-To") || strings.EqualFold(fl.Name, "References") {
+				values.WriteString(fl.Value() + "\n")
+			}
+		}
+		for _, id := range ids {
+			if !valid.MatchString(id) || !strings.Contains(values.String(), id) {
+				t.Fatalf("ID %q is not one of the header's: %q", id, values.String())
+			}
+		}
+	})
+}
