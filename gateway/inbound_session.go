@@ -33,6 +33,11 @@ type inboundSession struct {
 }
 
 func (s *inboundSession) Mail(from string, size int64) error {
+	// smtpd checks envelope addresses for every listener; the same rule here keeps any other caller
+	// of the pipeline from passing a control character on (8-bit is smtpd's to judge per session).
+	if err := CheckSender(from, true); err != nil {
+		return err
+	}
 	s.Reset()
 	s.from, s.inTx = from, true
 	return nil
@@ -41,6 +46,9 @@ func (s *inboundSession) Mail(from string, size int64) error {
 func (s *inboundSession) Rcpt(to string) error {
 	if !s.inTx {
 		return Refuse(503, [3]int{5, 5, 1}, "MAIL first", nil)
+	}
+	if err := CheckRecipient(to, true); err != nil {
+		return err
 	}
 	n, err := keys.AddressKey(to)
 	if err != nil {

@@ -364,3 +364,19 @@ func TestInboundEmptyMessageIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestInboundRefusesControlCharactersInEnvelope: the inbound pipeline applies the envelope rule
+// itself, whoever calls it: a CR in MAIL or RCPT is refused at that command.
+func TestInboundRefusesControlCharactersInEnvelope(t *testing.T) {
+	e := newInboundEnv(t, InboundConfig{})
+	s, _ := e.ib.NewSession(customerClient)
+	if r := reply(t, s.Mail("alice@example.com\r", 0)); r.Code != 501 {
+		t.Fatalf("MAIL with a CR: %d %v", r.Code, r.Enhanced)
+	}
+	if err := s.Mail("alice@example.com", 0); err != nil {
+		t.Fatal(err)
+	}
+	if r := reply(t, s.Rcpt("support@bank.example\r")); r.Code != 501 || r.Enhanced != [3]int{5, 1, 3} {
+		t.Fatalf("RCPT with a CR: %d %v", r.Code, r.Enhanced)
+	}
+}
