@@ -640,14 +640,16 @@ func runFirstCommand(ctx context.Context, dir string, env []string, line, addr s
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for !strings.Contains(out.String(), "sealpost serving") && !accepts(addr) {
+	// Only its own log line counts: something else answering on addr (another sealpost started by a
+	// parallel run) must not make a gateway that is still compiling look ready.
+	for !strings.Contains(out.String(), "sealpost serving") {
 		select {
 		case err := <-exited:
 			return out.String(), fmt.Errorf("exited before it was ready (%v)", err)
 		case <-ctx.Done():
 			stopGroup(pgid)
 			<-exited
-			return out.String(), fmt.Errorf("not ready (no \"sealpost serving\", nothing on %s) within %v", addr, limit)
+			return out.String(), fmt.Errorf("not ready (no \"sealpost serving\" for %s) within %v", addr, limit)
 		case <-tick.C:
 		}
 	}
