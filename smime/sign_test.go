@@ -40,3 +40,27 @@ func TestSignatureAlgorithmNULLParameters(t *testing.T) {
 		}
 	})
 }
+
+// TestGPGSMVerifiesSignature: gpgsm 2.2 (GnuPG's S/MIME) accepts sealpost's detached signature, with
+// its NULL parameters and timestamp token, as a good signature chaining to the trusted CA. openssl
+// and NSS check the same signature in TestOpenSSLVerifiesSignOnly and TestNSSDecryptsAndVerifies.
+func TestGPGSMVerifiesSignature(t *testing.T) {
+	e := newInboundEnv(t)
+	gpgsmHome(t, e)
+	content := []byte(customerEntity)
+	der, err := e.f.protector.detachedSignature(ctx, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := gpgsm(t, nil, "--status-fd", "1", "--verify", writeTemp(t, der), writeTemp(t, content))
+	for _, want := range []string{"[GNUPG:] GOODSIG", "[GNUPG:] VALIDSIG", "[GNUPG:] TRUST_FULLY"} {
+		if !bytes.Contains(status, []byte(want)) {
+			t.Fatalf("gpgsm --verify: no %s:\n%s", want, status)
+		}
+	}
+	bad := bytes.Replace(content, []byte("November"), []byte("december"), 1)
+	if out, _, err := interop.Try(t, nil, "gpgsm", "--batch", "--disable-crl-checks", "--disable-policy-checks", "--status-fd", "1",
+		"--verify", writeTemp(t, der), writeTemp(t, bad)); err == nil && !bytes.Contains(out, []byte("BADSIG")) {
+		t.Fatalf("gpgsm accepted tampered content:\n%s", out)
+	}
+}
