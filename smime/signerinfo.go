@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -27,13 +26,6 @@ import (
 // rather than taken from pkcs7, which drops a SignedData whose signer is named by
 // subjectKeyIdentifier (its parse error is ignored: "SignedData without signers") and verifies
 // neither RSASSA-PSS nor a signer whose certificate the message does not carry.
-
-// Errors of signature verification, wrapped with ErrSignature or ErrUnsupported.
-var (
-	// ErrUnknownSigner: no certificate, in the message or among those the caller knows, is the one
-	// the SignerInfo names. Wrapped with ErrSignature: nothing could be verified.
-	ErrUnknownSigner = errors.New("no certificate for the signer")
-)
 
 var (
 	oidAttrContentType   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 3}
