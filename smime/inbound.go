@@ -382,7 +382,7 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 		fail(&w.sigErrs, nil, "%w", err)
 	}
 	if signer == nil {
-		if err == nil || !errors.Is(err, ErrUnsupported) { // an unreadable certificate cannot be chained either
+		if !errors.Is(err, ErrUnsupported) { // an unreadable certificate cannot be chained either
 			fail(&w.chainErrs, nil, "no signer certificate to chain")
 		}
 		return

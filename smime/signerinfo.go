@@ -98,11 +98,16 @@ type signedData struct {
 // unreadableCert identifies a carried certificate that x509.ParseCertificate refuses, so that a
 // signer using it is reported as unsupported rather than unknown.
 type unreadableCert struct {
-	id     signerID // its issuer and serial number, and subject key identifier
+	issuer []byte
+	serial *big.Int
 	ski    []byte
 	keyAlg asn1.ObjectIdentifier
 	err    error
 }
+
+// maxCarriedCertificates bounds the certificates read from one SignedData: clients send the
+// signer's chain, a handful; parsing thousands would only cost time.
+const maxCarriedCertificates = 32
 
 type signerInfo struct {
 	sid         asn1.RawValue
@@ -133,14 +138,14 @@ func parseSignedData(der []byte) (*signedData, error) {
 	if ec := raw.EncapContentInfo.EContent; len(ec.FullBytes) > 0 {
 		// encoding/asn1 leaves the [0] EXPLICIT wrapper on a RawValue: its content is the OCTET
 		// STRING (primitive, after BERToDER).
-		var os asn1.RawValue
-		if rest, err := asn1.Unmarshal(ec.Bytes, &os); err != nil || len(rest) != 0 ||
-			os.Class != asn1.ClassUniversal || os.Tag != asn1.TagOctetString || os.IsCompound {
+		var str asn1.RawValue
+		if rest, err := asn1.Unmarshal(ec.Bytes, &str); err != nil || len(rest) != 0 ||
+			str.Class != asn1.ClassUniversal || str.Tag != asn1.TagOctetString || str.IsCompound {
 			return nil, fmt.Errorf("%w: eContent is not an OCTET STRING", ErrMalformed)
 		}
-		sd.content, sd.attached = os.Bytes, true
+		sd.content, sd.attached = str.Bytes, true
 	}
-	for rest := raw.Certificates.Bytes; len(rest) > 0; {
+	for rest, n := raw.Certificates.Bytes, 0; len(rest) > 0 && n < maxCarriedCertificates; n++ {
 		var c asn1.RawValue
 		var err error
 		if rest, err = asn1.Unmarshal(rest, &c); err != nil {
@@ -320,8 +325,8 @@ func (id signerID) namesUnreadable(u unreadableCert) bool {
 	switch {
 	case len(id.ski) > 0:
 		return bytes.Equal(id.ski, u.ski)
-	case id.serial != nil && u.id.serial != nil:
-		return id.serial.Cmp(u.id.serial) == 0 && bytes.Equal(id.issuer, u.id.issuer)
+	case id.serial != nil:
+		return id.serial.Cmp(u.serial) == 0 && bytes.Equal(id.issuer, u.issuer)
 	}
 	return false
 }
@@ -356,7 +361,7 @@ func readCertIdentity(der []byte) (unreadableCert, bool) {
 	if rest, err := asn1.Unmarshal(der, &c); err != nil || len(rest) != 0 || c.TBS.Serial == nil {
 		return unreadableCert{}, false
 	}
-	u := unreadableCert{id: signerID{issuer: c.TBS.Issuer.FullBytes, serial: c.TBS.Serial}, keyAlg: c.TBS.SPKI.Algorithm.Algorithm}
+	u := unreadableCert{issuer: c.TBS.Issuer.FullBytes, serial: c.TBS.Serial, keyAlg: c.TBS.SPKI.Algorithm.Algorithm}
 	for _, e := range c.TBS.Extensions {
 		if e.Id.Equal(oidExtSubjectKeyID) {
 			_, _ = asn1.Unmarshal(e.Value, &u.ski)
