@@ -226,11 +226,12 @@ func NewInbound(cfg InboundConfig, d InboundDeps) (*Inbound, error) {
 type trust struct {
 	roots, tsaRoots *x509.CertPool
 	signers         openpgp.EntityList
+	smime           knownSigners
 }
 
 // SetDirectory replaces the directory (reload); messages being evaluated keep the previous one.
 func (ib *Inbound) SetDirectory(d *keys.Directory) {
-	t := &trust{roots: d.Roots(), tsaRoots: ib.d.TSARoots, signers: d.PGPKeys()}
+	t := &trust{roots: d.Roots(), tsaRoots: ib.d.TSARoots, signers: d.PGPKeys(), smime: directorySigners(d)}
 	if t.tsaRoots == nil {
 		t.tsaRoots = t.roots
 	}
@@ -276,7 +277,8 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 	tr := ib.trust.Load()
 	v := &Verdict{}
 	var f facts
-	sm, err := smime.Inspect(msg, smime.InboundOptions{Identities: ib.d.Identities, Roots: tr.roots, TSARoots: tr.tsaRoots, Arrival: arrival})
+	sm, err := smime.Inspect(msg, smime.InboundOptions{Identities: ib.d.Identities, Roots: tr.roots, TSARoots: tr.tsaRoots, Arrival: arrival,
+		Certificates: tr.smime.certs, Intermediates: tr.smime.intermediates})
 	if err != nil {
 		return nil, inspectError(err)
 	}

@@ -68,7 +68,9 @@ func newCorpusEnv(t testing.TB, cfg InboundConfig) *corpusEnv {
 		t.Fatal(err)
 	}
 	alicePGP := corpusPGP(t, "alice-pgp.pub.asc")
-	dir := keys.NewDirectory(roots, nil, keys.WithPGPKeys(alicePGP))
+	// keys import puts a registered certificate in the directory too: signatures without
+	// certificates (-nocerts) are verified with it.
+	dir := keys.NewDirectory(roots, alice.Chain[:1], keys.WithPGPKeys(alicePGP))
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "sealpost.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func parseExpect(t *testing.T, msg []byte) expectation {
 	st, codes, _ := strings.Cut(v, ";")
 	e := expectation{statuses: strings.Split(strings.TrimSpace(st), "|"), codes: strings.Fields(codes)}
 	for _, s := range e.statuses {
-		if !slices.Contains([]string{StatusVerified, StatusUnregistered, StatusFailed, StatusUnsigned, "rejected"}, s) {
+		if !slices.Contains([]string{StatusVerified, StatusUnregistered, StatusFailed, StatusUnsigned, StatusUnsupported, "rejected"}, s) {
 			t.Fatalf("Corpus-Expect names unknown status %q", s)
 		}
 	}

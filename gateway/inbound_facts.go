@@ -49,7 +49,16 @@ func smimeFacts(in *smime.Inbound) facts {
 	if !in.Signed {
 		return f
 	}
-	f.check(FailSignature, in.SignatureErr)
+	// A signer the bank knows no certificate for is an unknown key, as for OpenPGP: nothing was
+	// verified, so it is not called a bad signature unless another layer's is.
+	unknown, bad := smimeSignatureFailures(in.SignatureErr)
+	if unknown {
+		f.failures = append(f.failures, failure{FailUnknownKey, sanitize(in.SignatureErr.Error())})
+	}
+	if bad {
+		f.check(FailSignature, in.SignatureErr)
+	}
+	f.check(FailUnsupported, in.Unsupported)
 	f.check(FailChain, in.ChainErr)
 	f.check(FailWeakAlgorithm, in.WeakAlgorithm)
 	f.check(FailTimestamp, in.TimestampErr)
@@ -60,10 +69,30 @@ func smimeFacts(in *smime.Inbound) facts {
 		f.signerKnown = true
 		f.fingerprint = keys.CertFingerprint(in.Signer)
 		f.signerAddrs = certAddresses(in.Signer)
-	} else if in.SignatureErr == nil {
+	} else if in.SignatureErr == nil && in.Unsupported == nil {
 		f.failures = append(f.failures, failure{FailSignature, "no signer certificate"})
 	}
 	return f
+}
+
+// smimeSignatureFailures tells apart, in smime's signature errors (joined over the layers), a
+// signer without a known certificate and a signature that does not verify.
+func smimeSignatureFailures(err error) (unknownSigner, bad bool) {
+	if err == nil {
+		return false, false
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if errors.Is(e, smime.ErrUnknownSigner) {
+			unknownSigner = true
+		} else {
+			bad = true
+		}
+	}
+	return unknownSigner, bad
 }
 
 // oidEmailAddress is the legacy emailAddress attribute in a subject DN (PKCS #9), still used by
@@ -113,4 +142,22 @@ func pgpFacts(in *pgp.Inbound) facts {
 		f.signerAddrs = keys.PGPAddresses(in.Signer, in.SignedAt)
 	}
 	return f
+}
+
+// knownSigners is what a directory offers smime.Inspect for a signature whose certificates the
+// message does not carry (openssl cms -nocerts): the customers' certificates (every registered one
+// is among them: keys import puts it there) and the CA certificates to chain them with.
+type knownSigners struct {
+	certs         []*x509.Certificate
+	intermediates *x509.CertPool
+}
+
+func directorySigners(d *keys.Directory) knownSigners {
+	k := knownSigners{intermediates: d.Intermediates()}
+	for _, e := range d.Entries() {
+		if e.Certificate != nil {
+			k.certs = append(k.certs, e.Certificate)
+		}
+	}
+	return k
 }

@@ -78,7 +78,7 @@ func (v *Verdict) settle(signed bool) {
 	case !signed:
 		v.Status = StatusUnsigned
 	case len(v.Failures) > 0:
-		v.Status = StatusFailed
+		v.Status = failedStatus(v.Failures)
 	case v.Registered:
 		v.Status = StatusVerified
 	default:
@@ -129,12 +129,12 @@ func (v *Verdict) AuthenticationResults(authservID string) string {
 		b.WriteString(" smime=none; x-openpgp=none")
 		return b.String()
 	}
-	result := map[string]string{StatusVerified: "pass", StatusUnregistered: "policy", StatusFailed: "fail", StatusUnsigned: "none"}[v.Status]
+	result := map[string]string{StatusVerified: "pass", StatusUnregistered: "policy", StatusFailed: "fail", StatusUnsigned: "none", StatusUnsupported: authResultUnsupported}[v.Status]
 	fmt.Fprintf(&b, " %s=%s", method, result)
 	switch v.Status {
 	case StatusUnregistered:
 		b.WriteString(` reason="signer has no registered key"`)
-	case StatusFailed:
+	case StatusFailed, StatusUnsupported:
 		b.WriteString(` reason="` + strings.Join(v.Failures, " ") + `"`)
 	}
 	if v.From != "" {

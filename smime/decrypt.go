@@ -34,10 +34,6 @@ func Decrypt(der []byte, id *keys.Identity) (d *Decrypted, err error) {
 			d, err = nil, fmt.Errorf("%w: CMS structure: %v", ErrMalformed, r)
 		}
 	}()
-	dec := id.Decrypter()
-	if dec == nil {
-		return nil, fmt.Errorf("%w: key cannot decrypt", ErrUnsupported)
-	}
 	var ci contentInfo
 	if rest, err := asn1.Unmarshal(der, &ci); err != nil || len(rest) != 0 {
 		return nil, fmt.Errorf("%w: ContentInfo", ErrMalformed)
@@ -45,6 +41,7 @@ func Decrypt(der []byte, id *keys.Identity) (d *Decrypted, err error) {
 	var ris []asn1.RawValue
 	var eci encryptedContentInfo
 	var mac []byte
+	var authAttrs bool
 	switch {
 	case ci.ContentType.Equal(oidEnvelopedData):
 		var ed envelopedData
@@ -57,12 +54,22 @@ func Decrypt(der []byte, id *keys.Identity) (d *Decrypted, err error) {
 		if _, err := asn1.Unmarshal(ci.Content.Bytes, &ad); err != nil {
 			return nil, fmt.Errorf("%w: AuthEnvelopedData: %v", ErrMalformed, err)
 		}
-		if len(ad.AuthAttrs.FullBytes) != 0 {
-			return nil, fmt.Errorf("%w: authenticated attributes", ErrUnsupported)
-		}
-		ris, eci, mac = ad.RecipientInfos, ad.AuthEncryptCI, ad.MAC
+		ris, eci, mac, authAttrs = ad.RecipientInfos, ad.AuthEncryptCI, ad.MAC, len(ad.AuthAttrs.FullBytes) != 0
 	default:
 		return nil, fmt.Errorf("%w: content type %v is not enveloped", ErrUnsupported, ci.ContentType)
+	}
+	// Whom the message is for comes first: mail to someone else is ErrNotForUs whatever cipher it
+	// uses, so that its sender hears "not encrypted to the bank", not "unsupported algorithm".
+	ri, err := recipientFor(ris, id.Certificate())
+	if err != nil {
+		return nil, err
+	}
+	dec := id.Decrypter()
+	if dec == nil {
+		return nil, fmt.Errorf("%w: key cannot decrypt", ErrUnsupported)
+	}
+	if authAttrs {
+		return nil, fmt.Errorf("%w: authenticated attributes", ErrUnsupported)
 	}
 	keyLen, gcm, err := contentKeyLen(eci.ContentEncAlg.Algorithm)
 	if err != nil {
@@ -71,7 +78,7 @@ func Decrypt(der []byte, id *keys.Identity) (d *Decrypted, err error) {
 	if gcm != ci.ContentType.Equal(oidAuthEnvelopedData) {
 		return nil, fmt.Errorf("%w: %v in the wrong envelope type", ErrUnsupported, eci.ContentEncAlg.Algorithm)
 	}
-	cek, err := unwrapKey(ris, id.Certificate(), dec, keyLen)
+	cek, err := unwrapKey(ri, dec, keyLen)
 	if err != nil {
 		return nil, err
 	}
@@ -130,38 +137,41 @@ func octets(v asn1.RawValue) ([]byte, error) {
 	return out, nil
 }
 
-// unwrapKey finds the RecipientInfo naming cert and unwraps the content key. PKCS#1 v1.5 unwrapping
-// uses SessionKeyLen, so a bad padding yields a random key rather than an error an attacker could
-// observe (Bleichenbacher); the content decryption then fails like any other corruption.
-func unwrapKey(ris []asn1.RawValue, cert *x509.Certificate, dec crypto.Decrypter, keyLen int) ([]byte, error) {
+// recipientFor returns the key transport RecipientInfo that names cert, or ErrNotForUs.
+func recipientFor(ris []asn1.RawValue, cert *x509.Certificate) (*keyTransRecipientInfo, error) {
 	for _, raw := range ris {
 		var ri keyTransRecipientInfo
 		if _, err := asn1.Unmarshal(raw.FullBytes, &ri); err != nil {
 			continue // kari, kekri, pwri, ori: not for an RSA key
 		}
-		if !namesCertificate(ri.RID, cert) {
-			continue
-		}
-		alg := ri.KeyEncAlg.Algorithm
-		switch {
-		case alg.Equal(oidRSAEncryption):
-			//lint:ignore SA1019 customers' clients send PKCS#1 v1.5; implicit rejection makes it safe here
-			return dec.Decrypt(rand.Reader, ri.EncryptedKey, &rsa.PKCS1v15DecryptOptions{SessionKeyLen: keyLen})
-		case alg.Equal(oidRSAESOAEP):
-			h, mgf, err := oaepHashes(ri.KeyEncAlg.Parameters.FullBytes)
-			if err != nil {
-				return nil, err
-			}
-			cek, err := dec.Decrypt(rand.Reader, ri.EncryptedKey, &rsa.OAEPOptions{Hash: h, MGFHash: mgf})
-			if err != nil || len(cek) != keyLen {
-				return nil, ErrDecrypt
-			}
-			return cek, nil
-		default:
-			return nil, fmt.Errorf("%w: key transport %v", ErrUnsupported, alg)
+		if namesCertificate(ri.RID, cert) {
+			return &ri, nil
 		}
 	}
 	return nil, ErrNotForUs
+}
+
+// unwrapKey unwraps the content key from ri. PKCS#1 v1.5 unwrapping uses SessionKeyLen, so a bad
+// padding yields a random key rather than an error an attacker could observe (Bleichenbacher); the
+// content decryption then fails like any other corruption.
+func unwrapKey(ri *keyTransRecipientInfo, dec crypto.Decrypter, keyLen int) ([]byte, error) {
+	alg := ri.KeyEncAlg.Algorithm
+	switch {
+	case alg.Equal(oidRSAEncryption):
+		//lint:ignore SA1019 customers' clients send PKCS#1 v1.5; implicit rejection makes it safe here
+		return dec.Decrypt(rand.Reader, ri.EncryptedKey, &rsa.PKCS1v15DecryptOptions{SessionKeyLen: keyLen})
+	case alg.Equal(oidRSAESOAEP):
+		h, mgf, err := oaepHashes(ri.KeyEncAlg.Parameters.FullBytes)
+		if err != nil {
+			return nil, err
+		}
+		cek, err := dec.Decrypt(rand.Reader, ri.EncryptedKey, &rsa.OAEPOptions{Hash: h, MGFHash: mgf})
+		if err != nil || len(cek) != keyLen {
+			return nil, ErrDecrypt
+		}
+		return cek, nil
+	}
+	return nil, fmt.Errorf("%w: key transport %v", ErrUnsupported, alg)
 }
 
 func namesCertificate(rid asn1.RawValue, cert *x509.Certificate) bool {

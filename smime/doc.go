@@ -17,9 +17,17 @@
 //     opaque signatures, as OpenSSL, gpgsm and mail clients write them) and reports facts (signature,
 //     chain at a trusted time, weak algorithms, whether the signature covers the root part), never a
 //     verdict: that is the gateway's.
+//   - SignedData is read and verified here (signerinfo.go), not by pkcs7: signers named by
+//     issuerAndSerialNumber or subjectKeyIdentifier, RSA PKCS #1 v1.5, RSASSA-PSS, ECDSA, Ed25519,
+//     and signer certificates the message does not carry taken from InboundOptions.Certificates. A
+//     signature sealpost cannot check (algorithm, key or certificate) is reported as Unsupported,
+//     never as a bad signature.
+//   - Decrypt looks for the RecipientInfo naming its key before it judges any algorithm, so mail
+//     for someone else is ErrNotForUs whatever cipher it uses.
 //
 // Errors: every failure wraps one of the sentinels in errors.go, so callers choose a reply with
 // errors.Is: ErrMalformed, ErrNoFrom, ErrSenderNotCovered and ErrNoRecipients are the sender's to fix;
-// ErrTimestamp wraps the TSA's error (tsa.ErrUnavailable is transient); ErrSignature, ErrDecrypt,
-// ErrNotForUs and ErrUnsupported come from opening a message.
+// ErrTimestamp wraps the TSA's error (tsa.ErrUnavailable is transient); ErrSignature (with
+// ErrUnknownSigner when no certificate names the signer), ErrDecrypt, ErrNotForUs and
+// ErrUnsupported come from opening a message.
 package smime

@@ -25,4 +25,8 @@ var (
 	ErrNotForUs = errors.New("message is not encrypted to this key")
 	// ErrDecrypt: decryption or authentication of the content failed.
 	ErrDecrypt = errors.New("decryption failed")
+	// ErrUnknownSigner: no certificate, in the message or among InboundOptions.Certificates, is
+	// the one a SignerInfo names (e.g. openssl cms -nocerts by a stranger). Always wrapped with
+	// ErrSignature: nothing could be verified.
+	ErrUnknownSigner = errors.New("no certificate for the signer")
 )

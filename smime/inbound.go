@@ -1,19 +1,15 @@
 package smime
 
 import (
-	"bytes"
-	"crypto/ecdsa"
+	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"math/big"
 	"path"
 	"strings"
 	"time"
-
-	"github.com/smallstep/pkcs7"
 
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
@@ -29,20 +25,35 @@ type InboundOptions struct {
 	Roots      *x509.CertPool   // trust anchors for signers
 	TSARoots   *x509.CertPool   // trust anchors for timestamp tokens (nil: tokens are reported unverified)
 	Arrival    time.Time        // chain-check time when there is no valid token; zero: now
+	// Certificates are customers' certificates the bank already holds (the recipient directory,
+	// which includes every registered one). A signature whose certificate the message does not
+	// carry (openssl cms -nocerts) is verified with the one of these its SignerInfo names. They
+	// are candidates, not trust: a signer found here is chain-checked like one the message carries.
+	Certificates []*x509.Certificate
+	// Intermediates are CA certificates to build signers' chains with, beside those the message
+	// carries (nil: only those).
+	Intermediates *x509.CertPool
 }
 
 // Inbound is what Inspect found in a customer's message: facts, not a verdict.
 //
 // With several signature layers (triple wrap: signed, encrypted, signed) the Signer, SignerChain,
 // SignedAt, Timestamp and Capabilities are the innermost signature's (the author's), while
-// SignatureErr, ChainErr, TimestampErr and WeakAlgorithm join the findings of every layer, so that
-// a bad outer signature never disappears behind a good inner one.
+// SignatureErr, Unsupported, ChainErr, TimestampErr and WeakAlgorithm join the findings of every
+// layer, so that a bad outer signature never disappears behind a good inner one.
 type Inbound struct {
 	Content       []byte // the innermost MIME entity once envelopes and signatures are removed
 	Encrypted     bool   // at least one envelope layer
 	Authenticated bool   // every envelope layer was AES-GCM AuthEnvelopedData (false when not encrypted)
 	Signed        bool   // a signature layer was found
-	SignatureErr  error  // nil iff the CMS signature verifies over the signed bytes (wraps ErrSignature)
+	SignatureErr  error  // the CMS signature does not verify over the signed bytes (wraps ErrSignature)
+	// Unsupported: a signature uses an algorithm or key sealpost cannot check (wraps
+	// ErrUnsupported), so whether it is valid is unknown; it is not in SignatureErr. A signature is
+	// valid only when both are nil.
+	Unsupported error
+	// Signer: the certificate that verifies the signature, else the one the SignerInfo names; nil
+	// when none is known (SignatureErr wraps ErrUnknownSigner) or the one carried cannot be read
+	// (Unsupported).
 	Signer        *x509.Certificate
 	SignerChain   [][]*x509.Certificate
 	ChainErr      error     // nil iff Signer chains to Roots with emailProtection at SignedAt
@@ -96,6 +107,7 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 		in.SignedAt = opts.Arrival
 	}
 	in.SignatureErr, in.ChainErr = errors.Join(w.sigErrs...), errors.Join(w.chainErrs...)
+	in.Unsupported = errors.Join(w.unsupErrs...)
 	in.TimestampErr, in.WeakAlgorithm = errors.Join(w.tsErrs...), errors.Join(w.weakErrs...)
 	return in, nil
 }
@@ -105,6 +117,7 @@ type walker struct {
 	in                                   *Inbound
 	root                                 bool // no plain multipart above the current entity
 	sigErrs, chainErrs, tsErrs, weakErrs []error
+	unsupErrs                            []error
 }
 
 // entity kinds
@@ -245,11 +258,11 @@ func (w *walker) detached(body []byte, params map[string]string, depth int) erro
 	if err != nil {
 		return err
 	}
-	p7, err := parseSigned(der)
+	sd, err := parseSignedData(der)
 	if err != nil {
 		return err
 	}
-	w.verify(p7, parts[0], "signed-detached")
+	w.verify(sd, parts[0], "signed-detached")
 	return w.walk(parts[0], depth+1)
 }
 
@@ -264,13 +277,15 @@ func (w *walker) cms(ber []byte, depth int) error {
 	}
 	switch {
 	case ci.ContentType.Equal(oidSignedData):
-		p7, err := parseSigned(der)
+		sd, err := parseSignedData(der)
 		if err != nil {
 			return err
 		}
-		content := p7.Content
-		w.verify(p7, content, "signed-opaque")
-		return w.walk(payload.ToCRLF(content), depth+1)
+		if !sd.attached {
+			return fmt.Errorf("%w: opaque signed-data without content", ErrMalformed)
+		}
+		w.verify(sd, sd.content, "signed-opaque")
+		return w.walk(payload.ToCRLF(sd.content), depth+1)
 	case ci.ContentType.Equal(oidEnvelopedData), ci.ContentType.Equal(oidAuthEnvelopedData):
 		d, err := w.decrypt(der)
 		if err != nil {
@@ -317,21 +332,6 @@ func algName(oid asn1.ObjectIdentifier) string {
 	return oid.String()
 }
 
-func parseSigned(der []byte) (p7 *pkcs7.PKCS7, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			p7, err = nil, fmt.Errorf("%w: SignedData: %v", ErrMalformed, r)
-		}
-	}()
-	if p7, err = pkcs7.Parse(der); err != nil {
-		return nil, fmt.Errorf("%w: SignedData: %v", ErrMalformed, err)
-	}
-	if len(p7.Signers) == 0 {
-		return nil, fmt.Errorf("%w: SignedData without signers", ErrMalformed)
-	}
-	return p7, nil
-}
-
 var (
 	oidMD5           = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}
 	oidSHA1          = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
@@ -352,7 +352,7 @@ func weakOID(oid asn1.ObjectIdentifier) bool {
 
 // verify records the facts of one signature layer over content. Later (inner) layers overwrite the
 // signer facts; errors accumulate.
-func (w *walker) verify(p7 *pkcs7.PKCS7, content []byte, layer string) {
+func (w *walker) verify(sd *signedData, content []byte, layer string) {
 	in := w.in
 	in.Layers = append(in.Layers, layer)
 	in.Signed = true
@@ -366,99 +366,83 @@ func (w *walker) verify(p7 *pkcs7.PKCS7, content []byte, layer string) {
 			*list = append(*list, fmt.Errorf("%s: "+format, append([]any{layer}, args...)...))
 		}
 	}
-	if len(p7.Signers) != 1 {
-		fail(&w.sigErrs, ErrSignature, "%d signers, want 1", len(p7.Signers))
+	if len(sd.signers) != 1 {
+		fail(&w.sigErrs, ErrSignature, "%d signers, want 1", len(sd.signers))
 		fail(&w.chainErrs, nil, "no single signer to chain")
 		return
 	}
-	si := p7.Signers[0]
-	signer := signerCert(p7.Certificates, si.IssuerAndSerialNumber.IssuerName.FullBytes, si.IssuerAndSerialNumber.SerialNumber)
+	si := sd.signers[0]
+	w.weak(si, fail)
+	signer, err := findSigner(sd, si, content, w.opts.Certificates)
+	switch {
+	case errors.Is(err, ErrUnsupported):
+		// Not checked is not forged: this goes to its own list, never to the signature errors.
+		fail(&w.unsupErrs, nil, "%w", err)
+	case err != nil:
+		fail(&w.sigErrs, nil, "%w", err)
+	}
 	if signer == nil {
-		fail(&w.sigErrs, ErrSignature, "no certificate for the signer")
-		fail(&w.chainErrs, nil, "no signer certificate to chain")
+		if !errors.Is(err, ErrUnsupported) { // an unreadable certificate cannot be chained either
+			fail(&w.chainErrs, nil, "no signer certificate to chain")
+		}
 		return
 	}
 	in.Signer = signer
-	if weakOID(si.DigestAlgorithm.Algorithm) {
-		fail(&w.weakErrs, nil, "digest algorithm %v", si.DigestAlgorithm.Algorithm)
+	if k, ok := signer.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+		fail(&w.weakErrs, nil, "RSA key of %d bits", k.N.BitLen())
 	}
-	if weakOID(si.DigestEncryptionAlgorithm.Algorithm) {
-		fail(&w.weakErrs, nil, "signature algorithm %v", si.DigestEncryptionAlgorithm.Algorithm)
-	}
-	switch k := signer.PublicKey.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			fail(&w.weakErrs, nil, "RSA key of %d bits", k.N.BitLen())
-		}
-	case *ecdsa.PublicKey:
-	default:
-		fail(&w.weakErrs, nil, "signer key type %T", k)
-	}
-
-	// The signature math is pkcs7's. It also compares the signer's claimed signingTime with the
-	// certificate's validity, which is the chain check's business (at a trusted time), so it is given
-	// a copy of the certificate without validity limits.
-	loose := *signer
-	loose.NotBefore, loose.NotAfter = time.Time{}, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-	check := *p7
-	check.Content = content
-	check.Certificates = []*x509.Certificate{&loose}
-	if err := check.Verify(); err != nil {
-		fail(&w.sigErrs, ErrSignature, "%v", err)
-	}
-
-	for _, a := range si.AuthenticatedAttributes {
-		if a.Type.Equal(oidSMIMECapabilities) {
-			var caps []smimeCapability
-			if _, err := asn1.Unmarshal(a.Value.Bytes, &caps); err == nil {
-				for _, c := range caps {
-					in.Capabilities = append(in.Capabilities, c.ID)
-				}
-			}
-		}
-	}
-	for _, a := range si.UnauthenticatedAttributes {
-		if !a.Type.Equal(oidAttrTimeStampToken) {
-			continue
-		}
+	in.Capabilities = si.capabilities()
+	for _, t := range si.timestampTokens() {
 		if w.opts.TSARoots == nil {
 			fail(&w.tsErrs, nil, "timestamp token present, no TSA roots configured")
 			continue
 		}
-		tok, err := tsa.Verify(a.Value.Bytes, si.EncryptedDigest, w.opts.TSARoots)
+		tok, err := tsa.Verify(t, si.signature, w.opts.TSARoots)
 		if err != nil {
 			fail(&w.tsErrs, nil, "timestamp: %w", err)
 			continue
 		}
 		in.Timestamp, in.SignedAt = tok, tok.Time
 	}
-
-	inter := x509.NewCertPool()
-	for _, c := range p7.Certificates {
-		if c != signer {
-			inter.AddCert(c)
-		}
-	}
-	roots := w.opts.Roots
-	if roots == nil {
-		roots = x509.NewCertPool() // never the system pool by accident
-	}
-	chains, err := signer.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: in.SignedAt,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}})
+	chains, err := signerChains(signer, sd.certs, w.opts.Intermediates, w.opts.Roots, in.SignedAt)
 	if err != nil {
 		fail(&w.chainErrs, nil, "signer %s: %w", signer.Subject, err)
 	}
 	in.SignerChain = chains
 }
 
-func signerCert(certs []*x509.Certificate, issuer []byte, serial *big.Int) *x509.Certificate {
-	if serial == nil {
-		return nil
+// weak records the weak algorithms a SignerInfo uses: MD5 or SHA-1 as its digest or inside its
+// signature algorithm (RSASSA-PSS parameters included).
+func (w *walker) weak(si *signerInfo, fail func(*[]error, error, string, ...any)) {
+	if weakOID(si.digestAlg.Algorithm) {
+		fail(&w.weakErrs, nil, "digest algorithm %v", si.digestAlg.Algorithm)
 	}
-	for _, c := range certs {
-		if c.SerialNumber.Cmp(serial) == 0 && bytes.Equal(c.RawIssuer, issuer) {
-			return c
+	d, _ := hashOf(si.digestAlg.Algorithm)
+	s, err := schemeOf(si.sigAlg, d)
+	switch {
+	case weakOID(si.sigAlg.Algorithm):
+		fail(&w.weakErrs, nil, "signature algorithm %v", si.sigAlg.Algorithm)
+	case err == nil && s.hash != d && (s.hash == crypto.MD5 || s.hash == crypto.SHA1):
+		fail(&w.weakErrs, nil, "signature algorithm %v over %v", si.sigAlg.Algorithm, s.hash)
+	}
+}
+
+// signerChains checks signer's chain to roots at time at with the emailProtection usage, using the
+// message's certificates and known intermediates to build it. roots nil means no root, never the
+// system pool.
+func signerChains(signer *x509.Certificate, carried []*x509.Certificate, known, roots *x509.CertPool, at time.Time) ([][]*x509.Certificate, error) {
+	inter := x509.NewCertPool()
+	if known != nil {
+		inter = known.Clone()
+	}
+	for _, c := range carried {
+		if c != signer {
+			inter.AddCert(c)
 		}
 	}
-	return nil
+	if roots == nil {
+		roots = x509.NewCertPool()
+	}
+	return signer.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}})
 }

@@ -28,6 +28,7 @@ func FuzzInspect(f *testing.F) {
 		}
 		detached := sign([]byte(customerEntity))
 		seeds = append(seeds, detached, sign([]byte(customerEntity), "-nodetach", "-stream"),
+			sign([]byte(customerEntity), "-keyid", "-nocerts", "-keyopt", "rsa_padding_mode:pss"),
 			interop.Run(f, detached, "openssl", "cms", "-encrypt", "-aes256", "-stream", "-recip", files.certs[0]),
 			interop.Run(f, detached, "openssl", "cms", "-encrypt", "-aes-256-gcm", "-keyid", "-recip", files.certs[0]))
 	}
@@ -39,16 +40,16 @@ func FuzzInspect(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pkcs7-mime\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQA=\r\n--b--\r\n"))
 	roots := x509.NewCertPool()
 	roots.AddCert(fx.ca.Certificate())
-	opts := InboundOptions{Identities: fx.customers[:1], Roots: roots, TSARoots: roots}
+	opts := InboundOptions{Identities: fx.customers[:1], Roots: roots, TSARoots: roots, Certificates: []*x509.Certificate{fx.customers[0].Certificate()}}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		in, err := Inspect(msg, opts)
 		if err != nil {
 			return
 		}
-		if in.Signed && in.SignatureErr == nil && in.Signer == nil {
+		if in.Signed && in.SignatureErr == nil && in.Unsupported == nil && in.Signer == nil {
 			t.Fatal("clean signature without a signer")
 		}
-		if in.ChainErr == nil && in.Signed && len(in.SignerChain) == 0 {
+		if in.ChainErr == nil && in.Unsupported == nil && in.Signed && len(in.SignerChain) == 0 {
 			t.Fatal("no chain error and no chain")
 		}
 	})

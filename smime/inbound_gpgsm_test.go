@@ -1,6 +1,8 @@
 package smime
 
 import (
+	"crypto/x509"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +108,18 @@ func TestInspectGPGSM(t *testing.T) {
 	t.Run("detached", func(t *testing.T) {
 		in := e.inspect(t, reply(multipartSigned))
 		e.assertClean(t, in, "signed-detached")
+	})
+	t.Run("no certificates", func(t *testing.T) {
+		// gpgsm --include-certs 0 is -nocerts: the signer's certificate must come from the bank's
+		// known certificates (issue 11 item 13).
+		bare := gpgsm(t, []byte("pw\n"), append(signArgs, "--include-certs", "0", "--sign", writeTemp(t, entity))...)
+		msg := reply(pkcs7Mime("signed-data", bare))
+		if in := e.inspect(t, msg); !errors.Is(in.SignatureErr, ErrUnknownSigner) {
+			t.Fatalf("without known certificates: SignatureErr %v, want ErrUnknownSigner", in.SignatureErr)
+		}
+		known := *e
+		known.opts.Certificates = []*x509.Certificate{e.f.customers[0].Certificate()}
+		known.assertClean(t, known.inspect(t, msg), "signed-opaque")
 	})
 	t.Run("signed then encrypted", func(t *testing.T) {
 		in := e.inspect(t, reply(pkcs7Mime("enveloped-data", enveloped)))

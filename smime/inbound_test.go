@@ -89,8 +89,8 @@ func (e *inboundEnv) inspect(t *testing.T, msg []byte) *Inbound {
 // assertClean checks every fact of a good message signed by Alice.
 func (e *inboundEnv) assertClean(t *testing.T, in *Inbound, layers ...string) {
 	t.Helper()
-	if !in.Signed || in.SignatureErr != nil || in.ChainErr != nil || in.WeakAlgorithm != nil || in.TimestampErr != nil {
-		t.Fatalf("not clean: signed=%v sig=%v chain=%v weak=%v ts=%v", in.Signed, in.SignatureErr, in.ChainErr, in.WeakAlgorithm, in.TimestampErr)
+	if !in.Signed || in.SignatureErr != nil || in.Unsupported != nil || in.ChainErr != nil || in.WeakAlgorithm != nil || in.TimestampErr != nil {
+		t.Fatalf("not clean: signed=%v sig=%v unsupported=%v chain=%v weak=%v ts=%v", in.Signed, in.SignatureErr, in.Unsupported, in.ChainErr, in.WeakAlgorithm, in.TimestampErr)
 	}
 	if in.Signer == nil || !in.Signer.Equal(e.f.customers[0].Certificate()) {
 		t.Fatalf("signer %v, want Alice's certificate", in.Signer)

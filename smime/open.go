@@ -1,14 +1,13 @@
 package smime
 
 import (
+	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/smallstep/pkcs7"
 
 	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
@@ -116,24 +115,25 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 }
 
 func verifyDetached(o *Opened, sig []byte, opts OpenOptions) error {
-	p7, err := pkcs7.Parse(sig)
+	der, err := BERToDER(sig)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return err
 	}
-	if len(p7.Signers) != 1 {
-		return fmt.Errorf("%w: %d signers", ErrSignature, len(p7.Signers))
+	sd, err := parseSignedData(der)
+	if err != nil {
+		return err
 	}
-	si := p7.Signers[0]
-	if !si.DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA256) &&
-		!si.DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA384) &&
-		!si.DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA512) {
-		return fmt.Errorf("%w: digest algorithm %v is not SHA-256 or better", ErrSignature, si.DigestAlgorithm.Algorithm)
+	if len(sd.signers) != 1 {
+		return fmt.Errorf("%w: %d signers", ErrSignature, len(sd.signers))
 	}
-	p7.Content = o.Content
-	if err := p7.Verify(); err != nil { // signature and digest only: the chain is checked below
-		return fmt.Errorf("%w: %v", ErrSignature, err)
+	si := sd.signers[0]
+	if h, err := hashOf(si.digestAlg.Algorithm); err != nil || (h != crypto.SHA256 && h != crypto.SHA384 && h != crypto.SHA512) || weakOID(si.sigAlg.Algorithm) {
+		return fmt.Errorf("%w: digest algorithm %v is not SHA-256 or better", ErrSignature, si.digestAlg.Algorithm)
 	}
-	signer := p7.GetOnlySigner()
+	signer, err := findSigner(sd, si, o.Content, nil)
+	if err != nil { // signature and digest only: the chain is checked below
+		return fmt.Errorf("%w: %w", ErrSignature, err)
+	}
 	if k, ok := signer.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() < 2048 {
 		return fmt.Errorf("%w: signer key is not RSA of at least 2048 bits", ErrSignature)
 	}
@@ -141,25 +141,17 @@ func verifyDetached(o *Opened, sig []byte, opts OpenOptions) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	for _, a := range si.UnauthenticatedAttributes {
-		if !a.Type.Equal(oidAttrTimeStampToken) {
-			continue
-		}
+	for _, t := range si.timestampTokens() {
 		if opts.TSARoots == nil {
 			return fmt.Errorf("%w: timestamp present but no TSA roots configured", ErrSignature)
 		}
-		tok, err := tsa.Verify(a.Value.Bytes, si.EncryptedDigest, opts.TSARoots)
+		tok, err := tsa.Verify(t, si.signature, opts.TSARoots)
 		if err != nil {
 			return fmt.Errorf("%w: timestamp: %w", ErrSignature, err)
 		}
 		o.Timestamp, at = tok, tok.Time
 	}
-	inter := x509.NewCertPool()
-	for _, c := range p7.Certificates {
-		inter.AddCert(c)
-	}
-	if _, err := signer.Verify(x509.VerifyOptions{Roots: opts.Roots, Intermediates: inter, CurrentTime: at,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}}); err != nil {
+	if _, err := signerChains(signer, sd.certs, nil, opts.Roots, at); err != nil {
 		return fmt.Errorf("%w: signer %s: %v", ErrSignature, signer.Subject, err)
 	}
 	o.Signer = signer
@@ -179,18 +171,20 @@ func TimestampOf(signedData []byte) (sigValue, token []byte, err error) {
 			sigValue, token, err = nil, nil, fmt.Errorf("%w: %v", ErrMalformed, r)
 		}
 	}()
-	p7, err := pkcs7.Parse(signedData)
+	der, err := BERToDER(signedData)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, err
 	}
-	if len(p7.Signers) != 1 {
-		return nil, nil, fmt.Errorf("%w: %d signers", ErrMalformed, len(p7.Signers))
+	sd, err := parseSignedData(der)
+	if err != nil {
+		return nil, nil, err
 	}
-	si := p7.Signers[0]
-	for _, a := range si.UnauthenticatedAttributes {
-		if a.Type.Equal(oidAttrTimeStampToken) {
-			return si.EncryptedDigest, a.Value.Bytes, nil
-		}
+	if len(sd.signers) != 1 {
+		return nil, nil, fmt.Errorf("%w: %d signers", ErrMalformed, len(sd.signers))
 	}
-	return si.EncryptedDigest, nil, nil
+	si := sd.signers[0]
+	if t := si.timestampTokens(); len(t) > 0 {
+		return si.signature, t[0], nil
+	}
+	return si.signature, nil, nil
 }

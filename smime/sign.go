@@ -33,10 +33,15 @@ func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
+	si := &sd.GetSignedData().SignerInfos[0]
+	// pkcs7 leaves the parameters of sha256WithRSAEncryption out; RFC 5754 3.2 says they MUST be
+	// NULL. The signature does not cover this field, so it is set after signing.
+	if rsaPKCS1(si.DigestEncryptionAlgorithm.Algorithm) {
+		si.DigestEncryptionAlgorithm.Parameters = asn1Null
+	}
 	if p.timestamper != nil {
 		// The token must cover the final signature value, so it is added after signing; unsigned
 		// attributes are outside the signature, which is what makes this possible.
-		si := &sd.GetSignedData().SignerInfos[0]
 		tok, err := p.timestamper.Timestamp(ctx, si.EncryptedDigest)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
@@ -48,4 +53,15 @@ func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]by
 	}
 	sd.Detach()
 	return sd.Finish()
+}
+
+// rsaPKCS1 reports whether oid is an RSA PKCS #1 v1.5 signature algorithm, whose parameters are NULL
+// (RFC 8017 A.2.4, RFC 5754 3.2).
+func rsaPKCS1(oid asn1.ObjectIdentifier) bool {
+	for _, o := range []asn1.ObjectIdentifier{oidRSAEncryption, oidSHA256WithRSA, oidSHA384WithRSA, oidSHA512WithRSA} {
+		if oid.Equal(o) {
+			return true
+		}
+	}
+	return false
 }

@@ -40,11 +40,14 @@ var (
 	oidECDSAWithSHA512 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
 )
 
-// defaultPolicyOID is the TSA policy used when WithPolicy is not given: 1.3.6.1.4.1.32473.3161.1.
-// 32473 is the private enterprise number IANA reserves for documentation (RFC 5612), so this OID can
-// never belong to anyone: it is a placeholder, and a bank must replace it with an OID under its own
-// enterprise number that names its published time-stamping policy.
-var defaultPolicyOID = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 3161, 1}
+// defaultPolicyOID is DefaultPolicy: the TSA policy used when WithPolicy is not given.
+var defaultPolicyOID = func() asn1.ObjectIdentifier {
+	oid, err := ParsePolicy(DefaultPolicy)
+	if err != nil {
+		panic(err)
+	}
+	return oid
+}()
 
 // strongHash maps a digest algorithm OID to a hash this package accepts: SHA-256, SHA-384 or SHA-512.
 // SHA-1 and MD5 are recognised only to be refused with ErrUnsupportedAlgorithm.

@@ -40,11 +40,12 @@ type Authority struct {
 // AuthorityOption configures NewAuthority.
 type AuthorityOption func(*Authority)
 
-// WithPolicy sets the TSA policy OID put in every token and the only one accepted in requests.
+// WithPolicy sets the TSA policy OID put in every token and the only one accepted in requests
+// (ParsePolicy reads one from configuration).
 //
-// The default is 1.3.6.1.4.1.32473.3161.1, under the enterprise number RFC 5612 reserves for
-// documentation: a placeholder that a bank must replace with the OID of its own published
-// time-stamping policy.
+// The default is DefaultPolicy, 1.3.6.1.4.1.32473.3161.1, under the enterprise number RFC 5612
+// reserves for documentation: a placeholder that a bank must replace with the OID of its own
+// published time-stamping policy.
 func WithPolicy(oid asn1.ObjectIdentifier) AuthorityOption {
 	return func(a *Authority) { a.policy = slices.Clone(oid) }
 }

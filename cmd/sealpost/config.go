@@ -19,6 +19,7 @@ import (
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/ops"
 	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/tsa"
 )
 
 // Config is sealpost's configuration file (JSON, decoded strictly: an unknown key is an error).
@@ -145,6 +146,10 @@ type TSAConfig struct {
 	URLs    []string        `json:"urls"`
 	Roots   string          `json:"roots"` // PEM; default the data directory's roots
 	Timeout config.Duration `json:"timeout"`
+	// Policy is the TSA policy OID the embedded TSA puts in its tokens (unused with urls). The
+	// default, tsa.DefaultPolicy, is under IANA's documentation enterprise number: the embedded
+	// TSA is for development, and a bank that runs it sets its own policy's OID.
+	Policy string `json:"policy"`
 }
 
 // defaultConfig is the embedded default: everything on loopback, a data directory under the
@@ -162,7 +167,7 @@ func defaultConfig() Config {
 			MaxConnections: 200, MaxConnectionsPerClient: 20,
 		},
 		Queue: QueueConfig{Workers: 4, MinBackoff: config.Duration(5 * time.Minute), MaxBackoff: config.Duration(67 * time.Minute)},
-		TSA:   TSAConfig{Timeout: config.Duration(10 * time.Second)},
+		TSA:   TSAConfig{Timeout: config.Duration(10 * time.Second), Policy: tsa.DefaultPolicy},
 		Inbound: InboundConfig{
 			Enabled: true,
 			Listener: SMTPConfig{
@@ -250,6 +255,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, validateDelivery("delivery", &c.Delivery, filepath.Join(c.Data, "outbox")))
 	if c.TSA.Timeout <= 0 {
 		errs = append(errs, &config.FieldError{Path: "tsa.timeout", Problem: "must be positive (e.g. \"10s\")"})
+	}
+	if _, err := tsa.ParsePolicy(c.TSA.Policy); err != nil {
+		errs = append(errs, &config.FieldError{Path: "tsa.policy", Problem: strings.TrimPrefix(err.Error(), tsa.ErrConfig.Error()+": ")})
 	}
 	add("gateway", c.Gateway.Validate())
 	if c.Inbound.Enabled {

@@ -208,7 +208,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 			return nil, err
 		}
 		closers = append(closers, c)
-		if ts, err = tsa.NewAuthority(tsaID.Signer, tsaID.Chain); err != nil {
+		if ts, err = newAuthority(tsaID, cfg.TSA); err != nil {
 			return nil, fmt.Errorf("tsa: %w", err)
 		}
 		m.SetCertificateExpiry("tsa", tsaID.Certificate())
@@ -427,7 +427,7 @@ func newTimestamper(dir keys.DataDir, c TSAConfig) (tsa.Timestamper, error) {
 		if err != nil {
 			return nil, err
 		}
-		return tsa.NewAuthority(id.Signer, id.Chain)
+		return newAuthority(id, c)
 	}
 	var roots []*x509.Certificate
 	var err error
@@ -444,6 +444,20 @@ func newTimestamper(dir keys.DataDir, c TSAConfig) (tsa.Timestamper, error) {
 		pool.AddCert(r)
 	}
 	return tsa.NewClient(c.URLs, pool, tsa.WithTimeout(time.Duration(c.Timeout)))
+}
+
+// newAuthority is the embedded TSA signing with id under c.Policy; an empty policy (a TSAConfig
+// made from flags, as sealpost protect does, not a validated configuration) is tsa.DefaultPolicy.
+func newAuthority(id *keys.Identity, c TSAConfig) (*tsa.Authority, error) {
+	policy := c.Policy
+	if policy == "" {
+		policy = tsa.DefaultPolicy
+	}
+	oid, err := tsa.ParsePolicy(policy)
+	if err != nil {
+		return nil, err
+	}
+	return tsa.NewAuthority(id.Signer, id.Chain, tsa.WithPolicy(oid))
 }
 
 // newNextHop builds the delivery target; a smarthost keeps one idle connection per worker, so

@@ -44,6 +44,14 @@ func smimeVerifies(ok bool) check {
 	}}
 }
 
+// smimeVerifiesWith: openssl cms -verify against ca.pem with the signer's certificate given
+// separately (-certfile), for signatures that do not carry it (-nocerts).
+func smimeVerifiesWith(cert string, ok bool) check {
+	return check{what: "openssl cms -verify -CAfile ca.pem -certfile " + cert, ok: ok, run: func(g *generator, msg []byte) error {
+		return g.opensslVerify(msg, "SMIME", "-certfile", g.key(cert))
+	}}
+}
+
 // smimePartVerifies: the same for the n-th part of the root multipart (the
 // signed part hidden in an unsigned multipart/mixed).
 func smimePartVerifies(n int, ok bool) check {
@@ -68,7 +76,12 @@ func smimeP7MVerifies(ok bool) check {
 // smimeDecrypts: openssl cms -decrypt with bank.pem/bank.key opens the
 // message; then, if verify is not nil, that check runs on the plaintext.
 func smimeDecrypts(ok bool, verify *check) check {
-	what := "openssl cms -decrypt -recip bank.pem"
+	return smimeDecryptsAs("bank", ok, verify)
+}
+
+// smimeDecryptsAs is smimeDecrypts with the key pair keys/<who>.pem, keys/<who>.key.
+func smimeDecryptsAs(who string, ok bool, verify *check) check {
+	what := "openssl cms -decrypt -recip " + who + ".pem"
 	if verify != nil {
 		what += ", then " + verify.what
 		if !verify.ok {
@@ -76,7 +89,7 @@ func smimeDecrypts(ok bool, verify *check) check {
 		}
 	}
 	return check{what: what, ok: ok, run: func(g *generator, msg []byte) error {
-		plain, err := try(msg, "openssl", "cms", "-decrypt", "-recip", g.key("bank.pem"), "-inkey", g.key("bank.key"))
+		plain, err := try(msg, "openssl", "cms", "-decrypt", "-recip", g.key(who+".pem"), "-inkey", g.key(who+".key"))
 		if err != nil || verify == nil {
 			return err
 		}
@@ -88,9 +101,10 @@ func smimeDecrypts(ok bool, verify *check) check {
 	}}
 }
 
-func (g *generator) opensslVerify(data []byte, inform string) error {
-	_, err := try(data, "openssl", "cms", "-verify", "-inform", inform, "-CAfile", g.key("ca.pem"),
-		"-purpose", "smimesign", "-out", "/dev/null")
+func (g *generator) opensslVerify(data []byte, inform string, extra ...string) error {
+	args := append([]string{"cms", "-verify", "-inform", inform, "-CAfile", g.key("ca.pem"),
+		"-purpose", "smimesign", "-out", "/dev/null"}, extra...)
+	_, err := try(data, "openssl", args...)
 	return err
 }
 

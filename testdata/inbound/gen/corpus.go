@@ -60,6 +60,27 @@ func (g *generator) good() []message {
 			base64Body(g.cmsSignDER(textPart(cardText), "alice"))),
 		checks: []check{smimeP7MVerifies(true)},
 	}, {
+		path: "good/smime-keyid.eml", expect: "verified", subject: "Re: Your card ending 4821",
+		note:   "alice signs detached with openssl cms -sign -keyid: the SignerInfo names her certificate by subjectKeyIdentifier (RFC 5652 5.3), not issuer and serial number",
+		entity: g.cmsSign(textPart(cardText), "alice", "sha256", "-keyid"),
+		checks: []check{smimeVerifies(true)},
+	}, {
+		path: "good/smime-nocerts.eml", expect: "verified", subject: "Re: Your card ending 4821",
+		note:   "alice signs detached with openssl cms -sign -nocerts: no certificate travels; the bank holds her registered alice.pem in its directory",
+		entity: g.cmsSign(textPart(cardText), "alice", "sha256", "-nocerts"),
+		checks: []check{smimeVerifies(false).because("signer certificate not found"), smimeVerifiesWith("alice.pem", true)},
+	}, {
+		path: "good/smime-pss.eml", expect: "verified", subject: "Re: Your card ending 4821",
+		note:   "alice signs detached with openssl cms -sign -keyopt rsa_padding_mode:pss (RSASSA-PSS, SHA-256, MGF1-SHA-256, maximum salt length; RFC 8551 2.2, RFC 4056)",
+		entity: g.cmsSign(textPart(cardText), "alice", "sha256", "-keyopt", "rsa_padding_mode:pss"),
+		checks: []check{smimeVerifies(true)},
+	}, {
+		path: "good/smime-pss-keyid-nocerts-gcm.eml", expect: "verified", subject: "Re: Your card ending 4821",
+		note: "alice signs opaquely with openssl cms -sign -nodetach -keyid -nocerts -keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:digest, then openssl cms -encrypt -aes-256-gcm -keyid to bank.pem",
+		entity: g.cmsEncrypt(g.cmsSign(textPart(cardText), "alice", "sha256", "-nodetach", "-keyid", "-nocerts",
+			"-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:digest"), "aes-256-gcm", "-keyid"),
+		checks: []check{smimeDecrypts(true, ptr(smimeVerifiesWith("alice.pem", true)))},
+	}, {
 		path: "good/pgp-signed.eml", expect: "verified", subject: "Re: Your card ending 4821",
 		note:   "PGP/MIME multipart/signed: gpg --armor --detach-sign --digest-algo SHA256 with alice-pgp over the CRLF text part",
 		entity: g.pgpSigned(textPart(cardText), "alice-pgp.asc", "SHA256"),
@@ -203,6 +224,27 @@ func (g *generator) hostile() []message {
 		note:   "an unsigned text/plain entity encrypted to bank.pem with openssl cms -encrypt -aes256 (anyone can encrypt to the bank)",
 		entity: g.cmsEncrypt(rootText(wireText), "aes256"),
 		checks: []check{smimeDecrypts(true, ptr(smimeVerifies(false).because("type: text/plain")))},
+	}, {
+		path: "hostile/smime-3des-other-recipient.eml", expect: "rejected", subject: "Re: Your card ending 4821",
+		note:   "alice's multipart/signed encrypted with openssl cms -encrypt -des3 to alice.pem, not to the bank: refused as not encrypted to the bank (554 5.7.1), not as an unsupported cipher",
+		entity: g.cmsEncryptTo(aliceSigned, "alice", "des3"),
+		checks: []check{smimeDecrypts(false, nil).because("Error decrypting CMS"), smimeDecryptsAs("alice", true, ptr(smimeVerifies(true)))},
+	}, {
+		path: "hostile/smime-nocerts-unknown-signer.eml", expect: "failed; unknown-key", subject: "Re: Your card ending 4821",
+		from:   "Mallory <mallory@customer.example>",
+		note:   "mallory signs detached with openssl cms -sign -nocerts; the bank's directory has no certificate of hers, so nothing can be verified",
+		entity: g.cmsSign(textPart(cardText), "mallory", "sha256", "-nocerts"),
+		checks: []check{smimeVerifies(false).because("signer certificate not found"), smimeVerifiesWith("mallory.pem", true)},
+	}, {
+		path: "hostile/smime-pss-tampered.eml", expect: "failed; signature", subject: "Re: Closing my savings account",
+		note:   "alice's RSASSA-PSS detached signature (openssl cms -sign -keyopt rsa_padding_mode:pss), then '" + tamperedFrom + "' changed to '" + tamperedTo + "' in the signed text",
+		entity: bytes.Replace(g.cmsSign(textPart(closeText), "alice", "sha256", "-keyopt", "rsa_padding_mode:pss"), []byte(tamperedFrom), []byte(tamperedTo), 1),
+		checks: []check{smimeVerifies(false).because("content verify error")},
+	}, {
+		path: "hostile/smime-pss-mgf1-sha512.eml", expect: "unsupported", subject: "Re: Your card ending 4821",
+		note:   "alice signs with openssl cms -sign -keyopt rsa_padding_mode:pss -keyopt rsa_mgf1_md:sha512 (MGF1 over another hash than the message): valid for openssl, not checkable by Go, so neither verified nor called forged",
+		entity: g.cmsSign(textPart(cardText), "alice", "sha256", "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_mgf1_md:sha512"),
+		checks: []check{smimeVerifies(true)},
 	}, {
 		path: "hostile/pgp-no-mdc.eml", expect: "rejected", subject: "Re: Your card ending 4821",
 		note:   "PGP/MIME multipart/encrypted crafted in Go: PKESK to bank-pgp (AES-128 session key) and a Symmetrically Encrypted Data packet (tag 9, OpenPGP CFB with resync, no MDC) around a literal data packet",

@@ -6,7 +6,7 @@
 //
 //	go run ./testdata/inbound/gen         # new messages from the committed keys
 //	go run ./testdata/inbound/gen -keys   # new keys too (changes every expectation's inputs; normally never)
-//	go run ./testdata/inbound/gen -only 'hostile/display-name-*'   # only these files; the rest stay
+//	go run ./testdata/inbound/gen -only 'good/smime-keyid.eml,hostile/smime-*'   # only these files
 //
 // Messages are made by the tools a customer's client would use (openssl cms,
 // openssl smime, gpg); Go only crafts what those tools refuse to produce
@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -28,17 +29,13 @@ import (
 func main() {
 	dir := flag.String("dir", filepath.Join("testdata", "inbound"), "corpus directory (holds keys/, good/, hostile/)")
 	newKeys := flag.Bool("keys", false, "also regenerate the keys in keys/ (normally never)")
-	only := flag.String("only", "", "write only the messages whose path (e.g. hostile/x.eml) matches this pattern, and remove no other")
+	only := flag.String("only", "", "comma-separated patterns (path.Match, e.g. hostile/smime-*.eml): write only the files they match and leave the others as they are")
 	flag.Parse()
-	if _, err := filepath.Match(*only, ""); err != nil {
-		fmt.Fprintln(os.Stderr, "gen: -only:", err)
-		os.Exit(2)
+	var patterns []string
+	if *only != "" {
+		patterns = strings.Split(*only, ",")
 	}
-	if *newKeys && *only != "" {
-		fmt.Fprintln(os.Stderr, "gen: new keys change every message: -keys and -only do not go together")
-		os.Exit(2)
-	}
-	if err := run(*dir, *newKeys, *only); err != nil {
+	if err := run(*dir, *newKeys, patterns); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
@@ -52,7 +49,7 @@ func failf(format string, args ...any) {
 	panic(genError{fmt.Errorf(format, args...)})
 }
 
-func run(dir string, newKeys bool, only string) (err error) {
+func run(dir string, newKeys bool, only []string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ge, ok := r.(genError)
@@ -79,25 +76,45 @@ func run(dir string, newKeys bool, only string) (err error) {
 			return fmt.Errorf("key %s: %w (run with -keys once to create the keys)", name, errors.Unwrap(statErr))
 		}
 	}
-	if only == "" {
-		for _, sub := range []string{"good", "hostile"} {
-			old, _ := filepath.Glob(filepath.Join(dir, sub, "*.eml"))
-			for _, f := range old {
-				if err := os.Remove(f); err != nil {
-					return err
-				}
+	if len(only) > 0 {
+		return g.writeOnly(only)
+	}
+	for _, sub := range []string{"good", "hostile"} {
+		old, _ := filepath.Glob(filepath.Join(dir, sub, "*.eml"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				return err
 			}
 		}
 	}
-	n := 0
 	for _, m := range g.corpus() {
-		if ok, _ := filepath.Match(only, m.path); only == "" || ok || strings.TrimSuffix(m.path, ".eml") == only {
+		g.write(m)
+	}
+	return nil
+}
+
+// writeOnly (re)writes the messages whose path matches one of patterns, so that adding a file
+// does not rewrite every other one (the output is not deterministic). A pattern matching nothing
+// is an error.
+func (g *generator) writeOnly(patterns []string) error {
+	used := make([]bool, len(patterns))
+	for _, m := range g.corpus() {
+		match := false
+		for i, p := range patterns {
+			if ok, err := path.Match(strings.TrimSpace(p), m.path); err != nil {
+				return fmt.Errorf("-only %q: %w", p, err)
+			} else if ok {
+				match, used[i] = true, true
+			}
+		}
+		if match {
 			g.write(m)
-			n++
 		}
 	}
-	if n == 0 {
-		return fmt.Errorf("no message matches %q", only)
+	for i, u := range used {
+		if !u {
+			return fmt.Errorf("-only %q matches no corpus file", patterns[i])
+		}
 	}
 	return nil
 }

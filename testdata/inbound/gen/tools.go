@@ -97,8 +97,14 @@ func (g *generator) cmsSignDER(entity []byte, signer string) []byte {
 
 // cmsEncrypt encrypts entity to the bank's certificate and returns openssl's
 // S/MIME output (application/pkcs7-mime enveloped-data or authEnveloped-data).
-func (g *generator) cmsEncrypt(entity []byte, cipher string) []byte {
-	return crlf(must(entity, "openssl", "cms", "-encrypt", "-binary", "-crlfeol", "-"+cipher, g.key("bank.pem")))
+func (g *generator) cmsEncrypt(entity []byte, cipher string, extra ...string) []byte {
+	return g.cmsEncryptTo(entity, "bank", cipher, extra...)
+}
+
+// cmsEncryptTo is cmsEncrypt to keys/<who>.pem.
+func (g *generator) cmsEncryptTo(entity []byte, who, cipher string, extra ...string) []byte {
+	args := append([]string{"cms", "-encrypt", "-binary", "-crlfeol", "-" + cipher}, extra...)
+	return crlf(must(entity, "openssl", append(args, g.key(who+".pem"))...))
 }
 
 // cmsEncryptDER is cmsEncrypt with DER output, for crafting.
