@@ -81,8 +81,9 @@ type Config struct {
 	// Default 5m each.
 	ReadTimeout, WriteTimeout time.Duration
 	// CommandTimeout bounds a command line from its first byte to its end, together with what
-	// follows it before the reply (the TLS handshake after STARTTLS); default 30s, at most
-	// ReadTimeout. The idle wait before a command's first byte is ReadTimeout's.
+	// follows it before the reply (the TLS handshake after STARTTLS); default 30s. ReadTimeout
+	// bounds the whole wait for a command, its first byte included, so the lower of the two
+	// applies.
 	CommandTimeout time.Duration
 	// MinDataRate (bytes per second) and MinDataRateGrace bound a message transfer (DATA, or
 	// all BDAT chunks of one message): MinDataRateGrace after it began, and at every moment
@@ -115,7 +116,7 @@ type Config struct {
 //
 // Defaults: Addr DefaultAddr; Domain os.Hostname() (or "localhost"); AllowedNetworks (when nil)
 // DefaultAllowedNetworks; MaxMessageBytes 25 MiB; MaxRecipients 100; MaxLineLength 1000;
-// ReadTimeout and WriteTimeout 5 minutes; CommandTimeout min(30s, ReadTimeout); MinDataRate
+// ReadTimeout and WriteTimeout 5 minutes; CommandTimeout 30 seconds; MinDataRate
 // 1024 B/s after MinDataRateGrace 30s; MaxSessionDuration 30 minutes; MaxConnections 200;
 // MaxConnectionsPerClient min(20, MaxConnections); MaxConnectionsPerNetwork min(50,
 // MaxConnections). Zero never means unlimited; negative values are errors.
@@ -171,8 +172,8 @@ func (c *Config) Validate() error {
 	if c.WriteTimeout < 0 {
 		bad("write_timeout", "%v: want a positive duration (0 means the default %v)", c.WriteTimeout, DefaultTimeout)
 	}
-	if c.CommandTimeout < 0 || c.CommandTimeout > c.ReadTimeout && c.ReadTimeout > 0 {
-		bad("command_timeout", "%v: want a positive duration, at most read_timeout (%v); 0 means the default %v", c.CommandTimeout, c.ReadTimeout, DefaultCommandTimeout)
+	if c.CommandTimeout < 0 {
+		bad("command_timeout", "%v: want a positive duration (0 means the default %v)", c.CommandTimeout, DefaultCommandTimeout)
 	}
 	if c.MinDataRate < 0 {
 		bad("min_data_rate", "%d: want bytes per second, a positive number (0 means the default %d)", c.MinDataRate, DefaultMinDataRate)
@@ -263,9 +264,6 @@ func (c *Config) fillDefaults() {
 	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = DefaultCommandTimeout
-		if c.ReadTimeout > 0 {
-			c.CommandTimeout = min(c.CommandTimeout, c.ReadTimeout)
-		}
 	}
 	if c.MinDataRate == 0 {
 		c.MinDataRate = DefaultMinDataRate
