@@ -89,8 +89,7 @@ type connState struct {
 	writeSince time.Time // when the oldest write in progress began
 
 	shed        bool      // another connection took the slot: every read fails at once
-	shedWriteBy time.Time // the last reply's write deadline after shedding
-	shedQuiet   bool      // shed while writing to a client that does not read: no last reply
+	shedWriteBy time.Time // the write deadline after shedding: the last reply's, or the end of a write in progress
 }
 
 // bound is what ended a read.
@@ -113,7 +112,6 @@ type cutError struct {
 	bound   bound
 	data    bool // inside a message
 	holding bool // waiting for a command line on a plain connection: nothing of it reached go-smtp
-	quiet   bool // shed while go-smtp was writing to a client that does not read: no last reply
 }
 
 func (e *cutError) Error() string   { return "smtpd: " + e.bound.String() }
@@ -276,7 +274,7 @@ func (c *trackedConn) netRead(p []byte, hold bool) (int, error) {
 	}
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
-		return n, &cutError{bound: c.expiredLocked(now), data: st.data, holding: hold, quiet: st.shedQuiet}
+		return n, &cutError{bound: c.expiredLocked(now), data: st.data, holding: hold}
 	}
 	return n, err
 }
@@ -347,8 +345,6 @@ func (c *trackedConn) cut(e *cutError) error {
 	switch {
 	case e.data:
 		return r
-	case e.quiet:
-		return io.EOF
 	case e.holding && e.bound != boundIdle:
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.srv.lastReplyGrace()))
 		_, _ = io.WriteString(c.Conn, line(r))
@@ -423,9 +419,10 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 
 // owedSince returns since when the connection has owed its client's input, or false when it
 // is not waiting for its client (go-smtp or the gateway is working on what it sent). Waiting
-// for a command, it is owed since the wait began; inside a message, since the time its bytes
-// have paid for at MinDataRate (so a fast transfer is owed far in the future); writing to a
-// client that does not read its replies, since the write began.
+// for a command, it is owed since the wait began (just accepted, since then); inside a
+// message, since the time its bytes have paid for at MinDataRate (so a fast transfer is owed
+// far in the future); writing to a client that does not read its replies, since the write
+// began.
 func (c *trackedConn) owedSince() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -435,25 +432,23 @@ func (c *trackedConn) owedSince() (time.Time, bool) {
 		return time.Time{}, false
 	case st.writers > 0:
 		return st.writeSince, true
-	case !st.reading:
-		return time.Time{}, false
-	case st.data:
+	case st.data && st.reading:
 		return st.dataStart.Add(c.earnedLocked()), true
+	case st.reading, st.goRead.IsZero() && !st.data:
+		// goRead is zero until go-smtp, having sent the greeting, first waits for a command.
+		return st.waitStart, true
 	}
-	return st.waitStart, true
+	return time.Time{}, false
 }
 
 // shed ends the connection because another one took its slot (already released): its read in
-// progress, or its next, fails at once and gets the last reply; a write in progress to a
-// client that does not read is abandoned.
+// progress, or its next, fails at once and gets the last reply; a write in progress, and that
+// reply, get lastReplyGrace (a client that does not read its replies gets no more).
 func (c *trackedConn) shed(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.st.shed = true
 	c.st.shedWriteBy = now.Add(c.srv.lastReplyGrace())
-	if c.st.writers > 0 {
-		c.st.shedWriteBy, c.st.shedQuiet = aLongTimeAgo, true
-	}
 	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
 	_ = c.Conn.SetWriteDeadline(earliest(c.st.goWrite, c.st.shedWriteBy))
 }
