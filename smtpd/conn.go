@@ -168,6 +168,9 @@ func (c *trackedConn) read(b []byte) (int, error) {
 			return 0, net.ErrClosed
 		}
 		lines := c.holdingLines()
+		if e := c.ended(lines); e != nil {
+			return 0, e // also with whole lines held: a pipelined command is input too
+		}
 		if n := c.takeHeld(b, lines); n > 0 {
 			return n, nil
 		}
@@ -178,6 +181,16 @@ func (c *trackedConn) read(b []byte) (int, error) {
 			return 0, err // what is held, part of a line, never reaches go-smtp
 		}
 	}
+}
+
+// ended returns the cut of a connection that was shed or whose session is over, or nil.
+func (c *trackedConn) ended(holding bool) *cutError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.expiredLocked(time.Now()); b == boundShed || b == boundSession {
+		return &cutError{bound: b, data: c.st.data, holding: holding}
+	}
+	return nil
 }
 
 // holdingLines reports whether go-smtp is waiting for a command line on a plain connection.
@@ -388,15 +401,27 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(c.readDeadlineLocked())
 }
 
-// SetWriteDeadline sets go-smtp's deadline for a reply; after shedding it is cut short.
+// SetWriteDeadline sets go-smtp's deadline for a reply (WriteTimeout), cut short so that a
+// client that does not read its replies cannot keep the connection past the session's end, or
+// past its shedding, by more than lastReplyGrace. A reply after a long gateway call still gets
+// that grace.
 func (c *trackedConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.st.goWrite = t
-	if c.st.shed {
-		t = earliest(t, c.st.shedWriteBy)
+	return c.Conn.SetWriteDeadline(c.writeDeadlineLocked(time.Now()))
+}
+
+func (c *trackedConn) writeDeadlineLocked(now time.Time) time.Time {
+	end := c.accepted.Add(c.srv.cfg.MaxSessionDuration)
+	if now.After(end) {
+		end = now
 	}
-	return c.Conn.SetWriteDeadline(t)
+	dl := earliest(c.st.goWrite, end.Add(c.srv.lastReplyGrace()))
+	if c.st.shed {
+		dl = earliest(dl, c.st.shedWriteBy)
+	}
+	return dl
 }
 
 func (c *trackedConn) SetDeadline(t time.Time) error {
@@ -450,7 +475,7 @@ func (c *trackedConn) shed(now time.Time) {
 	c.st.shed = true
 	c.st.shedWriteBy = now.Add(c.srv.lastReplyGrace())
 	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
-	_ = c.Conn.SetWriteDeadline(earliest(c.st.goWrite, c.st.shedWriteBy))
+	_ = c.Conn.SetWriteDeadline(c.writeDeadlineLocked(now))
 }
 
 func (c *trackedConn) Close() error {

@@ -55,16 +55,16 @@
 //
 // Replies for the limits ("go-smtp": the reply is go-smtp's own):
 //
-//	over MaxConnectionsPerClient or ...PerNetwork,   421 4.7.0 Too many connections, try again later; closed
+//	over MaxConnectionsPerClient or ...PerNetwork,     421 4.7.0 Too many connections, try again later; closed
 //	  or MaxConnections with no connection to shed
-//	shed: a new connection took the slot             421 4.4.5 Too busy, closing the connection that waited longest, try again later; closed
+//	shed: a new connection took the slot               421 4.4.5 Too busy, closing the connection that waited longest, try again later; closed
 //	MAIL SIZE= over MaxMessageBytes (go-smtp)          552 5.3.4 Max message size exceeded
 //	DATA message over MaxMessageBytes, after its end   552 5.3.4 Message exceeds fixed maximum message size of N bytes
 //	BDAT chunk crossing MaxMessageBytes (go-smtp)      552 5.3.4 Max message size exceeded
 //	RCPT beyond MaxRecipients (go-smtp)                452 4.5.3 Maximum limit of N recipients reached
 //	command or DATA line over MaxLineLength            500 5.4.0 Too long line, closing connection; closed
 //	no command within ReadTimeout (go-smtp)            421 4.4.2 Idle timeout, bye bye; closed
-//	command not complete within CommandTimeout       421 4.4.2 Command not complete within 30s, closing connection; closed
+//	command not complete within CommandTimeout         421 4.4.2 Command not complete within 30s, closing connection; closed
 //	message paused for ReadTimeout (DATA/BDAT)         421 4.4.2 Timeout waiting for message data, closing connection; closed
 //	message below MinDataRate after the grace          421 4.4.2 Message data slower than 1024 bytes/s, closing connection; closed
 //	MaxSessionDuration reached                         421 4.4.2 Session time limit (30m0s) reached, closing connection; closed
@@ -81,6 +81,8 @@
 //     ever, and ReadTimeout also capped a whole DATA transfer (each BDAT chunk re-armed it).
 //   - Its reader (bufio.Reader.ReadLine) returns a partial line as a whole one when the read
 //     under it fails, and go-smtp executes it.
+//   - After it closed a connection itself ("Too many errors") it goes on reading commands; only
+//     the error of SetReadDeadline on the closed connection stops it.
 //   - Its DATA reader counts the message against MaxMessageBytes before it sees the end
 //     marker, so via DATA a message of exactly MaxMessageBytes is refused (one byte less is
 //     accepted); BDAT accepts exactly MaxMessageBytes.

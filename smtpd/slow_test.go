@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -420,6 +421,36 @@ func TestMaxSessionDuration(t *testing.T) {
 			t.Fatal("the gateway got the message")
 		}
 	})
+}
+
+// TestSlowReaderEndsWithSession: a client that pipelines commands and does not read the
+// replies is cut at MaxSessionDuration (plus the last reply's grace), not served for as long
+// as it keeps sending. Before, each blocked reply could wait WriteTimeout, and every command it
+// had sent was answered.
+func TestSlowReaderEndsWithSession(t *testing.T) {
+	srv := startServer(t, Config{MaxSessionDuration: 500 * time.Millisecond}, nil)
+	c := dial(t, srv.addr)
+	const n = 100000 // replies of 40 bytes each: more than the sockets hold
+	go func() {
+		_, _ = io.WriteString(c.conn, strings.Repeat("NOOP\r\n", n))
+	}()
+	time.Sleep(time.Second) // past the session's end, reading nothing
+	replies := 0
+	var err error
+	for err == nil {
+		if _, err = c.reply(); err == nil {
+			replies++
+		}
+	}
+	// The server closes with commands unread, so TCP may reset the connection before its last
+	// reply (the session's 421) is read: the log says which bound ended it.
+	var ne net.Error
+	if replies >= n || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%d replies to %d commands, then %v: the server did not end the session", replies, n, err)
+	}
+	if !strings.Contains(srv.logs.String(), "bound=max_session_duration") {
+		t.Errorf("not cut by the session's bound:\n%s", srv.logs)
+	}
 }
 
 // TestConnectionsPerNetwork: a client outside AllowedNetworks over MaxConnectionsPerNetwork
