@@ -219,7 +219,7 @@ func (c *trackedConn) takeHeld(b []byte, lines bool) int {
 	n := copy(b, c.held[:k])
 	gave := lines && n == k && c.held[k-1] == '\n'
 	startTLS := gave && c.srv.smtp.TLSConfig != nil && hasPrefixFold(c.held[:k], "STARTTLS")
-	c.held = c.held[:copy(c.held, c.held[n:])]
+	c.held = c.held[n:]
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -238,7 +238,8 @@ func (c *trackedConn) takeHeld(b []byte, lines bool) int {
 	return n
 }
 
-// fill reads from the network into held.
+// fill reads from the network into held (a fresh buffer when the room behind it is short:
+// takeHeld only moves the start forward).
 func (c *trackedConn) fill() error {
 	if cap(c.held)-len(c.held) < minFill {
 		c.held = append(make([]byte, 0, len(c.held)+2*minFill), c.held...)
