@@ -32,6 +32,10 @@ import (
 //     received after the message began;
 //   - at once, when another connection took its slot (shed).
 //
+// After the session's end or shedding, no more input is handed on, not even a pipelined
+// command already read; a reply write then gets at most lastReplyGrace, so a client that does
+// not read its replies cannot stretch either.
+//
 // On a plain connection, while go-smtp waits for a command line, each Read returns exactly one
 // whole line and never part of one (a line longer than MaxLineLength goes through, for go-smtp
 // to refuse): go-smtp reads through a bufio.Reader, whose ReadLine returns a partial line as a
@@ -39,8 +43,9 @@ import (
 // would otherwise execute the half it sent. The rest of the input (message data, BDAT chunks,
 // the TLS handshake, everything after STARTTLS) goes through as it comes.
 //
-// Read errors are final: after a timeout or any other read error every later Read returns
-// io.EOF, so go-smtp never goes on to parse the rest of an interrupted message as commands.
+// Read errors are final: after a timeout or any other read error every later Read fails
+// (io.EOF, or again the timeout that go-smtp answers with its 421), so go-smtp never goes on to
+// parse the rest of an interrupted message as commands.
 type trackedConn struct {
 	net.Conn
 	srv      *Server
