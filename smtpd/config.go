@@ -27,6 +27,20 @@ const (
 	DefaultTimeout                 = 5 * time.Minute
 	DefaultMaxConnections          = 200
 	DefaultMaxConnectionsPerClient = 20
+	// DefaultMaxConnectionsPerNetwork is a quarter of DefaultMaxConnections: no one /24 or /64
+	// outside AllowedNetworks holds more than a quarter of the slots.
+	DefaultMaxConnectionsPerNetwork = 50
+	// DefaultCommandTimeout: every MTA sends a command line in one segment, so 30 s is only
+	// reached by a line that arrives at a few bytes per second, never by a real client.
+	DefaultCommandTimeout = 30 * time.Second
+	// DefaultMinDataRate and DefaultMinDataRateGrace: after 30 s a message must have come at
+	// 1 KiB/s on average (a 25 MiB message at that rate takes 7 hours; Postfix's
+	// smtpd_min_data_rate is 500 B/s), so only a dribbling client is ever cut.
+	DefaultMinDataRate      = 1024
+	DefaultMinDataRateGrace = 30 * time.Second
+	// DefaultMaxSessionDuration: six times Postfix's connection reuse limit (300 s), and time
+	// for a 25 MiB message at 14 KiB/s; a sender cut there reconnects and loses nothing.
+	DefaultMaxSessionDuration = 30 * time.Minute
 )
 
 // Bounds that Validate enforces.
@@ -62,14 +76,35 @@ type Config struct {
 	// MaxLineLength bounds command lines and DATA lines, CRLF included; default 1000
 	// (RFC 5321: 998 + CRLF), at least 512.
 	MaxLineLength int
-	// ReadTimeout bounds the wait for each command and also the whole DATA transfer
-	// (go-smtp arms it once per command); WriteTimeout bounds each reply. Default 5m each.
+	// ReadTimeout bounds the wait for each command (RFC 5321 4.5.3.2.7 asks for at least 5
+	// minutes) and, inside a message, each wait for more of it; WriteTimeout bounds each reply.
+	// Default 5m each.
 	ReadTimeout, WriteTimeout time.Duration
-	// MaxConnections bounds concurrent connections; default 200.
+	// CommandTimeout bounds a command line from its first byte to its end, together with what
+	// follows it before the reply (the TLS handshake after STARTTLS); default 30s. ReadTimeout
+	// bounds the whole wait for a command, its first byte included, so the lower of the two
+	// applies.
+	CommandTimeout time.Duration
+	// MinDataRate (bytes per second) and MinDataRateGrace bound a message transfer (DATA, or
+	// all BDAT chunks of one message): MinDataRateGrace after it began, and at every moment
+	// after, it must have brought MinDataRate bytes for each second past the grace.
+	// Defaults 1024 B/s and 30s.
+	MinDataRate      int
+	MinDataRateGrace time.Duration
+	// MaxSessionDuration bounds a connection from accept to close, whatever it does; default
+	// 30m. A message being received when it ends gets 421 and is not accepted.
+	MaxSessionDuration time.Duration
+	// MaxConnections bounds concurrent connections; default 200. When every slot is taken, a
+	// new connection takes the slot of the connection that has owed input the longest (see
+	// the package documentation); it is refused only when none is waiting for its client.
 	MaxConnections int
 	// MaxConnectionsPerClient bounds concurrent connections from one IP address;
 	// default 20, or MaxConnections if that is lower.
 	MaxConnectionsPerClient int
+	// MaxConnectionsPerNetwork bounds concurrent connections from one IPv4 /24 or IPv6 /64,
+	// for clients outside AllowedNetworks (the bank's own MTAs often share a subnet; the
+	// per-client bound still applies to them); default 50, or MaxConnections if that is lower.
+	MaxConnectionsPerNetwork int
 	// Public makes this an inbound (MX-side) listener: clients that are neither in
 	// AllowedNetworks nor authenticated reach the handler too (Client.Trusted false), and the
 	// handler must refuse every recipient it does not serve. A submission listener leaves it
@@ -81,8 +116,10 @@ type Config struct {
 //
 // Defaults: Addr DefaultAddr; Domain os.Hostname() (or "localhost"); AllowedNetworks (when nil)
 // DefaultAllowedNetworks; MaxMessageBytes 25 MiB; MaxRecipients 100; MaxLineLength 1000;
-// ReadTimeout and WriteTimeout 5 minutes; MaxConnections 200; MaxConnectionsPerClient
-// min(20, MaxConnections). Zero never means unlimited; negative values are errors.
+// ReadTimeout and WriteTimeout 5 minutes; CommandTimeout 30 seconds; MinDataRate
+// 1024 B/s after MinDataRateGrace 30s; MaxSessionDuration 30 minutes; MaxConnections 200;
+// MaxConnectionsPerClient min(20, MaxConnections); MaxConnectionsPerNetwork min(50,
+// MaxConnections). Zero never means unlimited; negative values are errors.
 // Validate also loads the TLS key pair and parses every bcrypt hash, so that New cannot
 // fail on them later.
 //
@@ -135,11 +172,26 @@ func (c *Config) Validate() error {
 	if c.WriteTimeout < 0 {
 		bad("write_timeout", "%v: want a positive duration (0 means the default %v)", c.WriteTimeout, DefaultTimeout)
 	}
+	if c.CommandTimeout < 0 {
+		bad("command_timeout", "%v: want a positive duration (0 means the default %v)", c.CommandTimeout, DefaultCommandTimeout)
+	}
+	if c.MinDataRate < 0 {
+		bad("min_data_rate", "%d: want bytes per second, a positive number (0 means the default %d)", c.MinDataRate, DefaultMinDataRate)
+	}
+	if c.MinDataRateGrace < 0 {
+		bad("min_data_rate_grace", "%v: want a positive duration (0 means the default %v)", c.MinDataRateGrace, DefaultMinDataRateGrace)
+	}
+	if c.MaxSessionDuration < 0 {
+		bad("max_session_duration", "%v: want a positive duration (0 means the default %v)", c.MaxSessionDuration, DefaultMaxSessionDuration)
+	}
 	if c.MaxConnections < 0 {
 		bad("max_connections", "%d: want a positive number (0 means the default %d)", c.MaxConnections, DefaultMaxConnections)
 	}
 	if c.MaxConnectionsPerClient < 0 || c.MaxConnectionsPerClient > c.MaxConnections {
 		bad("max_connections_per_client", "%d: want 1 to max_connections (%d)", c.MaxConnectionsPerClient, c.MaxConnections)
+	}
+	if c.MaxConnectionsPerNetwork < 0 || c.MaxConnectionsPerNetwork > c.MaxConnections {
+		bad("max_connections_per_network", "%d: want 1 to max_connections (%d)", c.MaxConnectionsPerNetwork, c.MaxConnections)
 	}
 	return errors.Join(errs...)
 }
@@ -210,11 +262,26 @@ func (c *Config) fillDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultTimeout
 	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = DefaultCommandTimeout
+	}
+	if c.MinDataRate == 0 {
+		c.MinDataRate = DefaultMinDataRate
+	}
+	if c.MinDataRateGrace == 0 {
+		c.MinDataRateGrace = DefaultMinDataRateGrace
+	}
+	if c.MaxSessionDuration == 0 {
+		c.MaxSessionDuration = DefaultMaxSessionDuration
+	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
 	}
 	if c.MaxConnectionsPerClient == 0 {
 		c.MaxConnectionsPerClient = min(DefaultMaxConnectionsPerClient, c.MaxConnections)
+	}
+	if c.MaxConnectionsPerNetwork == 0 {
+		c.MaxConnectionsPerNetwork = min(DefaultMaxConnectionsPerNetwork, c.MaxConnections)
 	}
 }
 

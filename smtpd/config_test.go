@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -20,12 +21,14 @@ func TestValidateDefaults(t *testing.T) {
 	if c.Addr != "127.0.0.1:2525" || c.Domain == "" || !slices.Equal(c.AllowedNetworks, []string{"127.0.0.0/8", "::1/128"}) ||
 		c.MaxMessageBytes != 25<<20 || c.MaxRecipients != 100 || c.MaxLineLength != 1000 ||
 		c.ReadTimeout != 5*time.Minute || c.WriteTimeout != 5*time.Minute ||
-		c.MaxConnections != 200 || c.MaxConnectionsPerClient != 20 {
+		c.MaxConnections != 200 || c.MaxConnectionsPerClient != 20 || c.MaxConnectionsPerNetwork != 50 ||
+		c.CommandTimeout != 30*time.Second || c.MinDataRate != 1024 || c.MinDataRateGrace != 30*time.Second ||
+		c.MaxSessionDuration != 30*time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 	small := Config{MaxConnections: 5}
-	if err := small.Validate(); err != nil || small.MaxConnectionsPerClient != 5 {
-		t.Fatalf("MaxConnectionsPerClient default with MaxConnections 5: %d, %v", small.MaxConnectionsPerClient, err)
+	if err := small.Validate(); err != nil || small.MaxConnectionsPerClient != 5 || small.MaxConnectionsPerNetwork != 5 {
+		t.Fatalf("per-client and per-network defaults with MaxConnections 5: %d, %d, %v", small.MaxConnectionsPerClient, small.MaxConnectionsPerNetwork, err)
 	}
 	none := Config{AllowedNetworks: []string{}}
 	if err := none.Validate(); err != nil || len(none.AllowedNetworks) != 0 {
@@ -63,6 +66,12 @@ func TestValidateErrors(t *testing.T) {
 		{"negative write timeout", Config{WriteTimeout: -time.Second}, "write_timeout", ""},
 		{"negative connections", Config{MaxConnections: -1}, "max_connections", ""},
 		{"per client above total", Config{MaxConnections: 10, MaxConnectionsPerClient: 11}, "max_connections_per_client", ""},
+		{"per network above total", Config{MaxConnections: 10, MaxConnectionsPerNetwork: 11}, "max_connections_per_network", "want 1 to max_connections (10)"},
+		{"negative per network", Config{MaxConnectionsPerNetwork: -1}, "max_connections_per_network", ""},
+		{"negative command timeout", Config{CommandTimeout: -time.Second}, "command_timeout", ""},
+		{"negative data rate", Config{MinDataRate: -1}, "min_data_rate", "bytes per second"},
+		{"negative data rate grace", Config{MinDataRateGrace: -time.Second}, "min_data_rate_grace", ""},
+		{"negative session duration", Config{MaxSessionDuration: -time.Second}, "max_session_duration", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,4 +114,16 @@ func fieldError(err error, path string) *config.FieldError {
 		}
 	}
 	return nil
+}
+
+// TestEmptyAllowedNetworksTrustsNone: an empty AllowedNetworks given to New trusts no network.
+// Before, New's copy of the list turned it into nil, which Validate fills with loopback.
+func TestEmptyAllowedNetworksTrustsNone(t *testing.T) {
+	srv := startServer(t, Config{AllowedNetworks: []string{}}, nil)
+	c := dial(t, srv.addr)
+	c.do("EHLO client.example", "250")
+	c.do("MAIL FROM:<a@bank.example>", "530 5.7.0 Authentication required")
+	if srv.trusted(netip.MustParseAddr("127.0.0.1")) {
+		t.Fatal("loopback is trusted")
+	}
 }

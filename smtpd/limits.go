@@ -3,50 +3,119 @@ package smtpd
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
-// connLimits counts a server's open connections, in total and per client IP.
+// Network sizes that MaxConnectionsPerNetwork counts by: what one site, or one customer line,
+// usually gets.
+const (
+	networkBitsIPv4 = 24
+	networkBitsIPv6 = 64
+)
+
+// connLimits counts a server's open connections, in total, per client IP and per client
+// network, and chooses the connection to shed when every slot is taken.
 type connLimits struct {
-	maxTotal, maxPerIP int
+	maxTotal, maxPerIP, maxPerNet int
 
-	mu    sync.Mutex
-	total int
-	perIP map[netip.Addr]int
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	perIP  map[netip.Addr]int
+	perNet map[netip.Prefix]int // clients outside AllowedNetworks only
 }
 
-func (l *connLimits) acquire(ip netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.total >= l.maxTotal || l.perIP[ip] >= l.maxPerIP {
-		return false
-	}
-	l.total++
-	l.perIP[ip]++
-	return true
-}
-
-func (l *connLimits) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if l.perIP[ip]--; l.perIP[ip] <= 0 {
-		delete(l.perIP, ip)
+func newConnLimits(cfg *Config) *connLimits {
+	return &connLimits{
+		maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerClient, maxPerNet: cfg.MaxConnectionsPerNetwork,
+		conns: map[*trackedConn]struct{}{}, perIP: map[netip.Addr]int{}, perNet: map[netip.Prefix]int{},
 	}
 }
 
-// limitListener admits connections within the limits and answers the others with
-// "421 4.7.0 Too many connections, try again later" before closing them. Admitted
-// connections are *trackedConn.
+// admit gives c a slot, or names the configuration key of the limit that refuses it.
+//
+// The per-client and per-network limits refuse: they keep one source from taking the
+// listener, and shedding within them would only let it churn. When every slot is taken, c
+// takes the slot of the connection that has owed input the longest (see trackedConn.owedSince)
+// and admit returns that victim, for the caller to shed; c is refused only when no connection
+// is waiting for its client (all of them are in a gateway call). A newcomer has shown nothing
+// yet, but the victim has shown that it is idle or slow; a client making progress renews its
+// claim with every command and every second of data, so it is the last to go.
+func (l *connLimits) admit(c *trackedConn) (victim *trackedConn, owed time.Duration, refused string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.perIP[c.ip] >= l.maxPerIP:
+		return nil, 0, "max_connections_per_client"
+	case !c.trusted && l.perNet[c.network] >= l.maxPerNet:
+		return nil, 0, "max_connections_per_network"
+	}
+	if len(l.conns) >= l.maxTotal {
+		var since time.Time
+		victim, since = l.longestOwing()
+		if victim == nil {
+			return nil, 0, "max_connections"
+		}
+		owed = c.accepted.Sub(since)
+		l.releaseLocked(victim)
+	}
+	l.conns[c] = struct{}{}
+	l.perIP[c.ip]++
+	if !c.trusted {
+		l.perNet[c.network]++
+	}
+	return victim, owed, ""
+}
+
+// longestOwing returns the connection that has owed its client's input the longest, or nil
+// when none is waiting for its client.
+func (l *connLimits) longestOwing() (*trackedConn, time.Time) {
+	var victim *trackedConn
+	var oldest time.Time
+	for c := range l.conns {
+		since, ok := c.owedSince()
+		if ok && (victim == nil || since.Before(oldest)) {
+			victim, oldest = c, since
+		}
+	}
+	return victim, oldest
+}
+
+func (l *connLimits) release(c *trackedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releaseLocked(c)
+}
+
+func (l *connLimits) releaseLocked(c *trackedConn) {
+	if _, ok := l.conns[c]; !ok {
+		return // shed earlier, or never admitted
+	}
+	delete(l.conns, c)
+	if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {
+		delete(l.perIP, c.ip)
+	}
+	if !c.trusted {
+		if l.perNet[c.network]--; l.perNet[c.network] <= 0 {
+			delete(l.perNet, c.network)
+		}
+	}
+}
+
+// open reports the number of connections holding a slot.
+func (l *connLimits) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// limitListener admits connections within the limits (shedding one when every slot is taken)
+// and answers the others with "421 4.7.0 Too many connections, try again later" before
+// closing them. Admitted connections are *trackedConn.
 type limitListener struct {
 	net.Listener
 	srv *Server
@@ -58,110 +127,44 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c.RemoteAddr())
-		id := newSessionID()
-		if !l.srv.limits.acquire(ip) {
-			go l.srv.refuse(c, id, ip)
+		tc := l.srv.newTrackedConn(c, time.Now())
+		victim, owed, refused := l.srv.limits.admit(tc)
+		if refused != "" {
+			go l.srv.refuse(c, tc.id, tc.ip, refused)
 			continue
 		}
-		l.srv.log.Info("smtp connect", "session", id, "remote", ip.String())
-		return &trackedConn{Conn: c, srv: l.srv, id: id, ip: ip}, nil
+		if victim != nil {
+			victim.shed(tc.accepted)
+			l.srv.log.Warn("smtp connection shed: every slot taken", append(victim.logAttrs(),
+				"owed", owed.Round(time.Millisecond).String(), "for_session", tc.id)...)
+		}
+		l.srv.log.Info("smtp connect", tc.logAttrs()...)
+		return tc, nil
 	}
 }
 
 // refuse answers a connection over the limits and closes it.
-func (s *Server) refuse(c net.Conn, id string, ip netip.Addr) {
+func (s *Server) refuse(c net.Conn, id string, ip netip.Addr, limit string) {
 	r := replyTooManyConnections()
-	s.log.Warn("smtp connection refused", "session", id, "remote", ip.String(), "code", r.Code)
-	_ = c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	s.log.Warn("smtp connection refused", "session", id, "remote", ip.String(), "limit", limit, "code", r.Code)
+	_ = c.SetWriteDeadline(time.Now().Add(s.lastReplyGrace()))
 	_, _ = io.WriteString(c, line(r))
 	_ = c.Close()
 }
 
-// trackedConn is one admitted connection. It releases its slot on Close, carries the
-// session ID, and makes read errors final: after a timeout or any other read error every
-// later Read returns io.EOF, so go-smtp never goes on to parse the rest of an interrupted
-// message as commands.
-type trackedConn struct {
-	net.Conn
-	srv *Server
-	id  string
-	ip  netip.Addr
+// lastReplyGrace bounds the write of a reply that ends a connection the listener is cutting.
+func (s *Server) lastReplyGrace() time.Duration { return min(s.cfg.WriteTimeout, 5*time.Second) }
 
-	// inData is set while the session reads a message, so that a timeout there becomes a
-	// 421 reply rather than go-smtp's "554 ... transaction failed" for BDAT chunks.
-	inData       atomic.Bool
-	authFailures atomic.Int32
-
-	readErr    error       // only the connection's reading goroutine touches it
-	readFailed atomic.Bool // readErr is set, for other goroutines
-	closeOnce  sync.Once
-	finishOnce sync.Once
-}
-
-func (c *trackedConn) Read(b []byte) (int, error) {
-	if c.readErr != nil {
-		return 0, io.EOF
+// networkOf returns the network a client counts against for MaxConnectionsPerNetwork: its
+// IPv4 /24 or IPv6 /64. Every non-IP client shares the zero Prefix.
+func networkOf(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap().WithZone("")
+	bits := networkBitsIPv6
+	if ip.Is4() {
+		bits = networkBitsIPv4
 	}
-	n, err := c.Conn.Read(b)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			if c.inData.Load() {
-				// go-smtp hands this to the session (DATA) or replies with it (BDAT).
-				err = replyDataTimeout()
-			} else {
-				// go-smtp answers a net.Error timeout with "421 4.4.2 Idle timeout".
-				err = errIdleTimeout{}
-			}
-		}
-		c.readErr = err
-		c.readFailed.Store(true)
-	}
-	return n, err
-}
-
-func (c *trackedConn) Close() error {
-	err := net.ErrClosed
-	c.closeOnce.Do(func() {
-		// Release before closing, so a client that sees the close can reconnect at once.
-		c.srv.limits.release(c.ip)
-		c.srv.log.Info("smtp disconnect", "session", c.id, "remote", c.ip.String())
-		err = c.Conn.Close()
-	})
-	return err
-}
-
-// finish sends a last reply on w (the connection as go-smtp now uses it, TLS or not) and
-// closes the connection. go-smtp's own later replies then go nowhere, so the client sees
-// exactly this reply and the end of the connection.
-func (c *trackedConn) finish(w net.Conn, r *smtp.SMTPError) {
-	c.finishOnce.Do(func() {
-		_ = w.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		_, _ = io.WriteString(w, line(r))
-		_ = c.Close()
-	})
-}
-
-// errIdleTimeout replaces the net package's timeout error, whose text names addresses.
-type errIdleTimeout struct{}
-
-func (errIdleTimeout) Error() string   { return "timeout waiting for the client" }
-func (errIdleTimeout) Timeout() bool   { return true }
-func (errIdleTimeout) Temporary() bool { return true }
-
-// tracked returns the trackedConn under c, which may be the *tls.Conn of a STARTTLS session.
-func tracked(c net.Conn) *trackedConn {
-	for {
-		switch v := c.(type) {
-		case *trackedConn:
-			return v
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
-		}
-	}
+	p, _ := ip.Prefix(bits) // cannot fail: bits fits the family, and the zone is gone
+	return p
 }
 
 // remoteIP returns the client's address without port, IPv4-mapped IPv6 unmapped; the zero

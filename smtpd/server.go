@@ -30,6 +30,19 @@
 //     the server goes on serving.
 //   - After a read timeout or read error nothing more is read from the connection, so the rest
 //     of an interrupted message is never parsed as commands.
+//   - No client holds a slot by being slow. A command line must be complete within
+//     CommandTimeout of its first byte (the idle wait before it is ReadTimeout); a message
+//     must keep MinDataRate after MinDataRateGrace, and never pause for ReadTimeout; a session
+//     ends at MaxSessionDuration. On a plain connection a command cut by a bound is dropped,
+//     never executed: go-smtp only ever gets whole command lines (see trackedConn).
+//   - Slots: MaxConnectionsPerClient per IP address and, for clients outside AllowedNetworks,
+//     MaxConnectionsPerNetwork per IPv4 /24 or IPv6 /64 refuse a new connection (421 4.7.0).
+//     When all MaxConnections slots are taken, the new connection takes the slot of the one
+//     that has owed its client's input the longest: waiting for a command, since the wait
+//     began; inside a message, since the time its bytes have paid for at MinDataRate (a fast
+//     transfer is owed far in the future). That connection gets 421 4.4.5 and is closed.
+//     A connection in a gateway call is never shed; only when every connection is in one is
+//     the new one refused (421 4.7.0).
 //   - Logs (log/slog) carry the session ID, client IP, sender and recipient domains, AUTH user,
 //     queue IDs and reply codes; never message content, full addresses or passwords.
 //
@@ -42,18 +55,34 @@
 //
 // Replies for the limits ("go-smtp": the reply is go-smtp's own):
 //
-//	over MaxConnections or MaxConnectionsPerClient   421 4.7.0 Too many connections, try again later; closed
+//	over MaxConnectionsPerClient or ...PerNetwork,     421 4.7.0 Too many connections, try again later; closed
+//	  or MaxConnections with no connection to shed
+//	shed: a new connection took the slot               421 4.4.5 Too busy, closing the connection that waited longest, try again later; closed
 //	MAIL SIZE= over MaxMessageBytes (go-smtp)          552 5.3.4 Max message size exceeded
 //	DATA message over MaxMessageBytes, after its end   552 5.3.4 Message exceeds fixed maximum message size of N bytes
 //	BDAT chunk crossing MaxMessageBytes (go-smtp)      552 5.3.4 Max message size exceeded
 //	RCPT beyond MaxRecipients (go-smtp)                452 4.5.3 Maximum limit of N recipients reached
 //	command or DATA line over MaxLineLength            500 5.4.0 Too long line, closing connection; closed
 //	no command within ReadTimeout (go-smtp)            421 4.4.2 Idle timeout, bye bye; closed
-//	message not in within ReadTimeout of DATA/BDAT     421 4.4.2 Timeout waiting for message data, closing connection; closed
+//	command not complete within CommandTimeout         421 4.4.2 Command not complete within 30s, closing connection; closed
+//	message paused for ReadTimeout (DATA/BDAT)         421 4.4.2 Timeout waiting for message data, closing connection; closed
+//	message below MinDataRate after the grace          421 4.4.2 Message data slower than 1024 bytes/s, closing connection; closed
+//	MaxSessionDuration reached                         421 4.4.2 Session time limit (30m0s) reached, closing connection; closed
 //	third failed AUTH                                  421 4.7.0 Too many authentication failures, closing connection; closed
+//
+// Under TLS the listener sees only TLS records, not lines: a command cut by a bound gets go-smtp's
+// "421 4.4.2 Idle timeout, bye bye", and go-smtp may first execute the part of the line it had
+// read (nothing can follow it: the connection is over).
 //
 // go-smtp behaviours to know:
 //
+//   - It arms ReadTimeout only when it starts waiting for a command line: without the
+//     listener's own deadlines, a client sending a byte every few seconds held its slot for
+//     ever, and ReadTimeout also capped a whole DATA transfer (each BDAT chunk re-armed it).
+//   - Its reader (bufio.Reader.ReadLine) returns a partial line as a whole one when the read
+//     under it fails, and go-smtp executes it.
+//   - After it closed a connection itself ("Too many errors") it goes on reading commands; only
+//     the error of SetReadDeadline on the closed connection stops it.
 //   - Its DATA reader counts the message against MaxMessageBytes before it sees the end
 //     marker, so via DATA a message of exactly MaxMessageBytes is refused (one byte less is
 //     accepted); BDAT accepts exactly MaxMessageBytes.
@@ -75,6 +104,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -114,7 +144,8 @@ func New(cfg Config, h gateway.Handler, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	cfg.AllowedNetworks = append([]string(nil), cfg.AllowedNetworks...)
+	// A copy, keeping an empty list (trust no network) apart from nil (the default).
+	cfg.AllowedNetworks = slices.Clone(cfg.AllowedNetworks)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -127,7 +158,7 @@ func New(cfg Config, h gateway.Handler, log *slog.Logger) (*Server, error) {
 		handler: h,
 		log:     log,
 		allowed: allowed,
-		limits:  &connLimits{maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerClient, perIP: map[netip.Addr]int{}},
+		limits:  newConnLimits(&cfg),
 		users:   make(map[string][]byte, len(cfg.Users)),
 	}
 	if len(cfg.Users) > 0 {

@@ -101,21 +101,28 @@ type InboundConfig struct {
 	Delivery DeliveryConfig `json:"delivery"`
 }
 
-// SMTPConfig is the submission listener.
+// SMTPConfig is the submission listener: smtpd.Config field by field (see it for each bound). The
+// slow-client bounds are command_timeout, min_data_rate (bytes/s) after min_data_rate_grace,
+// max_session_duration, and max_connections_per_network (per /24 or /64, outside allowed_networks).
 type SMTPConfig struct {
-	Addr                    string            `json:"addr"`
-	Domain                  string            `json:"domain"`
-	AllowedNetworks         []string          `json:"allowed_networks"`
-	TLSCert                 string            `json:"tls_cert"`
-	TLSKey                  string            `json:"tls_key"`
-	Users                   map[string]string `json:"users"` // user -> bcrypt hash
-	MaxMessageBytes         int64             `json:"max_message_bytes"`
-	MaxRecipients           int               `json:"max_recipients"`
-	MaxLineLength           int               `json:"max_line_length"`
-	ReadTimeout             config.Duration   `json:"read_timeout"`
-	WriteTimeout            config.Duration   `json:"write_timeout"`
-	MaxConnections          int               `json:"max_connections"`
-	MaxConnectionsPerClient int               `json:"max_connections_per_client"`
+	Addr                     string            `json:"addr"`
+	Domain                   string            `json:"domain"`
+	AllowedNetworks          []string          `json:"allowed_networks"`
+	TLSCert                  string            `json:"tls_cert"`
+	TLSKey                   string            `json:"tls_key"`
+	Users                    map[string]string `json:"users"` // user -> bcrypt hash
+	MaxMessageBytes          int64             `json:"max_message_bytes"`
+	MaxRecipients            int               `json:"max_recipients"`
+	MaxLineLength            int               `json:"max_line_length"`
+	ReadTimeout              config.Duration   `json:"read_timeout"`
+	WriteTimeout             config.Duration   `json:"write_timeout"`
+	CommandTimeout           config.Duration   `json:"command_timeout"`
+	MinDataRate              int               `json:"min_data_rate"`
+	MinDataRateGrace         config.Duration   `json:"min_data_rate_grace"`
+	MaxSessionDuration       config.Duration   `json:"max_session_duration"`
+	MaxConnections           int               `json:"max_connections"`
+	MaxConnectionsPerClient  int               `json:"max_connections_per_client"`
+	MaxConnectionsPerNetwork int               `json:"max_connections_per_network"`
 }
 
 // QueueConfig is the spool and its delivery workers.
@@ -164,7 +171,9 @@ func defaultConfig() Config {
 			Addr: "127.0.0.1:2525", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"},
 			MaxMessageBytes: 25 << 20, MaxRecipients: 100, MaxLineLength: 1000,
 			ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
-			MaxConnections: 200, MaxConnectionsPerClient: 20,
+			CommandTimeout: config.Duration(30 * time.Second), MinDataRate: 1024, MinDataRateGrace: config.Duration(30 * time.Second),
+			MaxSessionDuration: config.Duration(30 * time.Minute),
+			MaxConnections:     200, MaxConnectionsPerClient: 20, MaxConnectionsPerNetwork: 50,
 		},
 		Queue: QueueConfig{Workers: 4, MinBackoff: config.Duration(5 * time.Minute), MaxBackoff: config.Duration(67 * time.Minute)},
 		TSA:   TSAConfig{Timeout: config.Duration(10 * time.Second), Policy: tsa.DefaultPolicy},
@@ -174,7 +183,9 @@ func defaultConfig() Config {
 				Addr: "127.0.0.1:2526", AllowedNetworks: []string{},
 				MaxMessageBytes: 25 << 20, MaxRecipients: 10, MaxLineLength: 1000,
 				ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
-				MaxConnections: 100, MaxConnectionsPerClient: 10,
+				CommandTimeout: config.Duration(30 * time.Second), MinDataRate: 1024, MinDataRateGrace: config.Duration(30 * time.Second),
+				MaxSessionDuration: config.Duration(30 * time.Minute),
+				MaxConnections:     100, MaxConnectionsPerClient: 10, MaxConnectionsPerNetwork: 25,
 			},
 			InboundConfig: defaultInbound(),
 		},

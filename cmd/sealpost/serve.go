@@ -150,7 +150,10 @@ func listenerConfig(c SMTPConfig) smtpd.Config {
 		TLSCert: c.TLSCert, TLSKey: c.TLSKey, Users: c.Users,
 		MaxMessageBytes: c.MaxMessageBytes, MaxRecipients: c.MaxRecipients, MaxLineLength: c.MaxLineLength,
 		ReadTimeout: time.Duration(c.ReadTimeout), WriteTimeout: time.Duration(c.WriteTimeout),
-		MaxConnections: c.MaxConnections, MaxConnectionsPerClient: c.MaxConnectionsPerClient}
+		CommandTimeout: time.Duration(c.CommandTimeout), MinDataRate: c.MinDataRate,
+		MinDataRateGrace: time.Duration(c.MinDataRateGrace), MaxSessionDuration: time.Duration(c.MaxSessionDuration),
+		MaxConnections: c.MaxConnections, MaxConnectionsPerClient: c.MaxConnectionsPerClient,
+		MaxConnectionsPerNetwork: c.MaxConnectionsPerNetwork}
 }
 
 // storeFile is the embedded store in the data directory.
