@@ -202,6 +202,9 @@ func (s *session) gateway() (gateway.Session, error) {
 // (gateway.CheckSender: 501 5.1.7, 553) before anything reaches the gateway, then opens the
 // gateway session if needed and forwards MAIL FROM with its SIZE.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if err := s.cutCommand(); err != nil {
+		return err
+	}
 	var size int64
 	var utf8 bool
 	if opts != nil {
@@ -239,6 +242,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 // Rcpt forwards one recipient whose address can be served (gateway.CheckRecipient: else 501
 // 5.1.3 or 553, here). go-smtp has checked that MAIL was accepted and MaxRecipients.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if err := s.cutCommand(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	gw, inTx, utf8 := s.gw, s.inTx, s.utf8
 	s.mu.Unlock()
@@ -255,6 +261,16 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.rcpts++
 	s.mu.Unlock()
 	s.log.Info("smtp rcpt to", "rcpt_domain", domain(to))
+	return nil
+}
+
+// cutCommand refuses a command that go-smtp hands on although the read of its line failed: under
+// TLS the listener sees only records, so a bound that cuts a half-sent command (trackedConn) cannot
+// hold its bytes back, and go-smtp passes the part it read on as a whole line. It is never executed.
+func (s *session) cutCommand() error {
+	if s.tc.readFailed.Load() {
+		return s.refuse(replyConnectionError(), "smtp command refused: the connection was cut inside it")
+	}
 	return nil
 }
 
@@ -405,6 +421,9 @@ func (s *session) AuthMechanisms() []string {
 
 // Auth starts a PLAIN or LOGIN exchange.
 func (s *session) Auth(mech string) (sasl.Server, error) {
+	if err := s.cutCommand(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	inTx := s.inTx
 	s.mu.Unlock()

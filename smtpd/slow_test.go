@@ -293,6 +293,18 @@ func TestCommandTimeout(t *testing.T) {
 			t.Fatalf("a stalled command under TLS got %q, want a last 421 4.4.2", rs)
 		}
 	})
+	t.Run("half a command under TLS is not executed", func(t *testing.T) {
+		srv := startServer(t, cfg, nil)
+		c := dial(t, srv.addr)
+		c.do("EHLO client.example", "250")
+		c.startTLS(pool)
+		c.do("EHLO client.example", "250")
+		c.send("MAIL FROM:<a@bank.example>")
+		c.replies()
+		if _, events, _ := srv.rec.snapshot(); len(events) > 0 {
+			t.Fatalf("the gateway saw %q from a command cut under TLS", events)
+		}
+	})
 }
 
 // TestNothingHeldAfterClose: when go-smtp closes a connection itself ("Too many errors"), the
