@@ -351,6 +351,7 @@ func (c *trackedConn) expiredLocked(now time.Time) bound {
 // go-smtp answers with its "421 4.4.2 Idle timeout, bye bye".
 func (c *trackedConn) cut(e *cutError) error {
 	r := c.srv.cutReply(e)
+	c.srv.limits.penalize(c.ip, time.Now())
 	attrs := append(c.logAttrs(), "bound", e.bound.String(), "code", r.Code)
 	if e.data {
 		c.mu.Lock()
@@ -480,6 +481,7 @@ func (c *trackedConn) shed(now time.Time) {
 	defer c.mu.Unlock()
 	c.st.shed = true
 	c.st.shedWriteBy = now.Add(c.srv.lastReplyGrace())
+	c.srv.limits.penalize(c.ip, now)
 	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
 	_ = c.Conn.SetWriteDeadline(c.writeDeadlineLocked(now))
 }

@@ -27,21 +27,55 @@ type connLimits struct {
 	conns  map[*trackedConn]struct{}
 	perIP  map[netip.Addr]int
 	perNet map[netip.Prefix]int // clients outside AllowedNetworks only
+	// cutAt is when a bound last cut (or shedding ended) a connection of each address: a source
+	// whose connections were cut is shed before one with a clean record, so slow clients that
+	// reconnect at once cannot make a good client the longest-owing connection by churn.
+	cutAt map[netip.Addr]time.Time
 }
+
+// Bounds of the record of cut sources.
+const (
+	cutMemory   = 10 * time.Minute // how long a cut counts against its source
+	maxCutAddrs = 16384            // addresses remembered; older ones are forgotten first
+)
 
 func newConnLimits(cfg *Config) *connLimits {
 	return &connLimits{
 		maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerClient, maxPerNet: cfg.MaxConnectionsPerNetwork,
 		conns: map[*trackedConn]struct{}{}, perIP: map[netip.Addr]int{}, perNet: map[netip.Prefix]int{},
+		cutAt: map[netip.Addr]time.Time{},
 	}
+}
+
+// penalize records that a connection from ip was cut by a bound or shed at now.
+func (l *connLimits) penalize(ip netip.Addr, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.cutAt) >= maxCutAddrs {
+		for a, t := range l.cutAt {
+			if now.Sub(t) > cutMemory {
+				delete(l.cutAt, a)
+			}
+		}
+		if len(l.cutAt) >= maxCutAddrs {
+			clear(l.cutAt) // a flood from more addresses than remembered: start again
+		}
+	}
+	l.cutAt[ip] = now
+}
+
+// wasCut says whether a connection from ip was cut within cutMemory before now.
+func (l *connLimits) wasCut(ip netip.Addr, now time.Time) bool {
+	t, ok := l.cutAt[ip]
+	return ok && now.Sub(t) <= cutMemory
 }
 
 // admit gives c a slot, or names the configuration key of the limit that refuses it.
 //
 // The per-client and per-network limits refuse: they keep one source from taking the
 // listener, and shedding within them would only let it churn. When every slot is taken, c
-// takes the slot of the connection that has owed input the longest (see trackedConn.owedSince)
-// and admit returns that victim, for the caller to shed; c is refused only when no connection
+// takes the slot of the connection that has owed input the longest (see trackedConn.owedSince),
+// from a source with a recent cut on record first (penalize), and admit returns that victim, for the caller to shed; c is refused only when no connection
 // is waiting for its client (all of them are in a gateway call). A newcomer has shown nothing
 // yet, but the victim has shown that it is idle or slow; a client making progress renews its
 // claim with every command and every second of data, so it is the last to go.
@@ -76,10 +110,17 @@ func (l *connLimits) admit(c *trackedConn) (victim *trackedConn, owed time.Durat
 func (l *connLimits) longestOwing() (*trackedConn, time.Time) {
 	var victim *trackedConn
 	var oldest time.Time
+	victimCut := false
+	now := time.Now()
 	for c := range l.conns {
 		since, ok := c.owedSince()
-		if ok && (victim == nil || since.Before(oldest)) {
-			victim, oldest = c, since
+		if !ok {
+			continue
+		}
+		// A source with a cut on record goes before one without, whatever their waits.
+		cut := l.wasCut(c.ip, now)
+		if victim == nil || cut && !victimCut || cut == victimCut && since.Before(oldest) {
+			victim, oldest, victimCut = c, since, cut
 		}
 	}
 	return victim, oldest

@@ -593,6 +593,30 @@ func TestShedding(t *testing.T) {
 			t.Error("shedding not logged")
 		}
 	})
+	t.Run("a source cut before goes first", func(t *testing.T) {
+		// A slow client that reconnects at once always has the freshest wait: without its record
+		// it would push the good clients out one by one.
+		srv := startServer(t, Config{MaxConnections: 3, CommandTimeout: 200 * time.Millisecond}, nil)
+		a := dialFrom(t, srv.addr, "127.0.0.1")
+		a.expect("220 ")
+		a.do("EHLO a.example", "250")
+		p := dialFrom(t, srv.addr, "127.0.0.9")
+		p.expect("220 ")
+		p.send("NO") // never finished: cut by command_timeout
+		p.expect("421 4.4.2")
+		p.expectClosed()
+		b := dialFrom(t, srv.addr, "127.0.0.2")
+		b.expect("220 ")
+		b.do("EHLO b.example", "250")
+		p = dialFrom(t, srv.addr, "127.0.0.9")
+		p.expect("220 ")
+		p.do("EHLO p.example", "250") // its wait is now the freshest
+		d := dialFrom(t, srv.addr, "127.0.0.4")
+		d.expect("220 ")
+		p.expect(shed)
+		a.do("NOOP", "250 ")
+		b.do("NOOP", "250 ")
+	})
 	t.Run("not in a gateway call", func(t *testing.T) {
 		rec, entered, release := blockingGateway()
 		srv := startServer(t, Config{MaxConnections: 2}, rec)
