@@ -93,3 +93,37 @@ func TestInspectRNP(t *testing.T) {
 		t.Fatalf("rnp encrypt-only: signed=%v encrypted=%v content %q", in.Signed, in.Encrypted, in.Content)
 	}
 }
+
+// TestRNPReadsHeaderProtection: what Thunderbird's RNP decrypts of an OTP with header protection is
+// the payload with the real Subject, marked both ways (hp=cipher, protected-headers="v1") and
+// with the legacy display, while the outer header shows only "[...]".
+func TestRNPReadsHeaderProtection(t *testing.T) {
+	interop.Tool(t, "rnp")
+	f := getFixture(t)
+	dir := t.TempDir()
+	ring := write(t, filepath.Join(dir, "ring.asc"), append(armoredKey(t, f.customers[0], true), armoredKey(t, f.bank, false)...))
+	otp := "From: statements@bank.example\r\nTo: Alice <alice@example.com>\r\nSubject: Your code is 493817\r\nX-OTP: 493817\r\n\r\nCode 493817\r\n"
+	out, err := f.protector.Protect(ctx, []byte(otp), f.customers[:1], Options{HeaderProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer := out[:bytes.Index(out, []byte("\r\n\r\n"))]
+	if bytes.Contains(outer, []byte("493817")) || !bytes.Contains(outer, []byte("Subject: [...]")) {
+		t.Fatalf("outer header:\n%s", outer)
+	}
+	_, _, armored := parts(t, out)
+	msg := write(t, filepath.Join(dir, "otp.asc"), armored)
+	plainFile := filepath.Join(dir, "otp")
+	if _, stderr, err := interop.Try(t, nil, "rnp", "--homedir", dir, "--keyfile", ring, "--password", "", "--decrypt", msg, "--output", plainFile); err != nil {
+		t.Fatalf("rnp --decrypt: %v\n%s", err, stderr)
+	}
+	plain, err := os.ReadFile(plainFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"hp=cipher", `protected-headers="v1"`, "Subject: Your code is 493817\r\n", "X-OTP: 493817\r\n", "hp-legacy-display"} {
+		if !bytes.Contains(plain, []byte(want)) {
+			t.Errorf("rnp's plaintext lacks %q:\n%s", want, plain)
+		}
+	}
+}
