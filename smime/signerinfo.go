@@ -434,22 +434,22 @@ func (si *signerInfo) checkSignedAttrs(digest crypto.Hash, contentType asn1.Obje
 	return nil
 }
 
-// hashOf maps a digest algorithm OID to its hash. MD5 and SHA-1 are included so that signatures
-// using them verify and are then reported weak; anything else is ErrUnsupported.
+// digestHashes are the digest algorithms read. MD5 and SHA-1 are included so that signatures
+// using them verify and are then reported weak.
+var digestHashes = []struct {
+	oid  asn1.ObjectIdentifier
+	hash crypto.Hash
+}{
+	{oidMD5, crypto.MD5}, {oidSHA1, crypto.SHA1}, {oidSHA224, crypto.SHA224},
+	{oidSHA256, crypto.SHA256}, {oidSHA384, crypto.SHA384}, {oidSHA512, crypto.SHA512},
+}
+
+// hashOf maps a digest algorithm OID to its hash; anything not in digestHashes is ErrUnsupported.
 func hashOf(oid asn1.ObjectIdentifier) (crypto.Hash, error) {
-	switch {
-	case oid.Equal(oidMD5):
-		return crypto.MD5, nil
-	case oid.Equal(oidSHA1):
-		return crypto.SHA1, nil
-	case oid.Equal(oidSHA224):
-		return crypto.SHA224, nil
-	case oid.Equal(oidSHA256):
-		return crypto.SHA256, nil
-	case oid.Equal(oidSHA384):
-		return crypto.SHA384, nil
-	case oid.Equal(oidSHA512):
-		return crypto.SHA512, nil
+	for _, d := range digestHashes {
+		if oid.Equal(d.oid) {
+			return d.hash, nil
+		}
 	}
 	return 0, fmt.Errorf("%w: digest algorithm %v", ErrUnsupported, oid)
 }
@@ -463,6 +463,20 @@ type signatureScheme struct {
 	pss  *rsa.PSSOptions
 }
 
+// fixedSchemes are the signature algorithms that name their key type and hash themselves.
+var fixedSchemes = []struct {
+	oid  asn1.ObjectIdentifier
+	key  string
+	hash crypto.Hash
+}{
+	{oidMD5WithRSA, "rsa", crypto.MD5}, {oidSHA1WithRSA, "rsa", crypto.SHA1}, {oidSHA1WithRSAOI, "rsa", crypto.SHA1},
+	{oidSHA224WithRSA, "rsa", crypto.SHA224}, {oidSHA256WithRSA, "rsa", crypto.SHA256},
+	{oidSHA384WithRSA, "rsa", crypto.SHA384}, {oidSHA512WithRSA, "rsa", crypto.SHA512},
+	{oidECDSAWithSHA1, "ecdsa", crypto.SHA1}, {oidECDSAWithSHA224, "ecdsa", crypto.SHA224},
+	{oidECDSAWithSHA256, "ecdsa", crypto.SHA256}, {oidECDSAWithSHA384, "ecdsa", crypto.SHA384},
+	{oidECDSAWithSHA512, "ecdsa", crypto.SHA512},
+}
+
 // schemeOf reads a SignerInfo's signatureAlgorithm. digest is the digestAlgorithm's hash, which the
 // algorithms that name no hash of their own (rsaEncryption, id-ecPublicKey) sign with.
 func schemeOf(alg pkix.AlgorithmIdentifier, digest crypto.Hash) (signatureScheme, error) {
@@ -471,39 +485,23 @@ func schemeOf(alg pkix.AlgorithmIdentifier, digest crypto.Hash) (signatureScheme
 	switch {
 	case o.Equal(oidRSAEncryption):
 		s.key, s.hash = "rsa", digest
-	case o.Equal(oidMD5WithRSA):
-		s.key, s.hash = "rsa", crypto.MD5
-	case o.Equal(oidSHA1WithRSA), o.Equal(oidSHA1WithRSAOI):
-		s.key, s.hash = "rsa", crypto.SHA1
-	case o.Equal(oidSHA224WithRSA):
-		s.key, s.hash = "rsa", crypto.SHA224
-	case o.Equal(oidSHA256WithRSA):
-		s.key, s.hash = "rsa", crypto.SHA256
-	case o.Equal(oidSHA384WithRSA):
-		s.key, s.hash = "rsa", crypto.SHA384
-	case o.Equal(oidSHA512WithRSA):
-		s.key, s.hash = "rsa", crypto.SHA512
+	case o.Equal(oidECPublicKey):
+		s.key, s.hash = "ecdsa", digest
 	case o.Equal(oidRSASSAPSS):
 		h, opts, err := pssOptions(alg.Parameters.FullBytes)
 		if err != nil {
 			return s, err
 		}
 		s.key, s.hash, s.pss = "rsa", h, opts
-	case o.Equal(oidECPublicKey):
-		s.key, s.hash = "ecdsa", digest
-	case o.Equal(oidECDSAWithSHA1):
-		s.key, s.hash = "ecdsa", crypto.SHA1
-	case o.Equal(oidECDSAWithSHA224):
-		s.key, s.hash = "ecdsa", crypto.SHA224
-	case o.Equal(oidECDSAWithSHA256):
-		s.key, s.hash = "ecdsa", crypto.SHA256
-	case o.Equal(oidECDSAWithSHA384):
-		s.key, s.hash = "ecdsa", crypto.SHA384
-	case o.Equal(oidECDSAWithSHA512):
-		s.key, s.hash = "ecdsa", crypto.SHA512
 	case o.Equal(oidEd25519):
 		s.key = "ed25519" // RFC 8419: pure EdDSA over the signed attributes
 	default:
+		for _, f := range fixedSchemes {
+			if o.Equal(f.oid) {
+				s.key, s.hash = f.key, f.hash
+				return s, nil
+			}
+		}
 		return s, fmt.Errorf("%w: signature algorithm %v", ErrUnsupported, o)
 	}
 	return s, nil
