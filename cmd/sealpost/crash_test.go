@@ -27,18 +27,7 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 		t.Skip("builds and kills the binary; skipped with -short")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "sealpost")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data := filepath.Join(tmp, "data")
-	dir := keys.DataDir(data)
-	if err := dir.Init([]string{"statements@bank.example"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := demoCustomers(dir); err != nil {
-		t.Fatal(err)
-	}
+	bin, data := testBinary(t), crashData(t, tmp)
 	addr := freeAddr(t)
 	cfg := map[string]any{"data": data, "identities": "development", "smtp": map[string]any{"addr": addr},
 		"queue":   map[string]any{"workers": 4, "min_backoff": "1s", "max_backoff": "2s"},
@@ -199,18 +188,7 @@ func TestCrashKeepsDamagedAcceptedMail(t *testing.T) {
 		t.Skip("builds and kills the binary; skipped with -short")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "sealpost")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data := filepath.Join(tmp, "data")
-	dir := keys.DataDir(data)
-	if err := dir.Init([]string{"statements@bank.example"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := demoCustomers(dir); err != nil {
-		t.Fatal(err)
-	}
+	bin, data := testBinary(t), crashData(t, tmp)
 	addr, opsAddr, dead := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := map[string]any{"data": data, "identities": "development", "smtp": map[string]any{"addr": addr},
 		"queue":    map[string]any{"workers": 2, "min_backoff": "1s", "max_backoff": "2s"},
@@ -379,4 +357,53 @@ func TestCrashKeepsDamagedAcceptedMail(t *testing.T) {
 		proc.Process.Signal(syscall.SIGKILL)
 		proc.Wait()
 	}
+}
+
+// crashData makes a data directory in tmp with development identities for statements@ and the demo
+// customers, as the crash tests run the binary on.
+func crashData(t *testing.T, tmp string) string {
+	t.Helper()
+	data := filepath.Join(tmp, "data")
+	dir := keys.DataDir(data)
+	if err := dir.Init([]string{"statements@bank.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := demoCustomers(dir); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// The sealpost binary the tests that run it as a process share: built once per test binary.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+// testBinary builds sealpost once (into a directory TestMain removes) and returns its path.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "sealpost-bin-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "sealpost")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }

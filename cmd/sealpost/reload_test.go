@@ -80,10 +80,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		t.Skip("builds the binary; skipped with -short")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "sealpost")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testBinary(t)
 	addr := freeAddr(t)
 	cfgFile := filepath.Join(tmp, "config.json")
 	os.WriteFile(cfgFile, []byte(`{"data": "`+filepath.Join(tmp, "data")+`", "identities": "development", "smtp": {"addr": "`+addr+`"}, "inbound": {"enabled": false}, "ops": {"enabled": false}}`), 0o600)
