@@ -86,16 +86,7 @@ func newBanner(v *Verdict) banner {
 
 // bannerValue keeps an address from a certificate or key on one printable ASCII line.
 func bannerValue(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r >= 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
+	return keepASCII(s, func(r rune) bool { return r >= ' ' && r < 0x7f })
 }
 
 // text is the plain-text banner: CRLF lines, a rule and a blank line.

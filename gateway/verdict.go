@@ -153,8 +153,14 @@ func (v *Verdict) AuthenticationResults(authservID string) string {
 // headerToken keeps a value inside one header token: printable ASCII without separators; anything
 // else is replaced, so a crafted address cannot add fields or parameters.
 func headerToken(s string) string {
+	return keepASCII(s, func(r rune) bool { return r > ' ' && r < 0x7f && !strings.ContainsRune(`;"()<>\,`, r) })
+}
+
+// keepASCII replaces every rune of s that keep refuses with '?' and cuts the result at 200 bytes:
+// what sealpost writes of an address from a certificate or key stays on one bounded line.
+func keepASCII(s string, keep func(rune) bool) string {
 	s = strings.Map(func(r rune) rune {
-		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`;"()<>\,`, r) {
+		if !keep(r) {
 			return '?'
 		}
 		return r
