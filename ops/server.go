@@ -322,8 +322,11 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+func writeJSON(w http.ResponseWriter, code int, v any) { writeBody(w, code, "application/json", v) }
+
+// writeBody writes v as indented JSON of the given media type, never cached or sniffed.
+func writeBody(w http.ResponseWriter, code int, mediaType string, v any) {
+	w.Header().Set("Content-Type", mediaType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
@@ -403,13 +406,7 @@ type problem struct {
 }
 
 func writeProblem(w http.ResponseWriter, code int, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(problem{Type: "about:blank", Title: http.StatusText(code), Status: code, Detail: detail, Error: detail})
+	writeBody(w, code, "application/problem+json", problem{Type: "about:blank", Title: http.StatusText(code), Status: code, Detail: detail, Error: detail})
 }
 
 // headerRecorder keeps the status and header of an answer and drops its body.
