@@ -26,6 +26,13 @@ func dataDirFlag(fs *flag.FlagSet) *string {
 	return fs.String("data", "", "data directory (required)")
 }
 
+// configFlags declares -config and -data for a command that works from a configuration (the
+// embedded defaults without one) whose data directory -data overrides.
+func configFlags(fs *flag.FlagSet) (configFile, data *string) {
+	return fs.String("config", "", "configuration file (JSON); without one, the embedded defaults"),
+		fs.String("data", "", "data directory (overrides the configuration's data)")
+}
+
 // existingDataDir checks -data: given, and a directory that exists. Commands other than keys init
 // and serve never create one, so a mistyped path is named as such instead of a missing key.
 func existingDataDir(path string) (keys.DataDir, error) {

@@ -22,8 +22,7 @@ func cmdQuarantine(args []string, stdout, stderr io.Writer) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("quarantine "+sub, stdout)
-	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
-	data := fs.String("data", "", "data directory (overrides the configuration's data)")
+	configFile, data := configFlags(fs)
 	all := fs.Bool("all", false, "list: include released messages")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -31,8 +31,7 @@ import (
 // cmdServe runs the gateway until SIGINT or SIGTERM.
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stdout)
-	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
-	data := fs.String("data", "", "data directory (overrides the configuration's data)")
+	configFile, data := configFlags(fs)
 	printConfig := fs.Bool("print-config", false, "print the configuration that would run (the file's, every default filled in), and exit")
 	check := fs.Bool("check", false, "check the configuration, the bank's identities and every file it names without changing anything; exit 0, or 1 with every problem")
 	if err := parse(fs, args); err != nil {

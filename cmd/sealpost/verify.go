@@ -104,8 +104,7 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 // 0 verified, 1 not verified, 2 could not be processed (or a usage error).
 func cmdVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("verify", stdout)
-	configFile := fs.String("config", "", "configuration file (JSON); without one, the embedded defaults")
-	data := fs.String("data", "", "data directory (overrides the configuration's data)")
+	configFile, data := configFlags(fs)
 	at := fs.String("at", "", "arrival time (RFC 3339) used when the signature has no timestamp; default now")
 	out := fs.String("out", "", "also write the message the desk would receive to this file")
 	if err := parse(fs, args); err != nil {
