@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // signAsFrom signs rest (header fields after From, then the body) as id, From the address id's
@@ -86,7 +86,7 @@ func TestInboundThreadCustomerWithoutCase(t *testing.T) {
 	}
 	var msgID string
 	for _, m := range e.outSpool.msgs {
-		msgID = payload.HeaderValue(m.Data, "Message-ID")
+		msgID = mime.HeaderValue(m.Data, "Message-ID")
 	}
 	res, err := e.ib.Evaluate(context.Background(), signAsFrom(t, e.f.alice, "Alice@Example.com", "To: support@bank.example\r\nSubject: Re: Case\r\nIn-Reply-To: "+msgID+"\r\n\r\nThanks.\r\n"), time.Now())
 	if err != nil {

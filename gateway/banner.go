@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"mime"
+	stdmime "mime"
 	"mime/quotedprintable"
 	"strings"
 	"unicode"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // The banner states the verdict at the top of the desk's copy, for agents whose client hides
@@ -116,7 +116,7 @@ func (b banner) html() []byte {
 }
 
 // withBanner returns the content (header h, body) with the verdict's banner at its top.
-func (ib *Inbound) withBanner(h payload.Header, body []byte, v *Verdict) (payload.Header, []byte) {
+func (ib *Inbound) withBanner(h mime.Header, body []byte, v *Verdict) (mime.Header, []byte) {
 	b := newBanner(v)
 	if nh, nb, ok := injectBanner(h, body, b, 0); ok {
 		return nh, nb
@@ -125,15 +125,15 @@ func (ib *Inbound) withBanner(h payload.Header, body []byte, v *Verdict) (payloa
 }
 
 // injectBanner puts the banner into the entity a client shows first; ok is false when it cannot.
-func injectBanner(h payload.Header, body []byte, b banner, depth int) (payload.Header, []byte, bool) {
+func injectBanner(h mime.Header, body []byte, b banner, depth int) (mime.Header, []byte, bool) {
 	if depth > 8 {
 		return nil, nil, false
 	}
-	mt, params, err := payload.MediaType(h)
+	mt, params, err := mime.MediaType(h)
 	if err != nil {
 		return nil, nil, false
 	}
-	if d, _, err := mime.ParseMediaType(h.Get("Content-Disposition")); err == nil && d == "attachment" {
+	if d, _, err := stdmime.ParseMediaType(h.Get("Content-Disposition")); err == nil && d == "attachment" {
 		return nil, nil, false
 	}
 	switch {
@@ -144,20 +144,20 @@ func injectBanner(h payload.Header, body []byte, b banner, depth int) (payload.H
 	case mt == "multipart/alternative":
 		// Every alternative a client may show takes the banner (any text/* but an invitation,
 		// and multiparts); one that cannot (text/enriched, AMP, …) means the content is wrapped.
-		return injectParts(h, body, params["boundary"], func(i int, ph payload.Header) bool {
-			pt, _, err := payload.MediaType(ph)
+		return injectParts(h, body, params["boundary"], func(i int, ph mime.Header) bool {
+			pt, _, err := mime.MediaType(ph)
 			return err != nil || strings.HasPrefix(pt, "text/") && pt != "text/calendar" || strings.HasPrefix(pt, "multipart/")
 		}, b, depth)
 	case strings.HasPrefix(mt, "multipart/") && mt != "multipart/encrypted" && params["start"] == "":
-		return injectParts(h, body, params["boundary"], func(i int, _ payload.Header) bool { return i == 0 }, b, depth)
+		return injectParts(h, body, params["boundary"], func(i int, _ mime.Header) bool { return i == 0 }, b, depth)
 	}
 	return nil, nil, false
 }
 
 // injectParts puts the banner into every part of a multipart for which which is true; all of
 // them must take it.
-func injectParts(h payload.Header, body []byte, boundary string, which func(int, payload.Header) bool, b banner, depth int) (payload.Header, []byte, bool) {
-	preamble, parts, err := payload.MultipartParts(body, boundary)
+func injectParts(h mime.Header, body []byte, boundary string, which func(int, mime.Header) bool, b banner, depth int) (mime.Header, []byte, bool) {
+	preamble, parts, err := mime.MultipartParts(body, boundary)
 	if err != nil {
 		return nil, nil, false
 	}
@@ -165,7 +165,7 @@ func injectParts(h payload.Header, body []byte, boundary string, which func(int,
 	copy(out, parts)
 	done := 0
 	for i, p := range parts {
-		ph, pb, err := payload.SplitEntity(p)
+		ph, pb, err := mime.SplitEntity(p)
 		if err != nil {
 			return nil, nil, false
 		}
@@ -186,7 +186,7 @@ func injectParts(h payload.Header, body []byte, boundary string, which func(int,
 }
 
 // injectLeaf decodes a text body, changes it with edit and encodes it as it was.
-func injectLeaf(h payload.Header, body []byte, params map[string]string, edit func([]byte) []byte) (payload.Header, []byte, bool) {
+func injectLeaf(h mime.Header, body []byte, params map[string]string, edit func([]byte) []byte) (mime.Header, []byte, bool) {
 	if !asciiCompatible(params["charset"]) {
 		return nil, nil, false
 	}
@@ -226,19 +226,19 @@ func insertHTML(doc, banner []byte) []byte {
 }
 
 // wrapBanner makes the content the second part of a multipart/mixed whose first is the banner.
-func wrapBanner(h payload.Header, body []byte, b banner) (payload.Header, []byte) {
-	boundary, err := payload.NewBoundary()
+func wrapBanner(h mime.Header, body []byte, b banner) (mime.Header, []byte) {
+	boundary, err := mime.NewBoundary()
 	for err == nil && bytes.Contains(body, []byte(boundary)) {
-		boundary, err = payload.NewBoundary()
+		boundary, err = mime.NewBoundary()
 	}
 	if err != nil {
 		return h, body // no randomness: the Subject tag and the header still say the verdict
 	}
-	first := entityBytes(payload.Header{
-		payload.NewField("Content-Type", "text/plain; charset=us-ascii"),
-		payload.NewField("Content-Disposition", "inline"),
+	first := entityBytes(mime.Header{
+		mime.NewField("Content-Type", "text/plain; charset=us-ascii"),
+		mime.NewField("Content-Disposition", "inline"),
 	}, b.text())
-	nh := payload.Header{payload.NewField("Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary}))}
+	nh := mime.Header{mime.NewField("Content-Type", stdmime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary}))}
 	return nh, joinMultipart(nil, [][]byte{first, entityBytes(h, body)}, boundary)
 }
 
@@ -265,7 +265,7 @@ func decodeTransfer(cte string, body []byte) ([]byte, error) {
 	case "", "7bit", "8bit", "binary":
 		return body, nil
 	case "base64":
-		return payload.DecodeBase64(body)
+		return mime.DecodeBase64(body)
 	case "quoted-printable":
 		var out bytes.Buffer
 		if _, err := out.ReadFrom(quotedprintable.NewReader(bytes.NewReader(body))); err != nil {
@@ -282,7 +282,7 @@ func encodeTransfer(cte string, raw []byte) ([]byte, error) {
 	case "", "7bit", "8bit", "binary":
 		return raw, nil
 	case "base64":
-		return payload.EncodeBase64(raw), nil
+		return mime.EncodeBase64(raw), nil
 	case "quoted-printable":
 		var out bytes.Buffer
 		w := quotedprintable.NewWriter(&out)

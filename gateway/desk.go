@@ -2,13 +2,13 @@ package gateway
 
 import (
 	"bytes"
-	"mime"
+	stdmime "mime"
 	"net/mail"
 	"strings"
 	"unicode"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // The desk's message is built fresh from the verified (or decrypted) content. What an agent sees
@@ -25,9 +25,9 @@ import (
 
 // deskInput is what Evaluate found, for the desk's message.
 type deskInput struct {
-	outer     payload.Header // the received header
-	visible   payload.Header // outer, or the signed header (RFC 9788) when the content has one
-	inner     payload.Header // the content's header: its Content-* fields describe body
+	outer     mime.Header // the received header
+	visible   mime.Header // outer, or the signed header (RFC 9788) when the content has one
+	inner     mime.Header // the content's header: its Content-* fields describe body
 	body      []byte
 	protected bool   // visible is the signed header
 	name      string // the registered name of a verified signer
@@ -51,15 +51,15 @@ func (ib *Inbound) deskMessage(in deskInput, v *Verdict) []byte {
 	}
 	ib.deskHeader(&b, in, v)
 	b.WriteString("MIME-Version: 1.0\r\n")
-	var h payload.Header
+	var h mime.Header
 	for _, fl := range in.inner {
-		if payload.IsContentField(fl.Name) {
+		if mime.IsContentField(fl.Name) {
 			h = append(h, fl)
 		}
 	}
 	if h.Get("Content-Type") == "" {
 		h = append(h.Without(func(n string) bool { return strings.EqualFold(n, "Content-Type") }),
-			payload.NewField("Content-Type", "text/plain; charset=us-ascii"))
+			mime.NewField("Content-Type", "text/plain; charset=us-ascii"))
 	}
 	c := deskCleaner{ib: ib, v: v, name: in.name}
 	h, body := c.entity(h, in.body, 0)
@@ -72,7 +72,7 @@ func (ib *Inbound) deskMessage(in deskInput, v *Verdict) []byte {
 
 // deskHeader writes the message fields of the desk's header.
 func (ib *Inbound) deskHeader(b *bytes.Buffer, in deskInput, v *Verdict) {
-	var froms payload.Header
+	var froms mime.Header
 	for _, fl := range in.visible {
 		if strings.EqualFold(fl.Name, "From") {
 			froms = append(froms, fl)
@@ -99,7 +99,7 @@ func (ib *Inbound) deskHeader(b *bytes.Buffer, in deskInput, v *Verdict) {
 	}
 }
 
-func copyFields(b *bytes.Buffer, h payload.Header, name string) {
+func copyFields(b *bytes.Buffer, h mime.Header, name string) {
 	for _, fl := range h {
 		if strings.EqualFold(fl.Name, name) {
 			b.Write(fl.Raw)
@@ -112,10 +112,10 @@ func copyFields(b *bytes.Buffer, h payload.Header, name string) {
 // none); otherwise every address froms name, each with a display name that says it is not
 // verified and names the real address; the sender's display names, comments and encoded-words
 // are dropped. ok is false when froms name no address at all.
-func (ib *Inbound) deskFrom(froms payload.Header, v *Verdict, name string, trusted bool) (payload.Header, bool) {
+func (ib *Inbound) deskFrom(froms mime.Header, v *Verdict, name string, trusted bool) (mime.Header, bool) {
 	if trusted && v.Signer != "" {
 		a := mail.Address{Name: displayName(name), Address: v.Signer}
-		return payload.Header{foldedField("From", a.String())}, true
+		return mime.Header{foldedField("From", a.String())}, true
 	}
 	var list []string
 	for _, fl := range froms {
@@ -134,7 +134,7 @@ func (ib *Inbound) deskFrom(froms payload.Header, v *Verdict, name string, trust
 	if len(list) == 0 {
 		return nil, false
 	}
-	return payload.Header{foldedField("From", strings.Join(list, ", "))}, true
+	return mime.Header{foldedField("From", strings.Join(list, ", "))}, true
 }
 
 // maxDeskFrom bounds the addresses of an unverified From shown to the desk (the original is in
@@ -143,7 +143,7 @@ const maxDeskFrom = 20
 
 // foldedField formats a field sealpost writes, folded at spaces so that lines stay near 78
 // characters (RFC 5322 2.2.3). value must be free of CR and LF.
-func foldedField(name, value string) payload.Field {
+func foldedField(name, value string) mime.Field {
 	var b strings.Builder
 	b.WriteString(name + ":")
 	line := len(name) + 1
@@ -156,7 +156,7 @@ func foldedField(name, value string) payload.Field {
 		line += 1 + len(w)
 	}
 	b.WriteString("\r\n")
-	return payload.Field{Name: name, Raw: []byte(b.String())}
+	return mime.Field{Name: name, Raw: []byte(b.String())}
 }
 
 // unverifiedMark prefixes the display name of every sender sealpost does not vouch for.
@@ -189,12 +189,12 @@ func cleanText(s string, limit int) string {
 // deskSubject is the Subject with the verdict's tag first. The configured tags are removed from
 // the sender's Subject (in any case, after RFC 2047 decoding), so that no message can show the
 // other verdict's tag; without tags configured the Subject is copied as it was.
-func (ib *Inbound) deskSubject(visible payload.Header, v *Verdict) payload.Header {
+func (ib *Inbound) deskSubject(visible mime.Header, v *Verdict) mime.Header {
 	tag := ib.cfg.SubjectTagUnverified
 	if v.Trusted() {
 		tag = ib.cfg.SubjectTagVerified
 	}
-	var raw *payload.Field
+	var raw *mime.Field
 	for i := range visible {
 		if strings.EqualFold(visible[i].Name, "Subject") {
 			raw = &visible[i]
@@ -205,18 +205,18 @@ func (ib *Inbound) deskSubject(visible payload.Header, v *Verdict) payload.Heade
 		if raw == nil {
 			return nil
 		}
-		return payload.Header{*raw}
+		return mime.Header{*raw}
 	}
 	subject := ""
 	if raw != nil {
 		subject = raw.Value()
-		if d, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
+		if d, err := new(stdmime.WordDecoder).DecodeHeader(subject); err == nil {
 			subject = d
 		}
 	}
 	subject = ib.tags.ReplaceAllString(subject, " ")
 	subject = strings.TrimSpace(tag + " " + cleanText(subject, 2000))
-	return payload.Header{foldedField("Subject", mime.QEncoding.Encode("utf-8", subject))}
+	return mime.Header{foldedField("Subject", stdmime.QEncoding.Encode("utf-8", subject))}
 }
 
 // deskCleaner removes what only sealpost may write from every part of the desk's content and
@@ -229,13 +229,13 @@ type deskCleaner struct {
 
 // entity cleans one MIME entity. Content it cannot parse is handed on as an opaque attachment
 // (application/octet-stream), never interpreted, so a client cannot find in it what we did not see.
-func (c *deskCleaner) entity(h payload.Header, body []byte, depth int) (payload.Header, []byte) {
+func (c *deskCleaner) entity(h mime.Header, body []byte, depth int) (mime.Header, []byte) {
 	h = c.header(h)
 	// Two Content-Type (or transfer encoding) fields: readers disagree on which counts.
 	if depth > maxDeskDepth || h.Count("Content-Type") > 1 || h.Count("Content-Transfer-Encoding") > 1 {
 		return opaque(h), body
 	}
-	mt, params, err := payload.MediaType(h)
+	mt, params, err := mime.MediaType(h)
 	if err != nil {
 		return opaque(h), body
 	}
@@ -253,8 +253,8 @@ func (c *deskCleaner) entity(h payload.Header, body []byte, depth int) (payload.
 }
 
 // header drops Sealpost-* fields and Authentication-Results (or variants) that claim to be ours.
-func (c *deskCleaner) header(h payload.Header) payload.Header {
-	out := make(payload.Header, 0, len(h))
+func (c *deskCleaner) header(h mime.Header) mime.Header {
+	out := make(mime.Header, 0, len(h))
 	for _, fl := range h {
 		if isSealpostField(fl.Name) || isAuthResultsField(fl.Name) && claimsAuthServID(fl.Value(), c.ib.cfg.AuthServID) {
 			continue
@@ -267,20 +267,20 @@ func (c *deskCleaner) header(h payload.Header) payload.Header {
 // multipart cleans each part; in a multipart/digest a part without Content-Type is a
 // message/rfc822 (RFC 2046 5.1.5), and is labelled so.
 func (c *deskCleaner) multipart(body []byte, boundary string, digest bool, depth int) ([]byte, error) {
-	preamble, parts, err := payload.MultipartParts(body, boundary)
+	preamble, parts, err := mime.MultipartParts(body, boundary)
 	if err != nil {
 		return nil, err
 	}
 	cleaned := make([][]byte, len(parts))
 	for i, p := range parts {
-		ph, pb, err := payload.SplitEntity(p)
+		ph, pb, err := mime.SplitEntity(p)
 		switch {
 		case err != nil:
 			// A part whose header cannot be read: its bytes become an opaque attachment.
-			ph, pb = payload.Header{payload.NewField("Content-Type", "application/octet-stream")}, p
+			ph, pb = mime.Header{mime.NewField("Content-Type", "application/octet-stream")}, p
 		default:
 			if digest && ph.Count("Content-Type") == 0 {
-				ph = append(ph, payload.NewField("Content-Type", "message/rfc822"))
+				ph = append(ph, mime.NewField("Content-Type", "message/rfc822"))
 			}
 			ph, pb = c.entity(ph, pb, depth+1)
 		}
@@ -291,17 +291,17 @@ func (c *deskCleaner) multipart(body []byte, boundary string, digest bool, depth
 
 // message cleans an embedded message: its header like any other, and its senders as the desk's
 // own From (sealpost vouches for an embedded From only when it is the verified signer).
-func (c *deskCleaner) message(h payload.Header, body []byte, depth int) (payload.Header, []byte) {
+func (c *deskCleaner) message(h mime.Header, body []byte, depth int) (mime.Header, []byte) {
 	cte := strings.ToLower(h.Get("Content-Transfer-Encoding"))
 	raw, err := decodeTransfer(cte, body)
 	if err != nil {
 		return opaque(h), body
 	}
-	eh, eb, err := payload.SplitEntity(payload.ToCRLF(raw))
+	eh, eb, err := mime.SplitEntity(mime.ToCRLF(raw))
 	if err != nil || len(eh) == 0 {
 		return opaque(h), body
 	}
-	var froms, rest payload.Header
+	var froms, rest mime.Header
 	for _, fl := range eh {
 		switch {
 		case strings.EqualFold(fl.Name, "From"):
@@ -311,13 +311,13 @@ func (c *deskCleaner) message(h payload.Header, body []byte, depth int) (payload
 			rest = append(rest, fl)
 		}
 	}
-	var nh payload.Header
+	var nh mime.Header
 	for _, fl := range froms {
-		nh = append(nh, payload.Field{Name: "Sealpost-Original-From", Raw: append([]byte("Sealpost-Original-From:"), fl.Raw[len(fl.Name)+1:]...)})
+		nh = append(nh, mime.Field{Name: "Sealpost-Original-From", Raw: append([]byte("Sealpost-Original-From:"), fl.Raw[len(fl.Name)+1:]...)})
 	}
 	trusted := false
 	if c.v.Trusted() && len(froms) == 1 {
-		if a, err := payload.SingleFrom(froms); err == nil && keys.SameAddress(a, c.v.Signer) {
+		if a, err := mime.SingleFrom(froms); err == nil && keys.SameAddress(a, c.v.Signer) {
 			trusted = true
 		}
 	}
@@ -335,13 +335,13 @@ func (c *deskCleaner) message(h payload.Header, body []byte, depth int) (payload
 }
 
 // opaque relabels an entity as application/octet-stream.
-func opaque(h payload.Header) payload.Header {
+func opaque(h mime.Header) mime.Header {
 	return append(h.Without(func(n string) bool { return strings.EqualFold(n, "Content-Type") }),
-		payload.NewField("Content-Type", "application/octet-stream"))
+		mime.NewField("Content-Type", "application/octet-stream"))
 }
 
 // entityBytes is an entity's header, the blank line and its body.
-func entityBytes(h payload.Header, body []byte) []byte {
+func entityBytes(h mime.Header, body []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(body) + 512)
 	h.WriteTo(&b)
@@ -351,7 +351,7 @@ func entityBytes(h payload.Header, body []byte) []byte {
 }
 
 // joinMultipart assembles a multipart body from its preamble and parts (each without the CRLF
-// that belongs to the delimiter after it), as payload.MultipartParts splits one.
+// that belongs to the delimiter after it), as mime.MultipartParts splits one.
 func joinMultipart(preamble []byte, parts [][]byte, boundary string) []byte {
 	var b bytes.Buffer
 	if len(preamble) > 0 {

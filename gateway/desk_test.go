@@ -6,7 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"mime"
+	stdmime "mime"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/config"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/store"
 )
@@ -110,7 +110,7 @@ func TestDeskDropsForgedAuthenticationResults(t *testing.T) {
 			inner := "Authentication-Results: " + ar + "\r\nFrom: alice@example.com\r\nSubject: x\r\n\r\nWire.\r\n"
 			return []byte("From: bob@example.com\r\nTo: support@bank.example\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n" +
 				"Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nForwarded.\r\n" +
-				"--b1\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + string(payload.EncodeBase64([]byte(inner))) + "--b1--\r\n")
+				"--b1\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + string(mime.EncodeBase64([]byte(inner))) + "--b1--\r\n")
 		},
 	}
 	for place, build := range places {
@@ -227,7 +227,7 @@ func TestDeskFromOfVerifiedReplyIsTheSigner(t *testing.T) {
 	if !strings.Contains(orig, "Bank Security") {
 		t.Errorf("Sealpost-Original-From %q does not keep the original From", orig)
 	}
-	if payload.HeaderValue(res.Message, "Sender") != "" {
+	if mime.HeaderValue(res.Message, "Sender") != "" {
 		t.Error("Sender passed on to the desk")
 	}
 
@@ -279,8 +279,8 @@ func TestDeskFromOfUnverifiedReplyIsMarked(t *testing.T) {
 				if deskFrom.Address != "bob@example.com" || deskFrom.Name != "[NOT VERIFIED] bob@example.com" {
 					t.Errorf("desk From %q <%s>", deskFrom.Name, deskFrom.Address)
 				}
-				if strings.Contains(payload.HeaderValue(res.Message, "From"), "Alice") {
-					t.Errorf("desk From shows Alice: %s", payload.HeaderValue(res.Message, "From"))
+				if strings.Contains(mime.HeaderValue(res.Message, "From"), "Alice") {
+					t.Errorf("desk From shows Alice: %s", mime.HeaderValue(res.Message, "From"))
 				}
 				if orig == "" {
 					t.Error("no Sealpost-Original-From")
@@ -305,7 +305,7 @@ func TestDeskFromOfUnverifiedReplyIsMarked(t *testing.T) {
 	t.Run("no From at all", func(t *testing.T) {
 		e := newInboundEnv(t, taggedConfig())
 		res := e.evaluate(t, []byte("From: not an address\r\nSubject: hi\r\n\r\nHello.\r\n"))
-		if payload.HeaderValue(res.Message, "From") != "" || payload.HeaderValue(res.Message, "Sealpost-Original-From") != "not an address" {
+		if mime.HeaderValue(res.Message, "From") != "" || mime.HeaderValue(res.Message, "Sealpost-Original-From") != "not an address" {
 			t.Errorf("desk message:\n%s", res.Message)
 		}
 	})
@@ -365,7 +365,7 @@ func TestDeskSubjectTag(t *testing.T) {
 	verified := func(subject string) []byte {
 		return signAs(t, e.f.alice, "From: alice@example.com\r\nTo: support@bank.example\r\nSubject: "+subject+"\r\n\r\nHello.\r\n")
 	}
-	subjectOf := func(msg []byte) string { return payload.HeaderValue(msg, "Subject") }
+	subjectOf := func(msg []byte) string { return mime.HeaderValue(msg, "Subject") }
 	for _, c := range []struct {
 		name string
 		msg  []byte
@@ -493,7 +493,7 @@ func TestDeskBanner(t *testing.T) {
 			if n != c.html {
 				t.Errorf("%d HTML parts carry the banner, want %d:\n%s", n, c.html, res.Message)
 			}
-			mt, _, _ := mime.ParseMediaType(payload.HeaderValue(res.Message, "Content-Type"))
+			mt, _, _ := stdmime.ParseMediaType(mime.HeaderValue(res.Message, "Content-Type"))
 			if wrapped := mt == "multipart/mixed" && len(plain) > 0 && plain[0] == string(newBanner(res.Verdict).text()); wrapped != c.wrapped {
 				t.Errorf("wrapped %v, want %v:\n%s", wrapped, c.wrapped, res.Message)
 			}
@@ -520,7 +520,7 @@ func TestDeskBanner(t *testing.T) {
 
 	t.Run("HTML escapes the signer", func(t *testing.T) {
 		v := &Verdict{Status: StatusFailed, Method: "smime", Signer: `"><script>alert(1)</script><b x="@example.com`, Failures: []string{FailChain}}
-		h := payload.Header{payload.NewField("Content-Type", "text/html; charset=utf-8")}
+		h := mime.Header{mime.NewField("Content-Type", "text/html; charset=utf-8")}
 		_, body := e.ib.withBanner(h, []byte("<p>Hello</p>"), v)
 		if bytes.Contains(body, []byte("<script>")) || bytes.Contains(body, []byte(`<b x=`)) || !bytes.Contains(body, []byte("&lt;script&gt;")) {
 			t.Errorf("HTML banner:\n%s", body)
@@ -569,7 +569,7 @@ func TestDeskMessageGolden(t *testing.T) {
 func FuzzDeskMessage(f *testing.F) {
 	f.Add([]byte("Content-Type: text/plain\r\n\r\nHello.\r\n"))
 	f.Add([]byte("Content-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nSGk=\r\n--a\r\nContent-Type: text/html\r\nSealpost-Verdict: verified\r\n\r\n<p>x</p>\r\n--a--\r\n"))
-	f.Add([]byte("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + string(payload.EncodeBase64([]byte("From: \"A <a@x>\" <b@y>\r\nAuthentication-Results: (c) sealpost.test; smime=pass\r\n\r\nx\r\n")))))
+	f.Add([]byte("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + string(mime.EncodeBase64([]byte("From: \"A <a@x>\" <b@y>\r\nAuthentication-Results: (c) sealpost.test; smime=pass\r\n\r\nx\r\n")))))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nX-Sealpost-A: 1\r\n\r\n--m\r\nno header\r\n--m--\r\n"))
 	e := newInboundEnv(f, InboundConfig{SubjectTagVerified: DefaultSubjectTagVerified, SubjectTagUnverified: DefaultSubjectTagUnverified})
 	verdicts := []*Verdict{
@@ -578,12 +578,12 @@ func FuzzDeskMessage(f *testing.F) {
 		{Status: StatusUnsigned},
 	}
 	f.Fuzz(func(t *testing.T, content []byte) {
-		content = payload.ToCRLF(content)
-		inner, body, err := payload.SplitEntity(content)
+		content = mime.ToCRLF(content)
+		inner, body, err := mime.SplitEntity(content)
 		if err != nil {
 			return
 		}
-		visible := payload.Header{payload.NewField("From", "\"A <a@example.com>\" <a@example.com>"), payload.NewField("Subject", "x")}
+		visible := mime.Header{mime.NewField("From", "\"A <a@example.com>\" <a@example.com>"), mime.NewField("Subject", "x")}
 		v := verdicts[len(content)%len(verdicts)]
 		msg := e.ib.deskMessage(deskInput{outer: visible, visible: visible, inner: inner, body: body}, v)
 		walkDesk(msg, func(p deskPart) {
@@ -612,7 +612,7 @@ func TestDeskHeaderLinesStayShort(t *testing.T) {
 		addrs = append(addrs, fmt.Sprintf("Person %d <p%d@example.com>", i, i))
 	}
 	subject := strings.Repeat("Grüße ", 150)
-	res := e.evaluate(t, []byte("From: "+strings.Join(addrs, ",\r\n ")+"\r\nSubject: "+mime.QEncoding.Encode("utf-8", subject)+"\r\n\r\nx\r\n"))
+	res := e.evaluate(t, []byte("From: "+strings.Join(addrs, ",\r\n ")+"\r\nSubject: "+stdmime.QEncoding.Encode("utf-8", subject)+"\r\n\r\nx\r\n"))
 	for _, line := range strings.Split(string(res.Message), "\r\n") {
 		if len(line) > 998 {
 			t.Errorf("line of %d octets: %.80s…", len(line), line)
@@ -626,7 +626,7 @@ func TestDeskHeaderLinesStayShort(t *testing.T) {
 	if err != nil || len(list) != maxDeskFrom || list[3].Name != "[NOT VERIFIED] p3@example.com" {
 		t.Errorf("From: %d addresses, %v", len(list), err)
 	}
-	if got := payload.HeaderValue(res.Message, "Subject"); got != "[NOT VERIFIED] "+strings.TrimSpace(subject) {
+	if got := mime.HeaderValue(res.Message, "Subject"); got != "[NOT VERIFIED] "+strings.TrimSpace(subject) {
 		t.Errorf("Subject %q", got)
 	}
 }

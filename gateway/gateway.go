@@ -39,8 +39,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
@@ -255,8 +255,8 @@ func (s *session) Data(msg []byte) (_ string, err error) {
 // classHeader removes every Sealpost-Class header and returns the message's header and class: the
 // one the header names when the client is authenticated (submitters on a trusted network cannot
 // pick their class by header), the envelope sender's otherwise.
-func (s *session) classHeader(msg []byte) ([]byte, payload.Header, string, classBasis, error) {
-	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
+func (s *session) classHeader(msg []byte) ([]byte, mime.Header, string, classBasis, error) {
+	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
 	if err != nil {
 		return nil, nil, "", 0, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
@@ -298,8 +298,8 @@ func (s *session) classHeader(msg []byte) ([]byte, payload.Header, string, class
 //     a message never gets a weaker policy than its header From's class;
 //   - a From field that does not name exactly one address is refused as the signer would refuse
 //     it (550 5.6.0), before any class is decided: with two addresses, either could be the class.
-func (s *session) checkFromClass(h payload.Header, class string, basis classBasis) error {
-	from, err := payload.SingleFrom(h)
+func (s *session) checkFromClass(h mime.Header, class string, basis classBasis) error {
+	from, err := mime.SingleFrom(h)
 	if err != nil {
 		return protectError(err)
 	}
@@ -397,7 +397,7 @@ func (s *session) readsGCM(ctx context.Context, addr string) bool {
 // Message-ID carrying the thread's token, so the customer's reply can be linked to it. The
 // submitter's own Message-ID is recorded in the thread too (replies may quote it).
 func (s *session) startThread(msg []byte) ([]byte, error) {
-	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
+	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
 	if err != nil {
 		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
@@ -440,11 +440,11 @@ func protectError(err error) error {
 	switch {
 	case errors.Is(err, smime.ErrTimestamp), errors.Is(err, pgp.ErrTimestamp):
 		return TempFail("timestamp authority unavailable, try again later", errors.Join(ErrTimestampFailed, err))
-	case errors.Is(err, payload.ErrNoFrom):
+	case errors.Is(err, mime.ErrNoFrom):
 		return Refuse(550, [3]int{5, 6, 0}, "message needs exactly one From address", err)
 	case errors.Is(err, smime.ErrSenderNotCovered), errors.Is(err, pgp.ErrSenderNotCovered):
 		return Refuse(550, [3]int{5, 7, 1}, "the From address is not one the bank signs for", err)
-	case errors.Is(err, payload.ErrMalformed):
+	case errors.Is(err, mime.ErrMalformed):
 		return Refuse(554, [3]int{5, 6, 0}, "message cannot be made canonical: "+sanitize(err.Error()), err)
 	}
 	return err // unknown: the listener answers 451 4.3.0 without detail

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // FuzzParseHeld: the quarantine file format. Whatever the bytes (a damaged or planted file),
@@ -54,7 +54,7 @@ func FuzzReferencedIDs(f *testing.F) {
 	f.Add([]byte("in-reply-to: (comment <x@y>) <real@id>\r\n\r\n"))
 	valid := regexp.MustCompile(`^<[^<>\s]{1,250}>$`)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, _, err := payload.SplitEntity(payload.ToCRLF(b))
+		h, _, err := mime.SplitEntity(mime.ToCRLF(b))
 		if err != nil {
 			return
 		}

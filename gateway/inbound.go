@@ -17,8 +17,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/config"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
@@ -266,8 +266,8 @@ var (
 // verifies, binds, looks up registrations and threads, builds the desk's message and decides the
 // action. arrival is when the message was received (the signing time when no token says otherwise).
 func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) (*InboundResult, error) {
-	msg = payload.ToCRLF(msg)
-	outer, _, err := payload.SplitEntity(msg)
+	msg = mime.ToCRLF(msg)
+	outer, _, err := mime.SplitEntity(msg)
 	if err != nil {
 		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
@@ -305,7 +305,7 @@ func (ib *Inbound) Evaluate(ctx context.Context, msg []byte, arrival time.Time) 
 
 	// The header the desk sees: the outer one, or the protected (signed) one when the signed
 	// content carries it (RFC 9788).
-	inner, body, err := payload.SplitEntity(f.content)
+	inner, body, err := mime.SplitEntity(f.content)
 	if err != nil {
 		return nil, Refuse(554, [3]int{5, 6, 0}, "decrypted content cannot be parsed", err)
 	}
@@ -437,9 +437,9 @@ func (ib *Inbound) decide(v *Verdict) (string, string) {
 	return ActionDeliver, ""
 }
 
-// singleFromAddress is payload.SingleFrom, and the address must also be local@domain.
-func singleFromAddress(h payload.Header) (string, error) {
-	from, err := payload.SingleFrom(h)
+// singleFromAddress is mime.SingleFrom, and the address must also be local@domain.
+func singleFromAddress(h mime.Header) (string, error) {
+	from, err := mime.SingleFrom(h)
 	if err != nil {
 		return "", err
 	}
@@ -472,7 +472,7 @@ func matchingAddress(addrs []string, addr string) (string, bool) {
 var msgIDPattern = regexp.MustCompile(`<[^<>\s]{1,250}>`)
 
 // referencedIDs returns the Message-IDs named in In-Reply-To and References (at most 50).
-func referencedIDs(h payload.Header) []string {
+func referencedIDs(h mime.Header) []string {
 	var ids []string
 	for _, name := range []string{"In-Reply-To", "References"} {
 		for _, fl := range h {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // These tests run replies made by openssl cms through the whole inbound pipeline (issue 11 items
@@ -24,7 +24,7 @@ const cmsText = "Content-Type: text/plain; charset=us-ascii\r\n\r\nPlease block 
 // cmsReply is a reply to the bank around entity (openssl's S/MIME output), from from.
 func cmsReply(from string, entity []byte) []byte {
 	return append([]byte("From: "+from+"\r\nTo: support@bank.example\r\nSubject: Re: Your card\r\n"+
-		"Date: Sun, 22 Nov 2026 12:00:00 +0000\r\nMessage-ID: <cms-reply@customer.example>\r\n"), payload.ToCRLF(entity)...)
+		"Date: Sun, 22 Nov 2026 12:00:00 +0000\r\nMessage-ID: <cms-reply@customer.example>\r\n"), mime.ToCRLF(entity)...)
 }
 
 // opensslSign signs cmsText as keys/<who>.pem with openssl cms -sign and extra options.
@@ -39,7 +39,7 @@ func opensslSign(t *testing.T, who string, extra ...string) []byte {
 func opensslEncrypt(t *testing.T, entity []byte, who string, extra ...string) []byte {
 	t.Helper()
 	args := append(append([]string{"cms", "-encrypt", "-binary"}, extra...), corpusKey(t, who+".pem"))
-	return interop.Run(t, payload.ToCRLF(entity), "openssl", args...)
+	return interop.Run(t, mime.ToCRLF(entity), "openssl", args...)
 }
 
 func (env *corpusEnv) evaluate(t *testing.T, msg []byte) *InboundResult {
@@ -54,7 +54,7 @@ func (env *corpusEnv) evaluate(t *testing.T, msg []byte) *InboundResult {
 // authResult is our Authentication-Results value in the desk's message.
 func authResult(t *testing.T, res *InboundResult) string {
 	t.Helper()
-	h, _, err := payload.SplitEntity(res.Message)
+	h, _, err := mime.SplitEntity(res.Message)
 	if err != nil {
 		t.Fatal(err)
 	}

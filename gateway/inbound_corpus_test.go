@@ -12,8 +12,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/store"
 )
 
@@ -113,7 +113,7 @@ type expectation struct {
 
 func parseExpect(t *testing.T, msg []byte) expectation {
 	t.Helper()
-	v := payload.HeaderValue(payload.ToCRLF(msg), "Corpus-Expect")
+	v := mime.HeaderValue(mime.ToCRLF(msg), "Corpus-Expect")
 	if v == "" {
 		t.Fatal("no Corpus-Expect field")
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // FuzzEvaluate runs the whole inbound pipeline (S/MIME and OpenPGP inspection, From binding,
@@ -30,7 +30,7 @@ func FuzzEvaluate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		h, _, err := payload.SplitEntity(res.Message)
+		h, _, err := mime.SplitEntity(res.Message)
 		if err != nil {
 			t.Fatalf("desk message does not parse: %v", err)
 		}

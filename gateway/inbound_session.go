@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/store"
 )
@@ -137,7 +137,7 @@ func ParseHeld(b []byte) (from string, to []string, msg []byte, err error) {
 
 // heldFrom is the From field as received, bounded, for the operator's list.
 func heldFrom(msg []byte) string {
-	v := payload.HeaderValue(payload.ToCRLF(msg), "From")
+	v := mime.HeaderValue(mime.ToCRLF(msg), "From")
 	if len(v) > 200 {
 		v = v[:200]
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/store"
@@ -153,7 +153,7 @@ func TestSupportThreadRoundTrip(t *testing.T) {
 	for _, m := range e.outSpool.msgs {
 		sent = m.Data
 	}
-	msgID := payload.HeaderValue(sent, "Message-ID")
+	msgID := mime.HeaderValue(sent, "Message-ID")
 	token, ok := store.TokenFromMessageID(msgID)
 	if !ok {
 		t.Fatalf("outbound support Message-ID %q carries no thread token", msgID)
@@ -168,11 +168,11 @@ func TestSupportThreadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	desk := e.deskMessage(t)
-	verdict := payload.HeaderValue(desk, "Sealpost-Verdict")
+	verdict := mime.HeaderValue(desk, "Sealpost-Verdict")
 	if !strings.HasPrefix(verdict, "verified;") || !strings.Contains(verdict, "thread="+token) || strings.Contains(verdict, "thread-mismatch") {
 		t.Fatalf("Sealpost-Verdict %q", verdict)
 	}
-	if ar := payload.HeaderValue(desk, "Authentication-Results"); !strings.HasPrefix(ar, "sealpost.test; smime=pass") {
+	if ar := mime.HeaderValue(desk, "Authentication-Results"); !strings.HasPrefix(ar, "sealpost.test; smime=pass") {
 		t.Fatalf("Authentication-Results %q", ar)
 	}
 	msgs, err := e.st.Messages(context.Background(), token)
@@ -203,11 +203,11 @@ func TestSupportThreadRoundTrip(t *testing.T) {
 // envelopeDER returns the DER of an application/pkcs7-mime message.
 func envelopeDER(t *testing.T, msg []byte) []byte {
 	t.Helper()
-	_, body, err := payload.SplitEntity(msg)
+	_, body, err := mime.SplitEntity(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := payload.DecodeBase64(body)
+	der, err := mime.DecodeBase64(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestThreadReplySignedByAnotherKeyIsFlagged(t *testing.T) {
 	}
 	var msgID string
 	for _, m := range e.outSpool.msgs {
-		msgID = payload.HeaderValue(m.Data, "Message-ID")
+		msgID = mime.HeaderValue(m.Data, "Message-ID")
 	}
 	other, err := f.ca.NewDevCustomer("alice@example.com")
 	if err != nil {
@@ -282,7 +282,7 @@ func TestRegisteredCustomerMustSign(t *testing.T) {
 		t.Fatalf("released %d, %v", n, err)
 	}
 	desk := e.deskMessage(t)
-	if !bytes.HasPrefix(desk, []byte("Sealpost-Released:")) || !strings.HasPrefix(payload.HeaderValue(desk, "Sealpost-Verdict"), "unsigned") {
+	if !bytes.HasPrefix(desk, []byte("Sealpost-Released:")) || !strings.HasPrefix(mime.HeaderValue(desk, "Sealpost-Verdict"), "unsigned") {
 		t.Fatalf("released message:\n%s", desk)
 	}
 	if _, err := e.held.Get(id); err == nil {

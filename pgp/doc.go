@@ -2,7 +2,7 @@
 // customers who use OpenPGP rather than S/MIME, and opens it again.
 //
 // Invariants:
-//   - The signed bytes are the canonical payload (package payload): CRLF, 7-bit, unchanged in
+//   - The signed bytes are the canonical payload (package mime): CRLF, 7-bit, unchanged in
 //     transit. Signatures are v4, SHA-256, binary document signatures by the bank's RSA key.
 //   - Encrypted mail is one OpenPGP message, signed and encrypted (RFC 3156 6.2): public-key
 //     encrypted session keys, then a SEIPD packet holding a one-pass signature, the literal data and
@@ -16,5 +16,5 @@
 //     passed. It reports facts (signer, key validity at the signing time, weak algorithms, whether
 //     the signature covers the root part); the verdict is the gateway's.
 //
-// Errors wrap the sentinels in errors.go (and payload's ErrMalformed/ErrNoFrom), for errors.Is.
+// Errors wrap the sentinels in errors.go (and mime's ErrMalformed/ErrNoFrom), for errors.Is.
 package pgp

@@ -3,15 +3,15 @@ package pgp
 import (
 	"errors"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // Errors a caller can branch on with errors.Is.
 var (
 	// ErrMalformed: the message cannot be parsed or made canonical; the sender must fix it.
-	ErrMalformed = payload.ErrMalformed
+	ErrMalformed = mime.ErrMalformed
 	// ErrNoFrom: the message has no single From address.
-	ErrNoFrom = payload.ErrNoFrom
+	ErrNoFrom = mime.ErrNoFrom
 	// ErrNoRecipients: Protect was asked to encrypt to nobody.
 	ErrNoRecipients = errors.New("no recipients to encrypt to")
 	// ErrSenderNotCovered: the From address is not a user ID of the bank's OpenPGP key.

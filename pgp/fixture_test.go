@@ -13,8 +13,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -123,23 +123,23 @@ func write(t testing.TB, name string, data []byte) string {
 // first part whole (the signed content of multipart/signed).
 func parts(t testing.TB, msg []byte) (first, firstBody, secondBody []byte) {
 	t.Helper()
-	h, body, err := payload.SplitEntity(msg)
+	h, body, err := mime.SplitEntity(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, params, err := payload.MediaType(h)
+	_, params, err := mime.MediaType(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ps, err := payload.MultipartParts(body, params["boundary"])
+	_, ps, err := mime.MultipartParts(body, params["boundary"])
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("want two MIME parts: %v", err)
 	}
-	_, b1, err := payload.SplitEntity(ps[0])
+	_, b1, err := mime.SplitEntity(ps[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, b2, err := payload.SplitEntity(ps[1])
+	_, b2, err := mime.SplitEntity(ps[1])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -114,7 +114,7 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 		opts.Arrival = time.Now()
 	}
 	w := &walker{opts: opts, in: &Inbound{}, root: true, aead: true}
-	if err := w.walk(payload.ToCRLF(msg), 0); err != nil {
+	if err := w.walk(mime.ToCRLF(msg), 0); err != nil {
 		return nil, err
 	}
 	in = w.in
@@ -175,11 +175,11 @@ func (w *walker) walk(entity []byte, depth int) error {
 	if depth >= maxInboundDepth {
 		return fmt.Errorf("%w: more than %d nested layers", ErrUnsupported, maxInboundDepth)
 	}
-	h, body, err := payload.SplitEntity(entity)
+	h, body, err := mime.SplitEntity(entity)
 	if err != nil {
 		return err
 	}
-	mt, params, err := payload.MediaType(h)
+	mt, params, err := mime.MediaType(h)
 	if err != nil {
 		return err
 	}
@@ -189,11 +189,11 @@ func (w *walker) walk(entity []byte, depth int) error {
 	case kindSigned:
 		return w.signed(body, params, depth)
 	case kindMultipart:
-		_, parts, err := payload.MultipartParts(body, params["boundary"])
+		_, parts, err := mime.MultipartParts(body, params["boundary"])
 		if err != nil {
 			return err
 		}
-		p, found, err := payload.FirstProtected(parts, depth+1, maxInboundDepth, pgpKind)
+		p, found, err := mime.FirstProtected(parts, depth+1, maxInboundDepth, pgpKind)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUnsupported, err)
 		}
@@ -206,28 +206,28 @@ func (w *walker) walk(entity []byte, depth int) error {
 	return nil
 }
 
-// pgpKind is classify in payload's terms, for payload.FirstProtected.
-func pgpKind(_ payload.Header, mt string, params map[string]string) payload.PartKind {
+// pgpKind is classify in mime's terms, for mime.FirstProtected.
+func pgpKind(_ mime.Header, mt string, params map[string]string) mime.PartKind {
 	switch classify(mt, params) {
 	case kindEncrypted, kindSigned:
-		return payload.PartProtected
+		return mime.PartProtected
 	case kindMultipart:
-		return payload.PartMultipart
+		return mime.PartMultipart
 	}
-	return payload.PartOther
+	return mime.PartOther
 }
 
 // openPGPData returns the binary OpenPGP data of a MIME part: transfer encoding undone, then
 // de-armored (armor block type want) unless the part already is binary.
 func openPGPData(part []byte, want string) ([]byte, error) {
-	h, body, err := payload.SplitEntity(part)
+	h, body, err := mime.SplitEntity(part)
 	if err != nil {
 		return nil, err
 	}
 	switch cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))); cte {
 	case "", "7bit", "8bit", "binary":
 	case "base64":
-		if body, err = payload.DecodeBase64(body); err != nil {
+		if body, err = mime.DecodeBase64(body); err != nil {
 			return nil, err
 		}
 	case "quoted-printable":
@@ -264,18 +264,18 @@ func openPGPData(part []byte, want string) ([]byte, error) {
 
 // signed handles multipart/signed; protocol="application/pgp-signature" (RFC 3156 5).
 func (w *walker) signed(body []byte, params map[string]string, depth int) error {
-	_, parts, err := payload.MultipartParts(body, params["boundary"])
+	_, parts, err := mime.MultipartParts(body, params["boundary"])
 	if err != nil {
 		return err
 	}
 	if len(parts) != 2 {
 		return fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
 	}
-	sh, _, err := payload.SplitEntity(parts[1])
+	sh, _, err := mime.SplitEntity(parts[1])
 	if err != nil {
 		return err
 	}
-	if st, _, err := payload.MediaType(sh); err != nil {
+	if st, _, err := mime.MediaType(sh); err != nil {
 		return err
 	} else if st != "application/pgp-signature" {
 		return fmt.Errorf("%w: signature part is %s", ErrMalformed, st)
@@ -302,7 +302,7 @@ func (w *walker) signed(body []byte, params map[string]string, depth int) error 
 
 // encrypted handles multipart/encrypted; protocol="application/pgp-encrypted" (RFC 3156 4).
 func (w *walker) encrypted(body []byte, params map[string]string, depth int) error {
-	_, parts, err := payload.MultipartParts(body, params["boundary"])
+	_, parts, err := mime.MultipartParts(body, params["boundary"])
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func (w *walker) encrypted(body []byte, params map[string]string, depth int) err
 		sig, hint, layer := pickSignature(d.ops, d.sigs)
 		w.verify(sig, d.content, layer, hint)
 	}
-	return w.walk(payload.ToCRLF(d.content), depth+1)
+	return w.walk(mime.ToCRLF(d.content), depth+1)
 }
 
 // decrypted is one OpenPGP message after decryption and its integrity check.

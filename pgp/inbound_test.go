@@ -19,8 +19,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -410,7 +410,7 @@ func TestInspectSEIPDv2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prep, err := payload.Prepare([]byte(statement), payload.Options{Encrypted: true})
+	prep, err := mime.Prepare([]byte(statement), mime.Options{Encrypted: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // gnupg is a throw-away GnuPG home with the given keys imported.
@@ -68,14 +68,14 @@ func TestGnuPGAndSequoiaDecryptAndVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !payload.SignatureSafe(out) {
+			if !mime.SignatureSafe(out) {
 				t.Fatal("output is not 7-bit signature-safe")
 			}
 			first, firstBody, armored := parts(t, out)
 			if !bytes.Contains(first, []byte("Content-Type: application/pgp-encrypted")) || !bytes.Equal(firstBody, []byte("Version: 1\r\n")) {
 				t.Fatalf("first part is not the RFC 3156 version part: %q", first)
 			}
-			prep, err := payload.Prepare([]byte(statement), payload.Options{Encrypted: true})
+			prep, err := mime.Prepare([]byte(statement), mime.Options{Encrypted: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +179,7 @@ func armorOf(t testing.TB, raw []byte) []byte {
 	w, _ := armor.Encode(&b, "PGP MESSAGE", nil)
 	w.Write(raw)
 	w.Close()
-	return payload.ToCRLF(b.Bytes())
+	return mime.ToCRLF(b.Bytes())
 }
 
 // TestTimestampTokenVerifiesWithOpenSSL extracts the token from the signature inside the encrypted

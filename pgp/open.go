@@ -13,7 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -48,11 +48,11 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 			o, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
 		}
 	}()
-	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
+	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
 	if err != nil {
 		return nil, err
 	}
-	mt, params, err := payload.MediaType(h)
+	mt, params, err := mime.MediaType(h)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 		}
 		return opts.Now
 	}}
-	_, parts, err := payload.MultipartParts(body, params["boundary"])
+	_, parts, err := mime.MultipartParts(body, params["boundary"])
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 		if len(parts) != 2 {
 			return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
 		}
-		_, sigBody, err := payload.SplitEntity(parts[1])
+		_, sigBody, err := mime.SplitEntity(parts[1])
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +116,7 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 
 // decrypt opens the armored OpenPGP message in part and verifies its signature.
 func (o *Opened) decrypt(part []byte, keyring openpgp.EntityList, cfg *packet.Config) error {
-	_, armored, err := payload.SplitEntity(part)
+	_, armored, err := mime.SplitEntity(part)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -109,7 +109,7 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entit
 		return nil, err
 	}
 
-	boundary, err := payload.NewBoundary()
+	boundary, err := mime.NewBoundary()
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 		return nil, err
 	}
 	for {
-		boundary, err := payload.NewBoundary()
+		boundary, err := mime.NewBoundary()
 		if err != nil {
 			return nil, err
 		}
@@ -228,8 +228,8 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 	}
 }
 
-func (p *Protector) prepare(msg []byte, opts Options, encrypted bool) (*payload.Prepared, error) {
-	prep, err := payload.Prepare(msg, payload.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
+func (p *Protector) prepare(msg []byte, opts Options, encrypted bool) (*mime.Prepared, error) {
+	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
 	if err != nil {
 		return nil, err
 	}

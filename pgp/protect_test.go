@@ -13,7 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -190,7 +190,7 @@ func TestOpenRefuses(t *testing.T) {
 		_, _, sigA := parts(t, signed)
 		_, _, sigB := parts(t, other)
 		tokB := tokenOfArmored(t, sigB)
-		swapped := bytes.Replace(signed, sigA, payload.ToCRLF(armorSignature(t, withToken(t, sigA, tokB))), 1)
+		swapped := bytes.Replace(signed, sigA, mime.ToCRLF(armorSignature(t, withToken(t, sigA, tokB))), 1)
 		if _, err := Open(swapped, OpenOptions{Keyring: keyring, TSARoots: f.roots}); !errors.Is(err, ErrSignature) || !errors.Is(err, tsa.ErrImprintMismatch) {
 			t.Fatalf("got %v, want ErrSignature from tsa.ErrImprintMismatch", err)
 		}
@@ -293,7 +293,7 @@ func TestHeaderProtectionInnerPartWithGnuPGAndSequoia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _, err := payload.SplitEntity(out)
+	h, _, err := mime.SplitEntity(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestHeaderProtectionInnerPartWithGnuPGAndSequoia(t *testing.T) {
 		t.Fatal("sq decrypted other bytes than gpg")
 	}
 
-	ih, body, err := payload.SplitEntity(plain)
+	ih, body, err := mime.SplitEntity(plain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestHeaderProtectionInnerPartWithGnuPGAndSequoia(t *testing.T) {
 			t.Errorf("decrypted header lacks %q:\n%s", want, raw.Bytes())
 		}
 	}
-	if _, params, err := payload.MediaType(ih); err != nil || params["hp"] != "cipher" || params["protected-headers"] != "v1" || params["hp-legacy-display"] != "1" {
+	if _, params, err := mime.MediaType(ih); err != nil || params["hp"] != "cipher" || params["protected-headers"] != "v1" || params["hp-legacy-display"] != "1" {
 		t.Errorf("payload root Content-Type %q", ih.Get("Content-Type"))
 	}
 	if !bytes.HasPrefix(body, []byte("From: Example Bank <statements@bank.example>\r\nTo: Alice 730921 <alice@example.com>\r\nSubject: Your code is 730921\r\n")) {
@@ -362,11 +362,11 @@ func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, m := range map[string][]byte{"encrypted": enc, "signed": signed} {
-			if !payload.IsASCII(m) || !payload.SignatureSafe(m) {
+			if !mime.IsASCII(m) || !mime.SignatureSafe(m) {
 				t.Errorf("hp=%v %s message is not 7-bit:\n%s", hp, name, m[:bytes.Index(m, []byte("\r\n\r\n"))])
 			}
 		}
-		if got := payload.HeaderValue(signed, "Subject"); got != "Ihr Code für heute" {
+		if got := mime.HeaderValue(signed, "Subject"); got != "Ihr Code für heute" {
 			t.Errorf("hp=%v signed Subject decodes to %q", hp, got)
 		}
 		content, _, sig := parts(t, signed)

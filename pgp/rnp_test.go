@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // TestRNPDecryptsAndVerifies: RNP, the OpenPGP library inside Thunderbird, decrypts sealpost's
@@ -35,7 +35,7 @@ func TestRNPDecryptsAndVerifies(t *testing.T) {
 	if _, stderr, err := rnp("--decrypt", msg, "--output", plainFile); err != nil || !bytes.Contains(stderr, []byte("Good signature")) {
 		t.Fatalf("rnp --decrypt: %v\n%s", err, stderr)
 	}
-	prep, err := payload.Prepare([]byte(statement), payload.Options{Encrypted: true})
+	prep, err := mime.Prepare([]byte(statement), mime.Options{Encrypted: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -95,7 +95,7 @@ func TestBERToDEROpenSSLStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(d.Content, payload.ToCRLF([]byte(customerEntity))) {
+	if !bytes.Equal(d.Content, mime.ToCRLF([]byte(customerEntity))) {
 		t.Fatalf("decrypted %q", d.Content)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // TestDecryptNotForUsBeforeAlgorithm is the regression test for item 15's first finding: a 3DES
@@ -40,7 +40,7 @@ func TestDecryptNotForUsBeforeAlgorithm(t *testing.T) {
 				t.Fatalf("to someone else: %v, want ErrNotForUs", err)
 			}
 			msg := reply(append([]byte("Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\n\r\n"),
-				payload.EncodeBase64(other)...))
+				mime.EncodeBase64(other)...))
 			if _, err := Inspect(msg, e.opts); !errors.Is(err, ErrNotForUs) {
 				t.Fatalf("Inspect, to someone else: %v, want ErrNotForUs", err)
 			}

@@ -3,20 +3,20 @@ package smime
 import (
 	"errors"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // Errors a caller can branch on with errors.Is.
 var (
 	// ErrMalformed: the message (or a CMS structure) cannot be parsed; the sender must fix it.
-	ErrMalformed = payload.ErrMalformed
+	ErrMalformed = mime.ErrMalformed
 	// ErrNoRecipients: Protect was asked to encrypt to nobody.
 	ErrNoRecipients = errors.New("no recipients to encrypt to")
 	// ErrSenderNotCovered: the From address is not one the bank's signing certificate names, so
 	// the customer's client would show a sender mismatch.
 	ErrSenderNotCovered = errors.New("sender address (From) is not named in the signing certificate")
 	// ErrNoFrom: the message has no single From address.
-	ErrNoFrom = payload.ErrNoFrom
+	ErrNoFrom = mime.ErrNoFrom
 	// ErrTimestamp: no timestamp could be obtained; the message must not go out without one.
 	ErrTimestamp = errors.New("timestamp")
 	// ErrUnsupported: a CMS algorithm or structure sealpost does not accept.

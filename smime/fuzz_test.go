@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // seedMessages are the fuzz seeds for message parsing: the sample statement, the canonicalisation
@@ -36,7 +36,7 @@ func FuzzProtect(f *testing.F) {
 			return
 		}
 		body := out[bytes.Index(out, []byte("Content-Type: multipart/signed")):]
-		if !payload.SignatureSafe(body) {
+		if !mime.SignatureSafe(body) {
 			t.Fatalf("signed entity is not signature-safe: %q", body)
 		}
 	})

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/internal/softhsm/softhsmtest"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -76,7 +76,7 @@ func TestHSMDecryptOpenSSL(t *testing.T) {
 	if id.Decrypter() == nil {
 		t.Fatal("HSM identity cannot decrypt")
 	}
-	want := payload.ToCRLF([]byte(customerEntity))
+	want := mime.ToCRLF([]byte(customerEntity))
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -96,7 +96,7 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 		opts.Arrival = time.Now()
 	}
 	w := &walker{opts: opts, in: &Inbound{Authenticated: true}, root: true}
-	if err := w.walk(payload.ToCRLF(msg), 0); err != nil {
+	if err := w.walk(mime.ToCRLF(msg), 0); err != nil {
 		return nil, err
 	}
 	in = w.in
@@ -132,11 +132,11 @@ func (w *walker) walk(entity []byte, depth int) error {
 	if depth >= maxInboundDepth {
 		return fmt.Errorf("%w: more than %d nested layers", ErrUnsupported, maxInboundDepth)
 	}
-	h, body, err := payload.SplitEntity(entity)
+	h, body, err := mime.SplitEntity(entity)
 	if err != nil {
 		return err
 	}
-	mt, params, err := payload.MediaType(h)
+	mt, params, err := mime.MediaType(h)
 	if err != nil {
 		return err
 	}
@@ -150,11 +150,11 @@ func (w *walker) walk(entity []byte, depth int) error {
 		}
 		return w.cms(der, depth)
 	case kindMultipart:
-		_, parts, err := payload.MultipartParts(body, params["boundary"])
+		_, parts, err := mime.MultipartParts(body, params["boundary"])
 		if err != nil {
 			return err
 		}
-		p, found, err := payload.FirstProtected(parts, depth+1, maxInboundDepth, smimeKind)
+		p, found, err := mime.FirstProtected(parts, depth+1, maxInboundDepth, smimeKind)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUnsupported, err)
 		}
@@ -167,18 +167,18 @@ func (w *walker) walk(entity []byte, depth int) error {
 	return nil
 }
 
-// smimeKind is classify in payload's terms, for payload.FirstProtected.
-func smimeKind(h payload.Header, mt string, params map[string]string) payload.PartKind {
+// smimeKind is classify in mime's terms, for mime.FirstProtected.
+func smimeKind(h mime.Header, mt string, params map[string]string) mime.PartKind {
 	switch classify(h, mt, params) {
 	case kindDetached, kindCMS:
-		return payload.PartProtected
+		return mime.PartProtected
 	case kindMultipart:
-		return payload.PartMultipart
+		return mime.PartMultipart
 	}
-	return payload.PartOther
+	return mime.PartOther
 }
 
-func classify(h payload.Header, mt string, params map[string]string) int {
+func classify(h mime.Header, mt string, params map[string]string) int {
 	switch {
 	case mt == "multipart/signed":
 		proto := strings.ToLower(params["protocol"])
@@ -197,7 +197,7 @@ func classify(h payload.Header, mt string, params map[string]string) int {
 }
 
 // hasExt reports whether the Content-Type name= or Content-Disposition filename= ends in ext.
-func hasExt(h payload.Header, params map[string]string, ext string) bool {
+func hasExt(h mime.Header, params map[string]string, ext string) bool {
 	names := []string{params["name"]}
 	if cd := h.Get("Content-Disposition"); cd != "" {
 		if _, dp, err := parseDisposition(cd); err == nil {
@@ -213,16 +213,16 @@ func hasExt(h payload.Header, params map[string]string, ext string) bool {
 }
 
 func parseDisposition(v string) (string, map[string]string, error) {
-	return payload.MediaType(payload.Header{payload.NewField("Content-Type", strings.Join(strings.Fields(v), " "))})
+	return mime.MediaType(mime.Header{mime.NewField("Content-Type", strings.Join(strings.Fields(v), " "))})
 }
 
 // decodeBody undoes the part's transfer encoding (base64, or none for binary).
-func decodeBody(h payload.Header, body []byte) ([]byte, error) {
+func decodeBody(h mime.Header, body []byte) ([]byte, error) {
 	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
 	case "base64":
-		return payload.DecodeBase64(body)
+		return mime.DecodeBase64(body)
 	case "", "binary", "8bit", "7bit":
-		if d, err := payload.DecodeBase64(body); err == nil && len(d) > 0 {
+		if d, err := mime.DecodeBase64(body); err == nil && len(d) > 0 {
 			return d, nil // some clients leave the base64 header out
 		}
 		return body, nil
@@ -231,18 +231,18 @@ func decodeBody(h payload.Header, body []byte) ([]byte, error) {
 }
 
 func (w *walker) detached(body []byte, params map[string]string, depth int) error {
-	_, parts, err := payload.MultipartParts(body, params["boundary"])
+	_, parts, err := mime.MultipartParts(body, params["boundary"])
 	if err != nil {
 		return err
 	}
 	if len(parts) != 2 {
 		return fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
 	}
-	sh, sb, err := payload.SplitEntity(parts[1])
+	sh, sb, err := mime.SplitEntity(parts[1])
 	if err != nil {
 		return err
 	}
-	st, sp, err := payload.MediaType(sh)
+	st, sp, err := mime.MediaType(sh)
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,7 @@ func (w *walker) cms(ber []byte, depth int) error {
 			return fmt.Errorf("%w: opaque signed-data without content", ErrMalformed)
 		}
 		w.verify(sd, sd.content, "signed-opaque")
-		return w.walk(payload.ToCRLF(sd.content), depth+1)
+		return w.walk(mime.ToCRLF(sd.content), depth+1)
 	case ci.ContentType.Equal(oidEnvelopedData), ci.ContentType.Equal(oidAuthEnvelopedData):
 		d, err := w.decrypt(der)
 		if err != nil {
@@ -298,7 +298,7 @@ func (w *walker) cms(ber []byte, depth int) error {
 			kind = "authenveloped-data"
 		}
 		w.in.Layers = append(w.in.Layers, kind+" "+algName(d.Algorithm))
-		return w.walk(payload.ToCRLF(d.Content), depth+1)
+		return w.walk(mime.ToCRLF(d.Content), depth+1)
 	}
 	return fmt.Errorf("%w: CMS content type %v", ErrUnsupported, ci.ContentType)
 }

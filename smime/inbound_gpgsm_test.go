@@ -12,8 +12,8 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // gpgsmHome makes a throw-away GnuPG home holding Alice's PKCS#12 (her key and certificate), Bob's
@@ -98,7 +98,7 @@ func TestInspectGPGSM(t *testing.T) {
 	multipartSigned := []byte("MIME-Version: 1.0\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"gpgsm\"\r\n\r\n" +
 		"--gpgsm\r\n" + customerEntity + "\r\n--gpgsm\r\n" +
 		"Content-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-		string(payload.ToCRLF(detached)) + "\r\n--gpgsm--\r\n")
+		string(mime.ToCRLF(detached)) + "\r\n--gpgsm--\r\n")
 	enveloped := gpgsm(t, nil, "--base64", "--encrypt", "-r", "bob@example.net", writeTemp(t, multipartSigned))
 
 	t.Run("opaque", func(t *testing.T) {
@@ -132,7 +132,7 @@ func TestInspectGPGSM(t *testing.T) {
 
 func pkcs7Mime(smimeType string, b64 []byte) []byte {
 	return append([]byte("MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type="+smimeType+"; name=smime.p7m\r\n"+
-		"Content-Transfer-Encoding: base64\r\n\r\n"), payload.ToCRLF(b64)...)
+		"Content-Transfer-Encoding: base64\r\n\r\n"), mime.ToCRLF(b64)...)
 }
 
 func writeTemp(t *testing.T, b []byte) string {

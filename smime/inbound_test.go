@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // customerEntity is the MIME entity a customer's client signs (the header fields From/To/Subject are
@@ -378,7 +378,7 @@ func TestInspectTamperedContent(t *testing.T) {
 			i := bytes.Index(signed, []byte("November"))
 			signed[i] = 'n'
 			signed = append([]byte("Content-Type: application/pkcs7-mime; smime-type=signed-data\r\nContent-Transfer-Encoding: base64\r\n\r\n"),
-				payload.EncodeBase64(signed)...)
+				mime.EncodeBase64(signed)...)
 		} else {
 			signed = relabel(t, e.aliceSigns(t, []byte(customerEntity)), "November", "november")
 		}
@@ -397,7 +397,7 @@ func TestInspectSignedPartInsideUnsignedMixed(t *testing.T) {
 	signed := e.aliceSigns(t, []byte(customerEntity))
 	msg := customerHeader + "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"wrap\"\r\n\r\n" +
 		"--wrap\r\nContent-Type: text/plain\r\n\r\nPlease wire 10,000 EUR to the account below.\r\n" +
-		"--wrap\r\n" + string(payload.ToCRLF(signed)) + "\r\n--wrap--\r\n"
+		"--wrap\r\n" + string(mime.ToCRLF(signed)) + "\r\n--wrap--\r\n"
 	in := e.inspect(t, []byte(msg))
 	if !in.Signed || in.SignatureErr != nil {
 		t.Fatalf("signed part not found or not verified: %v %v", in.Signed, in.SignatureErr)
@@ -418,7 +418,7 @@ func TestInspectEFAILModifiedCBC(t *testing.T) {
 	der := interop.Run(t, signed, "openssl", "cms", "-encrypt", "-aes256", "-outform", "DER", "-recip", e.files.certs[1])
 	// The targeted flip is the EFAIL gadget: changing ciphertext block j-1 flips the same bits of
 	// plaintext block j ("November" -> "NovEmber") and garbles block j-1 only.
-	pt := payload.ToCRLF(signed)
+	pt := mime.ToCRLF(signed)
 	ctStart := len(der) - (len(pt)/16+1)*16
 	at := bytes.Index(pt, []byte("November")) + 3
 	targeted := ctStart + (at/16-1)*16 + at%16
@@ -426,7 +426,7 @@ func TestInspectEFAILModifiedCBC(t *testing.T) {
 		bad := bytes.Clone(der)
 		bad[off] ^= 0x20
 		msg := reply(append([]byte("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n"),
-			payload.EncodeBase64(bad)...))
+			mime.EncodeBase64(bad)...))
 		in, err := Inspect(msg, e.opts)
 		if off == targeted && (err != nil || !bytes.Contains(in.Content, []byte("NovEmber"))) {
 			t.Fatalf("the EFAIL gadget did not produce the modified text (err %v): the test lost its point", err)
@@ -486,7 +486,7 @@ func TestInspectTooDeep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := payload.ToCRLF(signed)
+	msg := mime.ToCRLF(signed)
 	for i := 0; i < maxInboundDepth+1; i++ {
 		msg = append([]byte("Content-Type: multipart/mixed; boundary=\"d"+string(rune('a'+i))+"\"\r\n\r\n--d"+string(rune('a'+i))+"\r\n"), msg...)
 		msg = append(msg, []byte("\r\n--d"+string(rune('a'+i))+"--\r\n")...)

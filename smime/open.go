@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -52,12 +52,12 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 			o, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
 		}
 	}()
-	h, body, err := payload.SplitEntity(payload.ToCRLF(msg))
+	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
 	if err != nil {
 		return nil, err
 	}
 	o = &Opened{}
-	mt, params, err := payload.MediaType(h)
+	mt, params, err := mime.MediaType(h)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 		if opts.Identity == nil {
 			return nil, fmt.Errorf("%w: no key to decrypt with", ErrNotForUs)
 		}
-		der, err := payload.DecodeBase64(body)
+		der, err := mime.DecodeBase64(body)
 		if err != nil {
 			return nil, err
 		}
@@ -78,10 +78,10 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 			return nil, err
 		}
 		o.Encrypted, o.Authenticated = true, d.Authenticated
-		if h, body, err = payload.SplitEntity(payload.ToCRLF(d.Content)); err != nil {
+		if h, body, err = mime.SplitEntity(mime.ToCRLF(d.Content)); err != nil {
 			return nil, err
 		}
-		if mt, params, err = payload.MediaType(h); err != nil {
+		if mt, params, err = mime.MediaType(h); err != nil {
 			return nil, err
 		}
 	}
@@ -89,21 +89,21 @@ func Open(msg []byte, opts OpenOptions) (o *Opened, err error) {
 	if mt != "multipart/signed" || (proto != "application/pkcs7-signature" && proto != "application/x-pkcs7-signature") {
 		return nil, fmt.Errorf("%w: not signed (%s)", ErrSignature, mt)
 	}
-	_, parts, err := payload.MultipartParts(body, params["boundary"])
+	_, parts, err := mime.MultipartParts(body, params["boundary"])
 	if err != nil {
 		return nil, err
 	}
 	if len(parts) != 2 {
 		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
 	}
-	sh, sb, err := payload.SplitEntity(parts[1])
+	sh, sb, err := mime.SplitEntity(parts[1])
 	if err != nil {
 		return nil, err
 	}
-	if st, _, _ := payload.MediaType(sh); st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" {
+	if st, _, _ := mime.MediaType(sh); st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" {
 		return nil, fmt.Errorf("%w: second part is %s", ErrMalformed, st)
 	}
-	sig, err := payload.DecodeBase64(sb)
+	sig, err := mime.DecodeBase64(sb)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func verifyDetached(o *Opened, sig []byte, opts OpenOptions) error {
 
 // Header returns the decoded value of a header field of the opened content (e.g. the protected
 // Subject of an OTP).
-func (o *Opened) Header(name string) string { return payload.HeaderValue(o.Content, name) }
+func (o *Opened) Header(name string) string { return mime.HeaderValue(o.Content, name) }
 
 // TimestampOf returns the signature value of the single signer of a DER CMS SignedData and the RFC
 // 3161 token in its id-aa-timeStampToken attribute (nil if it has none), without verifying either:

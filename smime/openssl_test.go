@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"io"
-	"mime"
+	stdmime "mime"
 	"mime/multipart"
 	"net/mail"
 	"path/filepath"
@@ -14,7 +14,7 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // splitSigned parses a multipart/signed entity and returns the exact signed bytes and the DER
@@ -25,7 +25,7 @@ func splitSigned(t testing.TB, entity []byte) (content, sig []byte) {
 	if err != nil {
 		t.Fatalf("parse signed entity: %v", err)
 	}
-	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	mt, params, err := stdmime.ParseMediaType(m.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/signed" || params["protocol"] != "application/pkcs7-signature" || params["micalg"] != "sha-256" {
 		t.Fatalf("want multipart/signed pkcs7-signature sha-256, got %q (%v)", m.Header.Get("Content-Type"), err)
 	}
@@ -99,7 +99,7 @@ func TestOpenSSLDecryptsAndVerifies(t *testing.T) {
 			if !bytes.Contains(out, []byte("smime-type="+tt.smimeType)) {
 				t.Fatalf("output is not %s:\n%s", tt.smimeType, head(out))
 			}
-			if !payload.SignatureSafe(out) {
+			if !mime.SignatureSafe(out) {
 				t.Fatal("protected output is not 7-bit signature-safe")
 			}
 			eml := filepath.Join(files.dir, tt.name+".eml")

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -78,13 +78,13 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []Recipient, opt
 		smimeType = "authEnveloped-data"
 	}
 	var b bytes.Buffer
-	b.Grow(payload.Base64Len(len(der)) + 4096)
+	b.Grow(mime.Base64Len(len(der)) + 4096)
 	outer.WriteTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	b.WriteString("Content-Type: application/pkcs7-mime; smime-type=" + smimeType + "; name=smime.p7m\r\n")
 	b.WriteString("Content-Transfer-Encoding: base64\r\n")
 	b.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
-	b.Write(payload.AppendBase64(b.AvailableBuffer(), der))
+	b.Write(mime.AppendBase64(b.AvailableBuffer(), der))
 	return b.Bytes(), nil
 }
 
@@ -104,8 +104,8 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 
 // signedEntity splits msg into the header fields that stay outside and a multipart/signed entity
 // (header and body) over the canonical payload.
-func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, encrypted bool) (payload.Header, []byte, error) {
-	prep, err := payload.Prepare(msg, payload.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
+func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, encrypted bool) (mime.Header, []byte, error) {
+	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +114,7 @@ func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, 
 	}
 	// The content is written once, into the multipart body, and signed where it lies.
 	for {
-		boundary, err := payload.NewBoundary()
+		boundary, err := mime.NewBoundary()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -138,7 +138,7 @@ func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, 
 		b.WriteString("Content-Type: application/pkcs7-signature; name=smime.p7s\r\n")
 		b.WriteString("Content-Transfer-Encoding: base64\r\n")
 		b.WriteString("Content-Disposition: attachment; filename=smime.p7s\r\n\r\n")
-		b.Write(payload.AppendBase64(b.AvailableBuffer(), sig))
+		b.Write(mime.AppendBase64(b.AvailableBuffer(), sig))
 		b.WriteString("--" + boundary + "--\r\n")
 		return prep.Outer, b.Bytes(), nil
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -64,7 +64,7 @@ func TestProtectRoundTrip(t *testing.T) {
 				t.Fatalf("Authenticated = %v for gcm=%v", d.Authenticated, gcm)
 			}
 			content := verifyGo(t, f, d.Content)
-			prep, err := payload.Prepare([]byte(statement), payload.Options{})
+			prep, err := mime.Prepare([]byte(statement), mime.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +132,7 @@ func TestHeaderProtectionEncodesEightBitHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	content := verifyGo(t, f, out[bytes.Index(out, []byte("Content-Type: multipart/signed")):])
-	if !payload.IsASCII(content) || !bytes.Contains(content, []byte("Subject: =?utf-8?q?Kontoauszug_f=C3=BCr_Sie?=")) {
+	if !mime.IsASCII(content) || !bytes.Contains(content, []byte("Subject: =?utf-8?q?Kontoauszug_f=C3=BCr_Sie?=")) {
 		t.Fatalf("protected copy of 8-bit headers must be RFC 2047 encoded:\n%s", head(content))
 	}
 }
@@ -319,13 +319,13 @@ var hpHidden = []string{"X-OTP: 493817\r\n", "Thread-Topic: code 493817\r\n", "R
 // allow-listed fields, with bare addresses, and nothing of the code.
 func checkHPOuter(t *testing.T, out []byte) {
 	t.Helper()
-	h, _, err := payload.SplitEntity(out)
+	h, _, err := mime.SplitEntity(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	allowed := map[string]bool{"from": true, "to": true, "cc": true, "date": true, "message-id": true, "subject": true, "mime-version": true}
 	for _, f := range h {
-		if !allowed[strings.ToLower(f.Name)] && !payload.IsContentField(f.Name) {
+		if !allowed[strings.ToLower(f.Name)] && !mime.IsContentField(f.Name) {
 			t.Errorf("outer header keeps %q", f.Raw)
 		}
 	}
@@ -341,7 +341,7 @@ func checkHPOuter(t *testing.T, out []byte) {
 // legacy display at the top of its text.
 func checkHPInner(t *testing.T, content []byte) {
 	t.Helper()
-	h, body, err := payload.SplitEntity(content)
+	h, body, err := mime.SplitEntity(content)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func checkHPInner(t *testing.T, content []byte) {
 			t.Errorf("inner header lacks %q:\n%s", want, raw.Bytes())
 		}
 	}
-	_, params, err := payload.MediaType(h)
+	_, params, err := mime.MediaType(h)
 	if err != nil || params["hp"] != "cipher" || params["protected-headers"] != "v1" || params["hp-legacy-display"] != "1" {
 		t.Errorf("payload root Content-Type %q: want hp=cipher, protected-headers=v1, hp-legacy-display=1", h.Get("Content-Type"))
 	}
@@ -451,22 +451,22 @@ func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
 		}
 		inner := verifyGo(t, f, d.Content)
 		for name, m := range map[string][]byte{"encrypted": enc, "signed": signed, "encrypted payload": inner} {
-			if !payload.IsASCII(m) || !payload.SignatureSafe(m) {
+			if !mime.IsASCII(m) || !mime.SignatureSafe(m) {
 				t.Errorf("hp=%v %s message is not 7-bit:\n%s", hp, name, head(m))
 			}
 		}
 		wantSubject := "Ihr Code für heute"
 		if hp {
-			if got := payload.HeaderValue(enc, "Subject"); got != "[...]" {
+			if got := mime.HeaderValue(enc, "Subject"); got != "[...]" {
 				t.Errorf("hp=%v encrypted outer Subject %q", hp, got)
 			}
-		} else if got := payload.HeaderValue(enc, "Subject"); got != wantSubject {
+		} else if got := mime.HeaderValue(enc, "Subject"); got != wantSubject {
 			t.Errorf("encrypted outer Subject decodes to %q", got)
 		}
-		if got := payload.HeaderValue(signed, "Subject"); got != wantSubject {
+		if got := mime.HeaderValue(signed, "Subject"); got != wantSubject {
 			t.Errorf("hp=%v signed outer Subject decodes to %q", hp, got)
 		}
-		if got := payload.HeaderValue(signed, "X-Bank-Note"); got != "geprüft" {
+		if got := mime.HeaderValue(signed, "X-Bank-Note"); got != "geprüft" {
 			t.Errorf("hp=%v signed X-Bank-Note decodes to %q", hp, got)
 		}
 		eml := filepath.Join(files.dir, "u8.eml")

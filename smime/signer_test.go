@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // These tests cover how Inspect finds and verifies a signer (issue 11 items 11, 12 and 13): the
@@ -26,7 +26,7 @@ import (
 // opaque wraps DER signed-data as a client labels it.
 func opaque(der []byte) []byte {
 	return append([]byte("Content-Type: application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"\r\n"+
-		"Content-Transfer-Encoding: base64\r\n\r\n"), payload.EncodeBase64(der)...)
+		"Content-Transfer-Encoding: base64\r\n\r\n"), mime.EncodeBase64(der)...)
 }
 
 // TestInspectSignerBySubjectKeyIdentifier is the regression test for item 11: a SignerInfo that names
@@ -242,7 +242,7 @@ func goSignedData(t *testing.T, cert *x509.Certificate, digestOID, sigOID asn1.O
 func detachedMessage(content, sigDER []byte) []byte {
 	return []byte("MIME-Version: 1.0\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"b\"\r\n\r\n" +
 		"--b\r\n" + string(content) + "\r\n--b\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n" +
-		"Content-Transfer-Encoding: base64\r\n\r\n" + string(payload.EncodeBase64(sigDER)) + "\r\n--b--\r\n")
+		"Content-Transfer-Encoding: base64\r\n\r\n" + string(mime.EncodeBase64(sigDER)) + "\r\n--b--\r\n")
 }
 
 // TestInspectSignerWithoutCertificates is the regression test for item 13: openssl cms -sign

@@ -16,8 +16,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
 )
@@ -104,7 +104,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		if res.Err != nil {
 			return fmt.Errorf("%s to %s: %w", m.what, m.to, res.Err)
 		}
-		expected[payload.HeaderValue([]byte(m.msg), "Message-ID")] = m.what
+		expected[mime.HeaderValue([]byte(m.msg), "Message-ID")] = m.what
 		w("%-9s → %-18s %s", m.what, m.to, res.Reply)
 	}
 
@@ -133,8 +133,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		to := payload.HeaderValue(msg, "To")
-		subject := payload.HeaderValue(msg, "Subject")
+		to := mime.HeaderValue(msg, "To")
+		subject := mime.HeaderValue(msg, "Subject")
 		switch {
 		case strings.Contains(to, demoAlice):
 			o, err := smime.Open(msg, smime.OpenOptions{Roots: roots, TSARoots: roots, Identity: alice})
@@ -150,7 +150,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("carol cannot open her OTP: %w", err)
 			}
 			w("delivered → carol: PGP/MIME, SEIPD+MDC; signature by %X valid, timestamped %s", o.Signer.PrimaryKey.Fingerprint[12:], o.Timestamp.Time.UTC().Format(time.RFC3339))
-			w("           outer Subject %q; the code is only inside: %q", subject, payload.HeaderValue(o.Content, "Subject"))
+			w("           outer Subject %q; the code is only inside: %q", subject, mime.HeaderValue(o.Content, "Subject"))
 			open.print(w, open.carol, file)
 		case strings.Contains(to, demoBob):
 			o, err := smime.Open(msg, smime.OpenOptions{Roots: roots, TSARoots: roots})

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"mime"
+	stdmime "mime"
 	"net"
 	"net/mail"
 	"net/textproto"
@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // The desk's message over real SMTP through serve (issue 11, items 1 and 2): what a customer's
@@ -64,7 +64,7 @@ func (d *deskInstance) signed(t *testing.T, id *keys.Identity, header, entity st
 		t.Fatal(err)
 	}
 	out := interop.Run(t, nil, "openssl", "cms", "-sign", "-in", in, "-signer", cert, "-inkey", key, "-binary")
-	return header + string(payload.ToCRLF(out))
+	return header + string(mime.ToCRLF(out))
 }
 
 // reply sends msg to the inbound listener over SMTP and returns the desk's copy.
@@ -89,7 +89,7 @@ func (d *deskInstance) reply(t *testing.T, msg string) []byte {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return payload.ToCRLF(b)
+			return mime.ToCRLF(b)
 		}
 	}
 	t.Fatal("no new message on the desk")
@@ -181,7 +181,7 @@ func displayNameShowsNoAlice(t *testing.T, register bool, from string) {
 		"Content-Type: text/plain; charset=us-ascii\r\n\r\nPlease send the card to my new address.\r\n"))
 	h := deskHeader(t, desk)
 	f := deskFrom(t, desk)
-	decoded, _ := new(mime.WordDecoder).DecodeHeader(h.Get("From"))
+	decoded, _ := new(stdmime.WordDecoder).DecodeHeader(h.Get("From"))
 	if f.Address != "bob@example.com" || strings.Contains(decoded, "Alice") {
 		t.Errorf("desk From %q (%q <%s>)", h.Get("From"), f.Name, f.Address)
 	}
@@ -264,7 +264,7 @@ func TestServeDeskSubjectTagsConfigured(t *testing.T) {
 		c.Inbound.SubjectTagVerified, c.Inbound.SubjectTagUnverified = "", "[UNGEPRÜFT]"
 	})
 	desk := d.reply(t, "From: bob@example.com\r\n"+plainReply)
-	if s, _ := new(mime.WordDecoder).DecodeHeader(deskHeader(t, desk).Get("Subject")); s != "[UNGEPRÜFT] Re: Case 4711" {
+	if s, _ := new(stdmime.WordDecoder).DecodeHeader(deskHeader(t, desk).Get("Subject")); s != "[UNGEPRÜFT] Re: Case 4711" {
 		t.Errorf("Subject %q", s)
 	}
 	cfg, err := loadConfig(writeConfigFile(t, `{"inbound": {"subject_tag_verified": "", "subject_tag_unverified": "[NOT VERIFIED]"}}`), "")

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // hpOTP is an OTP whose code is in every header field a sender might put it in: the Subject,
@@ -69,7 +69,7 @@ func TestServeOTPHeaderProtection(t *testing.T) {
 		default:
 			t.Fatalf("delivered message is neither S/MIME nor PGP/MIME encrypted:\n%s", headerOf(m))
 		}
-		checkInnerOfProtectedOTP(t, payload.ToCRLF(inner))
+		checkInnerOfProtectedOTP(t, mime.ToCRLF(inner))
 	}
 	if !sawSMIME || !sawPGP {
 		t.Fatalf("delivered S/MIME %v, PGP %v; want both", sawSMIME, sawPGP)
@@ -78,7 +78,7 @@ func TestServeOTPHeaderProtection(t *testing.T) {
 
 func checkOuterOfProtectedOTP(t *testing.T, m []byte) {
 	t.Helper()
-	h, _, err := payload.SplitEntity(m)
+	h, _, err := mime.SplitEntity(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func checkOuterOfProtectedOTP(t *testing.T, m []byte) {
 	allowed := map[string]bool{"from": true, "to": true, "cc": true, "date": true, "message-id": true, "subject": true,
 		"mime-version": true, "return-path": true, "delivered-to": true, "received": true, "dkim-signature": true}
 	for _, f := range h {
-		if !allowed[strings.ToLower(f.Name)] && !payload.IsContentField(f.Name) {
+		if !allowed[strings.ToLower(f.Name)] && !mime.IsContentField(f.Name) {
 			t.Errorf("outer header keeps %q", f.Raw)
 		}
 	}
@@ -103,7 +103,7 @@ func checkOuterOfProtectedOTP(t *testing.T, m []byte) {
 
 func checkInnerOfProtectedOTP(t *testing.T, inner []byte) {
 	t.Helper()
-	h, body, err := payload.SplitEntity(inner)
+	h, body, err := mime.SplitEntity(inner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func checkInnerOfProtectedOTP(t *testing.T, inner []byte) {
 			t.Errorf("inner header lacks %q:\n%s", want, raw.Bytes())
 		}
 	}
-	if _, params, err := payload.MediaType(h); err != nil || params["hp"] != "cipher" || params["protected-headers"] != "v1" {
+	if _, params, err := mime.MediaType(h); err != nil || params["hp"] != "cipher" || params["protected-headers"] != "v1" {
 		t.Errorf("payload root Content-Type %q", h.Get("Content-Type"))
 	}
 	if !bytes.Contains(body, []byte("Subject: Your code is 493817\r\n")) || !bytes.Contains(body, []byte("Your one-time code is 493817.")) {
@@ -137,11 +137,11 @@ func TestServeEightBitHeaderLeavesEncoded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !payload.IsASCII(msgs[0]) {
+	if !mime.IsASCII(msgs[0]) {
 		t.Fatalf("the delivered message is not 7-bit:\n%s", headerOf(msgs[0]))
 	}
 	for name, want := range map[string]string{"Subject": "Ihr Kontoauszug für November", "From": "Bänk Zürich <statements@bank.example>", "To": "Jörg Müller <alice@example.com>"} {
-		if got := payload.HeaderValue(msgs[0], name); got != want {
+		if got := mime.HeaderValue(msgs[0], name); got != want {
 			t.Errorf("outer %s decodes to %q, want %q", name, got, want)
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/interop"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 const corpus = "../../testdata/inbound"
@@ -87,7 +87,7 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgID := payload.HeaderValue(payload.ToCRLF(out[0]), "Message-ID")
+	msgID := mime.HeaderValue(mime.ToCRLF(out[0]), "Message-ID")
 	if msgID == "" {
 		t.Fatal("outbound support mail has no Message-ID")
 	}
@@ -99,7 +99,7 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	signedFile := filepath.Join(files, "signed.eml")
 	os.WriteFile(signedFile, signed, 0o600)
 	enc := interop.Run(t, nil, "openssl", "cms", "-encrypt", "-aes-256-gcm", "-in", signedFile, "-binary", bankCert)
-	reply := "From: Alice <alice@example.com>\r\nTo: support@bank.example\r\nSubject: Re: Case 4711\r\nMessage-ID: <reply-1@example.com>\r\nIn-Reply-To: " + msgID + "\r\n" + string(payload.ToCRLF(enc))
+	reply := "From: Alice <alice@example.com>\r\nTo: support@bank.example\r\nSubject: Re: Case 4711\r\nMessage-ID: <reply-1@example.com>\r\nIn-Reply-To: " + msgID + "\r\n" + string(mime.ToCRLF(enc))
 	host, port, _ := net.SplitHostPort(inst.InboundAddr().String())
 	swaks := func(data string, to string) ([]byte, error) {
 		f := filepath.Join(files, "swaks.eml")
@@ -114,8 +114,8 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := payload.ToCRLF(desk[0])
-	verdict := payload.HeaderValue(d, "Sealpost-Verdict")
+	d := mime.ToCRLF(desk[0])
+	verdict := mime.HeaderValue(d, "Sealpost-Verdict")
 	token := regexp.MustCompile(`^<([a-z2-7]{24})\.`).FindStringSubmatch(msgID)
 	if token == nil || !strings.HasPrefix(verdict, "verified;") || !strings.Contains(verdict, "thread="+token[1]) || !strings.Contains(verdict, "encryption=aes256-gcm") {
 		t.Fatalf("desk verdict %q (Message-ID %s)", verdict, msgID)
@@ -153,7 +153,7 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	}
 	var released bool
 	for _, m := range desk {
-		released = released || (bytes.HasPrefix(m, []byte("Sealpost-Released:")) && strings.HasPrefix(payload.HeaderValue(payload.ToCRLF(m), "Sealpost-Verdict"), "unsigned"))
+		released = released || (bytes.HasPrefix(m, []byte("Sealpost-Released:")) && strings.HasPrefix(mime.HeaderValue(mime.ToCRLF(m), "Sealpost-Verdict"), "unsigned"))
 	}
 	if !released {
 		t.Fatal("released message not on the desk with its verdict")

@@ -12,8 +12,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/config"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
 )
@@ -182,13 +182,13 @@ func loadPGPKey(dir keys.DataDir, file string, pass keys.Secret) (*openpgp.Entit
 }
 
 // checkFrom requires the message's single From address to be the sender named on the command line.
-// Errors quote at most a short excerpt of the message (payload's parser makes sure of that).
+// Errors quote at most a short excerpt of the message (package mime's parser makes sure of that).
 func checkFrom(msg []byte, from string) error {
-	h, _, err := payload.SplitEntity(msg)
+	h, _, err := mime.SplitEntity(msg)
 	if err != nil {
 		return err
 	}
-	got, err := payload.SingleFrom(h)
+	got, err := mime.SingleFrom(h)
 	if err != nil {
 		return err
 	}

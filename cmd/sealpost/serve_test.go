@@ -20,8 +20,8 @@ import (
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/logtest"
-	"github.com/sealpost/sealpost/internal/payload"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // testInstance starts the gateway on a fresh data directory with alice (S/MIME) and carol
@@ -223,8 +223,8 @@ func TestDefaultsThatRunAreThePrintedOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range msgs {
-		if strings.Contains(payload.HeaderValue(m, "To"), "alice") && (payload.HeaderValue(m, "Subject") != "[...]" || bytes.Contains(m, []byte("493817"))) {
-			t.Fatalf("the OTP left with Subject %q", payload.HeaderValue(m, "Subject"))
+		if strings.Contains(mime.HeaderValue(m, "To"), "alice") && (mime.HeaderValue(m, "Subject") != "[...]" || bytes.Contains(m, []byte("493817"))) {
+			t.Fatalf("the OTP left with Subject %q", mime.HeaderValue(m, "Subject"))
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/sealpost/sealpost/internal/payload"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
 )
@@ -57,21 +57,21 @@ func cmdTimestampExtract(args []string, stdout io.Writer) error {
 // multipart/signed), a CMS SignedData (DER or base64), or OpenPGP data holding a signature (armored
 // or binary, e.g. the output of gpg --decrypt --unwrap) — and returns its value and token.
 func extractTimestamp(data []byte) (sigValue, token []byte, kind string, err error) {
-	if h, body, err := payload.SplitEntity(payload.ToCRLF(data)); err == nil && h.Get("Content-Type") != "" {
-		mt, params, err := payload.MediaType(h)
+	if h, body, err := mime.SplitEntity(mime.ToCRLF(data)); err == nil && h.Get("Content-Type") != "" {
+		mt, params, err := mime.MediaType(h)
 		if err != nil || mt != "multipart/signed" {
 			return nil, nil, "", fmt.Errorf("not a signed message (%s); decrypt it first (openssl cms -decrypt, or gpg --decrypt --unwrap)", mt)
 		}
-		_, parts, err := payload.MultipartParts(body, params["boundary"])
+		_, parts, err := mime.MultipartParts(body, params["boundary"])
 		if err != nil || len(parts) != 2 {
 			return nil, nil, "", fmt.Errorf("multipart/signed without two parts: %v", err)
 		}
-		_, sigBody, err := payload.SplitEntity(parts[1])
+		_, sigBody, err := mime.SplitEntity(parts[1])
 		if err != nil {
 			return nil, nil, "", err
 		}
 		if strings.Contains(strings.ToLower(params["protocol"]), "pkcs7") {
-			if data, err = payload.DecodeBase64(sigBody); err != nil {
+			if data, err = mime.DecodeBase64(sigBody); err != nil {
 				return nil, nil, "", err
 			}
 		} else {
@@ -89,7 +89,7 @@ func extractTimestamp(data []byte) (sigValue, token []byte, kind string, err err
 	case len(trimmed) > 0 && trimmed[0]&0x80 != 0:
 		return openPGPTimestamp(bytes.NewReader(data))
 	case len(trimmed) > 0 && trimmed[0] != 0x30:
-		if der, err := payload.DecodeBase64(trimmed); err == nil {
+		if der, err := mime.DecodeBase64(trimmed); err == nil {
 			data = der
 		}
 	}

@@ -1,9 +1,9 @@
-package payload
+package mime
 
 import (
 	"bytes"
 	"fmt"
-	"mime"
+	stdmime "mime"
 	"net/mail"
 	"strings"
 	"unicode/utf8"
@@ -45,11 +45,11 @@ func sevenBitField(f Field) (Field, error) {
 	case verbatimFields[name]:
 		return Field{}, fmt.Errorf("%w: 8-bit data in header field %s, which has no encoded form", ErrMalformed, f.Name)
 	case name == "content-type" || name == "content-disposition":
-		mt, params, err := mime.ParseMediaType(v)
+		mt, params, err := stdmime.ParseMediaType(v)
 		if err != nil || !IsASCII([]byte(mt)) {
 			return Field{}, fmt.Errorf("%w: header %s: %v", ErrMalformed, f.Name, err)
 		}
-		formatted := mime.FormatMediaType(mt, params)
+		formatted := stdmime.FormatMediaType(mt, params)
 		if formatted == "" {
 			return Field{}, fmt.Errorf("%w: header %s cannot be re-encoded", ErrMalformed, f.Name)
 		}
@@ -129,8 +129,8 @@ func encodePhrase(s string) string {
 // leave a character a phrase may not hold), folded between words so no line grows past 78 octets
 // for want of a break.
 func encodeWords(s string, phrase bool) string {
-	q := mime.QEncoding.Encode("utf-8", s)
-	if b := mime.BEncoding.Encode("utf-8", s); len(b) < len(q) || (phrase && strings.ContainsAny(q, `()<>[]:;@\,."`)) {
+	q := stdmime.QEncoding.Encode("utf-8", s)
+	if b := stdmime.BEncoding.Encode("utf-8", s); len(b) < len(q) || (phrase && strings.ContainsAny(q, `()<>[]:;@\,."`)) {
 		q = b
 	}
 	// '?' is always encoded inside a word, so "?= =?" only ever separates two of them.

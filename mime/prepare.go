@@ -1,4 +1,4 @@
-// Package payload prepares a message for cryptographic protection, whatever the method (S/MIME or
+// Package mime is sealpost's one MIME layer. It prepares a message for cryptographic protection, whatever the method (S/MIME or
 // PGP/MIME): it splits the header that stays outside from the MIME entity that is signed (RFC 9788's
 // Cryptographic Payload), makes that entity canonical so that what is signed is exactly what is sent,
 // and applies header protection.
@@ -8,7 +8,7 @@
 // on an encrypted message, Outer holds only the fields exposedField allows (and the hop's trace
 // fields): nothing else of the header leaves outside the encryption. Errors wrap ErrMalformed (the
 // sender's message cannot be made canonical) or ErrNoFrom.
-package payload
+package mime
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"mime"
+	stdmime "mime"
 	"net/mail"
 	"strings"
 )
@@ -144,7 +144,7 @@ func HeaderValue(entity []byte, name string) string {
 		return ""
 	}
 	v := h.Get(name)
-	if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+	if d, err := new(stdmime.WordDecoder).DecodeHeader(v); err == nil {
 		return d
 	}
 	return v

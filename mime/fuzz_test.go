@@ -1,8 +1,8 @@
-package payload
+package mime
 
 import (
 	"bytes"
-	"mime"
+	stdmime "mime"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -119,7 +119,7 @@ func FuzzSevenBitField(f *testing.F) {
 			}
 		case name == "keywords" || name == "content-type" || name == "content-disposition":
 		default:
-			if d, err := new(mime.WordDecoder).DecodeHeader(out.Value()); err != nil || d != in.Value() {
+			if d, err := new(stdmime.WordDecoder).DecodeHeader(out.Value()); err != nil || d != in.Value() {
 				t.Fatalf("%q decodes to %q (%v)", in.Raw, d, err)
 			}
 		}

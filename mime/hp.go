@@ -1,10 +1,10 @@
-package payload
+package mime
 
 import (
 	"bytes"
 	"fmt"
 	"html"
-	"mime"
+	stdmime "mime"
 	"net/mail"
 	"strings"
 )
@@ -139,7 +139,7 @@ func displayValue(f Field) string {
 			return strings.Join(items, ", ")
 		}
 	}
-	if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+	if d, err := new(stdmime.WordDecoder).DecodeHeader(v); err == nil {
 		return d
 	}
 	return v
@@ -154,7 +154,7 @@ func (p protection) apply(inner Header) (Header, error) {
 	}
 	params["hp"] = p.hp
 	delete(params, "protected-headers")
-	ct := NewField("Content-Type", mime.FormatMediaType(mt, params)+";\r\n protected-headers=\"v1\"")
+	ct := NewField("Content-Type", stdmime.FormatMediaType(mt, params)+";\r\n protected-headers=\"v1\"")
 	out := make(Header, 0, len(p.copies)+len(inner)+1)
 	out = append(out, p.copies...)
 	out = append(out, inner.Without(func(n string) bool { return strings.EqualFold(n, "Content-Type") })...)
@@ -208,7 +208,7 @@ func decorate(h Header, body []byte, lines []string, depth int) (Header, []byte,
 	if err != nil {
 		return nil, nil, false
 	}
-	if disp, _, err := mime.ParseMediaType(h.Get("Content-Disposition")); err == nil && disp == "attachment" {
+	if disp, _, err := stdmime.ParseMediaType(h.Get("Content-Disposition")); err == nil && disp == "attachment" {
 		return nil, nil, false
 	}
 	switch {
@@ -278,7 +278,7 @@ func decorateLeaf(h Header, body []byte, mt string, params map[string]string, li
 		out = insertIntoHTMLBody(text, htmlDisplay(lines))
 	}
 	params["hp-legacy-display"] = "1"
-	ct := mime.FormatMediaType(mt, params)
+	ct := stdmime.FormatMediaType(mt, params)
 	if ct == "" {
 		return nil, nil, false
 	}

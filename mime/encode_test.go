@@ -1,9 +1,9 @@
-package payload
+package mime
 
 import (
 	"bytes"
 	"errors"
-	"mime"
+	stdmime "mime"
 	"net/mail"
 	"strings"
 	"testing"
@@ -65,7 +65,7 @@ func TestEightBitHeaderFieldsAreEncoded(t *testing.T) {
 					sameAddresses(t, where, orig, got, opts.HeaderProtection && opts.Encrypted && where == "outer")
 					continue
 				}
-				if d, err := new(mime.WordDecoder).DecodeHeader(got); err != nil || d != orig.Value() &&
+				if d, err := new(stdmime.WordDecoder).DecodeHeader(got); err != nil || d != orig.Value() &&
 					!strings.EqualFold(orig.Name, "Keywords") {
 					t.Errorf("%+v %s %s decodes to %q (%v), want %q", opts, where, orig.Name, d, err, orig.Value())
 				}
@@ -75,7 +75,7 @@ func TestEightBitHeaderFieldsAreEncoded(t *testing.T) {
 		if kw == "" {
 			kw = p.Outer.Get("Keywords")
 		}
-		kw, _ = new(mime.WordDecoder).DecodeHeader(kw)
+		kw, _ = new(stdmime.WordDecoder).DecodeHeader(kw)
 		if kw != "Auszug, Grüße, Ihr Team, plain" {
 			t.Errorf("Keywords decode to %q", kw)
 		}

@@ -1,8 +1,8 @@
-package payload
+package mime
 
 import (
 	"bytes"
-	"mime"
+	stdmime "mime"
 	"strings"
 	"testing"
 )
@@ -115,7 +115,7 @@ func TestHeaderProtectionMarkers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mt, params, err := mime.ParseMediaType(p.Inner.Get("Content-Type"))
+			mt, params, err := stdmime.ParseMediaType(p.Inner.Get("Content-Type"))
 			if err != nil || mt != "text/plain" || params["hp"] != tt.hp || params["protected-headers"] != "v1" {
 				t.Fatalf("root Content-Type %q (%v): want hp=%s and protected-headers=v1", p.Inner.Get("Content-Type"), err, tt.hp)
 			}

@@ -1,10 +1,10 @@
-package payload
+package mime
 
 import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"mime"
+	stdmime "mime"
 	"mime/quotedprintable"
 	"strings"
 )
@@ -173,7 +173,7 @@ func MediaType(h Header) (string, map[string]string, error) {
 	if ct == "" {
 		return "text/plain", map[string]string{}, nil
 	}
-	mt, params, err := mime.ParseMediaType(ct)
+	mt, params, err := stdmime.ParseMediaType(ct)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: Content-Type %q: %v", ErrMalformed, truncate([]byte(ct)), err)
 	}
