@@ -8,14 +8,11 @@ import (
 	"github.com/sealpost/sealpost/queue"
 )
 
-// Spool wraps the gateway's spool so that everything queued is DKIM-signed: Put signs m.Data, then
+// Spool wraps the outbound spool so that everything queued is DKIM-signed: Put signs m.Data, then
 // passes the message on. Signing is the last step before the queue because protection rewrites the
 // body; nothing may change the message after it.
 type Spool struct {
-	Next interface {
-		Put(ctx context.Context, m *queue.Message) (string, error)
-		Delete(id string) error
-	}
+	Next   queue.Writer
 	Signer *Signer
 }
 

@@ -24,7 +24,7 @@ const overflow = "other"
 
 // Metrics are sealpost's Prometheus metrics (github.com/prometheus/client_golang), in a registry
 // of their own with the Go runtime's and the process's collectors. It is the gateway's Observer
-// (gateway.Observer), and QueueObserver gives each spool's. Its methods are safe for concurrent use.
+// (outbound.Observer), and QueueObserver gives each spool's. Its methods are safe for concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -152,22 +152,22 @@ func (h *boundedHistogram) observe(v float64, labels ...string) {
 	h.v.WithLabelValues(h.seen.bound(labels)...).Observe(v)
 }
 
-// Accepted implements gateway.Observer.
+// Accepted implements outbound.Observer.
 func (m *Metrics) Accepted(class, method string, recipients int) {
 	m.accepted.add(1, class, method)
 	m.acceptedRcpts.add(float64(recipients), class, method)
 }
 
-// Refused implements gateway.Observer.
+// Refused implements outbound.Observer.
 func (m *Metrics) Refused(class, reason string) { m.refused.add(1, class, reason) }
 
-// Protected implements gateway.Observer.
+// Protected implements outbound.Observer.
 func (m *Metrics) Protected(method string, d time.Duration) {
 	m.protected.add(1, method)
 	m.protectSeconds.observe(d.Seconds(), method)
 }
 
-// Inbound implements gateway.InboundObserver.
+// Inbound implements inbound.Observer.
 func (m *Metrics) Inbound(status, method, action string) { m.inbound.add(1, status, method, action) }
 
 // QueueObserver returns the queue.Observer of the spool named name ("outbound", "desk"), for

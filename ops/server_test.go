@@ -21,15 +21,16 @@ import (
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/tsa"
 )
 
 var (
-	_ gateway.Observer = (*Metrics)(nil)
-	_ Spool            = (*queue.Spool)(nil)
-	_ SpoolStats       = (*queue.Spool)(nil)
+	_ outbound.Observer = (*Metrics)(nil)
+	_ Spool             = (*queue.Spool)(nil)
+	_ SpoolStats        = (*queue.Spool)(nil)
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -188,21 +189,21 @@ func getBank(t *testing.T) *bank {
 }
 
 // transaction runs MAIL, RCPT… and DATA on g.
-func transaction(g *gateway.Gateway, from string, to []string, msg string) error {
+func transaction(g *outbound.Pipeline, from string, to []string, msg string) error {
 	s, err := g.NewSession(gateway.Client{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Trusted: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := s.Mail(from, 0); err != nil {
+	if err := s.Mail(context.Background(), from, 0); err != nil {
 		return err
 	}
 	for _, r := range to {
-		if err := s.Rcpt(r); err != nil {
+		if err := s.Rcpt(context.Background(), r); err != nil {
 			return err
 		}
 	}
-	_, err = s.Data([]byte(msg))
+	_, err = s.Data(context.Background(), []byte(msg))
 	return err
 }
 
@@ -224,21 +225,21 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	outbound := openSpool(t, t.TempDir(), &queue.Maildir{Dir: filepath.Join(t.TempDir(), "outbox")}, queue.WithObserver(m.QueueObserver("outbound")))
+	outSpool := openSpool(t, t.TempDir(), &queue.Maildir{Dir: filepath.Join(t.TempDir(), "outbox")}, queue.WithObserver(m.QueueObserver("outbound")))
 	desk := openSpool(t, t.TempDir(), hop(func(to string) error {
 		if strings.HasPrefix(to, "gone@") {
 			return &queue.DeliveryError{Code: 550, Enhanced: "5.1.1", Message: "no such user"}
 		}
 		return busy(to)
 	}), queue.WithObserver(m.QueueObserver("desk")))
-	m.WatchSpool("outbound", outbound)
+	m.WatchSpool("outbound", outSpool)
 	m.WatchSpool("desk", desk)
 	m.SetCertificateExpiry("signer", b.signer.Certificate())
-	cfg := gateway.DefaultConfig()
+	cfg := outbound.DefaultConfig()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(cfg, gateway.Deps{Directory: directory, SMIME: sm, Spool: outbound, Observer: m, Log: quiet})
+	g, err := outbound.New(cfg, outbound.Deps{Directory: directory, SMIME: sm, Spool: outSpool, Observer: m, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		Data: []byte("Subject: reply\r\n\r\nx\r\n"), Class: "support", Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "outbound delivery", func() bool { n, _ := outbound.Stats(); return n == 0 })
+	waitFor(t, "outbound delivery", func() bool { n, _ := outSpool.Stats(); return n == 0 })
 	waitFor(t, "desk attempt", func() bool {
 		l, _ := desk.List()
 		return len(l) == 1 && l[0].Recipients[1].Attempts == 1
@@ -378,9 +379,9 @@ func TestCertificateValid(t *testing.T) {
 }
 
 func TestQueueControl(t *testing.T) {
-	outbound := openSpool(t, t.TempDir(), hop(busy))
+	outSpool := openSpool(t, t.TempDir(), hop(busy))
 	desk := openSpool(t, t.TempDir(), hop(busy))
-	_, base := startServer(t, WithSpool("outbound", outbound), WithSpool("desk", desk))
+	_, base := startServer(t, WithSpool("outbound", outSpool), WithSpool("desk", desk))
 	put := func(sp *queue.Spool, to ...string) string {
 		id, err := sp.Put(context.Background(), &queue.Message{From: "statements@bank.example", Recipients: to,
 			Data: []byte("Subject: s\r\n\r\nBODY-SECRET\r\n"), Class: "statement", Expires: time.Now().Add(time.Hour)})
@@ -390,8 +391,8 @@ func TestQueueControl(t *testing.T) {
 		waitFor(t, "first attempt of "+id, func() bool { in, err := sp.Get(id); return err == nil && in.Recipients[0].Attempts == 1 })
 		return id
 	}
-	a := put(outbound, "alice@example.com", "Bob@Example.NET")
-	b := put(outbound, "carol@example.org")
+	a := put(outSpool, "alice@example.com", "Bob@Example.NET")
+	b := put(outSpool, "carol@example.org")
 	d := put(desk, "support@bank.example")
 
 	var list EntryList
@@ -427,12 +428,12 @@ func TestQueueControl(t *testing.T) {
 	if code, _, body := call(t, "POST", base+"/queue/"+a+"/retry", &act); code != 200 || act != (Action{Queue: "outbound", ID: a, Action: "retry"}) {
 		t.Fatalf("retry: %d %s", code, body)
 	}
-	waitFor(t, "retried attempt", func() bool { in, _ := outbound.Get(a); return in.Recipients[0].Attempts == 2 })
+	waitFor(t, "retried attempt", func() bool { in, _ := outSpool.Get(a); return in.Recipients[0].Attempts == 2 })
 
 	if code, _, body := call(t, "DELETE", base+"/queue/"+a, &act); code != 200 || act.Action != "delete" {
 		t.Fatalf("delete: %d %s", code, body)
 	}
-	if _, err := outbound.Get(a); !errors.Is(err, queue.ErrNotFound) {
+	if _, err := outSpool.Get(a); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("after DELETE the spool still has %s: %v", a, err)
 	}
 	for _, m := range []string{"GET", "DELETE"} {
@@ -445,16 +446,16 @@ func TestQueueControl(t *testing.T) {
 		t.Fatalf("retry of a deleted entry: %d %s", code, body)
 	}
 	if code, _, body := call(t, "GET", base+"/queue/"+d, nil); code != 404 {
-		t.Fatalf("the desk's entry found in the outbound queue: %d %s", code, body)
+		t.Fatalf("the desk's entry found in the outSpool queue: %d %s", code, body)
 	}
 
 	act = Action{}
 	if code, _, body := call(t, "POST", base+"/queue/flush?queue=outbound", &act); code != 200 || act != (Action{Queue: "outbound", Action: "flush"}) {
 		t.Fatalf("flush: %d %s", code, body)
 	}
-	waitFor(t, "flushed attempt", func() bool { in, _ := outbound.Get(b); return in.Recipients[0].Attempts == 2 })
+	waitFor(t, "flushed attempt", func() bool { in, _ := outSpool.Get(b); return in.Recipients[0].Attempts == 2 })
 	if in, _ := desk.Get(d); in.Recipients[0].Attempts != 1 {
-		t.Fatal("flushing the outbound queue flushed the desk's")
+		t.Fatal("flushing the outSpool queue flushed the desk's")
 	}
 }
 

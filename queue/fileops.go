@@ -104,3 +104,16 @@ func removeDurably(ops fileOps, dir string, paths ...string) error {
 	}
 	return nil
 }
+
+// WriteFileDurably makes dir/name hold exactly data with the spool's discipline: a temporary file
+// in tmpDir (same file system), fsync, rename, fsync of dir; on failure nothing is left under name.
+// The quarantine keeps held mail with it, so queue stays the only code that writes mail to disk.
+func WriteFileDurably(tmpDir, dir, name string, data []byte) error {
+	return writeAtomic(osOps{}, tmpDir, dir, name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// RemoveDurably removes paths (missing ones are not an error) and fsyncs dir once.
+func RemoveDurably(dir string, paths ...string) error { return removeDurably(osOps{}, dir, paths...) }

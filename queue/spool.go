@@ -389,6 +389,16 @@ func freshState(m *entryMeta) *entryState {
 	return st
 }
 
+// Writer is the one interface through which pipelines queue mail: the Spool, or a wrapper that
+// changes a message on its way in (dkim.Spool). Put returns only once m is durable; Delete takes
+// back a message the client was never told 250 for.
+type Writer interface {
+	Put(ctx context.Context, m *Message) (string, error)
+	Delete(id string) error
+}
+
+var _ Writer = (*Spool)(nil)
+
 // Put queues m durably and returns its queue ID. It returns only after the
 // entry is complete and fsynced, file and directory; only then may the
 // caller answer "250 queued as ID". Errors wrap ErrSpoolWrite or
@@ -499,6 +509,10 @@ func validClass(c string) error {
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewID returns a random 16-character queue ID (80 bits). The quarantine names held mail with it,
+// so that a 250 does not tell the sender whether its message was queued or held.
+func NewID() string { return newID() }
 
 // newID returns a random 16-character queue ID (80 bits).
 func newID() string {

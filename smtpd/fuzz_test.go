@@ -49,15 +49,18 @@ type sinkSession struct {
 	rcpt int
 }
 
-func (s *sinkSession) Mail(string, int64) error { s.from, s.rcpt = true, 0; return nil }
-func (s *sinkSession) Rcpt(string) error {
+func (s *sinkSession) Mail(context.Context, string, int64) error {
+	s.from, s.rcpt = true, 0
+	return nil
+}
+func (s *sinkSession) Rcpt(context.Context, string) error {
 	if !s.from {
 		s.g.fail("RCPT before MAIL")
 	}
 	s.rcpt++
 	return nil
 }
-func (s *sinkSession) Data(msg []byte) (string, error) {
+func (s *sinkSession) Data(_ context.Context, msg []byte) (string, error) {
 	switch {
 	case !s.from || s.rcpt == 0:
 		s.g.fail("Data without MAIL and RCPT")

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -33,6 +34,8 @@ type recorder struct {
 	mailErr func(from string) error
 	rcptErr func(to string) error
 	dataErr func(msg []byte) error
+	// dataCtx, when set, runs in Data with the context the listener passed.
+	dataCtx func(ctx context.Context) error
 	panicIn string // "NewSession", "Mail", "Rcpt" or "Data": panic there, once
 }
 
@@ -87,7 +90,7 @@ type recSession struct {
 	closed bool
 }
 
-func (s *recSession) Mail(from string, size int64) error {
+func (s *recSession) Mail(_ context.Context, from string, size int64) error {
 	s.r.event("mail %s %d", from, size)
 	if s.r.shouldPanic("Mail") {
 		panic("test panic in Mail")
@@ -101,7 +104,7 @@ func (s *recSession) Mail(from string, size int64) error {
 	return nil
 }
 
-func (s *recSession) Rcpt(to string) error {
+func (s *recSession) Rcpt(_ context.Context, to string) error {
 	s.r.event("rcpt %s", to)
 	if s.r.shouldPanic("Rcpt") {
 		panic("test panic in Rcpt")
@@ -115,8 +118,13 @@ func (s *recSession) Rcpt(to string) error {
 	return nil
 }
 
-func (s *recSession) Data(msg []byte) (string, error) {
+func (s *recSession) Data(ctx context.Context, msg []byte) (string, error) {
 	s.r.event("data %d", len(msg))
+	if s.r.dataCtx != nil {
+		if err := s.r.dataCtx(ctx); err != nil {
+			return "", err
+		}
+	}
 	if s.r.shouldPanic("Data") {
 		panic("test panic in Data")
 	}

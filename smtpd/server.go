@@ -15,7 +15,7 @@
 //     even Handler.NewSession.
 //     The one exception is a listener with Config.Public (the inbound, MX-side listener for the
 //     support desk): there untrusted clients reach the handler, which accepts only the
-//     addresses it serves (gateway.Inbound: the support addresses).
+//     addresses it serves (inbound.Pipeline: the support addresses).
 //   - AUTH PLAIN and LOGIN are offered and accepted only under STARTTLS (TLS 1.2+; before it
 //     go-smtp answers "523 5.7.10 TLS is required"), checked against bcrypt hashes; an unknown
 //     user costs a bcrypt comparison too. The third failure on a connection ends it. AUTH
@@ -97,6 +97,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -130,6 +131,11 @@ type Server struct {
 	// failed AUTH takes about as long whether or not the user exists.
 	dummyHash []byte
 
+	// ctx lives as long as the server: every pipeline call gets it, so Close cancels an in-flight
+	// TSA, store or spool call instead of leaving it to run after shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu        sync.Mutex
 	closed    bool
 	listeners []net.Listener
@@ -161,6 +167,7 @@ func New(cfg Config, h gateway.Handler, log *slog.Logger) (*Server, error) {
 		limits:  newConnLimits(&cfg),
 		users:   make(map[string][]byte, len(cfg.Users)),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if len(cfg.Users) > 0 {
 		cost := bcrypt.MinCost
 		for u, h := range cfg.Users {
@@ -237,9 +244,9 @@ func (s *Server) Addr() net.Addr {
 	return s.listeners[0].Addr()
 }
 
-// Close closes the listeners and every connection at once. A gateway call in progress
-// finishes on its own; its session is closed when it returns, and its client gets no reply
-// (the sending MTA retries).
+// Close closes the listeners and every connection at once, and cancels the context of every
+// pipeline call in progress: its TSA, store or spool call fails, nothing is queued, its session is
+// closed when it returns, and its client gets no reply (the sending MTA retries).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -247,6 +254,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.cancel()
 	var errs []error
 	for _, l := range s.listeners {
 		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

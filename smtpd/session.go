@@ -229,7 +229,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err != nil {
 		return s.replyTo("NewSession", err)
 	}
-	if err := s.call("Mail", func() error { return gw.Mail(from, size) }); err != nil {
+	if err := s.call("Mail", func() error { return gw.Mail(s.srv.ctx, from, size) }); err != nil {
 		return s.replyTo("Mail", err)
 	}
 	s.mu.Lock()
@@ -254,7 +254,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := gateway.CheckRecipient(to, utf8); err != nil {
 		return s.refuse(Reply(err), "smtp refused RCPT: bad recipient address", "reason", gateway.Reason(err))
 	}
-	if err := s.call("Rcpt", func() error { return gw.Rcpt(to) }); err != nil {
+	if err := s.call("Rcpt", func() error { return gw.Rcpt(s.srv.ctx, to) }); err != nil {
 		return s.replyTo("Rcpt", err)
 	}
 	s.mu.Lock()
@@ -318,7 +318,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	var id string
 	if err := s.call("Data", func() (err error) {
-		id, err = gw.Data(msg)
+		id, err = gw.Data(s.srv.ctx, msg)
 		return err
 	}); err != nil {
 		return s.replyTo("Data", err)
@@ -327,7 +327,7 @@ func (s *session) Data(r io.Reader) error {
 	rcpts := s.rcpts
 	s.mu.Unlock()
 	rep := replyQueued(id)
-	s.log.Info("smtp queued", "queue_id", replyText(id), "bytes", len(msg), "rcpts", rcpts, "code", rep.Code)
+	s.log.Info("smtp queued", "queue_id", gateway.ReplyText(id), "bytes", len(msg), "rcpts", rcpts, "code", rep.Code)
 	// go-smtp takes the reply code from the returned *smtp.SMTPError, 250 included.
 	return rep
 }

@@ -15,9 +15,10 @@ import (
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
-	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/ops"
+	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -35,17 +36,17 @@ type Config struct {
 	Identities string `json:"identities"`
 	// Senders are the addresses the development signing identities name, used when `serve`
 	// creates them on first start.
-	Senders  []string       `json:"senders"`
-	Log      LogConfig      `json:"log"`
-	SMTP     SMTPConfig     `json:"smtp"`
-	Queue    QueueConfig    `json:"queue"`
-	Delivery DeliveryConfig `json:"delivery"`
-	TSA      TSAConfig      `json:"tsa"`
-	Gateway  gateway.Config `json:"gateway"`
-	Inbound  InboundConfig  `json:"inbound"`
-	HSM      HSMConfig      `json:"hsm"`
-	DKIM     DKIMConfig     `json:"dkim"`
-	Ops      ops.Config     `json:"ops"`
+	Senders  []string        `json:"senders"`
+	Log      LogConfig       `json:"log"`
+	SMTP     SMTPConfig      `json:"smtp"`
+	Queue    QueueConfig     `json:"queue"`
+	Delivery DeliveryConfig  `json:"delivery"`
+	TSA      TSAConfig       `json:"tsa"`
+	Gateway  outbound.Config `json:"gateway"`
+	Inbound  InboundConfig   `json:"inbound"`
+	HSM      HSMConfig       `json:"hsm"`
+	DKIM     DKIMConfig      `json:"dkim"`
+	Ops      ops.Config      `json:"ops"`
 }
 
 // Where the bank's identities come from (Config.Identities).
@@ -96,7 +97,7 @@ type InboundConfig struct {
 	// Listener is the inbound SMTP listener. It accepts any client (allowed_networks and users
 	// only matter for AUTH) and only the support addresses as recipients.
 	Listener SMTPConfig `json:"listener"`
-	gateway.InboundConfig
+	inbound.Config
 	// Delivery is the desk's next hop; default a Maildir DATA/desk.
 	Delivery DeliveryConfig `json:"delivery"`
 }
@@ -187,16 +188,16 @@ func defaultConfig() Config {
 				MaxSessionDuration: config.Duration(30 * time.Minute),
 				MaxConnections:     100, MaxConnectionsPerClient: 10, MaxConnectionsPerNetwork: 25,
 			},
-			InboundConfig: defaultInbound(),
+			Config: defaultInbound(),
 		},
 		Ops:     ops.Config{Enabled: true, Addr: ops.DefaultAddr},
-		Gateway: gateway.DefaultConfig(),
+		Gateway: outbound.DefaultConfig(),
 	}
 }
 
 // defaultInbound is the inbound pipeline's defaults with the example bank's desk.
-func defaultInbound() gateway.InboundConfig {
-	c := gateway.DefaultInboundConfig()
+func defaultInbound() inbound.Config {
+	c := inbound.DefaultConfig()
 	c.SupportAddresses, c.AuthServID = []string{"support@bank.example"}, "sealpost.bank.example"
 	return c
 }
@@ -276,7 +277,7 @@ func (c *Config) Validate() error {
 		in.Public = true
 		add("inbound.listener", in.Validate())
 	}
-	add("inbound", c.Inbound.InboundConfig.Validate())
+	add("inbound", c.Inbound.Config.Validate())
 	errs = append(errs, validateDelivery("inbound.delivery", &c.Inbound.Delivery, filepath.Join(c.Data, "desk")))
 	if c.HSM.Signer != nil {
 		add("hsm.signer", c.HSM.Signer.Validate())

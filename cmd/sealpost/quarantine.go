@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -43,7 +42,7 @@ func cmdQuarantine(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	switch sub {
 	case "list":
-		list, err := o.store.HeldList(ctx, *all)
+		list, err := o.held.List(ctx, *all)
 		if err != nil {
 			return err
 		}
@@ -58,34 +57,26 @@ func cmdQuarantine(args []string, stdout, stderr io.Writer) error {
 		}
 		return tw.Flush()
 	case "show":
-		h, err := o.store.HeldGet(ctx, fs.Arg(0))
+		h, m, err := o.held.Get(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		raw, err := o.held.Get(h.ID)
-		if errors.Is(err, os.ErrNotExist) {
+		if m == nil {
 			fmt.Fprintf(stdout, "id:\t%s\nstate:\treleased and delivered\nverdict:\t%s\n", h.ID, h.Verdict)
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		sender, rcpts, msg, err := gateway.ParseHeld(raw)
-		if err != nil {
-			return err
-		}
 		// The verdict is computed again from the message as received: the operator sees what
 		// would be delivered on release, including a registration or thread added since.
-		res, err := o.pipeline.Evaluate(ctx, msg, h.Received)
-		fmt.Fprintf(stdout, "id:\t%s\nreceived:\t%s\nenvelope:\t%s -> %v\nreason:\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(sender), rcpts, h.Reason)
+		res, err := o.pipeline.Evaluate(ctx, m.Data, h.Received)
+		fmt.Fprintf(stdout, "id:\t%s\nreceived:\t%s\nenvelope:\t%s -> %v\nreason:\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(m.From), m.To, h.Reason)
 		if err != nil {
-			fmt.Fprintf(stdout, "verdict:\tnot processed: %s\n", gateway.Reply(err))
+			fmt.Fprintf(stdout, "verdict:\tnot processed: %s\n", gateway.ReplyFor(err).String())
 			return nil
 		}
 		printVerdict(stdout, res.Verdict, "")
 		return nil
 	case "release":
-		if err := o.store.Release(ctx, fs.Arg(0)); err != nil {
+		if err := o.held.Release(ctx, fs.Arg(0)); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return fmt.Errorf("%s was already released", fs.Arg(0))
 			}

@@ -17,10 +17,12 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/dkim"
-	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/ops"
+	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/pgp"
+	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/smtpd"
@@ -100,8 +102,9 @@ type instance struct {
 type inboundListener struct {
 	srv      *smtpd.Server
 	ln       net.Listener
-	pipeline *gateway.Inbound
+	pipeline *inbound.Pipeline
 	desk     *queue.Spool
+	held     *quarantine.Quarantine
 }
 
 // Addr is the SMTP listener's address.
@@ -252,7 +255,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	cleanup = append(cleanup, func() { spool.Close() })
 	m.WatchSpool("outbound", spool)
 	// DKIM signs each protected copy on its way into the spool.
-	var out gateway.Spool = spool
+	var out queue.Writer = spool
 	if len(cfg.DKIM.Keys) > 0 {
 		dk, err := dkim.New(cfg.DKIM.Keys)
 		if err != nil {
@@ -260,7 +263,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		}
 		out = dkim.Spool{Next: spool, Signer: dk}
 	}
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{Directory: directory, SMIME: sp, PGP: pp, Spool: out, Store: st, Observer: m, Log: log})
+	gw, err := outbound.New(cfg.Gateway, outbound.Deps{Directory: directory, SMIME: sp, PGP: pp, Spool: out, Store: st, Observer: m, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +329,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if in != nil {
 		go in.desk.Start(wctx)
 		go func() { inst.done <- in.srv.Serve(in.ln) }()
-		go releaseLoop(wctx, in.pipeline, log)
+		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased, log)
 	}
 	return inst, nil
 }
@@ -346,21 +349,21 @@ func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opt
 
 // newInboundPipeline builds the inbound pipeline (desk and quarantine may be nil for `verify`).
 func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
-	st store.Store, desk gateway.Spool, held *queue.Held, obs gateway.InboundObserver, log *slog.Logger) (*gateway.Inbound, error) {
+	st store.Store, desk queue.Writer, held *quarantine.Quarantine, obs inbound.Observer, log *slog.Logger) (*inbound.Pipeline, error) {
 	var pgpKeys openpgp.EntityList
 	if pgpKey != nil {
 		pgpKeys = openpgp.EntityList{pgpKey}
 	}
-	return gateway.NewInbound(cfg.Inbound.InboundConfig, gateway.InboundDeps{
+	return inbound.New(cfg.Inbound.Config, inbound.Deps{
 		Identities: decrypters, PGPKeys: pgpKeys, Directory: directory,
-		Store: st, Desk: desk, Held: held, Observer: obs, Log: log,
+		Store: st, Desk: desk, Quarantine: held, Observer: obs, Log: log,
 	})
 }
 
 // startInbound opens the desk's spool and the quarantine and binds the inbound listener.
 func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
 	st store.Store, m *ops.Metrics, log *slog.Logger) (in *inboundListener, err error) {
-	held, err := queue.OpenHeld(quarantineDir(cfg))
+	held, err := quarantine.Open(quarantineDir(cfg), st)
 	if err != nil {
 		return nil, err
 	}
@@ -395,31 +398,11 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decry
 	if err != nil {
 		return nil, fmt.Errorf("inbound.listener.addr: %w", err)
 	}
-	return &inboundListener{srv: srv, ln: ln, pipeline: pipeline, desk: desk}, nil
+	return &inboundListener{srv: srv, ln: ln, pipeline: pipeline, desk: desk, held: held}, nil
 }
 
 // releaseInterval is how often serve looks for held messages an operator released.
 const releaseInterval = 5 * time.Second
-
-// releaseLoop delivers released held messages (sealpost quarantine release) until ctx ends.
-func releaseLoop(ctx context.Context, ib *gateway.Inbound, log *slog.Logger) {
-	t := time.NewTicker(releaseInterval)
-	defer t.Stop()
-	for {
-		n, err := ib.ReleaseReleased(ctx)
-		if n > 0 {
-			log.Info("released held messages delivered to the desk", "count", n)
-		}
-		if err != nil && ctx.Err() == nil {
-			log.Warn("releasing held messages", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
 
 // newTimestamper returns the embedded TSA from the data directory, or a client for c.URLs that
 // trusts c.Roots (default: the data directory's roots).

@@ -15,8 +15,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
-	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/store"
 )
 
@@ -37,8 +38,8 @@ var errNotVerified = errors.New("not verified")
 type offline struct {
 	cfg      Config
 	store    store.Store
-	pipeline *gateway.Inbound
-	held     *queue.Held
+	pipeline *inbound.Pipeline
+	held     *quarantine.Quarantine
 	hsm      []io.Closer
 }
 
@@ -86,7 +87,7 @@ func openOffline(configFile, data string, withHeld bool) (*offline, error) {
 	}
 	o := &offline{cfg: cfg, store: st, hsm: hsm}
 	if withHeld {
-		if o.held, err = queue.OpenHeld(quarantineDir(cfg)); err != nil {
+		if o.held, err = quarantine.Open(quarantineDir(cfg), st); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -132,8 +133,8 @@ func cmdVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	defer o.Close()
 	res, err := o.pipeline.Evaluate(context.Background(), msg, arrival)
 	if err != nil {
-		fmt.Fprintf(stdout, "verdict:\tnot processed\nreply:\t%s\n", gateway.Reply(err))
-		return &exitCode{2, fmt.Errorf("%s: cannot be processed: %s", fs.Arg(0), gateway.Reply(err))}
+		fmt.Fprintf(stdout, "verdict:\tnot processed\nreply:\t%s\n", gateway.ReplyFor(err).String())
+		return &exitCode{2, fmt.Errorf("%s: cannot be processed: %s", fs.Arg(0), gateway.ReplyFor(err).String())}
 	}
 	action := res.Action
 	if res.Reason != "" {
@@ -173,7 +174,7 @@ func readMessage(name string, stdin io.Reader) ([]byte, error) {
 }
 
 // printVerdict writes a verdict for a person: one "name: value" line per fact.
-func printVerdict(w io.Writer, v *gateway.Verdict, action string) {
+func printVerdict(w io.Writer, v *inbound.Verdict, action string) {
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
 	line := func(k, val string) {
 		if val != "" {
@@ -188,7 +189,7 @@ func printVerdict(w io.Writer, v *gateway.Verdict, action string) {
 	line("from", v.From)
 	line("signer", v.Signer)
 	line("fingerprint", v.Fingerprint)
-	if v.Status != gateway.StatusUnsigned {
+	if v.Status != inbound.StatusUnsigned {
 		line("registered", map[bool]string{true: "yes", false: "no"}[v.Registered])
 		if !v.SignedAt.IsZero() {
 			src := "arrival"

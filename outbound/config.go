@@ -1,0 +1,192 @@
+package outbound
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sealpost/sealpost/config"
+	"github.com/sealpost/sealpost/keys"
+)
+
+// Class names. Every message belongs to exactly one.
+const (
+	ClassStatement = "statement"
+	ClassOTP       = "otp"
+	ClassSupport   = "support"
+	// ClassUnclassified is mail that no rule classifies. Its policy is the strictest in every
+	// dimension that cannot harm delivery: encryption required and header protection on; its
+	// lifetime is a statement's, since a short one would bounce mail that is merely unexpected.
+	ClassUnclassified = "unclassified"
+)
+
+// Classes lists every class, in the order errors name them.
+func Classes() []string { return []string{ClassStatement, ClassOTP, ClassSupport, ClassUnclassified} }
+
+// classList is the list of classes for error messages.
+func classList() string { return strings.Join(Classes(), ", ") }
+
+// Policy is what a class requires.
+type Policy struct {
+	// Encryption is "required" (no usable key: refused at RCPT, 550 5.7.1) or "preferred".
+	Encryption string `json:"encryption"`
+	// SignOnly allows a "preferred" class to go out signed but not encrypted to a recipient
+	// without a key. It cannot be set with "required".
+	SignOnly bool `json:"sign_only"`
+	// HeaderProtection applies RFC 9788 (for OTPs: the code never appears in the outer Subject).
+	HeaderProtection bool `json:"header_protection"`
+	// Lifetime is how long the queue tries before bouncing. An OTP is worthless after minutes.
+	Lifetime config.Duration `json:"lifetime"`
+}
+
+// Rule classifies by envelope sender: an exact address ("otp@bank.example") or a domain
+// ("@bank.example"). The first matching rule wins. The same rules classify the message's header
+// From, which must then be of the envelope sender's class (see session.checkFromClass).
+type Rule struct {
+	Sender string `json:"sender"`
+	Class  string `json:"class"`
+}
+
+// Config is the gateway's part of the configuration.
+type Config struct {
+	// Rules classify messages by envelope sender. With no rule matching, a message gets
+	// DefaultClass.
+	Rules []Rule `json:"rules"`
+	// DefaultClass is the class of messages no rule matches. Default "unclassified", whose policy
+	// is the strictest.
+	DefaultClass string `json:"default_class"`
+	// Policies per class; missing classes get DefaultPolicies' entry.
+	Policies map[string]Policy `json:"policies"`
+	// Prefer is the method for customers with both an S/MIME certificate and an OpenPGP key:
+	// "smime" (default) or "pgp".
+	Prefer string `json:"prefer"`
+}
+
+// DefaultPolicies are the policies of the classes when the configuration names none.
+func DefaultPolicies() map[string]Policy {
+	return map[string]Policy{
+		ClassStatement:    {Encryption: "required", Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassOTP:          {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(10 * time.Minute)},
+		ClassSupport:      {Encryption: "preferred", SignOnly: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassUnclassified: {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
+	}
+}
+
+// DefaultConfig is the gateway's embedded default: the bank's three senders with their classes,
+// everything else unclassified (the strictest policy), S/MIME for customers with both kinds of key.
+func DefaultConfig() Config {
+	return Config{
+		Rules: []Rule{
+			{Sender: "statements@bank.example", Class: ClassStatement},
+			{Sender: "otp@bank.example", Class: ClassOTP},
+			{Sender: "support@bank.example", Class: ClassSupport},
+		},
+		DefaultClass: ClassUnclassified,
+		Policies:     DefaultPolicies(),
+		Prefer:       "smime",
+	}
+}
+
+// Validate fills defaults and checks the configuration. It reports every problem, each a
+// *config.FieldError named by its key in the gateway section (prefer, default_class,
+// policies.otp.lifetime, rules[0].class, …).
+func (c *Config) Validate() error {
+	if c.DefaultClass == "" {
+		c.DefaultClass = ClassUnclassified
+	}
+	if c.Prefer == "" {
+		c.Prefer = "smime"
+	}
+	defaults := DefaultPolicies()
+	if c.Policies == nil {
+		c.Policies = map[string]Policy{}
+	}
+	for name, p := range defaults {
+		if _, ok := c.Policies[name]; !ok {
+			c.Policies[name] = p
+		}
+	}
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	}
+	for i, r := range c.Rules {
+		if _, ok := defaults[r.Class]; !ok {
+			bad(fmt.Sprintf("rules[%d].class", i), "unknown class %q (%s)", r.Class, classList())
+		}
+		if !strings.Contains(r.Sender, "@") {
+			bad(fmt.Sprintf("rules[%d].sender", i), "%q is neither an address nor \"@domain\"", r.Sender)
+		}
+	}
+	if _, ok := defaults[c.DefaultClass]; !ok {
+		bad("default_class", "unknown class %q (%s)", c.DefaultClass, classList())
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Policies)) {
+		p, path := c.Policies[name], config.MapKey("policies", name)
+		if _, known := defaults[name]; !known {
+			bad(path, "unknown class (%s)", classList())
+			continue
+		}
+		switch p.Encryption {
+		case "required":
+			if p.SignOnly {
+				bad(path+".sign_only", "cannot be set when encryption is required")
+			}
+		case "preferred":
+		default:
+			bad(path+".encryption", "%q is not \"required\" or \"preferred\"", p.Encryption)
+		}
+		if p.Lifetime <= 0 {
+			bad(path+".lifetime", "must be positive (e.g. \"10m\")")
+		}
+	}
+	if _, err := keys.ParseMethod(c.Prefer); err != nil {
+		bad("prefer", "%q is not smime or pgp", c.Prefer)
+	}
+	return errors.Join(errs...)
+}
+
+// classify returns the class for an envelope sender: its rule's, or DefaultClass.
+func (c *Config) classify(sender string) string {
+	if class, ok := c.rule(sender); ok {
+		return class
+	}
+	return c.DefaultClass
+}
+
+// rule returns the class of the first rule that names addr, and whether one does. Addresses match
+// as keys.SameAddress says (OTP@Bank.example is otp@bank.example), domains without case. It
+// classifies envelope senders and header From addresses alike.
+func (c *Config) rule(addr string) (string, bool) {
+	n, err := keys.NormalizeAddress(addr)
+	if err != nil {
+		return "", false
+	}
+	domain := n[strings.LastIndexByte(n, '@'):]
+	for _, r := range c.Rules {
+		if strings.HasPrefix(r.Sender, "@") {
+			if strings.EqualFold(r.Sender, domain) {
+				return r.Class, true
+			}
+			continue
+		}
+		if keys.SameAddress(r.Sender, n) {
+			return r.Class, true
+		}
+	}
+	return "", false
+}
+
+// atLeastAsStrict reports whether policy p protects a message at least as much as q in every
+// dimension that protects: p encrypts for every recipient q would encrypt for (it is sign-only
+// only where q is), and protects the header wherever q does. Lifetime is left out: it decides
+// when undeliverable mail bounces, not what a reader or the network can see.
+func atLeastAsStrict(p, q Policy) bool {
+	return (!p.signOnly() || q.signOnly()) && (!q.HeaderProtection || p.HeaderProtection)
+}
+
+// signOnly reports whether the policy lets a recipient without a key get the message signed only.
+func (p Policy) signOnly() bool { return p.Encryption == "preferred" && p.SignOnly }

@@ -1,0 +1,433 @@
+package outbound
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
+	"github.com/sealpost/sealpost/pgp"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/store"
+)
+
+// Gateway implements Handler.
+type Pipeline struct {
+	cfg       Config
+	prefer    keys.Method
+	directory atomic.Pointer[keys.Directory]
+	smime     *smime.Protector
+	pgp       *pgp.Protector
+	spool     queue.Writer
+	store     store.Store
+	obs       Observer
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	Directory *keys.Directory
+	SMIME     *smime.Protector // required
+	PGP       *pgp.Protector   // nil: OpenPGP recipients are treated as having no key
+	Spool     queue.Writer
+	// Store, when set, gives support mail a thread token in its Message-ID and tells which
+	// customers' clients read AES-GCM. nil: no threads, CBC for everyone.
+	Store store.Store
+	// Observer, when set, is told what was accepted, refused and protected (metrics).
+	Observer Observer
+	Log      *slog.Logger
+}
+
+// New returns a Gateway. cfg must have been validated.
+func New(cfg Config, d Deps) (*Pipeline, error) {
+	if d.Directory == nil || d.SMIME == nil || d.Spool == nil {
+		return nil, errors.New("outbound: directory, S/MIME protector and spool are required")
+	}
+	prefer, err := keys.ParseMethod(cfg.Prefer)
+	if err != nil {
+		return nil, err
+	}
+	g := &Pipeline{cfg: cfg, prefer: prefer, smime: d.SMIME, pgp: d.PGP, spool: d.Spool, store: d.Store, obs: d.Observer, log: d.Log, now: time.Now}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.obs == nil {
+		g.obs = nopObserver{}
+	}
+	g.directory.Store(d.Directory)
+	return g, nil
+}
+
+// SetDirectory replaces the recipient directory (reload); sessions in progress keep the one they
+// started with.
+func (g *Pipeline) SetDirectory(d *keys.Directory) { g.directory.Store(d) }
+
+// NewSession implements Handler.
+func (g *Pipeline) NewSession(c gateway.Client) (gateway.Session, error) {
+	return &session{g: g, client: c, dir: g.directory.Load()}, nil
+}
+
+// recipient is one accepted RCPT with the key chosen for it (nil key: sign only).
+type recipient struct {
+	addr   string
+	choice *keys.Choice
+}
+
+type session struct {
+	g      *Pipeline
+	client gateway.Client
+	dir    *keys.Directory
+	from   string
+	class  string
+	basis  classBasis // how class was chosen
+	rcpts  []recipient
+	inTx   bool
+}
+
+// classBasis says how a message got its class, which decides what its header From may be.
+type classBasis int
+
+const (
+	byDefault classBasis = iota // no rule names the envelope sender: DefaultClass
+	byRule                      // the envelope sender's rule
+	byHeader                    // an authenticated submitter's Sealpost-Class
+)
+
+func (s *session) Mail(_ context.Context, from string, size int64) error {
+	if !s.client.Trusted {
+		return s.g.refused("", gateway.Refuse(530, [3]int{5, 7, 0}, "Authentication required", gateway.ErrRelayDenied))
+	}
+	// The listener has applied the 8-bit rule, which needs its SMTPUTF8 flag; the rest is
+	// checked again here for any other caller of the Session.
+	if err := gateway.CheckSender(from, true); err != nil {
+		return s.g.refused("", err)
+	}
+	s.Reset()
+	s.from, s.class, s.basis, s.inTx = from, s.g.cfg.DefaultClass, byDefault, true
+	if class, ok := s.g.cfg.rule(from); ok {
+		s.class, s.basis = class, byRule
+	}
+	return nil
+}
+
+func (s *session) Rcpt(_ context.Context, to string) error {
+	if !s.inTx {
+		return gateway.Refuse(503, [3]int{5, 5, 1}, "MAIL first", nil)
+	}
+	r, err := s.resolve(to, s.class)
+	if err != nil {
+		return s.g.refused(s.class, err)
+	}
+	s.rcpts = append(s.rcpts, r)
+	return nil
+}
+
+// resolve finds the key for one recipient under class's policy.
+func (s *session) resolve(to, class string) (recipient, error) {
+	if err := gateway.CheckRecipient(to, true); err != nil {
+		return recipient{}, err
+	}
+	c, err := s.dir.Choose(to, s.g.prefer)
+	if err == nil && c.Method == keys.MethodPGP && s.g.pgp == nil {
+		err = &keys.RecipientError{Address: to}
+	}
+	if err == nil {
+		return recipient{addr: to, choice: &c}, nil
+	}
+	p := s.g.cfg.Policies[class]
+	if p.Encryption == "preferred" && p.SignOnly {
+		return recipient{addr: to}, nil
+	}
+	return recipient{}, gateway.Refuse(550, [3]int{5, 7, 1},
+		fmt.Sprintf("%s mail must be encrypted; %s", class, gateway.Printable(err.Error())), errors.Join(gateway.ErrNoKey, err))
+}
+
+func (s *session) Reset() {
+	s.from, s.class, s.basis, s.rcpts, s.inTx = "", "", byDefault, nil, false
+}
+
+func (s *session) Close() {}
+
+func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
+	if !s.inTx || len(s.rcpts) == 0 {
+		return "", gateway.Refuse(503, [3]int{5, 5, 1}, "RCPT first", nil)
+	}
+	class := s.class
+	defer func() { s.g.refused(class, err) }()
+	defer s.Reset()
+	msg, h, class, basis, err := s.classHeader(msg)
+	if err != nil {
+		class = s.class
+		return "", err
+	}
+	if err := s.checkFromClass(h, class, basis); err != nil {
+		return "", err
+	}
+	if class != s.class {
+		// The class changed at DATA: recipients are judged again under its policy, and the whole
+		// message is refused if any of them cannot be served.
+		var refused []string
+		for i, r := range s.rcpts {
+			nr, err := s.resolve(r.addr, class)
+			if err != nil {
+				refused = append(refused, r.addr)
+				continue
+			}
+			s.rcpts[i] = nr
+		}
+		if len(refused) > 0 {
+			return "", gateway.Refuse(550, [3]int{5, 7, 1}, fmt.Sprintf("%s mail must be encrypted; no usable key for: %s",
+				class, strings.Join(refused, ", ")), gateway.ErrNoKey)
+		}
+	}
+	policy := s.g.cfg.Policies[class]
+	if class == ClassSupport && s.g.store != nil {
+		if msg, err = s.startThread(ctx, msg); err != nil {
+			return "", err
+		}
+	}
+	outs, err := s.protect(ctx, msg, policy)
+	if err != nil {
+		return "", err
+	}
+	expires := s.g.now().Add(time.Duration(policy.Lifetime))
+	var ids []string
+	for _, o := range outs {
+		id, err := s.g.spool.Put(ctx, &queue.Message{From: s.from, Recipients: o.to, Data: o.data, Class: class, Expires: expires})
+		if err != nil {
+			for _, done := range ids {
+				_ = s.g.spool.Delete(done) // nothing stays queued unless all is
+			}
+			return "", gateway.TempFail("cannot queue the message now, try again later", errors.Join(gateway.ErrQueueUnavailable, err))
+		}
+		ids = append(ids, id)
+		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", domains(o.to), "bytes", len(o.data))
+	}
+	for _, o := range outs {
+		s.g.obs.Accepted(class, o.method, len(o.to))
+	}
+	return strings.Join(ids, ","), nil
+}
+
+// classHeader removes every Sealpost-Class header and returns the message's header and class: the
+// one the header names when the client is authenticated (submitters on a trusted network cannot
+// pick their class by header), the envelope sender's otherwise.
+func (s *session) classHeader(msg []byte) ([]byte, mime.Header, string, classBasis, error) {
+	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
+	if err != nil {
+		return nil, nil, "", 0, gateway.Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+	}
+	class, basis := s.class, s.basis
+	if h.Count("Sealpost-Class") == 0 {
+		return msg, h, class, basis, nil
+	}
+	if want := strings.ToLower(h.Get("Sealpost-Class")); s.client.Authenticated {
+		if _, ok := s.g.cfg.Policies[want]; !ok {
+			return nil, nil, "", 0, gateway.Refuse(554, [3]int{5, 6, 0}, fmt.Sprintf("unknown Sealpost-Class %q", gateway.Printable(want)), nil)
+		}
+		class, basis = want, byHeader
+	}
+	h = h.Without(func(n string) bool { return strings.EqualFold(n, "Sealpost-Class") })
+	var b strings.Builder
+	b.Grow(len(msg))
+	for _, f := range h {
+		b.Write(f.Raw)
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	return []byte(b.String()), h, class, basis, nil
+}
+
+// checkFromClass refuses (550 5.7.1) a message whose header From belongs to another class than
+// the one the message is sent under: the class follows the envelope sender, so without this check
+// MAIL FROM:<support@…> with From: statements@… would send a statement under the support policy
+// (signed only, to customers without a key). The header From is classified by the same rules as
+// the envelope sender (no rule: DefaultClass), and:
+//
+//   - a class from the envelope sender's rule must be the From's class exactly: that sender says
+//     what its mail is, and mail of another class comes from that class's sender;
+//   - a class no rule chose (DefaultClass: an envelope sender no rule names, the null sender) or
+//     an authenticated submitter's Sealpost-Class may differ from the From's class only if its
+//     policy is at least as strict (atLeastAsStrict). Refusing outright would refuse what the
+//     shipped configuration protects most (an unnamed batch job sending as statements@ gets the
+//     unclassified policy, the strictest); taking the From's class instead would let a header
+//     pick a weaker policy (unnamed envelope, From: support@). The rule that holds in every case:
+//     a message never gets a weaker policy than its header From's class;
+//   - a From field that does not name exactly one address is refused as the signer would refuse
+//     it (550 5.6.0), before any class is decided: with two addresses, either could be the class.
+func (s *session) checkFromClass(h mime.Header, class string, basis classBasis) error {
+	from, err := mime.SingleFrom(h)
+	if err != nil {
+		return protectError(err)
+	}
+	fromClass, ok := s.g.cfg.rule(from)
+	if !ok {
+		fromClass = s.g.cfg.DefaultClass
+	}
+	if fromClass == class {
+		return nil
+	}
+	policies := s.g.cfg.Policies
+	var why string
+	switch basis {
+	case byRule:
+		why = fmt.Sprintf("the From address %s is %s mail, but its envelope sender makes it %s mail", gateway.Printable(from), fromClass, class)
+	case byHeader:
+		if atLeastAsStrict(policies[class], policies[fromClass]) {
+			return nil
+		}
+		why = fmt.Sprintf("the From address %s is %s mail, which Sealpost-Class %s would protect less", gateway.Printable(from), fromClass, class)
+	default:
+		if atLeastAsStrict(policies[class], policies[fromClass]) {
+			return nil
+		}
+		why = fmt.Sprintf("the From address %s is %s mail, which the %s policy of this envelope sender would protect less", gateway.Printable(from), fromClass, class)
+	}
+	return gateway.Refuse(550, [3]int{5, 7, 1}, why, gateway.ErrClassMismatch)
+}
+
+type output struct {
+	method string
+	to     []string
+	data   []byte
+}
+
+// protect makes one protected copy per method: S/MIME recipients share one envelope, OpenPGP
+// recipients another, and sign-only recipients (where policy allows) a signed copy.
+func (s *session) protect(ctx context.Context, msg []byte, policy Policy) ([]output, error) {
+	var smimeTo []smime.Recipient
+	var smimeAddrs, pgpAddrs, clearAddrs []string
+	var pgpTo []*openpgp.Entity
+	for _, r := range s.rcpts {
+		switch {
+		case r.choice == nil:
+			clearAddrs = append(clearAddrs, r.addr)
+		case r.choice.Method == keys.MethodPGP:
+			pgpTo, pgpAddrs = append(pgpTo, r.choice.PGPKey), append(pgpAddrs, r.addr)
+		default:
+			smimeTo, smimeAddrs = append(smimeTo, smime.Recipient{Certificate: r.choice.Certificate, GCM: s.readsGCM(ctx, r.addr)}), append(smimeAddrs, r.addr)
+		}
+	}
+	var outs []output
+	if len(smimeTo) > 0 {
+		start := time.Now()
+		out, err := s.g.smime.Protect(ctx, msg, smimeTo, smime.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		s.g.obs.Protected("smime", time.Since(start))
+		outs = append(outs, output{"smime", smimeAddrs, out})
+	}
+	if len(pgpTo) > 0 {
+		start := time.Now()
+		out, err := s.g.pgp.Protect(ctx, msg, pgpTo, pgp.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		s.g.obs.Protected("pgp", time.Since(start))
+		outs = append(outs, output{"pgp", pgpAddrs, out})
+	}
+	if len(clearAddrs) > 0 {
+		start := time.Now()
+		out, err := s.g.smime.Sign(ctx, msg, smime.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		s.g.obs.Protected("signed", time.Since(start))
+		outs = append(outs, output{"signed", clearAddrs, out})
+	}
+	return outs, nil
+}
+
+// readsGCM reports whether the customer's signed mail announced AES-GCM (remembered by the inbound
+// pipeline). Any doubt means CBC, which every client reads.
+func (s *session) readsGCM(ctx context.Context, addr string) bool {
+	if s.g.store == nil {
+		return false
+	}
+	c, err := s.g.store.Capabilities(ctx, addr)
+	return err == nil && c.SMIMEGCM
+}
+
+// startThread opens a support thread for the message's first recipient and gives the message a
+// Message-ID carrying the thread's token, so the customer's reply can be linked to it. The
+// submitter's own Message-ID is recorded in the thread too (replies may quote it).
+func (s *session) startThread(ctx context.Context, msg []byte) ([]byte, error) {
+	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
+	if err != nil {
+		return nil, gateway.Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
+	}
+	r := s.rcpts[0]
+	method, fp := store.MethodSMIME, ""
+	if r.choice != nil {
+		switch r.choice.Method {
+		case keys.MethodPGP:
+			method, fp = store.MethodPGP, keys.PGPFingerprint(r.choice.PGPKey)
+		default:
+			fp = keys.CertFingerprint(r.choice.Certificate)
+		}
+	}
+	t, err := s.g.store.NewThread(ctx, r.addr, method, fp, h.Get("Subject"))
+	if err != nil {
+		return nil, gateway.TempFail("cannot record the support thread now, try again later", err)
+	}
+	host := "sealpost.invalid"
+	if from, err := mime.SingleFrom(h); err == nil {
+		if _, err := keys.NormalizeAddress(from); err == nil {
+			host = strings.ToLower(from[strings.LastIndexByte(from, '@')+1:])
+		}
+	}
+	id := store.MessageIDForThread(t.Token, host)
+	if old := h.Get("Message-ID"); old != "" {
+		_ = s.g.store.AddMessage(ctx, store.ThreadMessage{Token: t.Token, MessageID: old})
+	}
+	if err := s.g.store.AddMessage(ctx, store.ThreadMessage{Token: t.Token, MessageID: id}); err != nil {
+		return nil, gateway.TempFail("cannot record the support thread now, try again later", err)
+	}
+	var b bytes.Buffer
+	b.Grow(len(msg) + 100)
+	h.Without(func(n string) bool { return strings.EqualFold(n, "Message-ID") }).WriteTo(&b)
+	b.WriteString("Message-ID: " + id + "\r\n\r\n")
+	b.Write(body)
+	return b.Bytes(), nil
+}
+
+// protectError turns a protection failure into its reply.
+func protectError(err error) error {
+	switch {
+	case errors.Is(err, smime.ErrTimestamp), errors.Is(err, pgp.ErrTimestamp):
+		return gateway.TempFail("timestamp authority unavailable, try again later", errors.Join(gateway.ErrTimestampFailed, err))
+	case errors.Is(err, mime.ErrNoFrom):
+		return gateway.Refuse(550, [3]int{5, 6, 0}, "message needs exactly one From address", err)
+	case errors.Is(err, smime.ErrSenderNotCovered), errors.Is(err, pgp.ErrSenderNotCovered):
+		return gateway.Refuse(550, [3]int{5, 7, 1}, "the From address is not one the bank signs for", err)
+	case errors.Is(err, mime.ErrMalformed):
+		return gateway.Refuse(554, [3]int{5, 6, 0}, "message cannot be made canonical: "+gateway.Printable(err.Error()), err)
+	}
+	return err // unknown: the listener answers 451 4.3.0 without detail
+}
+
+// domains returns the distinct recipient domains, for logs (never full addresses).
+func domains(addrs []string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range addrs {
+		d := strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,170 @@
+package quarantine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/sealpost/sealpost/mime"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/store"
+)
+
+// Index is the held-mail index: who sent it, why it is held, whether an operator released it. It
+// is declared here, where it is used; the shared store (SQLite, PostgreSQL) implements it.
+type Index interface {
+	// Hold indexes a held message; store.ErrConflict on a duplicate ID.
+	Hold(ctx context.Context, h store.Held) error
+	// HeldList lists held messages, oldest first.
+	HeldList(ctx context.Context, includeReleased bool) ([]store.Held, error)
+	// HeldGet returns one held message; store.ErrNotFound when unknown.
+	HeldGet(ctx context.Context, id string) (store.Held, error)
+	// Release marks a held message released; store.ErrNotFound when unknown, store.ErrConflict
+	// when already released.
+	Release(ctx context.Context, id string) error
+}
+
+// ErrUnavailable: a message could not be held now (disk or index); the sender should retry.
+var ErrUnavailable = errors.New("quarantine cannot hold the message now")
+
+// Message is a held message as it was received, with its envelope.
+type Message struct {
+	From string
+	To   []string
+	Data []byte
+}
+
+// Quarantine holds inbound mail for an operator.
+type Quarantine struct {
+	files *files
+	index Index
+}
+
+// Open opens (creating, mode 0700) the quarantine in dir, indexed by index.
+func Open(dir string, index Index) (*Quarantine, error) {
+	if index == nil {
+		return nil, errors.New("quarantine: an index is required")
+	}
+	f, err := openFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Quarantine{files: f, index: index}, nil
+}
+
+// Hold keeps m as received and indexes it with reason and verdict; it returns the held ID, shaped
+// like a queue ID. On failure nothing stays held and the error wraps ErrUnavailable.
+func (q *Quarantine) Hold(ctx context.Context, m Message, arrival time.Time, reason, verdict string) (string, error) {
+	id := queue.NewID()
+	if err := q.files.put(id, encode(m.From, m.To, m.Data)); err != nil {
+		return "", errors.Join(ErrUnavailable, err)
+	}
+	h := store.Held{ID: id, Received: arrival, From: headerFrom(m.Data), Reason: reason, Verdict: verdict, Ref: id}
+	if err := q.index.Hold(ctx, h); err != nil {
+		_ = q.files.remove(id)
+		return "", errors.Join(ErrUnavailable, err)
+	}
+	return id, nil
+}
+
+// headerFrom is the From field as received, bounded, for the operator's list.
+func headerFrom(msg []byte) string {
+	v := mime.HeaderValue(mime.ToCRLF(msg), "From")
+	if len(v) > 200 {
+		v = v[:200]
+	}
+	return v
+}
+
+// List lists held messages, oldest first; released ones too when includeReleased.
+func (q *Quarantine) List(ctx context.Context, includeReleased bool) ([]store.Held, error) {
+	return q.index.HeldList(ctx, includeReleased)
+}
+
+// Get returns a held message's index entry and the message as received; the message is nil when
+// it was released and delivered already.
+func (q *Quarantine) Get(ctx context.Context, id string) (store.Held, *Message, error) {
+	h, err := q.index.HeldGet(ctx, id)
+	if err != nil {
+		return store.Held{}, nil, err
+	}
+	m, err := q.message(h.ID)
+	if errors.Is(err, os.ErrNotExist) {
+		return h, nil, nil
+	}
+	return h, m, err
+}
+
+func (q *Quarantine) message(id string) (*Message, error) {
+	raw, err := q.files.get(id)
+	if err != nil {
+		return nil, err
+	}
+	from, to, msg, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("held %s: %w", id, err)
+	}
+	return &Message{From: from, To: to, Data: msg}, nil
+}
+
+// Release marks a held message released; the running gateway's Run delivers it.
+func (q *Quarantine) Release(ctx context.Context, id string) error { return q.index.Release(ctx, id) }
+
+// Deliver hands one released message on (to the desk); an error leaves it held for the next try.
+type Deliver func(ctx context.Context, h store.Held, m *Message) error
+
+// DeliverReleased delivers every released message whose bytes are still held, then removes the
+// bytes. It is safe to run again after a crash: at worst a released message is delivered twice.
+func (q *Quarantine) DeliverReleased(ctx context.Context, deliver Deliver) (int, error) {
+	list, err := q.index.HeldList(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, h := range list {
+		if !h.Released {
+			continue
+		}
+		m, err := q.message(h.ID)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // already delivered
+		}
+		if err == nil {
+			err = deliver(ctx, h, m)
+		}
+		if err == nil {
+			err = q.files.remove(h.ID)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("held %s: %w", h.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// Run calls DeliverReleased now and every interval until ctx ends, logging what it delivered and
+// what failed.
+func (q *Quarantine) Run(ctx context.Context, interval time.Duration, deliver Deliver, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := q.DeliverReleased(ctx, deliver)
+		if n > 0 {
+			log.Info("released held messages delivered to the desk", "count", n)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("releasing held messages", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
