@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -57,6 +59,8 @@ func TestScripts(t *testing.T) {
 			"freeport": cmdFreeport,
 			"expand":   cmdExpand,
 			"sendmail": cmdSendmail,
+			"setmatch": cmdSetmatch,
+			"waitfor":  cmdWaitfor,
 		},
 	})
 }
@@ -151,5 +155,36 @@ func cmdSendmail(ts *testscript.TestScript, neg bool, args []string) {
 	case err != nil:
 		ts.Logf("refused: %v", err)
 		ts.Stdout().Write([]byte(err.Error() + "\n"))
+	}
+}
+
+// cmdSetmatch: setmatch VAR REGEXP — sets VAR to the first group of REGEXP's first match in the
+// last command's stdout (a queue or quarantine ID the next commands name).
+func cmdSetmatch(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: setmatch VAR REGEXP")
+	}
+	m := regexp.MustCompile("(?m)" + args[1]).FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("no match for %s in stdout", args[1])
+	}
+	ts.Setenv(args[0], m[1])
+}
+
+// cmdWaitfor: waitfor ADDR — waits up to 30 seconds until something listens on ADDR (a serve
+// started in the background).
+func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfor ADDR")
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", args[0], time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("nothing listens on %s: %v", args[0], err)
+		}
 	}
 }
