@@ -8,6 +8,7 @@ import (
 
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/store"
@@ -96,12 +97,22 @@ func (ib *Pipeline) observe(status, method, action string) {
 // hold keeps the message as received in the quarantine; the reply is the same 250 as a delivery,
 // so a sender cannot probe the policy.
 func (ib *Pipeline) hold(ctx context.Context, msg []byte, from string, to []string, arrival time.Time, res *Result) (string, error) {
-	id, err := ib.d.Quarantine.Hold(ctx, quarantine.Message{From: from, To: to, Data: msg}, arrival, res.Reason, res.Verdict.Header())
+	entry := store.Held{Received: arrival, From: heldFrom(msg), Reason: res.Reason, Verdict: res.Verdict.Header()}
+	id, err := ib.d.Quarantine.Hold(ctx, quarantine.Message{From: from, To: to, Data: msg}, entry)
 	if err != nil {
 		return "", gateway.TempFail("cannot store the message now, try again later", errors.Join(gateway.ErrQueueUnavailable, err))
 	}
 	ib.log.Info("inbound held", "held_id", id, "status", res.Verdict.Status, "failed", strings.Join(res.Verdict.Failures, ","), "method", res.Verdict.Method)
 	return id, nil
+}
+
+// heldFrom is the From field as received, bounded, for the operator's list.
+func heldFrom(msg []byte) string {
+	v := mime.HeaderValue(mime.ToCRLF(msg), "From")
+	if len(v) > 200 {
+		v = v[:200]
+	}
+	return v
 }
 
 // deliver queues the desk's message, then records the thread message and the capabilities.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/store"
 )
@@ -55,28 +54,21 @@ func Open(dir string, index Index) (*Quarantine, error) {
 	return &Quarantine{files: f, index: index}, nil
 }
 
-// Hold keeps m as received and indexes it with reason and verdict; it returns the held ID, shaped
-// like a queue ID. On failure nothing stays held and the error wraps ErrUnavailable.
-func (q *Quarantine) Hold(ctx context.Context, m Message, arrival time.Time, reason, verdict string) (string, error) {
+// Hold keeps m as received and indexes it with entry (received, header From, reason, verdict;
+// Hold sets the ID and Ref); it returns the held ID, shaped like a queue ID. On failure nothing
+// stays held and the error wraps ErrUnavailable.
+func (q *Quarantine) Hold(ctx context.Context, m Message, entry store.Held) (string, error) {
 	id := queue.NewID()
 	if err := q.files.put(id, encode(m.From, m.To, m.Data)); err != nil {
 		return "", errors.Join(ErrUnavailable, err)
 	}
-	h := store.Held{ID: id, Received: arrival, From: headerFrom(m.Data), Reason: reason, Verdict: verdict, Ref: id}
+	h := entry
+	h.ID, h.Ref, h.Released = id, id, false
 	if err := q.index.Hold(ctx, h); err != nil {
 		_ = q.files.remove(id)
 		return "", errors.Join(ErrUnavailable, err)
 	}
 	return id, nil
-}
-
-// headerFrom is the From field as received, bounded, for the operator's list.
-func headerFrom(msg []byte) string {
-	v := mime.HeaderValue(mime.ToCRLF(msg), "From")
-	if len(v) > 200 {
-		v = v[:200]
-	}
-	return v
 }
 
 // List lists held messages, oldest first; released ones too when includeReleased.

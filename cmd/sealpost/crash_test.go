@@ -382,7 +382,7 @@ var (
 	binDir  string
 )
 
-// testBinary builds sealpost once (into a directory TestMain removes) and returns its path.
+// testBinary builds sealpost once (into a directory TestMain, in script_test.go, removes) and returns its path.
 func testBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -398,12 +398,4 @@ func testBinary(t *testing.T) string {
 		t.Fatal(binErr)
 	}
 	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
 }

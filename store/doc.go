@@ -1,0 +1,40 @@
+// Package store holds the inbound state that must outlive one sealpost
+// process: the key or certificate each customer registered for their
+// address, support threads and the Message-IDs linked to them, the index of
+// quarantined (held) inbound messages, and the capabilities customers
+// advertised in their signed replies.
+//
+// Store is the interface the gateway uses; SQLite (pure Go, WAL mode) is the
+// embedded default, and a PostgreSQL implementation can be added behind the
+// same interface for several nodes.
+//
+// Invariants:
+//   - Addresses are stored normalised (NormalizeAddress: the local part as
+//     given, the domain lower-cased) and looked up by AddressKey, which
+//     lower-cases the local part too: Alice@Example.COM, alice@example.com
+//     and ALICE@EXAMPLE.COM are the same customer. Where stored entries differ
+//     only by the case of their local part (registered under both spellings),
+//     a lookup returns those spelt exactly as asked if there are any, else
+//     those of every spelling. Writes in a new spelling join what is stored:
+//     registering a key that a lookup of the address finds already adds
+//     nothing, a new key is stored under the spelling the customer's
+//     registrations have, and capabilities update the row a lookup reads.
+//     So only a database from before (schema version 1) holds entries that
+//     differ by case alone.
+//   - Fingerprints are stored as upper-case hex without separators.
+//   - Thread tokens come from crypto/rand (120 bits) so that a reply cannot
+//     be linked to another customer's thread by guessing.
+//   - A Message-ID belongs to at most one thread.
+//   - The quarantine index holds metadata and a reference only; the message
+//     bytes are stored by the caller.
+//
+// Concurrency: implementations are safe for concurrent use. SQLite runs in
+// WAL mode with a busy timeout and takes the write lock at the start of each
+// transaction, so concurrent writers wait rather than fail.
+//
+// Errors: lookups of something absent return an error wrapping ErrNotFound;
+// writes that contradict stored state (duplicate quarantine ID, releasing a
+// message twice, a Message-ID already linked elsewhere) wrap ErrConflict;
+// malformed input (an address without a domain, an unknown method) wraps
+// ErrInvalid. Callers branch with errors.Is.
+package store
