@@ -42,7 +42,11 @@ const (
 	maxKeyPackets = 32
 	// maxSignaturePackets bounds the (one-pass) signature packets read per OpenPGP message.
 	maxSignaturePackets = 16
+	// maxArmored bounds the OpenPGP data of one part, and the literal data once decrypted.
+	maxArmored = 64 << 20
 )
+
+var strongHashes = []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512}
 
 // InboundOptions says what Inspect decrypts with and which signer keys it knows.
 type InboundOptions struct {
@@ -89,6 +93,28 @@ type Inbound struct {
 	// other parts are dropped.
 	CoversRoot bool
 	Layers     []string // outermost first, e.g. "pgp-encrypted seipd-v1 aes256", "pgp-onepass-signed", "pgp-signed"
+}
+
+// Err says whether Content may be taken as signed by Signer: nil when there is a signature and
+// every signature layer verified with a key from Signers that was valid at SignedAt, carries no
+// weak algorithm and no token that failed, and the signed part is the message root. Otherwise it
+// wraps ErrSignature and joins the findings (so errors.Is finds, say, a tsa error). It does not
+// bind the signer to an address: that is the caller's verdict.
+func (in *Inbound) Err() error {
+	if !in.Signed {
+		return fmt.Errorf("%w: not signed", ErrSignature)
+	}
+	errs := []error{in.SignatureErr, in.KeyErr, in.TimestampErr, in.WeakAlgorithm}
+	if !in.CoversRoot {
+		errs = append(errs, errors.New("the signed part sits inside an unsigned multipart"))
+	}
+	if in.Signer == nil {
+		errs = append(errs, errors.New("no verified signer"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	return nil
 }
 
 // Inspect takes an inbound PGP/MIME message (RFC 3156) apart: it decrypts multipart/encrypted
