@@ -19,6 +19,7 @@ import (
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
@@ -243,11 +244,11 @@ func TestDataProtectsEachRecipientByItsMethod(t *testing.T) {
 		}
 		switch m.Recipients[0] {
 		case "alice@example.com":
-			if _, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice}); err != nil {
+			if _, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.roots, TSARoots: f.roots, Identities: []*keys.Identity{f.alice}}); err != nil {
 				t.Fatalf("S/MIME copy: %v", err)
 			}
 		case "carol@example.org":
-			if _, err := pgp.Open(m.Data, pgp.OpenOptions{Keyring: openpgp.EntityList{f.bank, f.carol}, TSARoots: f.roots}); err != nil {
+			if _, err := inspectPGP(m.Data, pgp.InboundOptions{Decrypt: openpgp.EntityList{f.carol}, Signers: openpgp.EntityList{f.bank}, TSARoots: f.roots}); err != nil {
 				t.Fatalf("PGP copy: %v", err)
 			}
 		default:
@@ -273,8 +274,8 @@ func TestOTPClassProtectsHeadersAndExpiresSoon(t *testing.T) {
 	if m.Class != ClassOTP || time.Until(m.Expires) > 11*time.Minute || bytes.Contains(m.Data, []byte("551234")) {
 		t.Fatalf("OTP queued as %s, expiring in %v, or with the code in clear", m.Class, time.Until(m.Expires))
 	}
-	o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice})
-	if err != nil || o.Header("Subject") != "Your code is 551234" {
+	o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.roots, TSARoots: f.roots, Identities: []*keys.Identity{f.alice}})
+	if err != nil || mime.HeaderValue(o.Content, "Subject") != "Your code is 551234" {
 		t.Fatalf("protected Subject: %v", err)
 	}
 }
@@ -297,7 +298,7 @@ func TestUnclassifiedMailIsProtectedStrictly(t *testing.T) {
 	if m.Class != ClassUnclassified || bytes.Contains(m.Data, []byte("551234")) || !bytes.Contains(m.Data, []byte("Subject: [...]")) {
 		t.Fatalf("unclassified mail queued as %s, or with its Subject in clear:\n%.300s", m.Class, m.Data)
 	}
-	if o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice}); err != nil || o.Header("Subject") != "Your code is 551234" {
+	if o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.roots, TSARoots: f.roots, Identities: []*keys.Identity{f.alice}}); err != nil || mime.HeaderValue(o.Content, "Subject") != "Your code is 551234" {
 		t.Fatalf("protected Subject: %v", err)
 	}
 }
@@ -311,7 +312,7 @@ func TestSupportClassSignsOnlyForKeylessRecipient(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := sp.msgs["Q1"]
-	if o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots}); err != nil || o.Encrypted {
+	if o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.roots, TSARoots: f.roots}); err != nil || o.Encrypted {
 		t.Fatalf("sign-only copy: %v", err)
 	}
 }
@@ -334,7 +335,7 @@ func TestClassHeaderOnlyFromAuthenticatedSubmitters(t *testing.T) {
 			if m.Class != c.class {
 				t.Fatalf("class %s, want %s", m.Class, c.class)
 			}
-			o, err := smime.Open(m.Data, smime.OpenOptions{Roots: f.roots, TSARoots: f.roots, Identity: f.alice})
+			o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.roots, TSARoots: f.roots, Identities: []*keys.Identity{f.alice}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -617,4 +618,22 @@ func TestAtLeastAsStrict(t *testing.T) {
 	if !atLeastAsStrict(Policy{Encryption: "preferred"}, Policy{Encryption: "required"}) {
 		t.Error("preferred without sign_only is as strict as required")
 	}
+}
+
+// inspectSMIME and inspectPGP check the gateway's output from the customer's side through the
+// verifier customers' mail goes through, its findings as one error (Inbound.Err).
+func inspectSMIME(msg []byte, opts smime.InboundOptions) (*smime.Inbound, error) {
+	in, err := smime.Inspect(msg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return in, in.Err()
+}
+
+func inspectPGP(msg []byte, opts pgp.InboundOptions) (*pgp.Inbound, error) {
+	in, err := pgp.Inspect(msg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return in, in.Err()
 }
