@@ -15,6 +15,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // OpenPGP keys: the bank's signing key and customers' public keys.
@@ -47,7 +49,7 @@ func PGPConfig() *packet.Config {
 func NewDevPGPKey(name string, addresses []string) (*openpgp.Entity, error) {
 	var addrs []string
 	for _, a := range addresses {
-		n, err := NormalizeAddress(a)
+		n, err := address.Normalize(a)
 		if err != nil {
 			return nil, fmt.Errorf("OpenPGP user ID %q: %w", a, err)
 		}
@@ -451,7 +453,7 @@ func pgpAddress(id *openpgp.Identity) (string, bool) {
 	if id == nil || id.UserId == nil {
 		return "", false
 	}
-	n, err := NormalizeAddress(id.UserId.Email)
+	n, err := address.Normalize(id.UserId.Email)
 	return n, err == nil
 }
 
