@@ -206,7 +206,7 @@ func ruleProblems(cfg Config, signer, support *keys.Identity) []error {
 
 // certNames says whether an identity's certificate names addr.
 func certNames(id *keys.Identity, addr string) bool {
-	return slices.ContainsFunc(id.Certificate().EmailAddresses, func(a string) bool { return keys.SameAddress(a, addr) })
+	return slices.ContainsFunc(id.Certificate().EmailAddresses, func(a string) bool { return address.Same(a, addr) })
 }
 
 // developmentIdentities creates the development identities a development configuration lacks
