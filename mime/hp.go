@@ -169,13 +169,13 @@ const legacyDisplayClass = "header-protection-legacy-display"
 // text/html as a <div class="header-protection-legacy-display"> at the start of the body. When no
 // main body part can take it (no text, an attachment first, a charset that cannot hold the text),
 // the entity is wrapped in a multipart/mixed whose first part is the legacy display.
-func addLegacyDisplay(h Header, body []byte, lines []string) (Header, []byte, error) {
+func addLegacyDisplay(h Header, body []byte, lines []string, newBoundary func() (string, error)) (Header, []byte, error) {
 	if dh, db, ok := decorate(h, body, lines, 0); ok {
 		return dh, db, nil
 	}
 	display := []byte(strings.Join(lines, "\r\n") + "\r\n")
 	for {
-		boundary, err := NewBoundary()
+		boundary, err := newBoundary()
 		if err != nil {
 			return nil, nil, err
 		}

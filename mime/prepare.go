@@ -37,6 +37,16 @@ type Options struct {
 	// header to what transport needs (hp="cipher") and adds a legacy display; otherwise hp="clear"
 	// and the outer header stays whole.
 	Encrypted bool
+	// Boundary makes the boundaries of multiparts Prepare writes (the legacy display's wrapper);
+	// nil means NewBoundary. Tests set it for byte-stable output.
+	Boundary func() (string, error)
+}
+
+func (o Options) boundary() (string, error) {
+	if o.Boundary != nil {
+		return o.Boundary()
+	}
+	return NewBoundary()
 }
 
 // Prepared is a message split for protection.
@@ -92,7 +102,7 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 		plan = planProtection(outer, opts.Encrypted)
 		outer = plan.outer
 		if len(plan.display) > 0 {
-			if inner, body, err = addLegacyDisplay(inner, body, plan.display); err != nil {
+			if inner, body, err = addLegacyDisplay(inner, body, plan.display, opts.boundary); err != nil {
 				return nil, err
 			}
 		}

@@ -27,6 +27,7 @@ type Protector struct {
 	allowSEIPDv2 bool
 	senders      map[string]bool
 	now          func() time.Time
+	boundary     func() (string, error)
 }
 
 // Option configures a Protector.
@@ -35,6 +36,16 @@ type Option func(*Protector)
 // WithTimestamper puts an RFC 3161 token from ts on every signature.
 func WithTimestamper(ts tsa.Timestamper) Option { return func(p *Protector) { p.timestamper = ts } }
 
+// WithClock makes now the Protector's clock: signature creation times, literal data dates and the
+// choice of valid keys (default time.Now). Tests set it for stable output.
+func WithClock(now func() time.Time) Option { return func(p *Protector) { p.now = now } }
+
+// WithBoundaries makes next the source of every MIME boundary the Protector writes (default
+// mime.NewBoundary). A boundary that occurs in the content is never used: next is asked again.
+func WithBoundaries(next func() (string, error)) Option {
+	return func(p *Protector) { p.boundary = next }
+}
+
 // WithSEIPDv2 allows SEIPD version 2 (AEAD) for messages whose recipients all advertise it. Off by
 // default: GnuPG 2.2 cannot read it.
 func WithSEIPDv2(allow bool) Option { return func(p *Protector) { p.allowSEIPDv2 = allow } }
@@ -42,7 +53,7 @@ func WithSEIPDv2(allow bool) Option { return func(p *Protector) { p.allowSEIPDv2
 // NewProtector returns a Protector signing with signer, whose signing key must be an unlocked v4
 // RSA key of at least 2048 bits.
 func NewProtector(signer *openpgp.Entity, opts ...Option) (*Protector, error) {
-	p := &Protector{signer: signer, senders: map[string]bool{}, now: time.Now}
+	p := &Protector{signer: signer, senders: map[string]bool{}, now: time.Now, boundary: mime.NewBoundary}
 	for _, o := range opts {
 		o(p)
 	}
@@ -109,7 +120,7 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entit
 		return nil, err
 	}
 
-	boundary, err := mime.NewBoundary()
+	boundary, err := p.boundary()
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +198,7 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 		return nil, err
 	}
 	for {
-		boundary, err := mime.NewBoundary()
+		boundary, err := p.boundary()
 		if err != nil {
 			return nil, err
 		}
@@ -229,7 +240,7 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 }
 
 func (p *Protector) prepare(msg []byte, opts Options, encrypted bool) (*mime.Prepared, error) {
-	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
+	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted, Boundary: p.boundary})
 	if err != nil {
 		return nil, err
 	}

@@ -75,15 +75,19 @@ type dsnParams struct {
 	arrival, now                       time.Time
 	header                             []byte
 	failed                             []failedRecipient
+	boundary                           string // "": a fresh random one (tests fix it)
 }
 
 // buildDSN renders a multipart/report; report-type=delivery-status message
 // (RFC 3464, RFC 6522): a human-readable part, the machine-readable status,
 // and the original header as text/rfc822-headers.
 func buildDSN(p dsnParams) []byte {
-	var rnd [12]byte
-	_, _ = rand.Read(rnd[:])
-	boundary := "sealpost-dsn-" + hex.EncodeToString(rnd[:])
+	boundary := p.boundary
+	if boundary == "" {
+		var rnd [12]byte
+		_, _ = rand.Read(rnd[:])
+		boundary = "sealpost-dsn-" + hex.EncodeToString(rnd[:])
+	}
 	host := oneLine(p.hostname, 255)
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
@@ -18,6 +19,8 @@ type Protector struct {
 	signer      *keys.Identity
 	timestamper tsa.Timestamper
 	senders     map[string]bool
+	now         func() time.Time       // the signingTime attribute
+	boundary    func() (string, error) // multipart boundaries
 }
 
 // Option configures a Protector.
@@ -27,6 +30,16 @@ type Option func(*Protector)
 // timestamp.
 func WithTimestamper(ts tsa.Timestamper) Option { return func(p *Protector) { p.timestamper = ts } }
 
+// WithClock makes now the source of the signingTime attribute (default time.Now). Tests set it for
+// byte-stable output.
+func WithClock(now func() time.Time) Option { return func(p *Protector) { p.now = now } }
+
+// WithBoundaries makes next the source of every MIME boundary the Protector writes (default
+// mime.NewBoundary). A boundary that occurs in the content is never used: next is asked again.
+func WithBoundaries(next func() (string, error)) Option {
+	return func(p *Protector) { p.boundary = next }
+}
+
 // NewProtector returns a Protector signing with signer, whose key must be RSA of at least 2048 bits.
 func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 	if signer == nil || len(signer.Chain) == 0 {
@@ -35,7 +48,7 @@ func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 	if k, ok := signer.Certificate().PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() < 2048 {
 		return nil, fmt.Errorf("%w: signing key must be RSA of at least 2048 bits", ErrUnsupported)
 	}
-	p := &Protector{signer: signer, senders: map[string]bool{}}
+	p := &Protector{signer: signer, senders: map[string]bool{}, now: time.Now, boundary: mime.NewBoundary}
 	for _, a := range signer.Certificate().EmailAddresses {
 		if n, err := keys.NormalizeAddress(a); err == nil {
 			p.senders[n] = true
@@ -105,7 +118,7 @@ func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte,
 // signedEntity splits msg into the header fields that stay outside and a multipart/signed entity
 // (header and body) over the canonical payload.
 func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, encrypted bool) (mime.Header, []byte, error) {
-	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
+	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted, Boundary: p.boundary})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +127,7 @@ func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, 
 	}
 	// The content is written once, into the multipart body, and signed where it lies.
 	for {
-		boundary, err := mime.NewBoundary()
+		boundary, err := p.boundary()
 		if err != nil {
 			return nil, nil, err
 		}
