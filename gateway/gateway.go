@@ -28,7 +28,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -198,7 +197,8 @@ func (s *session) Data(msg []byte) (_ string, err error) {
 	class := s.class
 	defer func() { s.g.refused(class, err) }()
 	defer s.Reset()
-	msg, h, class, basis, err := s.classHeader(msg)
+	// The message is parsed here, once; every later step works on h and body.
+	h, body, class, basis, err := s.classHeader(msg)
 	if err != nil {
 		class = s.class
 		return "", err
@@ -225,11 +225,11 @@ func (s *session) Data(msg []byte) (_ string, err error) {
 	}
 	policy := s.g.cfg.Policies[class]
 	if class == ClassSupport && s.g.store != nil {
-		if msg, err = s.startThread(msg); err != nil {
+		if h, err = s.startThread(h); err != nil {
 			return "", err
 		}
 	}
-	outs, err := s.protect(msg, policy)
+	outs, err := s.protect(h, body, policy)
 	if err != nil {
 		return "", err
 	}
@@ -252,17 +252,17 @@ func (s *session) Data(msg []byte) (_ string, err error) {
 	return strings.Join(ids, ","), nil
 }
 
-// classHeader removes every Sealpost-Class header and returns the message's header and class: the
-// one the header names when the client is authenticated (submitters on a trusted network cannot
-// pick their class by header), the envelope sender's otherwise.
-func (s *session) classHeader(msg []byte) ([]byte, mime.Header, string, classBasis, error) {
+// classHeader splits msg into header and body, removes every Sealpost-Class field and returns the
+// class: the one the header names when the client is authenticated (submitters on a trusted network
+// cannot pick their class by header), the envelope sender's otherwise.
+func (s *session) classHeader(msg []byte) (mime.Header, []byte, string, classBasis, error) {
 	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
 	if err != nil {
 		return nil, nil, "", 0, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
 	class, basis := s.class, s.basis
 	if h.Count("Sealpost-Class") == 0 {
-		return msg, h, class, basis, nil
+		return h, body, class, basis, nil
 	}
 	if want := strings.ToLower(h.Get("Sealpost-Class")); s.client.Authenticated {
 		if _, ok := s.g.cfg.Policies[want]; !ok {
@@ -271,14 +271,7 @@ func (s *session) classHeader(msg []byte) ([]byte, mime.Header, string, classBas
 		class, basis = want, byHeader
 	}
 	h = h.Without(func(n string) bool { return strings.EqualFold(n, "Sealpost-Class") })
-	var b strings.Builder
-	b.Grow(len(msg))
-	for _, f := range h {
-		b.Write(f.Raw)
-	}
-	b.WriteString("\r\n")
-	b.Write(body)
-	return []byte(b.String()), h, class, basis, nil
+	return h, body, class, basis, nil
 }
 
 // checkFromClass refuses (550 5.7.1) a message whose header From belongs to another class than
@@ -336,8 +329,10 @@ type output struct {
 }
 
 // protect makes one protected copy per method: S/MIME recipients share one envelope, OpenPGP
-// recipients another, and sign-only recipients (where policy allows) a signed copy.
-func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
+// recipients another, and sign-only recipients (where policy allows) a signed copy. The message
+// (h, body) is prepared once for encryption, shared by both methods, and once for signing in
+// clear when there are sign-only recipients.
+func (s *session) protect(h mime.Header, body []byte, policy Policy) ([]output, error) {
 	ctx := context.Background()
 	var smimeTo []smime.Recipient
 	var smimeAddrs, pgpAddrs, clearAddrs []string
@@ -353,9 +348,16 @@ func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
 		}
 	}
 	var outs []output
+	var encrypted *mime.Prepared
+	if len(smimeTo) > 0 || len(pgpTo) > 0 {
+		var err error
+		if encrypted, err = mime.PrepareEntity(h, body, mime.Options{HeaderProtection: policy.HeaderProtection, Encrypted: true}); err != nil {
+			return nil, protectError(err)
+		}
+	}
 	if len(smimeTo) > 0 {
 		start := time.Now()
-		out, err := s.g.smime.Protect(ctx, msg, smimeTo, smime.Options{HeaderProtection: policy.HeaderProtection})
+		out, err := s.g.smime.Protect(ctx, encrypted, smimeTo)
 		if err != nil {
 			return nil, protectError(err)
 		}
@@ -364,7 +366,7 @@ func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
 	}
 	if len(pgpTo) > 0 {
 		start := time.Now()
-		out, err := s.g.pgp.Protect(ctx, msg, pgpTo, pgp.Options{HeaderProtection: policy.HeaderProtection})
+		out, err := s.g.pgp.Protect(ctx, encrypted, pgpTo)
 		if err != nil {
 			return nil, protectError(err)
 		}
@@ -373,7 +375,11 @@ func (s *session) protect(msg []byte, policy Policy) ([]output, error) {
 	}
 	if len(clearAddrs) > 0 {
 		start := time.Now()
-		out, err := s.g.smime.Sign(ctx, msg, smime.Options{HeaderProtection: policy.HeaderProtection})
+		signed, err := mime.PrepareEntity(h, body, mime.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		out, err := s.g.smime.Sign(ctx, signed)
 		if err != nil {
 			return nil, protectError(err)
 		}
@@ -395,12 +401,9 @@ func (s *session) readsGCM(ctx context.Context, addr string) bool {
 
 // startThread opens a support thread for the message's first recipient and gives the message a
 // Message-ID carrying the thread's token, so the customer's reply can be linked to it. The
-// submitter's own Message-ID is recorded in the thread too (replies may quote it).
-func (s *session) startThread(msg []byte) ([]byte, error) {
-	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
-	if err != nil {
-		return nil, Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
-	}
+// submitter's own Message-ID is recorded in the thread too (replies may quote it). It returns the
+// message's new header.
+func (s *session) startThread(h mime.Header) (mime.Header, error) {
 	r := s.rcpts[0]
 	method, fp := store.MethodSMIME, ""
 	if r.choice != nil {
@@ -427,12 +430,7 @@ func (s *session) startThread(msg []byte) ([]byte, error) {
 	if err := s.g.store.AddMessage(ctx, store.ThreadMessage{Token: t.Token, MessageID: id}); err != nil {
 		return nil, TempFail("cannot record the support thread now, try again later", err)
 	}
-	var b bytes.Buffer
-	b.Grow(len(msg) + 100)
-	h.Without(func(n string) bool { return strings.EqualFold(n, "Message-ID") }).WriteTo(&b)
-	b.WriteString("Message-ID: " + id + "\r\n\r\n")
-	b.Write(body)
-	return b.Bytes(), nil
+	return append(h.Without(func(n string) bool { return strings.EqualFold(n, "Message-ID") }), mime.NewField("Message-ID", id)), nil
 }
 
 // protectError turns a protection failure into its reply.

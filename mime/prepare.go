@@ -55,6 +55,9 @@ type Prepared struct {
 	Inner Header // the payload's header fields
 	Body  []byte // the payload's canonical body
 	From  string // the single From address, as written
+	// Encrypted says the payload was prepared for encryption (Options.Encrypted): with header
+	// protection its Outer then hides what only the ciphertext may carry.
+	Encrypted bool
 }
 
 // WriteContent appends the payload entity (Inner, a blank line, Body) to b: the bytes to sign.
@@ -81,6 +84,13 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	return PrepareEntity(h, body, opts)
+}
+
+// PrepareEntity is Prepare for a message already split (SplitEntity of its CRLF form) into h and
+// body, which it does not change: a caller that has parsed the message prepares it without a second
+// parse, once per variant (encrypted, signed in clear).
+func PrepareEntity(h Header, body []byte, opts Options) (*Prepared, error) {
 	from, err := SingleFrom(h)
 	if err != nil {
 		return nil, err
@@ -116,7 +126,7 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 			return nil, err
 		}
 	}
-	return &Prepared{Outer: outer, Inner: inner, Body: body, From: from}, nil
+	return &Prepared{Outer: outer, Inner: inner, Body: body, From: from, Encrypted: opts.Encrypted}, nil
 }
 
 // Canonical makes an entity with header h and body signature-safe (see the package invariant).

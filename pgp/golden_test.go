@@ -157,7 +157,7 @@ func TestGoldenSign(t *testing.T) {
 	for _, in := range goldenInputs {
 		for _, hp := range []bool{false, true} {
 			t.Run(goldenName("sign", in, hp), func(t *testing.T) {
-				out, err := k.protector(t).Sign(ctx, goldenInput(t, in), Options{HeaderProtection: hp})
+				out, err := k.protector(t).SignMessage(ctx, goldenInput(t, in), Options{HeaderProtection: hp})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -179,7 +179,7 @@ func TestGoldenProtect(t *testing.T) {
 	for _, in := range goldenInputs {
 		for _, hp := range []bool{false, true} {
 			t.Run(goldenName("protect", in, hp), func(t *testing.T) {
-				out, err := k.protector(t).Protect(ctx, goldenInput(t, in), []*openpgp.Entity{k.alice}, Options{HeaderProtection: hp})
+				out, err := k.protector(t).ProtectMessage(ctx, goldenInput(t, in), []*openpgp.Entity{k.alice}, Options{HeaderProtection: hp})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -116,7 +116,7 @@ func TestGoldenSign(t *testing.T) {
 	for _, in := range goldenInputs {
 		for _, hp := range []bool{false, true} {
 			t.Run(goldenName("sign", in, hp), func(t *testing.T) {
-				out, err := goldenProtector(t).Sign(ctx, goldenInput(t, in), Options{HeaderProtection: hp})
+				out, err := goldenProtector(t).SignMessage(ctx, goldenInput(t, in), Options{HeaderProtection: hp})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -140,7 +140,7 @@ func TestGoldenProtect(t *testing.T) {
 	for _, in := range goldenInputs {
 		for _, hp := range []bool{false, true} {
 			t.Run(goldenName("protect", in, hp), func(t *testing.T) {
-				out, err := goldenProtector(t).Protect(ctx, goldenInput(t, in), to, Options{HeaderProtection: hp})
+				out, err := goldenProtector(t).ProtectMessage(ctx, goldenInput(t, in), to, Options{HeaderProtection: hp})
 				if err != nil {
 					t.Fatal(err)
 				}
