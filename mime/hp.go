@@ -175,7 +175,7 @@ func addLegacyDisplay(h Header, body []byte, lines []string, newBoundary func() 
 	}
 	var b bytes.Buffer
 	b.Grow(len(body) + 1024)
-	m, err := NewMultipart(&b, newBoundary, body)
+	m, err := NewMultipart(&b, newBoundary, Bytes(body))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -17,33 +17,37 @@ type Multipart struct {
 	started  bool // a preamble or a part was written: the next delimiter needs its CRLF
 }
 
+// Content is what a boundary must not occur in.
+type Content interface {
+	// Mentions reports whether s occurs in the content.
+	Mentions(s string) bool
+}
+
+// Bytes is content held in one slice.
+type Bytes []byte
+
+// Mentions implements Content.
+func (b Bytes) Mentions(s string) bool { return bytes.Contains(b, []byte(s)) }
+
 // NewMultipart returns a Multipart writing to b, with a boundary from next (NewBoundary when nil)
-// that occurs in none of content: a boundary that does is never used, next is asked again.
-func NewMultipart(b *bytes.Buffer, next func() (string, error), content ...[]byte) (*Multipart, error) {
+// that content (when not nil) does not mention: a boundary that occurs in the content is never
+// used, next is asked again.
+func NewMultipart(b *bytes.Buffer, next func() (string, error), content Content) (Multipart, error) {
 	if next == nil {
 		next = NewBoundary
 	}
 	for tries := 0; ; tries++ {
 		boundary, err := next()
 		if err != nil {
-			return nil, err
+			return Multipart{}, err
 		}
 		if boundary == "" || tries > 100 {
-			return nil, fmt.Errorf("mime: no usable boundary (last %q)", boundary)
+			return Multipart{}, fmt.Errorf("mime: no usable boundary (last %q)", boundary)
 		}
-		if !containsAny(content, boundary) {
-			return &Multipart{b: b, boundary: boundary}, nil
-		}
-	}
-}
-
-func containsAny(content [][]byte, s string) bool {
-	for _, c := range content {
-		if bytes.Contains(c, []byte(s)) {
-			return true
+		if content == nil || !content.Mentions(boundary) {
+			return Multipart{b: b, boundary: boundary}, nil
 		}
 	}
-	return false
 }
 
 // Boundary returns the boundary.
@@ -52,7 +56,11 @@ func (m *Multipart) Boundary() string { return m.boundary }
 // ContentType writes the entity's Content-Type field: mediaType (type, subtype and any parameters
 // but the boundary), then the boundary parameter on a continuation line.
 func (m *Multipart) ContentType(mediaType string) {
-	m.b.WriteString("Content-Type: " + mediaType + ";\r\n boundary=\"" + m.boundary + "\"\r\n")
+	m.b.WriteString("Content-Type: ")
+	m.b.WriteString(mediaType)
+	m.b.WriteString(";\r\n boundary=\"")
+	m.b.WriteString(m.boundary)
+	m.b.WriteString("\"\r\n")
 }
 
 // Preamble writes the text before the first part (for readers without MIME), after the blank line
@@ -75,11 +83,15 @@ func (m *Multipart) Entity() {
 	if m.started {
 		m.b.WriteString("\r\n")
 	}
-	m.b.WriteString("--" + m.boundary + "\r\n")
+	m.b.WriteString("--")
+	m.b.WriteString(m.boundary)
+	m.b.WriteString("\r\n")
 	m.started = true
 }
 
 // Close writes the close delimiter.
 func (m *Multipart) Close() {
-	m.b.WriteString("\r\n--" + m.boundary + "--\r\n")
+	m.b.WriteString("\r\n--")
+	m.b.WriteString(m.boundary)
+	m.b.WriteString("--\r\n")
 }

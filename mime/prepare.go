@@ -67,6 +67,17 @@ func (p *Prepared) WriteContent(b *bytes.Buffer) {
 	b.Write(p.Body)
 }
 
+// Mentions reports whether s occurs in the payload entity's header fields or body: a boundary that
+// does cannot frame it.
+func (p *Prepared) Mentions(s string) bool {
+	for _, f := range p.Inner {
+		if bytes.Contains(f.Raw, []byte(s)) {
+			return true
+		}
+	}
+	return bytes.Contains(p.Body, []byte(s))
+}
+
 // Content returns the payload entity.
 func (p *Prepared) Content() []byte {
 	var b bytes.Buffer

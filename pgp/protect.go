@@ -182,7 +182,7 @@ func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []*open
 	prep.Outer.WriteTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	// The armored ciphertext cannot hold a boundary ("--" is not base64), so nothing is excluded.
-	m, err := mime.NewMultipart(&b, p.boundary)
+	m, err := mime.NewMultipart(&b, p.boundary, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (p *Protector) Sign(ctx context.Context, prep *mime.Prepared) ([]byte, erro
 	b.Grow(len(prep.Body) + 8192)
 	prep.Outer.WriteTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
-	m, err := mime.NewMultipart(&b, p.boundary, prep.Body, headerBytes(prep.Inner))
+	m, err := mime.NewMultipart(&b, p.boundary, prep)
 	if err != nil {
 		return nil, err
 	}
@@ -296,13 +296,6 @@ func (p *Protector) checkSender(from string) error {
 		return fmt.Errorf("%w: %s", ErrSenderNotCovered, from)
 	}
 	return nil
-}
-
-// headerBytes returns h's raw fields, for the boundary check.
-func headerBytes(h mime.Header) []byte {
-	var b bytes.Buffer
-	h.WriteTo(&b)
-	return b.Bytes()
 }
 
 // signature returns a binary v4 signature packet over content, with the RFC 3161 token over its

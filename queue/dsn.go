@@ -98,7 +98,7 @@ func buildDSN(p dsnParams) []byte {
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
 	// next never fails, and 96 random bits are never all in a 64 KB header.
-	m, _ := mime.NewMultipart(&b, next, p.header)
+	m, _ := mime.NewMultipart(&b, next, mime.Bytes(p.header))
 
 	w("From: Mail Delivery System <MAILER-DAEMON@%s>", host)
 	w("To: <%s>", p.sender)

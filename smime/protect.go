@@ -31,7 +31,7 @@ type Option func(*Protector)
 func WithTimestamper(ts tsa.Timestamper) Option { return func(p *Protector) { p.timestamper = ts } }
 
 // WithClock makes now the source of the signingTime attribute (default time.Now). Tests set it for
-// byte-stable output.
+// byte-stable output; it costs one more encoding of the signed attributes per signature.
 func WithClock(now func() time.Time) Option { return func(p *Protector) { p.now = now } }
 
 // WithBoundaries makes next the source of every MIME boundary the Protector writes (default
@@ -48,7 +48,7 @@ func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 	if k, ok := signer.Certificate().PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() < 2048 {
 		return nil, fmt.Errorf("%w: signing key must be RSA of at least 2048 bits", ErrUnsupported)
 	}
-	p := &Protector{signer: signer, senders: map[string]bool{}, now: time.Now, boundary: mime.NewBoundary}
+	p := &Protector{signer: signer, senders: map[string]bool{}, boundary: mime.NewBoundary}
 	for _, a := range signer.Certificate().EmailAddresses {
 		if n, err := keys.NormalizeAddress(a); err == nil {
 			p.senders[n] = true
@@ -164,7 +164,7 @@ func (p *Protector) signedEntity(ctx context.Context, prep *mime.Prepared) ([]by
 	}
 	var b bytes.Buffer
 	b.Grow(len(prep.Body) + 16384)
-	m, err := mime.NewMultipart(&b, p.boundary, prep.Body, headerBytes(prep.Inner))
+	m, err := mime.NewMultipart(&b, p.boundary, prep)
 	if err != nil {
 		return nil, err
 	}
@@ -184,13 +184,6 @@ func (p *Protector) signedEntity(ctx context.Context, prep *mime.Prepared) ([]by
 	b.Write(b64[:len(b64)-2]) // its last line break is the close delimiter's
 	m.Close()
 	return b.Bytes(), nil
-}
-
-// headerBytes returns h's raw fields, for the boundary check.
-func headerBytes(h mime.Header) []byte {
-	var b bytes.Buffer
-	h.WriteTo(&b)
-	return b.Bytes()
 }
 
 // checkSender requires the From address to be one the signing certificate names (when it names any).

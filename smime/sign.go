@@ -34,24 +34,31 @@ func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]by
 	}
 	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
 	chain := p.signer.Chain
-	// pkcs7 takes signingTime from time.Now and signs at once; it signs with a stand-in here, and
-	// the real key signs once the attribute holds the Protector's clock.
-	err = sd.AddSignerChain(chain[0], deferredSigner{p.signer.Signer}, chain[1:], pkcs7.SignerInfoConfig{
+	var key crypto.Signer = p.signer.Signer
+	if p.now != nil {
+		// pkcs7 takes signingTime from time.Now and signs at once; with a clock set it signs with
+		// a stand-in, and the real key signs once the attribute holds the clock's time. Without
+		// one, pkcs7 signs as it is: no second encoding of the attributes per message.
+		key = deferredSigner{key}
+	}
+	err = sd.AddSignerChain(chain[0], key, chain[1:], pkcs7.SignerInfoConfig{
 		ExtraSignedAttributes: []pkcs7.Attribute{{Type: oidSMIMECapabilities, Value: capabilitiesAttr}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	si := &sd.GetSignedData().SignerInfos[0]
-	attrs := make([]attrOf, len(si.AuthenticatedAttributes))
-	for i, a := range si.AuthenticatedAttributes {
-		attrs[i] = attrOf(a)
-	}
-	if si.EncryptedDigest, err = p.signAttributes(attrs); err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	for i, a := range attrs {
-		si.AuthenticatedAttributes[i].Type, si.AuthenticatedAttributes[i].Value = a.Type, a.Value
+	if p.now != nil {
+		attrs := make([]attrOf, len(si.AuthenticatedAttributes))
+		for i, a := range si.AuthenticatedAttributes {
+			attrs[i] = attrOf(a)
+		}
+		if si.EncryptedDigest, err = p.signAttributes(attrs); err != nil {
+			return nil, fmt.Errorf("sign: %w", err)
+		}
+		for i, a := range attrs {
+			si.AuthenticatedAttributes[i].Type, si.AuthenticatedAttributes[i].Value = a.Type, a.Value
+		}
 	}
 	// pkcs7 leaves the parameters of sha256WithRSAEncryption out; RFC 5754 3.2 says they MUST be
 	// NULL. The signature does not cover this field, so it is set after signing.
