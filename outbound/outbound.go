@@ -176,20 +176,8 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 		return "", err
 	}
 	if class != s.class {
-		// The class changed at DATA: recipients are judged again under its policy, and the whole
-		// message is refused if any of them cannot be served.
-		var refused []string
-		for i, r := range s.rcpts {
-			nr, err := s.resolve(r.addr, class)
-			if err != nil {
-				refused = append(refused, r.addr)
-				continue
-			}
-			s.rcpts[i] = nr
-		}
-		if len(refused) > 0 {
-			return "", gateway.Refuse(550, [3]int{5, 7, 1}, fmt.Sprintf("%s mail must be encrypted; no usable key for: %s",
-				class, strings.Join(refused, ", ")), gateway.ErrNoKey)
+		if err := s.reclassify(class); err != nil {
+			return "", err
 		}
 	}
 	policy := s.g.cfg.Policies[class]
@@ -202,7 +190,32 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 	if err != nil {
 		return "", err
 	}
-	expires := s.g.now().Add(time.Duration(policy.Lifetime))
+	return s.queue(ctx, outs, class, time.Duration(policy.Lifetime))
+}
+
+// reclassify judges the recipients again when the class changed at DATA (a Sealpost-Class
+// header): the whole message is refused if any of them cannot be served under the new policy.
+func (s *session) reclassify(class string) error {
+	var refused []string
+	for i, r := range s.rcpts {
+		nr, err := s.resolve(r.addr, class)
+		if err != nil {
+			refused = append(refused, r.addr)
+			continue
+		}
+		s.rcpts[i] = nr
+	}
+	if len(refused) > 0 {
+		return gateway.Refuse(550, [3]int{5, 7, 1}, fmt.Sprintf("%s mail must be encrypted; no usable key for: %s",
+			class, strings.Join(refused, ", ")), gateway.ErrNoKey)
+	}
+	return nil
+}
+
+// queue puts every protected copy on the spool, or none: a failed Put takes back the copies
+// already queued, so the client's retry does not send them twice.
+func (s *session) queue(ctx context.Context, outs []output, class string, lifetime time.Duration) (string, error) {
+	expires := s.g.now().Add(lifetime)
 	var ids []string
 	for _, o := range outs {
 		id, err := s.g.spool.Put(ctx, &queue.Message{From: s.from, Recipients: o.to, Data: o.data, Class: class, Expires: expires})
