@@ -273,7 +273,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err := scfg.Validate(); err != nil {
 		return nil, err
 	}
-	srv, err := smtpd.New(scfg, gw, log)
+	srv, err := smtpd.New(scfg, gw, smtpd.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +388,7 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decry
 	if err := icfg.Validate(); err != nil {
 		return nil, fmt.Errorf("inbound.listener: %w", err)
 	}
-	srv, err := smtpd.New(icfg, pipeline, log)
+	srv, err := smtpd.New(icfg, pipeline, smtpd.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("inbound.listener: %w", err)
 	}
