@@ -198,7 +198,7 @@ func deskFromOf(t *testing.T, msg []byte) (*mail.Address, string) {
 
 // namedStore is a store that keeps the name each customer registered (RegisteredNames).
 type namedStore struct {
-	store.Store
+	Store
 	names map[string]string
 }
 
@@ -233,8 +233,8 @@ func TestDeskFromOfVerifiedReplyIsTheSigner(t *testing.T) {
 	}
 
 	t.Run("registered name", func(t *testing.T) {
-		ib, err := New(e.ib.cfg, Deps{Identities: e.ib.d.Identities, PGPKeys: e.ib.d.PGPKeys, Directory: e.f.Direct,
-			Store: namedStore{Store: e.st, names: map[string]string{"alice@example.com": "Alice Example"}}, Log: e.ib.log})
+		ib, err := New(e.ib.cfg, namedStore{Store: e.st, names: map[string]string{"alice@example.com": "Alice Example"}}, e.f.Direct,
+			WithIdentities(e.ib.d.Identities...), WithPGPKeys(e.ib.d.PGPKeys), WithLogger(e.ib.log))
 		if err != nil {
 			t.Fatal(err)
 		}

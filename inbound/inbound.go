@@ -160,8 +160,8 @@ func subjectTagProblem(tag string) string {
 	return ""
 }
 
-// Deps are what the inbound pipeline decrypts with, trusts, and writes to.
-type Deps struct {
+// deps are what the inbound pipeline decrypts with, trusts, and writes to.
+type deps struct {
 	// Identities decrypt S/MIME replies (the bank's support identities).
 	Identities []*keys.Identity
 	// PGPKeys decrypt OpenPGP replies: the bank's unlocked secret keys.
@@ -170,8 +170,8 @@ type Deps struct {
 	Directory *keys.Directory
 	// TSARoots verify timestamp tokens on customers' signatures; nil: the directory's roots.
 	TSARoots *x509.CertPool
-	// Store holds registrations, threads, the quarantine index and capabilities. Required.
-	Store store.Store
+	// Store holds registrations, threads and capabilities.
+	Store Store
 	// Desk is the queue towards the support desk. Required for sessions and releases.
 	Desk queue.Writer
 	// Quarantine holds messages for an operator. Required for sessions and releases.
@@ -181,11 +181,39 @@ type Deps struct {
 	Log      *slog.Logger
 }
 
+// Option configures a Pipeline at New.
+type Option func(*deps)
+
+// WithIdentities decrypts S/MIME replies with ids (the bank's support identities).
+func WithIdentities(ids ...*keys.Identity) Option {
+	return func(d *deps) { d.Identities = ids }
+}
+
+// WithPGPKeys decrypts OpenPGP replies with el (the bank's unlocked secret keys).
+func WithPGPKeys(el openpgp.EntityList) Option { return func(d *deps) { d.PGPKeys = el } }
+
+// WithTSARoots verifies timestamp tokens on customers' signatures against roots (default: the
+// directory's roots).
+func WithTSARoots(roots *x509.CertPool) Option { return func(d *deps) { d.TSARoots = roots } }
+
+// WithDesk queues what the desk receives to w. Sessions and releases need it; Evaluate does not.
+func WithDesk(w queue.Writer) Option { return func(d *deps) { d.Desk = w } }
+
+// WithQuarantine holds messages for an operator in q. Sessions and releases need it; Evaluate
+// does not.
+func WithQuarantine(q *quarantine.Quarantine) Option { return func(d *deps) { d.Quarantine = q } }
+
+// WithObserver counts verdicts and actions with o, for metrics (default, and with nil: none).
+func WithObserver(o Observer) Option { return func(d *deps) { d.Observer = o } }
+
+// WithLogger sets the structured logger (default, and with nil: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(d *deps) { d.Log = l } }
+
 // Pipeline is the inbound pipeline: decrypt, verify, bind to From and to the registered key, link
 // to a thread, and hand the desk a fresh message with the verdict; or hold it.
 type Pipeline struct {
 	cfg     Config
-	d       Deps
+	d       deps
 	support map[string]bool
 	trust   atomic.Pointer[trust]
 	tags    *regexp.Regexp // the configured Subject tags, any case
@@ -193,10 +221,15 @@ type Pipeline struct {
 	now     func() time.Time
 }
 
-// New returns the pipeline; cfg must have been validated.
-func New(cfg Config, d Deps) (*Pipeline, error) {
-	if d.Store == nil || d.Directory == nil {
+// New returns the pipeline, which judges replies against st and trusts what directory holds;
+// cfg must have been validated.
+func New(cfg Config, st Store, directory *keys.Directory, opts ...Option) (*Pipeline, error) {
+	if st == nil || directory == nil {
 		return nil, errors.New("inbound: the inbound pipeline needs a store and a directory")
+	}
+	d := deps{Store: st, Directory: directory}
+	for _, o := range opts {
+		o(&d)
 	}
 	ib := &Pipeline{cfg: cfg, d: d, support: map[string]bool{}, log: d.Log, now: time.Now}
 	if ib.log == nil {

@@ -27,7 +27,7 @@ const corpusAuthServID = "mx.bank.example"
 // bank-pgp.asc, and alice registered with alice.pem and alice-pgp.
 type corpusEnv struct {
 	ib    *Pipeline
-	st    store.Store
+	st    *store.SQLite
 	alice *keys.Identity
 }
 
@@ -94,10 +94,7 @@ func newCorpusEnv(t testing.TB, cfg Config) *corpusEnv {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ib, err := New(cfg, Deps{
-		Identities: []*keys.Identity{bank}, PGPKeys: openpgp.EntityList{corpusPGP(t, "bank-pgp.asc")},
-		Directory: dir, Store: st,
-	})
+	ib, err := New(cfg, st, dir, WithIdentities(bank), WithPGPKeys(openpgp.EntityList{corpusPGP(t, "bank-pgp.asc")}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 // support mail starts threads, inbound replies are judged against them.
 type inboundEnv struct {
 	f        *pipelinetest.Fixture
-	st       store.Store
+	st       *store.SQLite
 	out      *outbound.Pipeline
 	outSpool *pipelinetest.MemSpool
 	ib       *Pipeline
@@ -51,7 +51,7 @@ func newInboundEnv(t testing.TB, cfg Config) *inboundEnv {
 	if err := outCfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if e.out, err = outbound.New(outCfg, outbound.Deps{Directory: f.Direct, SMIME: f.SMIME, PGP: f.PGP, Spool: e.outSpool, Store: st, Log: slog.New(slog.DiscardHandler)}); err != nil {
+	if e.out, err = outbound.New(outCfg, f.Direct, f.SMIME, e.outSpool, outbound.WithPGP(f.PGP), outbound.WithStore(st), outbound.WithLogger(slog.New(slog.DiscardHandler))); err != nil {
 		t.Fatal(err)
 	}
 	if e.held, err = quarantine.Open(filepath.Join(t.TempDir(), "quarantine"), st); err != nil {
@@ -66,8 +66,8 @@ func newInboundEnv(t testing.TB, cfg Config) *inboundEnv {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	e.ib, err = New(cfg, Deps{Identities: []*keys.Identity{signer}, PGPKeys: openpgp.EntityList{f.Bank},
-		Directory: f.Direct, Store: st, Desk: e.desk, Quarantine: e.held, Log: slog.New(slog.DiscardHandler)})
+	e.ib, err = New(cfg, st, f.Direct, WithIdentities(signer), WithPGPKeys(openpgp.EntityList{f.Bank}),
+		WithDesk(e.desk), WithQuarantine(e.held), WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,7 +239,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	g, err := outbound.New(cfg, outbound.Deps{Directory: directory, SMIME: sm, Spool: outSpool, Observer: m, Log: quiet})
+	g, err := outbound.New(cfg, directory, sm, outSpool, outbound.WithObserver(m), outbound.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

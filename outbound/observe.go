@@ -20,7 +20,7 @@ type Observer interface {
 	Protected(method string, d time.Duration)
 }
 
-// nopObserver is the Observer of a gateway built without one.
+// nopObserver is the Observer of a pipeline built without one.
 type nopObserver struct{}
 
 func (nopObserver) Accepted(string, string, int)    {}

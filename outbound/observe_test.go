@@ -51,7 +51,7 @@ func newObservedPipeline(t *testing.T, sp queue.Writer, sm *smime.Protector, obs
 	if sm == nil {
 		sm = f.SMIME
 	}
-	g, err := New(testConfig(), Deps{Directory: f.Direct, SMIME: sm, PGP: f.PGP, Spool: sp, Observer: obs, Log: slog.New(slog.DiscardHandler)})
+	g, err := New(testConfig(), f.Direct, sm, sp, WithPGP(f.PGP), WithObserver(obs), WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

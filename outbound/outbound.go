@@ -21,7 +21,7 @@ import (
 	"github.com/sealpost/sealpost/store"
 )
 
-// Gateway implements Handler.
+// Pipeline is the outbound pipeline; it implements gateway.Handler.
 type Pipeline struct {
 	cfg       Config
 	prefer    keys.Method
@@ -29,43 +29,51 @@ type Pipeline struct {
 	smime     *smime.Protector
 	pgp       *pgp.Protector
 	spool     queue.Writer
-	store     store.Store
+	store     Store
 	obs       Observer
 	log       *slog.Logger
 	now       func() time.Time
 }
 
-// Deps are the gateway's collaborators.
-type Deps struct {
-	Directory *keys.Directory
-	SMIME     *smime.Protector // required
-	PGP       *pgp.Protector   // nil: OpenPGP recipients are treated as having no key
-	Spool     queue.Writer
-	// Store, when set, gives support mail a thread token in its Message-ID and tells which
-	// customers' clients read AES-GCM. nil: no threads, CBC for everyone.
-	Store store.Store
-	// Observer, when set, is told what was accepted, refused and protected (metrics).
-	Observer Observer
-	Log      *slog.Logger
-}
+// Option configures a Pipeline at New.
+type Option func(*Pipeline)
 
-// New returns a Gateway. cfg must have been validated.
-func New(cfg Config, d Deps) (*Pipeline, error) {
-	if d.Directory == nil || d.SMIME == nil || d.Spool == nil {
+// WithPGP protects mail to OpenPGP recipients with p (default: none, and OpenPGP recipients are
+// treated as having no key).
+func WithPGP(p *pgp.Protector) Option { return func(g *Pipeline) { g.pgp = p } }
+
+// WithStore gives support mail a thread token in its Message-ID and tells which customers' clients
+// read AES-GCM (default: no threads, CBC for everyone).
+func WithStore(s Store) Option { return func(g *Pipeline) { g.store = s } }
+
+// WithObserver tells o what was accepted, refused and protected, for metrics (default, and with
+// nil: nothing).
+func WithObserver(o Observer) Option { return func(g *Pipeline) { g.obs = o } }
+
+// WithLogger sets the structured logger (default, and with nil: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(g *Pipeline) { g.log = l } }
+
+// New returns the outbound pipeline, which protects with sm, finds recipients' keys in directory
+// and queues to spool. cfg must have been validated.
+func New(cfg Config, directory *keys.Directory, sm *smime.Protector, spool queue.Writer, opts ...Option) (*Pipeline, error) {
+	if directory == nil || sm == nil || spool == nil {
 		return nil, errors.New("outbound: directory, S/MIME protector and spool are required")
 	}
 	prefer, err := keys.ParseMethod(cfg.Prefer)
 	if err != nil {
 		return nil, err
 	}
-	g := &Pipeline{cfg: cfg, prefer: prefer, smime: d.SMIME, pgp: d.PGP, spool: d.Spool, store: d.Store, obs: d.Observer, log: d.Log, now: time.Now}
+	g := &Pipeline{cfg: cfg, prefer: prefer, smime: sm, spool: spool, now: time.Now}
+	for _, o := range opts {
+		o(g)
+	}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
 	if g.obs == nil {
 		g.obs = nopObserver{}
 	}
-	g.directory.Store(d.Directory)
+	g.directory.Store(directory)
 	return g, nil
 }
 

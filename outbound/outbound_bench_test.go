@@ -36,7 +36,7 @@ func BenchmarkOutbound2KB(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sp.Close()
-	g, err := New(testConfig(), Deps{Directory: f.Direct, SMIME: f.SMIME, PGP: f.PGP, Spool: sp, Log: slog.New(slog.DiscardHandler)})
+	g, err := New(testConfig(), f.Direct, f.SMIME, sp, WithPGP(f.PGP), WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}

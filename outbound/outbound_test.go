@@ -48,7 +48,7 @@ func newPipeline(t *testing.T, sp queue.Writer, sm *smime.Protector, logs *bytes
 	if logs != nil {
 		log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	g, err := New(testConfig(), Deps{Directory: f.Direct, SMIME: sm, PGP: f.PGP, Spool: sp, Log: log})
+	g, err := New(testConfig(), f.Direct, sm, sp, WithPGP(f.PGP), WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestHeaderFromMustBeOfTheMessagesClass(t *testing.T) {
 			}
 			f := pipelinetest.Get(t)
 			sp := &pipelinetest.MemSpool{}
-			g, err := New(cfg, Deps{Directory: f.Direct, SMIME: f.SMIME, PGP: f.PGP, Spool: sp, Log: slog.New(slog.DiscardHandler)})
+			g, err := New(cfg, f.Direct, f.SMIME, sp, WithPGP(f.PGP), WithLogger(slog.New(slog.DiscardHandler)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -182,13 +182,7 @@ func (s *Spool) work(ctx context.Context, jobs <-chan *entry) {
 // attempt makes one delivery attempt for e, which the caller has claimed,
 // and records the outcome durably before it releases e.
 func (s *Spool) attempt(ctx context.Context, e *entry) {
-	id, class := e.meta.ID, e.meta.Class
-	path := filepath.Join(s.qDir, id+".msg")
-	b, err := readSpoolFile(path)
-	var data []byte
-	if err == nil {
-		_, data, err = parseEntry(b)
-	}
+	data, err := s.readData(e.meta.ID)
 	if err != nil {
 		s.quarantine(e, err)
 		return
@@ -200,82 +194,121 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 	now := s.now()
 	meta := e.meta
 
-	var pending []int
-	for i, r := range st.Rcpts {
-		if r.Status == statusPending {
-			pending = append(pending, i)
-		}
-	}
+	pending := pendingRcpts(st)
 	switch {
 	case len(pending) == 0:
 		// A restart between recording the outcome and finishing up.
 	case !now.Before(meta.Expires):
-		for _, i := range pending {
-			r := &st.Rcpts[i]
-			r.Status = statusFailed
-			if r.Last == nil {
-				r.Last = errExpiredUnattempted
-			}
-			s.log.Info("queue: expired", "id", id, "class", class,
-				"domain", address.Domain(meta.Recipients[i]), "status", r.Last.Enhanced, "attempts", r.Attempts)
-			s.obs.Bounced(class)
-		}
+		s.expire(meta, st, pending)
 	default:
-		to := make([]string, len(pending))
-		for k, i := range pending {
-			to[k] = meta.Recipients[i]
-		}
-		errs := s.deliver(ctx, meta.From, to, data)
-		done := s.now()
-		for k, i := range pending {
-			r := &st.Rcpts[i]
-			r.Attempts++
-			de := normalize(errs[k])
-			domain := address.Domain(meta.Recipients[i])
-			switch {
-			case de == nil:
-				r.Status = statusDelivered
-				s.log.Info("queue: delivered", "id", id, "class", class, "domain", domain, "attempts", r.Attempts)
-				s.obs.Delivered(class, done.Sub(meta.Created))
-			case de.Temporary:
-				r.Last = de
-				s.log.Info("queue: deferred", "id", id, "class", class, "domain", domain,
-					"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
-				s.obs.Deferred(class, de.Enhanced)
-			default:
-				r.Last = de
-				r.Status = statusFailed
-				s.log.Info("queue: failed", "id", id, "class", class, "domain", domain,
-					"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
-				s.obs.Bounced(class)
-			}
-		}
+		s.deliverPending(ctx, meta, st, pending, data)
 	}
 
-	var stillPending, unreported []int
-	for i, r := range st.Rcpts {
-		switch {
-		case r.Status == statusPending:
-			stillPending = append(stillPending, i)
-		case r.Status == statusFailed && !r.Notified:
-			if meta.From == "" {
-				// Never a DSN to the null sender: no loops.
-				st.Rcpts[i].Notified = true
-				s.log.Info("queue: no DSN for the null sender", "id", id, "class", class,
-					"domain", address.Domain(meta.Recipients[i]))
-				continue
-			}
-			unreported = append(unreported, i)
-		}
-	}
-	if len(stillPending) > 0 {
+	stillPending, unreported := s.outstanding(meta, st)
+	if stillPending {
 		delay := backoff(now.Sub(meta.Created), s.cfg.MinBackoff, s.cfg.MaxBackoff, rand.Float64())
 		st.Next = now.Add(delay)
 		if st.Next.After(meta.Expires) {
 			st.Next = meta.Expires
 		}
 	}
-	if len(stillPending) == 0 && len(unreported) == 0 {
+	s.record(e, st, data, now, stillPending, unreported)
+}
+
+// readData reads and checks queue/ID.msg and returns the message it holds.
+func (s *Spool) readData(id string) ([]byte, error) {
+	b, err := readSpoolFile(filepath.Join(s.qDir, id+".msg"))
+	if err != nil {
+		return nil, err
+	}
+	_, data, err := parseEntry(b)
+	return data, err
+}
+
+// pendingRcpts returns the indexes of the recipients still to be delivered.
+func pendingRcpts(st *entryState) []int {
+	var pending []int
+	for i, r := range st.Rcpts {
+		if r.Status == statusPending {
+			pending = append(pending, i)
+		}
+	}
+	return pending
+}
+
+// expire fails the pending recipients of an entry whose lifetime is over.
+func (s *Spool) expire(meta *entryMeta, st *entryState, pending []int) {
+	for _, i := range pending {
+		r := &st.Rcpts[i]
+		r.Status = statusFailed
+		if r.Last == nil {
+			r.Last = errExpiredUnattempted
+		}
+		s.log.Info("queue: expired", "id", meta.ID, "class", meta.Class,
+			"domain", address.Domain(meta.Recipients[i]), "status", r.Last.Enhanced, "attempts", r.Attempts)
+		s.obs.Bounced(meta.Class)
+	}
+}
+
+// deliverPending hands the pending recipients to the next hop and notes each one's outcome in st.
+func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entryState, pending []int, data []byte) {
+	id, class := meta.ID, meta.Class
+	to := make([]string, len(pending))
+	for k, i := range pending {
+		to[k] = meta.Recipients[i]
+	}
+	errs := s.deliver(ctx, meta.From, to, data)
+	done := s.now()
+	for k, i := range pending {
+		r := &st.Rcpts[i]
+		r.Attempts++
+		de := normalize(errs[k])
+		domain := address.Domain(meta.Recipients[i])
+		switch {
+		case de == nil:
+			r.Status = statusDelivered
+			s.log.Info("queue: delivered", "id", id, "class", class, "domain", domain, "attempts", r.Attempts)
+			s.obs.Delivered(class, done.Sub(meta.Created))
+		case de.Temporary:
+			r.Last = de
+			s.log.Info("queue: deferred", "id", id, "class", class, "domain", domain,
+				"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
+			s.obs.Deferred(class, de.Enhanced)
+		default:
+			r.Last = de
+			r.Status = statusFailed
+			s.log.Info("queue: failed", "id", id, "class", class, "domain", domain,
+				"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
+			s.obs.Bounced(class)
+		}
+	}
+}
+
+// outstanding reports whether any recipient is still pending, and which failed ones are still to
+// be reported by a DSN. Failures for the null sender are marked notified instead: never a DSN to
+// it, so no loops.
+func (s *Spool) outstanding(meta *entryMeta, st *entryState) (pending bool, unreported []int) {
+	for i, r := range st.Rcpts {
+		switch {
+		case r.Status == statusPending:
+			pending = true
+		case r.Status == statusFailed && !r.Notified:
+			if meta.From == "" {
+				st.Rcpts[i].Notified = true
+				s.log.Info("queue: no DSN for the null sender", "id", meta.ID, "class", meta.Class,
+					"domain", address.Domain(meta.Recipients[i]))
+				continue
+			}
+			unreported = append(unreported, i)
+		}
+	}
+	return pending, unreported
+}
+
+// record makes the attempt's outcome durable, queues the DSN for the unreported failures, and
+// then finishes e (nothing left to do) or releases it for its next attempt.
+func (s *Spool) record(e *entry, st *entryState, data []byte, now time.Time, pending bool, unreported []int) {
+	if !pending && len(unreported) == 0 {
 		s.finish(e)
 		return
 	}
@@ -284,16 +317,16 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 	// (the DSN's ID is derived from the failures it reports).
 	s.saveState(e, st)
 	if len(unreported) > 0 {
-		if err := s.queueDSN(meta, st, unreported, data, now); err != nil {
-			s.log.Error("queue: could not queue DSN", "id", id, "class", class, "err", err)
-			if len(stillPending) == 0 {
+		if err := s.queueDSN(e.meta, st, unreported, data, now); err != nil {
+			s.log.Error("queue: could not queue DSN", "id", e.meta.ID, "class", e.meta.Class, "err", err)
+			if !pending {
 				st.Next = now.Add(s.cfg.MinBackoff)
 			}
 		} else {
 			for _, i := range unreported {
 				st.Rcpts[i].Notified = true
 			}
-			if len(stillPending) == 0 {
+			if !pending {
 				s.finish(e)
 				return
 			}

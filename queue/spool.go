@@ -250,67 +250,17 @@ func (s *Spool) recover() error {
 	if err := s.clearTmp(); err != nil {
 		return err
 	}
-	des, err := os.ReadDir(s.qDir)
+	states, aside, err := s.loadEntries()
 	if err != nil {
 		return err
 	}
-	states := make(map[string]bool)
-	asideIDs := make(map[string]bool)
 	removed := false
-	for _, de := range des {
-		name := de.Name()
-		id, ok := strings.CutSuffix(name, ".msg")
-		if !ok {
-			if id, ok := strings.CutSuffix(name, ".state"); ok && validID(id) {
-				states[id] = true
-			} else {
-				s.log.Warn("queue: ignoring unknown file in spool", "file", name)
-			}
-			continue
-		}
-		meta, err := s.loadEntry(id)
-		if err != nil {
-			if err := s.setAside(name, problemOf(err)); err != nil {
-				return err
-			}
-			asideIDs[id] = true
-			continue
-		}
-		s.entries[id] = &entry{meta: meta}
-	}
 	for id := range states {
-		name := id + ".state"
-		e := s.entries[id]
-		switch {
-		case asideIDs[id]:
-			if err := s.setAside(name, "its entry failed its checks and was set aside with it"); err != nil {
-				return err
-			}
-		case e == nil:
-			if _, err := s.loadState(id, -1); err != nil {
-				if err := s.setAside(name, "its entry file is missing, and "+problemOf(err)); err != nil {
-					return err
-				}
-				continue
-			}
-			// A finished entry's message file goes first: this is what is left of it.
-			if err := s.ops.Remove(filepath.Join(s.qDir, name)); err != nil {
-				return err
-			}
-			removed = true
-		default:
-			st, err := s.loadState(id, len(e.meta.Recipients))
-			if err != nil {
-				// At least once: without trustworthy state every recipient is pending again.
-				s.log.Error("queue: state file failed its checks; all recipients will be tried again",
-					"id", id, "class", e.meta.Class, "err", err)
-				if err := s.setAside(name, problemOf(err)+"; every recipient of the entry is tried again"); err != nil {
-					return err
-				}
-				continue
-			}
-			e.state = st
+		r, err := s.recoverState(id, aside[id])
+		if err != nil {
+			return err
 		}
+		removed = removed || r
 	}
 	for _, e := range s.entries {
 		if e.state == nil {
@@ -330,6 +280,68 @@ func (s *Spool) recover() error {
 			"count", n, "dir", s.corruptDir)
 	}
 	return nil
+}
+
+// loadEntries loads every entry file in queue/ into s.entries, setting aside those that fail their
+// checks. It returns the IDs that have a state file and the IDs whose entry was set aside.
+func (s *Spool) loadEntries() (states, aside map[string]bool, err error) {
+	des, err := os.ReadDir(s.qDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	states, aside = make(map[string]bool), make(map[string]bool)
+	for _, de := range des {
+		name := de.Name()
+		id, ok := strings.CutSuffix(name, ".msg")
+		if !ok {
+			if id, ok := strings.CutSuffix(name, ".state"); ok && validID(id) {
+				states[id] = true
+			} else {
+				s.log.Warn("queue: ignoring unknown file in spool", "file", name)
+			}
+			continue
+		}
+		meta, err := s.loadEntry(id)
+		if err != nil {
+			if err := s.setAside(name, problemOf(err)); err != nil {
+				return nil, nil, err
+			}
+			aside[id] = true
+			continue
+		}
+		s.entries[id] = &entry{meta: meta}
+	}
+	return states, aside, nil
+}
+
+// recoverState deals with queue/ID.state once the entries are loaded: set aside with its entry
+// (entryAside), removed when it is all a finished entry left (removed reports it), set aside when
+// it fails its checks (the entry starts afresh: at least once), else the state of its entry.
+func (s *Spool) recoverState(id string, entryAside bool) (removed bool, err error) {
+	name := id + ".state"
+	e := s.entries[id]
+	switch {
+	case entryAside:
+		return false, s.setAside(name, "its entry failed its checks and was set aside with it")
+	case e == nil:
+		if _, err := s.loadState(id, -1); err != nil {
+			return false, s.setAside(name, "its entry file is missing, and "+problemOf(err))
+		}
+		// A finished entry's message file goes first: this is what is left of it.
+		if err := s.ops.Remove(filepath.Join(s.qDir, name)); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	st, err := s.loadState(id, len(e.meta.Recipients))
+	if err != nil {
+		// At least once: without trustworthy state every recipient is pending again.
+		s.log.Error("queue: state file failed its checks; all recipients will be tried again",
+			"id", id, "class", e.meta.Class, "err", err)
+		return false, s.setAside(name, problemOf(err)+"; every recipient of the entry is tried again")
+	}
+	e.state = st
+	return false, nil
 }
 
 // clearTmp removes what tmp/ holds: writes that never got their name in queue/. A message there

@@ -80,7 +80,7 @@ func TestValidateErrors(t *testing.T) {
 			if fe == nil || !strings.Contains(fe.Problem, tt.says) {
 				t.Fatalf("Validate = %v, want a problem at %s saying %q", err, tt.path, tt.says)
 			}
-			if _, err := New(tt.cfg, &recorder{}, nil); err == nil {
+			if _, err := New(tt.cfg, &recorder{}); err == nil {
 				t.Fatal("New accepted the config")
 			}
 		})
@@ -89,7 +89,7 @@ func TestValidateErrors(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid TLS+Users config: %v", err)
 	}
-	if _, err := New(Config{}, nil, nil); err == nil {
+	if _, err := New(Config{}, nil); err == nil {
 		t.Fatal("New accepted a nil handler")
 	}
 }

@@ -135,7 +135,7 @@ func FuzzSession(f *testing.F) {
 		Domain: "fuzz.test", TLSCert: certFile, TLSKey: keyFile, Users: map[string]string{"a": string(hash)},
 		MaxMessageBytes: limit, MaxRecipients: 5, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		MaxConnections: 1000, MaxConnectionsPerClient: 1000,
-	}, gw, slog.New(panics))
+	}, gw, WithLogger(slog.New(panics)))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -168,7 +168,7 @@ func startServer(t testing.TB, cfg Config, rec *recorder) *testServer {
 	if cfg.Domain == "" {
 		cfg.Domain = "mx.sealpost.test"
 	}
-	s, err := New(cfg, rec, log)
+	s, err := New(cfg, rec, WithLogger(log))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

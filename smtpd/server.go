@@ -45,12 +45,26 @@ type Server struct {
 	listeners []net.Listener
 }
 
+// Option configures a Server at New.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sets the structured logger (default, and with nil: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
 // New validates cfg (filling its defaults) and returns a server that hands sessions to h.
-// A nil log means slog.Default().
-func New(cfg Config, h gateway.Handler, log *slog.Logger) (*Server, error) {
+func New(cfg Config, h gateway.Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("smtpd: New needs a gateway.Handler")
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	log := o.log
 	if log == nil {
 		log = slog.Default()
 	}

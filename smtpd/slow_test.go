@@ -508,7 +508,7 @@ func TestConnectionsPerNetworkIPv6(t *testing.T) {
 	}
 	logs := &logtest.Buffer{}
 	s, err := New(Config{Domain: "mx.sealpost.test", Public: true, AllowedNetworks: []string{}, MaxConnectionsPerClient: 5, MaxConnectionsPerNetwork: 2},
-		&recorder{}, slog.New(slog.NewTextHandler(logs, nil)))
+		&recorder{}, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,11 @@
 // quarantined (held) inbound messages, and the capabilities customers
 // advertised in their signed replies.
 //
-// Store is the interface the gateway uses; SQLite (pure Go, WAL mode) is the
-// embedded default, and a PostgreSQL implementation can be added behind the
-// same interface for several nodes.
+// Its users declare the small interfaces they need where they use them
+// (outbound.Store, inbound.Store, quarantine.Index, and the registry of the
+// keys command); SQLite (pure Go, WAL mode) is the embedded default and
+// implements them all, and a PostgreSQL implementation can be added behind
+// the same interfaces for several nodes.
 //
 // Invariants:
 //   - Addresses are stored normalised (NormalizeAddress: the local part as

@@ -136,13 +136,12 @@ func refoldAddressKeys(ctx context.Context, tx *sql.Tx, table string) error {
 // busyTimeout is how long a connection waits for another writer.
 const busyTimeout = 10 * time.Second
 
-// SQLite is the embedded Store, one database file shared by the processes of
-// one node.
+// SQLite is the embedded store, one database file shared by the processes of
+// one node. It implements the interfaces its users declare (outbound,
+// inbound, quarantine, cmd/sealpost); a test in each of them checks it.
 type SQLite struct {
 	db *sql.DB
 }
-
-var _ Store = (*SQLite)(nil)
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path,
 // enables WAL, foreign keys and a busy timeout, and brings the schema up to
@@ -234,7 +233,9 @@ func b2i(b bool) int {
 	return 0
 }
 
-// Register implements Store.
+// Register records a key for an address; registering the same
+// (method, fingerprint) again for the address, in any spelling of its
+// case, is a no-op.
 func (s *SQLite) Register(ctx context.Context, r Registration) error {
 	addr, err := NormalizeAddress(r.Address)
 	if err != nil {
@@ -266,7 +267,9 @@ func (s *SQLite) Register(ctx context.Context, r Registration) error {
 	return nil
 }
 
-// Unregister implements Store.
+// Unregister removes the key with fingerprint (any method) from the
+// registrations that Registrations(address) lists; ErrNotFound when it
+// lists none with that fingerprint.
 func (s *SQLite) Unregister(ctx context.Context, address, fingerprint string) error {
 	addr, err := NormalizeAddress(address)
 	if err != nil {
@@ -293,7 +296,9 @@ func (s *SQLite) Unregister(ctx context.Context, address, fingerprint string) er
 // spelling with that key.
 const registrationsOf = `address_key = ?2 AND (address = ?1 OR NOT EXISTS (SELECT 1 FROM registrations WHERE address = ?1))`
 
-// Registrations implements Store.
+// Registrations lists the keys registered for address (see the package
+// comment for case variants), oldest first; empty (and no error) when
+// there are none.
 func (s *SQLite) Registrations(ctx context.Context, address string) ([]Registration, error) {
 	addr, err := NormalizeAddress(address)
 	if err != nil {
@@ -321,7 +326,7 @@ func (s *SQLite) Registrations(ctx context.Context, address string) ([]Registrat
 	return out, nil
 }
 
-// NewThread implements Store.
+// NewThread starts a thread with a fresh unguessable token.
 func (s *SQLite) NewThread(ctx context.Context, customer, method, fingerprint, subject string) (Thread, error) {
 	addr, err := NormalizeAddress(customer)
 	if err != nil {
@@ -367,12 +372,14 @@ func getThread(ctx context.Context, q querier, token string) (Thread, error) {
 	return t, nil
 }
 
-// Thread implements Store.
+// Thread returns the thread with token; ErrNotFound when unknown.
 func (s *SQLite) Thread(ctx context.Context, token string) (Thread, error) {
 	return getThread(ctx, s.db, token)
 }
 
-// ThreadForMessageIDs implements Store.
+// ThreadForMessageIDs returns the thread of the first of ids that is
+// either a stored Message-ID or embeds a known token; ErrNotFound when
+// none does.
 func (s *SQLite) ThreadForMessageIDs(ctx context.Context, ids []string) (Thread, error) {
 	for _, id := range ids {
 		var token string
@@ -393,7 +400,9 @@ func (s *SQLite) ThreadForMessageIDs(ctx context.Context, ids []string) (Thread,
 	return Thread{}, fmt.Errorf("thread for message: %w", ErrNotFound)
 }
 
-// AddMessage implements Store.
+// AddMessage links a Message-ID to a thread; ErrNotFound for an unknown
+// thread. Adding the same message again is a no-op; the same Message-ID
+// with different content or thread is ErrConflict.
 func (s *SQLite) AddMessage(ctx context.Context, m ThreadMessage) error {
 	key := messageIDKey(m.MessageID)
 	if key == "" {
@@ -431,7 +440,8 @@ func (s *SQLite) AddMessage(ctx context.Context, m ThreadMessage) error {
 	return nil
 }
 
-// Messages implements Store.
+// Messages lists a thread's messages, oldest first; ErrNotFound for an
+// unknown thread.
 func (s *SQLite) Messages(ctx context.Context, token string) ([]ThreadMessage, error) {
 	if _, err := s.Thread(ctx, token); err != nil {
 		return nil, err
@@ -458,7 +468,7 @@ func (s *SQLite) Messages(ctx context.Context, token string) ([]ThreadMessage, e
 	return out, nil
 }
 
-// Hold implements Store.
+// Hold indexes a held message; ErrConflict on a duplicate ID.
 func (s *SQLite) Hold(ctx context.Context, h Held) error {
 	if h.ID == "" {
 		return fmt.Errorf("%w: empty held ID", ErrInvalid)
@@ -491,7 +501,7 @@ func scanHeld(r scanner) (Held, error) {
 	return h, nil
 }
 
-// HeldList implements Store.
+// HeldList lists held messages, oldest first.
 func (s *SQLite) HeldList(ctx context.Context, includeReleased bool) ([]Held, error) {
 	q := `SELECT ` + heldColumns + ` FROM held WHERE released = 0 ORDER BY received, id`
 	if includeReleased {
@@ -516,7 +526,7 @@ func (s *SQLite) HeldList(ctx context.Context, includeReleased bool) ([]Held, er
 	return out, nil
 }
 
-// HeldGet implements Store.
+// HeldGet returns one held message; ErrNotFound when unknown.
 func (s *SQLite) HeldGet(ctx context.Context, id string) (Held, error) {
 	h, err := scanHeld(s.db.QueryRowContext(ctx, `SELECT `+heldColumns+` FROM held WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -528,7 +538,8 @@ func (s *SQLite) HeldGet(ctx context.Context, id string) (Held, error) {
 	return h, nil
 }
 
-// Release implements Store.
+// Release marks a held message released; ErrNotFound when unknown,
+// ErrConflict when already released.
 func (s *SQLite) Release(ctx context.Context, id string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -560,7 +571,8 @@ func (s *SQLite) Release(ctx context.Context, id string) error {
 // variants.
 const capabilitiesRowOf = `address_key = ?2 ORDER BY address = ?1 DESC, updated DESC, address LIMIT 1`
 
-// SetCapabilities implements Store.
+// SetCapabilities records capabilities; an update older than the stored
+// one is ignored, so replies processed out of order do not regress them.
 func (s *SQLite) SetCapabilities(ctx context.Context, c Capabilities) error {
 	addr, err := NormalizeAddress(c.Address)
 	if err != nil {
@@ -581,7 +593,9 @@ func (s *SQLite) SetCapabilities(ctx context.Context, c Capabilities) error {
 	return nil
 }
 
-// Capabilities implements Store.
+// Capabilities returns what was recorded for address spelt exactly so,
+// else the newest record of a case variant; the zero value and
+// ErrNotFound when there is none.
 func (s *SQLite) Capabilities(ctx context.Context, address string) (Capabilities, error) {
 	addr, err := NormalizeAddress(address)
 	if err != nil {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,56 +80,6 @@ type Capabilities struct {
 	SMIMEGCM   bool // AES-GCM AuthEnvelopedData (RFC 5083/5084)
 	PGPSEIPDv2 bool // OpenPGP SEIPD version 2 (AEAD)
 	Updated    time.Time
-}
-
-// Store is the shared inbound state. See the package comment for the
-// normalisation, concurrency and error contracts.
-type Store interface {
-	// Register records a key for an address; registering the same
-	// (method, fingerprint) again for the address, in any spelling of its
-	// case, is a no-op.
-	Register(ctx context.Context, r Registration) error
-	// Unregister removes the key with fingerprint (any method) from the
-	// registrations that Registrations(address) lists; ErrNotFound when it
-	// lists none with that fingerprint.
-	Unregister(ctx context.Context, address, fingerprint string) error
-	// Registrations lists the keys registered for address (see the package
-	// comment for case variants), oldest first; empty (and no error) when
-	// there are none.
-	Registrations(ctx context.Context, address string) ([]Registration, error)
-	// NewThread starts a thread with a fresh unguessable token.
-	NewThread(ctx context.Context, customer, method, fingerprint, subject string) (Thread, error)
-	// Thread returns the thread with token; ErrNotFound when unknown.
-	Thread(ctx context.Context, token string) (Thread, error)
-	// ThreadForMessageIDs returns the thread of the first of ids that is
-	// either a stored Message-ID or embeds a known token; ErrNotFound when
-	// none does.
-	ThreadForMessageIDs(ctx context.Context, ids []string) (Thread, error)
-	// AddMessage links a Message-ID to a thread; ErrNotFound for an unknown
-	// thread. Adding the same message again is a no-op; the same Message-ID
-	// with different content or thread is ErrConflict.
-	AddMessage(ctx context.Context, m ThreadMessage) error
-	// Messages lists a thread's messages, oldest first; ErrNotFound for an
-	// unknown thread.
-	Messages(ctx context.Context, token string) ([]ThreadMessage, error)
-	// Hold indexes a held message; ErrConflict on a duplicate ID.
-	Hold(ctx context.Context, h Held) error
-	// HeldList lists held messages, oldest first.
-	HeldList(ctx context.Context, includeReleased bool) ([]Held, error)
-	// HeldGet returns one held message; ErrNotFound when unknown.
-	HeldGet(ctx context.Context, id string) (Held, error)
-	// Release marks a held message released; ErrNotFound when unknown,
-	// ErrConflict when already released.
-	Release(ctx context.Context, id string) error
-	// SetCapabilities records capabilities; an update older than the stored
-	// one is ignored, so replies processed out of order do not regress them.
-	SetCapabilities(ctx context.Context, c Capabilities) error
-	// Capabilities returns what was recorded for address spelt exactly so,
-	// else the newest record of a case variant; the zero value and
-	// ErrNotFound when there is none.
-	Capabilities(ctx context.Context, address string) (Capabilities, error)
-	// Close releases the store.
-	Close() error
 }
 
 // NormalizeAddress returns addr with its local part unchanged and its domain

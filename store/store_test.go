@@ -583,7 +583,7 @@ func TestConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*ops*3) // up to three failures per iteration
 	for w := range workers {
-		st := Store(s)
+		st := s
 		if w%2 == 1 {
 			st = other
 		}

@@ -133,7 +133,7 @@ func keysList(args []string, _ io.Reader, stdout, _ io.Writer) error {
 
 // register records each imported certificate and OpenPGP key as the registered key of the
 // addresses it names: the inbound pipeline then requires those customers to sign with it.
-func register(st store.Store, imp keys.Imported, stdout io.Writer) error {
+func register(st registry, imp keys.Imported, stdout io.Writer) error {
 	ctx := context.Background()
 	for _, c := range imp.Certificates {
 		if c.IsCA {
@@ -176,7 +176,7 @@ func importFiles(dir keys.DataDir, files []string, opts keys.ImportOptions, stdo
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	var st store.Store
+	var st backend
 	if !root {
 		var err error
 		if st, err = openStore(string(dir)); err != nil {

@@ -88,7 +88,7 @@ type instance struct {
 	spool   *queue.Spool
 	ln      net.Listener
 	inbound *inboundListener // nil when the inbound side is disabled
-	store   store.Store
+	store   backend
 	// reload rebuilds the recipient directory (SIGHUP, file changes); hup feeds it signals.
 	reload *reloader
 	hup    chan os.Signal
@@ -162,7 +162,7 @@ func listenerConfig(c SMTPConfig) smtpd.Config {
 const storeFile = "sealpost.db"
 
 // openStore opens the embedded store (SQLite) in the data directory.
-func openStore(data string) (store.Store, error) {
+func openStore(data string) (backend, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		}
 		out = dkim.Spool{Next: spool, Signer: dk}
 	}
-	gw, err := outbound.New(cfg.Gateway, outbound.Deps{Directory: directory, SMIME: sp, PGP: pp, Spool: out, Store: st, Observer: m, Log: log})
+	gw, err := outbound.New(cfg.Gateway, directory, sp, out, outbound.WithPGP(pp), outbound.WithStore(st), outbound.WithObserver(m), outbound.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err := scfg.Validate(); err != nil {
 		return nil, err
 	}
-	srv, err := smtpd.New(scfg, gw, log)
+	srv, err := smtpd.New(scfg, gw, smtpd.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -349,20 +349,18 @@ func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opt
 
 // newInboundPipeline builds the inbound pipeline (desk and quarantine may be nil for `verify`).
 func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
-	st store.Store, desk queue.Writer, held *quarantine.Quarantine, obs inbound.Observer, log *slog.Logger) (*inbound.Pipeline, error) {
+	st inbound.Store, desk queue.Writer, held *quarantine.Quarantine, obs inbound.Observer, log *slog.Logger) (*inbound.Pipeline, error) {
 	var pgpKeys openpgp.EntityList
 	if pgpKey != nil {
 		pgpKeys = openpgp.EntityList{pgpKey}
 	}
-	return inbound.New(cfg.Inbound.Config, inbound.Deps{
-		Identities: decrypters, PGPKeys: pgpKeys, Directory: directory,
-		Store: st, Desk: desk, Quarantine: held, Observer: obs, Log: log,
-	})
+	return inbound.New(cfg.Inbound.Config, st, directory, inbound.WithIdentities(decrypters...), inbound.WithPGPKeys(pgpKeys),
+		inbound.WithDesk(desk), inbound.WithQuarantine(held), inbound.WithObserver(obs), inbound.WithLogger(log))
 }
 
 // startInbound opens the desk's spool and the quarantine and binds the inbound listener.
 func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
-	st store.Store, m *ops.Metrics, log *slog.Logger) (in *inboundListener, err error) {
+	st backend, m *ops.Metrics, log *slog.Logger) (in *inboundListener, err error) {
 	held, err := quarantine.Open(quarantineDir(cfg), st)
 	if err != nil {
 		return nil, err
@@ -390,7 +388,7 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decry
 	if err := icfg.Validate(); err != nil {
 		return nil, fmt.Errorf("inbound.listener: %w", err)
 	}
-	srv, err := smtpd.New(icfg, pipeline, log)
+	srv, err := smtpd.New(icfg, pipeline, smtpd.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("inbound.listener: %w", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/quarantine"
-	"github.com/sealpost/sealpost/store"
 )
 
 // exitCode makes run exit with a status other than 1 (verify: 1 not verified, 2 not processed).
@@ -37,7 +36,7 @@ var errNotVerified = errors.New("not verified")
 // quarantine.
 type offline struct {
 	cfg      Config
-	store    store.Store
+	store    backend
 	pipeline *inbound.Pipeline
 	held     *quarantine.Quarantine
 	hsm      []io.Closer
