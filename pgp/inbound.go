@@ -35,8 +35,6 @@ var (
 )
 
 const (
-	// maxInboundDepth bounds the PGP/MIME layers (and plain multiparts walked through) of a message.
-	maxInboundDepth = 8
 	// maxKeyPackets bounds the encrypted session keys tried per message: each may cost an RSA
 	// private-key operation.
 	maxKeyPackets = 32
@@ -110,22 +108,77 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 			in, err = nil, &recoveredPanic{value: r, stack: debug.Stack()}
 		}
 	}()
+	root, err := mime.Parse(mime.ToCRLF(msg))
+	if err != nil {
+		return nil, err
+	}
+	l := NewLayer(opts)
+	walked, err := mime.Walk(root, MaxDepth, l)
+	if errors.Is(err, mime.ErrTooDeep) {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l.Result(walked), nil
+}
+
+// MaxDepth bounds the layers (and plain multiparts walked through) of one message: give it to
+// mime.Walk.
+const MaxDepth = 8
+
+// Layer is PGP/MIME for mime.Walk: it recognises PGP/MIME entities, removes their layers and
+// keeps the facts of every one it removed. A Layer serves one message.
+type Layer struct{ w *walker }
+
+// NewLayer returns a Layer that decrypts and verifies with opts.
+func NewLayer(opts InboundOptions) *Layer {
 	if opts.Arrival.IsZero() {
 		opts.Arrival = time.Now()
 	}
-	w := &walker{opts: opts, in: &Inbound{}, root: true, aead: true}
-	if err := w.walk(mime.ToCRLF(msg), 0); err != nil {
-		return nil, err
+	return &Layer{w: &walker{opts: opts, in: &Inbound{}, aead: true}}
+}
+
+// Recognise reports whether e is PGP/MIME: multipart/encrypted or multipart/signed with an
+// OpenPGP protocol (RFC 3156).
+func (l *Layer) Recognise(e *mime.Entity) bool { return classify(e.MediaType, e.Params) != kindPlain }
+
+// Unwrap removes one PGP/MIME layer from e: it verifies a signature, or decrypts (and verifies
+// the signature inside).
+func (l *Layer) Unwrap(e *mime.Entity, _ bool) (s mime.Step, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = mime.Step{}, &recoveredPanic{value: r, stack: debug.Stack()}
+		}
+	}()
+	n, signed := len(l.w.in.Layers), l.w.in.Signed
+	l.w.in.Signed = false
+	if classify(e.MediaType, e.Params) == kindSigned {
+		s.Inner, err = l.w.signed(e)
+	} else {
+		s.Inner, err = l.w.encrypted(e)
 	}
-	in = w.in
+	s.Signed, l.w.in.Signed = l.w.in.Signed, l.w.in.Signed || signed
+	if err != nil {
+		return mime.Step{}, err
+	}
+	s.Layers = l.w.in.Layers[n:len(l.w.in.Layers):len(l.w.in.Layers)]
+	return s, nil
+}
+
+// Result returns the facts of every layer removed in the walk, with walked's content.
+func (l *Layer) Result(walked *mime.Walked) *Inbound {
+	w := l.w
+	in := w.in
+	in.Content = walked.Content.Raw
 	in.AEAD = in.Encrypted && w.aead
-	in.CoversRoot = w.root
+	in.CoversRoot = walked.Root
 	if !in.Signed {
-		in.SignedAt = opts.Arrival
+		in.SignedAt = w.opts.Arrival
 	}
 	in.SignatureErr, in.TimestampErr = errors.Join(w.sigErrs...), errors.Join(w.tsErrs...)
 	in.KeyErr, in.WeakAlgorithm = errors.Join(w.keyErrs...), errors.Join(w.weakErrs...)
-	return in, nil
+	return in
 }
 
 // recoveredPanic is a panic inside a parser, turned into ErrMalformed. Its own type lets the fuzz
@@ -143,7 +196,6 @@ func (p *recoveredPanic) Unwrap() error { return ErrMalformed }
 type walker struct {
 	opts                               InboundOptions
 	in                                 *Inbound
-	root                               bool // no plain multipart walked through so far
 	aead                               bool // every encryption layer so far was AEAD
 	sigErrs, tsErrs, keyErrs, weakErrs []error
 }
@@ -153,7 +205,6 @@ const (
 	kindPlain = iota
 	kindEncrypted
 	kindSigned
-	kindMultipart
 )
 
 func classify(mt string, params map[string]string) int {
@@ -163,67 +214,15 @@ func classify(mt string, params map[string]string) int {
 		return kindEncrypted
 	case mt == "multipart/signed" && proto == "application/pgp-signature":
 		return kindSigned
-	case mt == "multipart/signed":
-		return kindPlain // e.g. S/MIME: not ours
-	case strings.HasPrefix(mt, "multipart/"):
-		return kindMultipart
 	}
 	return kindPlain
 }
 
-func (w *walker) walk(entity []byte, depth int) error {
-	if depth >= maxInboundDepth {
-		return fmt.Errorf("%w: more than %d nested layers", ErrUnsupported, maxInboundDepth)
-	}
-	h, body, err := mime.SplitEntity(entity)
-	if err != nil {
-		return err
-	}
-	mt, params, err := mime.MediaType(h)
-	if err != nil {
-		return err
-	}
-	switch classify(mt, params) {
-	case kindEncrypted:
-		return w.encrypted(body, params, depth)
-	case kindSigned:
-		return w.signed(body, params, depth)
-	case kindMultipart:
-		_, parts, err := mime.MultipartParts(body, params["boundary"])
-		if err != nil {
-			return err
-		}
-		p, found, err := mime.FirstProtected(parts, depth+1, maxInboundDepth, pgpKind)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUnsupported, err)
-		}
-		if found {
-			w.root = false
-			return w.walk(p, depth+1)
-		}
-	}
-	w.in.Content = entity
-	return nil
-}
-
-// pgpKind is classify in mime's terms, for mime.FirstProtected.
-func pgpKind(_ mime.Header, mt string, params map[string]string) mime.PartKind {
-	switch classify(mt, params) {
-	case kindEncrypted, kindSigned:
-		return mime.PartProtected
-	case kindMultipart:
-		return mime.PartMultipart
-	}
-	return mime.PartOther
-}
-
 // openPGPData returns the binary OpenPGP data of a MIME part: transfer encoding undone, then
 // de-armored (armor block type want) unless the part already is binary.
-func openPGPData(part []byte, want string) ([]byte, error) {
-	h, body, err := mime.SplitEntity(part)
-	if err != nil {
-		return nil, err
-	}
+func openPGPData(part *mime.Entity, want string) ([]byte, error) {
+	h, body := part.Header, part.Body
+	var err error
 	switch cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))); cte {
 	case "", "7bit", "8bit", "binary":
 	case "base64":
@@ -262,27 +261,25 @@ func openPGPData(part []byte, want string) ([]byte, error) {
 	return bin, nil
 }
 
-// signed handles multipart/signed; protocol="application/pgp-signature" (RFC 3156 5).
-func (w *walker) signed(body []byte, params map[string]string, depth int) error {
-	_, parts, err := mime.MultipartParts(body, params["boundary"])
+// signed handles multipart/signed; protocol="application/pgp-signature" (RFC 3156 5), and returns
+// the signed part.
+func (w *walker) signed(e *mime.Entity) (*mime.Entity, error) {
+	if e.PartsErr != nil {
+		return nil, e.PartsErr
+	}
+	if len(e.Parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
+	}
+	sp := e.Parts[1]
+	if sp.Err != nil {
+		return nil, sp.Err
+	}
+	if sp.MediaType != "application/pgp-signature" {
+		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, sp.MediaType)
+	}
+	bin, err := openPGPData(sp, "PGP SIGNATURE")
 	if err != nil {
-		return err
-	}
-	if len(parts) != 2 {
-		return fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
-	}
-	sh, _, err := mime.SplitEntity(parts[1])
-	if err != nil {
-		return err
-	}
-	if st, _, err := mime.MediaType(sh); err != nil {
-		return err
-	} else if st != "application/pgp-signature" {
-		return fmt.Errorf("%w: signature part is %s", ErrMalformed, st)
-	}
-	bin, err := openPGPData(parts[1], "PGP SIGNATURE")
-	if err != nil {
-		return err
+		return nil, err
 	}
 	var sig *packet.Signature
 	pr := packet.NewReader(bytes.NewReader(bin))
@@ -292,30 +289,33 @@ func (w *walker) signed(body []byte, params map[string]string, depth int) error 
 			break // reported below as a signature error: the signed part itself can be read
 		}
 		if err != nil {
-			return fmt.Errorf("%w: signature part: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: signature part: %v", ErrMalformed, err)
 		}
 		sig, _ = p.(*packet.Signature)
 	}
-	w.verify(sig, parts[0], "pgp-signed", 0)
-	return w.walk(parts[0], depth+1)
+	w.verify(sig, e.Parts[0].Raw, "pgp-signed", 0)
+	return e.Parts[0], nil
 }
 
-// encrypted handles multipart/encrypted; protocol="application/pgp-encrypted" (RFC 3156 4).
-func (w *walker) encrypted(body []byte, params map[string]string, depth int) error {
-	_, parts, err := mime.MultipartParts(body, params["boundary"])
-	if err != nil {
-		return err
+// encrypted handles multipart/encrypted; protocol="application/pgp-encrypted" (RFC 3156 4), and
+// returns the decrypted entity.
+func (w *walker) encrypted(e *mime.Entity) (*mime.Entity, error) {
+	if e.PartsErr != nil {
+		return nil, e.PartsErr
 	}
-	if len(parts) != 2 {
-		return fmt.Errorf("%w: multipart/encrypted with %d parts", ErrMalformed, len(parts))
+	if len(e.Parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/encrypted with %d parts", ErrMalformed, len(e.Parts))
 	}
-	bin, err := openPGPData(parts[1], "PGP MESSAGE")
+	if e.Parts[1].Header == nil { // its Content-Type is not read: the protocol says what it holds
+		return nil, e.Parts[1].Err
+	}
+	bin, err := openPGPData(e.Parts[1], "PGP MESSAGE")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d, err := w.decrypt(bin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	in := w.in
 	in.Encrypted, in.Cipher = true, d.cipher
@@ -325,7 +325,7 @@ func (w *walker) encrypted(body []byte, params map[string]string, depth int) err
 		sig, hint, layer := pickSignature(d.ops, d.sigs)
 		w.verify(sig, d.content, layer, hint)
 	}
-	return w.walk(mime.ToCRLF(d.content), depth+1)
+	return mime.Parse(mime.ToCRLF(d.content))
 }
 
 // decrypted is one OpenPGP message after decryption and its integrity check.
