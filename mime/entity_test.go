@@ -95,7 +95,9 @@ func TestParseBounds(t *testing.T) {
 // toyLayer recognises application/x-toy; its body is the inner entity. signed says x-toy-signed.
 type toyLayer struct{ roots []bool }
 
-func (l *toyLayer) Recognise(e *Entity) bool { return strings.HasPrefix(e.MediaType, "application/x-toy") }
+func (l *toyLayer) Recognise(e *Entity) bool {
+	return strings.HasPrefix(e.MediaType, "application/x-toy")
+}
 
 func (l *toyLayer) Unwrap(e *Entity, root bool) (Step, error) {
 	l.roots = append(l.roots, root)
