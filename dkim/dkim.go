@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	msgauth "github.com/emersion/go-msgauth/dkim"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // signedFields are the header fields a signature covers (RFC 6376 5.4.1), in the order of h=.
@@ -219,9 +221,8 @@ func (h header) fromDomain() (string, error) {
 	if len(addrs) != 1 {
 		return "", fmt.Errorf("the From field has %d addresses, want exactly one", len(addrs))
 	}
-	at := strings.LastIndexByte(addrs[0].Address, '@')
-	if at < 0 {
+	if _, _, ok := address.Split(addrs[0].Address); !ok {
 		return "", fmt.Errorf("the From address %q has no domain", addrs[0].Address)
 	}
-	return strings.ToLower(addrs[0].Address[at+1:]), nil
+	return address.Domain(addrs[0].Address), nil
 }

@@ -7,7 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/address"
 )
 
 // Envelope addresses are judged at the command that carries them (RFC 5321 4.1.1.2, 4.1.1.3), and
@@ -85,7 +85,7 @@ func malformed(problem string) *addressProblem { return &addressProblem{problem:
 //
 //   - more than 254 octets (the path limit less its brackets) or a local part over 64: malformed;
 //   - any C0 control or DEL, anywhere: malformed. A CR here was the cause of "250 at RCPT, 451 at
-//     DATA": keys.NormalizeAddress trimmed it off before its check while the session kept it;
+//     DATA": address.Normalize trimmed it off before its check while the session kept it;
 //   - 8-bit without SMTPUTF8: 553 5.6.7 (RFC 6531 3.5); with SMTPUTF8, invalid UTF-8 or a C1
 //     control is malformed;
 //   - a local part that is not a dot-string (RFC 5321 Dot-string: atext runs joined by single
@@ -97,7 +97,7 @@ func malformed(problem string) *addressProblem { return &addressProblem{problem:
 //     trailing dot ("example.com.") is DNS syntax, not RFC 5321's; an all-numeric top-level label
 //     ("192.0.2.1" without brackets) is an IP address posing as a domain (RFC 3696 2).
 //
-// Last, the address must be one keys.NormalizeAddress accepts, the rule the rest of the pipeline
+// Last, the address must be one address.Normalize accepts, the rule the rest of the pipeline
 // (directory, signer, store) applies.
 func envelopeProblem(addr string, smtputf8 bool) *addressProblem {
 	if len(addr) > maxAddress {
@@ -122,18 +122,17 @@ func envelopeProblem(addr string, smtputf8 bool) *addressProblem {
 			break
 		}
 	}
-	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
+	local, domain, ok := address.Split(addr)
+	if !ok {
 		return malformed("no @domain")
 	}
-	local, domain := addr[:at], addr[at+1:]
 	if p := localPartProblem(local); p != nil {
 		return p
 	}
 	if p := domainProblem(domain); p != nil {
 		return p
 	}
-	if _, err := keys.NormalizeAddress(addr); err != nil {
+	if _, err := address.Normalize(addr); err != nil {
 		return malformed("not an addr-spec")
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/address"
 )
 
 // TestCheckEnvelopeAddresses: the rule for MAIL FROM and RCPT TO addresses as go-smtp hands them
@@ -88,7 +88,7 @@ func TestCheckEnvelopeAddresses(t *testing.T) {
 
 // FuzzCheckRecipient: the envelope rule never panics, and what it accepts is what the rest of
 // the pipeline can hold: at most 254 octets, no control character, ASCII unless SMTPUTF8, one the
-// directory's rule (keys.NormalizeAddress) accepts unchanged but for the domain's case, and the
+// directory's rule (address.Normalize) accepts unchanged but for the domain's case, and the
 // same verdict for MAIL and RCPT.
 func FuzzCheckRecipient(f *testing.F) {
 	for _, s := range []string{"alice@example.com", "alice@example.com\r", "jörg@bücher.example", "alice@[192.0.2.1]",
@@ -113,9 +113,9 @@ func FuzzCheckRecipient(f *testing.F) {
 		if !smtputf8 && strings.ContainsFunc(addr, func(r rune) bool { return r >= utf8.RuneSelf }) {
 			t.Fatalf("accepted 8-bit %q without SMTPUTF8", addr)
 		}
-		n, err := keys.NormalizeAddress(addr)
+		n, err := address.Normalize(addr)
 		if err != nil || !strings.EqualFold(n, addr) {
-			t.Fatalf("accepted %q, which keys.NormalizeAddress makes %q, %v", addr, n, err)
+			t.Fatalf("accepted %q, which address.Normalize makes %q, %v", addr, n, err)
 		}
 	})
 }

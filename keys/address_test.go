@@ -9,6 +9,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/store"
 )
 
@@ -69,17 +70,17 @@ func TestNormalizeAddressRefusesControlCharacters(t *testing.T) {
 }
 
 // TestAddressKeyAgreesWithStore: the store keeps its own copy of the folding (it imports no other
-// sealpost package); both must give every address the same key.
+// sealpost package); it and package address must give every address the same key.
 func TestAddressKeyAgreesWithStore(t *testing.T) {
 	for _, tt := range addressCases {
-		k, err1 := AddressKey(tt.in)
+		k, err1 := address.Key(tt.in)
 		sk, err2 := store.AddressKey(tt.in)
 		if err1 != nil || err2 != nil || k != sk {
-			t.Errorf("%q: keys.AddressKey %q, %v; store.AddressKey %q, %v", tt.in, k, err1, sk, err2)
+			t.Errorf("%q: address.Key %q, %v; store.AddressKey %q, %v", tt.in, k, err1, sk, err2)
 		}
-		n, _ := NormalizeAddress(tt.in)
+		n, _ := address.Normalize(tt.in)
 		if sn, err := store.NormalizeAddress(tt.in); err != nil || sn != n {
-			t.Errorf("%q: keys.NormalizeAddress %q; store.NormalizeAddress %q, %v", tt.in, n, sn, err)
+			t.Errorf("%q: address.Normalize %q; store.NormalizeAddress %q, %v", tt.in, n, sn, err)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // Method is how mail to a recipient is protected.
@@ -85,7 +87,7 @@ func (d *Directory) Choose(addr string, prefer Method) (Choice, error) {
 	if prefer != MethodSMIME && prefer != MethodPGP {
 		return Choice{}, fmt.Errorf("choose key for %q: unknown protection method %d", addr, int(prefer))
 	}
-	n, err := NormalizeAddress(addr)
+	n, err := address.Normalize(addr)
 	if err != nil {
 		return Choice{}, fmt.Errorf("recipient %q: %w", addr, err)
 	}

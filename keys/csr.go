@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // KeyType is the kind of key NewCSR makes. The zero value is KeyRSA2048.
@@ -125,7 +127,7 @@ func csrTemplate(role Role, subject string, emails []string, kt KeyType) (*x509.
 		return nil, fmt.Errorf("%s: %w: the %s certificate must name the addresses it is for", role, ErrNoEmailAddress, role)
 	}
 	for _, e := range emails {
-		if _, err := NormalizeAddress(e); err != nil {
+		if _, err := address.Normalize(e); err != nil {
 			return nil, fmt.Errorf("%s: %q: %w", role, excerpt(e), err)
 		}
 	}

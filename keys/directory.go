@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // Directory maps recipients' addresses to their S/MIME certificates and OpenPGP keys and decides
 // which may be used. It is immutable once built, so it is safe for concurrent use; a reload builds a
 // new one.
 //
-// Addresses match without regard to case (see AddressKey). When the directory knows an address in
+// Addresses match without regard to case (see address.Key). When the directory knows an address in
 // the spelling asked for (a certificate or a user ID that is not revoked names it exactly), only
 // the keys under that spelling are candidates, of both methods; otherwise the keys of every case
 // variant are.
@@ -35,7 +37,7 @@ type Directory struct {
 	certs         []*x509.Certificate
 	pgpByAddress  map[string][]pgpCandidate // by normalised address, as spelt
 	pgpKeys       []*openpgp.Entity
-	spellings     map[string][]string // AddressKey → the normalised spellings indexed under it
+	spellings     map[string][]string // address.Key → the normalised spellings indexed under it
 	now           func() time.Time
 }
 
@@ -82,7 +84,7 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 		}
 		d.certs = append(d.certs, c)
 		for _, a := range c.EmailAddresses {
-			n, err := NormalizeAddress(a)
+			n, err := address.Normalize(a)
 			if err != nil {
 				continue
 			}
@@ -115,25 +117,25 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 	return d
 }
 
-// addSpelling records the normalised address n under its AddressKey.
+// addSpelling records the normalised address n under its address.Key.
 func (d *Directory) addSpelling(n string) {
-	k := foldAddress(n)
+	k := address.Fold(n)
 	if !slices.Contains(d.spellings[k], n) {
 		d.spellings[k] = append(d.spellings[k], n)
 	}
 }
 
 // match returns addr normalised and the spellings whose keys a lookup of addr considers: addr's
-// own when the directory names it exactly at now, else every spelling under its AddressKey.
+// own when the directory names it exactly at now, else every spelling under its address.Key.
 func (d *Directory) match(addr string, now time.Time) (string, []string, error) {
-	n, err := NormalizeAddress(addr)
+	n, err := address.Normalize(addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("recipient %q: %w", addr, err)
 	}
 	if d.namesExactly(n, now) {
 		return n, []string{n}, nil
 	}
-	return n, d.spellings[foldAddress(n)], nil
+	return n, d.spellings[address.Fold(n)], nil
 }
 
 // namesExactly says whether a certificate, or an OpenPGP user ID not revoked at now, names the

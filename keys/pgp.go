@@ -15,6 +15,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // OpenPGP keys: the bank's signing key and customers' public keys.
@@ -47,7 +49,7 @@ func PGPConfig() *packet.Config {
 func NewDevPGPKey(name string, addresses []string) (*openpgp.Entity, error) {
 	var addrs []string
 	for _, a := range addresses {
-		n, err := NormalizeAddress(a)
+		n, err := address.Normalize(a)
 		if err != nil {
 			return nil, fmt.Errorf("OpenPGP user ID %q: %w", a, err)
 		}
@@ -451,7 +453,7 @@ func pgpAddress(id *openpgp.Identity) (string, bool) {
 	if id == nil || id.UserId == nil {
 		return "", false
 	}
-	n, err := NormalizeAddress(id.UserId.Email)
+	n, err := address.Normalize(id.UserId.Email)
 	return n, err == nil
 }
 
@@ -493,17 +495,6 @@ func pgpBits(pk *packet.PublicKey) int {
 	return int(n)
 }
 
-// pgpWeak reports a finite-field key (RSA, DSA, ElGamal) below minRSABits. Elliptic-curve keys
-// that go-crypto can use are accepted.
-func pgpWeak(pk *packet.PublicKey) bool {
-	switch pk.PubKeyAlgo {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoRSAEncryptOnly,
-		packet.PubKeyAlgoDSA, packet.PubKeyAlgoElGamal:
-		return pgpBits(pk) < minRSABits
-	}
-	return false
-}
-
 func pgpAlgorithm(pk *packet.PublicKey) string {
 	switch {
 	case isRSA(pk):
@@ -514,48 +505,6 @@ func pgpAlgorithm(pk *packet.PublicKey) string {
 		return fmt.Sprintf("ElGamal-%d", pgpBits(pk))
 	}
 	return fmt.Sprintf("algorithm %d", pk.PubKeyAlgo)
-}
-
-// pgpKeyExpiry returns when pk stops being valid under its binding or self-signature sig; zero means
-// never.
-func pgpKeyExpiry(pk *packet.PublicKey, sig *packet.Signature) time.Time {
-	if sig == nil || sig.KeyLifetimeSecs == nil || *sig.KeyLifetimeSecs == 0 {
-		return time.Time{}
-	}
-	return pk.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs) * time.Second)
-}
-
-func pgpSigExpiry(sig *packet.Signature) time.Time {
-	if sig == nil || sig.SigLifetimeSecs == nil || *sig.SigLifetimeSecs == 0 {
-		return time.Time{}
-	}
-	return sig.CreationTime.Add(time.Duration(*sig.SigLifetimeSecs) * time.Second)
-}
-
-func pgpExpiryDetail(pk *packet.PublicKey, sig *packet.Signature) string {
-	if t := pgpKeyExpiry(pk, sig); !t.IsZero() {
-		return "key expired " + t.UTC().Format(time.RFC3339)
-	}
-	if t := pgpSigExpiry(sig); !t.IsZero() {
-		return "self-signature expired " + t.UTC().Format(time.RFC3339)
-	}
-	return "self-signature dated " + sig.CreationTime.UTC().Format(time.RFC3339)
-}
-
-// pgpRevoked says whether revs holds a revocation in force at now. Unlike go-crypto, which ignores a
-// revocation dated after now, any revocation counts whatever its date, as in GnuPG: gpg dates a user
-// ID revocation a second after the self-signature it overrides, and a customer's clock may be ahead.
-// Only a revocation whose own lifetime ran out before now is ignored.
-func pgpRevoked(revs []*packet.Signature, now time.Time) bool {
-	for _, r := range revs {
-		if t := pgpSigExpiry(r); t.IsZero() || !now.After(t) {
-			return true
-		}
-		if r.RevocationReason != nil && *r.RevocationReason == packet.KeyCompromised {
-			return true
-		}
-	}
-	return false
 }
 
 // earliest returns the earlier of two expiry times, zero meaning never.

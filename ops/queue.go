@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/queue"
 )
 
@@ -244,14 +245,14 @@ func entryOf(in queue.Info, withRecipients bool) Entry {
 		NextAttempt: in.NextAttempt.UTC(), Size: in.Size, Domains: []string{},
 	}
 	if in.From != "" {
-		e.SenderDomain = domainOf(in.From)
+		e.SenderDomain = address.Domain(in.From)
 	}
 	known := []string{in.From}
 	for _, r := range in.Recipients {
 		known = append(known, r.Address)
 	}
 	for _, r := range in.Recipients {
-		d := domainOf(r.Address)
+		d := address.Domain(r.Address)
 		if !slices.Contains(e.Domains, d) {
 			e.Domains = append(e.Domains, d)
 		}
@@ -272,11 +273,6 @@ func entryOf(in queue.Info, withRecipients bool) Entry {
 	return e
 }
 
-// domainOf returns the part of a after its last "@", lower-cased.
-func domainOf(a string) string {
-	return strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
-}
-
 // anyAddress matches what looks like an address in a reply text (dot-atom local part).
 var anyAddress = regexp.MustCompile("[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@")
 
@@ -287,8 +283,8 @@ func redactAddresses(s string, known []string) string {
 		return s
 	}
 	for _, a := range known {
-		if i := strings.LastIndexByte(a, '@'); i > 0 {
-			s = replaceFold(s, a[:i+1], "*@")
+		if local, _, ok := address.Split(a); ok && local != "" {
+			s = replaceFold(s, local+"@", "*@")
 		}
 	}
 	return anyAddress.ReplaceAllString(s, "*@")

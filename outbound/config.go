@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
 )
@@ -158,14 +159,14 @@ func (c *Config) classify(sender string) string {
 }
 
 // rule returns the class of the first rule that names addr, and whether one does. Addresses match
-// as keys.SameAddress says (OTP@Bank.example is otp@bank.example), domains without case. It
+// as address.Same says (OTP@Bank.example is otp@bank.example), domains without case. It
 // classifies envelope senders and header From addresses alike.
 func (c *Config) rule(addr string) (string, bool) {
-	n, err := keys.NormalizeAddress(addr)
+	n, err := address.Normalize(addr)
 	if err != nil {
 		return "", false
 	}
-	domain := n[strings.LastIndexByte(n, '@'):]
+	domain := "@" + address.Domain(n)
 	for _, r := range c.Rules {
 		if strings.HasPrefix(r.Sender, "@") {
 			if strings.EqualFold(r.Sender, domain) {
@@ -173,7 +174,7 @@ func (c *Config) rule(addr string) (string, bool) {
 			}
 			continue
 		}
-		if keys.SameAddress(r.Sender, n) {
+		if address.Same(r.Sender, n) {
 			return r.Class, true
 		}
 	}

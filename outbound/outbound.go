@@ -12,6 +12,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
@@ -212,7 +213,7 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 			return "", gateway.TempFail("cannot queue the message now, try again later", errors.Join(gateway.ErrQueueUnavailable, err))
 		}
 		ids = append(ids, id)
-		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", domains(o.to), "bytes", len(o.data))
+		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", strings.Join(address.Domains(o.to), ","), "bytes", len(o.data))
 	}
 	for _, o := range outs {
 		s.g.obs.Accepted(class, o.method, len(o.to))
@@ -384,8 +385,8 @@ func (s *session) startThread(ctx context.Context, msg []byte) ([]byte, error) {
 	}
 	host := "sealpost.invalid"
 	if from, err := mime.SingleFrom(h); err == nil {
-		if _, err := keys.NormalizeAddress(from); err == nil {
-			host = strings.ToLower(from[strings.LastIndexByte(from, '@')+1:])
+		if _, err := address.Normalize(from); err == nil {
+			host = address.Domain(from)
 		}
 	}
 	id := store.MessageIDForThread(t.Token, host)
@@ -416,18 +417,4 @@ func protectError(err error) error {
 		return gateway.Refuse(554, [3]int{5, 6, 0}, "message cannot be made canonical: "+gateway.Printable(err.Error()), err)
 	}
 	return err // unknown: the listener answers 451 4.3.0 without detail
-}
-
-// domains returns the distinct recipient domains, for logs (never full addresses).
-func domains(addrs []string) string {
-	seen := map[string]bool{}
-	var out []string
-	for _, a := range addrs {
-		d := strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
-		if !seen[d] {
-			seen[d] = true
-			out = append(out, d)
-		}
-	}
-	return strings.Join(out, ",")
 }

@@ -6,9 +6,10 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
 
-// FuzzOpen feeds PGP/MIME messages (MIME framing, armor, OpenPGP packets) to Open: errors are fine,
-// panics are not, and nothing may come out verified unless it was signed by the bank.
-func FuzzOpen(f *testing.F) {
+// FuzzInspectOwnOutput feeds PGP/MIME messages (MIME framing, armor, OpenPGP packets) shaped like
+// Protect's output to Inspect, as the customer would verify them: errors are fine, panics are not,
+// and nothing may come out verified unless it was signed by the bank.
+func FuzzInspectOwnOutput(f *testing.F) {
 	fx := getFixture(f)
 	enc, err := fx.protector.Protect(ctx, []byte(statement), fx.customers[:1], Options{})
 	if err != nil {
@@ -24,7 +25,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=x\r\n\r\n--x\r\n\r\nVersion: 1\r\n--x\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nwcBMA\r\n-----END PGP MESSAGE-----\r\n--x--\r\n"))
 	keyring := openpgp.EntityList{fx.bank, fx.customers[0]}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		o, err := Open(msg, OpenOptions{Keyring: keyring, TSARoots: fx.roots})
+		o, err := inspectVerified(msg, InboundOptions{Decrypt: keyring, Signers: keyring, TSARoots: fx.roots})
 		if err == nil && o.Signer != fx.bank {
 			t.Fatalf("verified a signature by %v", o.Signer)
 		}

@@ -40,7 +40,11 @@ const (
 	maxKeyPackets = 32
 	// maxSignaturePackets bounds the (one-pass) signature packets read per OpenPGP message.
 	maxSignaturePackets = 16
+	// maxArmored bounds the OpenPGP data of one part, and the literal data once decrypted.
+	maxArmored = 64 << 20
 )
+
+var strongHashes = []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512}
 
 // InboundOptions says what Inspect decrypts with and which signer keys it knows.
 type InboundOptions struct {
@@ -87,6 +91,28 @@ type Inbound struct {
 	// other parts are dropped.
 	CoversRoot bool
 	Layers     []string // outermost first, e.g. "pgp-encrypted seipd-v1 aes256", "pgp-onepass-signed", "pgp-signed"
+}
+
+// Err says whether Content may be taken as signed by Signer: nil when there is a signature and
+// every signature layer verified with a key from Signers that was valid at SignedAt, carries no
+// weak algorithm and no token that failed, and the signed part is the message root. Otherwise it
+// wraps ErrSignature and joins the findings (so errors.Is finds, say, a tsa error). It does not
+// bind the signer to an address: that is the caller's verdict.
+func (in *Inbound) Err() error {
+	if !in.Signed {
+		return fmt.Errorf("%w: not signed", ErrSignature)
+	}
+	errs := []error{in.SignatureErr, in.KeyErr, in.TimestampErr, in.WeakAlgorithm}
+	if !in.CoversRoot {
+		errs = append(errs, errors.New("the signed part sits inside an unsigned multipart"))
+	}
+	if in.Signer == nil {
+		errs = append(errs, errors.New("no verified signer"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	return nil
 }
 
 // Inspect takes an inbound PGP/MIME message (RFC 3156) apart: it decrypts multipart/encrypted
@@ -611,20 +637,20 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 		fail(&w.sigErrs, ErrSignature, "issuer %016X: %v", in.IssuerKeyID, verr)
 		return
 	}
-	if exp := sigExpiry(sig); !exp.IsZero() && in.SignedAt.After(exp) {
+	if exp := keys.PGPSignatureExpiry(sig); !exp.IsZero() && in.SignedAt.After(exp) {
 		fail(&w.sigErrs, ErrSignature, "signature expired %s", exp.UTC().Format(time.RFC3339))
 	}
 	in.Signer = key.Entity
 	in.Fingerprint = fmt.Sprintf("%X", key.Entity.PrimaryKey.Fingerprint)
 	for _, pk := range []*packet.PublicKey{key.Entity.PrimaryKey, key.PublicKey} {
-		if desc, weak := weakKey(pk); weak {
+		if desc, weak := keys.WeakPGPKey(pk); weak {
 			fail(&w.weakErrs, errWeak, "key %016X is %s", pk.KeyId, desc)
 		}
 		if pk == key.PublicKey {
 			break
 		}
 	}
-	if err := keyProblem(*key, in.SignedAt); err != nil {
+	if err := keys.CheckPGPSigner(*key, in.SignedAt); err != nil {
 		w.keyErrs = append(w.keyErrs, fmt.Errorf("%s: key %s: %w", layer, in.Fingerprint, err))
 	}
 }
@@ -651,89 +677,6 @@ func verifyOver(pk *packet.PublicKey, sig *packet.Signature, content []byte) err
 	return pk.VerifySignature(h, sig)
 }
 
-// keyProblem says why key, which made a verified signature, was not fit to sign at the time at:
-// an error wrapping keys.ErrRevoked, ErrNotYetValid, ErrExpired or ErrNoSigningKey, or nil.
-// Validity is go-crypto's (Entity.SigningKeyById at the time at); revocations count whatever
-// their date, as in package keys: go-crypto ignores one dated after at.
-func keyProblem(key openpgp.Key, at time.Time) error {
-	e := key.Entity
-	primary := key.PublicKey == e.PrimaryKey
-	sub := fmt.Sprintf("signing subkey %016X", key.PublicKey.KeyId)
-	self, id := e.PrimarySelfSignature()
-	switch {
-	case revokedAny(e.Revocations, at):
-		return fmt.Errorf("%w: primary key %s", keys.ErrRevoked, revocationDate(e.Revocations))
-	case !primary && revokedAny(key.Revocations, at):
-		return fmt.Errorf("%w: %s %s", keys.ErrRevoked, sub, revocationDate(key.Revocations))
-	case self == nil:
-		return fmt.Errorf("%w: no valid self-signature", keys.ErrNoSigningKey)
-	case id != nil && revokedAny(id.Revocations, at):
-		return fmt.Errorf("%w: primary user ID %s", keys.ErrRevoked, revocationDate(id.Revocations))
-	case e.PrimaryKey.CreationTime.After(at):
-		return fmt.Errorf("%w: primary key created %s", keys.ErrNotYetValid, stamp(e.PrimaryKey.CreationTime))
-	case !primary && key.PublicKey.CreationTime.After(at):
-		return fmt.Errorf("%w: %s created %s", keys.ErrNotYetValid, sub, stamp(key.PublicKey.CreationTime))
-	}
-	if _, ok := e.SigningKeyById(at, key.PublicKey.KeyId); ok {
-		return nil
-	}
-	switch {
-	case e.PrimaryKey.KeyExpired(self, at):
-		return fmt.Errorf("%w: primary key expired %s", keys.ErrExpired, stamp(keyExpiry(e.PrimaryKey, self)))
-	case self.CreationTime.After(at):
-		return fmt.Errorf("%w: self-signature dated %s", keys.ErrNotYetValid, stamp(self.CreationTime))
-	case self.SigExpired(at):
-		return fmt.Errorf("%w: self-signature expired %s", keys.ErrExpired, stamp(sigExpiry(self)))
-	case primary:
-	case key.SelfSignature == nil:
-		return fmt.Errorf("%w: %s has no binding signature", keys.ErrNoSigningKey, sub)
-	case key.PublicKey.KeyExpired(key.SelfSignature, at):
-		return fmt.Errorf("%w: %s expired %s", keys.ErrExpired, sub, stamp(keyExpiry(key.PublicKey, key.SelfSignature)))
-	case key.SelfSignature.CreationTime.After(at):
-		return fmt.Errorf("%w: %s bound %s", keys.ErrNotYetValid, sub, stamp(key.SelfSignature.CreationTime))
-	case key.SelfSignature.SigExpired(at):
-		return fmt.Errorf("%w: %s binding expired %s", keys.ErrExpired, sub, stamp(sigExpiry(key.SelfSignature)))
-	}
-	return fmt.Errorf("%w: key %016X is not marked for signing", keys.ErrNoSigningKey, key.PublicKey.KeyId)
-}
-
-// revokedAny says whether revs holds a revocation in force at now, whatever its date (see
-// keys.pgpRevoked): only a revocation whose own lifetime ran out before now is ignored.
-func revokedAny(revs []*packet.Signature, now time.Time) bool {
-	for _, r := range revs {
-		if r.RevocationReason != nil && *r.RevocationReason == packet.KeyCompromised {
-			return true
-		}
-		if t := sigExpiry(r); t.IsZero() || !now.After(t) {
-			return true
-		}
-	}
-	return false
-}
-
-func revocationDate(revs []*packet.Signature) string {
-	if len(revs) == 0 {
-		return "revoked"
-	}
-	return "revoked " + stamp(revs[0].CreationTime)
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func keyExpiry(pk *packet.PublicKey, sig *packet.Signature) time.Time {
-	if sig == nil || sig.KeyLifetimeSecs == nil || *sig.KeyLifetimeSecs == 0 {
-		return time.Time{}
-	}
-	return pk.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs) * time.Second)
-}
-
-func sigExpiry(sig *packet.Signature) time.Time {
-	if sig == nil || sig.SigLifetimeSecs == nil || *sig.SigLifetimeSecs == 0 {
-		return time.Time{}
-	}
-	return sig.CreationTime.Add(time.Duration(*sig.SigLifetimeSecs) * time.Second)
-}
-
 func strongHash(h crypto.Hash) bool {
 	for _, s := range strongHashes {
 		if h == s {
@@ -741,26 +684,6 @@ func strongHash(h crypto.Hash) bool {
 		}
 	}
 	return false
-}
-
-// weakKey reports a finite-field key (RSA, DSA, ElGamal) below 2048 bits, as package keys does.
-func weakKey(pk *packet.PublicKey) (string, bool) {
-	var name string
-	switch pk.PubKeyAlgo {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoRSAEncryptOnly:
-		name = "RSA"
-	case packet.PubKeyAlgoDSA:
-		name = "DSA"
-	case packet.PubKeyAlgoElGamal:
-		name = "ElGamal"
-	default:
-		return "", false
-	}
-	bits, err := pk.BitLength()
-	if err != nil || bits < 2048 {
-		return fmt.Sprintf("%s-%d", name, bits), true
-	}
-	return "", false
 }
 
 func cipherName(c packet.CipherFunction) string {

@@ -881,3 +881,14 @@ func BenchmarkRSA2048Decrypt(b *testing.B) {
 		}
 	}
 }
+
+// inspectVerified verifies a message through Inspect, the verifier customers' mail goes through,
+// and returns its findings as one error (Inbound.Err): how tests and the demo check sealpost's own
+// output from the customer's side.
+func inspectVerified(msg []byte, opts InboundOptions) (*Inbound, error) {
+	in, err := Inspect(msg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return in, in.Err()
+}

@@ -169,7 +169,7 @@ func TestTamperedCiphertextFails(t *testing.T) {
 		t.Fatalf("sq accepted tampered ciphertext (%d bytes out)", len(out))
 	}
 	keyring := openpgp.EntityList{f.bank, f.customers[0]}
-	if _, err := Open(bytes.Replace(out, armored, armorOf(t, raw), 1), OpenOptions{Keyring: keyring, TSARoots: f.roots}); err == nil {
+	if _, err := inspectVerified(bytes.Replace(out, armored, armorOf(t, raw), 1), InboundOptions{Decrypt: keyring, Signers: keyring, TSARoots: f.roots}); err == nil {
 		t.Fatal("Open accepted tampered ciphertext")
 	}
 }
@@ -191,7 +191,7 @@ func TestTimestampTokenVerifiesWithOpenSSL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := Open(out, OpenOptions{Keyring: openpgp.EntityList{f.bank, f.customers[0]}, TSARoots: f.roots})
+	o, err := inspectVerified(out, InboundOptions{Decrypt: openpgp.EntityList{f.bank, f.customers[0]}, Signers: openpgp.EntityList{f.bank, f.customers[0]}, TSARoots: f.roots})
 	if err != nil {
 		t.Fatal(err)
 	}

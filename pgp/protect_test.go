@@ -82,7 +82,7 @@ func TestHeaderProtectionHidesOTPSubject(t *testing.T) {
 	if bytes.Contains(out, []byte("730921")) || !bytes.Contains(out, []byte("Subject: [...]\r\n")) {
 		t.Fatal("the code travels in clear, or the outer Subject is not obscured")
 	}
-	o, err := Open(out, OpenOptions{Keyring: openpgp.EntityList{f.bank, f.customers[0]}, TSARoots: f.roots})
+	o, err := inspectVerified(out, InboundOptions{Decrypt: openpgp.EntityList{f.bank, f.customers[0]}, Signers: openpgp.EntityList{f.bank, f.customers[0]}, TSARoots: f.roots})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestSEIPDVersionPolicy(t *testing.T) {
 	if v := seipdVersion(t, out); v != 2 {
 		t.Fatalf("SEIPDv2 allowed and advertised, got v%d", v)
 	}
-	if _, err := Open(out, OpenOptions{Keyring: openpgp.EntityList{f.bank, modern}}); err != nil {
+	if _, err := inspectVerified(out, InboundOptions{Decrypt: openpgp.EntityList{f.bank, modern}, Signers: openpgp.EntityList{f.bank, modern}}); err != nil {
 		t.Fatalf("SEIPDv2 output does not open: %v", err)
 	}
 	out, err = allowing.Protect(ctx, []byte(statement), []*openpgp.Entity{modern, f.customers[0]}, Options{})
@@ -166,17 +166,17 @@ func TestOpenRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, err := Open(signed, OpenOptions{Keyring: keyring, TSARoots: f.roots}); err != nil || o.Timestamp == nil || o.Encrypted {
+	if o, err := inspectVerified(signed, InboundOptions{Decrypt: keyring, Signers: keyring, TSARoots: f.roots}); err != nil || o.Timestamp == nil || o.Encrypted {
 		t.Fatalf("sign-only output: %v", err)
 	}
 	t.Run("TamperedContent", func(t *testing.T) {
 		bad := bytes.Replace(signed, []byte("Dear Alice"), []byte("Dear Mallory"), 1)
-		if _, err := Open(bad, OpenOptions{Keyring: keyring, TSARoots: f.roots}); !errors.Is(err, ErrSignature) {
+		if _, err := inspectVerified(bad, InboundOptions{Decrypt: keyring, Signers: keyring, TSARoots: f.roots}); !errors.Is(err, ErrSignature) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
 	})
 	t.Run("UnknownSigner", func(t *testing.T) {
-		if _, err := Open(signed, OpenOptions{Keyring: openpgp.EntityList{f.customers[0]}, TSARoots: f.roots}); !errors.Is(err, ErrSignature) {
+		if _, err := inspectVerified(signed, InboundOptions{Decrypt: openpgp.EntityList{f.customers[0]}, Signers: openpgp.EntityList{f.customers[0]}, TSARoots: f.roots}); !errors.Is(err, ErrSignature) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
 	})
@@ -191,12 +191,12 @@ func TestOpenRefuses(t *testing.T) {
 		_, _, sigB := parts(t, other)
 		tokB := tokenOfArmored(t, sigB)
 		swapped := bytes.Replace(signed, sigA, mime.ToCRLF(armorSignature(t, withToken(t, sigA, tokB))), 1)
-		if _, err := Open(swapped, OpenOptions{Keyring: keyring, TSARoots: f.roots}); !errors.Is(err, ErrSignature) || !errors.Is(err, tsa.ErrImprintMismatch) {
+		if _, err := inspectVerified(swapped, InboundOptions{Decrypt: keyring, Signers: keyring, TSARoots: f.roots}); !errors.Is(err, ErrSignature) || !errors.Is(err, tsa.ErrImprintMismatch) {
 			t.Fatalf("got %v, want ErrSignature from tsa.ErrImprintMismatch", err)
 		}
 	})
 	t.Run("NotPGPMIME", func(t *testing.T) {
-		if _, err := Open([]byte(statement), OpenOptions{Keyring: keyring}); err == nil {
+		if _, err := inspectVerified([]byte(statement), InboundOptions{Decrypt: keyring, Signers: keyring}); err == nil {
 			t.Fatal("plain message opened")
 		}
 	})

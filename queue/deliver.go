@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // NextHop delivers messages onward: a smarthost, an MX, a Maildir.
@@ -215,7 +217,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 				r.Last = errExpiredUnattempted
 			}
 			s.log.Info("queue: expired", "id", id, "class", class,
-				"domain", domainOf(meta.Recipients[i]), "status", r.Last.Enhanced, "attempts", r.Attempts)
+				"domain", address.Domain(meta.Recipients[i]), "status", r.Last.Enhanced, "attempts", r.Attempts)
 			s.obs.Bounced(class)
 		}
 	default:
@@ -229,7 +231,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 			r := &st.Rcpts[i]
 			r.Attempts++
 			de := normalize(errs[k])
-			domain := domainOf(meta.Recipients[i])
+			domain := address.Domain(meta.Recipients[i])
 			switch {
 			case de == nil:
 				r.Status = statusDelivered
@@ -260,7 +262,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 				// Never a DSN to the null sender: no loops.
 				st.Rcpts[i].Notified = true
 				s.log.Info("queue: no DSN for the null sender", "id", id, "class", class,
-					"domain", domainOf(meta.Recipients[i]))
+					"domain", address.Domain(meta.Recipients[i]))
 				continue
 			}
 			unreported = append(unreported, i)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sealpost/sealpost/address"
 )
 
 // maxDSNHeader bounds how much of the original header a DSN carries.
@@ -49,7 +51,7 @@ func (s *Spool) queueDSN(meta *entryMeta, st *entryState, failed []int, data []b
 		return err
 	}
 	s.log.Info("queue: DSN queued", "id", meta.ID, "class", meta.Class, "dsn_id", id,
-		"failed", len(failed), "sender_domain", domainOf(meta.From))
+		"failed", len(failed), "sender_domain", address.Domain(meta.From))
 	return nil
 }
 

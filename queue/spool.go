@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/config"
 )
 
@@ -441,7 +442,7 @@ func (s *Spool) put(meta *entryMeta, data []byte) (string, error) {
 	s.entries[meta.ID] = &entry{meta: meta, state: freshState(meta)}
 	s.mu.Unlock()
 	s.log.Info("queue: queued", "id", meta.ID, "class", meta.Class, "size", meta.Size,
-		"rcpt_domains", domains(meta.Recipients))
+		"rcpt_domains", address.Domains(meta.Recipients))
 	s.wake()
 	return meta.ID, nil
 }
@@ -531,27 +532,6 @@ func validID(id string) bool {
 		}
 	}
 	return true
-}
-
-// domains returns the distinct domains of addrs, for logs.
-func domains(addrs []string) []string {
-	var ds []string
-	for _, a := range addrs {
-		if d := domainOf(a); !slices.Contains(ds, d) {
-			ds = append(ds, d)
-		}
-	}
-	return ds
-}
-
-// domainOf returns the part of a after its last "@", lower-cased: the only
-// part of an address the logs may carry.
-func domainOf(a string) string {
-	i := strings.LastIndexByte(a, '@')
-	if i < 0 {
-		return ""
-	}
-	return strings.ToLower(a[i+1:])
 }
 
 // List returns every entry, oldest first.

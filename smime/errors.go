@@ -25,6 +25,9 @@ var (
 	ErrNotForUs = errors.New("message is not encrypted to this key")
 	// ErrDecrypt: decryption or authentication of the content failed.
 	ErrDecrypt = errors.New("decryption failed")
+	// ErrSignature: a signature is missing or does not verify (Inbound.SignatureErr wraps it), or,
+	// from Inbound.Err, the message is not signed in a way that may be trusted.
+	ErrSignature = errors.New("signature not valid")
 	// ErrUnknownSigner: no certificate, in the message or among InboundOptions.Certificates, is
 	// the one a SignerInfo names (e.g. openssl cms -nocerts by a stranger). Always wrapped with
 	// ErrSignature: nothing could be verified.

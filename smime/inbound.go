@@ -76,6 +76,28 @@ func (in *Inbound) SupportsGCM() bool {
 	return false
 }
 
+// Err says whether Content may be taken as signed by Signer: nil when there is a signature and
+// every signature layer verified, chained to Roots with emailProtection, carries no weak algorithm
+// and no token that failed, and the signed part is the message root. Otherwise it wraps
+// ErrSignature and joins the findings (so errors.Is finds, say, a tsa error). It does not bind the
+// signer to an address: that is the caller's verdict.
+func (in *Inbound) Err() error {
+	if !in.Signed {
+		return fmt.Errorf("%w: not signed", ErrSignature)
+	}
+	errs := []error{in.SignatureErr, in.Unsupported, in.ChainErr, in.TimestampErr, in.WeakAlgorithm}
+	if !in.CoversRoot {
+		errs = append(errs, errors.New("the signed part sits inside an unsigned multipart"))
+	}
+	if in.Signer == nil {
+		errs = append(errs, errors.New("no signer certificate"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	return nil
+}
+
 // Inspect takes an inbound message apart: it removes envelope layers (EnvelopedData AES-CBC and
 // AuthEnvelopedData AES-GCM, BER or DER, to any of opts.Identities) and signature layers (detached
 // multipart/signed and opaque signed-data, pkcs7 and x-pkcs7 labels, octet-stream with .p7s/.p7m

@@ -495,3 +495,14 @@ func TestInspectTooDeep(t *testing.T) {
 		t.Fatalf("err %v, want ErrUnsupported for too deep nesting", err)
 	}
 }
+
+// inspectVerified verifies a message through Inspect, the verifier customers' mail goes through,
+// and returns its findings as one error (Inbound.Err): how tests and the demo check sealpost's own
+// output from the customer's side.
+func inspectVerified(msg []byte, opts InboundOptions) (*Inbound, error) {
+	in, err := Inspect(msg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return in, in.Err()
+}

@@ -231,14 +231,14 @@ func TestOpenVerifiesOwnOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := Open(out, OpenOptions{Roots: roots, TSARoots: roots, Identity: f.customers[0]})
+	o, err := inspectVerified(out, InboundOptions{Roots: roots, TSARoots: roots, Identities: []*keys.Identity{f.customers[0]}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !o.Encrypted || !o.Authenticated || o.Timestamp == nil || !o.Signer.Equal(f.signer.Certificate()) {
-		t.Fatalf("Open result %+v", o)
+		t.Fatalf("Inspect result %+v", o)
 	}
-	if got := o.Header("Subject"); got != "Your code is 111222" {
+	if got := mime.HeaderValue(o.Content, "Subject"); got != "Your code is 111222" {
 		t.Fatalf("protected Subject = %q", got)
 	}
 
@@ -249,7 +249,7 @@ func TestOpenVerifiesOwnOutput(t *testing.T) {
 		}
 		pool := x509.NewCertPool()
 		pool.AddCert(other.Certificate())
-		if _, err := Open(out, OpenOptions{Roots: pool, TSARoots: roots, Identity: f.customers[0]}); !errors.Is(err, ErrSignature) {
+		if _, err := inspectVerified(out, InboundOptions{Roots: pool, TSARoots: roots, Identities: []*keys.Identity{f.customers[0]}}); !errors.Is(err, ErrSignature) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
 	})
@@ -259,12 +259,12 @@ func TestOpenVerifiesOwnOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 		bad := bytes.Replace(signed, []byte("code 111222"), []byte("code 999222"), 1)
-		if _, err := Open(bad, OpenOptions{Roots: roots, TSARoots: roots}); !errors.Is(err, ErrSignature) {
+		if _, err := inspectVerified(bad, InboundOptions{Roots: roots, TSARoots: roots}); !errors.Is(err, ErrSignature) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
 	})
 	t.Run("UnsignedIsNotVerified", func(t *testing.T) {
-		if _, err := Open([]byte(otp), OpenOptions{Roots: roots, TSARoots: roots}); !errors.Is(err, ErrSignature) {
+		if _, err := inspectVerified([]byte(otp), InboundOptions{Roots: roots, TSARoots: roots}); !errors.Is(err, ErrSignature) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
 	})

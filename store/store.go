@@ -153,11 +153,12 @@ func NormalizeAddress(addr string) (string, error) {
 // normalised address with its local part lower-cased too (strings.ToLower, as
 // for the domain; not Unicode case folding).
 //
-// It is the rule of keys.AddressKey, which documents it. The store imports no
+// It is the rule of address.Key, which documents it. The store imports no
 // other sealpost package (DESIGN.md), so it cannot call that one and keeps
 // this copy, for the key it stores next to each address; a test in package
-// keys checks that both give the same key for a table of addresses. Change
-// them together, with a schema migration that recomputes stored keys.
+// keys (TestAddressKeyAgreesWithStore) checks that both give the same key for
+// a table of addresses. Change them together, with a schema migration that
+// recomputes stored keys.
 func AddressKey(addr string) (string, error) {
 	n, err := NormalizeAddress(addr)
 	if err != nil {

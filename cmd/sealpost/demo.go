@@ -137,7 +137,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		subject := mime.HeaderValue(msg, "Subject")
 		switch {
 		case strings.Contains(to, demoAlice):
-			o, err := smime.Open(msg, smime.OpenOptions{Roots: roots, TSARoots: roots, Identity: alice})
+			o, err := smime.Inspect(msg, smime.InboundOptions{Identities: []*keys.Identity{alice}, Roots: roots, TSARoots: roots})
+			if err == nil {
+				err = o.Err()
+			}
 			if err != nil {
 				return fmt.Errorf("alice cannot open her statement: %w", err)
 			}
@@ -145,7 +148,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 				o.Signer.Subject.CommonName, o.Timestamp.Time.UTC().Format(time.RFC3339))
 			open.print(w, open.alice, file)
 		case strings.Contains(to, demoCarol):
-			o, err := pgp.Open(msg, pgp.OpenOptions{Keyring: openpgp.EntityList{bank, carol}, TSARoots: roots})
+			o, err := pgp.Inspect(msg, pgp.InboundOptions{Decrypt: openpgp.EntityList{carol}, Signers: openpgp.EntityList{bank}, TSARoots: roots})
+			if err == nil {
+				err = o.Err()
+			}
 			if err != nil {
 				return fmt.Errorf("carol cannot open her OTP: %w", err)
 			}
@@ -153,7 +159,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 			w("           outer Subject %q; the code is only inside: %q", subject, mime.HeaderValue(o.Content, "Subject"))
 			open.print(w, open.carol, file)
 		case strings.Contains(to, demoBob):
-			o, err := smime.Open(msg, smime.OpenOptions{Roots: roots, TSARoots: roots})
+			o, err := smime.Inspect(msg, smime.InboundOptions{Roots: roots, TSARoots: roots})
+			if err == nil {
+				err = o.Err()
+			}
 			if err != nil {
 				return fmt.Errorf("bob's support reply does not verify: %w", err)
 			}

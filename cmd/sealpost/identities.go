@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/keys"
@@ -179,8 +180,8 @@ func ruleProblems(cfg Config, signer, support *keys.Identity) []error {
 			problems = append(problems, &config.FieldError{Path: path, Problem: fmt.Sprintf("%s is already matched by rules[%d]: this rule never applies", r.Sender, j)})
 			continue
 		}
-		if at := strings.LastIndexByte(key, '@'); at > 0 {
-			if j, ok := seen[key[at:]]; ok {
+		if local, domain, ok := address.Split(key); ok && local != "" {
+			if j, ok := seen["@"+domain]; ok {
 				problems = append(problems, &config.FieldError{Path: path, Problem: fmt.Sprintf("%s is already matched by rules[%d] (%s): this rule never applies", r.Sender, j, cfg.Gateway.Rules[j].Sender)})
 				continue
 			}
@@ -205,7 +206,7 @@ func ruleProblems(cfg Config, signer, support *keys.Identity) []error {
 
 // certNames says whether an identity's certificate names addr.
 func certNames(id *keys.Identity, addr string) bool {
-	return slices.ContainsFunc(id.Certificate().EmailAddresses, func(a string) bool { return keys.SameAddress(a, addr) })
+	return slices.ContainsFunc(id.Certificate().EmailAddresses, func(a string) bool { return address.Same(a, addr) })
 }
 
 // developmentIdentities creates the development identities a development configuration lacks

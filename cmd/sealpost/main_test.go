@@ -162,7 +162,7 @@ func TestCLIProtectWithHTTPTSA(t *testing.T) {
 	ca, _ := dir.Identity("ca")
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Certificate())
-	o, err := smime.Open([]byte(stdout), smime.OpenOptions{Roots: roots, TSARoots: roots})
+	o, err := inspectSMIME([]byte(stdout), smime.InboundOptions{Roots: roots, TSARoots: roots})
 	if err != nil || o.Timestamp == nil {
 		t.Fatalf("output does not verify with a timestamp: %v", err)
 	}

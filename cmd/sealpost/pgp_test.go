@@ -67,7 +67,7 @@ func TestCLIOpenPGPRecipients(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Certificate())
 	smimeOut, _ := os.ReadFile(filepath.Join(out, "smime.eml"))
-	if _, err := smime.Open(smimeOut, smime.OpenOptions{Roots: roots, TSARoots: roots, Identity: alice}); err != nil {
+	if _, err := inspectSMIME(smimeOut, smime.InboundOptions{Roots: roots, TSARoots: roots, Identities: []*keys.Identity{alice}}); err != nil {
 		t.Fatalf("smime.eml: %v", err)
 	}
 	bank, err := dir.PGPKey()
@@ -75,7 +75,7 @@ func TestCLIOpenPGPRecipients(t *testing.T) {
 		t.Fatal(err)
 	}
 	pgpOut, _ := os.ReadFile(filepath.Join(out, "pgp.eml"))
-	o, err := pgp.Open(pgpOut, pgp.OpenOptions{Keyring: openpgp.EntityList{bank, carol}, TSARoots: roots})
+	o, err := inspectPGP(pgpOut, pgp.InboundOptions{Decrypt: openpgp.EntityList{carol}, Signers: openpgp.EntityList{bank}, TSARoots: roots})
 	if err != nil || o.Timestamp == nil {
 		t.Fatalf("pgp.eml: %v", err)
 	}

@@ -37,7 +37,7 @@ func TestServeTSAPolicy(t *testing.T) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Certificate())
-	o, err := smime.Open(msgs[0], smime.OpenOptions{Roots: roots, TSARoots: roots, Identity: alice})
+	o, err := inspectSMIME(msgs[0], smime.InboundOptions{Roots: roots, TSARoots: roots, Identities: []*keys.Identity{alice}})
 	if err != nil {
 		t.Fatal(err)
 	}
