@@ -579,6 +579,33 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 		fail(&w.sigErrs, ErrSignature, "no signature packet that can be read")
 		return
 	}
+	w.issuer(sig)
+	if !strongHash(sig.Hash) {
+		fail(&w.weakErrs, errWeak, "hash %v", sig.Hash)
+	}
+	w.timestamp(sig, fail)
+	if !w.documentSignature(sig, fail) {
+		return
+	}
+	key := w.signerKey(sig, content, fail)
+	if key == nil {
+		return
+	}
+	if exp := keys.PGPSignatureExpiry(sig); !exp.IsZero() && in.SignedAt.After(exp) {
+		fail(&w.sigErrs, ErrSignature, "signature expired %s", exp.UTC().Format(time.RFC3339))
+	}
+	in.Signer = key.Entity
+	in.Fingerprint = fmt.Sprintf("%X", key.Entity.PrimaryKey.Fingerprint)
+	w.judgeKey(*key, layer, fail)
+}
+
+// failFunc records one finding of a signature layer in one of the walker's lists.
+type failFunc func(list *[]error, base error, format string, args ...any)
+
+// issuer records the key ID and fingerprint the signature names (the hint stays when it names
+// neither).
+func (w *walker) issuer(sig *packet.Signature) {
+	in := w.in
 	if sig.IssuerKeyId != nil {
 		in.IssuerKeyID = *sig.IssuerKeyId
 	} else if fp := sig.IssuerFingerprint; len(fp) == 20 {
@@ -589,32 +616,45 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 	if len(sig.IssuerFingerprint) > 0 {
 		in.IssuerFingerprint = append([]byte(nil), sig.IssuerFingerprint...)
 	}
-	if !strongHash(sig.Hash) {
-		fail(&w.weakErrs, errWeak, "hash %v", sig.Hash)
-	}
+}
 
-	if tok := TimestampToken(sig); tok != nil {
-		if w.opts.TSARoots == nil {
-			fail(&w.tsErrs, errTimestamp, "token present, no TSA roots configured to verify it")
-		} else if value, err := SignatureValue(sig); err != nil {
-			fail(&w.tsErrs, errTimestamp, "%w", err)
-		} else if t, err := tsa.Verify(tok, value, w.opts.TSARoots); err != nil {
-			fail(&w.tsErrs, errTimestamp, "%w", err)
-		} else {
-			in.Timestamp, in.SignedAt = t, t.Time
-		}
+// timestamp verifies the signature's sealpost timestamp token, if any: a valid one sets SignedAt.
+func (w *walker) timestamp(sig *packet.Signature, fail failFunc) {
+	tok := TimestampToken(sig)
+	if tok == nil {
+		return
 	}
+	if w.opts.TSARoots == nil {
+		fail(&w.tsErrs, errTimestamp, "token present, no TSA roots configured to verify it")
+	} else if value, err := SignatureValue(sig); err != nil {
+		fail(&w.tsErrs, errTimestamp, "%w", err)
+	} else if t, err := tsa.Verify(tok, value, w.opts.TSARoots); err != nil {
+		fail(&w.tsErrs, errTimestamp, "%w", err)
+	} else {
+		w.in.Timestamp, w.in.SignedAt = t, t.Time
+	}
+}
 
+// documentSignature reports whether sig is a document signature (binary or text) without an
+// unknown critical notation; else it records why not.
+func (w *walker) documentSignature(sig *packet.Signature, fail failFunc) bool {
 	if sig.SigType != packet.SigTypeBinary && sig.SigType != packet.SigTypeText {
 		fail(&w.sigErrs, ErrSignature, "signature type %#x is not a document signature", sig.SigType)
-		return
+		return false
 	}
 	for _, n := range sig.Notations {
 		if n.IsCritical {
 			fail(&w.sigErrs, ErrSignature, "unknown critical notation %q", printable(n.Name))
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// signerKey returns the known signer key (matching the issuer's key ID and fingerprint) that sig
+// verifies over content with; nil, with the finding recorded, when none does.
+func (w *walker) signerKey(sig *packet.Signature, content []byte, fail failFunc) *openpgp.Key {
+	in := w.in
 	var cands []openpgp.Key
 	for _, k := range w.opts.Signers.KeysById(in.IssuerKeyID) {
 		if len(in.IssuerFingerprint) == 0 || bytes.Equal(in.IssuerFingerprint, k.PublicKey.Fingerprint) {
@@ -623,25 +663,21 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 	}
 	if len(cands) == 0 {
 		fail(&w.sigErrs, ErrUnknownKey, "issuer %016X", in.IssuerKeyID)
-		return
+		return nil
 	}
-	var key *openpgp.Key
 	var verr error
 	for i := range cands {
 		if verr = verifyOver(cands[i].PublicKey, sig, content); verr == nil {
-			key = &cands[i]
-			break
+			return &cands[i]
 		}
 	}
-	if key == nil {
-		fail(&w.sigErrs, ErrSignature, "issuer %016X: %v", in.IssuerKeyID, verr)
-		return
-	}
-	if exp := keys.PGPSignatureExpiry(sig); !exp.IsZero() && in.SignedAt.After(exp) {
-		fail(&w.sigErrs, ErrSignature, "signature expired %s", exp.UTC().Format(time.RFC3339))
-	}
-	in.Signer = key.Entity
-	in.Fingerprint = fmt.Sprintf("%X", key.Entity.PrimaryKey.Fingerprint)
+	fail(&w.sigErrs, ErrSignature, "issuer %016X: %v", in.IssuerKeyID, verr)
+	return nil
+}
+
+// judgeKey records what is wrong with the key that made a verified signature: a weak primary or
+// signing key, and the key's validity at SignedAt (package keys' rules).
+func (w *walker) judgeKey(key openpgp.Key, layer string, fail failFunc) {
 	for _, pk := range []*packet.PublicKey{key.Entity.PrimaryKey, key.PublicKey} {
 		if desc, weak := keys.WeakPGPKey(pk); weak {
 			fail(&w.weakErrs, errWeak, "key %016X is %s", pk.KeyId, desc)
@@ -650,8 +686,8 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 			break
 		}
 	}
-	if err := keys.CheckPGPSigner(*key, in.SignedAt); err != nil {
-		w.keyErrs = append(w.keyErrs, fmt.Errorf("%s: key %s: %w", layer, in.Fingerprint, err))
+	if err := keys.CheckPGPSigner(key, w.in.SignedAt); err != nil {
+		w.keyErrs = append(w.keyErrs, fmt.Errorf("%s: key %s: %w", layer, w.in.Fingerprint, err))
 	}
 }
 

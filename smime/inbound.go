@@ -402,6 +402,30 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 	}
 	si := sd.signers[0]
 	w.weak(si, fail)
+	signer := w.signer(sd, si, content, fail)
+	if signer == nil {
+		return
+	}
+	in.Signer = signer
+	if k, ok := signer.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+		fail(&w.weakErrs, nil, "RSA key of %d bits", k.N.BitLen())
+	}
+	in.Capabilities = si.capabilities()
+	w.timestamps(si, fail)
+	chains, err := signerChains(signer, sd.certs, w.opts.Intermediates, w.opts.Roots, in.SignedAt)
+	if err != nil {
+		fail(&w.chainErrs, nil, "signer %s: %w", signer.Subject, err)
+	}
+	in.SignerChain = chains
+}
+
+// failFunc records one finding of a signature layer in one of the walker's lists.
+type failFunc func(list *[]error, base error, format string, args ...any)
+
+// signer checks the signature over content and returns the signer's certificate (the one that
+// verifies it, else the one the SignerInfo names), recording what went wrong; nil when none is
+// known or the one carried cannot be read.
+func (w *walker) signer(sd *signedData, si *signerInfo, content []byte, fail failFunc) *x509.Certificate {
 	signer, err := findSigner(sd, si, content, w.opts.Certificates)
 	switch {
 	case errors.Is(err, ErrUnsupported):
@@ -410,17 +434,14 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 	case err != nil:
 		fail(&w.sigErrs, nil, "%w", err)
 	}
-	if signer == nil {
-		if !errors.Is(err, ErrUnsupported) { // an unreadable certificate cannot be chained either
-			fail(&w.chainErrs, nil, "no signer certificate to chain")
-		}
-		return
+	if signer == nil && !errors.Is(err, ErrUnsupported) { // an unreadable certificate cannot be chained either
+		fail(&w.chainErrs, nil, "no signer certificate to chain")
 	}
-	in.Signer = signer
-	if k, ok := signer.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
-		fail(&w.weakErrs, nil, "RSA key of %d bits", k.N.BitLen())
-	}
-	in.Capabilities = si.capabilities()
+	return signer
+}
+
+// timestamps verifies the SignerInfo's timestamp tokens: a valid one sets SignedAt.
+func (w *walker) timestamps(si *signerInfo, fail failFunc) {
 	for _, t := range si.timestampTokens() {
 		if w.opts.TSARoots == nil {
 			fail(&w.tsErrs, nil, "timestamp token present, no TSA roots configured")
@@ -431,18 +452,13 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 			fail(&w.tsErrs, nil, "timestamp: %w", err)
 			continue
 		}
-		in.Timestamp, in.SignedAt = tok, tok.Time
+		w.in.Timestamp, w.in.SignedAt = tok, tok.Time
 	}
-	chains, err := signerChains(signer, sd.certs, w.opts.Intermediates, w.opts.Roots, in.SignedAt)
-	if err != nil {
-		fail(&w.chainErrs, nil, "signer %s: %w", signer.Subject, err)
-	}
-	in.SignerChain = chains
 }
 
 // weak records the weak algorithms a SignerInfo uses: MD5 or SHA-1 as its digest or inside its
 // signature algorithm (RSASSA-PSS parameters included).
-func (w *walker) weak(si *signerInfo, fail func(*[]error, error, string, ...any)) {
+func (w *walker) weak(si *signerInfo, fail failFunc) {
 	if weakOID(si.digestAlg.Algorithm) {
 		fail(&w.weakErrs, nil, "digest algorithm %v", si.digestAlg.Algorithm)
 	}
