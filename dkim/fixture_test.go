@@ -166,7 +166,7 @@ func statement(to string, size int) []byte {
 // smimeOutput is what sealpost queues for an S/MIME customer: signed, timestamped, encrypted.
 func (f *fixture) smimeOutput(t testing.TB, size int) []byte {
 	t.Helper()
-	out, err := f.smime.Protect(context.Background(), statement("alice@example.com", size),
+	out, err := f.smime.ProtectMessage(context.Background(), statement("alice@example.com", size),
 		[]smime.Recipient{f.alice}, smime.Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func (f *fixture) smimeOutput(t testing.TB, size int) []byte {
 // pgpOutput is what sealpost queues for an OpenPGP customer: PGP/MIME signed and encrypted.
 func (f *fixture) pgpOutput(t testing.TB, size int) []byte {
 	t.Helper()
-	out, err := f.pgp.Protect(context.Background(), statement("carol@example.org", size),
+	out, err := f.pgp.ProtectMessage(context.Background(), statement("carol@example.org", size),
 		[]*openpgp.Entity{f.carol}, pgp.Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)

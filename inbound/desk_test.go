@@ -36,7 +36,7 @@ func signProtected(t *testing.T, id *keys.Identity, msg string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := p.Sign(context.Background(), []byte(msg), smime.Options{HeaderProtection: true})
+	out, err := p.SignMessage(context.Background(), []byte(msg), smime.Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}

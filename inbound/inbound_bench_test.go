@@ -38,7 +38,7 @@ func BenchmarkInboundSMIME2KB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	msg, err := p.Protect(context.Background(), reply2KB(), []smime.Recipient{{Certificate: bank.Certificate()}}, smime.Options{})
+	msg, err := p.ProtectMessage(context.Background(), reply2KB(), []smime.Recipient{{Certificate: bank.Certificate()}}, smime.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func BenchmarkInboundPGP2KB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	msg, err := p.Protect(context.Background(), reply2KB(), []*openpgp.Entity{corpusPGP(b, "bank-pgp.pub.asc")}, pgp.Options{})
+	msg, err := p.ProtectMessage(context.Background(), reply2KB(), []*openpgp.Entity{corpusPGP(b, "bank-pgp.pub.asc")}, pgp.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

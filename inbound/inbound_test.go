@@ -106,7 +106,7 @@ func signAs(t *testing.T, id *keys.Identity, msg string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := p.Sign(context.Background(), []byte(msg), smime.Options{})
+	out, err := p.SignMessage(context.Background(), []byte(msg), smime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

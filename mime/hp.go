@@ -169,32 +169,24 @@ const legacyDisplayClass = "header-protection-legacy-display"
 // text/html as a <div class="header-protection-legacy-display"> at the start of the body. When no
 // main body part can take it (no text, an attachment first, a charset that cannot hold the text),
 // the entity is wrapped in a multipart/mixed whose first part is the legacy display.
-func addLegacyDisplay(h Header, body []byte, lines []string) (Header, []byte, error) {
+func addLegacyDisplay(h Header, body []byte, lines []string, newBoundary func() (string, error)) (Header, []byte, error) {
 	if dh, db, ok := decorate(h, body, lines, 0); ok {
 		return dh, db, nil
 	}
-	display := []byte(strings.Join(lines, "\r\n") + "\r\n")
-	for {
-		boundary, err := NewBoundary()
-		if err != nil {
-			return nil, nil, err
-		}
-		if bytes.Contains(body, []byte(boundary)) {
-			continue
-		}
-		var b bytes.Buffer
-		b.Grow(len(body) + 1024)
-		b.WriteString("--" + boundary + "\r\n")
-		b.WriteString("Content-Type: text/plain; charset=utf-8; hp-legacy-display=1\r\n")
-		b.WriteString("Content-Disposition: inline\r\n\r\n")
-		b.Write(display)
-		b.WriteString("\r\n--" + boundary + "\r\n")
-		h.WriteTo(&b)
-		b.WriteString("\r\n")
-		b.Write(body)
-		b.WriteString("\r\n--" + boundary + "--\r\n")
-		return Header{NewField("Content-Type", `multipart/mixed; boundary="`+boundary+`"`)}, b.Bytes(), nil
+	var b bytes.Buffer
+	b.Grow(len(body) + 1024)
+	m, err := NewMultipart(&b, newBoundary, Bytes(body))
+	if err != nil {
+		return nil, nil, err
 	}
+	m.Part(Header{NewField("Content-Type", "text/plain; charset=utf-8; hp-legacy-display=1"), NewField("Content-Disposition", "inline")})
+	b.WriteString(strings.Join(lines, "\r\n") + "\r\n")
+	m.Entity()
+	h.WriteTo(&b)
+	b.WriteString("\r\n")
+	b.Write(body)
+	m.Close()
+	return Header{NewField("Content-Type", `multipart/mixed; boundary="`+m.Boundary()+`"`)}, b.Bytes(), nil
 }
 
 // decorate adds the legacy display to the main body parts of an entity: a text/plain or text/html

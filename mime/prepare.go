@@ -27,6 +27,16 @@ type Options struct {
 	// header to what transport needs (hp="cipher") and adds a legacy display; otherwise hp="clear"
 	// and the outer header stays whole.
 	Encrypted bool
+	// Boundary makes the boundaries of multiparts Prepare writes (the legacy display's wrapper);
+	// nil means NewBoundary. Tests set it for byte-stable output.
+	Boundary func() (string, error)
+}
+
+func (o Options) boundary() (string, error) {
+	if o.Boundary != nil {
+		return o.Boundary()
+	}
+	return NewBoundary()
 }
 
 // Prepared is a message split for protection.
@@ -35,6 +45,9 @@ type Prepared struct {
 	Inner Header // the payload's header fields
 	Body  []byte // the payload's canonical body
 	From  string // the single From address, as written
+	// Encrypted says the payload was prepared for encryption (Options.Encrypted): with header
+	// protection its Outer then hides what only the ciphertext may carry.
+	Encrypted bool
 }
 
 // WriteContent appends the payload entity (Inner, a blank line, Body) to b: the bytes to sign.
@@ -42,6 +55,17 @@ func (p *Prepared) WriteContent(b *bytes.Buffer) {
 	p.Inner.WriteTo(b)
 	b.WriteString("\r\n")
 	b.Write(p.Body)
+}
+
+// Mentions reports whether s occurs in the payload entity's header fields or body: a boundary that
+// does cannot frame it.
+func (p *Prepared) Mentions(s string) bool {
+	for _, f := range p.Inner {
+		if bytes.Contains(f.Raw, []byte(s)) {
+			return true
+		}
+	}
+	return bytes.Contains(p.Body, []byte(s))
 }
 
 // Content returns the payload entity.
@@ -61,6 +85,13 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	return PrepareEntity(h, body, opts)
+}
+
+// PrepareEntity is Prepare for a message already split (SplitEntity of its CRLF form) into h and
+// body, which it does not change: a caller that has parsed the message prepares it without a second
+// parse, once per variant (encrypted, signed in clear).
+func PrepareEntity(h Header, body []byte, opts Options) (*Prepared, error) {
 	from, err := SingleFrom(h)
 	if err != nil {
 		return nil, err
@@ -82,7 +113,7 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 		plan = planProtection(outer, opts.Encrypted)
 		outer = plan.outer
 		if len(plan.display) > 0 {
-			if inner, body, err = addLegacyDisplay(inner, body, plan.display); err != nil {
+			if inner, body, err = addLegacyDisplay(inner, body, plan.display, opts.boundary); err != nil {
 				return nil, err
 			}
 		}
@@ -96,7 +127,7 @@ func Prepare(msg []byte, opts Options) (*Prepared, error) {
 			return nil, err
 		}
 	}
-	return &Prepared{Outer: outer, Inner: inner, Body: body, From: from}, nil
+	return &Prepared{Outer: outer, Inner: inner, Body: body, From: from, Encrypted: opts.Encrypted}, nil
 }
 
 // Canonical makes an entity with header h and body signature-safe (see the package invariant).

@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -167,7 +166,8 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 	class := s.class
 	defer func() { s.g.refused(class, err) }()
 	defer s.Reset()
-	msg, h, class, basis, err := s.classHeader(msg)
+	// The message is parsed here, once; every later step works on h and body.
+	h, body, class, basis, err := s.classHeader(msg)
 	if err != nil {
 		class = s.class
 		return "", err
@@ -176,33 +176,46 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 		return "", err
 	}
 	if class != s.class {
-		// The class changed at DATA: recipients are judged again under its policy, and the whole
-		// message is refused if any of them cannot be served.
-		var refused []string
-		for i, r := range s.rcpts {
-			nr, err := s.resolve(r.addr, class)
-			if err != nil {
-				refused = append(refused, r.addr)
-				continue
-			}
-			s.rcpts[i] = nr
-		}
-		if len(refused) > 0 {
-			return "", gateway.Refuse(550, [3]int{5, 7, 1}, fmt.Sprintf("%s mail must be encrypted; no usable key for: %s",
-				class, strings.Join(refused, ", ")), gateway.ErrNoKey)
+		if err := s.reclassify(class); err != nil {
+			return "", err
 		}
 	}
 	policy := s.g.cfg.Policies[class]
 	if class == ClassSupport && s.g.store != nil {
-		if msg, err = s.startThread(ctx, msg); err != nil {
+		if h, err = s.startThread(ctx, h); err != nil {
 			return "", err
 		}
 	}
-	outs, err := s.protect(ctx, msg, policy)
+	outs, err := s.protect(ctx, h, body, policy)
 	if err != nil {
 		return "", err
 	}
-	expires := s.g.now().Add(time.Duration(policy.Lifetime))
+	return s.queue(ctx, outs, class, time.Duration(policy.Lifetime))
+}
+
+// reclassify judges the recipients again when the class changed at DATA (a Sealpost-Class
+// header): the whole message is refused if any of them cannot be served under the new policy.
+func (s *session) reclassify(class string) error {
+	var refused []string
+	for i, r := range s.rcpts {
+		nr, err := s.resolve(r.addr, class)
+		if err != nil {
+			refused = append(refused, r.addr)
+			continue
+		}
+		s.rcpts[i] = nr
+	}
+	if len(refused) > 0 {
+		return gateway.Refuse(550, [3]int{5, 7, 1}, fmt.Sprintf("%s mail must be encrypted; no usable key for: %s",
+			class, strings.Join(refused, ", ")), gateway.ErrNoKey)
+	}
+	return nil
+}
+
+// queue puts every protected copy on the spool, or none: a failed Put takes back the copies
+// already queued, so the client's retry does not send them twice.
+func (s *session) queue(ctx context.Context, outs []output, class string, lifetime time.Duration) (string, error) {
+	expires := s.g.now().Add(lifetime)
 	var ids []string
 	for _, o := range outs {
 		id, err := s.g.spool.Put(ctx, &queue.Message{From: s.from, Recipients: o.to, Data: o.data, Class: class, Expires: expires})
@@ -221,17 +234,17 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 	return strings.Join(ids, ","), nil
 }
 
-// classHeader removes every Sealpost-Class header and returns the message's header and class: the
-// one the header names when the client is authenticated (submitters on a trusted network cannot
-// pick their class by header), the envelope sender's otherwise.
-func (s *session) classHeader(msg []byte) ([]byte, mime.Header, string, classBasis, error) {
+// classHeader splits msg into header and body, removes every Sealpost-Class field and returns the
+// class: the one the header names when the client is authenticated (submitters on a trusted network
+// cannot pick their class by header), the envelope sender's otherwise.
+func (s *session) classHeader(msg []byte) (mime.Header, []byte, string, classBasis, error) {
 	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
 	if err != nil {
 		return nil, nil, "", 0, gateway.Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
 	class, basis := s.class, s.basis
 	if h.Count("Sealpost-Class") == 0 {
-		return msg, h, class, basis, nil
+		return h, body, class, basis, nil
 	}
 	if want := strings.ToLower(h.Get("Sealpost-Class")); s.client.Authenticated {
 		if _, ok := s.g.cfg.Policies[want]; !ok {
@@ -240,14 +253,7 @@ func (s *session) classHeader(msg []byte) ([]byte, mime.Header, string, classBas
 		class, basis = want, byHeader
 	}
 	h = h.Without(func(n string) bool { return strings.EqualFold(n, "Sealpost-Class") })
-	var b strings.Builder
-	b.Grow(len(msg))
-	for _, f := range h {
-		b.Write(f.Raw)
-	}
-	b.WriteString("\r\n")
-	b.Write(body)
-	return []byte(b.String()), h, class, basis, nil
+	return h, body, class, basis, nil
 }
 
 // checkFromClass refuses (550 5.7.1) a message whose header From belongs to another class than
@@ -305,8 +311,10 @@ type output struct {
 }
 
 // protect makes one protected copy per method: S/MIME recipients share one envelope, OpenPGP
-// recipients another, and sign-only recipients (where policy allows) a signed copy.
-func (s *session) protect(ctx context.Context, msg []byte, policy Policy) ([]output, error) {
+// recipients another, and sign-only recipients (where policy allows) a signed copy. The message
+// (h, body) is prepared once for encryption, shared by both methods, and once for signing in
+// clear when there are sign-only recipients.
+func (s *session) protect(ctx context.Context, h mime.Header, body []byte, policy Policy) ([]output, error) {
 	var smimeTo []smime.Recipient
 	var smimeAddrs, pgpAddrs, clearAddrs []string
 	var pgpTo []*openpgp.Entity
@@ -321,9 +329,16 @@ func (s *session) protect(ctx context.Context, msg []byte, policy Policy) ([]out
 		}
 	}
 	var outs []output
+	var encrypted *mime.Prepared
+	if len(smimeTo) > 0 || len(pgpTo) > 0 {
+		var err error
+		if encrypted, err = mime.PrepareEntity(h, body, mime.Options{HeaderProtection: policy.HeaderProtection, Encrypted: true}); err != nil {
+			return nil, protectError(err)
+		}
+	}
 	if len(smimeTo) > 0 {
 		start := time.Now()
-		out, err := s.g.smime.Protect(ctx, msg, smimeTo, smime.Options{HeaderProtection: policy.HeaderProtection})
+		out, err := s.g.smime.Protect(ctx, encrypted, smimeTo)
 		if err != nil {
 			return nil, protectError(err)
 		}
@@ -332,7 +347,7 @@ func (s *session) protect(ctx context.Context, msg []byte, policy Policy) ([]out
 	}
 	if len(pgpTo) > 0 {
 		start := time.Now()
-		out, err := s.g.pgp.Protect(ctx, msg, pgpTo, pgp.Options{HeaderProtection: policy.HeaderProtection})
+		out, err := s.g.pgp.Protect(ctx, encrypted, pgpTo)
 		if err != nil {
 			return nil, protectError(err)
 		}
@@ -341,7 +356,11 @@ func (s *session) protect(ctx context.Context, msg []byte, policy Policy) ([]out
 	}
 	if len(clearAddrs) > 0 {
 		start := time.Now()
-		out, err := s.g.smime.Sign(ctx, msg, smime.Options{HeaderProtection: policy.HeaderProtection})
+		signed, err := mime.PrepareEntity(h, body, mime.Options{HeaderProtection: policy.HeaderProtection})
+		if err != nil {
+			return nil, protectError(err)
+		}
+		out, err := s.g.smime.Sign(ctx, signed)
 		if err != nil {
 			return nil, protectError(err)
 		}
@@ -363,12 +382,9 @@ func (s *session) readsGCM(ctx context.Context, addr string) bool {
 
 // startThread opens a support thread for the message's first recipient and gives the message a
 // Message-ID carrying the thread's token, so the customer's reply can be linked to it. The
-// submitter's own Message-ID is recorded in the thread too (replies may quote it).
-func (s *session) startThread(ctx context.Context, msg []byte) ([]byte, error) {
-	h, body, err := mime.SplitEntity(mime.ToCRLF(msg))
-	if err != nil {
-		return nil, gateway.Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
-	}
+// submitter's own Message-ID is recorded in the thread too (replies may quote it). It returns the
+// message's new header.
+func (s *session) startThread(ctx context.Context, h mime.Header) (mime.Header, error) {
 	r := s.rcpts[0]
 	method, fp := store.MethodSMIME, ""
 	if r.choice != nil {
@@ -396,12 +412,7 @@ func (s *session) startThread(ctx context.Context, msg []byte) ([]byte, error) {
 	if err := s.g.store.AddMessage(ctx, store.ThreadMessage{Token: t.Token, MessageID: id}); err != nil {
 		return nil, gateway.TempFail("cannot record the support thread now, try again later", err)
 	}
-	var b bytes.Buffer
-	b.Grow(len(msg) + 100)
-	h.Without(func(n string) bool { return strings.EqualFold(n, "Message-ID") }).WriteTo(&b)
-	b.WriteString("Message-ID: " + id + "\r\n\r\n")
-	b.Write(body)
-	return b.Bytes(), nil
+	return append(h.Without(func(n string) bool { return strings.EqualFold(n, "Message-ID") }), mime.NewField("Message-ID", id)), nil
 }
 
 // protectError turns a protection failure into its reply.

@@ -55,7 +55,7 @@ func BenchmarkProtect(b *testing.B) {
 			b.SetBytes(int64(len(msg)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := tc.p.Protect(ctx, msg, to, Options{}); err != nil {
+				if _, err := tc.p.ProtectMessage(ctx, msg, to, Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}

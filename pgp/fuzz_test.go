@@ -11,11 +11,11 @@ import (
 // and nothing may come out verified unless it was signed by the bank.
 func FuzzInspectOwnOutput(f *testing.F) {
 	fx := getFixture(f)
-	enc, err := fx.protector.Protect(ctx, []byte(statement), fx.customers[:1], Options{})
+	enc, err := fx.protector.ProtectMessage(ctx, []byte(statement), fx.customers[:1], Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
-	signed, err := fx.protector.Sign(ctx, []byte(statement), Options{HeaderProtection: true})
+	signed, err := fx.protector.SignMessage(ctx, []byte(statement), Options{HeaderProtection: true})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -18,17 +18,17 @@ func FuzzInspect(f *testing.F) {
 	var seeds [][]byte
 	seeds = append(seeds, goCryptoReply(f, fx.bank, alice, entity, entity), goCryptoReply(f, fx.bank, nil, entity, nil),
 		sedReply(f, fx.bank, entity))
-	if out, err := fx.protector.Sign(ctx, []byte(statement), Options{}); err == nil {
+	if out, err := fx.protector.SignMessage(ctx, []byte(statement), Options{}); err == nil {
 		seeds = append(seeds, out, reply(mixed(out[len(replyHeader):])))
 	}
-	if out, err := fx.protector.Protect(ctx, []byte(statement), []*openpgp.Entity{fx.bank}, Options{}); err == nil {
+	if out, err := fx.protector.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{fx.bank}, Options{}); err == nil {
 		seeds = append(seeds, out)
 	}
 	cfg := *v4RSA
 	cfg.AEADConfig = &packet.AEADConfig{}
 	if modern, err := openpgp.NewEntity("modern", "", "support@bank.example", &cfg); err == nil {
 		if p, err := NewProtector(fx.bank, WithSEIPDv2(true)); err == nil {
-			if out, err := p.Protect(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{}); err == nil {
+			if out, err := p.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{}); err == nil {
 				seeds = append(seeds, out)
 			}
 		}

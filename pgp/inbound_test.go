@@ -401,7 +401,7 @@ func TestInspectSEIPDv2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := p.Protect(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{})
+	out, err := p.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestInspectSEIPDv2(t *testing.T) {
 // back): a verified token dates the signature; an unverifiable one is reported, not fatal.
 func TestInspectTimestamp(t *testing.T) {
 	f := getFixture(t)
-	out, err := f.protector.Sign(ctx, []byte(statement), Options{})
+	out, err := f.protector.SignMessage(ctx, []byte(statement), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +528,7 @@ func TestInspectKeyValidity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stamped, err := p.Sign(ctx, []byte("From: dora@example.com\r\nTo: support@bank.example\r\nSubject: x\r\n\r\nHello\r\n"), Options{})
+		stamped, err := p.SignMessage(ctx, []byte("From: dora@example.com\r\nTo: support@bank.example\r\nSubject: x\r\n\r\nHello\r\n"), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,7 +64,7 @@ func TestGnuPGAndSequoiaDecryptAndVerify(t *testing.T) {
 	f := getFixture(t)
 	for _, n := range []int{1, 3} {
 		t.Run(map[int]string{1: "OneRecipient", 3: "ThreeRecipients"}[n], func(t *testing.T) {
-			out, err := f.protector.Protect(ctx, []byte(statement), f.customers[:n], Options{})
+			out, err := f.protector.ProtectMessage(ctx, []byte(statement), f.customers[:n], Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestGnuPGAndSequoiaDecryptAndVerify(t *testing.T) {
 
 func TestGnuPGAndSequoiaVerifySignOnly(t *testing.T) {
 	f := getFixture(t)
-	out, err := f.protector.Sign(ctx, []byte(statement), Options{})
+	out, err := f.protector.SignMessage(ctx, []byte(statement), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestGnuPGAndSequoiaVerifySignOnly(t *testing.T) {
 // refuse (MDC), and release nothing as verified.
 func TestTamperedCiphertextFails(t *testing.T) {
 	f := getFixture(t)
-	out, err := f.protector.Protect(ctx, []byte(statement), f.customers[:1], Options{})
+	out, err := f.protector.ProtectMessage(ctx, []byte(statement), f.customers[:1], Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func armorOf(t testing.TB, raw []byte) []byte {
 func TestTimestampTokenVerifiesWithOpenSSL(t *testing.T) {
 	interop.Tool(t, "openssl")
 	f := getFixture(t)
-	out, err := f.protector.Protect(ctx, []byte(statement), f.customers[:1], Options{})
+	out, err := f.protector.ProtectMessage(ctx, []byte(statement), f.customers[:1], Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

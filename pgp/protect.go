@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -27,6 +28,7 @@ type Protector struct {
 	allowSEIPDv2 bool
 	senders      map[string]bool
 	now          func() time.Time
+	boundary     func() (string, error)
 }
 
 // Option configures a Protector.
@@ -35,6 +37,16 @@ type Option func(*Protector)
 // WithTimestamper puts an RFC 3161 token from ts on every signature.
 func WithTimestamper(ts tsa.Timestamper) Option { return func(p *Protector) { p.timestamper = ts } }
 
+// WithClock makes now the Protector's clock: signature creation times, literal data dates and the
+// choice of valid keys (default time.Now). Tests set it for stable output.
+func WithClock(now func() time.Time) Option { return func(p *Protector) { p.now = now } }
+
+// WithBoundaries makes next the source of every MIME boundary the Protector writes (default
+// mime.NewBoundary). A boundary that occurs in the content is never used: next is asked again.
+func WithBoundaries(next func() (string, error)) Option {
+	return func(p *Protector) { p.boundary = next }
+}
+
 // WithSEIPDv2 allows SEIPD version 2 (AEAD) for messages whose recipients all advertise it. Off by
 // default: GnuPG 2.2 cannot read it.
 func WithSEIPDv2(allow bool) Option { return func(p *Protector) { p.allowSEIPDv2 = allow } }
@@ -42,7 +54,7 @@ func WithSEIPDv2(allow bool) Option { return func(p *Protector) { p.allowSEIPDv2
 // NewProtector returns a Protector signing with signer, whose signing key must be an unlocked v4
 // RSA key of at least 2048 bits.
 func NewProtector(signer *openpgp.Entity, opts ...Option) (*Protector, error) {
-	p := &Protector{signer: signer, senders: map[string]bool{}, now: time.Now}
+	p := &Protector{signer: signer, senders: map[string]bool{}, now: time.Now, boundary: mime.NewBoundary}
 	for _, o := range opts {
 		o(p)
 	}
@@ -78,25 +90,82 @@ func (p *Protector) config() *packet.Config {
 		SigningKeyId: p.signingKey.PublicKey.KeyId}
 }
 
-// Protect signs msg and encrypts it to every recipient in one OpenPGP message, framed as
-// multipart/encrypted (RFC 3156 6.2).
-func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entity, opts Options) ([]byte, error) {
+// ProtectMessage prepares msg for encryption and protects it (Protect).
+func (p *Protector) ProtectMessage(ctx context.Context, msg []byte, to []*openpgp.Entity, opts Options) ([]byte, error) {
+	if _, _, err := p.encryptionKeys(to); err != nil {
+		return nil, err
+	}
+	prep, err := mime.Prepare(msg, p.prepareOptions(opts, true))
+	if err != nil {
+		return nil, err
+	}
+	return p.Protect(ctx, prep, to)
+}
+
+// SignMessage prepares msg for signing in clear and signs it (Sign).
+func (p *Protector) SignMessage(ctx context.Context, msg []byte, opts Options) ([]byte, error) {
+	prep, err := mime.Prepare(msg, p.prepareOptions(opts, false))
+	if err != nil {
+		return nil, err
+	}
+	return p.Sign(ctx, prep)
+}
+
+// prepareOptions are the mime.Options for opts, with the Protector's boundaries.
+func (p *Protector) prepareOptions(opts Options, encrypted bool) mime.Options {
+	return mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted, Boundary: p.boundary}
+}
+
+// encryptionKeys returns each recipient's encryption key, and whether all of them read SEIPDv2
+// (and the Protector allows it).
+func (p *Protector) encryptionKeys(to []*openpgp.Entity) ([]openpgp.Key, bool, error) {
 	if len(to) == 0 {
-		return nil, ErrNoRecipients
+		return nil, false, ErrNoRecipients
 	}
 	encKeys := make([]openpgp.Key, len(to))
 	aead := p.allowSEIPDv2
 	for i, e := range to {
 		k, ok := e.EncryptionKey(p.now())
 		if !ok {
-			return nil, fmt.Errorf("%w: %X", ErrRecipientKey, e.PrimaryKey.Fingerprint)
+			return nil, false, fmt.Errorf("%w: %X", ErrRecipientKey, e.PrimaryKey.Fingerprint)
 		}
 		encKeys[i] = k
 		self, _ := e.PrimarySelfSignature()
 		aead = aead && self != nil && self.SEIPDv2
 	}
-	prep, err := p.prepare(msg, opts, true)
+	return encKeys, aead, nil
+}
+
+// The parts of multipart/encrypted (RFC 3156 4) around the OpenPGP message.
+var (
+	versionPartHeader = mime.Header{
+		mime.NewField("Content-Type", "application/pgp-encrypted"),
+		mime.NewField("Content-Description", "PGP/MIME version identification"),
+	}
+	encryptedPartHeader = mime.Header{
+		mime.NewField("Content-Type", `application/octet-stream; name="encrypted.asc"`),
+		mime.NewField("Content-Description", "OpenPGP encrypted message"),
+		mime.NewField("Content-Disposition", `inline; filename="encrypted.asc"`),
+	}
+	signaturePartHeader = mime.Header{
+		mime.NewField("Content-Type", `application/pgp-signature; name="signature.asc"`),
+		mime.NewField("Content-Description", "OpenPGP digital signature"),
+		mime.NewField("Content-Disposition", `attachment; filename="signature.asc"`),
+	}
+)
+
+// Protect signs the prepared payload and encrypts it to every recipient in one OpenPGP message,
+// framed as multipart/encrypted (RFC 3156 6.2). prep must have been prepared for encryption; it is
+// not changed, so other protectors may share it.
+func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []*openpgp.Entity) ([]byte, error) {
+	encKeys, aead, err := p.encryptionKeys(to)
 	if err != nil {
+		return nil, err
+	}
+	if !prep.Encrypted {
+		return nil, errors.New("pgp: Protect needs a payload prepared for encryption")
+	}
+	if err := p.checkSender(prep.From); err != nil {
 		return nil, err
 	}
 	// The payload is signed and encrypted from its parts, without assembling a copy of a large body.
@@ -108,135 +177,125 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []*openpgp.Entit
 	if err != nil {
 		return nil, err
 	}
-
-	boundary, err := mime.NewBoundary()
-	if err != nil {
-		return nil, err
-	}
 	var b bytes.Buffer
 	b.Grow(armoredLen(contentLen+len(sig)) + 4096)
 	prep.Outer.WriteTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
-	b.WriteString(`Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";` + "\r\n")
-	b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
-	b.WriteString("This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n")
-	b.WriteString("--" + boundary + "\r\n")
-	b.WriteString("Content-Type: application/pgp-encrypted\r\n")
-	b.WriteString("Content-Description: PGP/MIME version identification\r\n\r\n")
-	b.WriteString("Version: 1\r\n\r\n")
-	b.WriteString("--" + boundary + "\r\n")
-	b.WriteString("Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n")
-	b.WriteString("Content-Description: OpenPGP encrypted message\r\n")
-	b.WriteString("Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n")
-
-	aw, err := armor.Encode(crlfWriter{&b}, "PGP MESSAGE", nil)
+	// The armored ciphertext cannot hold a boundary ("--" is not base64), so nothing is excluded.
+	m, err := mime.NewMultipart(&b, p.boundary, nil)
 	if err != nil {
 		return nil, err
+	}
+	m.ContentType(`multipart/encrypted; protocol="application/pgp-encrypted"`)
+	b.WriteString("\r\n")
+	m.Preamble("This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)")
+	m.Part(versionPartHeader)
+	b.WriteString("Version: 1\r\n")
+	m.Part(encryptedPartHeader)
+	if err := p.encrypt(crlfWriter{&b}, encKeys, aead, head.Bytes(), prep.Body, sig); err != nil {
+		return nil, err
+	}
+	m.Close()
+	return b.Bytes(), nil
+}
+
+// encrypt writes the armored OpenPGP message to w: a session key for each of keys, then the
+// encrypted one-pass-signed literal data (head and body) and sig.
+func (p *Protector) encrypt(w io.Writer, encKeys []openpgp.Key, aead bool, head, body, sig []byte) error {
+	aw, err := armor.Encode(w, "PGP MESSAGE", nil)
+	if err != nil {
+		return err
 	}
 	cfg := p.config()
 	sessionKey := make([]byte, packet.CipherAES256.KeySize())
 	if _, err := rand.Read(sessionKey); err != nil {
-		return nil, err
+		return err
 	}
 	for _, k := range encKeys {
 		if err := packet.SerializeEncryptedKeyAEAD(aw, k.PublicKey, packet.CipherAES256, aead, sessionKey, cfg); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrRecipientKey, err)
+			return fmt.Errorf("%w: %v", ErrRecipientKey, err)
 		}
 	}
 	suite := packet.CipherSuite{Cipher: packet.CipherAES256, Mode: packet.AEADModeOCB}
 	enc, err := packet.SerializeSymmetricallyEncrypted(aw, packet.CipherAES256, aead, suite, sessionKey, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ops := &packet.OnePassSignature{Version: 3, SigType: packet.SigTypeBinary, Hash: crypto.SHA256,
 		PubKeyAlgo: p.signingKey.PublicKey.PubKeyAlgo, KeyId: p.signingKey.PublicKey.KeyId, IsLast: true}
 	if err := ops.Serialize(enc); err != nil {
-		return nil, err
+		return err
 	}
 	lit, err := packet.SerializeLiteral(nopCloser{enc}, true, "", uint32(p.now().Unix()))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := lit.Write(head.Bytes()); err != nil {
-		return nil, err
-	}
-	if _, err := lit.Write(prep.Body); err != nil {
-		return nil, err
+	for _, part := range [][]byte{head, body} {
+		if _, err := lit.Write(part); err != nil {
+			return err
+		}
 	}
 	if err := lit.Close(); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := enc.Write(sig); err != nil {
-		return nil, err
+		return err
 	}
 	if err := enc.Close(); err != nil {
+		return err
+	}
+	return aw.Close()
+}
+
+// Sign returns the prepared payload signed but not encrypted, as multipart/signed with an
+// application/pgp-signature part over the exact canonical bytes of the first part. prep must have
+// been prepared for signing only.
+func (p *Protector) Sign(ctx context.Context, prep *mime.Prepared) ([]byte, error) {
+	if prep.Encrypted {
+		return nil, errors.New("pgp: Sign needs a payload prepared for signing in clear")
+	}
+	if err := p.checkSender(prep.From); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(len(prep.Body) + 8192)
+	prep.Outer.WriteTo(&b)
+	b.WriteString("MIME-Version: 1.0\r\n")
+	m, err := mime.NewMultipart(&b, p.boundary, prep)
+	if err != nil {
+		return nil, err
+	}
+	m.ContentType(`multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"`)
+	b.WriteString("\r\n")
+	m.Preamble("This is an OpenPGP/MIME signed message (RFC 4880 and 3156)")
+	m.Entity()
+	start := b.Len()
+	prep.WriteContent(&b)
+	sig, err := p.signature(ctx, bytes.NewReader(b.Bytes()[start:]))
+	if err != nil {
+		return nil, err
+	}
+	m.Part(signaturePartHeader)
+	aw, err := armor.Encode(crlfWriter{&b}, "PGP SIGNATURE", nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := aw.Write(sig); err != nil {
 		return nil, err
 	}
 	if err := aw.Close(); err != nil {
 		return nil, err
 	}
-	b.WriteString("\r\n--" + boundary + "--\r\n")
+	m.Close()
 	return b.Bytes(), nil
 }
 
-// Sign returns msg signed but not encrypted, as multipart/signed with an application/pgp-signature
-// part over the exact canonical bytes of the first part.
-func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte, error) {
-	prep, err := p.prepare(msg, opts, false)
-	if err != nil {
-		return nil, err
+// checkSender requires the From address to be one of the signing key's user IDs.
+func (p *Protector) checkSender(from string) error {
+	if n, err := keys.NormalizeAddress(from); err != nil || !p.senders[n] {
+		return fmt.Errorf("%w: %s", ErrSenderNotCovered, from)
 	}
-	for {
-		boundary, err := mime.NewBoundary()
-		if err != nil {
-			return nil, err
-		}
-		var b bytes.Buffer
-		b.Grow(len(prep.Body) + 8192)
-		prep.Outer.WriteTo(&b)
-		b.WriteString("MIME-Version: 1.0\r\n")
-		b.WriteString(`Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature";` + "\r\n")
-		b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
-		b.WriteString("This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n")
-		b.WriteString("--" + boundary + "\r\n")
-		start := b.Len()
-		prep.WriteContent(&b)
-		content := b.Bytes()[start:]
-		if bytes.Contains(content, []byte(boundary)) {
-			continue
-		}
-		sig, err := p.signature(ctx, bytes.NewReader(content))
-		if err != nil {
-			return nil, err
-		}
-		b.WriteString("\r\n--" + boundary + "\r\n")
-		b.WriteString("Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n")
-		b.WriteString("Content-Description: OpenPGP digital signature\r\n")
-		b.WriteString("Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n")
-		aw, err := armor.Encode(crlfWriter{&b}, "PGP SIGNATURE", nil)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := aw.Write(sig); err != nil {
-			return nil, err
-		}
-		if err := aw.Close(); err != nil {
-			return nil, err
-		}
-		b.WriteString("\r\n--" + boundary + "--\r\n")
-		return b.Bytes(), nil
-	}
-}
-
-func (p *Protector) prepare(msg []byte, opts Options, encrypted bool) (*mime.Prepared, error) {
-	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
-	if err != nil {
-		return nil, err
-	}
-	if n, err := keys.NormalizeAddress(prep.From); err != nil || !p.senders[n] {
-		return nil, fmt.Errorf("%w: %s", ErrSenderNotCovered, prep.From)
-	}
-	return prep, nil
+	return nil
 }
 
 // signature returns a binary v4 signature packet over content, with the RFC 3161 token over its

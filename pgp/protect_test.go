@@ -27,7 +27,7 @@ func TestProtectRefusesRecipientKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.protector.Protect(ctx, []byte(statement), []*openpgp.Entity{e}, Options{}); !errors.Is(err, ErrRecipientKey) {
+		if _, err := f.protector.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{e}, Options{}); !errors.Is(err, ErrRecipientKey) {
 			t.Fatalf("got %v, want ErrRecipientKey", err)
 		}
 	})
@@ -36,7 +36,7 @@ func TestProtectRefusesRecipientKeys(t *testing.T) {
 		if err := e.RevokeKey(packet.KeyCompromised, "lost", nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.protector.Protect(ctx, []byte(statement), []*openpgp.Entity{e}, Options{}); !errors.Is(err, ErrRecipientKey) {
+		if _, err := f.protector.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{e}, Options{}); !errors.Is(err, ErrRecipientKey) {
 			t.Fatalf("got %v, want ErrRecipientKey", err)
 		}
 	})
@@ -44,7 +44,7 @@ func TestProtectRefusesRecipientKeys(t *testing.T) {
 		e := newKey(t, "signonly", "signonly@example.com")
 		e.Subkeys = nil
 		e.PrimaryKey.PubKeyAlgo = packet.PubKeyAlgoRSASignOnly
-		if _, err := f.protector.Protect(ctx, []byte(statement), []*openpgp.Entity{e}, Options{}); !errors.Is(err, ErrRecipientKey) {
+		if _, err := f.protector.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{e}, Options{}); !errors.Is(err, ErrRecipientKey) {
 			t.Fatalf("got %v, want ErrRecipientKey", err)
 		}
 	})
@@ -65,7 +65,7 @@ func TestProtectRefusesMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if out, err := f.protector.Protect(ctx, []byte(tt.msg), tt.to, Options{}); !errors.Is(err, tt.want) || out != nil {
+			if out, err := f.protector.ProtectMessage(ctx, []byte(tt.msg), tt.to, Options{}); !errors.Is(err, tt.want) || out != nil {
 				t.Fatalf("got %v, want %v and no output", err, tt.want)
 			}
 		})
@@ -75,7 +75,7 @@ func TestProtectRefusesMessages(t *testing.T) {
 func TestHeaderProtectionHidesOTPSubject(t *testing.T) {
 	f := getFixture(t)
 	otp := "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 730921\r\n\r\nCode: 730921\r\n"
-	out, err := f.protector.Protect(ctx, []byte(otp), f.customers[:1], Options{HeaderProtection: true})
+	out, err := f.protector.ProtectMessage(ctx, []byte(otp), f.customers[:1], Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestSEIPDVersionPolicy(t *testing.T) {
 	if self, _ := modern.PrimarySelfSignature(); !self.SEIPDv2 {
 		t.Fatal("test key does not advertise SEIPDv2")
 	}
-	out, err := f.protector.Protect(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{})
+	out, err := f.protector.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestSEIPDVersionPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err = allowing.Protect(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{})
+	out, err = allowing.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{modern}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestSEIPDVersionPolicy(t *testing.T) {
 	if _, err := inspectVerified(out, InboundOptions{Decrypt: openpgp.EntityList{f.bank, modern}, Signers: openpgp.EntityList{f.bank, modern}}); err != nil {
 		t.Fatalf("SEIPDv2 output does not open: %v", err)
 	}
-	out, err = allowing.Protect(ctx, []byte(statement), []*openpgp.Entity{modern, f.customers[0]}, Options{})
+	out, err = allowing.ProtectMessage(ctx, []byte(statement), []*openpgp.Entity{modern, f.customers[0]}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestSEIPDVersionPolicy(t *testing.T) {
 func TestOpenRefuses(t *testing.T) {
 	f := getFixture(t)
 	keyring := openpgp.EntityList{f.bank}
-	signed, err := f.protector.Sign(ctx, []byte(statement), Options{})
+	signed, err := f.protector.SignMessage(ctx, []byte(statement), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestOpenRefuses(t *testing.T) {
 	t.Run("TimestampForAnotherSignature", func(t *testing.T) {
 		// Move the token of one message onto the signature of another: the signature stays good,
 		// the token must not verify.
-		other, err := f.protector.Sign(ctx, []byte(strings.Replace(statement, "Alice", "Bob", -1)), Options{})
+		other, err := f.protector.SignMessage(ctx, []byte(strings.Replace(statement, "Alice", "Bob", -1)), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +289,7 @@ const hpOTP = "From: Example Bank <statements@bank.example>\r\n" +
 func TestHeaderProtectionInnerPartWithGnuPGAndSequoia(t *testing.T) {
 	interop.Tool(t, "sq")
 	f := getFixture(t)
-	out, err := f.protector.Protect(ctx, []byte(hpOTP), f.customers[:1], Options{HeaderProtection: true})
+	out, err := f.protector.ProtectMessage(ctx, []byte(hpOTP), f.customers[:1], Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,11 +353,11 @@ func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
 		"X-Bank-Note: geprüft\r\n\r\nHallo\r\n"
 	g := newGnuPG(t, armoredKey(t, f.bank, false))
 	for _, hp := range []bool{false, true} {
-		enc, err := f.protector.Protect(ctx, []byte(msg), f.customers[:1], Options{HeaderProtection: hp})
+		enc, err := f.protector.ProtectMessage(ctx, []byte(msg), f.customers[:1], Options{HeaderProtection: hp})
 		if err != nil {
 			t.Fatal(err)
 		}
-		signed, err := f.protector.Sign(ctx, []byte(msg), Options{HeaderProtection: hp})
+		signed, err := f.protector.SignMessage(ctx, []byte(msg), Options{HeaderProtection: hp})
 		if err != nil {
 			t.Fatal(err)
 		}

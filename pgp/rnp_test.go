@@ -25,7 +25,7 @@ func TestRNPDecryptsAndVerifies(t *testing.T) {
 		return interop.Try(t, nil, "rnp", append([]string{"--homedir", dir, "--keyfile", ring, "--password", ""}, args...)...)
 	}
 
-	out, err := f.protector.Protect(ctx, []byte(statement), f.customers[:1], Options{})
+	out, err := f.protector.ProtectMessage(ctx, []byte(statement), f.customers[:1], Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestRNPDecryptsAndVerifies(t *testing.T) {
 		t.Fatalf("rnp plaintext differs from the signed payload:\n%q\n%q", got, prep.Content())
 	}
 
-	signed, err := f.protector.Sign(ctx, []byte(statement), Options{})
+	signed, err := f.protector.SignMessage(ctx, []byte(statement), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestRNPReadsHeaderProtection(t *testing.T) {
 	dir := t.TempDir()
 	ring := write(t, filepath.Join(dir, "ring.asc"), append(armoredKey(t, f.customers[0], true), armoredKey(t, f.bank, false)...))
 	otp := "From: statements@bank.example\r\nTo: Alice <alice@example.com>\r\nSubject: Your code is 493817\r\nX-OTP: 493817\r\n\r\nCode 493817\r\n"
-	out, err := f.protector.Protect(ctx, []byte(otp), f.customers[:1], Options{HeaderProtection: true})
+	out, err := f.protector.ProtectMessage(ctx, []byte(otp), f.customers[:1], Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/mime"
 )
 
 // maxDSNHeader bounds how much of the original header a DSN carries.
@@ -77,18 +78,28 @@ type dsnParams struct {
 	arrival, now                       time.Time
 	header                             []byte
 	failed                             []failedRecipient
+	boundary                           string // "": a fresh random one (tests fix it)
 }
 
 // buildDSN renders a multipart/report; report-type=delivery-status message
 // (RFC 3464, RFC 6522): a human-readable part, the machine-readable status,
 // and the original header as text/rfc822-headers.
 func buildDSN(p dsnParams) []byte {
-	var rnd [12]byte
-	_, _ = rand.Read(rnd[:])
-	boundary := "sealpost-dsn-" + hex.EncodeToString(rnd[:])
+	fixed := p.boundary
+	next := func() (string, error) {
+		if b := fixed; b != "" {
+			fixed = "" // tried once: should the header hold it, a random one follows
+			return b, nil
+		}
+		var rnd [12]byte
+		_, _ = rand.Read(rnd[:])
+		return "sealpost-dsn-" + hex.EncodeToString(rnd[:]), nil
+	}
 	host := oneLine(p.hostname, 255)
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
+	// next never fails, and 96 random bits are never all in a 64 KB header.
+	m, _ := mime.NewMultipart(&b, next, mime.Bytes(p.header))
 
 	w("From: Mail Delivery System <MAILER-DAEMON@%s>", host)
 	w("To: <%s>", p.sender)
@@ -98,15 +109,11 @@ func buildDSN(p dsnParams) []byte {
 	w("Auto-Submitted: auto-replied")
 	w("MIME-Version: 1.0")
 	w("Content-Type: multipart/report; report-type=delivery-status;")
-	w("\tboundary=\"%s\"", boundary)
+	w("\tboundary=\"%s\"", m.Boundary())
 	w("")
-	w("This is a MIME-encapsulated message.")
-	w("")
+	m.Preamble("This is a MIME-encapsulated message.\r\n")
 
-	w("--%s", boundary)
-	w("Content-Type: text/plain; charset=us-ascii")
-	w("Content-Description: Notification")
-	w("")
+	m.Part(mime.Header{mime.NewField("Content-Type", "text/plain; charset=us-ascii"), mime.NewField("Content-Description", "Notification")})
 	w("This is the mail system at %s.", host)
 	w("")
 	w("Your message (queue ID %s, class %s) could not be delivered", p.id, p.class)
@@ -115,12 +122,8 @@ func buildDSN(p dsnParams) []byte {
 	for _, f := range p.failed {
 		w("  <%s>: %s", printable(f.address), f.err.Error())
 	}
-	w("")
 
-	w("--%s", boundary)
-	w("Content-Type: message/delivery-status")
-	w("Content-Description: Delivery report")
-	w("")
+	m.Part(mime.Header{mime.NewField("Content-Type", "message/delivery-status"), mime.NewField("Content-Description", "Delivery report")})
 	w("Reporting-MTA: dns; %s", host)
 	w("X-Sealpost-Queue-ID: %s", p.id)
 	w("Arrival-Date: %s", p.arrival.UTC().Format(time.RFC1123Z))
@@ -132,14 +135,17 @@ func buildDSN(p dsnParams) []byte {
 		w("Diagnostic-Code: smtp; %s", f.err.Error())
 		w("Last-Attempt-Date: %s", p.now.UTC().Format(time.RFC1123Z))
 	}
-	w("")
 
-	w("--%s", boundary)
+	// The header ends in CRLF, which the close delimiter supplies; an empty one leaves the part
+	// without a body, as before.
+	m.Entity()
 	w("Content-Type: text/rfc822-headers")
 	w("Content-Description: Undelivered message headers")
-	w("")
-	b.Write(p.header)
-	w("--%s--", boundary)
+	if len(p.header) > 0 {
+		w("")
+		b.Write(p.header[:len(p.header)-2])
+	}
+	m.Close()
 	return b.Bytes()
 }
 

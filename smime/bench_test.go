@@ -57,7 +57,7 @@ func benchmarkProtect(b *testing.B, size int, timestamped bool) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := p.Protect(ctx, msg, to, Options{}); err != nil {
+		if _, err := p.ProtectMessage(ctx, msg, to, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

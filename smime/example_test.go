@@ -14,7 +14,7 @@ import (
 // The bank signs and encrypts a statement to alice's certificate; alice's side opens it with the
 // inbound verifier (Inspect) that customers' replies to the bank also go through: decrypted with
 // her key, the signature checked, the signer chained to the CA they both trust.
-func ExampleProtector_Protect() {
+func ExampleProtector_ProtectMessage() {
 	ca, err := keys.NewDevCA("example CA")
 	if err != nil {
 		log.Fatal(err)
@@ -32,7 +32,7 @@ func ExampleProtector_Protect() {
 		log.Fatal(err)
 	}
 	msg := "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: your statement\r\n\r\nBalance: 42.00 EUR\r\n"
-	out, err := p.Protect(context.Background(), []byte(msg), []smime.Recipient{{Certificate: alice.Certificate()}}, smime.Options{})
+	out, err := p.ProtectMessage(context.Background(), []byte(msg), []smime.Recipient{{Certificate: alice.Certificate()}}, smime.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

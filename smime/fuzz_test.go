@@ -31,7 +31,7 @@ func FuzzProtect(f *testing.F) {
 	f.Add([]byte("From: statements@bank.example\r\nSubject: \xc3\xa4\r\n\r\nx"))
 	fx := getFixture(f)
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		out, err := fx.protector.Sign(ctx, msg, Options{HeaderProtection: len(msg)%2 == 0})
+		out, err := fx.protector.SignMessage(ctx, msg, Options{HeaderProtection: len(msg)%2 == 0})
 		if err != nil {
 			return
 		}
@@ -46,7 +46,7 @@ func FuzzProtect(f *testing.F) {
 func FuzzDecrypt(f *testing.F) {
 	fx := getFixture(f)
 	for _, gcm := range []bool{false, true} {
-		out, err := fx.protector.Protect(ctx, []byte(statement), recipients(fx.customers[:1], gcm, gcm), Options{})
+		out, err := fx.protector.ProtectMessage(ctx, []byte(statement), recipients(fx.customers[:1], gcm, gcm), Options{})
 		if err != nil {
 			f.Fatal(err)
 		}

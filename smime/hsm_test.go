@@ -34,7 +34,7 @@ func TestHSMSignatureOpenSSLVerifies(t *testing.T) {
 	}
 
 	t.Run("Sign", func(t *testing.T) {
-		out, err := p.Sign(ctx, []byte(statement), Options{})
+		out, err := p.SignMessage(ctx, []byte(statement), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func TestHSMSignatureOpenSSLVerifies(t *testing.T) {
 		checkTimestamp(t, files, sig)
 	})
 	t.Run("Protect", func(t *testing.T) {
-		out, err := p.Protect(ctx, []byte(statement), recipients(f.customers[:1], true, false), Options{})
+		out, err := p.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:1], true, false), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

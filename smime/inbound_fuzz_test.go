@@ -13,11 +13,11 @@ import (
 func FuzzInspect(f *testing.F) {
 	fx := getFixture(f)
 	var seeds [][]byte
-	if out, err := fx.protector.Sign(ctx, []byte(statement), Options{}); err == nil {
+	if out, err := fx.protector.SignMessage(ctx, []byte(statement), Options{}); err == nil {
 		seeds = append(seeds, out)
 	}
 	for _, gcm := range []bool{false, true} {
-		if out, err := fx.protector.Protect(ctx, []byte(statement), recipients(fx.customers[:1], gcm, gcm), Options{}); err == nil {
+		if out, err := fx.protector.ProtectMessage(ctx, []byte(statement), recipients(fx.customers[:1], gcm, gcm), Options{}); err == nil {
 			seeds = append(seeds, out)
 		}
 	}

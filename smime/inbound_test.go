@@ -260,7 +260,7 @@ func TestInspectTripleWrap(t *testing.T) {
 // TestInspectSealpostTimestamp: sealpost's own signature carries an RFC 3161 token; SignedAt is its time.
 func TestInspectSealpostTimestamp(t *testing.T) {
 	f := getFixture(t)
-	out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:1], true, false), Options{})
+	out, err := f.protector.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:1], true, false), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +482,7 @@ func TestInspectGarbageAndTruncated(t *testing.T) {
 
 func TestInspectTooDeep(t *testing.T) {
 	f := getFixture(t)
-	signed, err := f.protector.Sign(ctx, []byte(statement), Options{})
+	signed, err := f.protector.SignMessage(ctx, []byte(statement), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func TestNSSDecryptsAndVerifies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:tt.recipients], tt.gcm, false), Options{})
+			out, err := f.protector.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:tt.recipients], tt.gcm, false), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -92,7 +92,7 @@ func TestOpenSSLDecryptsAndVerifies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:tt.recipients], tt.gcm, tt.oaep), Options{})
+			out, err := f.protector.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:tt.recipients], tt.gcm, tt.oaep), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestOpenSSLVerifiesSignOnly(t *testing.T) {
 	interop.Tool(t, "openssl")
 	f := getFixture(t)
 	files := f.files(t)
-	out, err := f.protector.Sign(ctx, []byte(statement), Options{})
+	out, err := f.protector.SignMessage(ctx, []byte(statement), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestTamperedOutputFailsVerification(t *testing.T) {
 	f := getFixture(t)
 	files := f.files(t)
 	t.Run("SignedContent", func(t *testing.T) {
-		out, err := f.protector.Sign(ctx, []byte(statement), Options{})
+		out, err := f.protector.SignMessage(ctx, []byte(statement), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestTamperedOutputFailsVerification(t *testing.T) {
 	for _, gcm := range []bool{false, true} {
 		name := map[bool]string{false: "CBCCiphertext", true: "GCMCiphertext"}[gcm]
 		t.Run(name, func(t *testing.T) {
-			out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:1], gcm, false), Options{})
+			out, err := f.protector.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:1], gcm, false), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +217,7 @@ func TestOpenSSLDecryptsLargeMessage(t *testing.T) {
 	files := f.files(t)
 	msg := message(1 << 20)
 	for _, gcm := range []bool{false, true} {
-		out, err := f.protector.Protect(ctx, msg, recipients(f.customers[:1], gcm, false), Options{})
+		out, err := f.protector.ProtectMessage(ctx, msg, recipients(f.customers[:1], gcm, false), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

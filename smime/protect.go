@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
@@ -18,6 +19,8 @@ type Protector struct {
 	signer      *keys.Identity
 	timestamper tsa.Timestamper
 	senders     map[string]bool
+	now         func() time.Time       // the signingTime attribute
+	boundary    func() (string, error) // multipart boundaries
 }
 
 // Option configures a Protector.
@@ -27,6 +30,16 @@ type Option func(*Protector)
 // timestamp.
 func WithTimestamper(ts tsa.Timestamper) Option { return func(p *Protector) { p.timestamper = ts } }
 
+// WithClock makes now the source of the signingTime attribute (default time.Now). Tests set it for
+// byte-stable output; it costs one more encoding of the signed attributes per signature.
+func WithClock(now func() time.Time) Option { return func(p *Protector) { p.now = now } }
+
+// WithBoundaries makes next the source of every MIME boundary the Protector writes (default
+// mime.NewBoundary). A boundary that occurs in the content is never used: next is asked again.
+func WithBoundaries(next func() (string, error)) Option {
+	return func(p *Protector) { p.boundary = next }
+}
+
 // NewProtector returns a Protector signing with signer, whose key must be RSA of at least 2048 bits.
 func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 	if signer == nil || len(signer.Chain) == 0 {
@@ -35,7 +48,7 @@ func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 	if k, ok := signer.Certificate().PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() < 2048 {
 		return nil, fmt.Errorf("%w: signing key must be RSA of at least 2048 bits", ErrUnsupported)
 	}
-	p := &Protector{signer: signer, senders: map[string]bool{}}
+	p := &Protector{signer: signer, senders: map[string]bool{}, boundary: mime.NewBoundary}
 	for _, a := range signer.Certificate().EmailAddresses {
 		if n, err := keys.NormalizeAddress(a); err == nil {
 			p.senders[n] = true
@@ -57,15 +70,45 @@ type Options struct {
 	HeaderProtection bool
 }
 
-// Protect signs msg (an RFC 5322 message) and encrypts it to every recipient: the result is an
-// application/pkcs7-mime enveloped message whose content is a multipart/signed part. The signed
-// content is the message's own MIME entity made canonical: CRLF line ends and a 7-bit transfer
-// encoding that no relay will alter, so what is signed is exactly what is sent.
-func (p *Protector) Protect(ctx context.Context, msg []byte, to []Recipient, opts Options) ([]byte, error) {
+// ProtectMessage prepares msg (an RFC 5322 message) for encryption and protects it (Protect).
+func (p *Protector) ProtectMessage(ctx context.Context, msg []byte, to []Recipient, opts Options) ([]byte, error) {
 	if len(to) == 0 {
 		return nil, ErrNoRecipients
 	}
-	outer, signed, err := p.signedEntity(ctx, msg, opts, true)
+	prep, err := mime.Prepare(msg, p.prepareOptions(opts, true))
+	if err != nil {
+		return nil, err
+	}
+	return p.Protect(ctx, prep, to)
+}
+
+// SignMessage prepares msg for signing in clear and signs it (Sign).
+func (p *Protector) SignMessage(ctx context.Context, msg []byte, opts Options) ([]byte, error) {
+	prep, err := mime.Prepare(msg, p.prepareOptions(opts, false))
+	if err != nil {
+		return nil, err
+	}
+	return p.Sign(ctx, prep)
+}
+
+// prepareOptions are the mime.Options for opts, with the Protector's boundaries.
+func (p *Protector) prepareOptions(opts Options, encrypted bool) mime.Options {
+	return mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted, Boundary: p.boundary}
+}
+
+// Protect signs the prepared payload and encrypts it to every recipient: the result is an
+// application/pkcs7-mime enveloped message whose content is a multipart/signed part. The signed
+// content is the payload as mime.Prepare made it canonical: CRLF line ends and a 7-bit transfer
+// encoding that no relay will alter, so what is signed is exactly what is sent. prep must have been
+// prepared for encryption; it is not changed, so other protectors may share it.
+func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []Recipient) ([]byte, error) {
+	if len(to) == 0 {
+		return nil, ErrNoRecipients
+	}
+	if !prep.Encrypted {
+		return nil, errors.New("smime: Protect needs a payload prepared for encryption")
+	}
+	signed, err := p.signedEntity(ctx, prep)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +122,7 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []Recipient, opt
 	}
 	var b bytes.Buffer
 	b.Grow(mime.Base64Len(len(der)) + 4096)
-	outer.WriteTo(&b)
+	prep.Outer.WriteTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	b.WriteString("Content-Type: application/pkcs7-mime; smime-type=" + smimeType + "; name=smime.p7m\r\n")
 	b.WriteString("Content-Transfer-Encoding: base64\r\n")
@@ -88,60 +131,59 @@ func (p *Protector) Protect(ctx context.Context, msg []byte, to []Recipient, opt
 	return b.Bytes(), nil
 }
 
-// Sign returns msg signed but not encrypted, as multipart/signed, for mail policy allows in clear.
-func (p *Protector) Sign(ctx context.Context, msg []byte, opts Options) ([]byte, error) {
-	outer, signed, err := p.signedEntity(ctx, msg, opts, false)
+// Sign returns the prepared payload signed but not encrypted, as multipart/signed, for mail policy
+// allows in clear. prep must have been prepared for signing only.
+func (p *Protector) Sign(ctx context.Context, prep *mime.Prepared) ([]byte, error) {
+	if prep.Encrypted {
+		return nil, errors.New("smime: Sign needs a payload prepared for signing in clear")
+	}
+	signed, err := p.signedEntity(ctx, prep)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
 	b.Grow(len(signed) + 1024)
-	outer.WriteTo(&b)
+	prep.Outer.WriteTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	b.Write(signed)
 	return b.Bytes(), nil
 }
 
-// signedEntity splits msg into the header fields that stay outside and a multipart/signed entity
-// (header and body) over the canonical payload.
-func (p *Protector) signedEntity(ctx context.Context, msg []byte, opts Options, encrypted bool) (mime.Header, []byte, error) {
-	prep, err := mime.Prepare(msg, mime.Options{HeaderProtection: opts.HeaderProtection, Encrypted: encrypted})
-	if err != nil {
-		return nil, nil, err
-	}
+// Signed-part header of the detached signature.
+var p7sHeader = mime.Header{
+	mime.NewField("Content-Type", "application/pkcs7-signature; name=smime.p7s"),
+	mime.NewField("Content-Transfer-Encoding", "base64"),
+	mime.NewField("Content-Disposition", "attachment; filename=smime.p7s"),
+}
+
+// signedEntity returns a multipart/signed entity (header and body) over prep's payload, once the
+// From address is one the signing certificate covers.
+func (p *Protector) signedEntity(ctx context.Context, prep *mime.Prepared) ([]byte, error) {
 	if err := p.checkSender(prep.From); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	var b bytes.Buffer
+	b.Grow(len(prep.Body) + 16384)
+	m, err := mime.NewMultipart(&b, p.boundary, prep)
+	if err != nil {
+		return nil, err
+	}
+	m.ContentType(`multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256`)
+	b.WriteString("\r\n")
+	m.Preamble("This is a cryptographically signed message in MIME format.\r\n")
 	// The content is written once, into the multipart body, and signed where it lies.
-	for {
-		boundary, err := mime.NewBoundary()
-		if err != nil {
-			return nil, nil, err
-		}
-		var b bytes.Buffer
-		b.Grow(len(prep.Body) + 16384)
-		b.WriteString(`Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;` + "\r\n")
-		b.WriteString(` boundary="` + boundary + `"` + "\r\n\r\n")
-		b.WriteString("This is a cryptographically signed message in MIME format.\r\n\r\n")
-		b.WriteString("--" + boundary + "\r\n")
-		start := b.Len()
-		prep.WriteContent(&b)
-		content := b.Bytes()[start:]
-		if bytes.Contains(content, []byte(boundary)) {
-			continue // astronomically unlikely with 120 random bits, but then it must not be used
-		}
-		sig, err := p.detachedSignature(ctx, content)
-		if err != nil {
-			return nil, nil, err
-		}
-		b.WriteString("\r\n--" + boundary + "\r\n")
-		b.WriteString("Content-Type: application/pkcs7-signature; name=smime.p7s\r\n")
-		b.WriteString("Content-Transfer-Encoding: base64\r\n")
-		b.WriteString("Content-Disposition: attachment; filename=smime.p7s\r\n\r\n")
-		b.Write(mime.AppendBase64(b.AvailableBuffer(), sig))
-		b.WriteString("--" + boundary + "--\r\n")
-		return prep.Outer, b.Bytes(), nil
+	m.Entity()
+	start := b.Len()
+	prep.WriteContent(&b)
+	sig, err := p.detachedSignature(ctx, b.Bytes()[start:])
+	if err != nil {
+		return nil, err
 	}
+	m.Part(p7sHeader)
+	b64 := mime.AppendBase64(b.AvailableBuffer(), sig)
+	b.Write(b64[:len(b64)-2]) // its last line break is the close delimiter's
+	m.Close()
+	return b.Bytes(), nil
 }
 
 // checkSender requires the From address to be one the signing certificate names (when it names any).

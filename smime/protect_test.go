@@ -51,7 +51,7 @@ func verifyGo(t testing.TB, f *fixture, signedEntity []byte) []byte {
 func TestProtectRoundTrip(t *testing.T) {
 	f := getFixture(t)
 	for _, gcm := range []bool{false, true} {
-		out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers, gcm, false), Options{})
+		out, err := f.protector.ProtectMessage(ctx, []byte(statement), recipients(f.customers, gcm, false), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestHeaderProtectionHidesOTPSubject(t *testing.T) {
 	f := getFixture(t)
 	otp := "From: otp@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 493817\r\nKeywords: otp\r\n" +
 		"Message-ID: <otp-1@bank.example>\r\n\r\nYour one-time code is 493817. It expires in 5 minutes.\r\n"
-	out, err := f.protector.Protect(ctx, []byte(otp), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
+	out, err := f.protector.ProtectMessage(ctx, []byte(otp), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestHeaderProtectionHidesOTPSubject(t *testing.T) {
 		t.Error("HP-Outer records a field that was removed from the outer header")
 	}
 
-	signed, err := f.protector.Sign(ctx, []byte(otp), Options{HeaderProtection: true})
+	signed, err := f.protector.SignMessage(ctx, []byte(otp), Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestHeaderProtectionHidesOTPSubject(t *testing.T) {
 func TestHeaderProtectionEncodesEightBitHeaders(t *testing.T) {
 	f := getFixture(t)
 	msg := "From: Bänk <statements@bank.example>\r\nTo: alice@example.com\r\nSubject: Kontoauszug für Sie\r\n\r\nHallo\r\n"
-	out, err := f.protector.Sign(ctx, []byte(msg), Options{HeaderProtection: true})
+	out, err := f.protector.SignMessage(ctx, []byte(msg), Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestProtectRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := f.protector.Protect(ctx, []byte(tt.msg), tt.to, Options{})
+			out, err := f.protector.ProtectMessage(ctx, []byte(tt.msg), tt.to, Options{})
 			if !errors.Is(err, tt.want) || out != nil {
 				t.Fatalf("got %v (output %d bytes), want %v and no output", err, len(out), tt.want)
 			}
@@ -165,14 +165,14 @@ func TestProtectRefuses(t *testing.T) {
 
 func TestProtectSenderDomainIsCaseInsensitive(t *testing.T) {
 	f := getFixture(t)
-	if _, err := f.protector.Sign(ctx, []byte("From: statements@BANK.example\r\n\r\nhi\r\n"), Options{}); err != nil {
+	if _, err := f.protector.SignMessage(ctx, []byte("From: statements@BANK.example\r\n\r\nhi\r\n"), Options{}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestDecryptRefuses(t *testing.T) {
 	f := getFixture(t)
-	out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:1], false, false), Options{})
+	out, err := f.protector.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:1], false, false), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestDecryptRefuses(t *testing.T) {
 		}
 	})
 	t.Run("GCMTagTampered", func(t *testing.T) {
-		out, err := f.protector.Protect(ctx, []byte(statement), recipients(f.customers[:1], true, false), Options{})
+		out, err := f.protector.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:1], true, false), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +227,7 @@ func TestOpenVerifiesOwnOutput(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(f.ca.Certificate())
 	otp := "From: otp@bank.example\r\nTo: alice@example.com\r\nSubject: Your code is 111222\r\n\r\ncode 111222\r\n"
-	out, err := f.protector.Protect(ctx, []byte(otp), recipients(f.customers[:1], true, false), Options{HeaderProtection: true})
+	out, err := f.protector.ProtectMessage(ctx, []byte(otp), recipients(f.customers[:1], true, false), Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestOpenVerifiesOwnOutput(t *testing.T) {
 		}
 	})
 	t.Run("TamperedSignedContent", func(t *testing.T) {
-		signed, err := f.protector.Sign(ctx, []byte(otp), Options{})
+		signed, err := f.protector.SignMessage(ctx, []byte(otp), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +290,7 @@ func TestNoTimestampNoOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := p.Protect(ctx, []byte(statement), recipients(f.customers[:1], false, false), Options{})
+	out, err := p.ProtectMessage(ctx, []byte(statement), recipients(f.customers[:1], false, false), Options{})
 	if out != nil || !errors.Is(err, ErrTimestamp) || !errors.Is(err, tsa.ErrUnavailable) {
 		t.Fatalf("got %d bytes and %v; want no output, ErrTimestamp and tsa.ErrUnavailable", len(out), err)
 	}
@@ -368,7 +368,7 @@ func checkHPInner(t *testing.T, content []byte) {
 // outside; inside they are all there. Before, only Subject was obscured.
 func TestHeaderProtectionOuterHeaderIsAnAllowList(t *testing.T) {
 	f := getFixture(t)
-	out, err := f.protector.Protect(ctx, []byte(hpOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
+	out, err := f.protector.ProtectMessage(ctx, []byte(hpOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestHeaderProtectionInnerPartWithOpenSSLAndNSS(t *testing.T) {
 	f := getFixture(t)
 	peer := newNSSPeer(t, f)
 	files := peer.files
-	out, err := f.protector.Protect(ctx, []byte(hpOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
+	out, err := f.protector.ProtectMessage(ctx, []byte(hpOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,11 +437,11 @@ func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
 	f := getFixture(t)
 	files := f.files(t)
 	for _, hp := range []bool{false, true} {
-		enc, err := f.protector.Protect(ctx, []byte(eightBitOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: hp})
+		enc, err := f.protector.ProtectMessage(ctx, []byte(eightBitOTP), recipients(f.customers[:1], false, false), Options{HeaderProtection: hp})
 		if err != nil {
 			t.Fatal(err)
 		}
-		signed, err := f.protector.Sign(ctx, []byte(eightBitOTP), Options{HeaderProtection: hp})
+		signed, err := f.protector.SignMessage(ctx, []byte(eightBitOTP), Options{HeaderProtection: hp})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,16 @@
 package smime
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/asn1"
+	"errors"
 	"fmt"
+	"io"
+	"sort"
 
 	"github.com/smallstep/pkcs7"
 )
@@ -27,13 +34,32 @@ func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]by
 	}
 	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
 	chain := p.signer.Chain
-	err = sd.AddSignerChain(chain[0], p.signer.Signer, chain[1:], pkcs7.SignerInfoConfig{
+	var key crypto.Signer = p.signer.Signer
+	if p.now != nil {
+		// pkcs7 takes signingTime from time.Now and signs at once; with a clock set it signs with
+		// a stand-in, and the real key signs once the attribute holds the clock's time. Without
+		// one, pkcs7 signs as it is: no second encoding of the attributes per message.
+		key = deferredSigner{key}
+	}
+	err = sd.AddSignerChain(chain[0], key, chain[1:], pkcs7.SignerInfoConfig{
 		ExtraSignedAttributes: []pkcs7.Attribute{{Type: oidSMIMECapabilities, Value: capabilitiesAttr}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	si := &sd.GetSignedData().SignerInfos[0]
+	if p.now != nil {
+		attrs := make([]attrOf, len(si.AuthenticatedAttributes))
+		for i, a := range si.AuthenticatedAttributes {
+			attrs[i] = attrOf(a)
+		}
+		if si.EncryptedDigest, err = p.signAttributes(attrs); err != nil {
+			return nil, fmt.Errorf("sign: %w", err)
+		}
+		for i, a := range attrs {
+			si.AuthenticatedAttributes[i].Type, si.AuthenticatedAttributes[i].Value = a.Type, a.Value
+		}
+	}
 	// pkcs7 leaves the parameters of sha256WithRSAEncryption out; RFC 5754 3.2 says they MUST be
 	// NULL. The signature does not cover this field, so it is set after signing.
 	if rsaPKCS1(si.DigestEncryptionAlgorithm.Algorithm) {
@@ -53,6 +79,69 @@ func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]by
 	}
 	sd.Detach()
 	return sd.Finish()
+}
+
+// deferredSigner stands in for the signing key inside pkcs7: it has the key's public half (which
+// names the algorithm) and an empty signature.
+type deferredSigner struct{ crypto.Signer }
+
+func (deferredSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) { return nil, nil }
+
+// attrOf is pkcs7's (unexported) attribute type: Attribute (RFC 5652 5.3).
+type attrOf struct {
+	Type  asn1.ObjectIdentifier
+	Value asn1.RawValue `asn1:"set"`
+}
+
+// oidAttrSigningTime is the signingTime attribute (RFC 5652 11.3).
+var oidAttrSigningTime = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
+
+// signAttributes sets the signingTime attribute among attrs (pkcs7's signed attributes, changed in
+// place) to the Protector's clock, restores the DER SET OF order and signs their DER encoding
+// (RFC 5652 5.4: the SET OF tag, not the [0] of the SignerInfo).
+func (p *Protector) signAttributes(attrs []attrOf) ([]byte, error) {
+	when, err := asn1.Marshal(p.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	for i := range attrs {
+		if attrs[i].Type.Equal(oidAttrSigningTime) {
+			attrs[i].Value.Bytes = when
+		}
+	}
+	enc := make([][]byte, len(attrs))
+	for i := range attrs {
+		if enc[i], err = asn1.Marshal(attrs[i]); err != nil {
+			return nil, err
+		}
+	}
+	sort.Sort(byEncoding{attrs, enc})
+	set, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: bytes.Join(enc, nil)})
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256(set)
+	sig, err := p.signer.Signer.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) == 0 {
+		return nil, errors.New("empty signature")
+	}
+	return sig, nil
+}
+
+// byEncoding sorts attributes by their DER encodings (X.690 11.6, SET OF).
+type byEncoding struct {
+	attrs []attrOf
+	enc   [][]byte
+}
+
+func (b byEncoding) Len() int           { return len(b.attrs) }
+func (b byEncoding) Less(i, j int) bool { return bytes.Compare(b.enc[i], b.enc[j]) < 0 }
+func (b byEncoding) Swap(i, j int) {
+	b.attrs[i], b.attrs[j] = b.attrs[j], b.attrs[i]
+	b.enc[i], b.enc[j] = b.enc[j], b.enc[i]
 }
 
 // rsaPKCS1 reports whether oid is an RSA PKCS #1 v1.5 signature algorithm, whose parameters are NULL

@@ -108,6 +108,16 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		data []byte
 	}
 	var outs []output
+	// The message is prepared once, when the first protector needs it, and shared by both.
+	var prep *mime.Prepared
+	prepared := func() (*mime.Prepared, error) {
+		if prep != nil {
+			return prep, nil
+		}
+		var err error
+		prep, err = mime.Prepare(msg, mime.Options{HeaderProtection: *hp, Encrypted: !*signOnly})
+		return prep, err
+	}
 	if (*signOnly && method == keys.MethodSMIME) || len(smimeTo) > 0 {
 		signer, err := loadSigner(dir, *p12, keys.Secret{File: *passFile, Env: *passEnv})
 		if err != nil {
@@ -117,12 +127,15 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		opts := smime.Options{HeaderProtection: *hp}
+		pp, err := prepared()
+		if err != nil {
+			return err
+		}
 		var out []byte
 		if *signOnly {
-			out, err = p.Sign(ctx, msg, opts)
+			out, err = p.Sign(ctx, pp)
 		} else {
-			out, err = p.Protect(ctx, msg, smimeTo, opts)
+			out, err = p.Protect(ctx, pp, smimeTo)
 		}
 		if err != nil {
 			return err
@@ -138,12 +151,15 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		opts := pgp.Options{HeaderProtection: *hp}
+		pp, err := prepared()
+		if err != nil {
+			return err
+		}
 		var out []byte
 		if *signOnly {
-			out, err = p.Sign(ctx, msg, opts)
+			out, err = p.Sign(ctx, pp)
 		} else {
-			out, err = p.Protect(ctx, msg, pgpTo, opts)
+			out, err = p.Protect(ctx, pp, pgpTo)
 		}
 		if err != nil {
 			return err
