@@ -28,7 +28,7 @@ func pgpSigned(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := p.Sign(context.Background(), []byte(nestedText), pgp.Options{})
+	out, err := p.SignMessage(context.Background(), []byte(nestedText), pgp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestInboundPGPSignedEncryptedAroundSMIMESigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	signed := nestedReply(opensslSign(t, "alice"))
-	msg, err := p.Protect(context.Background(), signed, []*openpgp.Entity{corpusPGP(t, "bank-pgp.pub.asc")}, pgp.Options{})
+	msg, err := p.ProtectMessage(context.Background(), signed, []*openpgp.Entity{corpusPGP(t, "bank-pgp.pub.asc")}, pgp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
