@@ -91,6 +91,16 @@ func Walk(root *Entity, maxDepth int, layers ...Layer) (*Walked, error) {
 	}
 }
 
+// WalkMessage parses a received message (made CRLF first) and walks it with layers: the whole of
+// one protocol's inspection that is not the protocol's own.
+func WalkMessage(msg []byte, maxDepth int, layers ...Layer) (*Walked, error) {
+	root, err := Parse(ToCRLF(msg))
+	if err != nil {
+		return nil, err
+	}
+	return Walk(root, maxDepth, layers...)
+}
+
 func recogniser(e *Entity, layers []Layer) Layer {
 	for _, l := range layers {
 		if l.Recognise(e) {

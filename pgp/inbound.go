@@ -134,19 +134,15 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 			in, err = nil, &recoveredPanic{value: r, stack: debug.Stack()}
 		}
 	}()
-	root, err := mime.Parse(mime.ToCRLF(msg))
-	if err != nil {
-		return nil, err
-	}
 	l := NewLayer(opts)
-	walked, err := mime.Walk(root, MaxDepth, l)
-	if errors.Is(err, mime.ErrTooDeep) {
+	switch walked, err := mime.WalkMessage(msg, MaxDepth, l); {
+	case errors.Is(err, mime.ErrTooDeep):
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
+	default:
+		return l.Result(walked), nil
 	}
-	return l.Result(walked), nil
 }
 
 // MaxDepth bounds the layers (and plain multiparts walked through) of one message: give it to
