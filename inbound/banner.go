@@ -182,7 +182,8 @@ func injectParts(h mime.Header, body []byte, boundary string, which func(int, mi
 	if done == 0 {
 		return nil, nil, false
 	}
-	return h, joinMultipart(preamble, out, boundary), true
+	joined, err := joinMultipart(preamble, out, boundary)
+	return h, joined, err == nil
 }
 
 // injectLeaf decodes a text body, changes it with edit and encodes it as it was.
@@ -239,7 +240,11 @@ func wrapBanner(h mime.Header, body []byte, b banner) (mime.Header, []byte) {
 		mime.NewField("Content-Disposition", "inline"),
 	}, b.text())
 	nh := mime.Header{mime.NewField("Content-Type", stdmime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary}))}
-	return nh, joinMultipart(nil, [][]byte{first, entityBytes(h, body)}, boundary)
+	joined, err := joinMultipart(nil, [][]byte{first, entityBytes(h, body)}, boundary)
+	if err != nil {
+		return h, body
+	}
+	return nh, joined
 }
 
 // asciiCompatible reports whether ASCII bytes are themselves in a charset, so that an ASCII

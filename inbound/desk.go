@@ -40,8 +40,10 @@ const maxDeskDepth = 32
 // deskMessage builds the fresh message the desk receives.
 func (ib *Pipeline) deskMessage(in deskInput, v *Verdict) []byte {
 	var b bytes.Buffer
-	b.WriteString("Authentication-Results: " + v.AuthenticationResults(ib.cfg.AuthServID) + "\r\n")
-	b.WriteString("Sealpost-Verdict: " + v.Header() + "\r\n")
+	mime.Header{
+		mime.NewField("Authentication-Results", v.AuthenticationResults(ib.cfg.AuthServID)),
+		mime.NewField("Sealpost-Verdict", v.Header()),
+	}.WriteTo(&b)
 	// Authentication-Results from other ADMDs (the bank's MX: SPF, DKIM) are kept; any that
 	// claims to be ours, or cannot be read, is not.
 	for _, fl := range in.outer {
@@ -50,7 +52,7 @@ func (ib *Pipeline) deskMessage(in deskInput, v *Verdict) []byte {
 		}
 	}
 	ib.deskHeader(&b, in, v)
-	b.WriteString("MIME-Version: 1.0\r\n")
+	b.Write(mime.NewField("MIME-Version", "1.0").Raw)
 	var h mime.Header
 	for _, fl := range in.inner {
 		if mime.IsContentField(fl.Name) {
@@ -64,9 +66,7 @@ func (ib *Pipeline) deskMessage(in deskInput, v *Verdict) []byte {
 	c := deskCleaner{ib: ib, v: v, name: in.name}
 	h, body := c.entity(h, in.body, 0)
 	h, body = ib.withBanner(h, body, v)
-	h.WriteTo(&b)
-	b.WriteString("\r\n")
-	b.Write(body)
+	(&mime.Entity{Header: h, Body: body}).Encode(&b)
 	return b.Bytes()
 }
 
@@ -78,10 +78,7 @@ func (ib *Pipeline) deskHeader(b *bytes.Buffer, in deskInput, v *Verdict) {
 			froms = append(froms, fl)
 		}
 	}
-	for _, fl := range froms {
-		b.WriteString("Sealpost-Original-From:")
-		b.Write(fl.Raw[len(fl.Name)+1:])
-	}
+	originalFroms(froms).WriteTo(b)
 	if from, ok := ib.deskFrom(froms, v, in.name, v.Trusted()); ok {
 		from.WriteTo(b)
 	}
@@ -286,7 +283,7 @@ func (c *deskCleaner) multipart(body []byte, boundary string, digest bool, depth
 		}
 		cleaned[i] = entityBytes(ph, pb)
 	}
-	return joinMultipart(preamble, cleaned, boundary), nil
+	return joinMultipart(preamble, cleaned, boundary)
 }
 
 // message cleans an embedded message: its header like any other, and its senders as the desk's
@@ -311,10 +308,7 @@ func (c *deskCleaner) message(h mime.Header, body []byte, depth int) (mime.Heade
 			rest = append(rest, fl)
 		}
 	}
-	var nh mime.Header
-	for _, fl := range froms {
-		nh = append(nh, mime.Field{Name: "Sealpost-Original-From", Raw: append([]byte("Sealpost-Original-From:"), fl.Raw[len(fl.Name)+1:]...)})
-	}
+	nh := originalFroms(froms)
 	trusted := false
 	if c.v.Trusted() && len(froms) == 1 {
 		if a, err := mime.SingleFrom(froms); err == nil && keys.SameAddress(a, c.v.Signer) {
@@ -334,6 +328,15 @@ func (c *deskCleaner) message(h mime.Header, body []byte, depth int) (mime.Heade
 	return h, out
 }
 
+// originalFroms renames each From field Sealpost-Original-From, its value as received.
+func originalFroms(froms mime.Header) mime.Header {
+	var h mime.Header
+	for _, fl := range froms {
+		h = append(h, mime.Field{Name: "Sealpost-Original-From", Raw: append([]byte("Sealpost-Original-From:"), fl.Raw[len(fl.Name)+1:]...)})
+	}
+	return h
+}
+
 // opaque relabels an entity as application/octet-stream.
 func opaque(h mime.Header) mime.Header {
 	return append(h.Without(func(n string) bool { return strings.EqualFold(n, "Content-Type") }),
@@ -344,25 +347,31 @@ func opaque(h mime.Header) mime.Header {
 func entityBytes(h mime.Header, body []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(body) + 512)
-	h.WriteTo(&b)
-	b.WriteString("\r\n")
-	b.Write(body)
+	(&mime.Entity{Header: h, Body: body}).Encode(&b)
 	return b.Bytes()
 }
 
 // joinMultipart assembles a multipart body from its preamble and parts (each without the CRLF
-// that belongs to the delimiter after it), as mime.MultipartParts splits one.
-func joinMultipart(preamble []byte, parts [][]byte, boundary string) []byte {
+// that belongs to the delimiter after it), as mime.MultipartParts splits one, with mime's builder
+// and the boundary the body had.
+func joinMultipart(preamble []byte, parts [][]byte, boundary string) ([]byte, error) {
 	var b bytes.Buffer
+	m, err := mime.NewMultipart(&b, func() (string, error) { return boundary, nil }, nil)
+	if err != nil {
+		return nil, err
+	}
 	if len(preamble) > 0 {
-		b.Write(preamble)
-		b.WriteString("\r\n")
+		m.Preamble(string(preamble))
 	}
 	for _, p := range parts {
-		b.WriteString("--" + boundary + "\r\n")
+		m.Entity()
 		b.Write(p)
-		b.WriteString("\r\n")
 	}
-	b.WriteString("--" + boundary + "--\r\n")
-	return b.Bytes()
+	m.Close()
+	if len(preamble) == 0 && len(parts) == 0 {
+		// Nothing precedes the close delimiter, so no line break belongs to it: the body starts
+		// with it, as the one received did.
+		return b.Bytes()[2:], nil
+	}
+	return b.Bytes(), nil
 }

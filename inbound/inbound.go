@@ -301,128 +301,127 @@ var (
 // verifies, binds, looks up registrations and threads, builds the desk's message and decides the
 // action. arrival is when the message was received (the signing time when no token says otherwise).
 func (ib *Pipeline) Evaluate(ctx context.Context, msg []byte, arrival time.Time) (*Result, error) {
-	msg = mime.ToCRLF(msg)
-	outer, _, err := mime.SplitEntity(msg)
+	root, err := mime.Parse(mime.ToCRLF(msg))
 	if err != nil {
 		return nil, gateway.Refuse(554, [3]int{5, 6, 0}, "message header cannot be parsed", err)
 	}
-	if len(outer) == 0 {
+	if len(root.Header) == 0 {
 		return nil, gateway.Refuse(554, [3]int{5, 6, 0}, "empty message: no header fields", ErrEmptyMessage)
 	}
-	tr := ib.trust.Load()
-	v := &Verdict{}
-	var f facts
-	sm, err := smime.Inspect(msg, smime.InboundOptions{Identities: ib.d.Identities, Roots: tr.roots, TSARoots: tr.tsaRoots, Arrival: arrival,
-		Certificates: tr.smime.certs, Intermediates: tr.smime.intermediates})
+	f, sm, err := ib.inspect(root, arrival)
 	if err != nil {
-		return nil, inspectError(err)
+		return nil, err
 	}
-	if len(sm.Layers) > 0 {
-		f = smimeFacts(sm)
-	} else {
-		pm, err := pgp.Inspect(msg, pgp.InboundOptions{Decrypt: ib.d.PGPKeys, Signers: tr.signers, TSARoots: tr.tsaRoots, Arrival: arrival})
-		if err != nil {
-			return nil, inspectError(err)
-		}
-		if len(pm.Layers) > 0 {
-			f = pgpFacts(pm)
-		} else {
-			f = facts{content: sm.Content, coversRoot: true}
-		}
+	v := f.verdict()
+	b := bindFrom(v, f, root.Header)
+	if err := ib.checkRegistration(ctx, v, f); err != nil {
+		return nil, err
 	}
-	v.Method, v.Encryption, v.Authenticated, v.Layers = f.method, f.encryption, f.authenticated, f.layers
-	if f.signed {
-		v.Fingerprint, v.SignedAt, v.Timestamped = f.fingerprint, f.signedAt, f.timestamped
-		for _, e := range f.failures {
-			v.fail(e.code, e.detail)
-		}
+	v.settle(f.signed)
+	if err := ib.linkThread(ctx, v, f.signed, b.visible); err != nil {
+		return nil, err
 	}
 
-	// The header the desk sees: the outer one, or the protected (signed) one when the signed
-	// content carries it (RFC 9788).
-	inner, body, err := mime.SplitEntity(f.content)
-	if err != nil {
-		return nil, gateway.Refuse(554, [3]int{5, 6, 0}, "decrypted content cannot be parsed", err)
+	res := &Result{Verdict: v, Action: ActionDeliver, MessageID: b.visible.Get("Message-ID")}
+	res.Action, res.Reason = ib.decide(v)
+	if f.method == "smime" && (v.Status == StatusVerified || v.Status == StatusUnregistered) && len(sm.Capabilities) > 0 {
+		res.capabilities = &store.Capabilities{Address: v.From, SMIMEGCM: sm.SupportsGCM(), Updated: v.SignedAt}
 	}
-	visible, protected := outer, f.signed && inner.Count("From") > 0
-	if protected {
-		visible = inner
+	res.Message = ib.deskMessage(deskInput{outer: root.Header, visible: b.visible, inner: f.content.Header, body: f.content.Body,
+		protected: b.protected, name: ib.registeredName(ctx, v)}, v)
+	return res, nil
+}
+
+// bound is which header the desk sees: the outer one, or the protected (signed) one when the
+// signed content carries it (RFC 9788).
+type bound struct {
+	visible   mime.Header
+	protected bool
+}
+
+// bindFrom sets v.From from the visible header and binds the signer to it: one From address, the
+// outer From the same as a signed one, the signer's certificate or key naming it.
+func bindFrom(v *Verdict, f facts, outer mime.Header) bound {
+	inner := f.content.Header
+	b := bound{visible: outer, protected: f.signed && inner.Count("From") > 0}
+	if b.protected {
+		b.visible = inner
 	}
-	from, fromErr := singleFromAddress(visible)
-	if fromErr == nil && f.signed && inner.Count("From") > 0 && outer.Count("From") > 0 {
+	from, fromErr := singleFromAddress(b.visible)
+	if fromErr == nil && b.protected && outer.Count("From") > 0 {
 		// Header protection: the outer From must name the same address as the signed one.
 		if o, err := singleFromAddress(outer); err != nil || !keys.SameAddress(o, from) {
 			v.fail(FailFromMismatch, "the outer From differs from the signed From")
 		}
 	}
-	if fromErr != nil {
-		v.From = ""
-	} else {
+	if fromErr == nil {
 		v.From = from
 	}
-	if f.signed {
-		switch {
-		case fromErr != nil:
-			v.fail(FailFromNotSingle, fromErr.Error())
-			if len(f.signerAddrs) > 0 {
-				v.Signer = f.signerAddrs[0]
-			}
-		case len(f.signerAddrs) == 0 && f.signerKnown:
-			v.fail(FailFromMismatch, "the signer's certificate or key names no email address")
-		case f.signerKnown:
+	if !f.signed {
+		return b
+	}
+	switch {
+	case fromErr != nil:
+		v.fail(FailFromNotSingle, fromErr.Error())
+		if len(f.signerAddrs) > 0 {
 			v.Signer = f.signerAddrs[0]
-			if a, ok := matchingAddress(f.signerAddrs, from); ok {
-				v.Signer = a
-			} else {
-				v.fail(FailFromMismatch, fmt.Sprintf("signed by %s, From is %s", headerToken(v.Signer), headerToken(from)))
-			}
+		}
+	case len(f.signerAddrs) == 0 && f.signerKnown:
+		v.fail(FailFromMismatch, "the signer's certificate or key names no email address")
+	case f.signerKnown:
+		v.Signer = f.signerAddrs[0]
+		if a, ok := matchingAddress(f.signerAddrs, from); ok {
+			v.Signer = a
+		} else {
+			v.fail(FailFromMismatch, fmt.Sprintf("signed by %s, From is %s", headerToken(v.Signer), headerToken(from)))
 		}
 	}
+	return b
+}
 
-	// Registration.
-	if v.From != "" {
-		regs, err := ib.d.Store.Registrations(ctx, v.From)
-		if err != nil && !errors.Is(err, store.ErrInvalid) {
-			return nil, gateway.TempFail("cannot check the sender's registration now, try again later", err)
-		}
-		v.Registered = len(regs) > 0
-		if v.Registered && f.signed && f.signerKnown && v.Fingerprint != "" {
-			if !slices.ContainsFunc(regs, func(r store.Registration) bool {
-				return r.Method == f.method && strings.EqualFold(r.Fingerprint, v.Fingerprint)
-			}) {
-				v.fail(FailWrongKey, "the customer registered another key or certificate")
-			}
+// checkRegistration sets v.Registered and fails a signature by another key than the registered
+// one. A store that cannot answer is a temporary failure.
+func (ib *Pipeline) checkRegistration(ctx context.Context, v *Verdict, f facts) error {
+	if v.From == "" {
+		return nil
+	}
+	regs, err := ib.d.Store.Registrations(ctx, v.From)
+	if err != nil && !errors.Is(err, store.ErrInvalid) {
+		return gateway.TempFail("cannot check the sender's registration now, try again later", err)
+	}
+	v.Registered = len(regs) > 0
+	if v.Registered && f.signed && f.signerKnown && v.Fingerprint != "" {
+		if !slices.ContainsFunc(regs, func(r store.Registration) bool {
+			return r.Method == f.method && strings.EqualFold(r.Fingerprint, v.Fingerprint)
+		}) {
+			v.fail(FailWrongKey, "the customer registered another key or certificate")
 		}
 	}
-	v.settle(f.signed)
+	return nil
+}
 
-	// Thread.
+// linkThread links v to the support thread the visible header's In-Reply-To or References name,
+// and says when the thread's customer or key is not this sender's.
+func (ib *Pipeline) linkThread(ctx context.Context, v *Verdict, signed bool, visible mime.Header) error {
 	ids := referencedIDs(visible)
-	if len(ids) > 0 {
-		t, err := ib.d.Store.ThreadForMessageIDs(ctx, ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	t, err := ib.d.Store.ThreadForMessageIDs(ctx, ids)
+	switch {
+	case err == nil:
+		v.Thread = t.Token
 		switch {
-		case err == nil:
-			v.Thread = t.Token
-			switch {
-			case v.From == "" || !keys.SameAddress(t.Customer, v.From):
-				v.ThreadMismatch = "customer"
-			case f.signed && t.Fingerprint != "" && v.Fingerprint != "" && !strings.EqualFold(t.Fingerprint, v.Fingerprint):
-				v.ThreadMismatch = "key"
-			}
-		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
-		default:
-			return nil, gateway.TempFail("cannot look up the thread now, try again later", err)
+		case v.From == "" || !keys.SameAddress(t.Customer, v.From):
+			v.ThreadMismatch = "customer"
+		case signed && t.Fingerprint != "" && v.Fingerprint != "" && !strings.EqualFold(t.Fingerprint, v.Fingerprint):
+			v.ThreadMismatch = "key"
 		}
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+	default:
+		return gateway.TempFail("cannot look up the thread now, try again later", err)
 	}
-
-	res := &Result{Verdict: v, Action: ActionDeliver, MessageID: visible.Get("Message-ID")}
-	res.Action, res.Reason = ib.decide(v)
-	if f.method == "smime" && (v.Status == StatusVerified || v.Status == StatusUnregistered) && len(sm.Capabilities) > 0 {
-		res.capabilities = &store.Capabilities{Address: v.From, SMIMEGCM: sm.SupportsGCM(), Updated: v.SignedAt}
-	}
-	res.Message = ib.deskMessage(deskInput{outer: outer, visible: visible, inner: inner, body: body,
-		protected: protected, name: ib.registeredName(ctx, v)}, v)
-	return res, nil
+	return nil
 }
 
 // RegisteredNames is implemented by a Store that keeps the name a customer registered with their
@@ -531,7 +530,7 @@ func inspectError(err error) error {
 		return gateway.Refuse(554, [3]int{5, 7, 1}, "message is not encrypted to the bank's support key", err)
 	case errors.Is(err, smime.ErrDecrypt), errors.Is(err, pgp.ErrDecrypt):
 		return gateway.Refuse(554, [3]int{5, 7, 1}, "message cannot be decrypted", err)
-	case errors.Is(err, smime.ErrUnsupported), errors.Is(err, pgp.ErrUnsupported):
+	case errors.Is(err, smime.ErrUnsupported), errors.Is(err, pgp.ErrUnsupported), errors.Is(err, mime.ErrTooDeep):
 		return gateway.Refuse(554, [3]int{5, 6, 0}, "unsupported message structure: "+gateway.Printable(err.Error()), err)
 	}
 	return gateway.Refuse(554, [3]int{5, 6, 0}, "message cannot be parsed: "+gateway.Printable(err.Error()), err)

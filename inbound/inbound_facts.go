@@ -4,19 +4,21 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
 )
 
-// facts is what smime.Inspect or pgp.Inspect found, in the terms of the verdict.
+// facts is what the S/MIME and OpenPGP layers found in one walk, in the terms of the verdict.
 type facts struct {
 	method        string
-	content       []byte
+	content       *mime.Entity // the innermost entity: what the desk receives
 	encryption    string
 	authenticated bool
 	signed        bool
@@ -38,8 +40,93 @@ func (f *facts) check(code string, err error) {
 	}
 }
 
+// maxDepth bounds the layers and plain multiparts of one message, whatever their protocols.
+const maxDepth = min(smime.MaxDepth, pgp.MaxDepth)
+
+// inspect walks the message once with both protocols' layers (so S/MIME and OpenPGP layers may
+// nest in any order) and returns the facts, and what S/MIME found (for the capabilities).
+func (ib *Pipeline) inspect(root *mime.Entity, arrival time.Time) (facts, *smime.Inbound, error) {
+	tr := ib.trust.Load()
+	sl := smime.NewLayer(smime.InboundOptions{Identities: ib.d.Identities, Roots: tr.roots, TSARoots: tr.tsaRoots, Arrival: arrival,
+		Certificates: tr.smime.certs, Intermediates: tr.smime.intermediates})
+	pl := pgp.NewLayer(pgp.InboundOptions{Decrypt: ib.d.PGPKeys, Signers: tr.signers, TSARoots: tr.tsaRoots, Arrival: arrival})
+	walked, err := mime.Walk(root, maxDepth, sl, pl)
+	if err != nil {
+		return facts{}, nil, inspectError(err)
+	}
+	sm, pm := sl.Result(walked), pl.Result(walked)
+	var f facts
+	switch s, p := len(sm.Layers) > 0, len(pm.Layers) > 0; {
+	case s && p:
+		f = nestedFacts(walked, sl, smimeFacts(sm), pgpFacts(pm))
+	case s:
+		f = smimeFacts(sm)
+	case p:
+		f = pgpFacts(pm)
+	default:
+		f = facts{coversRoot: true}
+	}
+	f.content = walked.Content
+	return f, sm, nil
+}
+
+// nestedFacts joins the facts of a message with both S/MIME and OpenPGP layers. The signer facts
+// (method, fingerprint, addresses, signing time) are the innermost signature's, the author's, as
+// within one protocol; the failures of both are kept, so that a bad outer signature never hides
+// behind a good inner one. The encryption named is the outermost; it counts as authenticated only
+// when every protocol's encryption was.
+func nestedFacts(walked *mime.Walked, sl mime.Layer, sf, pf facts) facts {
+	outer, inner := sf, pf
+	if walked.Steps[0].By != sl {
+		outer, inner = pf, sf
+	}
+	f := outer // unsigned: the outermost protocol names the method
+	for i := len(walked.Steps) - 1; i >= 0; i-- {
+		if walked.Steps[i].Signed {
+			f = pf
+			if walked.Steps[i].By == sl {
+				f = sf
+			}
+			break
+		}
+	}
+	f.layers = walked.Layers()
+	f.signed = sf.signed || pf.signed
+	f.coversRoot = sf.coversRoot && pf.coversRoot
+	f.encryption = outer.encryption
+	if f.encryption == "" {
+		f.encryption = inner.encryption
+	}
+	f.authenticated = sf.encryption != "" || pf.encryption != ""
+	for _, x := range []facts{sf, pf} {
+		if x.encryption != "" && !x.authenticated {
+			f.authenticated = false
+		}
+	}
+	f.failures = nil
+	for _, x := range slices.Concat(sf.failures, pf.failures) {
+		if !slices.Contains(f.failures, x) {
+			f.failures = append(f.failures, x)
+		}
+	}
+	return f
+}
+
+// verdict starts the verdict from the facts: method, encryption, and for a signed message the
+// signer facts and the failures found so far.
+func (f facts) verdict() *Verdict {
+	v := &Verdict{Method: f.method, Encryption: f.encryption, Authenticated: f.authenticated, Layers: f.layers}
+	if f.signed {
+		v.Fingerprint, v.SignedAt, v.Timestamped = f.fingerprint, f.signedAt, f.timestamped
+		for _, e := range f.failures {
+			v.fail(e.code, e.detail)
+		}
+	}
+	return v
+}
+
 func smimeFacts(in *smime.Inbound) facts {
-	f := facts{method: "smime", content: in.Content, signed: in.Signed, coversRoot: in.CoversRoot,
+	f := facts{method: "smime", signed: in.Signed, coversRoot: in.CoversRoot,
 		authenticated: in.Authenticated, layers: in.Layers, signedAt: in.SignedAt, timestamped: in.Timestamp != nil}
 	for _, l := range in.Layers {
 		if kind, alg, ok := strings.Cut(l, " "); ok && strings.HasSuffix(kind, "enveloped-data") {
@@ -112,7 +199,7 @@ func certAddresses(c *x509.Certificate) []string {
 }
 
 func pgpFacts(in *pgp.Inbound) facts {
-	f := facts{method: "pgp", content: in.Content, signed: in.Signed, coversRoot: in.CoversRoot,
+	f := facts{method: "pgp", signed: in.Signed, coversRoot: in.CoversRoot,
 		authenticated: in.Encrypted, layers: in.Layers, signedAt: in.SignedAt, timestamped: in.Timestamp != nil}
 	for _, l := range in.Layers {
 		if rest, ok := strings.CutPrefix(l, "pgp-encrypted "); ok {

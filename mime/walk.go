@@ -5,61 +5,142 @@ import (
 	"fmt"
 )
 
-// PartKind is how a protocol (S/MIME, PGP/MIME) sees one MIME entity while it looks for its
-// protected part inside plain multiparts.
-type PartKind int
-
-const (
-	// PartOther is neither a protected entity nor a multipart worth looking into.
-	PartOther PartKind = iota
-	// PartProtected is a signed or encrypted entity of the protocol.
-	PartProtected
-	// PartMultipart is a plain multipart whose parts may hold a protected entity.
-	PartMultipart
-)
-
-// Classifier tells the kind of an entity from its header and media type.
-type Classifier func(h Header, mediaType string, params map[string]string) PartKind
-
-// ErrTooDeep: a multipart is nested beyond the caller's bound.
+// ErrTooDeep: a message nests protection layers or multiparts beyond the walker's bound.
 var ErrTooDeep = errors.New("too deeply nested")
 
-// FirstProtected returns the first of parts (of a multipart at nesting depth-1) that is protected,
-// or that is a plain multipart holding a protected entity somewhere below it. Parts that do not
-// parse are skipped; nesting at or beyond maxDepth is ErrTooDeep.
-func FirstProtected(parts [][]byte, depth, maxDepth int, kind Classifier) ([]byte, bool, error) {
-	for _, p := range parts {
-		if found, err := containsProtected(p, depth, maxDepth, kind); err != nil {
-			return nil, false, err
-		} else if found {
-			return p, true, nil
-		}
-	}
-	return nil, false, nil
+// Layer is one protection protocol (S/MIME, PGP/MIME) as the walker sees it: it recognises the
+// protocol's protected entities and removes one layer from them, keeping its own facts.
+type Layer interface {
+	// Recognise reports whether e is a signed or encrypted entity of the protocol.
+	Recognise(e *Entity) bool
+	// Unwrap removes one layer from e, an entity Recognise accepted: it decrypts or verifies and
+	// returns what lies inside. root says no plain multipart was walked through above e. An error
+	// means the message cannot be processed at all; verification outcomes are facts the Layer keeps.
+	Unwrap(e *Entity, root bool) (Step, error)
 }
 
-func containsProtected(entity []byte, depth, maxDepth int, kind Classifier) (bool, error) {
+// Step is what a Layer removed from one protected entity.
+type Step struct {
+	Inner  *Entity  // the entity inside the removed layer
+	Layers []string // what was removed, outermost first, e.g. "enveloped-data aes256-CBC"
+	Signed bool     // a signature was among them
+	By     Layer    // set by Walk: the Layer that took the step
+}
+
+// Walked is the outcome of Walk.
+type Walked struct {
+	// Content is the innermost entity once every recognised layer is removed.
+	Content *Entity
+	// Root: no plain multipart was walked through, so Content is the whole message inside only
+	// protection layers.
+	Root  bool
+	Steps []Step // outermost first
+}
+
+// Layers returns every removed layer's name, outermost first, whatever its protocol.
+func (w *Walked) Layers() []string {
+	var out []string
+	for _, s := range w.Steps {
+		out = append(out, s.Layers...)
+	}
+	return out
+}
+
+// Walk walks a message once from its root, removing the protection layers of any of layers in any
+// nesting (S/MIME inside PGP/MIME and the other way round). A plain multipart (any multipart but
+// multipart/signed, whose unrecognised protocol makes it content) is walked into its first part
+// that is, or holds, a recognised entity; parts that do not parse are skipped there. More than
+// maxDepth steps (layers and multiparts walked into) is ErrTooDeep. An entity the walk must read
+// that does not parse is its Err.
+func Walk(root *Entity, maxDepth int, layers ...Layer) (*Walked, error) {
+	w := &Walked{Root: true}
+	e := root
+	for depth := 0; ; depth++ {
+		if depth >= maxDepth {
+			return nil, fmt.Errorf("%w: more than %d nested layers", ErrTooDeep, maxDepth)
+		}
+		if e.Err != nil {
+			return nil, e.Err
+		}
+		if l := recogniser(e, layers); l != nil {
+			s, err := l.Unwrap(e, w.Root)
+			if err != nil {
+				return nil, err
+			}
+			s.By = l
+			w.Steps = append(w.Steps, s)
+			e = s.Inner
+			continue
+		}
+		if plainMultipart(e) {
+			if e.PartsErr != nil {
+				return nil, e.PartsErr
+			}
+			p, err := firstProtected(e.Parts, depth+1, maxDepth, layers)
+			if err != nil {
+				return nil, err
+			}
+			if p != nil {
+				w.Root = false
+				e = p
+				continue
+			}
+		}
+		w.Content = e
+		return w, nil
+	}
+}
+
+// WalkMessage parses a received message (made CRLF first) and walks it with layers: the whole of
+// one protocol's inspection that is not the protocol's own.
+func WalkMessage(msg []byte, maxDepth int, layers ...Layer) (*Walked, error) {
+	root, err := Parse(ToCRLF(msg))
+	if err != nil {
+		return nil, err
+	}
+	return Walk(root, maxDepth, layers...)
+}
+
+func recogniser(e *Entity, layers []Layer) Layer {
+	for _, l := range layers {
+		if l.Recognise(e) {
+			return l
+		}
+	}
+	return nil
+}
+
+// plainMultipart: a multipart that is not a protection of its own. A multipart/signed no Layer
+// recognised is content, not a container to look into (its parts are signed together).
+func plainMultipart(e *Entity) bool {
+	return e.IsMultipart() && e.MediaType != "multipart/signed"
+}
+
+// firstProtected returns the first of parts (of a multipart at nesting depth-1) that is
+// recognised, or that is a plain multipart holding a recognised entity somewhere below it.
+func firstProtected(parts []*Entity, depth, maxDepth int, layers []Layer) (*Entity, error) {
+	for _, p := range parts {
+		if found, err := containsProtected(p, depth, maxDepth, layers); err != nil {
+			return nil, err
+		} else if found {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
+
+func containsProtected(e *Entity, depth, maxDepth int, layers []Layer) (bool, error) {
 	if depth >= maxDepth {
 		return false, fmt.Errorf("%w: more than %d nested layers", ErrTooDeep, maxDepth)
 	}
-	h, body, err := SplitEntity(entity)
-	if err != nil {
+	switch {
+	case e.Err != nil:
 		return false, nil
-	}
-	mt, params, err := MediaType(h)
-	if err != nil {
-		return false, nil
-	}
-	switch kind(h, mt, params) {
-	case PartProtected:
+	case recogniser(e, layers) != nil:
 		return true, nil
-	case PartMultipart:
-		_, parts, err := MultipartParts(body, params["boundary"])
-		if err != nil {
-			return false, nil
-		}
-		_, found, err := FirstProtected(parts, depth+1, maxDepth, kind)
-		return found, err
+	case plainMultipart(e) && e.PartsErr == nil:
+		p, err := firstProtected(e.Parts, depth+1, maxDepth, layers)
+		return p != nil, err
 	}
 	return false, nil
 }

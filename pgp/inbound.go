@@ -35,8 +35,6 @@ var (
 )
 
 const (
-	// maxInboundDepth bounds the PGP/MIME layers (and plain multiparts walked through) of a message.
-	maxInboundDepth = 8
 	// maxKeyPackets bounds the encrypted session keys tried per message: each may cost an RSA
 	// private-key operation.
 	maxKeyPackets = 32
@@ -136,22 +134,73 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 			in, err = nil, &recoveredPanic{value: r, stack: debug.Stack()}
 		}
 	}()
+	l := NewLayer(opts)
+	switch walked, err := mime.WalkMessage(msg, MaxDepth, l); {
+	case errors.Is(err, mime.ErrTooDeep):
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	case err != nil:
+		return nil, err
+	default:
+		return l.Result(walked), nil
+	}
+}
+
+// MaxDepth bounds the layers (and plain multiparts walked through) of one message: give it to
+// mime.Walk.
+const MaxDepth = 8
+
+// Layer is PGP/MIME for mime.Walk: it recognises PGP/MIME entities, removes their layers and
+// keeps the facts of every one it removed. A Layer serves one message.
+type Layer struct{ w *walker }
+
+// NewLayer returns a Layer that decrypts and verifies with opts.
+func NewLayer(opts InboundOptions) *Layer {
 	if opts.Arrival.IsZero() {
 		opts.Arrival = time.Now()
 	}
-	w := &walker{opts: opts, in: &Inbound{}, root: true, aead: true}
-	if err := w.walk(mime.ToCRLF(msg), 0); err != nil {
-		return nil, err
+	return &Layer{w: &walker{opts: opts, in: &Inbound{}, aead: true}}
+}
+
+// Recognise reports whether e is PGP/MIME: multipart/encrypted or multipart/signed with an
+// OpenPGP protocol (RFC 3156).
+func (l *Layer) Recognise(e *mime.Entity) bool { return classify(e.MediaType, e.Params) != kindPlain }
+
+// Unwrap removes one PGP/MIME layer from e: it verifies a signature, or decrypts (and verifies
+// the signature inside).
+func (l *Layer) Unwrap(e *mime.Entity, _ bool) (s mime.Step, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = mime.Step{}, &recoveredPanic{value: r, stack: debug.Stack()}
+		}
+	}()
+	n, signed := len(l.w.in.Layers), l.w.in.Signed
+	l.w.in.Signed = false
+	if classify(e.MediaType, e.Params) == kindSigned {
+		s.Inner, err = l.w.signed(e)
+	} else {
+		s.Inner, err = l.w.encrypted(e)
 	}
-	in = w.in
+	s.Signed, l.w.in.Signed = l.w.in.Signed, l.w.in.Signed || signed
+	if err != nil {
+		return mime.Step{}, err
+	}
+	s.Layers = l.w.in.Layers[n:len(l.w.in.Layers):len(l.w.in.Layers)]
+	return s, nil
+}
+
+// Result returns the facts of every layer removed in the walk, with walked's content.
+func (l *Layer) Result(walked *mime.Walked) *Inbound {
+	w := l.w
+	in := w.in
+	in.Content = walked.Content.Raw
 	in.AEAD = in.Encrypted && w.aead
-	in.CoversRoot = w.root
+	in.CoversRoot = walked.Root
 	if !in.Signed {
-		in.SignedAt = opts.Arrival
+		in.SignedAt = w.opts.Arrival
 	}
 	in.SignatureErr, in.TimestampErr = errors.Join(w.sigErrs...), errors.Join(w.tsErrs...)
 	in.KeyErr, in.WeakAlgorithm = errors.Join(w.keyErrs...), errors.Join(w.weakErrs...)
-	return in, nil
+	return in
 }
 
 // recoveredPanic is a panic inside a parser, turned into ErrMalformed. Its own type lets the fuzz
@@ -169,7 +218,6 @@ func (p *recoveredPanic) Unwrap() error { return ErrMalformed }
 type walker struct {
 	opts                               InboundOptions
 	in                                 *Inbound
-	root                               bool // no plain multipart walked through so far
 	aead                               bool // every encryption layer so far was AEAD
 	sigErrs, tsErrs, keyErrs, weakErrs []error
 }
@@ -179,7 +227,6 @@ const (
 	kindPlain = iota
 	kindEncrypted
 	kindSigned
-	kindMultipart
 )
 
 func classify(mt string, params map[string]string) int {
@@ -189,67 +236,15 @@ func classify(mt string, params map[string]string) int {
 		return kindEncrypted
 	case mt == "multipart/signed" && proto == "application/pgp-signature":
 		return kindSigned
-	case mt == "multipart/signed":
-		return kindPlain // e.g. S/MIME: not ours
-	case strings.HasPrefix(mt, "multipart/"):
-		return kindMultipart
 	}
 	return kindPlain
 }
 
-func (w *walker) walk(entity []byte, depth int) error {
-	if depth >= maxInboundDepth {
-		return fmt.Errorf("%w: more than %d nested layers", ErrUnsupported, maxInboundDepth)
-	}
-	h, body, err := mime.SplitEntity(entity)
-	if err != nil {
-		return err
-	}
-	mt, params, err := mime.MediaType(h)
-	if err != nil {
-		return err
-	}
-	switch classify(mt, params) {
-	case kindEncrypted:
-		return w.encrypted(body, params, depth)
-	case kindSigned:
-		return w.signed(body, params, depth)
-	case kindMultipart:
-		_, parts, err := mime.MultipartParts(body, params["boundary"])
-		if err != nil {
-			return err
-		}
-		p, found, err := mime.FirstProtected(parts, depth+1, maxInboundDepth, pgpKind)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUnsupported, err)
-		}
-		if found {
-			w.root = false
-			return w.walk(p, depth+1)
-		}
-	}
-	w.in.Content = entity
-	return nil
-}
-
-// pgpKind is classify in mime's terms, for mime.FirstProtected.
-func pgpKind(_ mime.Header, mt string, params map[string]string) mime.PartKind {
-	switch classify(mt, params) {
-	case kindEncrypted, kindSigned:
-		return mime.PartProtected
-	case kindMultipart:
-		return mime.PartMultipart
-	}
-	return mime.PartOther
-}
-
 // openPGPData returns the binary OpenPGP data of a MIME part: transfer encoding undone, then
 // de-armored (armor block type want) unless the part already is binary.
-func openPGPData(part []byte, want string) ([]byte, error) {
-	h, body, err := mime.SplitEntity(part)
-	if err != nil {
-		return nil, err
-	}
+func openPGPData(part *mime.Entity, want string) ([]byte, error) {
+	h, body := part.Header, part.Body
+	var err error
 	switch cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))); cte {
 	case "", "7bit", "8bit", "binary":
 	case "base64":
@@ -288,27 +283,25 @@ func openPGPData(part []byte, want string) ([]byte, error) {
 	return bin, nil
 }
 
-// signed handles multipart/signed; protocol="application/pgp-signature" (RFC 3156 5).
-func (w *walker) signed(body []byte, params map[string]string, depth int) error {
-	_, parts, err := mime.MultipartParts(body, params["boundary"])
+// signed handles multipart/signed; protocol="application/pgp-signature" (RFC 3156 5), and returns
+// the signed part.
+func (w *walker) signed(e *mime.Entity) (*mime.Entity, error) {
+	if e.PartsErr != nil {
+		return nil, e.PartsErr
+	}
+	if len(e.Parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
+	}
+	sp := e.Parts[1]
+	if sp.Err != nil {
+		return nil, sp.Err
+	}
+	if sp.MediaType != "application/pgp-signature" {
+		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, sp.MediaType)
+	}
+	bin, err := openPGPData(sp, "PGP SIGNATURE")
 	if err != nil {
-		return err
-	}
-	if len(parts) != 2 {
-		return fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
-	}
-	sh, _, err := mime.SplitEntity(parts[1])
-	if err != nil {
-		return err
-	}
-	if st, _, err := mime.MediaType(sh); err != nil {
-		return err
-	} else if st != "application/pgp-signature" {
-		return fmt.Errorf("%w: signature part is %s", ErrMalformed, st)
-	}
-	bin, err := openPGPData(parts[1], "PGP SIGNATURE")
-	if err != nil {
-		return err
+		return nil, err
 	}
 	var sig *packet.Signature
 	pr := packet.NewReader(bytes.NewReader(bin))
@@ -318,30 +311,33 @@ func (w *walker) signed(body []byte, params map[string]string, depth int) error 
 			break // reported below as a signature error: the signed part itself can be read
 		}
 		if err != nil {
-			return fmt.Errorf("%w: signature part: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: signature part: %v", ErrMalformed, err)
 		}
 		sig, _ = p.(*packet.Signature)
 	}
-	w.verify(sig, parts[0], "pgp-signed", 0)
-	return w.walk(parts[0], depth+1)
+	w.verify(sig, e.Parts[0].Raw, "pgp-signed", 0)
+	return e.Parts[0], nil
 }
 
-// encrypted handles multipart/encrypted; protocol="application/pgp-encrypted" (RFC 3156 4).
-func (w *walker) encrypted(body []byte, params map[string]string, depth int) error {
-	_, parts, err := mime.MultipartParts(body, params["boundary"])
-	if err != nil {
-		return err
+// encrypted handles multipart/encrypted; protocol="application/pgp-encrypted" (RFC 3156 4), and
+// returns the decrypted entity.
+func (w *walker) encrypted(e *mime.Entity) (*mime.Entity, error) {
+	if e.PartsErr != nil {
+		return nil, e.PartsErr
 	}
-	if len(parts) != 2 {
-		return fmt.Errorf("%w: multipart/encrypted with %d parts", ErrMalformed, len(parts))
+	if len(e.Parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/encrypted with %d parts", ErrMalformed, len(e.Parts))
 	}
-	bin, err := openPGPData(parts[1], "PGP MESSAGE")
+	if e.Parts[1].Header == nil { // its Content-Type is not read: the protocol says what it holds
+		return nil, e.Parts[1].Err
+	}
+	bin, err := openPGPData(e.Parts[1], "PGP MESSAGE")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d, err := w.decrypt(bin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	in := w.in
 	in.Encrypted, in.Cipher = true, d.cipher
@@ -351,7 +347,7 @@ func (w *walker) encrypted(body []byte, params map[string]string, depth int) err
 		sig, hint, layer := pickSignature(d.ops, d.sigs)
 		w.verify(sig, d.content, layer, hint)
 	}
-	return w.walk(mime.ToCRLF(d.content), depth+1)
+	return mime.Parse(mime.ToCRLF(d.content))
 }
 
 // decrypted is one OpenPGP message after decryption and its integrity check.
@@ -579,6 +575,33 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 		fail(&w.sigErrs, ErrSignature, "no signature packet that can be read")
 		return
 	}
+	w.issuer(sig)
+	if !strongHash(sig.Hash) {
+		fail(&w.weakErrs, errWeak, "hash %v", sig.Hash)
+	}
+	w.timestamp(sig, fail)
+	if !w.documentSignature(sig, fail) {
+		return
+	}
+	key := w.signerKey(sig, content, fail)
+	if key == nil {
+		return
+	}
+	if exp := keys.PGPSignatureExpiry(sig); !exp.IsZero() && in.SignedAt.After(exp) {
+		fail(&w.sigErrs, ErrSignature, "signature expired %s", exp.UTC().Format(time.RFC3339))
+	}
+	in.Signer = key.Entity
+	in.Fingerprint = fmt.Sprintf("%X", key.Entity.PrimaryKey.Fingerprint)
+	w.judgeKey(*key, layer, fail)
+}
+
+// failFunc records one finding of a signature layer in one of the walker's lists.
+type failFunc func(list *[]error, base error, format string, args ...any)
+
+// issuer records the key ID and fingerprint the signature names (the hint stays when it names
+// neither).
+func (w *walker) issuer(sig *packet.Signature) {
+	in := w.in
 	if sig.IssuerKeyId != nil {
 		in.IssuerKeyID = *sig.IssuerKeyId
 	} else if fp := sig.IssuerFingerprint; len(fp) == 20 {
@@ -589,32 +612,45 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 	if len(sig.IssuerFingerprint) > 0 {
 		in.IssuerFingerprint = append([]byte(nil), sig.IssuerFingerprint...)
 	}
-	if !strongHash(sig.Hash) {
-		fail(&w.weakErrs, errWeak, "hash %v", sig.Hash)
-	}
+}
 
-	if tok := TimestampToken(sig); tok != nil {
-		if w.opts.TSARoots == nil {
-			fail(&w.tsErrs, errTimestamp, "token present, no TSA roots configured to verify it")
-		} else if value, err := SignatureValue(sig); err != nil {
-			fail(&w.tsErrs, errTimestamp, "%w", err)
-		} else if t, err := tsa.Verify(tok, value, w.opts.TSARoots); err != nil {
-			fail(&w.tsErrs, errTimestamp, "%w", err)
-		} else {
-			in.Timestamp, in.SignedAt = t, t.Time
-		}
+// timestamp verifies the signature's sealpost timestamp token, if any: a valid one sets SignedAt.
+func (w *walker) timestamp(sig *packet.Signature, fail failFunc) {
+	tok := TimestampToken(sig)
+	if tok == nil {
+		return
 	}
+	if w.opts.TSARoots == nil {
+		fail(&w.tsErrs, errTimestamp, "token present, no TSA roots configured to verify it")
+	} else if value, err := SignatureValue(sig); err != nil {
+		fail(&w.tsErrs, errTimestamp, "%w", err)
+	} else if t, err := tsa.Verify(tok, value, w.opts.TSARoots); err != nil {
+		fail(&w.tsErrs, errTimestamp, "%w", err)
+	} else {
+		w.in.Timestamp, w.in.SignedAt = t, t.Time
+	}
+}
 
+// documentSignature reports whether sig is a document signature (binary or text) without an
+// unknown critical notation; else it records why not.
+func (w *walker) documentSignature(sig *packet.Signature, fail failFunc) bool {
 	if sig.SigType != packet.SigTypeBinary && sig.SigType != packet.SigTypeText {
 		fail(&w.sigErrs, ErrSignature, "signature type %#x is not a document signature", sig.SigType)
-		return
+		return false
 	}
 	for _, n := range sig.Notations {
 		if n.IsCritical {
 			fail(&w.sigErrs, ErrSignature, "unknown critical notation %q", printable(n.Name))
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// signerKey returns the known signer key (matching the issuer's key ID and fingerprint) that sig
+// verifies over content with; nil, with the finding recorded, when none does.
+func (w *walker) signerKey(sig *packet.Signature, content []byte, fail failFunc) *openpgp.Key {
+	in := w.in
 	var cands []openpgp.Key
 	for _, k := range w.opts.Signers.KeysById(in.IssuerKeyID) {
 		if len(in.IssuerFingerprint) == 0 || bytes.Equal(in.IssuerFingerprint, k.PublicKey.Fingerprint) {
@@ -623,25 +659,21 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 	}
 	if len(cands) == 0 {
 		fail(&w.sigErrs, ErrUnknownKey, "issuer %016X", in.IssuerKeyID)
-		return
+		return nil
 	}
-	var key *openpgp.Key
 	var verr error
 	for i := range cands {
 		if verr = verifyOver(cands[i].PublicKey, sig, content); verr == nil {
-			key = &cands[i]
-			break
+			return &cands[i]
 		}
 	}
-	if key == nil {
-		fail(&w.sigErrs, ErrSignature, "issuer %016X: %v", in.IssuerKeyID, verr)
-		return
-	}
-	if exp := keys.PGPSignatureExpiry(sig); !exp.IsZero() && in.SignedAt.After(exp) {
-		fail(&w.sigErrs, ErrSignature, "signature expired %s", exp.UTC().Format(time.RFC3339))
-	}
-	in.Signer = key.Entity
-	in.Fingerprint = fmt.Sprintf("%X", key.Entity.PrimaryKey.Fingerprint)
+	fail(&w.sigErrs, ErrSignature, "issuer %016X: %v", in.IssuerKeyID, verr)
+	return nil
+}
+
+// judgeKey records what is wrong with the key that made a verified signature: a weak primary or
+// signing key, and the key's validity at SignedAt (package keys' rules).
+func (w *walker) judgeKey(key openpgp.Key, layer string, fail failFunc) {
 	for _, pk := range []*packet.PublicKey{key.Entity.PrimaryKey, key.PublicKey} {
 		if desc, weak := keys.WeakPGPKey(pk); weak {
 			fail(&w.weakErrs, errWeak, "key %016X is %s", pk.KeyId, desc)
@@ -650,8 +682,8 @@ func (w *walker) verify(sig *packet.Signature, content []byte, layer string, hin
 			break
 		}
 	}
-	if err := keys.CheckPGPSigner(*key, in.SignedAt); err != nil {
-		w.keyErrs = append(w.keyErrs, fmt.Errorf("%s: key %s: %w", layer, in.Fingerprint, err))
+	if err := keys.CheckPGPSigner(key, w.in.SignedAt); err != nil {
+		w.keyErrs = append(w.keyErrs, fmt.Errorf("%s: key %s: %w", layer, w.in.Fingerprint, err))
 	}
 }
 

@@ -16,9 +16,6 @@ import (
 	"github.com/sealpost/sealpost/tsa"
 )
 
-// maxInboundDepth bounds the S/MIME layers (and plain multiparts walked through) of one message.
-const maxInboundDepth = 8
-
 // InboundOptions says what Inspect can decrypt with and what it trusts.
 type InboundOptions struct {
 	Identities []*keys.Identity // decryption identities (the bank's support identities); may be empty
@@ -108,30 +105,89 @@ func (in *Inbound) Err() error {
 // found. It returns an error only when the message cannot be processed at all: malformed, encrypted
 // to none of the identities (ErrNotForUs), nested deeper than 8 layers, undecryptable (ErrDecrypt)
 // or unsupported. Every verification outcome is reported in the fields. It never panics.
+//
+// Inspect walks S/MIME layers only; to walk S/MIME and OpenPGP layers in one pass, give a Layer
+// to mime.Walk beside pgp's.
 func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			in, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
 		}
 	}()
+	l := NewLayer(opts)
+	switch walked, err := mime.WalkMessage(msg, MaxDepth, l); {
+	case errors.Is(err, mime.ErrTooDeep):
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	case err != nil:
+		return nil, err
+	default:
+		return l.Result(walked), nil
+	}
+}
+
+// MaxDepth bounds the layers (and plain multiparts walked through) of one message: give it to
+// mime.Walk.
+const MaxDepth = 8
+
+// Layer is S/MIME for mime.Walk: it recognises S/MIME entities, removes their layers and keeps
+// the facts of every one it removed. A Layer serves one message.
+type Layer struct{ w *walker }
+
+// NewLayer returns a Layer that decrypts and verifies with opts.
+func NewLayer(opts InboundOptions) *Layer {
 	if opts.Arrival.IsZero() {
 		opts.Arrival = time.Now()
 	}
-	w := &walker{opts: opts, in: &Inbound{Authenticated: true}, root: true}
-	if err := w.walk(mime.ToCRLF(msg), 0); err != nil {
-		return nil, err
+	return &Layer{w: &walker{opts: opts, in: &Inbound{Authenticated: true}}}
+}
+
+// Recognise reports whether e is S/MIME: multipart/signed with a pkcs7-signature protocol,
+// pkcs7-mime, or an octet-stream named .p7m.
+func (l *Layer) Recognise(e *mime.Entity) bool {
+	k := classify(e.Header, e.MediaType, e.Params)
+	return k == kindDetached || k == kindCMS
+}
+
+// Unwrap removes one S/MIME layer from e: it verifies a signature or decrypts an envelope.
+func (l *Layer) Unwrap(e *mime.Entity, root bool) (s mime.Step, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = mime.Step{}, fmt.Errorf("%w: %v", ErrMalformed, r)
+		}
+	}()
+	l.w.root = root
+	n := len(l.w.in.Layers)
+	if classify(e.Header, e.MediaType, e.Params) == kindDetached {
+		s.Inner, err = l.w.detached(e)
+		s.Signed = true
+	} else {
+		var der []byte
+		if der, err = decodeBody(e.Header, e.Body); err == nil {
+			s.Inner, s.Signed, err = l.w.cms(der)
+		}
 	}
-	in = w.in
+	if err != nil {
+		return mime.Step{}, err
+	}
+	s.Layers = l.w.in.Layers[n:len(l.w.in.Layers):len(l.w.in.Layers)]
+	return s, nil
+}
+
+// Result returns the facts of every layer removed in the walk, with walked's content.
+func (l *Layer) Result(walked *mime.Walked) *Inbound {
+	w := l.w
+	in := w.in
+	in.Content = walked.Content.Raw
 	if !in.Encrypted {
 		in.Authenticated = false
 	}
 	if !in.Signed {
-		in.SignedAt = opts.Arrival
+		in.SignedAt = w.opts.Arrival
 	}
 	in.SignatureErr, in.ChainErr = errors.Join(w.sigErrs...), errors.Join(w.chainErrs...)
 	in.Unsupported = errors.Join(w.unsupErrs...)
 	in.TimestampErr, in.WeakAlgorithm = errors.Join(w.tsErrs...), errors.Join(w.weakErrs...)
-	return in, nil
+	return in
 }
 
 type walker struct {
@@ -147,58 +203,7 @@ const (
 	kindPlain = iota
 	kindDetached
 	kindCMS // pkcs7-mime or .p7m: enveloped or opaque signed, told apart by the CMS content type
-	kindMultipart
 )
-
-func (w *walker) walk(entity []byte, depth int) error {
-	if depth >= maxInboundDepth {
-		return fmt.Errorf("%w: more than %d nested layers", ErrUnsupported, maxInboundDepth)
-	}
-	h, body, err := mime.SplitEntity(entity)
-	if err != nil {
-		return err
-	}
-	mt, params, err := mime.MediaType(h)
-	if err != nil {
-		return err
-	}
-	switch classify(h, mt, params) {
-	case kindDetached:
-		return w.detached(body, params, depth)
-	case kindCMS:
-		der, err := decodeBody(h, body)
-		if err != nil {
-			return err
-		}
-		return w.cms(der, depth)
-	case kindMultipart:
-		_, parts, err := mime.MultipartParts(body, params["boundary"])
-		if err != nil {
-			return err
-		}
-		p, found, err := mime.FirstProtected(parts, depth+1, maxInboundDepth, smimeKind)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUnsupported, err)
-		}
-		if found {
-			w.root = false
-			return w.walk(p, depth+1)
-		}
-	}
-	w.in.Content = entity
-	return nil
-}
-
-// smimeKind is classify in mime's terms, for mime.FirstProtected.
-func smimeKind(h mime.Header, mt string, params map[string]string) mime.PartKind {
-	switch classify(h, mt, params) {
-	case kindDetached, kindCMS:
-		return mime.PartProtected
-	case kindMultipart:
-		return mime.PartMultipart
-	}
-	return mime.PartOther
-}
 
 func classify(h mime.Header, mt string, params map[string]string) int {
 	switch {
@@ -212,8 +217,6 @@ func classify(h mime.Header, mt string, params map[string]string) int {
 		return kindCMS
 	case mt == "application/octet-stream" && hasExt(h, params, ".p7m"):
 		return kindCMS
-	case strings.HasPrefix(mt, "multipart/"):
-		return kindMultipart
 	}
 	return kindPlain
 }
@@ -252,66 +255,65 @@ func decodeBody(h mime.Header, body []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: transfer encoding %q for CMS", ErrUnsupported, h.Get("Content-Transfer-Encoding"))
 }
 
-func (w *walker) detached(body []byte, params map[string]string, depth int) error {
-	_, parts, err := mime.MultipartParts(body, params["boundary"])
+// detached verifies a multipart/signed S/MIME entity and returns its signed part.
+func (w *walker) detached(e *mime.Entity) (*mime.Entity, error) {
+	if e.PartsErr != nil {
+		return nil, e.PartsErr
+	}
+	if len(e.Parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
+	}
+	sp := e.Parts[1]
+	if sp.Err != nil {
+		return nil, sp.Err
+	}
+	if st := sp.MediaType; st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" &&
+		(st != "application/octet-stream" || !hasExt(sp.Header, sp.Params, ".p7s")) {
+		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, st)
+	}
+	sig, err := decodeBody(sp.Header, sp.Body)
 	if err != nil {
-		return err
-	}
-	if len(parts) != 2 {
-		return fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(parts))
-	}
-	sh, sb, err := mime.SplitEntity(parts[1])
-	if err != nil {
-		return err
-	}
-	st, sp, err := mime.MediaType(sh)
-	if err != nil {
-		return err
-	}
-	if st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" &&
-		(st != "application/octet-stream" || !hasExt(sh, sp, ".p7s")) {
-		return fmt.Errorf("%w: signature part is %s", ErrMalformed, st)
-	}
-	sig, err := decodeBody(sh, sb)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	der, err := BERToDER(sig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sd, err := parseSignedData(der)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.verify(sd, parts[0], "signed-detached")
-	return w.walk(parts[0], depth+1)
+	w.verify(sd, e.Parts[0].Raw, "signed-detached")
+	return e.Parts[0], nil
 }
 
-func (w *walker) cms(ber []byte, depth int) error {
+// cms removes one opaque signed-data or envelope layer and returns the entity inside; signed says
+// which it was.
+func (w *walker) cms(ber []byte) (inner *mime.Entity, signed bool, err error) {
 	der, err := BERToDER(ber)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	var ci contentInfo
 	if rest, err := asn1.Unmarshal(der, &ci); err != nil || len(rest) != 0 {
-		return fmt.Errorf("%w: ContentInfo", ErrMalformed)
+		return nil, false, fmt.Errorf("%w: ContentInfo", ErrMalformed)
 	}
 	switch {
 	case ci.ContentType.Equal(oidSignedData):
 		sd, err := parseSignedData(der)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		if !sd.attached {
-			return fmt.Errorf("%w: opaque signed-data without content", ErrMalformed)
+			return nil, false, fmt.Errorf("%w: opaque signed-data without content", ErrMalformed)
 		}
 		w.verify(sd, sd.content, "signed-opaque")
-		return w.walk(mime.ToCRLF(sd.content), depth+1)
+		inner, err := mime.Parse(mime.ToCRLF(sd.content))
+		return inner, true, err
 	case ci.ContentType.Equal(oidEnvelopedData), ci.ContentType.Equal(oidAuthEnvelopedData):
 		d, err := w.decrypt(der)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		w.in.Encrypted = true
 		w.in.Authenticated = w.in.Authenticated && d.Authenticated
@@ -320,9 +322,10 @@ func (w *walker) cms(ber []byte, depth int) error {
 			kind = "authenveloped-data"
 		}
 		w.in.Layers = append(w.in.Layers, kind+" "+algName(d.Algorithm))
-		return w.walk(mime.ToCRLF(d.Content), depth+1)
+		inner, err := mime.Parse(mime.ToCRLF(d.Content))
+		return inner, false, err
 	}
-	return fmt.Errorf("%w: CMS content type %v", ErrUnsupported, ci.ContentType)
+	return nil, false, fmt.Errorf("%w: CMS content type %v", ErrUnsupported, ci.ContentType)
 }
 
 func (w *walker) decrypt(der []byte) (*Decrypted, error) {
@@ -395,6 +398,30 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 	}
 	si := sd.signers[0]
 	w.weak(si, fail)
+	signer := w.signer(sd, si, content, fail)
+	if signer == nil {
+		return
+	}
+	in.Signer = signer
+	if k, ok := signer.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+		fail(&w.weakErrs, nil, "RSA key of %d bits", k.N.BitLen())
+	}
+	in.Capabilities = si.capabilities()
+	w.timestamps(si, fail)
+	chains, err := signerChains(signer, sd.certs, w.opts.Intermediates, w.opts.Roots, in.SignedAt)
+	if err != nil {
+		fail(&w.chainErrs, nil, "signer %s: %w", signer.Subject, err)
+	}
+	in.SignerChain = chains
+}
+
+// failFunc records one finding of a signature layer in one of the walker's lists.
+type failFunc func(list *[]error, base error, format string, args ...any)
+
+// signer checks the signature over content and returns the signer's certificate (the one that
+// verifies it, else the one the SignerInfo names), recording what went wrong; nil when none is
+// known or the one carried cannot be read.
+func (w *walker) signer(sd *signedData, si *signerInfo, content []byte, fail failFunc) *x509.Certificate {
 	signer, err := findSigner(sd, si, content, w.opts.Certificates)
 	switch {
 	case errors.Is(err, ErrUnsupported):
@@ -403,17 +430,14 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 	case err != nil:
 		fail(&w.sigErrs, nil, "%w", err)
 	}
-	if signer == nil {
-		if !errors.Is(err, ErrUnsupported) { // an unreadable certificate cannot be chained either
-			fail(&w.chainErrs, nil, "no signer certificate to chain")
-		}
-		return
+	if signer == nil && !errors.Is(err, ErrUnsupported) { // an unreadable certificate cannot be chained either
+		fail(&w.chainErrs, nil, "no signer certificate to chain")
 	}
-	in.Signer = signer
-	if k, ok := signer.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
-		fail(&w.weakErrs, nil, "RSA key of %d bits", k.N.BitLen())
-	}
-	in.Capabilities = si.capabilities()
+	return signer
+}
+
+// timestamps verifies the SignerInfo's timestamp tokens: a valid one sets SignedAt.
+func (w *walker) timestamps(si *signerInfo, fail failFunc) {
 	for _, t := range si.timestampTokens() {
 		if w.opts.TSARoots == nil {
 			fail(&w.tsErrs, nil, "timestamp token present, no TSA roots configured")
@@ -424,18 +448,13 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 			fail(&w.tsErrs, nil, "timestamp: %w", err)
 			continue
 		}
-		in.Timestamp, in.SignedAt = tok, tok.Time
+		w.in.Timestamp, w.in.SignedAt = tok, tok.Time
 	}
-	chains, err := signerChains(signer, sd.certs, w.opts.Intermediates, w.opts.Roots, in.SignedAt)
-	if err != nil {
-		fail(&w.chainErrs, nil, "signer %s: %w", signer.Subject, err)
-	}
-	in.SignerChain = chains
 }
 
 // weak records the weak algorithms a SignerInfo uses: MD5 or SHA-1 as its digest or inside its
 // signature algorithm (RSASSA-PSS parameters included).
-func (w *walker) weak(si *signerInfo, fail func(*[]error, error, string, ...any)) {
+func (w *walker) weak(si *signerInfo, fail failFunc) {
 	if weakOID(si.digestAlg.Algorithm) {
 		fail(&w.weakErrs, nil, "digest algorithm %v", si.digestAlg.Algorithm)
 	}
