@@ -53,7 +53,7 @@ func ExamplePipeline_Evaluate() {
 	if err := cfg.Validate(); err != nil {
 		log.Fatal(err)
 	}
-	ib, err := inbound.New(cfg, inbound.Deps{Identities: []*keys.Identity{bank}, Directory: keys.NewDirectory(roots, nil), Store: st})
+	ib, err := inbound.New(cfg, st, keys.NewDirectory(roots, nil), inbound.WithIdentities(bank))
 	if err != nil {
 		log.Fatal(err)
 	}
