@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/mime"
 )
 
@@ -311,7 +311,7 @@ func (c *deskCleaner) message(h mime.Header, body []byte, depth int) (mime.Heade
 	nh := originalFroms(froms)
 	trusted := false
 	if c.v.Trusted() && len(froms) == 1 {
-		if a, err := mime.SingleFrom(froms); err == nil && keys.SameAddress(a, c.v.Signer) {
+		if a, err := mime.SingleFrom(froms); err == nil && address.Same(a, c.v.Signer) {
 			trusted = true
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
@@ -101,7 +102,7 @@ func (c *Config) Validate() error {
 		bad("support_addresses", "name at least one address")
 	}
 	for i, a := range c.SupportAddresses {
-		if _, err := keys.NormalizeAddress(a); err != nil {
+		if _, err := address.Normalize(a); err != nil {
 			bad(fmt.Sprintf("support_addresses[%d]", i), "%q is not an email address", a)
 		}
 	}
@@ -236,7 +237,7 @@ func New(cfg Config, st Store, directory *keys.Directory, opts ...Option) (*Pipe
 		ib.log = slog.Default()
 	}
 	for _, a := range cfg.SupportAddresses {
-		n, err := keys.AddressKey(a)
+		n, err := address.Key(a)
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +351,7 @@ func bindFrom(v *Verdict, f facts, outer mime.Header) bound {
 	from, fromErr := singleFromAddress(b.visible)
 	if fromErr == nil && b.protected && outer.Count("From") > 0 {
 		// Header protection: the outer From must name the same address as the signed one.
-		if o, err := singleFromAddress(outer); err != nil || !keys.SameAddress(o, from) {
+		if o, err := singleFromAddress(outer); err != nil || !address.Same(o, from) {
 			v.fail(FailFromMismatch, "the outer From differs from the signed From")
 		}
 	}
@@ -412,7 +413,7 @@ func (ib *Pipeline) linkThread(ctx context.Context, v *Verdict, signed bool, vis
 	case err == nil:
 		v.Thread = t.Token
 		switch {
-		case v.From == "" || !keys.SameAddress(t.Customer, v.From):
+		case v.From == "" || !address.Same(t.Customer, v.From):
 			v.ThreadMismatch = "customer"
 		case signed && t.Fingerprint != "" && v.Fingerprint != "" && !strings.EqualFold(t.Fingerprint, v.Fingerprint):
 			v.ThreadMismatch = "key"
@@ -477,27 +478,27 @@ func singleFromAddress(h mime.Header) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := keys.NormalizeAddress(from); err != nil {
+	if _, err := address.Normalize(from); err != nil {
 		return "", fmt.Errorf("the From address: %v", err)
 	}
 	return from, nil
 }
 
 // matchingAddress returns the one of addrs (the signer's) that is addr's mailbox by
-// keys.SameAddress, preferring one spelt as addr is.
+// address.Same, preferring one spelt as addr is.
 func matchingAddress(addrs []string, addr string) (string, bool) {
-	n, err := keys.NormalizeAddress(addr)
+	n, err := address.Normalize(addr)
 	if err != nil {
 		return "", false
 	}
 	spelt := func(a string) bool {
-		an, err := keys.NormalizeAddress(a)
+		an, err := address.Normalize(a)
 		return err == nil && an == n
 	}
 	if i := slices.IndexFunc(addrs, spelt); i >= 0 {
 		return addrs[i], true
 	}
-	if i := slices.IndexFunc(addrs, func(a string) bool { return keys.SameAddress(a, addr) }); i >= 0 {
+	if i := slices.IndexFunc(addrs, func(a string) bool { return address.Same(a, addr) }); i >= 0 {
 		return addrs[i], true
 	}
 	return "", false

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/gateway"
-	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/queue"
@@ -49,7 +49,7 @@ func (s *inboundSession) Rcpt(_ context.Context, to string) error {
 	if err := gateway.CheckRecipient(to, true); err != nil {
 		return err
 	}
-	n, err := keys.AddressKey(to)
+	n, err := address.Key(to)
 	if err != nil {
 		return gateway.Refuse(501, [3]int{5, 1, 3}, "bad recipient address", err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -70,7 +70,7 @@ func NewProtector(signer *openpgp.Entity, opts ...Option) (*Protector, error) {
 	}
 	p.signingKey = key
 	for _, id := range signer.Identities {
-		if n, err := keys.NormalizeAddress(id.UserId.Email); err == nil {
+		if n, err := address.Normalize(id.UserId.Email); err == nil {
 			p.senders[n] = true
 		}
 	}
@@ -292,7 +292,7 @@ func (p *Protector) Sign(ctx context.Context, prep *mime.Prepared) ([]byte, erro
 
 // checkSender requires the From address to be one of the signing key's user IDs.
 func (p *Protector) checkSender(from string) error {
-	if n, err := keys.NormalizeAddress(from); err != nil || !p.senders[n] {
+	if n, err := address.Normalize(from); err != nil || !p.senders[n] {
 		return fmt.Errorf("%w: %s", ErrSenderNotCovered, from)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/tsa"
@@ -50,7 +51,7 @@ func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 	}
 	p := &Protector{signer: signer, senders: map[string]bool{}, boundary: mime.NewBoundary}
 	for _, a := range signer.Certificate().EmailAddresses {
-		if n, err := keys.NormalizeAddress(a); err == nil {
+		if n, err := address.Normalize(a); err == nil {
 			p.senders[n] = true
 		}
 	}
@@ -191,7 +192,7 @@ func (p *Protector) checkSender(from string) error {
 	if len(p.senders) == 0 {
 		return nil
 	}
-	n, err := keys.NormalizeAddress(from)
+	n, err := address.Normalize(from)
 	if err != nil || !p.senders[n] {
 		return fmt.Errorf("%w: %s", ErrSenderNotCovered, from)
 	}
