@@ -144,3 +144,24 @@ func containsProtected(e *Entity, depth, maxDepth int, layers []Layer) (bool, er
 	}
 	return false, nil
 }
+
+// Inspector is a Layer that reports what it found in the one message it served (smime.Layer,
+// pgp.Layer).
+type Inspector[R any] interface {
+	Layer
+	Result(*Walked) R
+}
+
+// InspectWith parses msg and walks it with l alone: the body of each protocol's own Inspect.
+// Nesting beyond maxDepth is returned wrapped in unsupported as well as in ErrTooDeep.
+func InspectWith[R any](msg []byte, maxDepth int, l Inspector[R], unsupported error) (R, error) {
+	walked, err := WalkMessage(msg, maxDepth, l)
+	if errors.Is(err, ErrTooDeep) {
+		err = fmt.Errorf("%w: %w", unsupported, err)
+	}
+	if err != nil {
+		var none R
+		return none, err
+	}
+	return l.Result(walked), nil
+}

@@ -134,15 +134,7 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 			in, err = nil, &recoveredPanic{value: r, stack: debug.Stack()}
 		}
 	}()
-	l := NewLayer(opts)
-	switch walked, err := mime.WalkMessage(msg, MaxDepth, l); {
-	case errors.Is(err, mime.ErrTooDeep):
-		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
-	case err != nil:
-		return nil, err
-	default:
-		return l.Result(walked), nil
-	}
+	return mime.InspectWith(msg, MaxDepth, NewLayer(opts), ErrUnsupported)
 }
 
 // MaxDepth bounds the layers (and plain multiparts walked through) of one message: give it to
