@@ -113,7 +113,7 @@ var errExpiredUnattempted = &DeliveryError{
 // or Flush.
 func (s *Spool) scan(ctx context.Context, jobs chan<- *entry) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.ScanInterval)
+	t := time.NewTicker(time.Duration(s.cfg.ScanInterval))
 	defer t.Stop()
 	for {
 		for _, e := range s.dueEntries() {
@@ -267,7 +267,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 		}
 	}
 	if len(stillPending) > 0 {
-		delay := backoff(now.Sub(meta.Created), s.cfg.MinBackoff, s.cfg.MaxBackoff, rand.Float64())
+		delay := backoff(now.Sub(meta.Created), time.Duration(s.cfg.MinBackoff), time.Duration(s.cfg.MaxBackoff), rand.Float64())
 		st.Next = now.Add(delay)
 		if st.Next.After(meta.Expires) {
 			st.Next = meta.Expires
@@ -285,7 +285,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 		if err := s.queueDSN(meta, st, unreported, data, now); err != nil {
 			s.log.Error("queue: could not queue DSN", "id", id, "class", class, "err", err)
 			if len(stillPending) == 0 {
-				st.Next = now.Add(s.cfg.MinBackoff)
+				st.Next = now.Add(time.Duration(s.cfg.MinBackoff))
 			}
 		} else {
 			for _, i := range unreported {
