@@ -425,7 +425,7 @@ func TestInboundConfigSubjectTags(t *testing.T) {
 	c = DefaultConfig()
 	c.SupportAddresses = []string{"support@bank.example"}
 	c.SubjectTagUnverified = "[Verified]"
-	if err := c.Validate(); !errors.As(err, new(*config.FieldError)) || !strings.Contains(err.Error(), "subject_tag_unverified") {
+	if err := c.Validate(); !hasFieldError(err, "subject_tag_unverified") {
 		t.Errorf("equal tags: %v", err)
 	}
 }
@@ -630,4 +630,14 @@ func TestDeskHeaderLinesStayShort(t *testing.T) {
 	if got := mime.HeaderValue(res.Message, "Subject"); got != "[NOT VERIFIED] "+strings.TrimSpace(subject) {
 		t.Errorf("Subject %q", got)
 	}
+}
+
+// hasFieldError reports whether err holds a *config.FieldError at path.
+func hasFieldError(err error, path string) bool {
+	for _, fe := range config.FieldErrors(err) {
+		if fe.Path == path {
+			return true
+		}
+	}
+	return false
 }

@@ -49,22 +49,20 @@ type Config struct {
 	SupportAddresses []string `json:"support_addresses"`
 	// AuthServID names sealpost in Authentication-Results; incoming fields with this ID are removed.
 	AuthServID string `json:"authserv_id"`
-	// OnUnsigned: unsigned mail from customers who registered no key. Default "deliver".
+	// OnUnsigned: unsigned mail from customers who registered no key (deliver or quarantine).
 	OnUnsigned string `json:"on_unsigned"`
-	// OnUnregistered: valid signatures from customers who registered no key. Default "deliver".
+	// OnUnregistered: valid signatures from customers who registered no key.
 	OnUnregistered string `json:"on_unregistered"`
-	// OnFailed: signed mail whose verification failed. Default "quarantine".
+	// OnFailed: signed mail whose verification failed.
 	OnFailed string `json:"on_failed"`
-	// OnUnauthenticated: CBC-encrypted (unauthenticated) content that does not verify. Default
-	// "quarantine".
+	// OnUnauthenticated: CBC-encrypted (unauthenticated) content that does not verify.
 	OnUnauthenticated string `json:"on_unauthenticated"`
-	// Lifetime bounds the delivery attempts to the desk. Default 5 days.
+	// Lifetime bounds the delivery attempts to the desk.
 	Lifetime config.Duration `json:"lifetime"`
 	// SubjectTagVerified starts the Subject of a verified reply on the desk; "" adds none.
-	// Default "[verified]" (DefaultConfig).
 	SubjectTagVerified string `json:"subject_tag_verified"`
 	// SubjectTagUnverified starts the Subject of every other reply on the desk; "" adds none.
-	// Default "[NOT VERIFIED]". It also marks the display name in the From of such a reply (that
+	// It also marks the display name in the From of such a reply (that
 	// mark stays "[NOT VERIFIED]" when the tag is "").
 	SubjectTagUnverified string `json:"subject_tag_unverified"`
 }
@@ -75,9 +73,8 @@ const (
 	DefaultSubjectTagUnverified = "[NOT VERIFIED]"
 )
 
-// DefaultConfig returns the inbound defaults; SupportAddresses is left for the caller.
-// Fields that Validate would fill are filled here too, so that the printed configuration is the
-// one that runs; the Subject tags are only defaulted here, because "" switches a tag off.
+// DefaultConfig returns the inbound defaults, the only ones; SupportAddresses is left for the
+// caller.
 func DefaultConfig() Config {
 	return Config{
 		AuthServID:           "sealpost",
@@ -91,9 +88,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate fills defaults and checks the configuration. It reports every problem, each a
+// Validate checks the configuration and changes nothing (the defaults are DefaultConfig's): an
+// empty authserv_id or action and a zero lifetime are refused. It reports every problem, each a
 // *config.FieldError named by its key (on_failed, authserv_id, support_addresses[0], …).
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
@@ -107,28 +105,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.AuthServID == "" {
-		c.AuthServID = "sealpost"
-	}
-	if headerToken(c.AuthServID) != c.AuthServID {
+		bad("authserv_id", "required: the name of sealpost in Authentication-Results (e.g. %q)", "sealpost")
+	} else if headerToken(c.AuthServID) != c.AuthServID {
 		bad("authserv_id", "%q is not a single token", c.AuthServID)
 	}
-	for _, p := range []struct {
-		name string
-		v    *string
-		def  string
-	}{{"on_unsigned", &c.OnUnsigned, ActionDeliver}, {"on_unregistered", &c.OnUnregistered, ActionDeliver},
-		{"on_failed", &c.OnFailed, ActionQuarantine}, {"on_unauthenticated", &c.OnUnauthenticated, ActionQuarantine}} {
-		if *p.v == "" {
-			*p.v = p.def
-		}
-		if *p.v != ActionDeliver && *p.v != ActionQuarantine {
-			bad(p.name, "%q is not deliver or quarantine", *p.v)
+	for _, p := range []struct{ name, v string }{{"on_unsigned", c.OnUnsigned}, {"on_unregistered", c.OnUnregistered},
+		{"on_failed", c.OnFailed}, {"on_unauthenticated", c.OnUnauthenticated}} {
+		if p.v != ActionDeliver && p.v != ActionQuarantine {
+			bad(p.name, "%q is not deliver or quarantine", p.v)
 		}
 	}
-	if c.Lifetime == 0 {
-		c.Lifetime = config.Duration(5 * 24 * time.Hour)
-	}
-	if c.Lifetime < 0 {
+	if c.Lifetime <= 0 {
 		bad("lifetime", "must be positive (e.g. \"120h\")")
 	}
 	for _, p := range []struct{ name, v string }{{"subject_tag_verified", c.SubjectTagVerified}, {"subject_tag_unverified", c.SubjectTagUnverified}} {

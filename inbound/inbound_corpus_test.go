@@ -85,6 +85,7 @@ func newCorpusEnv(t testing.TB, cfg Config) *corpusEnv {
 			t.Fatal(err)
 		}
 	}
+	cfg = withActions(cfg)
 	if cfg.AuthServID == "" {
 		cfg.AuthServID = corpusAuthServID
 	}

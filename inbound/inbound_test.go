@@ -61,6 +61,7 @@ func newInboundEnv(t testing.TB, cfg Config) *inboundEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg = withActions(cfg)
 	cfg.SupportAddresses = []string{"support@bank.example"}
 	cfg.AuthServID = "sealpost.test"
 	if err := cfg.Validate(); err != nil {

@@ -30,7 +30,7 @@ func (s *spySpool) Flush()                 { s.changes.Add(1); s.Spool.Flush() }
 // anything that changes a spool without the token.
 func FuzzHandler(f *testing.F) {
 	dir := f.TempDir()
-	sp, err := queue.Open(queue.Config{Dir: dir, Workers: 1}, hop(busy), queue.WithLogger(quiet))
+	sp, err := queue.Open(testSpoolConfig(dir, 1, queue.DefaultScanInterval), hop(busy), queue.WithLogger(quiet))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func FuzzHandler(f *testing.F) {
 	spy := &spySpool{Spool: sp}
 	m := NewMetrics()
 	m.WatchSpool("outbound", sp)
-	srv, err := NewServer(Config{Enabled: true}, WithLogger(quiet), WithMetrics(m), WithSpool("outbound", spy),
+	srv, err := NewServer(DefaultConfig(), WithLogger(quiet), WithMetrics(m), WithSpool("outbound", spy),
 		WithToken(NewToken(testSecret)), WithReadiness("keys loaded", CertificateValid(nil)), WithNotice("identities", "development"))
 	if err != nil {
 		f.Fatal(err)

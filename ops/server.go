@@ -15,7 +15,7 @@ import (
 	"github.com/sealpost/sealpost/config"
 )
 
-// DefaultAddr is where the ops listener listens unless configured otherwise.
+// DefaultAddr is where DefaultConfig's ops listener listens.
 const DefaultAddr = "127.0.0.1:9925"
 
 // Timeouts of the ops listener: its clients are a scraper, a load balancer's probe and the
@@ -36,7 +36,7 @@ var ErrNotLoopback = errors.New("ops: listener address is not loopback")
 type Config struct {
 	// Enabled starts the listener with serve.
 	Enabled bool `json:"enabled"`
-	// Addr is host:port; default DefaultAddr. It must be a loopback address unless AllowRemote.
+	// Addr is host:port. It must be a loopback address unless AllowRemote.
 	Addr string `json:"addr"`
 	// AllowRemote permits a non-loopback Addr. Queue control needs the ops token, but the listener
 	// speaks plain HTTP, so the token would cross the network in clear: only allow this behind
@@ -44,13 +44,13 @@ type Config struct {
 	AllowRemote bool `json:"allow_remote"`
 }
 
-// Validate fills the default address and refuses one that is not loopback unless AllowRemote.
-// Its problems are *config.FieldError named by their key (addr); one that is not loopback wraps
-// ErrNotLoopback.
-func (c *Config) Validate() error {
-	if c.Addr == "" {
-		c.Addr = DefaultAddr
-	}
+// DefaultConfig is the ops listener started with serve, on DefaultAddr.
+func DefaultConfig() Config { return Config{Enabled: true, Addr: DefaultAddr} }
+
+// Validate refuses an address that is not host:port, or not loopback unless AllowRemote; it
+// changes nothing. Its problems are *config.FieldError named by their key (addr); one that is
+// not loopback wraps ErrNotLoopback.
+func (c Config) Validate() error {
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return &config.FieldError{Path: "addr", Problem: fmt.Sprintf("%q is not host:port (e.g. %q)", c.Addr, DefaultAddr), Err: err}

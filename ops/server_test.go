@@ -55,7 +55,7 @@ func busy(to string) error {
 func openSpool(t *testing.T, dir string, next queue.NextHop, opts ...queue.Option) *queue.Spool {
 	t.Helper()
 	opts = append([]queue.Option{queue.WithLogger(quiet), queue.WithHostname("mx.sealpost.test")}, opts...)
-	sp, err := queue.Open(queue.Config{Dir: dir, Workers: 2, ScanInterval: 5 * time.Millisecond}, next, opts...)
+	sp, err := queue.Open(testSpoolConfig(dir, 2, 5*time.Millisecond), next, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +531,8 @@ func TestConfigValidate(t *testing.T) {
 		addr    string
 		wantErr error
 	}{
-		{Config{}, DefaultAddr, nil},
+		{DefaultConfig(), DefaultAddr, nil},
+		{Config{}, "", nil}, // "" is not host:port
 		{Config{Addr: "127.0.0.1:9925"}, "127.0.0.1:9925", nil},
 		{Config{Addr: "[::1]:9925"}, "[::1]:9925", nil},
 		{Config{Addr: "localhost:9925"}, "localhost:9925", nil},
@@ -548,7 +549,11 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.cfg.Addr, func(t *testing.T) {
 			c := tt.cfg
 			err := c.Validate()
-			if !errors.Is(err, tt.wantErr) {
+			if tt.addr == "" && tt.wantErr == nil {
+				if err == nil {
+					t.Fatal("Validate accepted an empty addr")
+				}
+			} else if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Validate: %v, want %v", err, tt.wantErr)
 			}
 			var fe *config.FieldError
@@ -614,4 +619,11 @@ func TestReadinessNotices(t *testing.T) {
 	if _, _, body := call(t, "GET", base+"/readyz", &r); r.Notices != nil || strings.Contains(body, "notices") {
 		t.Fatalf("/readyz without notices: %s", body)
 	}
+}
+
+// testSpoolConfig is queue.DefaultConfig with the directory, workers and scan interval of a test.
+func testSpoolConfig(dir string, workers int, scan time.Duration) queue.Config {
+	c := queue.DefaultConfig()
+	c.Dir, c.Workers, c.ScanInterval = dir, workers, config.Duration(scan)
+	return c
 }

@@ -4,7 +4,7 @@ import "testing"
 
 // TestClassifyRuleAddressWithoutCase: a rule's sender address matches however either is spelt.
 func TestClassifyRuleAddressWithoutCase(t *testing.T) {
-	c := Config{Rules: []Rule{{Sender: "OTP@Bank.example", Class: ClassOTP}, {Sender: "@Support.Bank.example", Class: ClassSupport}}}
+	c := overDefaults(Config{Rules: []Rule{{Sender: "OTP@Bank.example", Class: ClassOTP}, {Sender: "@Support.Bank.example", Class: ClassSupport}}})
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,8 @@ type Config struct {
 	// DefaultClass is the class of messages no rule matches. Default "unclassified", whose policy
 	// is the strictest.
 	DefaultClass string `json:"default_class"`
-	// Policies per class; missing classes get DefaultPolicies' entry.
+	// Policies per class, one for each; DefaultConfig holds DefaultPolicies, and a file's
+	// entries replace those of their classes.
 	Policies map[string]Policy `json:"policies"`
 	// Prefer is the method for customers with both an S/MIME certificate and an OpenPGP key:
 	// "smime" (default) or "pgp".
@@ -91,25 +92,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate fills defaults and checks the configuration. It reports every problem, each a
-// *config.FieldError named by its key in the gateway section (prefer, default_class,
+// Validate checks the configuration and changes nothing (the defaults are DefaultConfig's): every
+// class has a policy, and an empty default_class or prefer is refused. It reports every problem,
+// each a *config.FieldError named by its key in the gateway section (prefer, default_class,
 // policies.otp.lifetime, rules[0].class, …).
-func (c *Config) Validate() error {
-	if c.DefaultClass == "" {
-		c.DefaultClass = ClassUnclassified
-	}
-	if c.Prefer == "" {
-		c.Prefer = "smime"
-	}
+func (c Config) Validate() error {
 	defaults := DefaultPolicies()
-	if c.Policies == nil {
-		c.Policies = map[string]Policy{}
-	}
-	for name, p := range defaults {
-		if _, ok := c.Policies[name]; !ok {
-			c.Policies[name] = p
-		}
-	}
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
@@ -124,6 +112,11 @@ func (c *Config) Validate() error {
 	}
 	if _, ok := defaults[c.DefaultClass]; !ok {
 		bad("default_class", "unknown class %q (%s)", c.DefaultClass, classList())
+	}
+	for _, name := range slices.Sorted(maps.Keys(defaults)) {
+		if _, ok := c.Policies[name]; !ok {
+			bad(config.MapKey("policies", name), "missing: every class needs a policy (%s)", classList())
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Policies)) {
 		p, path := c.Policies[name], config.MapKey("policies", name)

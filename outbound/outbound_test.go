@@ -293,7 +293,7 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"rules[0].class", "rules[0].sender", "default_class", "policies.support.encryption", "policies.support.lifetime", "prefer"}},
 	}
 	for i, tt := range bad {
-		err := tt.cfg.Validate()
+		err := overDefaults(tt.cfg).Validate()
 		var paths []string
 		for _, fe := range config.FieldErrors(err) {
 			paths = append(paths, fe.Path)
@@ -302,7 +302,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("config %d: Validate = %v: problems at %q, want %q", i, err, paths, tt.paths)
 		}
 	}
-	c := Config{Rules: []Rule{{Sender: "@otp.bank.example", Class: ClassOTP}}}
+	c := overDefaults(Config{Rules: []Rule{{Sender: "@otp.bank.example", Class: ClassOTP}}})
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -426,7 +426,7 @@ func TestOpenFailsRatherThanDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, f.corruptTo, []byte("in the way"), 0o600)
-	_, err := Open(Config{Dir: f.dir, Workers: 1}, &recordingHop{}, WithLogger(slog.New(slog.DiscardHandler)))
+	_, err := Open(spoolConfig(f.dir, 1, DefaultScanInterval), &recordingHop{}, WithLogger(slog.New(slog.DiscardHandler)))
 	if err == nil {
 		t.Fatal("Open succeeded without a corrupt directory")
 	}
@@ -494,7 +494,7 @@ func TestOpenKeepsEveryDamagedEntry(t *testing.T) {
 		for _, f := range files {
 			write(t, filepath.Join(q, f.name), f.b, 0o600)
 		}
-		s, err := Open(Config{Dir: dir, Workers: 1}, &recordingHop{}, WithLogger(quiet), withFileOps(noSyncOps{}))
+		s, err := Open(spoolConfig(dir, 1, DefaultScanInterval), &recordingHop{}, WithLogger(quiet), withFileOps(noSyncOps{}))
 		if err != nil {
 			t.Fatalf("%s: Open: %v", what, err)
 		}

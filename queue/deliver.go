@@ -115,7 +115,7 @@ var errExpiredUnattempted = &DeliveryError{
 // or Flush.
 func (s *Spool) scan(ctx context.Context, jobs chan<- *entry) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.ScanInterval)
+	t := time.NewTicker(time.Duration(s.cfg.ScanInterval))
 	defer t.Stop()
 	for {
 		for _, e := range s.dueEntries() {
@@ -206,7 +206,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 
 	stillPending, unreported := s.outstanding(meta, st)
 	if stillPending {
-		delay := backoff(now.Sub(meta.Created), s.cfg.MinBackoff, s.cfg.MaxBackoff, rand.Float64())
+		delay := backoff(now.Sub(meta.Created), time.Duration(s.cfg.MinBackoff), time.Duration(s.cfg.MaxBackoff), rand.Float64())
 		st.Next = now.Add(delay)
 		if st.Next.After(meta.Expires) {
 			st.Next = meta.Expires
@@ -320,7 +320,7 @@ func (s *Spool) record(e *entry, st *entryState, data []byte, now time.Time, pen
 		if err := s.queueDSN(e.meta, st, unreported, data, now); err != nil {
 			s.log.Error("queue: could not queue DSN", "id", e.meta.ID, "class", e.meta.Class, "err", err)
 			if !pending {
-				st.Next = now.Add(s.cfg.MinBackoff)
+				st.Next = now.Add(time.Duration(s.cfg.MinBackoff))
 			}
 		} else {
 			for _, i := range unreported {

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"fmt"
+	"github.com/sealpost/sealpost/config"
 	"io"
 	"log"
 	"log/slog"
@@ -23,7 +24,9 @@ func ExampleSpool_Put() {
 	defer os.RemoveAll(dir)
 	maildir := &queue.Maildir{Dir: filepath.Join(dir, "Maildir")}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	spool, err := queue.Open(queue.Config{Dir: filepath.Join(dir, "spool"), ScanInterval: 10 * time.Millisecond}, maildir, queue.WithLogger(quiet))
+	cfg := queue.DefaultConfig()
+	cfg.Dir, cfg.ScanInterval = filepath.Join(dir, "spool"), config.Duration(10*time.Millisecond)
+	spool, err := queue.Open(cfg, maildir, queue.WithLogger(quiet))
 	if err != nil {
 		log.Fatal(err)
 	}

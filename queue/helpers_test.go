@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"github.com/sealpost/sealpost/config"
 	"io"
 	"log"
 	"log/slog"
@@ -75,7 +76,7 @@ func openSpool(t testing.TB, dir string, next NextHop, opts ...Option) *testSpoo
 		WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		WithHostname("mx.sealpost.test"),
 	}, opts...)
-	s, err := Open(Config{Dir: dir, Workers: 2, ScanInterval: 5 * time.Millisecond}, next, opts...)
+	s, err := Open(spoolConfig(dir, 2, 5*time.Millisecond), next, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -372,4 +373,11 @@ func containsAny(s string, subs ...string) string {
 		}
 	}
 	return ""
+}
+
+// spoolConfig is DefaultConfig with the directory, workers and scan interval of a test.
+func spoolConfig(dir string, workers int, scan time.Duration) Config {
+	c := DefaultConfig()
+	c.Dir, c.Workers, c.ScanInterval = dir, workers, config.Duration(scan)
+	return c
 }

@@ -43,17 +43,18 @@ type Message struct {
 	Expires    time.Time // when undelivered recipients bounce (OTPs: minutes; statements: days)
 }
 
-// Config configures a Spool. Zero durations and counts take the documented
-// defaults; none of them means "unlimited".
+// Config configures a Spool; its JSON keys are those of the configuration file's queue section
+// (the directory and the scan interval are the caller's, not the file's). Start from DefaultConfig:
+// Validate fills in nothing, and zero never means "unlimited".
 type Config struct {
-	Dir          string        // spool directory (created 0700)
-	Workers      int           // delivery workers; default 4
-	MinBackoff   time.Duration // default 5m (Postfix minimal_backoff_time)
-	MaxBackoff   time.Duration // default 67m (Postfix maximal_backoff_time)
-	ScanInterval time.Duration // how often due entries are looked for; default 1s
+	Dir          string          `json:"-"`           // spool directory (created 0700)
+	Workers      int             `json:"workers"`     // delivery workers
+	MinBackoff   config.Duration `json:"min_backoff"` // first retry delay (Postfix minimal_backoff_time)
+	MaxBackoff   config.Duration `json:"max_backoff"` // longest retry delay (Postfix maximal_backoff_time)
+	ScanInterval config.Duration `json:"-"`           // how often due entries are looked for
 }
 
-// Defaults applied by Validate to zero fields.
+// Defaults that DefaultConfig sets.
 const (
 	DefaultWorkers      = 4
 	DefaultMinBackoff   = 5 * time.Minute
@@ -61,26 +62,21 @@ const (
 	DefaultScanInterval = time.Second
 )
 
+// DefaultConfig is a spool with DefaultWorkers workers, retries from DefaultMinBackoff up to
+// DefaultMaxBackoff, scanned every DefaultScanInterval; Dir is left for the caller.
+func DefaultConfig() Config {
+	return Config{Workers: DefaultWorkers, MinBackoff: config.Duration(DefaultMinBackoff),
+		MaxBackoff: config.Duration(DefaultMaxBackoff), ScanInterval: config.Duration(DefaultScanInterval)}
+}
+
 // dsnLifetime is how long a DSN is retried before it is dropped (Postfix
 // bounce_queue_lifetime). A DSN that fails is not itself reported.
 const dsnLifetime = 5 * 24 * time.Hour
 
-// Validate fills zero fields with their defaults and reports every setting that is out of
-// range, each a *config.FieldError named by its configuration key (dir, workers, min_backoff,
-// max_backoff, scan_interval).
-func (c *Config) Validate() error {
-	if c.Workers == 0 {
-		c.Workers = DefaultWorkers
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = DefaultMinBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = DefaultMaxBackoff
-	}
-	if c.ScanInterval == 0 {
-		c.ScanInterval = DefaultScanInterval
-	}
+// Validate reports every setting that is out of range, zero included, each a *config.FieldError
+// named by its configuration key (dir, workers, min_backoff, max_backoff, scan_interval). It
+// changes nothing.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
@@ -91,14 +87,14 @@ func (c *Config) Validate() error {
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("workers", "%d: want 1 to 1024", c.Workers)
 	}
-	if c.MinBackoff < time.Second {
-		bad("min_backoff", "%v: want at least 1s", c.MinBackoff)
+	if c.MinBackoff < config.Duration(time.Second) {
+		bad("min_backoff", "%v: want at least 1s", time.Duration(c.MinBackoff))
 	}
 	if c.MaxBackoff < c.MinBackoff {
-		bad("max_backoff", "%v: want at least min_backoff (%v)", c.MaxBackoff, c.MinBackoff)
+		bad("max_backoff", "%v: want at least min_backoff (%v)", time.Duration(c.MaxBackoff), time.Duration(c.MinBackoff))
 	}
-	if c.ScanInterval < time.Millisecond {
-		bad("scan_interval", "%v: want at least 1ms", c.ScanInterval)
+	if c.ScanInterval < config.Duration(time.Millisecond) {
+		bad("scan_interval", "%v: want at least 1ms", time.Duration(c.ScanInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -20,13 +20,15 @@ func TestConfigValidate(t *testing.T) {
 		cfg     Config
 		wantErr string // the path of the problem
 	}{
-		{"defaults", Config{Dir: "/x"}, ""},
-		{"no dir", Config{}, "dir"},
-		{"negative workers", Config{Dir: "/x", Workers: -1}, "workers"},
-		{"too many workers", Config{Dir: "/x", Workers: 1025}, "workers"},
-		{"tiny min backoff", Config{Dir: "/x", MinBackoff: time.Millisecond}, "min_backoff"},
-		{"max below min", Config{Dir: "/x", MinBackoff: time.Hour, MaxBackoff: time.Minute}, "max_backoff"},
-		{"negative scan", Config{Dir: "/x", ScanInterval: -time.Second}, "scan_interval"},
+		{"defaults", withDir(DefaultConfig(), "/x"), ""},
+		{"no dir", DefaultConfig(), "dir"},
+		{"negative workers", with(func(c *Config) { c.Workers = -1 }), "workers"},
+		{"zero workers", with(func(c *Config) { c.Workers = 0 }), "workers"},
+		{"too many workers", with(func(c *Config) { c.Workers = 1025 }), "workers"},
+		{"tiny min backoff", with(func(c *Config) { c.MinBackoff = config.Duration(time.Millisecond) }), "min_backoff"},
+		{"max below min", with(func(c *Config) { c.MinBackoff, c.MaxBackoff = config.Duration(time.Hour), config.Duration(time.Minute) }), "max_backoff"},
+		{"negative scan", with(func(c *Config) { c.ScanInterval = config.Duration(-time.Second) }), "scan_interval"},
+		{"zero scan", with(func(c *Config) { c.ScanInterval = 0 }), "scan_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,9 +38,9 @@ func TestConfigValidate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if cfg.Workers != DefaultWorkers || cfg.MinBackoff != DefaultMinBackoff ||
-					cfg.MaxBackoff != DefaultMaxBackoff || cfg.ScanInterval != DefaultScanInterval {
-					t.Errorf("defaults not applied: %+v", cfg)
+				if cfg.Workers != DefaultWorkers || cfg.MinBackoff != config.Duration(DefaultMinBackoff) ||
+					cfg.MaxBackoff != config.Duration(DefaultMaxBackoff) || cfg.ScanInterval != config.Duration(DefaultScanInterval) {
+					t.Errorf("defaults: %+v", cfg)
 				}
 				return
 			}
@@ -49,7 +51,8 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	// Every problem is reported, not only the first.
-	c := Config{Workers: -1, MinBackoff: time.Millisecond}
+	c := DefaultConfig()
+	c.Workers, c.MinBackoff = -1, config.Duration(time.Millisecond)
 	if n := len(config.FieldErrors(c.Validate())); n != 3 {
 		t.Errorf("Validate() of three problems reported %d: %v", n, c.Validate())
 	}
@@ -542,4 +545,13 @@ func TestRestartWithUnreportedFailure(t *testing.T) {
 	if len(calls) != 2 || calls[0].From != "" || calls[0].To[0] != "s@bank.example" {
 		t.Fatalf("calls = %+v, want one DSN then the probe", calls)
 	}
+}
+
+func withDir(c Config, dir string) Config { c.Dir = dir; return c }
+
+// with is DefaultConfig in /x, changed by edit.
+func with(edit func(*Config)) Config {
+	c := withDir(DefaultConfig(), "/x")
+	edit(&c)
+	return c
 }

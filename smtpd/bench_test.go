@@ -14,7 +14,7 @@ import (
 // figure bounds the listener's own cost from above.
 func BenchmarkSession2KB(b *testing.B) {
 	gw := &sinkGateway{limit: 1 << 20}
-	srv, err := New(Config{Domain: "bench.test"}, gw, WithLogger(slog.New(slog.DiscardHandler)))
+	srv, err := New(withDefaults(Config{Domain: "bench.test"}), gw, WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/sealpost/sealpost/config"
 )
 
-// Defaults that Validate fills in for zero fields.
+// Defaults that DefaultConfig sets.
 const (
 	DefaultAddr                    = "127.0.0.1:2525"
 	DefaultMaxMessageBytes         = 25 << 20
@@ -52,81 +52,113 @@ const (
 	minLineLength = 512
 )
 
-// DefaultAllowedNetworks are the networks trusted to relay without AUTH when
-// Config.AllowedNetworks is nil: loopback only.
+// DefaultAllowedNetworks are the networks DefaultConfig trusts to relay without AUTH: loopback only.
 var DefaultAllowedNetworks = []string{"127.0.0.0/8", "::1/128"}
 
-// Config configures one SMTP listener. Decode it strictly, then call Validate (New does).
+// Config configures one SMTP listener, with the keys of its section of the configuration file.
+// Start from DefaultConfig, decode strictly over it, then call Validate (New does). Zero never
+// means "unlimited": a zero bound is refused.
 type Config struct {
-	Addr   string // listen address; default DefaultAddr
-	Domain string // name in the greeting and EHLO reply; default os.Hostname()
-	// AllowedNetworks lists CIDRs whose clients may relay without AUTH. nil means
-	// DefaultAllowedNetworks; an empty non-nil list trusts no network (AUTH only).
-	AllowedNetworks []string
+	Addr string `json:"addr"` // listen address
+	// Domain is the name in the greeting and EHLO reply; "" is the host's name (os.Hostname,
+	// looked up by New).
+	Domain string `json:"domain"`
+	// AllowedNetworks lists CIDRs whose clients may relay without AUTH; an empty list trusts no
+	// network (AUTH only).
+	AllowedNetworks []string `json:"allowed_networks"`
 	// TLSCert and TLSKey are PEM files. STARTTLS (TLS 1.2+) is offered only when both are set.
-	TLSCert, TLSKey string
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
 	// Users maps AUTH user names to bcrypt hashes. AUTH PLAIN and LOGIN are offered only
 	// under TLS, so Users requires TLSCert and TLSKey.
-	Users map[string]string
+	Users map[string]string `json:"users"`
 	// MaxMessageBytes bounds a message (after dot-unstuffing) and is advertised in SIZE;
-	// default 25 MiB, at most 1 GiB.
-	MaxMessageBytes int64
-	// MaxRecipients bounds RCPT TO per transaction; default 100.
-	MaxRecipients int
-	// MaxLineLength bounds command lines and DATA lines, CRLF included; default 1000
-	// (RFC 5321: 998 + CRLF), at least 512.
-	MaxLineLength int
+	// at most 1 GiB.
+	MaxMessageBytes int64 `json:"max_message_bytes"`
+	// MaxRecipients bounds RCPT TO per transaction.
+	MaxRecipients int `json:"max_recipients"`
+	// MaxLineLength bounds command lines and DATA lines, CRLF included; at least 512
+	// (RFC 5321: 998 + CRLF is the default).
+	MaxLineLength int `json:"max_line_length"`
 	// ReadTimeout bounds the wait for each command (RFC 5321 4.5.3.2.7 asks for at least 5
 	// minutes) and, inside a message, each wait for more of it; WriteTimeout bounds each reply.
-	// Default 5m each.
-	ReadTimeout, WriteTimeout time.Duration
+	ReadTimeout  config.Duration `json:"read_timeout"`
+	WriteTimeout config.Duration `json:"write_timeout"`
 	// CommandTimeout bounds a command line from its first byte to its end, together with what
-	// follows it before the reply (the TLS handshake after STARTTLS); default 30s. ReadTimeout
-	// bounds the whole wait for a command, its first byte included, so the lower of the two
-	// applies.
-	CommandTimeout time.Duration
+	// follows it before the reply (the TLS handshake after STARTTLS). ReadTimeout bounds the
+	// whole wait for a command, its first byte included, so the lower of the two applies.
+	CommandTimeout config.Duration `json:"command_timeout"`
 	// MinDataRate (bytes per second) and MinDataRateGrace bound a message transfer (DATA, or
 	// all BDAT chunks of one message): MinDataRateGrace after it began, and at every moment
 	// after, it must have brought MinDataRate bytes for each second past the grace.
-	// Defaults 1024 B/s and 30s.
-	MinDataRate      int
-	MinDataRateGrace time.Duration
-	// MaxSessionDuration bounds a connection from accept to close, whatever it does; default
-	// 30m. A message being received when it ends gets 421 and is not accepted.
-	MaxSessionDuration time.Duration
-	// MaxConnections bounds concurrent connections; default 200. When every slot is taken, a
-	// new connection takes the slot of the connection that has owed input the longest (see
-	// the package documentation); it is refused only when none is waiting for its client.
-	MaxConnections int
-	// MaxConnectionsPerClient bounds concurrent connections from one IP address;
-	// default 20, or MaxConnections if that is lower.
-	MaxConnectionsPerClient int
+	MinDataRate      int             `json:"min_data_rate"`
+	MinDataRateGrace config.Duration `json:"min_data_rate_grace"`
+	// MaxSessionDuration bounds a connection from accept to close, whatever it does. A message
+	// being received when it ends gets 421 and is not accepted.
+	MaxSessionDuration config.Duration `json:"max_session_duration"`
+	// MaxConnections bounds concurrent connections. When every slot is taken, a new connection
+	// takes the slot of the connection that has owed input the longest (see the package
+	// documentation); it is refused only when none is waiting for its client.
+	MaxConnections int `json:"max_connections"`
+	// MaxConnectionsPerClient bounds concurrent connections from one IP address; at most
+	// MaxConnections.
+	MaxConnectionsPerClient int `json:"max_connections_per_client"`
 	// MaxConnectionsPerNetwork bounds concurrent connections from one IPv4 /24 or IPv6 /64,
 	// for clients outside AllowedNetworks (the bank's own MTAs often share a subnet; the
-	// per-client bound still applies to them); default 50, or MaxConnections if that is lower.
-	MaxConnectionsPerNetwork int
+	// per-client bound still applies to them); at most MaxConnections.
+	MaxConnectionsPerNetwork int `json:"max_connections_per_network"`
 	// Public makes this an inbound (MX-side) listener: clients that are neither in
 	// AllowedNetworks nor authenticated reach the handler too (Client.Trusted false), and the
 	// handler must refuse every recipient it does not serve. A submission listener leaves it
-	// false, so an untrusted client gets 530 5.7.0 at MAIL and never reaches the gateway.
-	Public bool
+	// false, so an untrusted client gets 530 5.7.0 at MAIL and never reaches the gateway. It is
+	// the caller's choice, not a setting of the file.
+	Public bool `json:"-"`
 }
 
-// Validate fills in defaults for zero fields, then checks the configuration.
-//
-// Defaults: Addr DefaultAddr; Domain os.Hostname() (or "localhost"); AllowedNetworks (when nil)
-// DefaultAllowedNetworks; MaxMessageBytes 25 MiB; MaxRecipients 100; MaxLineLength 1000;
-// ReadTimeout and WriteTimeout 5 minutes; CommandTimeout 30 seconds; MinDataRate
-// 1024 B/s after MinDataRateGrace 30s; MaxSessionDuration 30 minutes; MaxConnections 200;
-// MaxConnectionsPerClient min(20, MaxConnections); MaxConnectionsPerNetwork min(50,
-// MaxConnections). Zero never means unlimited; negative values are errors.
-// Validate also loads the TLS key pair and parses every bcrypt hash, so that New cannot
+// DefaultConfig is a submission listener on DefaultAddr trusting loopback, with every bound at
+// its default: 25 MiB messages, 100 recipients, 1000-octet lines, 5-minute read and write
+// timeouts, a 30-second command timeout, 1024 B/s after a 30-second grace, 30-minute sessions,
+// 200 connections, 20 per client and 50 per network.
+func DefaultConfig() Config {
+	return Config{
+		Addr:                     DefaultAddr,
+		AllowedNetworks:          slices.Clone(DefaultAllowedNetworks),
+		MaxMessageBytes:          DefaultMaxMessageBytes,
+		MaxRecipients:            DefaultMaxRecipients,
+		MaxLineLength:            DefaultMaxLineLength,
+		ReadTimeout:              config.Duration(DefaultTimeout),
+		WriteTimeout:             config.Duration(DefaultTimeout),
+		CommandTimeout:           config.Duration(DefaultCommandTimeout),
+		MinDataRate:              DefaultMinDataRate,
+		MinDataRateGrace:         config.Duration(DefaultMinDataRateGrace),
+		MaxSessionDuration:       config.Duration(DefaultMaxSessionDuration),
+		MaxConnections:           DefaultMaxConnections,
+		MaxConnectionsPerClient:  DefaultMaxConnectionsPerClient,
+		MaxConnectionsPerNetwork: DefaultMaxConnectionsPerNetwork,
+	}
+}
+
+// DefaultPublicAddr is where DefaultPublicConfig's listener listens.
+const DefaultPublicAddr = "127.0.0.1:2526"
+
+// DefaultPublicConfig is an inbound (Public) listener on DefaultPublicAddr: it trusts no network,
+// and bounds what strangers may take at half of DefaultConfig's connections and a tenth of its
+// recipients (replies go to a few support addresses): 10 recipients, 100 connections, 10 per
+// client, 25 per network.
+func DefaultPublicConfig() Config {
+	c := DefaultConfig()
+	c.Addr, c.AllowedNetworks, c.Public = DefaultPublicAddr, []string{}, true
+	c.MaxRecipients, c.MaxConnections, c.MaxConnectionsPerClient, c.MaxConnectionsPerNetwork = 10, 100, 10, 25
+	return c
+}
+
+// Validate checks the configuration and changes nothing: a zero bound is refused, as is a
+// negative one. It also loads the TLS key pair and parses every bcrypt hash, so that New cannot
 // fail on them later.
 //
 // Every problem is reported, each a *config.FieldError named by the listener's configuration
 // key (addr, tls_cert, users, max_message_bytes, …); the caller prefixes the listener's section.
-func (c *Config) Validate() error {
-	c.fillDefaults()
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
@@ -135,8 +167,11 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("addr", "%q is not host:port (e.g. %q)", c.Addr, DefaultAddr)
 	}
-	if !isReplyText(c.Domain) || strings.Contains(c.Domain, " ") {
+	if c.Domain != "" && (!isReplyText(c.Domain) || strings.Contains(c.Domain, " ")) {
 		bad("domain", "%q is not a host name (no spaces or control characters)", c.Domain)
+	}
+	if c.AllowedNetworks == nil {
+		bad("allowed_networks", "required: a list of CIDRs ([] trusts no network, AUTH only)")
 	}
 	for i, n := range c.AllowedNetworks {
 		if _, err := parseNetwork(n); err != nil {
@@ -157,47 +192,52 @@ func (c *Config) Validate() error {
 				Problem: "not a bcrypt hash (make one with htpasswd -nbB USER PASSWORD)"})
 		}
 	}
-	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > maxMessageBytesLimit {
-		bad("max_message_bytes", "%d: want 1 to %d (0 means the default %d)", c.MaxMessageBytes, maxMessageBytesLimit, DefaultMaxMessageBytes)
-	}
-	if c.MaxRecipients < 0 {
-		bad("max_recipients", "%d: want a positive number (0 means the default %d)", c.MaxRecipients, DefaultMaxRecipients)
-	}
-	if c.MaxLineLength < minLineLength {
-		bad("max_line_length", "%d: want at least %d (0 means the default %d)", c.MaxLineLength, minLineLength, DefaultMaxLineLength)
-	}
-	if c.ReadTimeout < 0 {
-		bad("read_timeout", "%v: want a positive duration (0 means the default %v)", c.ReadTimeout, DefaultTimeout)
-	}
-	if c.WriteTimeout < 0 {
-		bad("write_timeout", "%v: want a positive duration (0 means the default %v)", c.WriteTimeout, DefaultTimeout)
-	}
-	if c.CommandTimeout < 0 {
-		bad("command_timeout", "%v: want a positive duration (0 means the default %v)", c.CommandTimeout, DefaultCommandTimeout)
-	}
-	if c.MinDataRate < 0 {
-		bad("min_data_rate", "%d: want bytes per second, a positive number (0 means the default %d)", c.MinDataRate, DefaultMinDataRate)
-	}
-	if c.MinDataRateGrace < 0 {
-		bad("min_data_rate_grace", "%v: want a positive duration (0 means the default %v)", c.MinDataRateGrace, DefaultMinDataRateGrace)
-	}
-	if c.MaxSessionDuration < 0 {
-		bad("max_session_duration", "%v: want a positive duration (0 means the default %v)", c.MaxSessionDuration, DefaultMaxSessionDuration)
-	}
-	if c.MaxConnections < 0 {
-		bad("max_connections", "%d: want a positive number (0 means the default %d)", c.MaxConnections, DefaultMaxConnections)
-	}
-	if c.MaxConnectionsPerClient < 0 || c.MaxConnectionsPerClient > c.MaxConnections {
-		bad("max_connections_per_client", "%d: want 1 to max_connections (%d)", c.MaxConnectionsPerClient, c.MaxConnections)
-	}
-	if c.MaxConnectionsPerNetwork < 0 || c.MaxConnectionsPerNetwork > c.MaxConnections {
-		bad("max_connections_per_network", "%d: want 1 to max_connections (%d)", c.MaxConnectionsPerNetwork, c.MaxConnections)
-	}
+	errs = append(errs, c.validateBounds()...)
 	return errors.Join(errs...)
 }
 
+// validateBounds checks the sizes, timeouts and connection bounds: each positive.
+func (c Config) validateBounds() []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	}
+	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > maxMessageBytesLimit {
+		bad("max_message_bytes", "%d: want 1 to %d (the default is %d)", c.MaxMessageBytes, maxMessageBytesLimit, DefaultMaxMessageBytes)
+	}
+	if c.MaxRecipients < 1 {
+		bad("max_recipients", "%d: want a positive number (the default is %d)", c.MaxRecipients, DefaultMaxRecipients)
+	}
+	if c.MaxLineLength < minLineLength {
+		bad("max_line_length", "%d: want at least %d (the default is %d)", c.MaxLineLength, minLineLength, DefaultMaxLineLength)
+	}
+	positive := func(path string, d config.Duration, def time.Duration) {
+		if d <= 0 {
+			bad(path, "%v: want a positive duration (the default is %v)", time.Duration(d), def)
+		}
+	}
+	positive("read_timeout", c.ReadTimeout, DefaultTimeout)
+	positive("write_timeout", c.WriteTimeout, DefaultTimeout)
+	positive("command_timeout", c.CommandTimeout, DefaultCommandTimeout)
+	if c.MinDataRate < 1 {
+		bad("min_data_rate", "%d: want bytes per second, a positive number (the default is %d)", c.MinDataRate, DefaultMinDataRate)
+	}
+	positive("min_data_rate_grace", c.MinDataRateGrace, DefaultMinDataRateGrace)
+	positive("max_session_duration", c.MaxSessionDuration, DefaultMaxSessionDuration)
+	if c.MaxConnections < 1 {
+		bad("max_connections", "%d: want a positive number (the default is %d)", c.MaxConnections, DefaultMaxConnections)
+	}
+	if c.MaxConnectionsPerClient < 1 || c.MaxConnectionsPerClient > c.MaxConnections {
+		bad("max_connections_per_client", "%d: want 1 to max_connections (%d)", c.MaxConnectionsPerClient, c.MaxConnections)
+	}
+	if c.MaxConnectionsPerNetwork < 1 || c.MaxConnectionsPerNetwork > c.MaxConnections {
+		bad("max_connections_per_network", "%d: want 1 to max_connections (%d)", c.MaxConnectionsPerNetwork, c.MaxConnections)
+	}
+	return errs
+}
+
 // validateTLS checks that the certificate and key are both set or both not, and load as a pair.
-func (c *Config) validateTLS() []error {
+func (c Config) validateTLS() []error {
 	switch {
 	case c.TLSCert == "" && c.TLSKey == "":
 		return nil
@@ -234,55 +274,12 @@ func unreadable(path, file string, err error) error {
 	return &config.FieldError{Path: path, Problem: fmt.Sprintf("cannot read %q: %v", file, reason), Err: err}
 }
 
-func (c *Config) fillDefaults() {
-	if c.Addr == "" {
-		c.Addr = DefaultAddr
+// hostname is the default greeting name: the host's, or "localhost".
+func hostname() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
 	}
-	if c.Domain == "" {
-		c.Domain = "localhost"
-		if h, err := os.Hostname(); err == nil && h != "" {
-			c.Domain = h
-		}
-	}
-	if c.AllowedNetworks == nil {
-		c.AllowedNetworks = append([]string(nil), DefaultAllowedNetworks...)
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.MaxRecipients == 0 {
-		c.MaxRecipients = DefaultMaxRecipients
-	}
-	if c.MaxLineLength == 0 {
-		c.MaxLineLength = DefaultMaxLineLength
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = DefaultTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultTimeout
-	}
-	if c.CommandTimeout == 0 {
-		c.CommandTimeout = DefaultCommandTimeout
-	}
-	if c.MinDataRate == 0 {
-		c.MinDataRate = DefaultMinDataRate
-	}
-	if c.MinDataRateGrace == 0 {
-		c.MinDataRateGrace = DefaultMinDataRateGrace
-	}
-	if c.MaxSessionDuration == 0 {
-		c.MaxSessionDuration = DefaultMaxSessionDuration
-	}
-	if c.MaxConnections == 0 {
-		c.MaxConnections = DefaultMaxConnections
-	}
-	if c.MaxConnectionsPerClient == 0 {
-		c.MaxConnectionsPerClient = min(DefaultMaxConnectionsPerClient, c.MaxConnections)
-	}
-	if c.MaxConnectionsPerNetwork == 0 {
-		c.MaxConnectionsPerNetwork = min(DefaultMaxConnectionsPerNetwork, c.MaxConnections)
-	}
+	return "localhost"
 }
 
 // parseNetworks parses CIDRs (see parseNetwork).

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,25 +13,46 @@ import (
 	"github.com/sealpost/sealpost/config"
 )
 
-// TestValidateDefaults: zero fields get the documented defaults; zero never means unlimited.
-func TestValidateDefaults(t *testing.T) {
-	var c Config
+// TestDefaultConfig: DefaultConfig holds the documented defaults and validates; Validate changes
+// nothing, and refuses the zero of every bound (zero never means unlimited).
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:2525" || c.Domain == "" || !slices.Equal(c.AllowedNetworks, []string{"127.0.0.0/8", "::1/128"}) ||
+	if c.Addr != "127.0.0.1:2525" || c.Domain != "" || !slices.Equal(c.AllowedNetworks, []string{"127.0.0.0/8", "::1/128"}) ||
 		c.MaxMessageBytes != 25<<20 || c.MaxRecipients != 100 || c.MaxLineLength != 1000 ||
-		c.ReadTimeout != 5*time.Minute || c.WriteTimeout != 5*time.Minute ||
+		c.ReadTimeout != config.Duration(5*time.Minute) || c.WriteTimeout != config.Duration(5*time.Minute) ||
 		c.MaxConnections != 200 || c.MaxConnectionsPerClient != 20 || c.MaxConnectionsPerNetwork != 50 ||
-		c.CommandTimeout != 30*time.Second || c.MinDataRate != 1024 || c.MinDataRateGrace != 30*time.Second ||
-		c.MaxSessionDuration != 30*time.Minute {
+		c.CommandTimeout != config.Duration(30*time.Second) || c.MinDataRate != 1024 || c.MinDataRateGrace != config.Duration(30*time.Second) ||
+		c.MaxSessionDuration != config.Duration(30*time.Minute) {
 		t.Fatalf("defaults: %+v", c)
 	}
-	small := Config{MaxConnections: 5}
-	if err := small.Validate(); err != nil || small.MaxConnectionsPerClient != 5 || small.MaxConnectionsPerNetwork != 5 {
-		t.Fatalf("per-client and per-network defaults with MaxConnections 5: %d, %d, %v", small.MaxConnectionsPerClient, small.MaxConnectionsPerNetwork, err)
+	if !reflect.DeepEqual(c, DefaultConfig()) {
+		t.Fatal("Validate changed the configuration")
 	}
-	none := Config{AllowedNetworks: []string{}}
+	var zero Config
+	var paths []string
+	for _, fe := range config.FieldErrors(zero.Validate()) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"addr", "allowed_networks", "max_message_bytes", "max_recipients", "max_line_length", "read_timeout", "write_timeout",
+		"command_timeout", "min_data_rate", "min_data_rate_grace", "max_session_duration", "max_connections",
+		"max_connections_per_client", "max_connections_per_network"}; !slices.Equal(paths, want) {
+		t.Fatalf("a zero Config: problems at %q, want %q", paths, want)
+	}
+	// The per-client and per-network bounds are no longer lowered to a smaller MaxConnections
+	// behind the operator's back: they are reported, to be set.
+	small := DefaultConfig()
+	small.MaxConnections = 5
+	if err := small.Validate(); fieldError(err, "max_connections_per_client") == nil || fieldError(err, "max_connections_per_network") == nil {
+		t.Fatalf("per-client and per-network bounds above MaxConnections 5: %v", err)
+	}
+	small.MaxConnectionsPerClient, small.MaxConnectionsPerNetwork = 5, 5
+	if err := small.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	none := withDefaults(Config{AllowedNetworks: []string{}})
 	if err := none.Validate(); err != nil || len(none.AllowedNetworks) != 0 {
 		t.Fatalf("an empty AllowedNetworks must stay empty (trust no network): %v, %v", none.AllowedNetworks, err)
 	}
@@ -62,41 +84,42 @@ func TestValidateErrors(t *testing.T) {
 		{"huge size", Config{MaxMessageBytes: 2 << 30}, "max_message_bytes", ""},
 		{"negative recipients", Config{MaxRecipients: -1}, "max_recipients", ""},
 		{"short lines", Config{MaxLineLength: 80}, "max_line_length", "want at least 512"},
-		{"negative read timeout", Config{ReadTimeout: -time.Second}, "read_timeout", ""},
-		{"negative write timeout", Config{WriteTimeout: -time.Second}, "write_timeout", ""},
+		{"negative read timeout", Config{ReadTimeout: config.Duration(-time.Second)}, "read_timeout", ""},
+		{"negative write timeout", Config{WriteTimeout: config.Duration(-time.Second)}, "write_timeout", ""},
 		{"negative connections", Config{MaxConnections: -1}, "max_connections", ""},
 		{"per client above total", Config{MaxConnections: 10, MaxConnectionsPerClient: 11}, "max_connections_per_client", ""},
 		{"per network above total", Config{MaxConnections: 10, MaxConnectionsPerNetwork: 11}, "max_connections_per_network", "want 1 to max_connections (10)"},
 		{"negative per network", Config{MaxConnectionsPerNetwork: -1}, "max_connections_per_network", ""},
-		{"negative command timeout", Config{CommandTimeout: -time.Second}, "command_timeout", ""},
+		{"negative command timeout", Config{CommandTimeout: config.Duration(-time.Second)}, "command_timeout", ""},
 		{"negative data rate", Config{MinDataRate: -1}, "min_data_rate", "bytes per second"},
-		{"negative data rate grace", Config{MinDataRateGrace: -time.Second}, "min_data_rate_grace", ""},
-		{"negative session duration", Config{MaxSessionDuration: -time.Second}, "max_session_duration", ""},
+		{"negative data rate grace", Config{MinDataRateGrace: config.Duration(-time.Second)}, "min_data_rate_grace", ""},
+		{"negative session duration", Config{MaxSessionDuration: config.Duration(-time.Second)}, "max_session_duration", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
+			cfg := withDefaults(tt.cfg)
+			err := cfg.Validate()
 			fe := fieldError(err, tt.path)
 			if fe == nil || !strings.Contains(fe.Problem, tt.says) {
 				t.Fatalf("Validate = %v, want a problem at %s saying %q", err, tt.path, tt.says)
 			}
-			if _, err := New(tt.cfg, &recorder{}); err == nil {
+			if _, err := New(cfg, &recorder{}); err == nil {
 				t.Fatal("New accepted the config")
 			}
 		})
 	}
-	ok := Config{TLSCert: certFile, TLSKey: keyFile, Users: map[string]string{"u": string(hash)}}
+	ok := withDefaults(Config{TLSCert: certFile, TLSKey: keyFile, Users: map[string]string{"u": string(hash)}})
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid TLS+Users config: %v", err)
 	}
-	if _, err := New(Config{}, nil); err == nil {
+	if _, err := New(DefaultConfig(), nil); err == nil {
 		t.Fatal("New accepted a nil handler")
 	}
 }
 
 // TestValidateReportsEveryProblem: an operator fixes every setting in one go.
 func TestValidateReportsEveryProblem(t *testing.T) {
-	c := Config{Addr: "2525", AllowedNetworks: []string{"10.0.0.1"}, TLSCert: "/nonexistent.pem", TLSKey: "/nonexistent.key", MaxLineLength: 80}
+	c := withDefaults(Config{Addr: "2525", AllowedNetworks: []string{"10.0.0.1"}, TLSCert: "/nonexistent.pem", TLSKey: "/nonexistent.key", MaxLineLength: 80})
 	var paths []string
 	for _, fe := range config.FieldErrors(c.Validate()) {
 		paths = append(paths, fe.Path)

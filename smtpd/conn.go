@@ -304,13 +304,13 @@ func (c *trackedConn) readDeadlineLocked() time.Time {
 	if st.shed {
 		return aLongTimeAgo
 	}
-	dl := c.accepted.Add(cfg.MaxSessionDuration)
+	dl := c.accepted.Add(time.Duration(cfg.MaxSessionDuration))
 	if st.data {
-		return earliest(dl, st.lastInput.Add(cfg.ReadTimeout), c.rateDeadlineLocked())
+		return earliest(dl, st.lastInput.Add(time.Duration(cfg.ReadTimeout)), c.rateDeadlineLocked())
 	}
 	dl = earliest(dl, st.goRead)
 	if !st.cmdStart.IsZero() {
-		dl = earliest(dl, st.cmdStart.Add(cfg.CommandTimeout))
+		dl = earliest(dl, st.cmdStart.Add(time.Duration(cfg.CommandTimeout)))
 	}
 	return dl
 }
@@ -318,7 +318,7 @@ func (c *trackedConn) readDeadlineLocked() time.Time {
 // rateDeadlineLocked is when the message falls below MinDataRate: the grace, plus one second
 // per MinDataRate bytes received.
 func (c *trackedConn) rateDeadlineLocked() time.Time {
-	return c.st.dataStart.Add(c.srv.cfg.MinDataRateGrace + c.earnedLocked())
+	return c.st.dataStart.Add(time.Duration(c.srv.cfg.MinDataRateGrace) + c.earnedLocked())
 }
 
 // earnedLocked is the time the message's bytes so far have paid for at MinDataRate.
@@ -334,11 +334,11 @@ func (c *trackedConn) expiredLocked(now time.Time) bound {
 	switch {
 	case st.shed:
 		return boundShed
-	case !now.Before(c.accepted.Add(cfg.MaxSessionDuration)):
+	case !now.Before(c.accepted.Add(time.Duration(cfg.MaxSessionDuration))):
 		return boundSession
 	case st.data && !now.Before(c.rateDeadlineLocked()):
 		return boundDataRate
-	case !st.data && !st.cmdStart.IsZero() && !now.Before(st.cmdStart.Add(cfg.CommandTimeout)):
+	case !st.data && !st.cmdStart.IsZero() && !now.Before(st.cmdStart.Add(time.Duration(cfg.CommandTimeout))):
 		return boundCommand
 	}
 	return boundIdle
@@ -379,9 +379,9 @@ func (s *Server) cutReply(e *cutError) *smtp.SMTPError {
 	case boundShed:
 		return reply(421, smtp.EnhancedCode{4, 4, 5}, "Too busy, closing the connection that waited longest, try again later")
 	case boundSession:
-		return reply(421, smtp.EnhancedCode{4, 4, 2}, fmt.Sprintf("Session time limit (%v) reached, closing connection", s.cfg.MaxSessionDuration))
+		return reply(421, smtp.EnhancedCode{4, 4, 2}, fmt.Sprintf("Session time limit (%v) reached, closing connection", time.Duration(s.cfg.MaxSessionDuration)))
 	case boundCommand:
-		return reply(421, smtp.EnhancedCode{4, 4, 2}, fmt.Sprintf("Command not complete within %v, closing connection", s.cfg.CommandTimeout))
+		return reply(421, smtp.EnhancedCode{4, 4, 2}, fmt.Sprintf("Command not complete within %v, closing connection", time.Duration(s.cfg.CommandTimeout)))
 	case boundDataRate:
 		return reply(421, smtp.EnhancedCode{4, 4, 2}, fmt.Sprintf("Message data slower than %d bytes/s, closing connection", s.cfg.MinDataRate))
 	}
@@ -420,7 +420,7 @@ func (c *trackedConn) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *trackedConn) writeDeadlineLocked(now time.Time) time.Time {
-	end := c.accepted.Add(c.srv.cfg.MaxSessionDuration)
+	end := c.accepted.Add(time.Duration(c.srv.cfg.MaxSessionDuration))
 	if now.After(end) {
 		end = now
 	}
@@ -503,7 +503,7 @@ func (c *trackedConn) Close() error {
 // exactly this reply and the end of the connection.
 func (c *trackedConn) finish(w net.Conn, r *smtp.SMTPError) {
 	c.finishOnce.Do(func() {
-		_ = w.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		_ = w.SetWriteDeadline(time.Now().Add(time.Duration(c.srv.cfg.WriteTimeout)))
 		_, _ = io.WriteString(w, line(r))
 		_ = c.Close()
 	})

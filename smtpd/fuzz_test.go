@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/sealpost/sealpost/config"
 	"io"
 	"log/slog"
 	"net"
@@ -131,11 +132,11 @@ func FuzzSession(f *testing.F) {
 	const limit = 4096
 	gw := &sinkGateway{limit: limit}
 	panics := &panicCounter{}
-	srv, err := New(Config{
+	srv, err := New(withDefaults(Config{
 		Domain: "fuzz.test", TLSCert: certFile, TLSKey: keyFile, Users: map[string]string{"a": string(hash)},
-		MaxMessageBytes: limit, MaxRecipients: 5, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		MaxMessageBytes: limit, MaxRecipients: 5, ReadTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(5 * time.Second),
 		MaxConnections: 1000, MaxConnectionsPerClient: 1000,
-	}, gw, WithLogger(slog.New(panics)))
+	}), gw, WithLogger(slog.New(panics)))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -165,6 +166,7 @@ func startServer(t testing.TB, cfg Config, rec *recorder) *testServer {
 	}
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg = withDefaults(cfg)
 	if cfg.Domain == "" {
 		cfg.Domain = "mx.sealpost.test"
 	}
@@ -352,4 +354,25 @@ func knownGoSMTPRace(detail string) bool {
 	return strings.Contains(detail, "nil pointer dereference") &&
 		strings.Contains(detail, "handleBdat.func1()") &&
 		strings.Contains(detail, "go-smtp@v0.25.1/conn.go:1059")
+}
+
+// withDefaults is DefaultConfig with the fields that c sets (a non-zero value, or a non-nil
+// list) laid over it, so that a test names only the settings it is about. A test that lowers
+// MaxConnections alone gets the per-client and per-network bounds lowered with it.
+func withDefaults(c Config) Config {
+	out := DefaultConfig()
+	src, dst := reflect.ValueOf(c), reflect.ValueOf(&out).Elem()
+	for i := range src.NumField() {
+		f := src.Field(i)
+		if f.Kind() == reflect.Slice && !f.IsNil() || f.Kind() != reflect.Slice && !f.IsZero() {
+			dst.Field(i).Set(f)
+		}
+	}
+	if c.MaxConnectionsPerClient == 0 {
+		out.MaxConnectionsPerClient = min(out.MaxConnectionsPerClient, out.MaxConnections)
+	}
+	if c.MaxConnectionsPerNetwork == 0 {
+		out.MaxConnectionsPerNetwork = min(out.MaxConnectionsPerNetwork, out.MaxConnections)
+	}
+	return out
 }

@@ -194,7 +194,9 @@ func (s *Server) refuse(c net.Conn, id string, ip netip.Addr, limit string) {
 }
 
 // lastReplyGrace bounds the write of a reply that ends a connection the listener is cutting.
-func (s *Server) lastReplyGrace() time.Duration { return min(s.cfg.WriteTimeout, 5*time.Second) }
+func (s *Server) lastReplyGrace() time.Duration {
+	return min(time.Duration(s.cfg.WriteTimeout), 5*time.Second)
+}
 
 // networkOf returns the network a client counts against for MaxConnectionsPerNetwork: its
 // IPv4 /24 or IPv6 /64. Every non-IP client shares the zero Prefix.

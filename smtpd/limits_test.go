@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"fmt"
+	"github.com/sealpost/sealpost/config"
 	"net"
 	"strings"
 	"testing"
@@ -177,7 +178,7 @@ func TestReadTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, Config{ReadTimeout: 300 * time.Millisecond}, nil)
+			srv := startServer(t, Config{ReadTimeout: config.Duration(300 * time.Millisecond)}, nil)
 			c := dial(t, srv.addr)
 			c.send(tt.send)
 			for _, w := range tt.want {

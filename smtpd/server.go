@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"golang.org/x/crypto/bcrypt"
@@ -55,7 +55,8 @@ type options struct {
 // WithLogger sets the structured logger (default, and with nil: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// New validates cfg (filling its defaults) and returns a server that hands sessions to h.
+// New validates cfg and returns a server that hands sessions to h. An empty cfg.Domain is the
+// host's name.
 func New(cfg Config, h gateway.Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("smtpd: New needs a gateway.Handler")
@@ -68,10 +69,11 @@ func New(cfg Config, h gateway.Handler, opts ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	// A copy, keeping an empty list (trust no network) apart from nil (the default).
-	cfg.AllowedNetworks = slices.Clone(cfg.AllowedNetworks)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = hostname()
 	}
 	allowed, err := parseNetworks(cfg.AllowedNetworks)
 	if err != nil {
@@ -105,8 +107,8 @@ func New(cfg Config, h gateway.Handler, opts ...Option) (*Server, error) {
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
 	srv.MaxRecipients = cfg.MaxRecipients
 	srv.MaxLineLength = cfg.MaxLineLength
-	srv.ReadTimeout = cfg.ReadTimeout
-	srv.WriteTimeout = cfg.WriteTimeout
+	srv.ReadTimeout = time.Duration(cfg.ReadTimeout)
+	srv.WriteTimeout = time.Duration(cfg.WriteTimeout)
 	srv.AllowInsecureAuth = false
 	srv.ErrorLog = errorLog{log}
 	if cfg.TLSCert != "" {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/sealpost/sealpost/config"
 	"io"
 	"log/slog"
 	"net"
@@ -142,7 +143,7 @@ func TestSlowClientsDoNotLockOut(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
-			cfg.CommandTimeout = 2 * time.Second
+			cfg.CommandTimeout = config.Duration(2 * time.Second)
 			srv := startServer(t, cfg, nil)
 			const drip = 500 * time.Millisecond
 			swarm := startSlowSwarm(t, srv.addr, 300, drip)
@@ -200,7 +201,7 @@ func shedFor(logs, ip string) bool {
 func TestCommandTimeout(t *testing.T) {
 	const cmdTimeout = 300 * time.Millisecond
 	certFile, keyFile, pool := testCert(t)
-	cfg := Config{CommandTimeout: cmdTimeout, TLSCert: certFile, TLSKey: keyFile}
+	cfg := Config{CommandTimeout: config.Duration(cmdTimeout), TLSCert: certFile, TLSKey: keyFile}
 	want := "421 4.4.2 Command not complete within 300ms, closing connection"
 
 	t.Run("dribbled command", func(t *testing.T) {
@@ -233,7 +234,7 @@ func TestCommandTimeout(t *testing.T) {
 		}
 	})
 	t.Run("half a command at the idle timeout is not executed", func(t *testing.T) {
-		srv := startServer(t, Config{ReadTimeout: cmdTimeout}, nil)
+		srv := startServer(t, Config{ReadTimeout: config.Duration(cmdTimeout)}, nil)
 		c := dial(t, srv.addr)
 		c.do("EHLO client.example", "250")
 		c.send("MAIL FROM:<a@bank.example>")
@@ -328,7 +329,7 @@ func TestNothingHeldAfterClose(t *testing.T) {
 // however long it takes. Before, a message could take up to ReadTimeout from its DATA command,
 // or ReadTimeout per BDAT chunk.
 func TestMinDataRate(t *testing.T) {
-	cfg := Config{MinDataRate: 1000, MinDataRateGrace: time.Second}
+	cfg := Config{MinDataRate: 1000, MinDataRateGrace: config.Duration(time.Second)}
 	want := "421 4.4.2 Message data slower than 1000 bytes/s, closing connection"
 	dribble := func(c *client, stop <-chan struct{}) {
 		for {
@@ -390,7 +391,7 @@ func TestMinDataRate(t *testing.T) {
 // commands or inside a message (which is then not taken). Before, a client sending a NOOP now
 // and then kept its connection for ever.
 func TestMaxSessionDuration(t *testing.T) {
-	cfg := Config{MaxSessionDuration: 500 * time.Millisecond}
+	cfg := Config{MaxSessionDuration: config.Duration(500 * time.Millisecond)}
 	want := "421 4.4.2 Session time limit (500ms) reached, closing connection"
 	t.Run("commands", func(t *testing.T) {
 		srv := startServer(t, cfg, nil)
@@ -440,7 +441,7 @@ func TestMaxSessionDuration(t *testing.T) {
 // as it keeps sending. Before, each blocked reply could wait WriteTimeout, and every command it
 // had sent was answered.
 func TestSlowReaderEndsWithSession(t *testing.T) {
-	srv := startServer(t, Config{MaxSessionDuration: 500 * time.Millisecond}, nil)
+	srv := startServer(t, Config{MaxSessionDuration: config.Duration(500 * time.Millisecond)}, nil)
 	c := dial(t, srv.addr)
 	const n = 100000 // replies of 40 bytes each: more than the sockets hold
 	go func() {
@@ -507,7 +508,7 @@ func TestConnectionsPerNetworkIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	logs := &logtest.Buffer{}
-	s, err := New(Config{Domain: "mx.sealpost.test", Public: true, AllowedNetworks: []string{}, MaxConnectionsPerClient: 5, MaxConnectionsPerNetwork: 2},
+	s, err := New(withDefaults(Config{Domain: "mx.sealpost.test", Public: true, AllowedNetworks: []string{}, MaxConnectionsPerClient: 5, MaxConnectionsPerNetwork: 2}),
 		&recorder{}, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -596,7 +597,7 @@ func TestShedding(t *testing.T) {
 	t.Run("a source cut before goes first", func(t *testing.T) {
 		// A slow client that reconnects at once always has the freshest wait: without its record
 		// it would push the good clients out one by one.
-		srv := startServer(t, Config{MaxConnections: 3, CommandTimeout: 200 * time.Millisecond}, nil)
+		srv := startServer(t, Config{MaxConnections: 3, CommandTimeout: config.Duration(200 * time.Millisecond)}, nil)
 		a := dialFrom(t, srv.addr, "127.0.0.1")
 		a.expect("220 ")
 		a.do("EHLO a.example", "250")
@@ -701,7 +702,7 @@ func FuzzCommandLines(f *testing.F) {
 		if len(seg) == 0 {
 			seg = []byte{16}
 		}
-		cfg := Config{MaxLineLength: minLineLength}
+		cfg := withDefaults(Config{MaxLineLength: minLineLength})
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}

@@ -117,8 +117,11 @@ func benchInstance(sink *sink, hsm bool, stderr io.Writer) (*instance, func(), e
 	}
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Enabled, cfg.Ops.Enabled = filepath.Join(tmp, "data"), "127.0.0.1:0", false, false
-	cfg.Delivery.Smarthost = &SmarthostConfig{Addr: sink.addr, TLS: "none"}
+	hop := defaultSmarthost()
+	hop.Addr, hop.TLS = sink.addr, "none"
+	cfg.Delivery.Smarthost = &hop
 	cfg.Queue.Workers = 16
+	cfg.resolvePaths()
 	if err := cfg.Validate(); err != nil {
 		return fail(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/sealpost/sealpost/ops"
 	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/smtpd"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -38,10 +39,10 @@ type Config struct {
 	// creates them on first start.
 	Senders  []string        `json:"senders"`
 	Log      LogConfig       `json:"log"`
-	SMTP     SMTPConfig      `json:"smtp"`
-	Queue    QueueConfig     `json:"queue"`
+	SMTP     smtpd.Config    `json:"smtp"`
+	Queue    queue.Config    `json:"queue"`
 	Delivery DeliveryConfig  `json:"delivery"`
-	TSA      TSAConfig       `json:"tsa"`
+	TSA      tsa.Config      `json:"tsa"`
 	Gateway  outbound.Config `json:"gateway"`
 	Inbound  InboundConfig   `json:"inbound"`
 	HSM      HSMConfig       `json:"hsm"`
@@ -94,52 +95,23 @@ type HSMConfig struct {
 type InboundConfig struct {
 	// Enabled starts the inbound listener with serve.
 	Enabled bool `json:"enabled"`
-	// Listener is the inbound SMTP listener. It accepts any client (allowed_networks and users
-	// only matter for AUTH) and only the support addresses as recipients.
-	Listener SMTPConfig `json:"listener"`
+	// Listener is the inbound SMTP listener (Public). It accepts any client (allowed_networks and
+	// users only matter for AUTH) and only the support addresses as recipients.
+	Listener smtpd.Config `json:"listener"`
 	inbound.Config
 	// Delivery is the desk's next hop; default a Maildir DATA/desk.
 	Delivery DeliveryConfig `json:"delivery"`
 }
 
-// SMTPConfig is the submission listener: smtpd.Config field by field (see it for each bound). The
-// slow-client bounds are command_timeout, min_data_rate (bytes/s) after min_data_rate_grace,
-// max_session_duration, and max_connections_per_network (per /24 or /64, outside allowed_networks).
-type SMTPConfig struct {
-	Addr                     string            `json:"addr"`
-	Domain                   string            `json:"domain"`
-	AllowedNetworks          []string          `json:"allowed_networks"`
-	TLSCert                  string            `json:"tls_cert"`
-	TLSKey                   string            `json:"tls_key"`
-	Users                    map[string]string `json:"users"` // user -> bcrypt hash
-	MaxMessageBytes          int64             `json:"max_message_bytes"`
-	MaxRecipients            int               `json:"max_recipients"`
-	MaxLineLength            int               `json:"max_line_length"`
-	ReadTimeout              config.Duration   `json:"read_timeout"`
-	WriteTimeout             config.Duration   `json:"write_timeout"`
-	CommandTimeout           config.Duration   `json:"command_timeout"`
-	MinDataRate              int               `json:"min_data_rate"`
-	MinDataRateGrace         config.Duration   `json:"min_data_rate_grace"`
-	MaxSessionDuration       config.Duration   `json:"max_session_duration"`
-	MaxConnections           int               `json:"max_connections"`
-	MaxConnectionsPerClient  int               `json:"max_connections_per_client"`
-	MaxConnectionsPerNetwork int               `json:"max_connections_per_network"`
-}
-
-// QueueConfig is the spool and its delivery workers.
-type QueueConfig struct {
-	Workers    int             `json:"workers"`
-	MinBackoff config.Duration `json:"min_backoff"`
-	MaxBackoff config.Duration `json:"max_backoff"`
-}
-
-// DeliveryConfig is the next hop: a Maildir (the embedded default) or a smarthost.
+// DeliveryConfig is the next hop: a Maildir (the embedded default) or a smarthost. Neither is the
+// Maildir in the data directory (resolvePaths).
 type DeliveryConfig struct {
 	Maildir   string           `json:"maildir"` // default DATA/outbox
 	Smarthost *SmarthostConfig `json:"smarthost"`
 }
 
-// SmarthostConfig is an SMTP next hop.
+// SmarthostConfig is an SMTP next hop; a smarthost section of the file starts from
+// defaultSmarthost.
 type SmarthostConfig struct {
 	Addr         string          `json:"addr"`
 	TLS          string          `json:"tls"` // required | opportunistic | none
@@ -149,15 +121,9 @@ type SmarthostConfig struct {
 	Timeout      config.Duration `json:"timeout"`
 }
 
-// TSAConfig chooses the timestamp authority: the embedded one, or external ones in order.
-type TSAConfig struct {
-	URLs    []string        `json:"urls"`
-	Roots   string          `json:"roots"` // PEM; default the data directory's roots
-	Timeout config.Duration `json:"timeout"`
-	// Policy is the TSA policy OID the embedded TSA puts in its tokens (unused with urls). The
-	// default, tsa.DefaultPolicy, is under IANA's documentation enterprise number: the embedded
-	// TSA is for development, and a bank that runs it sets its own policy's OID.
-	Policy string `json:"policy"`
+// defaultSmarthost is what a smarthost section leaves out: verified STARTTLS, a one-minute timeout.
+func defaultSmarthost() SmarthostConfig {
+	return SmarthostConfig{TLS: queue.TLSRequired, Timeout: config.Duration(time.Minute)}
 }
 
 // defaultConfig is the embedded default: everything on loopback, a data directory under the
@@ -168,30 +134,12 @@ func defaultConfig() Config {
 		Identities: identitiesDevelopment,
 		Senders:    []string{"statements@bank.example", "otp@bank.example", "support@bank.example"},
 		Log:        LogConfig{Format: "text"},
-		SMTP: SMTPConfig{
-			Addr: "127.0.0.1:2525", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"},
-			MaxMessageBytes: 25 << 20, MaxRecipients: 100, MaxLineLength: 1000,
-			ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
-			CommandTimeout: config.Duration(30 * time.Second), MinDataRate: 1024, MinDataRateGrace: config.Duration(30 * time.Second),
-			MaxSessionDuration: config.Duration(30 * time.Minute),
-			MaxConnections:     200, MaxConnectionsPerClient: 20, MaxConnectionsPerNetwork: 50,
-		},
-		Queue: QueueConfig{Workers: 4, MinBackoff: config.Duration(5 * time.Minute), MaxBackoff: config.Duration(67 * time.Minute)},
-		TSA:   TSAConfig{Timeout: config.Duration(10 * time.Second), Policy: tsa.DefaultPolicy},
-		Inbound: InboundConfig{
-			Enabled: true,
-			Listener: SMTPConfig{
-				Addr: "127.0.0.1:2526", AllowedNetworks: []string{},
-				MaxMessageBytes: 25 << 20, MaxRecipients: 10, MaxLineLength: 1000,
-				ReadTimeout: config.Duration(5 * time.Minute), WriteTimeout: config.Duration(5 * time.Minute),
-				CommandTimeout: config.Duration(30 * time.Second), MinDataRate: 1024, MinDataRateGrace: config.Duration(30 * time.Second),
-				MaxSessionDuration: config.Duration(30 * time.Minute),
-				MaxConnections:     100, MaxConnectionsPerClient: 10, MaxConnectionsPerNetwork: 25,
-			},
-			Config: defaultInbound(),
-		},
-		Ops:     ops.Config{Enabled: true, Addr: ops.DefaultAddr},
-		Gateway: outbound.DefaultConfig(),
+		SMTP:       smtpd.DefaultConfig(),
+		Queue:      queue.DefaultConfig(),
+		TSA:        tsa.DefaultConfig(),
+		Inbound:    InboundConfig{Enabled: true, Listener: smtpd.DefaultPublicConfig(), Config: defaultInbound()},
+		Ops:        ops.DefaultConfig(),
+		Gateway:    outbound.DefaultConfig(),
 	}
 }
 
@@ -216,7 +164,7 @@ func loadConfig(file, dataOverride string) (Config, error) {
 		// A configuration file means a real deployment: development identities only when it says so.
 		cfg.Identities = ""
 		var se *config.SyntaxError
-		if decodeErr = config.Decode(b, &cfg); errors.As(decodeErr, &se) {
+		if decodeErr = decode(b, &cfg); errors.As(decodeErr, &se) {
 			se.File = file
 			return cfg, se
 		}
@@ -227,6 +175,7 @@ func loadConfig(file, dataOverride string) (Config, error) {
 	if dataOverride != "" {
 		cfg.Data = dataOverride
 	}
+	cfg.resolvePaths()
 	validateErr := cfg.Validate()
 	refused := config.FieldErrors(decodeErr)
 	if len(refused) == 0 {
@@ -244,10 +193,45 @@ func loadConfig(file, dataOverride string) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// Validate fills the defaults that the packages' Validate methods fill and checks the whole
-// configuration, the listeners, queue and DKIM keys included (on copies), so that every problem is
-// reported before anything starts. Every problem is a *config.FieldError named by its path in the file.
-func (c *Config) Validate() error {
+// decode decodes a configuration file over cfg. A smarthost section that the file sets starts
+// from defaultSmarthost, so that what it leaves out keeps its default: encoding/json decodes into
+// a pointer that is already set, so the file is decoded once to learn which sections it sets, and
+// again over those sections seeded.
+func decode(b []byte, cfg *Config) error {
+	base := *cfg
+	err := config.Decode(b, cfg)
+	if cfg.Delivery.Smarthost == nil && cfg.Inbound.Delivery.Smarthost == nil {
+		return err
+	}
+	seeded := base
+	for _, d := range []struct{ from, to *DeliveryConfig }{{&cfg.Delivery, &seeded.Delivery}, {&cfg.Inbound.Delivery, &seeded.Inbound.Delivery}} {
+		if d.from.Smarthost != nil {
+			h := defaultSmarthost()
+			d.to.Smarthost = &h
+		}
+	}
+	err = config.Decode(b, &seeded)
+	*cfg = seeded
+	return err
+}
+
+// resolvePaths sets what depends on the data directory, once it is known: a next hop that names
+// neither a Maildir nor a smarthost is the Maildir DATA/outbox (DATA/desk for the desk).
+func (c *Config) resolvePaths() {
+	for _, d := range []struct {
+		hop *DeliveryConfig
+		dir string
+	}{{&c.Delivery, "outbox"}, {&c.Inbound.Delivery, "desk"}} {
+		if d.hop.Maildir == "" && d.hop.Smarthost == nil {
+			d.hop.Maildir = filepath.Join(c.Data, d.dir)
+		}
+	}
+}
+
+// Validate checks the whole configuration, the listeners, queue and DKIM keys included, so that
+// every problem is reported before anything starts; it changes nothing. Every problem is a
+// *config.FieldError named by its path in the file.
+func (c Config) Validate() error {
 	var errs []error
 	add := func(prefix string, err error) { errs = append(errs, config.Prefix(prefix, err)) }
 	if c.Data == "" {
@@ -259,26 +243,16 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, &config.FieldError{Path: "log.format", Problem: fmt.Sprintf("%q is not text or json", c.Log.Format)})
 	}
-	smtp := listenerConfig(c.SMTP)
-	add("smtp", smtp.Validate())
-	q := queue.Config{Dir: filepath.Join(c.Data, "spool"), Workers: c.Queue.Workers,
-		MinBackoff: time.Duration(c.Queue.MinBackoff), MaxBackoff: time.Duration(c.Queue.MaxBackoff)}
-	add("queue", q.Validate())
-	errs = append(errs, validateDelivery("delivery", &c.Delivery, filepath.Join(c.Data, "outbox")))
-	if c.TSA.Timeout <= 0 {
-		errs = append(errs, &config.FieldError{Path: "tsa.timeout", Problem: "must be positive (e.g. \"10s\")"})
-	}
-	if _, err := tsa.ParsePolicy(c.TSA.Policy); err != nil {
-		errs = append(errs, &config.FieldError{Path: "tsa.policy", Problem: strings.TrimPrefix(err.Error(), tsa.ErrConfig.Error()+": ")})
-	}
+	add("smtp", c.SMTP.Validate())
+	add("queue", c.spoolConfig("spool").Validate())
+	errs = append(errs, validateDelivery("delivery", c.Delivery))
+	add("tsa", c.TSA.Validate())
 	add("gateway", c.Gateway.Validate())
 	if c.Inbound.Enabled {
-		in := listenerConfig(c.Inbound.Listener)
-		in.Public = true
-		add("inbound.listener", in.Validate())
+		add("inbound.listener", c.Inbound.Listener.Validate())
 	}
 	add("inbound", c.Inbound.Config.Validate())
-	errs = append(errs, validateDelivery("inbound.delivery", &c.Inbound.Delivery, filepath.Join(c.Data, "desk")))
+	errs = append(errs, validateDelivery("inbound.delivery", c.Inbound.Delivery))
 	if c.HSM.Signer != nil {
 		add("hsm.signer", c.HSM.Signer.Validate())
 	}
@@ -313,14 +287,18 @@ func exampleConfig() []byte {
 	return c.marshal()
 }
 
-// validateDelivery fills and checks one next hop (name is its place in the file for errors).
-func validateDelivery(name string, d *DeliveryConfig, defMaildir string) error {
+// spoolConfig is the queue section for the spool in the data directory's subdirectory dir.
+func (c Config) spoolConfig(dir string) queue.Config {
+	q := c.Queue
+	q.Dir = filepath.Join(c.Data, dir)
+	return q
+}
+
+// validateDelivery checks one next hop (name is its place in the file for errors).
+func validateDelivery(name string, d DeliveryConfig) error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
-	}
-	if d.Maildir == "" && d.Smarthost == nil {
-		d.Maildir = defMaildir
 	}
 	if d.Maildir != "" && d.Smarthost != nil {
 		bad(name, "set either maildir or smarthost, not both")
@@ -332,14 +310,12 @@ func validateDelivery(name string, d *DeliveryConfig, defMaildir string) error {
 			bad(name+".smarthost.addr", "%q is not host:port (e.g. \"relay.bank.internal:587\")", h.Addr)
 		}
 		switch h.TLS {
-		case "":
-			h.TLS = "required"
 		case "required", "opportunistic", "none":
 		default:
 			bad(name+".smarthost.tls", "%q is not required, opportunistic or none", h.TLS)
 		}
-		if h.Timeout == 0 {
-			h.Timeout = config.Duration(time.Minute)
+		if h.Timeout <= 0 {
+			bad(name+".smarthost.timeout", "must be positive (e.g. \"1m\")")
 		}
 	}
 	return errors.Join(errs...)

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sealpost/sealpost/config"
+	"github.com/sealpost/sealpost/queue"
 )
 
 func TestExampleConfigLoadsAsPrinted(t *testing.T) {
@@ -170,4 +172,11 @@ func TestREADMEConfigIsTheExample(t *testing.T) {
 	if block != string(exampleConfig()) {
 		t.Fatalf("README.md's configuration differs from sealpost serve -print-config; paste:\n%s", exampleConfig())
 	}
+}
+
+// testSpoolConfig is queue.DefaultConfig with the directory, workers and scan interval of a test.
+func testSpoolConfig(dir string, workers int, scan time.Duration) queue.Config {
+	c := queue.DefaultConfig()
+	c.Dir, c.Workers, c.ScanInterval = dir, workers, config.Duration(scan)
+	return c
 }

@@ -271,7 +271,7 @@ func TestServeDeskSubjectTagsConfigured(t *testing.T) {
 	if err != nil || cfg.Inbound.SubjectTagVerified != "" || cfg.Inbound.SubjectTagUnverified != "[NOT VERIFIED]" {
 		t.Errorf("loaded tags %q %q, %v", cfg.Inbound.SubjectTagVerified, cfg.Inbound.SubjectTagUnverified, err)
 	}
-	if _, err := loadConfig(writeConfigFile(t, `{"inbound": {"subject_tag_verified": "a\nb"}}`), ""); err == nil || !strings.Contains(err.Error(), "inbound.subject_tag_verified") {
+	if _, err := loadConfig(writeConfigFile(t, `{"inbound": {"subject_tag_verified": "a\nb"}}`), ""); problemAt(err, "inbound.subject_tag_verified") == nil {
 		t.Errorf("bad tag: %v", err)
 	}
 }

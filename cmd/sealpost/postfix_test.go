@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/sealpost/sealpost/queue"
 	"io"
 	"net"
 	"os"
@@ -72,7 +73,9 @@ func TestPostfixRelaysToSealpost(t *testing.T) {
 		next := newRecordingSink(t) // the bank's outbound path after re-injection, and its mail hub
 		reinject := freeAddr(t)
 		inst, cfg, alice, carol := postfixSealpost(t, func(c *Config) {
-			c.Delivery = DeliveryConfig{Smarthost: &SmarthostConfig{Addr: reinject, TLS: "none"}}
+			hop := defaultSmarthost()
+			hop.Addr, hop.TLS = reinject, queue.TLSNone
+			c.Delivery = DeliveryConfig{Smarthost: &hop}
 		})
 		listen := freeAddr(t)
 		mainCF := postfixContentFilterMain(inst.Addr().String()) + "relayhost = " + postfixNexthop(next.addr) + "\n"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/sealpost/sealpost/tsa"
 	"io"
 	"os"
 	"path/filepath"
@@ -98,7 +99,9 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err := checkFrom(msg, *from); err != nil {
 		return err
 	}
-	ts, err := newTimestamper(dir, TSAConfig{URLs: splitList(*tsaURLs), Roots: *tsaRoots, Timeout: config.Duration(*timeout)})
+	tc := tsa.DefaultConfig()
+	tc.URLs, tc.Roots, tc.Timeout = splitList(*tsaURLs), *tsaRoots, config.Duration(*timeout)
+	ts, err := newTimestamper(dir, tc)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func queueCLI(args ...string) (string, error) {
 func TestCLIQueue(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	open := func() *queue.Spool {
-		sp, err := queue.Open(queue.Config{Dir: t.TempDir(), Workers: 1, ScanInterval: 5 * time.Millisecond}, failingHop{}, queue.WithLogger(log))
+		sp, err := queue.Open(testSpoolConfig(t.TempDir(), 1, 5*time.Millisecond), failingHop{}, queue.WithLogger(log))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func TestCLIQueueNeedsTheToken(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	spoolDir := t.TempDir()
 	open := func() *queue.Spool {
-		sp, err := queue.Open(queue.Config{Dir: spoolDir, Workers: 1, ScanInterval: 5 * time.Millisecond}, failingHop{}, queue.WithLogger(log))
+		sp, err := queue.Open(testSpoolConfig(spoolDir, 1, 5*time.Millisecond), failingHop{}, queue.WithLogger(log))
 		if err != nil {
 			t.Fatal(err)
 		}

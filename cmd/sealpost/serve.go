@@ -146,18 +146,6 @@ func closeAll(cs []io.Closer) {
 	}
 }
 
-// listenerConfig turns a listener section into the smtpd configuration.
-func listenerConfig(c SMTPConfig) smtpd.Config {
-	return smtpd.Config{Addr: c.Addr, Domain: c.Domain, AllowedNetworks: c.AllowedNetworks,
-		TLSCert: c.TLSCert, TLSKey: c.TLSKey, Users: c.Users,
-		MaxMessageBytes: c.MaxMessageBytes, MaxRecipients: c.MaxRecipients, MaxLineLength: c.MaxLineLength,
-		ReadTimeout: time.Duration(c.ReadTimeout), WriteTimeout: time.Duration(c.WriteTimeout),
-		CommandTimeout: time.Duration(c.CommandTimeout), MinDataRate: c.MinDataRate,
-		MinDataRateGrace: time.Duration(c.MinDataRateGrace), MaxSessionDuration: time.Duration(c.MaxSessionDuration),
-		MaxConnections: c.MaxConnections, MaxConnectionsPerClient: c.MaxConnectionsPerClient,
-		MaxConnectionsPerNetwork: c.MaxConnectionsPerNetwork}
-}
-
 // storeFile is the embedded store in the data directory.
 const storeFile = "sealpost.db"
 
@@ -176,6 +164,7 @@ func openStore(data string) (backend, error) {
 // startInstance builds everything from cfg, creating development identities on first start, and
 // starts listening. Nothing is left half-started on error.
 func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *instance, err error) {
+	cfg.resolvePaths()
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -267,12 +256,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, err
 	}
-	// Validate fills the listener's defaults: listen on exactly what it will serve, never on an
-	// empty address (every interface).
-	scfg := listenerConfig(cfg.SMTP)
-	if err := scfg.Validate(); err != nil {
-		return nil, err
-	}
+	scfg := cfg.SMTP
 	srv, err := smtpd.New(scfg, gw, smtpd.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -335,11 +319,8 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 }
 
 func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opts ...queue.Option) (*queue.Spool, error) {
-	qcfg := queue.Config{Dir: dir, Workers: cfg.Queue.Workers,
-		MinBackoff: time.Duration(cfg.Queue.MinBackoff), MaxBackoff: time.Duration(cfg.Queue.MaxBackoff)}
-	if err := qcfg.Validate(); err != nil {
-		return nil, err
-	}
+	qcfg := cfg.Queue
+	qcfg.Dir = dir
 	spool, err := queue.Open(qcfg, next, append([]queue.Option{queue.WithLogger(log)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
@@ -383,11 +364,8 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decry
 	if err != nil {
 		return nil, err
 	}
-	icfg := listenerConfig(cfg.Inbound.Listener)
+	icfg := cfg.Inbound.Listener
 	icfg.Public = true
-	if err := icfg.Validate(); err != nil {
-		return nil, fmt.Errorf("inbound.listener: %w", err)
-	}
 	srv, err := smtpd.New(icfg, pipeline, smtpd.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("inbound.listener: %w", err)
@@ -404,7 +382,7 @@ const releaseInterval = 5 * time.Second
 
 // newTimestamper returns the embedded TSA from the data directory, or a client for c.URLs that
 // trusts c.Roots (default: the data directory's roots).
-func newTimestamper(dir keys.DataDir, c TSAConfig) (tsa.Timestamper, error) {
+func newTimestamper(dir keys.DataDir, c tsa.Config) (tsa.Timestamper, error) {
 	if len(c.URLs) == 0 {
 		id, err := dir.Identity("tsa")
 		if err != nil {
@@ -429,14 +407,9 @@ func newTimestamper(dir keys.DataDir, c TSAConfig) (tsa.Timestamper, error) {
 	return tsa.NewClient(c.URLs, pool, tsa.WithTimeout(time.Duration(c.Timeout)))
 }
 
-// newAuthority is the embedded TSA signing with id under c.Policy; an empty policy (a TSAConfig
-// made from flags, as sealpost protect does, not a validated configuration) is tsa.DefaultPolicy.
-func newAuthority(id *keys.Identity, c TSAConfig) (*tsa.Authority, error) {
-	policy := c.Policy
-	if policy == "" {
-		policy = tsa.DefaultPolicy
-	}
-	oid, err := tsa.ParsePolicy(policy)
+// newAuthority is the embedded TSA signing with id under c.Policy.
+func newAuthority(id *keys.Identity, c tsa.Config) (*tsa.Authority, error) {
+	oid, err := tsa.ParsePolicy(c.Policy)
 	if err != nil {
 		return nil, err
 	}

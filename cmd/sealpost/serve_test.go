@@ -38,6 +38,7 @@ func testInstanceLogging(t *testing.T, edit func(*Config), log *slog.Logger) (*i
 	if edit != nil {
 		edit(&cfg)
 	}
+	cfg.resolvePaths()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -159,8 +159,8 @@ func TestConfigSlowClientBounds(t *testing.T) {
 		got  smtpd.Config
 		want smtpd.Config
 	}{
-		{"smtp", listenerConfig(cfg.SMTP), smtpd.Config{CommandTimeout: 10 * time.Second, MinDataRate: 500, MinDataRateGrace: time.Minute, MaxSessionDuration: time.Hour, MaxConnectionsPerNetwork: 40}},
-		{"inbound.listener", listenerConfig(cfg.Inbound.Listener), smtpd.Config{CommandTimeout: 20 * time.Second, MinDataRate: 2048, MinDataRateGrace: 45 * time.Second, MaxSessionDuration: 10 * time.Minute, MaxConnectionsPerNetwork: 5}},
+		{"smtp", cfg.SMTP, smtpd.Config{CommandTimeout: config.Duration(10 * time.Second), MinDataRate: 500, MinDataRateGrace: config.Duration(time.Minute), MaxSessionDuration: config.Duration(time.Hour), MaxConnectionsPerNetwork: 40}},
+		{"inbound.listener", cfg.Inbound.Listener, smtpd.Config{CommandTimeout: config.Duration(20 * time.Second), MinDataRate: 2048, MinDataRateGrace: config.Duration(45 * time.Second), MaxSessionDuration: config.Duration(10 * time.Minute), MaxConnectionsPerNetwork: 5}},
 	} {
 		g, w := tt.got, tt.want
 		if g.CommandTimeout != w.CommandTimeout || g.MinDataRate != w.MinDataRate || g.MinDataRateGrace != w.MinDataRateGrace ||
