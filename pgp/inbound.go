@@ -356,62 +356,17 @@ type decrypted struct {
 // openpgp.ReadMessage to refuse Symmetrically Encrypted Data at packet level, before any key is
 // used, to learn the cipher, and to release nothing before the MDC or the last AEAD tag checked.
 func (w *walker) decrypt(bin []byte) (*decrypted, error) {
-	pr := packet.NewReader(bytes.NewReader(bin))
-	var eks []*packet.EncryptedKey
-	var edp packet.EncryptedDataPacket
-	d := &decrypted{}
-	var v2 *packet.SymmetricallyEncrypted
-	for edp == nil {
-		p, err := pr.Next()
-		if err == io.EOF {
-			return nil, fmt.Errorf("%w: no encrypted data in multipart/encrypted", ErrMalformed)
-		}
-		if err != nil {
-			if _, ok := err.(pgperrors.UnsupportedError); ok {
-				return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
-			}
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		switch p := p.(type) {
-		case *packet.EncryptedKey:
-			if len(eks) == maxKeyPackets {
-				return nil, fmt.Errorf("%w: more than %d encrypted session keys", ErrUnsupported, maxKeyPackets)
-			}
-			eks = append(eks, p)
-		case *packet.SymmetricKeyEncrypted, packet.Padding:
-			// a passphrase (the bank has none), or padding
-		case *packet.SymmetricallyEncrypted:
-			if !p.IntegrityProtected {
-				return nil, ErrNoIntegrity
-			}
-			edp = p
-			if p.Version == 2 {
-				v2 = p
-			}
-		case *packet.AEADEncrypted:
-			edp = p
-		default:
-			return nil, fmt.Errorf("%w: multipart/encrypted holds %T, not encrypted data", ErrMalformed, p)
-		}
+	eks, edp, err := encryptedPackets(packet.NewReader(bytes.NewReader(bin)))
+	if err != nil {
+		return nil, err
 	}
-
 	rc, ek, err := w.openSessionKey(eks, edp)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case v2 != nil:
-		d.aead, d.cipher = true, cipherName(v2.Cipher)
-		d.layer = "pgp-encrypted seipd-v2 " + d.cipher + " " + aeadModeName(v2.Mode)
-	case ek.Version == 6 || ek.Version == 5:
-		return nil, fmt.Errorf("%w: v%d session key for a v1 encrypted packet", ErrMalformed, ek.Version)
-	default:
-		d.cipher = cipherName(ek.CipherFunc)
-		if _, ok := edp.(*packet.AEADEncrypted); ok {
-			d.aead, d.layer = true, "pgp-encrypted aead "+d.cipher
-		} else {
-			d.layer = "pgp-encrypted seipd-v1 " + d.cipher
-		}
+	d := &decrypted{}
+	if err := d.describe(edp, ek); err != nil {
+		return nil, err
 	}
 	readErr := d.readPlaintext(rc)
 	closeErr := rc.Close() // checks the MDC, or the final AEAD tag, reading to the end first
@@ -424,6 +379,62 @@ func (w *walker) decrypt(bin []byte) (*decrypted, error) {
 		return nil, readErr
 	}
 	return d, nil
+}
+
+// encryptedPackets reads the session key packets up to the encrypted data packet. Encrypted data
+// without integrity protection is refused here, before any session key is decrypted.
+func encryptedPackets(pr *packet.Reader) ([]*packet.EncryptedKey, packet.EncryptedDataPacket, error) {
+	var eks []*packet.EncryptedKey
+	for {
+		p, err := pr.Next()
+		if err == io.EOF {
+			return nil, nil, fmt.Errorf("%w: no encrypted data in multipart/encrypted", ErrMalformed)
+		}
+		if err != nil {
+			if _, ok := err.(pgperrors.UnsupportedError); ok {
+				return nil, nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+			}
+			return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		switch p := p.(type) {
+		case *packet.EncryptedKey:
+			if len(eks) == maxKeyPackets {
+				return nil, nil, fmt.Errorf("%w: more than %d encrypted session keys", ErrUnsupported, maxKeyPackets)
+			}
+			eks = append(eks, p)
+		case *packet.SymmetricKeyEncrypted, packet.Padding:
+			// a passphrase (the bank has none), or padding
+		case *packet.SymmetricallyEncrypted:
+			if !p.IntegrityProtected {
+				return nil, nil, ErrNoIntegrity
+			}
+			return eks, p, nil
+		case *packet.AEADEncrypted:
+			return eks, p, nil
+		default:
+			return nil, nil, fmt.Errorf("%w: multipart/encrypted holds %T, not encrypted data", ErrMalformed, p)
+		}
+	}
+}
+
+// describe names the encryption layer from its packets, refusing a v5/v6 session key for a v1
+// encrypted packet.
+func (d *decrypted) describe(edp packet.EncryptedDataPacket, ek *packet.EncryptedKey) error {
+	if v2, ok := edp.(*packet.SymmetricallyEncrypted); ok && v2.Version == 2 {
+		d.aead, d.cipher = true, cipherName(v2.Cipher)
+		d.layer = "pgp-encrypted seipd-v2 " + d.cipher + " " + aeadModeName(v2.Mode)
+		return nil
+	}
+	if ek.Version == 6 || ek.Version == 5 {
+		return fmt.Errorf("%w: v%d session key for a v1 encrypted packet", ErrMalformed, ek.Version)
+	}
+	d.cipher = cipherName(ek.CipherFunc)
+	if _, ok := edp.(*packet.AEADEncrypted); ok {
+		d.aead, d.layer = true, "pgp-encrypted aead "+d.cipher
+	} else {
+		d.layer = "pgp-encrypted seipd-v1 " + d.cipher
+	}
+	return nil
 }
 
 // openSessionKey decrypts a session key addressed to one of the Decrypt keys and starts
