@@ -34,33 +34,13 @@ func Decrypt(der []byte, id *keys.Identity) (d *Decrypted, err error) {
 			d, err = nil, fmt.Errorf("%w: CMS structure: %v", ErrMalformed, r)
 		}
 	}()
-	var ci contentInfo
-	if rest, err := asn1.Unmarshal(der, &ci); err != nil || len(rest) != 0 {
-		return nil, fmt.Errorf("%w: ContentInfo", ErrMalformed)
-	}
-	var ris []asn1.RawValue
-	var eci encryptedContentInfo
-	var mac []byte
-	var authAttrs bool
-	switch {
-	case ci.ContentType.Equal(oidEnvelopedData):
-		var ed envelopedData
-		if _, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil {
-			return nil, fmt.Errorf("%w: EnvelopedData: %v", ErrMalformed, err)
-		}
-		ris, eci = ed.RecipientInfos, ed.EncryptedCI
-	case ci.ContentType.Equal(oidAuthEnvelopedData):
-		var ad authEnvelopedData
-		if _, err := asn1.Unmarshal(ci.Content.Bytes, &ad); err != nil {
-			return nil, fmt.Errorf("%w: AuthEnvelopedData: %v", ErrMalformed, err)
-		}
-		ris, eci, mac, authAttrs = ad.RecipientInfos, ad.AuthEncryptCI, ad.MAC, len(ad.AuthAttrs.FullBytes) != 0
-	default:
-		return nil, fmt.Errorf("%w: content type %v is not enveloped", ErrUnsupported, ci.ContentType)
+	env, err := parseEnveloped(der)
+	if err != nil {
+		return nil, err
 	}
 	// Whom the message is for comes first: mail to someone else is ErrNotForUs whatever cipher it
 	// uses, so that its sender hears "not encrypted to the bank", not "unsupported algorithm".
-	ri, err := recipientFor(ris, id.Certificate())
+	ri, err := recipientFor(env.ris, id.Certificate())
 	if err != nil {
 		return nil, err
 	}
@@ -68,21 +48,59 @@ func Decrypt(der []byte, id *keys.Identity) (d *Decrypted, err error) {
 	if dec == nil {
 		return nil, fmt.Errorf("%w: key cannot decrypt", ErrUnsupported)
 	}
-	if authAttrs {
+	if env.authAttrs {
 		return nil, fmt.Errorf("%w: authenticated attributes", ErrUnsupported)
 	}
-	keyLen, gcm, err := contentKeyLen(eci.ContentEncAlg.Algorithm)
+	keyLen, gcm, err := contentKeyLen(env.eci.ContentEncAlg.Algorithm)
 	if err != nil {
 		return nil, err
 	}
-	if gcm != ci.ContentType.Equal(oidAuthEnvelopedData) {
-		return nil, fmt.Errorf("%w: %v in the wrong envelope type", ErrUnsupported, eci.ContentEncAlg.Algorithm)
+	if gcm != env.auth {
+		return nil, fmt.Errorf("%w: %v in the wrong envelope type", ErrUnsupported, env.eci.ContentEncAlg.Algorithm)
 	}
 	cek, err := unwrapKey(ri, dec, keyLen)
 	if err != nil {
 		return nil, err
 	}
-	ct, err := octets(eci.EncryptedContent)
+	return openContent(env, cek, gcm)
+}
+
+// enveloped is an EnvelopedData or AuthEnvelopedData (auth), as far as decryption needs it.
+type enveloped struct {
+	ris       []asn1.RawValue
+	eci       encryptedContentInfo
+	mac       []byte
+	authAttrs bool
+	auth      bool
+}
+
+// parseEnveloped reads the ContentInfo of an enveloped message.
+func parseEnveloped(der []byte) (enveloped, error) {
+	var ci contentInfo
+	if rest, err := asn1.Unmarshal(der, &ci); err != nil || len(rest) != 0 {
+		return enveloped{}, fmt.Errorf("%w: ContentInfo", ErrMalformed)
+	}
+	switch {
+	case ci.ContentType.Equal(oidEnvelopedData):
+		var ed envelopedData
+		if _, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil {
+			return enveloped{}, fmt.Errorf("%w: EnvelopedData: %v", ErrMalformed, err)
+		}
+		return enveloped{ris: ed.RecipientInfos, eci: ed.EncryptedCI}, nil
+	case ci.ContentType.Equal(oidAuthEnvelopedData):
+		var ad authEnvelopedData
+		if _, err := asn1.Unmarshal(ci.Content.Bytes, &ad); err != nil {
+			return enveloped{}, fmt.Errorf("%w: AuthEnvelopedData: %v", ErrMalformed, err)
+		}
+		return enveloped{ris: ad.RecipientInfos, eci: ad.AuthEncryptCI, mac: ad.MAC, authAttrs: len(ad.AuthAttrs.FullBytes) != 0, auth: true}, nil
+	}
+	return enveloped{}, fmt.Errorf("%w: content type %v is not enveloped", ErrUnsupported, ci.ContentType)
+}
+
+// openContent decrypts the content with the content-encryption key: AES-GCM (checking the tag)
+// or AES-CBC.
+func openContent(env enveloped, cek []byte, gcm bool) (*Decrypted, error) {
+	ct, err := octets(env.eci.EncryptedContent)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +108,11 @@ func Decrypt(der []byte, id *keys.Identity) (d *Decrypted, err error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Decrypted{Authenticated: gcm, Algorithm: eci.ContentEncAlg.Algorithm}
+	out := &Decrypted{Authenticated: gcm, Algorithm: env.eci.ContentEncAlg.Algorithm}
 	if gcm {
-		out.Content, err = openGCM(block, eci.ContentEncAlg.Parameters.FullBytes, ct, mac)
+		out.Content, err = openGCM(block, env.eci.ContentEncAlg.Parameters.FullBytes, ct, env.mac)
 	} else {
-		out.Content, err = openCBC(block, eci.ContentEncAlg.Parameters.FullBytes, ct)
+		out.Content, err = openCBC(block, env.eci.ContentEncAlg.Parameters.FullBytes, ct)
 	}
 	if err != nil {
 		return nil, err
