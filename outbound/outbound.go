@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-
 	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
@@ -86,20 +84,14 @@ func (g *Pipeline) NewSession(c gateway.Client) (gateway.Session, error) {
 	return &session{g: g, client: c, dir: g.directory.Load()}, nil
 }
 
-// recipient is one accepted RCPT with the key chosen for it (nil key: sign only).
-type recipient struct {
-	addr   string
-	choice *keys.Choice
-}
-
 type session struct {
 	g      *Pipeline
 	client gateway.Client
 	dir    *keys.Directory
 	from   string
 	class  string
-	basis  classBasis // how class was chosen
-	rcpts  []recipient
+	basis  classBasis  // how class was chosen
+	rcpts  []Recipient // accepted RCPTs with their keys
 	inTx   bool
 }
 
@@ -142,22 +134,22 @@ func (s *session) Rcpt(_ context.Context, to string) error {
 }
 
 // resolve finds the key for one recipient under class's policy.
-func (s *session) resolve(to, class string) (recipient, error) {
+func (s *session) resolve(to, class string) (Recipient, error) {
 	if err := gateway.CheckRecipient(to, true); err != nil {
-		return recipient{}, err
+		return Recipient{}, err
 	}
 	c, err := s.dir.Choose(to, s.g.prefer)
 	if err == nil && c.Method == keys.MethodPGP && s.g.pgp == nil {
 		err = &keys.RecipientError{Address: to}
 	}
 	if err == nil {
-		return recipient{addr: to, choice: &c}, nil
+		return Recipient{Addr: to, Choice: &c}, nil
 	}
 	p := s.g.cfg.Policies[class]
 	if p.Encryption == "preferred" && p.SignOnly {
-		return recipient{addr: to}, nil
+		return Recipient{Addr: to}, nil
 	}
-	return recipient{}, gateway.Refuse(550, [3]int{5, 7, 1},
+	return Recipient{}, gateway.Refuse(550, [3]int{5, 7, 1},
 		fmt.Sprintf("%s mail must be encrypted; %s", class, gateway.Printable(err.Error())), errors.Join(gateway.ErrNoKey, err))
 }
 
@@ -206,9 +198,9 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 func (s *session) reclassify(class string) error {
 	var refused []string
 	for i, r := range s.rcpts {
-		nr, err := s.resolve(r.addr, class)
+		nr, err := s.resolve(r.Addr, class)
 		if err != nil {
-			refused = append(refused, r.addr)
+			refused = append(refused, r.Addr)
 			continue
 		}
 		s.rcpts[i] = nr
@@ -318,51 +310,42 @@ type output struct {
 	data   []byte
 }
 
-// protect makes one protected copy per method: S/MIME recipients share one envelope, OpenPGP
-// recipients another, and sign-only recipients (where policy allows) a signed copy. The message
-// (h, body) is prepared once for encryption, shared by both methods, and once for signing in
-// clear when there are sign-only recipients.
+// protect makes one protected copy per method, as Split plans them: S/MIME recipients share one
+// envelope, OpenPGP recipients another, and sign-only recipients (where policy allows) a signed
+// copy. The message (h, body) is prepared once for encryption, shared by both methods, and once for
+// signing in clear when there are sign-only recipients.
 func (s *session) protect(ctx context.Context, h mime.Header, body []byte, policy Policy) ([]output, error) {
-	var smimeTo []smime.Recipient
-	var smimeAddrs, pgpAddrs, clearAddrs []string
-	var pgpTo []*openpgp.Entity
-	for _, r := range s.rcpts {
-		switch {
-		case r.choice == nil:
-			clearAddrs = append(clearAddrs, r.addr)
-		case r.choice.Method == keys.MethodPGP:
-			pgpTo, pgpAddrs = append(pgpTo, r.choice.PGPKey), append(pgpAddrs, r.addr)
-		default:
-			smimeTo, smimeAddrs = append(smimeTo, smime.Recipient{Certificate: r.choice.Certificate, GCM: s.readsGCM(ctx, r.addr)}), append(smimeAddrs, r.addr)
-		}
+	plan := Split(s.rcpts)
+	for i, addr := range plan.SMIMEAddrs {
+		plan.SMIME[i].GCM = s.readsGCM(ctx, addr)
 	}
 	var outs []output
 	var encrypted *mime.Prepared
-	if len(smimeTo) > 0 || len(pgpTo) > 0 {
+	if plan.Encrypted() {
 		var err error
 		if encrypted, err = mime.PrepareEntity(h, body, mime.Options{HeaderProtection: policy.HeaderProtection, Encrypted: true}); err != nil {
 			return nil, protectError(err)
 		}
 	}
-	if len(smimeTo) > 0 {
+	if len(plan.SMIME) > 0 {
 		start := time.Now()
-		out, err := s.g.smime.Protect(ctx, encrypted, smimeTo)
+		out, err := s.g.smime.Protect(ctx, encrypted, plan.SMIME)
 		if err != nil {
 			return nil, protectError(err)
 		}
 		s.g.obs.Protected("smime", time.Since(start))
-		outs = append(outs, output{"smime", smimeAddrs, out})
+		outs = append(outs, output{"smime", plan.SMIMEAddrs, out})
 	}
-	if len(pgpTo) > 0 {
+	if len(plan.PGP) > 0 {
 		start := time.Now()
-		out, err := s.g.pgp.Protect(ctx, encrypted, pgpTo)
+		out, err := s.g.pgp.Protect(ctx, encrypted, plan.PGP)
 		if err != nil {
 			return nil, protectError(err)
 		}
 		s.g.obs.Protected("pgp", time.Since(start))
-		outs = append(outs, output{"pgp", pgpAddrs, out})
+		outs = append(outs, output{"pgp", plan.PGPAddrs, out})
 	}
-	if len(clearAddrs) > 0 {
+	if len(plan.Signed) > 0 {
 		start := time.Now()
 		signed, err := mime.PrepareEntity(h, body, mime.Options{HeaderProtection: policy.HeaderProtection})
 		if err != nil {
@@ -373,7 +356,7 @@ func (s *session) protect(ctx context.Context, h mime.Header, body []byte, polic
 			return nil, protectError(err)
 		}
 		s.g.obs.Protected("signed", time.Since(start))
-		outs = append(outs, output{"signed", clearAddrs, out})
+		outs = append(outs, output{"signed", plan.Signed, out})
 	}
 	return outs, nil
 }
@@ -395,15 +378,15 @@ func (s *session) readsGCM(ctx context.Context, addr string) bool {
 func (s *session) startThread(ctx context.Context, h mime.Header) (mime.Header, error) {
 	r := s.rcpts[0]
 	method, fp := store.MethodSMIME, ""
-	if r.choice != nil {
-		switch r.choice.Method {
+	if r.Choice != nil {
+		switch r.Choice.Method {
 		case keys.MethodPGP:
-			method, fp = store.MethodPGP, keys.PGPFingerprint(r.choice.PGPKey)
+			method, fp = store.MethodPGP, keys.PGPFingerprint(r.Choice.PGPKey)
 		default:
-			fp = keys.CertFingerprint(r.choice.Certificate)
+			fp = keys.CertFingerprint(r.Choice.Certificate)
 		}
 	}
-	t, err := s.g.store.NewThread(ctx, r.addr, method, fp, h.Get("Subject"))
+	t, err := s.g.store.NewThread(ctx, r.Addr, method, fp, h.Get("Subject"))
 	if err != nil {
 		return nil, gateway.TempFail("cannot record the support thread now, try again later", err)
 	}

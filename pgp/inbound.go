@@ -232,6 +232,25 @@ func classify(mt string, params map[string]string) int {
 	return kindPlain
 }
 
+// detachedSignature returns the binary OpenPGP data of the signature part of e, a PGP/MIME
+// multipart/signed entity.
+func detachedSignature(e *mime.Entity) ([]byte, error) {
+	if e.PartsErr != nil {
+		return nil, e.PartsErr
+	}
+	if len(e.Parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
+	}
+	sp := e.Parts[1]
+	if sp.Err != nil {
+		return nil, sp.Err
+	}
+	if sp.MediaType != "application/pgp-signature" {
+		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, sp.MediaType)
+	}
+	return openPGPData(sp, "PGP SIGNATURE")
+}
+
 // openPGPData returns the binary OpenPGP data of a MIME part: transfer encoding undone, then
 // de-armored (armor block type want) unless the part already is binary.
 func openPGPData(part *mime.Entity, want string) ([]byte, error) {
@@ -278,20 +297,7 @@ func openPGPData(part *mime.Entity, want string) ([]byte, error) {
 // signed handles multipart/signed; protocol="application/pgp-signature" (RFC 3156 5), and returns
 // the signed part.
 func (w *walker) signed(e *mime.Entity) (*mime.Entity, error) {
-	if e.PartsErr != nil {
-		return nil, e.PartsErr
-	}
-	if len(e.Parts) != 2 {
-		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
-	}
-	sp := e.Parts[1]
-	if sp.Err != nil {
-		return nil, sp.Err
-	}
-	if sp.MediaType != "application/pgp-signature" {
-		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, sp.MediaType)
-	}
-	bin, err := openPGPData(sp, "PGP SIGNATURE")
+	bin, err := detachedSignature(e)
 	if err != nil {
 		return nil, err
 	}

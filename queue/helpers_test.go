@@ -358,6 +358,9 @@ func newSmarthost(t testing.TB, cfg SmarthostConfig) *Smarthost {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = DefaultSmarthostMaxIdle
+	}
 	h, err := NewSmarthost(cfg)
 	if err != nil {
 		t.Fatalf("NewSmarthost: %v", err)

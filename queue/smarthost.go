@@ -12,23 +12,25 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/sealpost/sealpost/config"
 )
 
-// SmarthostConfig configures a Smarthost.
+// SmarthostConfig configures a Smarthost. Start from DefaultSmarthostConfig: Validate fills in
+// nothing, and zero never means "the default".
 type SmarthostConfig struct {
 	Addr string // host:port of the relay
-	// TLS is "required" (the default: STARTTLS with a verified certificate,
-	// or nothing is sent), "opportunistic" (STARTTLS when offered, without
-	// certificate verification, else plain text, like Postfix "may") or
-	// "none".
+	// TLS is "required" (STARTTLS with a verified certificate, or nothing
+	// is sent), "opportunistic" (STARTTLS when offered, without certificate
+	// verification, else plain text, like Postfix "may") or "none".
 	TLS       string
 	TLSConfig *tls.Config // roots, client certificates; ServerName defaults to Addr's host
 	// Username and Password enable AUTH PLAIN, which is only ever sent over
 	// TLS.
 	Username, Password string
-	HelloName          string        // EHLO name after STARTTLS; default os.Hostname()
-	Timeout            time.Duration // connection set-up, each reply, each write; default 5m
-	MaxIdle            int           // idle connections kept for reuse; default 4
+	HelloName          string        // EHLO name after STARTTLS; empty means os.Hostname()
+	Timeout            time.Duration // connection set-up, each reply, each write
+	MaxIdle            int           // idle connections kept for reuse
 }
 
 // TLS modes for SmarthostConfig.TLS.
@@ -38,9 +40,13 @@ const (
 	TLSNone          = "none"
 )
 
+// Defaults that DefaultSmarthostConfig sets.
 const (
-	defaultSmarthostTimeout = 5 * time.Minute
-	defaultMaxIdle          = 4
+	DefaultSmarthostTimeout = 5 * time.Minute
+	DefaultSmarthostMaxIdle = 4
+)
+
+const (
 	// idleTimeout: an idle connection older than this is closed rather than
 	// reused (servers drop idle clients after a few minutes).
 	idleTimeout = 30 * time.Second
@@ -48,37 +54,41 @@ const (
 	dataChunk = 64 << 10
 )
 
-// Validate fills zero fields with their defaults and reports the first
-// setting that is wrong.
-func (c *SmarthostConfig) Validate() error {
+// DefaultSmarthostConfig is a smarthost with verified STARTTLS (TLSRequired), a
+// DefaultSmarthostTimeout and DefaultSmarthostMaxIdle idle connections; Addr is left for the
+// caller.
+func DefaultSmarthostConfig() SmarthostConfig {
+	return SmarthostConfig{TLS: TLSRequired, Timeout: DefaultSmarthostTimeout, MaxIdle: DefaultSmarthostMaxIdle}
+}
+
+// Validate reports every setting that is wrong, zero included, each a *config.FieldError named
+// by its key (addr, tls, username, password, timeout, max_idle). It changes nothing.
+func (c SmarthostConfig) Validate() error {
+	var errs []error
+	bad := func(path string, cause error, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Path: path, Problem: fmt.Sprintf(format, args...), Err: cause})
+	}
 	if c.Addr == "" {
-		return errors.New("queue: smarthost addr must be set")
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return fmt.Errorf("queue: smarthost addr must be host:port: %w", err)
-	}
-	if c.TLS == "" {
-		c.TLS = TLSRequired
-	}
-	if c.Timeout == 0 {
-		c.Timeout = defaultSmarthostTimeout
-	}
-	if c.MaxIdle == 0 {
-		c.MaxIdle = defaultMaxIdle
+		bad("addr", nil, "required (host:port)")
+	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", err, "%q is not host:port: %v", c.Addr, err)
 	}
 	switch {
 	case c.TLS != TLSRequired && c.TLS != TLSOpportunistic && c.TLS != TLSNone:
-		return fmt.Errorf("queue: smarthost tls must be %q, %q or %q", TLSRequired, TLSOpportunistic, TLSNone)
+		bad("tls", nil, "%q is not %s, %s or %s", c.TLS, TLSRequired, TLSOpportunistic, TLSNone)
 	case c.Username != "" && c.TLS == TLSNone:
-		return errors.New("queue: smarthost credentials need tls (AUTH is never sent in plain text)")
-	case c.Password != "" && c.Username == "":
-		return errors.New("queue: smarthost password without username")
-	case c.Timeout < time.Second:
-		return errors.New("queue: smarthost timeout must be ≥ 1s")
-	case c.MaxIdle < 1:
-		return errors.New("queue: smarthost max idle must be ≥ 1")
+		bad("username", nil, "credentials need tls (AUTH is never sent in plain text)")
 	}
-	return nil
+	if c.Password != "" && c.Username == "" {
+		bad("password", nil, "set without a username")
+	}
+	if c.Timeout < time.Second {
+		bad("timeout", nil, "%v: want at least 1s", c.Timeout)
+	}
+	if c.MaxIdle < 1 {
+		bad("max_idle", nil, "%d: want at least 1", c.MaxIdle)
+	}
+	return errors.Join(errs...)
 }
 
 // Smarthost is a NextHop that relays over SMTP to one server, with STARTTLS
@@ -99,10 +109,11 @@ type smtpConn struct {
 	idleSince time.Time
 }
 
-// NewSmarthost validates cfg and returns a Smarthost. It does not connect.
+// NewSmarthost validates cfg (start from DefaultSmarthostConfig) and returns a Smarthost. It does
+// not connect.
 func NewSmarthost(cfg SmarthostConfig) (*Smarthost, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("queue: smarthost: %w", err)
 	}
 	if cfg.HelloName == "" {
 		cfg.HelloName, _ = os.Hostname()

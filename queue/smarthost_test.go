@@ -6,8 +6,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/config"
 )
 
 var rawMessage = []byte("Subject: t\r\n\r\n.leading dot\r\nline\r\n")
@@ -27,32 +31,53 @@ func deliveryErrors(t *testing.T, errs []error) []*DeliveryError {
 }
 
 func TestSmarthostConfigValidate(t *testing.T) {
+	def := func(f func(*SmarthostConfig)) SmarthostConfig {
+		c := DefaultSmarthostConfig()
+		c.Addr = "relay:25"
+		f(&c)
+		return c
+	}
 	tests := []struct {
 		name    string
 		cfg     SmarthostConfig
-		wantErr string
+		wantErr string // the path of the problem
 	}{
-		{"defaults", SmarthostConfig{Addr: "relay:25"}, ""},
-		{"no addr", SmarthostConfig{}, "addr must be set"},
-		{"no port", SmarthostConfig{Addr: "relay"}, "host:port"},
-		{"bad tls", SmarthostConfig{Addr: "relay:25", TLS: "maybe"}, "tls must be"},
-		{"auth without tls", SmarthostConfig{Addr: "relay:25", TLS: TLSNone, Username: "u"}, "credentials need tls"},
-		{"negative idle", SmarthostConfig{Addr: "relay:25", MaxIdle: -1}, "max idle"},
+		{"defaults", def(func(*SmarthostConfig) {}), ""},
+		{"no addr", def(func(c *SmarthostConfig) { c.Addr = "" }), "addr"},
+		{"no port", def(func(c *SmarthostConfig) { c.Addr = "relay" }), "addr"},
+		{"bad tls", def(func(c *SmarthostConfig) { c.TLS = "maybe" }), "tls"},
+		{"zero tls", SmarthostConfig{Addr: "relay:25", Timeout: time.Minute, MaxIdle: 1}, "tls"},
+		{"auth without tls", def(func(c *SmarthostConfig) { c.TLS, c.Username = TLSNone, "u" }), "username"},
+		{"password without username", def(func(c *SmarthostConfig) { c.Password = "p" }), "password"},
+		{"short timeout", def(func(c *SmarthostConfig) { c.Timeout = time.Millisecond }), "timeout"},
+		{"zero timeout", def(func(c *SmarthostConfig) { c.Timeout = 0 }), "timeout"},
+		{"negative idle", def(func(c *SmarthostConfig) { c.MaxIdle = -1 }), "max_idle"},
+		{"zero idle", def(func(c *SmarthostConfig) { c.MaxIdle = 0 }), "max_idle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
 			err := cfg.Validate()
 			if tt.wantErr == "" {
-				if err != nil || cfg.TLS != TLSRequired || cfg.MaxIdle != defaultMaxIdle || cfg.Timeout != defaultSmarthostTimeout {
+				if err != nil || cfg.TLS != TLSRequired || cfg.MaxIdle != DefaultSmarthostMaxIdle || cfg.Timeout != DefaultSmarthostTimeout {
 					t.Fatalf("Validate() = %v, cfg %+v", err, cfg)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Validate() = %v, want %q", err, tt.wantErr)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Path != tt.wantErr {
+				t.Errorf("Validate() = %v, want a problem at %s", err, tt.wantErr)
 			}
 		})
+	}
+	// Every problem is reported, not only the first; NewSmarthost returns them as they are.
+	_, err := NewSmarthost(SmarthostConfig{Password: "p"})
+	var paths []string
+	for _, fe := range config.FieldErrors(err) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"addr", "tls", "password", "timeout", "max_idle"}; !slices.Equal(paths, want) {
+		t.Errorf("NewSmarthost(zero) = %v: problems at %q, want %q", err, paths, want)
 	}
 }
 

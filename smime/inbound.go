@@ -213,6 +213,26 @@ func classify(h mime.Header, mt string, params map[string]string) int {
 	return kindPlain
 }
 
+// detachedSignature returns the CMS bytes (BER or DER) of the signature part of e, a multipart/signed
+// S/MIME entity.
+func detachedSignature(e *mime.Entity) ([]byte, error) {
+	if e.PartsErr != nil {
+		return nil, e.PartsErr
+	}
+	if len(e.Parts) != 2 {
+		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
+	}
+	sp := e.Parts[1]
+	if sp.Err != nil {
+		return nil, sp.Err
+	}
+	if st := sp.MediaType; st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" &&
+		(st != "application/octet-stream" || !hasExt(sp.Header, sp.Params, ".p7s")) {
+		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, st)
+	}
+	return decodeBody(sp.Header, sp.Body)
+}
+
 // hasExt reports whether the Content-Type name= or Content-Disposition filename= ends in ext.
 func hasExt(h mime.Header, params map[string]string, ext string) bool {
 	names := []string{params["name"]}
@@ -249,21 +269,7 @@ func decodeBody(h mime.Header, body []byte) ([]byte, error) {
 
 // detached verifies a multipart/signed S/MIME entity and returns its signed part.
 func (w *walker) detached(e *mime.Entity) (*mime.Entity, error) {
-	if e.PartsErr != nil {
-		return nil, e.PartsErr
-	}
-	if len(e.Parts) != 2 {
-		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
-	}
-	sp := e.Parts[1]
-	if sp.Err != nil {
-		return nil, sp.Err
-	}
-	if st := sp.MediaType; st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" &&
-		(st != "application/octet-stream" || !hasExt(sp.Header, sp.Params, ".p7s")) {
-		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, st)
-	}
-	sig, err := decodeBody(sp.Header, sp.Body)
+	sig, err := detachedSignature(e)
 	if err != nil {
 		return nil, err
 	}

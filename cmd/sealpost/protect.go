@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/sealpost/sealpost/tsa"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,172 +11,218 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
+	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
+	"github.com/sealpost/sealpost/tsa"
 )
 
 // maxMessage bounds what protect reads from stdin; the relay has its own configured limit.
 const maxMessage = 64 << 20
 
+// protectOptions are sealpost protect's flags, parsed.
+type protectOptions struct {
+	data, from, to, prefer, outdir string
+	signOnly, hp, gcm, oaep        bool
+	p12, pgpKey                    string
+	signerPass, pgpPass            keys.Secret
+	tsaURLs, tsaRoots              string
+	timeout                        time.Duration
+	method                         keys.Method // -prefer
+	rcpts                          []string    // -to
+}
+
+// protected is one output message and the file it goes to under -outdir.
+type protected struct {
+	name string
+	data []byte
+}
+
 func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("protect", stdout)
-	data := fs.String("data", "", "data directory (required)")
-	from := fs.String("from", "", "sender address; must be the message's From address (required)")
-	to := fs.String("to", "", "comma-separated recipient addresses (required unless -sign-only)")
-	prefer := fs.String("prefer", "smime", "method for a customer with both an S/MIME certificate and an OpenPGP key, and for -sign-only: smime or pgp")
-	outdir := fs.String("outdir", "", "write smime.eml and pgp.eml here (needed when the recipients need both methods)")
-	signOnly := fs.Bool("sign-only", false, "sign and timestamp without encrypting")
-	hp := fs.Bool("header-protection", false, "protect header fields (RFC 9788): encrypted mail shows outside only From, To, Cc (bare addresses), Date, Message-ID and Subject [...]")
-	gcm := fs.Bool("gcm", false, "S/MIME: AES-256-GCM AuthEnvelopedData, only if every recipient's client reads it")
-	oaep := fs.Bool("oaep", false, "S/MIME: wrap the content key with RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5")
-	p12 := fs.String("signer-p12", "", "S/MIME: sign with this PKCS#12 identity instead of the data directory's signer")
-	passFile := fs.String("signer-pass-file", "", "file holding the PKCS#12 password")
-	passEnv := fs.String("signer-pass-env", "", "environment variable holding the PKCS#12 password")
-	pgpKey := fs.String("pgp-key", "", "OpenPGP: sign with this armored secret key instead of the data directory's")
-	pgpPassFile := fs.String("pgp-pass-file", "", "file holding the OpenPGP key's passphrase")
-	pgpPassEnv := fs.String("pgp-pass-env", "", "environment variable holding the OpenPGP key's passphrase")
-	tsaURLs := fs.String("tsa", "", "comma-separated RFC 3161 TSA URLs tried in order (default: the embedded TSA)")
-	tsaRoots := fs.String("tsa-roots", "", "PEM file of roots the TSAs chain to (default: the data directory's roots)")
-	timeout := fs.Duration("tsa-timeout", 10*time.Second, "time allowed to each TSA")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: protect reads the message from stdin and takes no arguments", errUsage)
-	}
-	if *from == "" {
-		return fmt.Errorf("%w: -from is required", errUsage)
-	}
-	method, err := keys.ParseMethod(*prefer)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	rcpts := splitList(*to)
-	if len(rcpts) == 0 && !*signOnly {
-		return fmt.Errorf("%w: -to is required (or -sign-only)", errUsage)
-	}
-	dir, err := existingDataDir(*data)
+	o, err := parseProtect(args, stdout)
 	if err != nil {
 		return err
 	}
-
-	// Every recipient must have a usable key before anything is signed.
-	var smimeTo []smime.Recipient
-	var pgpTo []*openpgp.Entity
-	if !*signOnly {
-		d, err := dir.Directory()
-		if err != nil {
-			return err
-		}
-		var refused []string
-		for _, r := range rcpts {
-			c, err := d.Choose(r, method)
-			switch {
-			case err != nil:
-				refused = append(refused, err.Error())
-			case c.Method == keys.MethodPGP:
-				pgpTo = append(pgpTo, c.PGPKey)
-			default:
-				smimeTo = append(smimeTo, smime.Recipient{Certificate: c.Certificate, GCM: *gcm, OAEP: *oaep})
-			}
-		}
-		if len(refused) > 0 {
-			return fmt.Errorf("not protected, refused %d of %d recipients: %s", len(refused), len(rcpts), strings.Join(refused, "; "))
-		}
-		if len(smimeTo) > 0 && len(pgpTo) > 0 && *outdir == "" {
-			return fmt.Errorf("%w: these recipients need both S/MIME and OpenPGP, so there are two messages: give -outdir DIR", errUsage)
-		}
+	dir, err := existingDataDir(o.data)
+	if err != nil {
+		return err
 	}
-
+	plan, err := o.plan(dir)
+	if err != nil {
+		return err
+	}
 	msg, err := readMessage("-", stdin)
 	if err != nil {
 		return err
 	}
-	if err := checkFrom(msg, *from); err != nil {
+	if err := checkFrom(msg, o.from); err != nil {
 		return err
 	}
-	tc := tsa.DefaultConfig()
-	tc.URLs, tc.Roots, tc.Timeout = splitList(*tsaURLs), *tsaRoots, config.Duration(*timeout)
-	ts, err := newTimestamper(dir, tc)
+	outs, err := o.protect(context.Background(), dir, msg, plan)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	type output struct {
-		name string
-		data []byte
+	return writeProtected(stdout, o.outdir, outs)
+}
+
+func parseProtect(args []string, stdout io.Writer) (*protectOptions, error) {
+	o := &protectOptions{}
+	fs := newFlags("protect", stdout)
+	fs.StringVar(&o.data, "data", "", "data directory (required)")
+	fs.StringVar(&o.from, "from", "", "sender address; must be the message's From address (required)")
+	fs.StringVar(&o.to, "to", "", "comma-separated recipient addresses (required unless -sign-only)")
+	fs.StringVar(&o.prefer, "prefer", "smime", "method for a customer with both an S/MIME certificate and an OpenPGP key, and for -sign-only: smime or pgp")
+	fs.StringVar(&o.outdir, "outdir", "", "write smime.eml and pgp.eml here (needed when the recipients need both methods)")
+	fs.BoolVar(&o.signOnly, "sign-only", false, "sign and timestamp without encrypting")
+	fs.BoolVar(&o.hp, "header-protection", false, "protect header fields (RFC 9788): encrypted mail shows outside only From, To, Cc (bare addresses), Date, Message-ID and Subject [...]")
+	fs.BoolVar(&o.gcm, "gcm", false, "S/MIME: AES-256-GCM AuthEnvelopedData, only if every recipient's client reads it")
+	fs.BoolVar(&o.oaep, "oaep", false, "S/MIME: wrap the content key with RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5")
+	fs.StringVar(&o.p12, "signer-p12", "", "S/MIME: sign with this PKCS#12 identity instead of the data directory's signer")
+	fs.StringVar(&o.signerPass.File, "signer-pass-file", "", "file holding the PKCS#12 password")
+	fs.StringVar(&o.signerPass.Env, "signer-pass-env", "", "environment variable holding the PKCS#12 password")
+	fs.StringVar(&o.pgpKey, "pgp-key", "", "OpenPGP: sign with this armored secret key instead of the data directory's")
+	fs.StringVar(&o.pgpPass.File, "pgp-pass-file", "", "file holding the OpenPGP key's passphrase")
+	fs.StringVar(&o.pgpPass.Env, "pgp-pass-env", "", "environment variable holding the OpenPGP key's passphrase")
+	fs.StringVar(&o.tsaURLs, "tsa", "", "comma-separated RFC 3161 TSA URLs tried in order (default: the embedded TSA)")
+	fs.StringVar(&o.tsaRoots, "tsa-roots", "", "PEM file of roots the TSAs chain to (default: the data directory's roots)")
+	fs.DurationVar(&o.timeout, "tsa-timeout", 10*time.Second, "time allowed to each TSA")
+	if err := parse(fs, args); err != nil {
+		return nil, err
 	}
-	var outs []output
-	// The message is prepared once, when the first protector needs it, and shared by both.
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: protect reads the message from stdin and takes no arguments", errUsage)
+	}
+	if o.from == "" {
+		return nil, fmt.Errorf("%w: -from is required", errUsage)
+	}
+	var err error
+	if o.method, err = keys.ParseMethod(o.prefer); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if o.rcpts = splitList(o.to); len(o.rcpts) == 0 && !o.signOnly {
+		return nil, fmt.Errorf("%w: -to is required (or -sign-only)", errUsage)
+	}
+	return o, nil
+}
+
+// plan splits the recipients by method as the relay does (outbound.Choose), before anything is
+// signed: every recipient must have a usable key. With -sign-only the plan is empty.
+func (o *protectOptions) plan(dir keys.DataDir) (outbound.Plan, error) {
+	if o.signOnly {
+		return outbound.Plan{}, nil
+	}
+	d, err := dir.Directory()
+	if err != nil {
+		return outbound.Plan{}, err
+	}
+	plan, refused := outbound.Choose(d, o.rcpts, o.method)
+	if len(refused) > 0 {
+		why := make([]string, len(refused))
+		for i, err := range refused {
+			why[i] = err.Error()
+		}
+		return outbound.Plan{}, fmt.Errorf("not protected, refused %d of %d recipients: %s", len(refused), len(o.rcpts), strings.Join(why, "; "))
+	}
+	for i := range plan.SMIME {
+		plan.SMIME[i].GCM, plan.SMIME[i].OAEP = o.gcm, o.oaep
+	}
+	if len(plan.SMIME) > 0 && len(plan.PGP) > 0 && o.outdir == "" {
+		return outbound.Plan{}, fmt.Errorf("%w: these recipients need both S/MIME and OpenPGP, so there are two messages: give -outdir DIR", errUsage)
+	}
+	return plan, nil
+}
+
+// protect makes the S/MIME and the OpenPGP message plan asks for (with -sign-only, the -prefer
+// method's signed message). The message is prepared once, when the first protector is ready, and
+// shared by both.
+func (o *protectOptions) protect(ctx context.Context, dir keys.DataDir, msg []byte, plan outbound.Plan) ([]protected, error) {
+	tc := tsa.DefaultConfig()
+	tc.URLs, tc.Roots, tc.Timeout = splitList(o.tsaURLs), o.tsaRoots, config.Duration(o.timeout)
+	ts, err := newTimestamper(dir, tc)
+	if err != nil {
+		return nil, err
+	}
 	var prep *mime.Prepared
 	prepared := func() (*mime.Prepared, error) {
 		if prep != nil {
 			return prep, nil
 		}
 		var err error
-		prep, err = mime.Prepare(msg, mime.Options{HeaderProtection: *hp, Encrypted: !*signOnly})
+		prep, err = mime.Prepare(msg, mime.Options{HeaderProtection: o.hp, Encrypted: !o.signOnly})
 		return prep, err
 	}
-	if (*signOnly && method == keys.MethodSMIME) || len(smimeTo) > 0 {
-		signer, err := loadSigner(dir, *p12, keys.Secret{File: *passFile, Env: *passEnv})
+	var outs []protected
+	if (o.signOnly && o.method == keys.MethodSMIME) || len(plan.SMIME) > 0 {
+		out, err := o.protectSMIME(ctx, dir, ts, prepared, plan.SMIME)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		p, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
-		if err != nil {
-			return err
-		}
-		pp, err := prepared()
-		if err != nil {
-			return err
-		}
-		var out []byte
-		if *signOnly {
-			out, err = p.Sign(ctx, pp)
-		} else {
-			out, err = p.Protect(ctx, pp, smimeTo)
-		}
-		if err != nil {
-			return err
-		}
-		outs = append(outs, output{"smime.eml", out})
+		outs = append(outs, protected{"smime.eml", out})
 	}
-	if (*signOnly && method == keys.MethodPGP) || len(pgpTo) > 0 {
-		key, err := loadPGPKey(dir, *pgpKey, keys.Secret{File: *pgpPassFile, Env: *pgpPassEnv})
+	if (o.signOnly && o.method == keys.MethodPGP) || len(plan.PGP) > 0 {
+		out, err := o.protectPGP(ctx, dir, ts, prepared, plan.PGP)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		p, err := pgp.NewProtector(key, pgp.WithTimestamper(ts))
-		if err != nil {
-			return err
-		}
-		pp, err := prepared()
-		if err != nil {
-			return err
-		}
-		var out []byte
-		if *signOnly {
-			out, err = p.Sign(ctx, pp)
-		} else {
-			out, err = p.Protect(ctx, pp, pgpTo)
-		}
-		if err != nil {
-			return err
-		}
-		outs = append(outs, output{"pgp.eml", out})
+		outs = append(outs, protected{"pgp.eml", out})
 	}
-	if *outdir == "" {
-		_, err = stdout.Write(outs[0].data)
+	return outs, nil
+}
+
+func (o *protectOptions) protectSMIME(ctx context.Context, dir keys.DataDir, ts tsa.Timestamper, prepared func() (*mime.Prepared, error), to []smime.Recipient) ([]byte, error) {
+	signer, err := loadSigner(dir, o.p12, o.signerPass)
+	if err != nil {
+		return nil, err
+	}
+	p, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
+	if err != nil {
+		return nil, err
+	}
+	pp, err := prepared()
+	if err != nil {
+		return nil, err
+	}
+	if o.signOnly {
+		return p.Sign(ctx, pp)
+	}
+	return p.Protect(ctx, pp, to)
+}
+
+func (o *protectOptions) protectPGP(ctx context.Context, dir keys.DataDir, ts tsa.Timestamper, prepared func() (*mime.Prepared, error), to []*openpgp.Entity) ([]byte, error) {
+	key, err := loadPGPKey(dir, o.pgpKey, o.pgpPass)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pgp.NewProtector(key, pgp.WithTimestamper(ts))
+	if err != nil {
+		return nil, err
+	}
+	pp, err := prepared()
+	if err != nil {
+		return nil, err
+	}
+	if o.signOnly {
+		return p.Sign(ctx, pp)
+	}
+	return p.Protect(ctx, pp, to)
+}
+
+// writeProtected writes the one message to stdout, or each to its file under outdir (naming the
+// files on stdout).
+func writeProtected(stdout io.Writer, outdir string, outs []protected) error {
+	if outdir == "" {
+		_, err := stdout.Write(outs[0].data)
 		return err
 	}
 	for _, o := range outs {
-		if err := os.WriteFile(filepath.Join(*outdir, o.name), o.data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(outdir, o.name), o.data, 0o600); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\n", filepath.Join(*outdir, o.name))
+		fmt.Fprintf(stdout, "%s\n", filepath.Join(outdir, o.name))
 	}
 	return nil
 }
@@ -211,11 +256,11 @@ func checkFrom(msg []byte, from string) error {
 	if err != nil {
 		return err
 	}
-	want, err := keys.NormalizeAddress(from)
+	want, err := address.Normalize(from)
 	if err != nil {
 		return fmt.Errorf("%w: -from %s is not an email address", errUsage, quoteInput(from))
 	}
-	if !keys.SameAddress(want, got) {
+	if !address.Same(want, got) {
 		return fmt.Errorf("-from %s differs from the message's From address %s", want, quoteInput(got))
 	}
 	return nil

@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
 	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
@@ -55,69 +52,29 @@ func cmdTimestampExtract(args []string, stdout io.Writer) error {
 
 // extractTimestamp finds the signature in data — a signed message (S/MIME or PGP/MIME
 // multipart/signed), a CMS SignedData (DER or base64), or OpenPGP data holding a signature (armored
-// or binary, e.g. the output of gpg --decrypt --unwrap) — and returns its value and token.
+// or binary, e.g. the output of gpg --decrypt --unwrap) — and returns its value and token. It only
+// picks the protocol: smime and pgp extract.
 func extractTimestamp(data []byte) (sigValue, token []byte, kind string, err error) {
-	if h, body, err := mime.SplitEntity(mime.ToCRLF(data)); err == nil && h.Get("Content-Type") != "" {
-		mt, params, err := mime.MediaType(h)
-		if err != nil || mt != "multipart/signed" {
+	const cms, openPGP = "CMS (S/MIME)", "OpenPGP"
+	if root, err := mime.Parse(mime.ToCRLF(data)); err == nil && root.Header.Get("Content-Type") != "" {
+		if root.Err != nil || root.MediaType != "multipart/signed" {
+			mt := root.MediaType
+			if root.Err != nil {
+				mt = ""
+			}
 			return nil, nil, "", fmt.Errorf("not a signed message (%s); decrypt it first (openssl cms -decrypt, or gpg --decrypt --unwrap)", mt)
 		}
-		_, parts, err := mime.MultipartParts(body, params["boundary"])
-		if err != nil || len(parts) != 2 {
-			return nil, nil, "", fmt.Errorf("multipart/signed without two parts: %v", err)
+		if strings.Contains(strings.ToLower(root.Params["protocol"]), "pkcs7") {
+			sigValue, token, err = smime.ExtractTimestamp(data)
+			return sigValue, token, cms, err
 		}
-		_, sigBody, err := mime.SplitEntity(parts[1])
-		if err != nil {
-			return nil, nil, "", err
-		}
-		if strings.Contains(strings.ToLower(params["protocol"]), "pkcs7") {
-			if data, err = mime.DecodeBase64(sigBody); err != nil {
-				return nil, nil, "", err
-			}
-		} else {
-			data = sigBody
-		}
+		sigValue, token, err = pgp.ExtractTimestamp(data)
+		return sigValue, token, openPGP, err
 	}
-	trimmed := bytes.TrimSpace(data)
-	switch {
-	case bytes.HasPrefix(trimmed, []byte("-----BEGIN PGP")):
-		block, err := armor.Decode(bytes.NewReader(trimmed))
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return openPGPTimestamp(block.Body)
-	case len(trimmed) > 0 && trimmed[0]&0x80 != 0:
-		return openPGPTimestamp(bytes.NewReader(data))
-	case len(trimmed) > 0 && trimmed[0] != 0x30:
-		if der, err := mime.DecodeBase64(trimmed); err == nil {
-			data = der
-		}
+	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("-----BEGIN PGP")) || len(trimmed) > 0 && trimmed[0]&0x80 != 0 {
+		sigValue, token, err = pgp.ExtractTimestamp(data)
+		return sigValue, token, openPGP, err
 	}
-	sigValue, token, err = smime.TimestampOf(data)
-	return sigValue, token, "CMS (S/MIME)", err
-}
-
-func openPGPTimestamp(r io.Reader) ([]byte, []byte, string, error) {
-	pr := packet.NewReader(r)
-	for {
-		p, err := pr.Next()
-		if err == io.EOF {
-			return nil, nil, "", errors.New("no OpenPGP signature found (an encrypted message must be unwrapped first: gpg --decrypt --unwrap)")
-		}
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("OpenPGP: %w", err)
-		}
-		switch p := p.(type) {
-		case *packet.LiteralData:
-			if _, err := io.Copy(io.Discard, p.Body); err != nil {
-				return nil, nil, "", err
-			}
-		case *packet.Signature:
-			value, err := pgp.SignatureValue(p)
-			if err != nil {
-				return nil, nil, "", err
-			}
-			return value, pgp.TimestampToken(p), "OpenPGP", nil
-		}
-	}
+	sigValue, token, err = smime.ExtractTimestamp(data)
+	return sigValue, token, cms, err
 }
