@@ -313,7 +313,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if in != nil {
 		go in.desk.Start(wctx)
 		go func() { inst.done <- in.srv.Serve(in.ln) }()
-		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased, log)
+		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased)
 	}
 	return inst, nil
 }
@@ -342,7 +342,7 @@ func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory,
 // startInbound opens the desk's spool and the quarantine and binds the inbound listener.
 func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
 	st backend, m *ops.Metrics, log *slog.Logger) (in *inboundListener, err error) {
-	held, err := quarantine.Open(quarantineDir(cfg), st)
+	held, err := quarantine.Open(quarantineDir(cfg), st, quarantine.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
