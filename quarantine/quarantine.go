@@ -40,10 +40,18 @@ type Message struct {
 type Quarantine struct {
 	files *files
 	index Index
+	log   *slog.Logger
 }
 
+// Option configures a Quarantine at Open.
+type Option func(*Quarantine)
+
+// WithLogger sets the logger Run reports deliveries and failures to (default, and with nil:
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(q *Quarantine) { q.log = l } }
+
 // Open opens (creating, mode 0700) the quarantine in dir, indexed by index.
-func Open(dir string, index Index) (*Quarantine, error) {
+func Open(dir string, index Index, opts ...Option) (*Quarantine, error) {
 	if index == nil {
 		return nil, errors.New("quarantine: an index is required")
 	}
@@ -51,7 +59,14 @@ func Open(dir string, index Index) (*Quarantine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Quarantine{files: f, index: index}, nil
+	q := &Quarantine{files: f, index: index}
+	for _, o := range opts {
+		o(q)
+	}
+	if q.log == nil {
+		q.log = slog.Default()
+	}
+	return q, nil
 }
 
 // Hold keeps m as received and indexes it with entry (received, header From, reason, verdict;
@@ -140,18 +155,18 @@ func (q *Quarantine) DeliverReleased(ctx context.Context, deliver Deliver) (int,
 	return n, errors.Join(errs...)
 }
 
-// Run calls DeliverReleased now and every interval until ctx ends, logging what it delivered and
-// what failed.
-func (q *Quarantine) Run(ctx context.Context, interval time.Duration, deliver Deliver, log *slog.Logger) {
+// Run calls DeliverReleased now and every interval until ctx ends, logging (WithLogger) what it
+// delivered and what failed.
+func (q *Quarantine) Run(ctx context.Context, interval time.Duration, deliver Deliver) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		n, err := q.DeliverReleased(ctx, deliver)
 		if n > 0 {
-			log.Info("released held messages delivered to the desk", "count", n)
+			q.log.Info("released held messages delivered to the desk", "count", n)
 		}
 		if err != nil && ctx.Err() == nil {
-			log.Warn("releasing held messages", "error", err)
+			q.log.Warn("releasing held messages", "error", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -65,18 +65,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		dirPath = tmp
 	}
 	w := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
-
-	cfg := defaultConfig()
-	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = dirPath, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.resolvePaths()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	dir := keys.DataDir(dirPath)
-	if err := dir.Init(cfg.Senders, keys.WithSupportAddresses(cfg.Inbound.SupportAddresses...)); err != nil {
-		return err
-	}
-	alice, carol, err := demoCustomers(dir)
+	cfg, r, err := demoDataDir(dirPath)
 	if err != nil {
 		return err
 	}
@@ -89,8 +78,43 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	defer inst.Close()
 	w("sealpost demo: gateway on %s, data in %s", inst.Addr(), dirPath)
 	w("  customers: %s has an S/MIME certificate, %s an OpenPGP key, %s none", demoAlice, demoCarol, demoBob)
+	if err := demoSend(inst.Addr().String(), cfg.Delivery.Maildir, *data != "", r, w); err != nil {
+		return err
+	}
+	if *data == "" {
+		w("everything was in %s, which is removed now; sealpost demo -data DIR keeps it, with the customers' keys and the commands that open each message", dirPath)
+		return nil
+	}
+	w("the outbox is %s: every file in it is signed, timestamped and, where a key exists, encrypted", cfg.Delivery.Maildir)
+	w("the customers' keys are in %s", filepath.Join(dirPath, "customers"))
+	return nil
+}
 
-	c, err := dialSMTP(inst.Addr().String())
+// demoDataDir makes the demo's configuration and data directory (the bank's development
+// identities and the customers' keys), and the reader that opens what is delivered to them.
+func demoDataDir(dirPath string) (Config, *demoReader, error) {
+	cfg := defaultConfig()
+	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = dirPath, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.resolvePaths()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, nil, err
+	}
+	dir := keys.DataDir(dirPath)
+	if err := dir.Init(cfg.Senders, keys.WithSupportAddresses(cfg.Inbound.SupportAddresses...)); err != nil {
+		return Config{}, nil, err
+	}
+	alice, carol, err := demoCustomers(dir)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, &demoReader{dir: dir, alice: alice, carol: carol}, nil
+}
+
+// demoSend sends the demo's messages through the gateway at addr, waits for what was accepted to
+// be delivered to maildir, and has r open each delivered message (with the commands that open it
+// by hand when keep).
+func demoSend(addr, maildir string, keep bool, r *demoReader, w func(string, ...any)) error {
+	c, err := dialSMTP(addr)
 	if err != nil {
 		return err
 	}
@@ -108,75 +132,92 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		expected[mime.HeaderValue([]byte(m.msg), "Message-ID")] = m.what
 		w("%-9s → %-18s %s", m.what, m.to, res.Reply)
 	}
-
-	files, err := waitForMaildirFiles(cfg.Delivery.Maildir, len(expected), 15*time.Second)
+	files, err := waitForMaildirFiles(maildir, len(expected), 15*time.Second)
 	if err != nil {
 		return err
 	}
-	var open opener // the commands a reader runs by hand; only when the directory is kept
-	if *data != "" {
-		if open, err = keepCustomers(dir, alice, carol); err != nil {
+	if keep { // the commands a reader runs by hand; only when the directory is kept
+		if r.commands, err = keepCustomers(r.dir, r.alice, r.carol); err != nil {
 			return err
 		}
 	}
-	ca, err := dir.Identity("ca")
-	if err != nil {
-		return err
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Certificate())
-	bank, err := dir.PGPKey()
-	if err != nil {
+	if err := r.trustBank(); err != nil {
 		return err
 	}
 	for _, file := range files {
-		msg, err := os.ReadFile(file)
-		if err != nil {
+		if err := r.open(file, w); err != nil {
 			return err
 		}
-		to := mime.HeaderValue(msg, "To")
-		subject := mime.HeaderValue(msg, "Subject")
-		switch {
-		case strings.Contains(to, demoAlice):
-			o, err := smime.Inspect(msg, smime.InboundOptions{Identities: []*keys.Identity{alice}, Roots: roots, TSARoots: roots})
-			if err == nil {
-				err = o.Err()
-			}
-			if err != nil {
-				return fmt.Errorf("alice cannot open her statement: %w", err)
-			}
-			w("delivered → alice: S/MIME, AES-256-CBC; she decrypts it, signature by %q valid, timestamped %s",
-				o.Signer.Subject.CommonName, o.Timestamp.Time.UTC().Format(time.RFC3339))
-			open.print(w, open.alice, file)
-		case strings.Contains(to, demoCarol):
-			o, err := pgp.Inspect(msg, pgp.InboundOptions{Decrypt: openpgp.EntityList{carol}, Signers: openpgp.EntityList{bank}, TSARoots: roots})
-			if err == nil {
-				err = o.Err()
-			}
-			if err != nil {
-				return fmt.Errorf("carol cannot open her OTP: %w", err)
-			}
-			w("delivered → carol: PGP/MIME, SEIPD+MDC; signature by %X valid, timestamped %s", o.Signer.PrimaryKey.Fingerprint[12:], o.Timestamp.Time.UTC().Format(time.RFC3339))
-			w("           outer Subject %q; the code is only inside: %q", subject, mime.HeaderValue(o.Content, "Subject"))
-			open.print(w, open.carol, file)
-		case strings.Contains(to, demoBob):
-			o, err := smime.Inspect(msg, smime.InboundOptions{Roots: roots, TSARoots: roots})
-			if err == nil {
-				err = o.Err()
-			}
-			if err != nil {
-				return fmt.Errorf("bob's support reply does not verify: %w", err)
-			}
-			w("delivered → bob:   signed only (support mail may go unencrypted to a customer without a key); signature valid, encrypted=%v", o.Encrypted)
-			open.print(w, open.bob, file)
+	}
+	return nil
+}
+
+// demoReader opens delivered mail as each demo customer would, trusting the bank's CA and
+// OpenPGP key.
+type demoReader struct {
+	dir      keys.DataDir
+	alice    *keys.Identity
+	carol    *openpgp.Entity
+	roots    *x509.CertPool
+	bank     *openpgp.Entity
+	commands opener
+}
+
+// trustBank reads the bank's CA certificate and OpenPGP key from the data directory.
+func (r *demoReader) trustBank() error {
+	ca, err := r.dir.Identity("ca")
+	if err != nil {
+		return err
+	}
+	r.roots = x509.NewCertPool()
+	r.roots.AddCert(ca.Certificate())
+	r.bank, err = r.dir.PGPKey()
+	return err
+}
+
+// open opens one delivered message as its customer and says what they find.
+func (r *demoReader) open(file string, w func(string, ...any)) error {
+	msg, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	to := mime.HeaderValue(msg, "To")
+	subject := mime.HeaderValue(msg, "Subject")
+	open, roots := r.commands, r.roots
+	switch {
+	case strings.Contains(to, demoAlice):
+		o, err := smime.Inspect(msg, smime.InboundOptions{Identities: []*keys.Identity{r.alice}, Roots: roots, TSARoots: roots})
+		if err == nil {
+			err = o.Err()
 		}
+		if err != nil {
+			return fmt.Errorf("alice cannot open her statement: %w", err)
+		}
+		w("delivered → alice: S/MIME, AES-256-CBC; she decrypts it, signature by %q valid, timestamped %s",
+			o.Signer.Subject.CommonName, o.Timestamp.Time.UTC().Format(time.RFC3339))
+		open.print(w, open.alice, file)
+	case strings.Contains(to, demoCarol):
+		o, err := pgp.Inspect(msg, pgp.InboundOptions{Decrypt: openpgp.EntityList{r.carol}, Signers: openpgp.EntityList{r.bank}, TSARoots: roots})
+		if err == nil {
+			err = o.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("carol cannot open her OTP: %w", err)
+		}
+		w("delivered → carol: PGP/MIME, SEIPD+MDC; signature by %X valid, timestamped %s", o.Signer.PrimaryKey.Fingerprint[12:], o.Timestamp.Time.UTC().Format(time.RFC3339))
+		w("           outer Subject %q; the code is only inside: %q", subject, mime.HeaderValue(o.Content, "Subject"))
+		open.print(w, open.carol, file)
+	case strings.Contains(to, demoBob):
+		o, err := smime.Inspect(msg, smime.InboundOptions{Roots: roots, TSARoots: roots})
+		if err == nil {
+			err = o.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("bob's support reply does not verify: %w", err)
+		}
+		w("delivered → bob:   signed only (support mail may go unencrypted to a customer without a key); signature valid, encrypted=%v", o.Encrypted)
+		open.print(w, open.bob, file)
 	}
-	if *data == "" {
-		w("everything was in %s, which is removed now; sealpost demo -data DIR keeps it, with the customers' keys and the commands that open each message", dirPath)
-		return nil
-	}
-	w("the outbox is %s: every file in it is signed, timestamped and, where a key exists, encrypted", cfg.Delivery.Maildir)
-	w("the customers' keys are in %s", filepath.Join(dirPath, "customers"))
 	return nil
 }
 

@@ -77,9 +77,18 @@ func loadRole(dir keys.DataDir, hsm HSMConfig, role keys.Role) (*keys.Identity, 
 // whose mail would be refused, say), and the roles whose identity is missing and would be created as
 // development identities at start.
 func preflight(cfg Config, now time.Time) (problems, inconsistent []error, create []keys.Role) {
+	loaded, problems, create := preflightIdentities(cfg, now)
+	inconsistent = ruleProblems(cfg, loaded[keys.RoleSigner], loaded[keys.RoleSupport])
+	return append(problems, preflightFiles(cfg)...), inconsistent, create
+}
+
+// preflightIdentities loads the certificates of the bank's identities the configuration runs on
+// and checks the file ones for their role; it returns them (only file identities have their key),
+// every problem, and the roles a development configuration would create.
+func preflightIdentities(cfg Config, now time.Time) (loaded map[keys.Role]*keys.Identity, problems []error, create []keys.Role) {
 	dir := keys.DataDir(cfg.Data)
 	dev := cfg.Identities == identitiesDevelopment
-	loaded := map[keys.Role]*keys.Identity{} // certificates, for the rules; only file identities have their key here
+	loaded = map[keys.Role]*keys.Identity{}
 	for _, role := range cfg.roles() {
 		if h := cfg.HSM.hsmFor(role); h != nil {
 			id, err := hsmCertificate(*h)
@@ -120,9 +129,15 @@ func preflight(cfg Config, now time.Time) (problems, inconsistent []error, creat
 			}
 		}
 	}
-	inconsistent = ruleProblems(cfg, loaded[keys.RoleSigner], loaded[keys.RoleSupport])
+	return loaded, problems, create
+}
+
+// preflightFiles checks the other files the configuration names: the recipient directory, the ops
+// token, the DKIM keys, the smarthosts' passwords and the external TSAs' roots.
+func preflightFiles(cfg Config) []error {
+	var problems []error
 	if _, err := os.Stat(cfg.Data); err == nil {
-		if _, err := dir.Directory(); err != nil {
+		if _, err := keys.DataDir(cfg.Data).Directory(); err != nil {
 			problems = append(problems, fmt.Errorf("recipient directory: %w", err))
 		}
 		if cfg.Ops.Enabled {
@@ -151,7 +166,7 @@ func preflight(cfg Config, now time.Time) (problems, inconsistent []error, creat
 			problems = append(problems, config.Prefix("tsa.roots", err))
 		}
 	}
-	return problems, inconsistent, create
+	return problems
 }
 
 // hsmCertificate reads the certificate chain an HSM key pair is configured with (no login).

@@ -349,7 +349,27 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The keys of the address: those in the directory naming it, and those registered for it.
+	found, order := addressKeys(d, regs, addr, want)
+	switch {
+	case len(order) == 0 && want != "":
+		return fmt.Errorf("%s has no key with fingerprint %s (see sealpost keys list)", addr, want)
+	case len(order) == 0:
+		return fmt.Errorf("%s has no registered key and none in the recipient directory", addr)
+	case len(order) > 1 && want != "":
+		return fmt.Errorf("fingerprint %s names %d keys of %s: give more digits", want, len(order), addr)
+	}
+	for _, fp := range order {
+		if err := removeKey(ctx, st, dir, addr, fp, found[fp], stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addressKeys returns the keys of addr whose fingerprint starts with want (every key when want is
+// empty): those in the directory naming it, with their entry, and those registered for it (a nil
+// entry when the directory does not hold it), in that order.
+func addressKeys(d *keys.Directory, regs []store.Registration, addr, want string) (map[string]*keys.Entry, []string) {
 	found := map[string]*keys.Entry{}
 	var order []string
 	add := func(fp string, e *keys.Entry) {
@@ -371,46 +391,40 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	for _, r := range regs {
 		add(r.Fingerprint, nil)
 	}
-	switch {
-	case len(order) == 0 && want != "":
-		return fmt.Errorf("%s has no key with fingerprint %s (see sealpost keys list)", addr, want)
-	case len(order) == 0:
-		return fmt.Errorf("%s has no registered key and none in the recipient directory", addr)
-	case len(order) > 1 && want != "":
-		return fmt.Errorf("fingerprint %s names %d keys of %s: give more digits", want, len(order), addr)
+	return found, order
+}
+
+// removeKey unregisters the key fp (directory entry e, nil when not in the directory) for addr,
+// and removes it from the recipient directory unless another address it names keeps it registered.
+func removeKey(ctx context.Context, st registry, dir keys.DataDir, addr, fp string, e *keys.Entry, stdout io.Writer) error {
+	if err := st.Unregister(ctx, addr, fp); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	for _, fp := range order {
-		if err := st.Unregister(ctx, addr, fp); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		e := found[fp]
-		if e == nil {
-			fmt.Fprintf(stdout, "unregistered %s for %s (it was not in the recipient directory)\n", fp[:fingerprintShown], addr)
+	if e == nil {
+		fmt.Fprintf(stdout, "unregistered %s for %s (it was not in the recipient directory)\n", fp[:fingerprintShown], addr)
+		return nil
+	}
+	var others []string
+	for _, a := range e.Addresses {
+		if keys.SameAddress(a, addr) {
 			continue
 		}
-		// A key naming other addresses stays in the directory while any of them keeps it registered.
-		var others []string
-		for _, a := range e.Addresses {
-			if keys.SameAddress(a, addr) {
-				continue
-			}
-			regs, err := st.Registrations(ctx, a)
-			if err != nil {
-				return err
-			}
-			if slices.ContainsFunc(regs, func(r store.Registration) bool { return r.Fingerprint == fp }) {
-				others = append(others, a)
-			}
-		}
-		if len(others) > 0 {
-			fmt.Fprintf(stdout, "unregistered %s %s for %s; kept in the recipient directory for %s\n", e.Kind(), fp[:fingerprintShown], addr, strings.Join(others, ", "))
-			continue
-		}
-		if err := dir.RemoveRecipient(fp); err != nil {
+		regs, err := st.Registrations(ctx, a)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %s %s of %s\n", e.Kind(), fp[:fingerprintShown], addr)
+		if slices.ContainsFunc(regs, func(r store.Registration) bool { return r.Fingerprint == fp }) {
+			others = append(others, a)
+		}
 	}
+	if len(others) > 0 {
+		fmt.Fprintf(stdout, "unregistered %s %s for %s; kept in the recipient directory for %s\n", e.Kind(), fp[:fingerprintShown], addr, strings.Join(others, ", "))
+		return nil
+	}
+	if err := dir.RemoveRecipient(fp); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed %s %s of %s\n", e.Kind(), fp[:fingerprintShown], addr)
 	return nil
 }
 

@@ -42,49 +42,64 @@ func cmdQuarantine(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	switch sub {
 	case "list":
-		list, err := o.held.List(ctx, *all)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSTATE\tREASON")
-		for _, h := range list {
-			state := "held"
-			if h.Released {
-				state = "released"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(h.From), state, h.Reason)
-		}
-		return tw.Flush()
+		return quarantineList(ctx, o, *all, stdout)
 	case "show":
-		h, m, err := o.held.Get(ctx, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			fmt.Fprintf(stdout, "id:\t%s\nstate:\treleased and delivered\nverdict:\t%s\n", h.ID, h.Verdict)
-			return nil
-		}
-		// The verdict is computed again from the message as received: the operator sees what
-		// would be delivered on release, including a registration or thread added since.
-		res, err := o.pipeline.Evaluate(ctx, m.Data, h.Received)
-		fmt.Fprintf(stdout, "id:\t%s\nreceived:\t%s\nenvelope:\t%s -> %v\nreason:\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(m.From), m.To, h.Reason)
-		if err != nil {
-			fmt.Fprintf(stdout, "verdict:\tnot processed: %s\n", gateway.ReplyFor(err).String())
-			return nil
-		}
-		printVerdict(stdout, res.Verdict, "")
-		return nil
+		return quarantineShow(ctx, o, fs.Arg(0), stdout)
 	case "release":
-		if err := o.held.Release(ctx, fs.Arg(0)); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return fmt.Errorf("%s was already released", fs.Arg(0))
-			}
-			return err
+		return quarantineRelease(ctx, o, fs.Arg(0), stdout)
+	}
+	return nil
+}
+
+// quarantineList prints one line per held message (released ones too with all).
+func quarantineList(ctx context.Context, o *offline, all bool, stdout io.Writer) error {
+	list, err := o.held.List(ctx, all)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSTATE\tREASON")
+	for _, h := range list {
+		state := "held"
+		if h.Released {
+			state = "released"
 		}
-		fmt.Fprintf(stdout, "released %s: the running gateway delivers it to the desk with its verdict unchanged\n", fs.Arg(0))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(h.From), state, h.Reason)
+	}
+	return tw.Flush()
+}
+
+// quarantineShow prints a held message's envelope and reason, and its verdict computed again.
+func quarantineShow(ctx context.Context, o *offline, id string, stdout io.Writer) error {
+	h, m, err := o.held.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		fmt.Fprintf(stdout, "id:\t%s\nstate:\treleased and delivered\nverdict:\t%s\n", h.ID, h.Verdict)
 		return nil
 	}
+	// The verdict is computed again from the message as received: the operator sees what
+	// would be delivered on release, including a registration or thread added since.
+	res, err := o.pipeline.Evaluate(ctx, m.Data, h.Received)
+	fmt.Fprintf(stdout, "id:\t%s\nreceived:\t%s\nenvelope:\t%s -> %v\nreason:\t%s\n", h.ID, h.Received.UTC().Format(time.RFC3339), printableLine(m.From), m.To, h.Reason)
+	if err != nil {
+		fmt.Fprintf(stdout, "verdict:\tnot processed: %s\n", gateway.ReplyFor(err).String())
+		return nil
+	}
+	printVerdict(stdout, res.Verdict, "")
+	return nil
+}
+
+// quarantineRelease marks a held message released, for the running gateway to deliver.
+func quarantineRelease(ctx context.Context, o *offline, id string, stdout io.Writer) error {
+	if err := o.held.Release(ctx, id); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("%s was already released", id)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "released %s: the running gateway delivers it to the desk with its verdict unchanged\n", id)
 	return nil
 }
 

@@ -60,9 +60,14 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return queueRun(c, sub, pos, *corruptOnly, *queueName, stdout)
+}
+
+// queueRun does one queue command through the ops listener and prints its outcome.
+func queueRun(c *opsClient, sub string, pos []string, corruptOnly bool, queueName string, stdout io.Writer) error {
 	switch sub {
 	case "list":
-		if *corruptOnly {
+		if corruptOnly {
 			var l ops.CorruptList
 			if err := c.do(http.MethodGet, "/queue/corrupt", &l); err != nil {
 				return err
@@ -87,17 +92,17 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 		if err := c.do(http.MethodPost, "/queue/"+url.PathEscape(pos[0])+"/retry", nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: due now in the %s queue\n", pos[0], *queueName)
+		fmt.Fprintf(stdout, "%s: due now in the %s queue\n", pos[0], queueName)
 	case "delete":
 		if err := c.do(http.MethodDelete, "/queue/"+url.PathEscape(pos[0]), nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: deleted from the %s queue, without a bounce\n", pos[0], *queueName)
+		fmt.Fprintf(stdout, "%s: deleted from the %s queue, without a bounce\n", pos[0], queueName)
 	case "flush":
 		if err := c.do(http.MethodPost, "/queue/flush", nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "every entry of the %s queue is due now\n", *queueName)
+		fmt.Fprintf(stdout, "every entry of the %s queue is due now\n", queueName)
 	}
 	return nil
 }

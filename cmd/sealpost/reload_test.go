@@ -26,7 +26,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestReloadOnFileChange: a certificate imported while the gateway runs is used without a restart.
+// TestReloadOnFileChange: a certificate imported while the gateway runs is used without a restart
+// (serve hands the watcher's directory to the gateway).
 func TestReloadOnFileChange(t *testing.T) {
 	log, logs := logtest.New()
 	inst, cfg, _, _ := testInstanceLogging(t, nil, log)
@@ -54,6 +55,7 @@ func TestReloadOnFileChange(t *testing.T) {
 
 // TestReloadKeepsOldStateOnBadFile: a broken file in recipients/ is refused as a whole; the gateway
 // keeps serving with what it had and says why; once the file is fixed, the reload goes through.
+// keys' TestWatcherKeepsOldDirectoryOnBadFile checks the watcher alone; this one, the gateway.
 func TestReloadKeepsOldStateOnBadFile(t *testing.T) {
 	log, logs := logtest.New()
 	inst, cfg, _, _ := testInstanceLogging(t, nil, log)
@@ -61,7 +63,7 @@ func TestReloadKeepsOldStateOnBadFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := inst.reload.Reload(context.Background())
+	err := inst.watcher.Reload(context.Background(), "request")
 	if err == nil || !strings.Contains(logs.String(), "previous one stays in use") || !strings.Contains(logs.String(), "broken.pem") {
 		t.Fatalf("bad file: %v\n%s", err, logs)
 	}
@@ -69,7 +71,7 @@ func TestReloadKeepsOldStateOnBadFile(t *testing.T) {
 		t.Fatalf("alice after a refused reload: %+v", res)
 	}
 	os.Remove(bad)
-	if err := inst.reload.Reload(context.Background()); err != nil {
+	if err := inst.watcher.Reload(context.Background(), "request"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -88,14 +88,13 @@ type instance struct {
 	spool   *queue.Spool
 	ln      net.Listener
 	inbound *inboundListener // nil when the inbound side is disabled
-	store   backend
-	// reload rebuilds the recipient directory (SIGHUP, file changes); hup feeds it signals.
-	reload *reloader
-	hup    chan os.Signal
-	closer []io.Closer // HSM sessions, closed last
-	ops    *ops.Server // nil when disabled
-	cancel context.CancelFunc
-	done   chan error
+	data    *bankData        // the store and the HSM sessions, closed last
+	// watcher rebuilds the recipient directory (SIGHUP, file changes); hup feeds it signals.
+	watcher *keys.Watcher
+	hup     chan os.Signal
+	ops     *ops.Server // nil when disabled
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 // inboundListener is the inbound side: its listener, pipeline and the desk's spool.
@@ -132,9 +131,7 @@ func (i *instance) Close() error {
 	if i.inbound != nil {
 		err = errors.Join(err, i.inbound.desk.Close())
 	}
-	err = errors.Join(err, i.store.Close())
-	closeAll(i.closer)
-	return err
+	return errors.Join(err, i.data.Close())
 }
 
 // closeAll closes what is not nil, last opened first.
@@ -161,19 +158,149 @@ func openStore(data string) (backend, error) {
 	return st, nil
 }
 
+// bankData is what serve and the offline commands (verify, quarantine) read from the data
+// directory: the bank's identities, its OpenPGP key, the recipient directory and the store.
+type bankData struct {
+	dir        keys.DataDir
+	signer     *keys.Identity
+	decrypters []*keys.Identity // only when asked for: the inbound side's
+	pgpKey     *openpgp.Entity  // nil when the data directory has none
+	directory  *keys.Directory
+	store      backend
+	closers    []io.Closer // HSM sessions, closed last opened first
+}
+
+// openBankData loads the signer, the decrypters (when decrypt), the OpenPGP key and the recipient
+// directory, and opens the store. Nothing stays open on error.
+func openBankData(cfg Config, decrypt bool) (_ *bankData, err error) {
+	b := &bankData{dir: keys.DataDir(cfg.Data)}
+	defer func() {
+		if err != nil {
+			closeAll(b.closers)
+		}
+	}()
+	signer, c, err := loadRole(b.dir, cfg.HSM, keys.RoleSigner)
+	if err != nil {
+		return nil, err
+	}
+	b.signer, b.closers = signer, append(b.closers, c)
+	if decrypt {
+		decrypters, cs, err := loadDecrypters(b.dir, cfg.HSM, signer)
+		b.closers = append(b.closers, cs...)
+		if err != nil {
+			return nil, err
+		}
+		b.decrypters = decrypters
+	}
+	if k, err := b.dir.PGPKey(); err == nil {
+		b.pgpKey = k
+	} else if !errors.Is(err, keys.ErrNotInitialised) && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("OpenPGP key: %w", err)
+	}
+	if b.directory, err = b.dir.Directory(); err != nil {
+		return nil, fmt.Errorf("recipient directory: %w", err)
+	}
+	if b.store, err = openStore(cfg.Data); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// adopt keeps an HSM session opened for what was built from b (the embedded TSA's), to close it
+// with the others.
+func (b *bankData) adopt(c io.Closer) { b.closers = append(b.closers, c) }
+
+// Close closes the store, then the HSM sessions.
+func (b *bankData) Close() error {
+	err := b.store.Close()
+	closeAll(b.closers)
+	return err
+}
+
+// inboundPipeline builds the inbound pipeline on b (desk and quarantine may be nil for `verify`).
+func (b *bankData) inboundPipeline(cfg Config, desk queue.Writer, held *quarantine.Quarantine, obs inbound.Observer, log *slog.Logger) (*inbound.Pipeline, error) {
+	var pgpKeys openpgp.EntityList
+	if b.pgpKey != nil {
+		pgpKeys = openpgp.EntityList{b.pgpKey}
+	}
+	return inbound.New(cfg.Inbound.Config, b.store, b.directory, inbound.WithIdentities(b.decrypters...), inbound.WithPGPKeys(pgpKeys),
+		inbound.WithDesk(desk), inbound.WithQuarantine(held), inbound.WithObserver(obs), inbound.WithLogger(log))
+}
+
+// assembly is an instance being built: what startInstance's builders share, and what to undo
+// when one of them fails.
+type assembly struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *ops.Metrics
+	data    *bankData
+	cleanup []func()
+}
+
+// onFailure registers f to run, last registered first, when the instance does not start.
+func (a *assembly) onFailure(f func()) { a.cleanup = append(a.cleanup, f) }
+
+func (a *assembly) undo() {
+	for i := len(a.cleanup) - 1; i >= 0; i-- {
+		a.cleanup[i]()
+	}
+}
+
 // startInstance builds everything from cfg, creating development identities on first start, and
 // starts listening. Nothing is left half-started on error.
 func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *instance, err error) {
 	cfg.resolvePaths()
-	var cleanup []func()
+	devRoles, err := prepareIdentities(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &assembly{cfg: cfg, log: log, m: ops.NewMetrics()}
 	defer func() {
 		if err != nil {
-			for i := len(cleanup) - 1; i >= 0; i-- {
-				cleanup[i]()
-			}
+			a.undo()
 		}
 	}()
-	// Everything that can be checked is checked before anything is written.
+	a.m.SetDevelopmentIdentities(len(devRoles) > 0)
+	if a.data, err = openBankData(cfg, cfg.Inbound.Enabled); err != nil {
+		return nil, err
+	}
+	a.onFailure(func() { a.data.Close() })
+	sp, pp, err := a.protectors()
+	if err != nil {
+		return nil, err
+	}
+	gw, spool, srv, err := a.outboundSide(sp, pp)
+	if err != nil {
+		return nil, err
+	}
+	var in *inboundListener
+	if cfg.Inbound.Enabled {
+		if in, err = a.inboundSide(); err != nil {
+			return nil, err
+		}
+	}
+	opsSrv, err := a.startOps(spool, in, devRoles)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.SMTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("smtp.addr: %w", err)
+	}
+	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, done: make(chan error, 2)}
+	users := []keys.DirectoryUser{gw}
+	if in != nil {
+		users = append(users, in.pipeline)
+	}
+	inst.watcher = keys.NewWatcher(a.data.dir, users, keys.WithLogger(log))
+	inst.start(ctx)
+	return inst, nil
+}
+
+// prepareIdentities checks everything that can be checked before anything is written, warns about
+// inconsistencies, and creates the development identities a development configuration lacks. It
+// returns the roles that run on development identities.
+func prepareIdentities(cfg Config, log *slog.Logger) ([]keys.Role, error) {
 	problems, inconsistent, create := preflight(cfg, time.Now())
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
@@ -181,168 +308,85 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	for _, p := range inconsistent {
 		log.Warn("configuration: "+p.Error(), "check", "sealpost serve -check")
 	}
-	dir := keys.DataDir(cfg.Data)
-	devRoles, err := developmentIdentities(cfg, create, log)
-	if err != nil {
-		return nil, err
-	}
-	var closers []io.Closer
-	cleanup = append(cleanup, func() { closeAll(closers) })
-	m := ops.NewMetrics()
-	m.SetDevelopmentIdentities(len(devRoles) > 0)
-	signer, c, err := loadRole(dir, cfg.HSM, keys.RoleSigner)
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, c)
+	return developmentIdentities(cfg, create, log)
+}
+
+// protectors builds the S/MIME protector and, when the data directory has an OpenPGP key, the
+// OpenPGP one, both timestamping through the embedded or the configured TSAs.
+func (a *assembly) protectors() (*smime.Protector, *pgp.Protector, error) {
+	cfg, d := a.cfg, a.data
 	var ts tsa.Timestamper
 	if len(cfg.TSA.URLs) == 0 {
-		tsaID, c, err := loadRole(dir, cfg.HSM, keys.RoleTSA)
+		tsaID, c, err := loadRole(d.dir, cfg.HSM, keys.RoleTSA)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		closers = append(closers, c)
+		d.adopt(c)
 		if ts, err = newAuthority(tsaID, cfg.TSA); err != nil {
-			return nil, fmt.Errorf("tsa: %w", err)
+			return nil, nil, fmt.Errorf("tsa: %w", err)
 		}
-		m.SetCertificateExpiry("tsa", tsaID.Certificate())
-	} else if ts, err = newTimestamper(dir, cfg.TSA); err != nil {
-		return nil, fmt.Errorf("tsa: %w", err)
-	}
-	ts = ops.InstrumentTimestamper(ts, m)
-	m.SetCertificateExpiry("signer", signer.Certificate())
-	sp, err := smime.NewProtector(signer, smime.WithTimestamper(ts))
-	if err != nil {
-		return nil, err
-	}
-	var pp *pgp.Protector
-	pgpKey, err := dir.PGPKey()
-	if err == nil {
-		if pp, err = pgp.NewProtector(pgpKey, pgp.WithTimestamper(ts)); err != nil {
-			return nil, fmt.Errorf("OpenPGP key: %w", err)
+		a.m.SetCertificateExpiry("tsa", tsaID.Certificate())
+	} else {
+		var err error
+		if ts, err = newTimestamper(d.dir, cfg.TSA); err != nil {
+			return nil, nil, fmt.Errorf("tsa: %w", err)
 		}
-	} else if !errors.Is(err, keys.ErrNotInitialised) && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("OpenPGP key: %w", err)
 	}
-	directory, err := dir.Directory()
+	ts = ops.InstrumentTimestamper(ts, a.m)
+	a.m.SetCertificateExpiry("signer", d.signer.Certificate())
+	sp, err := smime.NewProtector(d.signer, smime.WithTimestamper(ts))
 	if err != nil {
-		return nil, fmt.Errorf("recipient directory: %w", err)
+		return nil, nil, err
 	}
-	st, err := openStore(cfg.Data)
+	if d.pgpKey == nil {
+		return sp, nil, nil
+	}
+	pp, err := pgp.NewProtector(d.pgpKey, pgp.WithTimestamper(ts))
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("OpenPGP key: %w", err)
 	}
-	cleanup = append(cleanup, func() { st.Close() })
+	return sp, pp, nil
+}
+
+// outboundSide opens the outbound spool and builds the outbound pipeline and its SMTP server.
+func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbound.Pipeline, *queue.Spool, *smtpd.Server, error) {
+	cfg := a.cfg
 	next, err := newNextHop(cfg.Delivery, cfg.Queue.Workers)
 	if err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
+		return nil, nil, nil, fmt.Errorf("delivery: %w", err)
 	}
-	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, log, queue.WithObserver(m.QueueObserver("outbound")))
+	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, a.log, queue.WithObserver(a.m.QueueObserver("outbound")))
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	cleanup = append(cleanup, func() { spool.Close() })
-	m.WatchSpool("outbound", spool)
+	a.onFailure(func() { spool.Close() })
+	a.m.WatchSpool("outbound", spool)
 	// DKIM signs each protected copy on its way into the spool.
 	var out queue.Writer = spool
 	if len(cfg.DKIM.Keys) > 0 {
 		dk, err := dkim.New(cfg.DKIM.Keys)
 		if err != nil {
-			return nil, fmt.Errorf("dkim: %w", err)
+			return nil, nil, nil, fmt.Errorf("dkim: %w", err)
 		}
 		out = dkim.Spool{Next: spool, Signer: dk}
 	}
-	gw, err := outbound.New(cfg.Gateway, directory, sp, out, outbound.WithPGP(pp), outbound.WithStore(st), outbound.WithObserver(m), outbound.WithLogger(log))
+	gw, err := outbound.New(cfg.Gateway, a.data.directory, sp, out, outbound.WithPGP(pp), outbound.WithStore(a.data.store),
+		outbound.WithObserver(a.m), outbound.WithLogger(a.log))
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	scfg := cfg.SMTP
-	srv, err := smtpd.New(scfg, gw, smtpd.WithLogger(log))
+	srv, err := smtpd.New(cfg.SMTP, gw, smtpd.WithLogger(a.log))
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	var in *inboundListener
-	opsOpts := []ops.Option{ops.WithMetrics(m), ops.WithLogger(log), ops.WithSpool("outbound", spool),
-		ops.WithReadiness("keys loaded", ops.CertificateValid(signer.Certificate())),
-		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool")))}
-	if len(devRoles) > 0 {
-		opsOpts = append(opsOpts, ops.WithNotice("identities", developmentNotice(devRoles)))
-	}
-	if cfg.Inbound.Enabled {
-		decrypters, cs, err := loadDecrypters(dir, cfg.HSM, signer)
-		closers = append(closers, cs...)
-		if err != nil {
-			return nil, err
-		}
-		if in, err = startInbound(cfg, dir, directory, decrypters, pgpKey, st, m, log); err != nil {
-			return nil, err
-		}
-		cleanup = append(cleanup, func() { in.ln.Close(); in.desk.Close() })
-		opsOpts = append(opsOpts, ops.WithSpool("desk", in.desk),
-			ops.WithReadiness("desk spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "desk-spool"))))
-	}
-	var opsSrv *ops.Server
-	if cfg.Ops.Enabled {
-		// Queue control needs the token; the CLI reads its secret from the data directory.
-		tok, err := ops.EnsureToken(cfg.Data)
-		if err != nil {
-			return nil, fmt.Errorf("ops token: %w", err)
-		}
-		if opsSrv, err = ops.NewServer(cfg.Ops, append(opsOpts, ops.WithToken(tok))...); err != nil {
-			return nil, fmt.Errorf("ops: %w", err)
-		}
-		if err := opsSrv.Start(); err != nil {
-			return nil, fmt.Errorf("ops.addr: %w", err)
-		}
-		cleanup = append(cleanup, func() { opsSrv.Close() })
-	}
-	ln, err := net.Listen("tcp", scfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("smtp.addr: %w", err)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	users := []directoryUser{gw}
-	if in != nil {
-		users = append(users, in.pipeline)
-	}
-	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, store: st, cancel: cancel, done: make(chan error, 2),
-		reload: newReloader(dir, log, users...), hup: make(chan os.Signal, 1), closer: closers, ops: opsSrv}
-	go inst.reload.run(wctx, inst.hup)
-	go spool.Start(wctx)
-	go func() { inst.done <- srv.Serve(ln) }()
-	if in != nil {
-		go in.desk.Start(wctx)
-		go func() { inst.done <- in.srv.Serve(in.ln) }()
-		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased, log)
-	}
-	return inst, nil
+	return gw, spool, srv, nil
 }
 
-func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opts ...queue.Option) (*queue.Spool, error) {
-	qcfg := cfg.Queue
-	qcfg.Dir = dir
-	spool, err := queue.Open(qcfg, next, append([]queue.Option{queue.WithLogger(log)}, opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("spool %s: %w", dir, err)
-	}
-	return spool, nil
-}
-
-// newInboundPipeline builds the inbound pipeline (desk and quarantine may be nil for `verify`).
-func newInboundPipeline(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
-	st inbound.Store, desk queue.Writer, held *quarantine.Quarantine, obs inbound.Observer, log *slog.Logger) (*inbound.Pipeline, error) {
-	var pgpKeys openpgp.EntityList
-	if pgpKey != nil {
-		pgpKeys = openpgp.EntityList{pgpKey}
-	}
-	return inbound.New(cfg.Inbound.Config, st, directory, inbound.WithIdentities(decrypters...), inbound.WithPGPKeys(pgpKeys),
-		inbound.WithDesk(desk), inbound.WithQuarantine(held), inbound.WithObserver(obs), inbound.WithLogger(log))
-}
-
-// startInbound opens the desk's spool and the quarantine and binds the inbound listener.
-func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decrypters []*keys.Identity, pgpKey *openpgp.Entity,
-	st backend, m *ops.Metrics, log *slog.Logger) (in *inboundListener, err error) {
-	held, err := quarantine.Open(quarantineDir(cfg), st)
+// inboundSide opens the quarantine and the desk's spool, builds the inbound pipeline and binds
+// the inbound listener.
+func (a *assembly) inboundSide() (*inboundListener, error) {
+	cfg, log := a.cfg, a.log
+	held, err := quarantine.Open(quarantineDir(cfg), a.data.store, quarantine.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -350,17 +394,13 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decry
 	if err != nil {
 		return nil, fmt.Errorf("inbound delivery: %w", err)
 	}
-	desk, err := openSpool(cfg, filepath.Join(cfg.Data, "desk-spool"), next, log, queue.WithObserver(m.QueueObserver("desk")))
+	desk, err := openSpool(cfg, filepath.Join(cfg.Data, "desk-spool"), next, log, queue.WithObserver(a.m.QueueObserver("desk")))
 	if err != nil {
 		return nil, err
 	}
-	m.WatchSpool("desk", desk)
-	defer func() {
-		if err != nil {
-			desk.Close()
-		}
-	}()
-	pipeline, err := newInboundPipeline(cfg, dir, directory, decrypters, pgpKey, st, desk, held, m, log)
+	a.onFailure(func() { desk.Close() })
+	a.m.WatchSpool("desk", desk)
+	pipeline, err := a.data.inboundPipeline(cfg, desk, held, a.m, log)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +414,79 @@ func startInbound(cfg Config, dir keys.DataDir, directory *keys.Directory, decry
 	if err != nil {
 		return nil, fmt.Errorf("inbound.listener.addr: %w", err)
 	}
+	a.onFailure(func() { ln.Close() })
 	return &inboundListener{srv: srv, ln: ln, pipeline: pipeline, desk: desk, held: held}, nil
+}
+
+// startOps starts the ops listener (metrics, health, queue control) when it is enabled; nil when not.
+func (a *assembly) startOps(spool *queue.Spool, in *inboundListener, devRoles []keys.Role) (*ops.Server, error) {
+	cfg := a.cfg
+	if !cfg.Ops.Enabled {
+		return nil, nil
+	}
+	opts := []ops.Option{ops.WithMetrics(a.m), ops.WithLogger(a.log), ops.WithSpool("outbound", spool),
+		ops.WithReadiness("keys loaded", ops.CertificateValid(a.data.signer.Certificate())),
+		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool")))}
+	if len(devRoles) > 0 {
+		opts = append(opts, ops.WithNotice("identities", developmentNotice(devRoles)))
+	}
+	if in != nil {
+		opts = append(opts, ops.WithSpool("desk", in.desk),
+			ops.WithReadiness("desk spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "desk-spool"))))
+	}
+	// Queue control needs the token; the CLI reads its secret from the data directory.
+	tok, err := ops.EnsureToken(cfg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("ops token: %w", err)
+	}
+	srv, err := ops.NewServer(cfg.Ops, append(opts, ops.WithToken(tok))...)
+	if err != nil {
+		return nil, fmt.Errorf("ops: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("ops.addr: %w", err)
+	}
+	a.onFailure(func() { srv.Close() })
+	return srv, nil
+}
+
+// start runs the workers and the listeners until Close: the spools, the directory watcher and
+// its SIGHUP trigger, and, with the inbound side, the desk and the quarantine's release loop.
+func (i *instance) start(ctx context.Context) {
+	wctx, cancel := context.WithCancel(ctx)
+	i.cancel = cancel
+	go i.watcher.Run(wctx)
+	go i.reloadOnHangup(wctx)
+	go i.spool.Start(wctx)
+	go func() { i.done <- i.srv.Serve(i.ln) }()
+	if in := i.inbound; in != nil {
+		go in.desk.Start(wctx)
+		go func() { i.done <- in.srv.Serve(in.ln) }()
+		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased)
+	}
+}
+
+// reloadOnHangup reloads the recipient directory on each signal on i.hup (SIGHUP, as serve
+// wires it) until ctx ends.
+func (i *instance) reloadOnHangup(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-i.hup:
+			_ = i.watcher.Reload(ctx, "SIGHUP")
+		}
+	}
+}
+
+func openSpool(cfg Config, dir string, next queue.NextHop, log *slog.Logger, opts ...queue.Option) (*queue.Spool, error) {
+	qcfg := cfg.Queue
+	qcfg.Dir = dir
+	spool, err := queue.Open(qcfg, next, append([]queue.Option{queue.WithLogger(log)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", dir, err)
+	}
+	return spool, nil
 }
 
 // releaseInterval is how often serve looks for held messages an operator released.

@@ -12,11 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/inbound"
-	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/quarantine"
 )
 
@@ -36,67 +33,39 @@ var errNotVerified = errors.New("not verified")
 // quarantine.
 type offline struct {
 	cfg      Config
-	store    backend
+	data     *bankData
 	pipeline *inbound.Pipeline
 	held     *quarantine.Quarantine
-	hsm      []io.Closer
 }
 
-func (o *offline) Close() error {
-	err := o.store.Close()
-	closeAll(o.hsm)
-	return err
-}
+func (o *offline) Close() error { return o.data.Close() }
 
-func openOffline(configFile, data string, withHeld bool) (*offline, error) {
+// openOffline loads what serve loads for its inbound side (openBankData), with the quarantine when
+// withHeld, and builds the pipeline without a desk.
+func openOffline(configFile, data string, withHeld bool) (o *offline, err error) {
 	cfg, err := loadConfig(configFile, data)
 	if err != nil {
 		return nil, err
 	}
-	dir := keys.DataDir(cfg.Data)
-	signer, c, err := loadRole(dir, cfg.HSM, keys.RoleSigner)
+	d, err := openBankData(cfg, true)
 	if err != nil {
 		return nil, err
 	}
-	hsm := []io.Closer{c}
-	ok := false
 	defer func() {
-		if !ok {
-			closeAll(hsm)
+		if err != nil {
+			d.Close()
 		}
 	}()
-	decrypters, cs, err := loadDecrypters(dir, cfg.HSM, signer)
-	hsm = append(hsm, cs...)
-	if err != nil {
-		return nil, err
-	}
-	var pgpKey *openpgp.Entity
-	if k, err := dir.PGPKey(); err == nil {
-		pgpKey = k
-	} else if !errors.Is(err, keys.ErrNotInitialised) && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("OpenPGP key: %w", err)
-	}
-	directory, err := dir.Directory()
-	if err != nil {
-		return nil, fmt.Errorf("recipient directory: %w", err)
-	}
-	st, err := openStore(cfg.Data)
-	if err != nil {
-		return nil, err
-	}
-	o := &offline{cfg: cfg, store: st, hsm: hsm}
+	o = &offline{cfg: cfg, data: d}
 	if withHeld {
-		if o.held, err = quarantine.Open(quarantineDir(cfg), st); err != nil {
-			st.Close()
+		if o.held, err = quarantine.Open(quarantineDir(cfg), d.store); err != nil {
 			return nil, err
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if o.pipeline, err = newInboundPipeline(cfg, dir, directory, decrypters, pgpKey, st, nil, o.held, nil, log); err != nil {
-		st.Close()
+	if o.pipeline, err = d.inboundPipeline(cfg, nil, o.held, nil, log); err != nil {
 		return nil, err
 	}
-	ok = true
 	return o, nil
 }
 
