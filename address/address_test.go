@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/sealpost/sealpost/store"
 )
 
 var normalizeCases = []struct {
@@ -18,6 +20,8 @@ var normalizeCases = []struct {
 	{`"Alice..Smith"@Example.com`, `"Alice..Smith"@example.com`, `"alice..smith"@example.com`},
 	{`"a@b"@Example.com`, `"a@b"@example.com`, `"a@b"@example.com`}, // the last "@" splits
 	{"ÅSA@Bücher.Example", "ÅSA@bücher.example", "åsa@bücher.example"},
+	{"JÖRG@example.com", "JÖRG@example.com", "jörg@example.com"},
+	{" alice@Example.com  ", "alice@example.com", "alice@example.com"}, // spaces around are dropped
 	{"STRAẞE@example.com", "STRAẞE@example.com", "straße@example.com"},
 	{"straße@example.com", "straße@example.com", "straße@example.com"}, // not folded to "strasse"
 	{"ſam@example.com", "ſam@example.com", "ſam@example.com"},          // long s stays apart from s
@@ -28,6 +32,9 @@ var invalid = []string{
 	"", "alice", "@example.com", "alice@", "Alice <alice@example.com>", "a b@example.com", "<alice@example.com>",
 	"alice@example.com\r", "alice@example.com\r\n", "\talice@example.com", "ali\x00ce@example.com",
 	"alice\x7f@example.com", "alice@example.com\u0085", "alice@exa mple.com", "alice@@example.com",
+	// A control character makes an address invalid wherever it is, also at either end, where
+	// strings.TrimSpace used to remove it before the check (and a caller kept the CR it checked).
+	"alice@example.com\v", "alice@example.com\f", "alice@example.com\x00", "\u0085alice@example.com", "alice\x1b@example.com",
 }
 
 func TestNormalizeAndKey(t *testing.T) {
@@ -59,7 +66,9 @@ func TestSame(t *testing.T) {
 	}{
 		{"alice@example.com", "alice@example.com", true},
 		{"alice@example.com", "Alice@Example.COM", true},
+		{"ALICE@example.com", "alice@EXAMPLE.com", true},
 		{"Åsa@example.com", "åSA@example.com", true},
+		{"alice@example.com", "alicia@example.com", false},
 		{"alice@example.com", "alice@example.org", false},
 		{"straße@example.com", "strasse@example.com", false},
 		{"ſam@example.com", "sam@example.com", false},
@@ -136,4 +145,20 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("domain of %q is %q, Domain gives %q", n, d, Domain(n))
 		}
 	})
+}
+
+// TestKeyAgreesWithStore: the store keeps its own copy of the folding (it imports no other
+// sealpost package); it and package address must give every address the same key.
+func TestKeyAgreesWithStore(t *testing.T) {
+	for _, tt := range normalizeCases {
+		k, err1 := Key(tt.in)
+		sk, err2 := store.AddressKey(tt.in)
+		if err1 != nil || err2 != nil || k != sk {
+			t.Errorf("%q: address.Key %q, %v; store.AddressKey %q, %v", tt.in, k, err1, sk, err2)
+		}
+		n, _ := Normalize(tt.in)
+		if sn, err := store.NormalizeAddress(tt.in); err != nil || sn != n {
+			t.Errorf("%q: address.Normalize %q; store.NormalizeAddress %q, %v", tt.in, n, sn, err)
+		}
+	}
 }

@@ -40,9 +40,11 @@ const (
 	TLSNone          = "none"
 )
 
-// Defaults that DefaultSmarthostConfig sets.
+// Defaults that DefaultSmarthostConfig sets. The timeout bounds each step of a delivery (dial,
+// STARTTLS, each command and each 64 KB of data), not the whole transfer: a minute is what
+// sealpost serve has always used.
 const (
-	DefaultSmarthostTimeout = 5 * time.Minute
+	DefaultSmarthostTimeout = time.Minute
 	DefaultSmarthostMaxIdle = 4
 )
 

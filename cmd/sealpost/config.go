@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
@@ -121,9 +120,11 @@ type SmarthostConfig struct {
 	Timeout      config.Duration `json:"timeout"`
 }
 
-// defaultSmarthost is what a smarthost section leaves out: verified STARTTLS, a one-minute timeout.
+// defaultSmarthost is what a smarthost section leaves out: queue's defaults (verified STARTTLS,
+// DefaultSmarthostTimeout).
 func defaultSmarthost() SmarthostConfig {
-	return SmarthostConfig{TLS: queue.TLSRequired, Timeout: config.Duration(time.Minute)}
+	d := queue.DefaultSmarthostConfig()
+	return SmarthostConfig{TLS: d.TLS, Timeout: config.Duration(d.Timeout)}
 }
 
 // defaultConfig is the embedded default: everything on loopback, a data directory under the

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/store"
 )
@@ -327,7 +328,7 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	addr, err := keys.NormalizeAddress(fs.Arg(0))
+	addr, err := address.Normalize(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("%w: %s is not an email address", errUsage, quoteInput(fs.Arg(0)))
 	}
@@ -384,7 +385,7 @@ func addressKeys(d *keys.Directory, regs []store.Registration, addr, want string
 		}
 	}
 	for _, e := range d.Entries() {
-		if slices.ContainsFunc(e.Addresses, func(a string) bool { return keys.SameAddress(a, addr) }) {
+		if slices.ContainsFunc(e.Addresses, func(a string) bool { return address.Same(a, addr) }) {
 			add(entryFingerprint(e), &e)
 		}
 	}
@@ -406,7 +407,7 @@ func removeKey(ctx context.Context, st registry, dir keys.DataDir, addr, fp stri
 	}
 	var others []string
 	for _, a := range e.Addresses {
-		if keys.SameAddress(a, addr) {
+		if address.Same(a, addr) {
 			continue
 		}
 		regs, err := st.Registrations(ctx, a)
