@@ -40,9 +40,6 @@ func (f *facts) check(code string, err error) {
 	}
 }
 
-// maxDepth bounds the layers and plain multiparts of one message, whatever their protocols.
-const maxDepth = min(smime.MaxDepth, pgp.MaxDepth)
-
 // inspect walks the message once with both protocols' layers (so S/MIME and OpenPGP layers may
 // nest in any order) and returns the facts, and what S/MIME found (for the capabilities).
 func (ib *Pipeline) inspect(root *mime.Entity, arrival time.Time) (facts, *smime.Inbound, error) {
@@ -50,7 +47,7 @@ func (ib *Pipeline) inspect(root *mime.Entity, arrival time.Time) (facts, *smime
 	sl := smime.NewLayer(smime.InboundOptions{Identities: ib.d.Identities, Roots: tr.roots, TSARoots: tr.tsaRoots, Arrival: arrival,
 		Certificates: tr.smime.certs, Intermediates: tr.smime.intermediates})
 	pl := pgp.NewLayer(pgp.InboundOptions{Decrypt: ib.d.PGPKeys, Signers: tr.signers, TSARoots: tr.tsaRoots, Arrival: arrival})
-	walked, err := mime.Walk(root, maxDepth, sl, pl)
+	walked, err := mime.Walk(root, mime.MaxLayers, sl, pl)
 	if err != nil {
 		return facts{}, nil, inspectError(err)
 	}

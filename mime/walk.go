@@ -165,3 +165,27 @@ func InspectWith[R any](msg []byte, maxDepth int, l Inspector[R], unsupported er
 	}
 	return l.Result(walked), nil
 }
+
+// MaxLayers bounds the protection layers (and the plain multiparts walked through) of one message,
+// whatever the protocols: the one depth bound of smime.Inspect, pgp.Inspect and the inbound walk.
+const MaxLayers = 8
+
+// Findings joins what a protocol's Layer found in one message into the one error its Inbound.Err
+// reports: nil only when the message is signed, the signed part is the root (inside envelopes and
+// signatures only), a signer was established and errs are all nil; otherwise an error wrapping
+// sentinel and every finding, so errors.Is reaches each of them.
+func Findings(sentinel error, signed, coversRoot, hasSigner bool, noSigner string, errs ...error) error {
+	if !signed {
+		return fmt.Errorf("%w: not signed", sentinel)
+	}
+	if !coversRoot {
+		errs = append(errs, errors.New("the signed part sits inside an unsigned multipart"))
+	}
+	if !hasSigner {
+		errs = append(errs, errors.New(noSigner))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", sentinel, err)
+	}
+	return nil
+}

@@ -99,20 +99,8 @@ type Inbound struct {
 // wraps ErrSignature and joins the findings (so errors.Is finds, say, a tsa error). It does not
 // bind the signer to an address: that is the caller's verdict.
 func (in *Inbound) Err() error {
-	if !in.Signed {
-		return fmt.Errorf("%w: not signed", ErrSignature)
-	}
-	errs := []error{in.SignatureErr, in.KeyErr, in.TimestampErr, in.WeakAlgorithm}
-	if !in.CoversRoot {
-		errs = append(errs, errors.New("the signed part sits inside an unsigned multipart"))
-	}
-	if in.Signer == nil {
-		errs = append(errs, errors.New("no verified signer"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrSignature, err)
-	}
-	return nil
+	return mime.Findings(ErrSignature, in.Signed, in.CoversRoot, in.Signer != nil, "no verified signer",
+		in.SignatureErr, in.KeyErr, in.TimestampErr, in.WeakAlgorithm)
 }
 
 // Inspect takes an inbound PGP/MIME message (RFC 3156) apart: it decrypts multipart/encrypted
@@ -134,12 +122,8 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 			in, err = nil, &recoveredPanic{value: r, stack: debug.Stack()}
 		}
 	}()
-	return mime.InspectWith(msg, MaxDepth, NewLayer(opts), ErrUnsupported)
+	return mime.InspectWith(msg, mime.MaxLayers, NewLayer(opts), ErrUnsupported)
 }
-
-// MaxDepth bounds the layers (and plain multiparts walked through) of one message: give it to
-// mime.Walk.
-const MaxDepth = 8
 
 // Layer is PGP/MIME for mime.Walk: it recognises PGP/MIME entities, removes their layers and
 // keeps the facts of every one it removed. A Layer serves one message.

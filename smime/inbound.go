@@ -82,20 +82,8 @@ func (in *Inbound) SupportsGCM() bool {
 // ErrSignature and joins the findings (so errors.Is finds, say, a tsa error). It does not bind the
 // signer to an address: that is the caller's verdict.
 func (in *Inbound) Err() error {
-	if !in.Signed {
-		return fmt.Errorf("%w: not signed", ErrSignature)
-	}
-	errs := []error{in.SignatureErr, in.Unsupported, in.ChainErr, in.TimestampErr, in.WeakAlgorithm}
-	if !in.CoversRoot {
-		errs = append(errs, errors.New("the signed part sits inside an unsigned multipart"))
-	}
-	if in.Signer == nil {
-		errs = append(errs, errors.New("no signer certificate"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrSignature, err)
-	}
-	return nil
+	return mime.Findings(ErrSignature, in.Signed, in.CoversRoot, in.Signer != nil, "no signer certificate",
+		in.SignatureErr, in.Unsupported, in.ChainErr, in.TimestampErr, in.WeakAlgorithm)
 }
 
 // Inspect takes an inbound message apart: it removes envelope layers (EnvelopedData AES-CBC and
@@ -114,12 +102,8 @@ func Inspect(msg []byte, opts InboundOptions) (in *Inbound, err error) {
 			in, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
 		}
 	}()
-	return mime.InspectWith(msg, MaxDepth, NewLayer(opts), ErrUnsupported)
+	return mime.InspectWith(msg, mime.MaxLayers, NewLayer(opts), ErrUnsupported)
 }
-
-// MaxDepth bounds the layers (and plain multiparts walked through) of one message: give it to
-// mime.Walk.
-const MaxDepth = 8
 
 // Layer is S/MIME for mime.Walk: it recognises S/MIME entities, removes their layers and keeps
 // the facts of every one it removed. A Layer serves one message.

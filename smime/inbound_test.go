@@ -487,7 +487,7 @@ func TestInspectTooDeep(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := mime.ToCRLF(signed)
-	for i := 0; i < MaxDepth+1; i++ {
+	for i := 0; i < mime.MaxLayers+1; i++ {
 		msg = append([]byte("Content-Type: multipart/mixed; boundary=\"d"+string(rune('a'+i))+"\"\r\n\r\n--d"+string(rune('a'+i))+"\r\n"), msg...)
 		msg = append(msg, []byte("\r\n--d"+string(rune('a'+i))+"--\r\n")...)
 	}
