@@ -106,3 +106,19 @@ func (p *parser) entity(b []byte, depth int) *Entity {
 	}
 	return e
 }
+
+// SignedParts returns the two parts of a multipart/signed entity (RFC 1847 2.1): the signed
+// content and the signature. Parts that did not parse give their own error; another number of
+// parts wraps ErrMalformed.
+func (e *Entity) SignedParts() (content, signature *Entity, err error) {
+	if e.PartsErr != nil {
+		return nil, nil, e.PartsErr
+	}
+	if len(e.Parts) != 2 {
+		return nil, nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
+	}
+	if e.Parts[1].Err != nil {
+		return nil, nil, e.Parts[1].Err
+	}
+	return e.Parts[0], e.Parts[1], nil
+}

@@ -219,15 +219,9 @@ func classify(mt string, params map[string]string) int {
 // detachedSignature returns the binary OpenPGP data of the signature part of e, a PGP/MIME
 // multipart/signed entity.
 func detachedSignature(e *mime.Entity) ([]byte, error) {
-	if e.PartsErr != nil {
-		return nil, e.PartsErr
-	}
-	if len(e.Parts) != 2 {
-		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
-	}
-	sp := e.Parts[1]
-	if sp.Err != nil {
-		return nil, sp.Err
+	_, sp, err := e.SignedParts()
+	if err != nil {
+		return nil, err
 	}
 	if sp.MediaType != "application/pgp-signature" {
 		return nil, fmt.Errorf("%w: signature part is %s", ErrMalformed, sp.MediaType)

@@ -200,15 +200,9 @@ func classify(h mime.Header, mt string, params map[string]string) int {
 // detachedSignature returns the CMS bytes (BER or DER) of the signature part of e, a multipart/signed
 // S/MIME entity.
 func detachedSignature(e *mime.Entity) ([]byte, error) {
-	if e.PartsErr != nil {
-		return nil, e.PartsErr
-	}
-	if len(e.Parts) != 2 {
-		return nil, fmt.Errorf("%w: multipart/signed with %d parts", ErrMalformed, len(e.Parts))
-	}
-	sp := e.Parts[1]
-	if sp.Err != nil {
-		return nil, sp.Err
+	_, sp, err := e.SignedParts()
+	if err != nil {
+		return nil, err
 	}
 	if st := sp.MediaType; st != "application/pkcs7-signature" && st != "application/x-pkcs7-signature" &&
 		(st != "application/octet-stream" || !hasExt(sp.Header, sp.Params, ".p7s")) {
