@@ -97,8 +97,8 @@ func malformed(problem string) *addressProblem { return &addressProblem{problem:
 //     trailing dot ("example.com.") is DNS syntax, not RFC 5321's; an all-numeric top-level label
 //     ("192.0.2.1" without brackets) is an IP address posing as a domain (RFC 3696 2).
 //
-// Last, the address must be one address.Normalize accepts, the rule the rest of the pipeline
-// (directory, signer, store) applies.
+// Last, the address must be one address.Normalize accepts unchanged but for the domain's case,
+// the rule the rest of the pipeline (directory, signer, store) applies.
 func envelopeProblem(addr string, smtputf8 bool) *addressProblem {
 	if len(addr) > maxAddress {
 		return malformed(fmt.Sprintf("longer than %d octets", maxAddress))
@@ -132,8 +132,14 @@ func envelopeProblem(addr string, smtputf8 bool) *addressProblem {
 	if p := domainProblem(domain); p != nil {
 		return p
 	}
-	if _, err := address.Normalize(addr); err != nil {
+	n, err := address.Normalize(addr)
+	if err != nil {
 		return malformed("not an addr-spec")
+	}
+	if n != local+"@"+strings.ToLower(domain) {
+		// Normalize dropped something (Unicode white space such as U+2029 around the address):
+		// the string the session keeps must be the one the directory judged.
+		return malformed("white space")
 	}
 	return nil
 }

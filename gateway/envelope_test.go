@@ -113,9 +113,29 @@ func FuzzCheckRecipient(f *testing.F) {
 		if !smtputf8 && strings.ContainsFunc(addr, func(r rune) bool { return r >= utf8.RuneSelf }) {
 			t.Fatalf("accepted 8-bit %q without SMTPUTF8", addr)
 		}
+		// Unchanged but for the domain's case, as address's rule lower-cases it (strings.ToLower:
+		// not strings.EqualFold, a different rule that does not equate İ with i).
 		n, err := address.Normalize(addr)
-		if err != nil || !strings.EqualFold(n, addr) {
+		local, domain, _ := address.Split(addr)
+		if err != nil || n != local+"@"+strings.ToLower(domain) {
 			t.Fatalf("accepted %q, which address.Normalize makes %q, %v", addr, n, err)
 		}
 	})
+}
+
+// TestEnvelopeRefusesUnicodeWhiteSpace: U+2029 or NO-BREAK SPACE around an SMTPUTF8 address is
+// not a control character, and address.Normalize trimmed it, so the check passed while the
+// session kept the untrimmed string (the class of "250 at RCPT, 451 at DATA"). The fuzzer found
+// "\u2029瀩@é"; the rule now refuses any address Normalize would change beyond the domain's case.
+func TestEnvelopeRefusesUnicodeWhiteSpace(t *testing.T) {
+	for _, addr := range []string{"\u2029瀩@é.example", "alice@example.com\u2029", "\u00a0alice@example.com", "alice@example.com\u3000", "\u2028jörg@example.com"} {
+		for name, check := range map[string]func(string, bool) error{"MAIL": CheckSender, "RCPT": CheckRecipient} {
+			if err := check(addr, true); !errors.Is(err, ErrBadEnvelopeAddress) {
+				t.Errorf("%s %q: %v, want ErrBadEnvelopeAddress", name, addr, err)
+			}
+		}
+	}
+	if err := CheckRecipient("jörg@Bücher.example", true); err != nil {
+		t.Fatalf("a plain SMTPUTF8 address with an upper-case domain: %v", err)
+	}
 }
