@@ -31,7 +31,9 @@ func outbound2KB() string {
 // and put durably in a real spool in a temp dir.
 func BenchmarkOutbound2KB(b *testing.B) {
 	f := pipelinetest.Get(b)
-	sp, err := queue.Open(queue.Config{Dir: b.TempDir()}, heldHop{}, queue.WithLogger(slog.New(slog.DiscardHandler)))
+	qcfg := queue.DefaultConfig()
+	qcfg.Dir = b.TempDir()
+	sp, err := queue.Open(qcfg, heldHop{}, queue.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}
