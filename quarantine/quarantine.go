@@ -38,9 +38,10 @@ type Message struct {
 
 // Quarantine holds inbound mail for an operator.
 type Quarantine struct {
-	files *files
-	index Index
-	log   *slog.Logger
+	files   *files
+	index   Index
+	log     *slog.Logger
+	sealKey []byte // nil: held files are written in clear (v1)
 }
 
 // Option configures a Quarantine at Open.
@@ -66,6 +67,11 @@ func Open(dir string, index Index, opts ...Option) (*Quarantine, error) {
 	if q.log == nil {
 		q.log = slog.Default()
 	}
+	if q.sealKey != nil {
+		if _, err := q.aead(); err != nil {
+			return nil, err
+		}
+	}
 	return q, nil
 }
 
@@ -74,7 +80,11 @@ func Open(dir string, index Index, opts ...Option) (*Quarantine, error) {
 // stays held and the error wraps ErrUnavailable.
 func (q *Quarantine) Hold(ctx context.Context, m Message, entry store.Held) (string, error) {
 	id := queue.NewID()
-	if err := q.files.put(id, encode(m.From, m.To, m.Data)); err != nil {
+	file, err := q.seal(id, encode(m.From, m.To, m.Data))
+	if err != nil {
+		return "", errors.Join(ErrUnavailable, err)
+	}
+	if err := q.files.put(id, file); err != nil {
 		return "", errors.Join(ErrUnavailable, err)
 	}
 	h := entry
@@ -109,6 +119,9 @@ func (q *Quarantine) message(id string) (*Message, error) {
 	raw, err := q.files.get(id)
 	if err != nil {
 		return nil, err
+	}
+	if raw, err = q.unseal(id, raw); err != nil {
+		return nil, fmt.Errorf("held %s: %w", id, err)
 	}
 	from, to, msg, err := Parse(raw)
 	if err != nil {

@@ -386,7 +386,7 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 // the inbound listener.
 func (a *assembly) inboundSide() (*inboundListener, error) {
 	cfg, log := a.cfg, a.log
-	held, err := quarantine.Open(quarantineDir(cfg), a.data.store, quarantine.WithLogger(log))
+	held, err := openQuarantine(cfg, a.data.store, quarantine.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/inbound"
+	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/quarantine"
 )
 
@@ -58,7 +59,7 @@ func openOffline(configFile, data string, withHeld bool) (o *offline, err error)
 	}()
 	o = &offline{cfg: cfg, data: d}
 	if withHeld {
-		if o.held, err = quarantine.Open(quarantineDir(cfg), d.store); err != nil {
+		if o.held, err = openQuarantine(cfg, d.store); err != nil {
 			return nil, err
 		}
 	}
@@ -176,3 +177,13 @@ func printVerdict(w io.Writer, v *inbound.Verdict, action string) {
 }
 
 func quarantineDir(cfg Config) string { return filepath.Join(cfg.Data, "quarantine") }
+
+// openQuarantine opens the data directory's quarantine, sealing held mail with its key
+// (keys.DataDir.HeldKey: made on first use, never in the store).
+func openQuarantine(cfg Config, index quarantine.Index, opts ...quarantine.Option) (*quarantine.Quarantine, error) {
+	key, err := keys.DataDir(cfg.Data).HeldKey()
+	if err != nil {
+		return nil, fmt.Errorf("quarantine key: %w", err)
+	}
+	return quarantine.Open(quarantineDir(cfg), index, append(opts, quarantine.WithSealKey(key))...)
+}
