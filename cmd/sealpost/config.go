@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
@@ -47,6 +48,28 @@ type Config struct {
 	HSM      HSMConfig       `json:"hsm"`
 	DKIM     DKIMConfig      `json:"dkim"`
 	Ops      ops.Config      `json:"ops"`
+	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
+	// data directory, so the default configuration prints without it.
+	Store StoreConfig `json:"store,omitzero"`
+}
+
+// StoreConfig chooses the shared store: PostgreSQL when Postgres is set, for several nodes of one
+// bank; otherwise the embedded SQLite (DATA/sealpost.db), which needs nothing.
+type StoreConfig struct {
+	Postgres *PostgresConfig `json:"postgres"`
+}
+
+// PostgresConfig is the shared store on PostgreSQL; a postgres section of the file starts from
+// defaultPostgres.
+type PostgresConfig struct {
+	// DSNFile is a file holding the connection string (a postgres:// URL or key=value pairs),
+	// password included, so that the password is not in the configuration: only the service user
+	// may read it (mode 0600 or stricter), as the ops token.
+	DSNFile string `json:"dsn_file"`
+	// MaxConns is the size of the node's connection pool.
+	MaxConns int32 `json:"max_conns"`
+	// StatementTimeout is how long one statement may run before PostgreSQL cancels it.
+	StatementTimeout config.Duration `json:"statement_timeout"`
 }
 
 // Where the bank's identities come from (Config.Identities).
@@ -127,6 +150,12 @@ func defaultSmarthost() SmarthostConfig {
 	return SmarthostConfig{TLS: d.TLS, Timeout: config.Duration(d.Timeout)}
 }
 
+// defaultPostgres is what a postgres section leaves out: a pool of 10 connections, statements
+// cancelled after 30 seconds.
+func defaultPostgres() PostgresConfig {
+	return PostgresConfig{MaxConns: 10, StatementTimeout: config.Duration(30 * time.Second)}
+}
+
 // defaultConfig is the embedded default: everything on loopback, a data directory under the
 // working directory, a Maildir outbox, the embedded TSA, every message of the strictest class.
 func defaultConfig() Config {
@@ -194,17 +223,21 @@ func loadConfig(file, dataOverride string) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// decode decodes a configuration file over cfg. A smarthost section that the file sets starts
-// from defaultSmarthost, so that what it leaves out keeps its default: encoding/json decodes into
-// a pointer that is already set, so the file is decoded once to learn which sections it sets, and
-// again over those sections seeded.
+// decode decodes a configuration file over cfg. A smarthost or postgres section that the file
+// sets starts from defaultSmarthost or defaultPostgres, so that what it leaves out keeps its
+// default: encoding/json decodes into a pointer that is already set, so the file is decoded once
+// to learn which sections it sets, and again over those sections seeded.
 func decode(b []byte, cfg *Config) error {
 	base := *cfg
 	err := config.Decode(b, cfg)
-	if cfg.Delivery.Smarthost == nil && cfg.Inbound.Delivery.Smarthost == nil {
+	if cfg.Delivery.Smarthost == nil && cfg.Inbound.Delivery.Smarthost == nil && cfg.Store.Postgres == nil {
 		return err
 	}
 	seeded := base
+	if cfg.Store.Postgres != nil {
+		p := defaultPostgres()
+		seeded.Store.Postgres = &p
+	}
 	for _, d := range []struct{ from, to *DeliveryConfig }{{&cfg.Delivery, &seeded.Delivery}, {&cfg.Inbound.Delivery, &seeded.Inbound.Delivery}} {
 		if d.from.Smarthost != nil {
 			h := defaultSmarthost()
@@ -267,6 +300,9 @@ func (c Config) Validate() error {
 	if c.Ops.Enabled {
 		add("ops", c.Ops.Validate())
 	}
+	if c.Store.Postgres != nil {
+		add("store.postgres", c.Store.Postgres.Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -293,6 +329,22 @@ func (c Config) spoolConfig(dir string) queue.Config {
 	q := c.Queue
 	q.Dir = filepath.Join(c.Data, dir)
 	return q
+}
+
+// Validate checks the postgres section's values (the file itself is read when the store opens,
+// and by serve -check); every problem is a *config.FieldError at its key.
+func (p PostgresConfig) Validate() error {
+	var errs []error
+	if p.DSNFile == "" {
+		errs = append(errs, &config.FieldError{Path: "dsn_file", Problem: "required: a file (mode 0600) holding the connection string, e.g. postgres://sealpost:PASSWORD@db.bank.internal/sealpost"})
+	}
+	if p.MaxConns < 1 {
+		errs = append(errs, &config.FieldError{Path: "max_conns", Problem: fmt.Sprintf("%d: the pool needs at least one connection", p.MaxConns)})
+	}
+	if p.StatementTimeout <= 0 {
+		errs = append(errs, &config.FieldError{Path: "statement_timeout", Problem: "must be positive (e.g. \"30s\")"})
+	}
+	return errors.Join(errs...)
 }
 
 // validateDelivery checks one next hop (name is its place in the file for errors).

@@ -421,12 +421,14 @@ func (a *assembly) inboundSide() (*inboundListener, error) {
 // startOps starts the ops listener (metrics, health, queue control) when it is enabled; nil when not.
 func (a *assembly) startOps(spool *queue.Spool, in *inboundListener, devRoles []keys.Role) (*ops.Server, error) {
 	cfg := a.cfg
+	a.m.WatchStore(storePing(a.data.store))
 	if !cfg.Ops.Enabled {
 		return nil, nil
 	}
 	opts := []ops.Option{ops.WithMetrics(a.m), ops.WithLogger(a.log), ops.WithSpool("outbound", spool),
 		ops.WithReadiness("keys loaded", ops.CertificateValid(a.data.signer.Certificate())),
-		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool")))}
+		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool"))),
+		ops.WithReadiness("store", ops.StoreAnswers(storePing(a.data.store)))}
 	if len(devRoles) > 0 {
 		opts = append(opts, ops.WithNotice("identities", developmentNotice(devRoles)))
 	}
