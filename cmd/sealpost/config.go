@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
@@ -21,6 +20,7 @@ import (
 	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smtpd"
+	"github.com/sealpost/sealpost/store"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -59,17 +59,15 @@ type StoreConfig struct {
 	Postgres *PostgresConfig `json:"postgres"`
 }
 
-// PostgresConfig is the shared store on PostgreSQL; a postgres section of the file starts from
-// defaultPostgres.
+// PostgresConfig is the shared store on PostgreSQL: the store's settings (max_conns,
+// statement_timeout) and the file its connection string is read from. A postgres section of the
+// file starts from defaultPostgres.
 type PostgresConfig struct {
 	// DSNFile is a file holding the connection string (a postgres:// URL or key=value pairs),
 	// password included, so that the password is not in the configuration: only the service user
 	// may read it (mode 0600 or stricter), as the ops token.
 	DSNFile string `json:"dsn_file"`
-	// MaxConns is the size of the node's connection pool.
-	MaxConns int32 `json:"max_conns"`
-	// StatementTimeout is how long one statement may run before PostgreSQL cancels it.
-	StatementTimeout config.Duration `json:"statement_timeout"`
+	store.PostgresConfig
 }
 
 // Where the bank's identities come from (Config.Identities).
@@ -150,10 +148,9 @@ func defaultSmarthost() SmarthostConfig {
 	return SmarthostConfig{TLS: d.TLS, Timeout: config.Duration(d.Timeout)}
 }
 
-// defaultPostgres is what a postgres section leaves out: a pool of 10 connections, statements
-// cancelled after 30 seconds.
+// defaultPostgres is what a postgres section leaves out: the store's defaults.
 func defaultPostgres() PostgresConfig {
-	return PostgresConfig{MaxConns: 10, StatementTimeout: config.Duration(30 * time.Second)}
+	return PostgresConfig{PostgresConfig: store.DefaultPostgresConfig()}
 }
 
 // defaultConfig is the embedded default: everything on loopback, a data directory under the
@@ -331,20 +328,19 @@ func (c Config) spoolConfig(dir string) queue.Config {
 	return q
 }
 
-// Validate checks the postgres section's values (the file itself is read when the store opens,
-// and by serve -check); every problem is a *config.FieldError at its key.
+// Validate checks the postgres section's values; it changes nothing and reads no file (the
+// connection string is read when the store opens, and by serve -check). Every problem is a
+// *config.FieldError at its key.
 func (p PostgresConfig) Validate() error {
 	var errs []error
 	if p.DSNFile == "" {
 		errs = append(errs, &config.FieldError{Path: "dsn_file", Problem: "required: a file (mode 0600) holding the connection string, e.g. postgres://sealpost:PASSWORD@db.bank.internal/sealpost"})
 	}
-	if p.MaxConns < 1 {
-		errs = append(errs, &config.FieldError{Path: "max_conns", Problem: fmt.Sprintf("%d: the pool needs at least one connection", p.MaxConns)})
-	}
-	if p.StatementTimeout <= 0 {
-		errs = append(errs, &config.FieldError{Path: "statement_timeout", Problem: "must be positive (e.g. \"30s\")"})
-	}
-	return errors.Join(errs...)
+	// The store's own rules for the rest; its DSN is not known yet, so a stand-in keeps its
+	// problem (there is no dsn key in the file) out of the answer.
+	sc := p.PostgresConfig
+	sc.DSN = "host=localhost"
+	return errors.Join(append(errs, sc.Validate())...)
 }
 
 // validateDelivery checks one next hop (name is its place in the file for errors).

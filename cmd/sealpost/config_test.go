@@ -68,7 +68,7 @@ func TestConfigRefuses(t *testing.T) {
 		{"NoData", `{"data": ""}`, "data", ""},
 		{"PostgresNoDSNFile", `{"store": {"postgres": {}}}`, "store.postgres.dsn_file", ""},
 		{"PostgresPool", `{"store": {"postgres": {"dsn_file": "dsn", "max_conns": 0}}}`, "store.postgres.max_conns", ""},
-		{"PostgresStatementTimeout", `{"store": {"postgres": {"dsn_file": "dsn", "statement_timeout": "0s"}}}`, "store.postgres.statement_timeout", ""},
+		{"PostgresStatementTimeout", `{"store": {"postgres": {"dsn_file": "dsn", "statement_timeout": "-1s"}}}`, "store.postgres.statement_timeout", ""},
 		{"PostgresDSNInline", `{"store": {"postgres": {"dsn": "postgres://sealpost:hunter2@db/sealpost"}}}`, "store.postgres.dsn", `unknown key (known keys: dsn_file, max_conns, statement_timeout)`},
 	}
 	for _, tt := range tests {
