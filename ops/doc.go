@@ -12,7 +12,8 @@
 //
 //	GET    /metrics                 the metrics
 //	GET    /healthz                 200 while the process serves
-//	GET    /readyz                  200 when every readiness check passes, else 503 with the reasons;
+//	GET    /readyz                  200 when every readiness check passes (StoreAnswers: the shared
+//	                                store answers a ping), else 503 with the reasons;
 //	                                its notices include each spool's entries set aside as corrupt
 //	GET    /queue?queue=NAME        the entries of a spool (default "outbound")
 //	GET    /queue/{id}?queue=NAME   one entry, with its recipients' states

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"crypto/x509"
 	"io"
 	"net/http"
@@ -231,6 +232,30 @@ func (m *Metrics) WatchSpool(name string, s SpoolStats) {
 			}),
 	)
 }
+
+// WatchStore exports sealpost_store_up: 1 when the shared store answers ping within
+// StorePingTimeout at scrape time, else 0, so an alert fires while PostgreSQL is down or
+// unreachable. It can be called once.
+func (m *Metrics) WatchStore(ping Check) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.watched[storeWatch] {
+		return
+	}
+	m.watched[storeWatch] = true
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sealpost_store_up",
+		Help: "1 when the shared store (SQLite or PostgreSQL) answered a ping at this scrape, else 0."},
+		func() float64 {
+			if pingStore(context.Background(), ping) != nil {
+				return 0
+			}
+			return 1
+		}))
+}
+
+// storeWatch is the store's key in Metrics.watched, apart from the spools' names (which are
+// queue names, never this).
+const storeWatch = "\x00store"
 
 // SetCertificateExpiry exports when the certificate of the bank's identity (e.g. "signer",
 // "tsa") expires, so an alert can fire weeks before mail stops being signed.

@@ -55,3 +55,27 @@ func CertificateValid(cert *x509.Certificate) Check {
 		return nil
 	}
 }
+
+// StorePingTimeout bounds one ping of the shared store, well under the readiness timeout: a store
+// that does not answer in time is reported as down by its own check rather than by /readyz timing
+// out as a whole.
+const StorePingTimeout = 2 * time.Second
+
+// StoreAnswers checks that the shared store answers ping within StorePingTimeout. Without the
+// store, mail that needs it (registrations, threads, the quarantine) is deferred with 451, so the
+// node should not be given traffic.
+func StoreAnswers(ping Check) Check {
+	return func(ctx context.Context) error {
+		if err := pingStore(ctx, ping); err != nil {
+			return fmt.Errorf("store does not answer: %w", err)
+		}
+		return nil
+	}
+}
+
+// pingStore runs ping with StorePingTimeout, abandoning one that does not honour its context.
+func pingStore(ctx context.Context, ping Check) error {
+	ctx, cancel := context.WithTimeout(ctx, StorePingTimeout)
+	defer cancel()
+	return runCheck(ctx, ping)
+}

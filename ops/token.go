@@ -36,6 +36,9 @@ var (
 	// ErrTokenFileMode reports a token file (or its hash) that others than its owner may read or
 	// write.
 	ErrTokenFileMode = errors.New("ops: token file is not private to its owner")
+	// ErrNotPrivate reports a secret file (ReadPrivateFile) that others than its owner may read
+	// or write.
+	ErrNotPrivate = errors.New("file is not private to its owner")
 )
 
 // Token checks the credential requests to queue control present. The zero value accepts nothing.
@@ -66,7 +69,7 @@ func (t *Token) matches(secret string) bool {
 // (ErrTokenFileMode), and an ops.token that does not match the hash.
 func EnsureToken(dir string) (*Token, error) {
 	tokPath, hashPath := filepath.Join(dir, TokenFile), filepath.Join(dir, TokenHashFile)
-	hb, err := readPrivate(hashPath, 4<<10)
+	hb, err := readPrivate(hashPath, 4<<10, ErrTokenFileMode)
 	if err == nil {
 		t, err := parseTokenHash(hb)
 		if err != nil {
@@ -109,7 +112,7 @@ func CheckToken(dir string) error {
 	if err != nil && !errors.Is(err, ErrNoToken) {
 		return err
 	}
-	hb, herr := readPrivate(hashPath, 4<<10)
+	hb, herr := readPrivate(hashPath, 4<<10, ErrTokenFileMode)
 	if errors.Is(herr, fs.ErrNotExist) {
 		return nil
 	}
@@ -141,7 +144,7 @@ func parseTokenHash(b []byte) (*Token, error) {
 // ErrNoToken when the file does not exist, ErrTokenFileMode when others than its owner may read or
 // write it, and says what is wrong with one whose content cannot be a token.
 func ReadTokenFile(path string) (string, error) {
-	b, err := readPrivate(path, maxTokenLen+2)
+	b, err := readPrivate(path, maxTokenLen+2, ErrTokenFileMode)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%w: %s does not exist", ErrNoToken, path)
 	}
@@ -170,9 +173,16 @@ func parseTokenSecret(b []byte) (string, error) {
 	return secret, nil
 }
 
+// ReadPrivateFile reads at most limit bytes of the secret file path (such as the file holding
+// PostgreSQL's connection string and password), which must be a regular file only its owner may
+// read or write, as the ops token's: ErrNotPrivate otherwise, with the chmod that fixes it.
+func ReadPrivateFile(path string, limit int64) ([]byte, error) {
+	return readPrivate(path, limit, ErrNotPrivate)
+}
+
 // readPrivate reads at most limit bytes of path, which must be a regular file only its owner may
-// read or write.
-func readPrivate(path string, limit int64) ([]byte, error) {
+// read or write; notPrivate is the error wrapped when others may.
+func readPrivate(path string, limit int64, notPrivate error) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -186,7 +196,7 @@ func readPrivate(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("ops: %s is not a regular file", path)
 	}
 	if p := fi.Mode().Perm(); p&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is mode %04o; only the service user may read it (chmod 600 %s)", ErrTokenFileMode, path, p, path)
+		return nil, fmt.Errorf("%w: %s is mode %04o; only the service user may read it (chmod 600 %s)", notPrivate, path, p, path)
 	}
 	return io.ReadAll(io.LimitReader(f, limit))
 }

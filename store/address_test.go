@@ -31,9 +31,10 @@ func TestAddressKey(t *testing.T) {
 // TestRegisterCaseVariant: registering a key under another spelling of an address that holds it
 // already is the no-op that registering it again is; a new key joins the customer's registrations
 // under their stored spelling, so lookups in either spelling find both.
-func TestRegisterCaseVariant(t *testing.T) {
+func TestRegisterCaseVariant(t *testing.T) { forEachStore(t, testRegisterCaseVariant) }
+
+func testRegisterCaseVariant(t *testing.T, s contract, _ func(testing.TB) contract) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	first := Registration{Address: "alice@example.com", Method: MethodSMIME, Fingerprint: fpA, Registered: at}
 	for _, addr := range []string{"alice@example.com", "Alice@example.com", "ALICE@EXAMPLE.COM"} {
@@ -59,20 +60,12 @@ func TestRegisterCaseVariant(t *testing.T) {
 	}
 }
 
-func countRows(t *testing.T, s *SQLite, table string) int {
-	t.Helper()
-	var n int
-	if err := s.db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // TestCapabilitiesCaseVariant: a reply from another spelling of the address updates the
 // capabilities recorded, and lookups in any spelling read them.
-func TestCapabilitiesCaseVariant(t *testing.T) {
+func TestCapabilitiesCaseVariant(t *testing.T) { forEachStore(t, testCapabilitiesCaseVariant) }
+
+func testCapabilitiesCaseVariant(t *testing.T, s contract, _ func(testing.TB) contract) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	for _, c := range []Capabilities{
 		{Address: "alice@example.com", SMIMEGCM: true, Updated: t0},

@@ -52,9 +52,10 @@ func TestNormalizeAddress(t *testing.T) {
 	}
 }
 
-func TestRegistrations(t *testing.T) {
+func TestRegistrations(t *testing.T) { forEachStore(t, testRegistrations) }
+
+func testRegistrations(t *testing.T, s contract, _ func(testing.TB) contract) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	if err := s.Register(ctx, Registration{Address: "alice@Example.COM", Method: MethodSMIME, Fingerprint: strings.ToLower(fpA), Registered: at}); err != nil {
 		t.Fatal(err)
@@ -125,9 +126,10 @@ func sameRegistrations(a, b []Registration) bool {
 	return true
 }
 
-func TestRegisterInvalid(t *testing.T) {
+func TestRegisterInvalid(t *testing.T) { forEachStore(t, testRegisterInvalid) }
+
+func testRegisterInvalid(t *testing.T, s contract, _ func(testing.TB) contract) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	tests := []Registration{
 		{Address: "alice", Method: MethodSMIME, Fingerprint: fpA},
 		{Address: "alice@example.com", Method: "x509", Fingerprint: fpA},
@@ -141,9 +143,10 @@ func TestRegisterInvalid(t *testing.T) {
 	}
 }
 
-func TestThreads(t *testing.T) {
+func TestThreads(t *testing.T) { forEachStore(t, testThreads) }
+
+func testThreads(t *testing.T, s contract, _ func(testing.TB) contract) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	th, err := s.NewThread(ctx, "Alice@Example.COM", MethodSMIME, fpA, "Card blocked")
 	if err != nil {
 		t.Fatal(err)
@@ -322,9 +325,10 @@ func FuzzTokenFromMessageID(f *testing.F) {
 	})
 }
 
-func TestQuarantine(t *testing.T) {
+func TestQuarantine(t *testing.T) { forEachStore(t, testQuarantine) }
+
+func testQuarantine(t *testing.T, s contract, _ func(testing.TB) contract) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	at := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
 	held := []Held{
 		{ID: "h1", Received: at, From: "Eve@Example.com", Reason: "cbc-unsigned", Verdict: "none", Ref: "spool/h1"},
@@ -390,9 +394,10 @@ func sameHeld(a, b Held) bool {
 	return a == b && ra.Equal(rb)
 }
 
-func TestCapabilities(t *testing.T) {
+func TestCapabilities(t *testing.T) { forEachStore(t, testCapabilities) }
+
+func testCapabilities(t *testing.T, s contract, _ func(testing.TB) contract) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	c, err := s.Capabilities(ctx, "alice@example.com")
 	if !errors.Is(err, ErrNotFound) || c != (Capabilities{}) {
 		t.Errorf("Capabilities(unknown) = %+v, %v; want zero, ErrNotFound", c, err)
@@ -428,9 +433,10 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
-func TestPersistence(t *testing.T) {
+func TestPersistence(t *testing.T) { forEachStore(t, testPersistence) }
+
+func testPersistence(t *testing.T, s contract, reopen func(testing.TB) contract) {
 	ctx := context.Background()
-	s, path := openTemp(t)
 	if err := s.Register(ctx, Registration{Address: "alice@example.com", Method: MethodPGP, Fingerprint: fpB}); err != nil {
 		t.Fatal(err)
 	}
@@ -452,11 +458,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := reopen(t)
 	checks := []struct {
 		name string
 		ok   func() error
@@ -566,15 +568,13 @@ func TestOpenInvalidPath(t *testing.T) {
 	}
 }
 
-func TestConcurrent(t *testing.T) {
+func TestConcurrent(t *testing.T) { forEachStore(t, testConcurrent) }
+
+func testConcurrent(t *testing.T, s contract, reopen func(testing.TB) contract) {
 	ctx := context.Background()
-	s, path := openTemp(t)
-	// A second handle on the same file stands in for another process.
-	other, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	// A second handle on the same storage stands in for another process
+	// (SQLite) or another node (PostgreSQL: another pool).
+	other := reopen(t)
 	th, err := s.NewThread(ctx, "alice@example.com", MethodSMIME, fpA, "load")
 	if err != nil {
 		t.Fatal(err)

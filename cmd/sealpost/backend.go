@@ -10,7 +10,7 @@ import (
 	"github.com/sealpost/sealpost/store"
 )
 
-// backend is the shared store as the binary wires it: one value (SQLite today, PostgreSQL next)
+// backend is the shared store as the binary wires it: one value (the embedded SQLite, or PostgreSQL shared by several nodes)
 // that satisfies every interface its users declare, and is closed when the binary stops.
 type backend interface {
 	outbound.Store
@@ -31,4 +31,7 @@ type registry interface {
 	Registrations(ctx context.Context, address string) ([]store.Registration, error)
 }
 
-var _ backend = (*store.SQLite)(nil)
+var (
+	_ backend = (*store.SQLite)(nil)
+	_ backend = (*store.Postgres)(nil)
+)

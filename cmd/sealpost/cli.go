@@ -109,6 +109,13 @@ func commandTable() []command {
 		{name: "quarantine release", synopsis: "[-config FILE] [-data DIR] ID",
 			summary: "hand a held message to the running gateway, which delivers it to the desk",
 			run:     quarantineSub("release")},
+		{name: "store", summary: "the shared store (the embedded SQLite, or PostgreSQL shared by several nodes)"},
+		{name: "store migrate", synopsis: "[-config FILE] [-data DIR]",
+			summary: "bring the store's schema up to date and print its version",
+			detail: "serve migrates at start too (on PostgreSQL under an advisory lock, so nodes starting together do not\n" +
+				"race); this is for doing it ahead of an upgrade. Running it again changes nothing. A database whose\n" +
+				"schema is newer than this sealpost is left alone: exit 1.",
+			run: cmdStoreMigrate},
 		{name: "queue", summary: "a running gateway's queues, through its ops listener (with the ops token)"},
 		{name: "queue list", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE] [-corrupt]",
 			summary: "the entries of a queue (-corrupt: what it set aside because it failed its checks)",

@@ -20,6 +20,7 @@ import (
 	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smtpd"
+	"github.com/sealpost/sealpost/store"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -47,6 +48,26 @@ type Config struct {
 	HSM      HSMConfig       `json:"hsm"`
 	DKIM     DKIMConfig      `json:"dkim"`
 	Ops      ops.Config      `json:"ops"`
+	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
+	// data directory, so the default configuration prints without it.
+	Store StoreConfig `json:"store,omitzero"`
+}
+
+// StoreConfig chooses the shared store: PostgreSQL when Postgres is set, for several nodes of one
+// bank; otherwise the embedded SQLite (DATA/sealpost.db), which needs nothing.
+type StoreConfig struct {
+	Postgres *PostgresConfig `json:"postgres"`
+}
+
+// PostgresConfig is the shared store on PostgreSQL: the store's settings (max_conns,
+// statement_timeout) and the file its connection string is read from. A postgres section of the
+// file starts from defaultPostgres.
+type PostgresConfig struct {
+	// DSNFile is a file holding the connection string (a postgres:// URL or key=value pairs),
+	// password included, so that the password is not in the configuration: only the service user
+	// may read it (mode 0600 or stricter), as the ops token.
+	DSNFile string `json:"dsn_file"`
+	store.PostgresConfig
 }
 
 // Where the bank's identities come from (Config.Identities).
@@ -127,6 +148,11 @@ func defaultSmarthost() SmarthostConfig {
 	return SmarthostConfig{TLS: d.TLS, Timeout: config.Duration(d.Timeout)}
 }
 
+// defaultPostgres is what a postgres section leaves out: the store's defaults.
+func defaultPostgres() PostgresConfig {
+	return PostgresConfig{PostgresConfig: store.DefaultPostgresConfig()}
+}
+
 // defaultConfig is the embedded default: everything on loopback, a data directory under the
 // working directory, a Maildir outbox, the embedded TSA, every message of the strictest class.
 func defaultConfig() Config {
@@ -194,17 +220,21 @@ func loadConfig(file, dataOverride string) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// decode decodes a configuration file over cfg. A smarthost section that the file sets starts
-// from defaultSmarthost, so that what it leaves out keeps its default: encoding/json decodes into
-// a pointer that is already set, so the file is decoded once to learn which sections it sets, and
-// again over those sections seeded.
+// decode decodes a configuration file over cfg. A smarthost or postgres section that the file
+// sets starts from defaultSmarthost or defaultPostgres, so that what it leaves out keeps its
+// default: encoding/json decodes into a pointer that is already set, so the file is decoded once
+// to learn which sections it sets, and again over those sections seeded.
 func decode(b []byte, cfg *Config) error {
 	base := *cfg
 	err := config.Decode(b, cfg)
-	if cfg.Delivery.Smarthost == nil && cfg.Inbound.Delivery.Smarthost == nil {
+	if cfg.Delivery.Smarthost == nil && cfg.Inbound.Delivery.Smarthost == nil && cfg.Store.Postgres == nil {
 		return err
 	}
 	seeded := base
+	if cfg.Store.Postgres != nil {
+		p := defaultPostgres()
+		seeded.Store.Postgres = &p
+	}
 	for _, d := range []struct{ from, to *DeliveryConfig }{{&cfg.Delivery, &seeded.Delivery}, {&cfg.Inbound.Delivery, &seeded.Inbound.Delivery}} {
 		if d.from.Smarthost != nil {
 			h := defaultSmarthost()
@@ -267,6 +297,9 @@ func (c Config) Validate() error {
 	if c.Ops.Enabled {
 		add("ops", c.Ops.Validate())
 	}
+	if c.Store.Postgres != nil {
+		add("store.postgres", c.Store.Postgres.Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -293,6 +326,21 @@ func (c Config) spoolConfig(dir string) queue.Config {
 	q := c.Queue
 	q.Dir = filepath.Join(c.Data, dir)
 	return q
+}
+
+// Validate checks the postgres section's values; it changes nothing and reads no file (the
+// connection string is read when the store opens, and by serve -check). Every problem is a
+// *config.FieldError at its key.
+func (p PostgresConfig) Validate() error {
+	var errs []error
+	if p.DSNFile == "" {
+		errs = append(errs, &config.FieldError{Path: "dsn_file", Problem: "required: a file (mode 0600) holding the connection string, e.g. postgres://sealpost:PASSWORD@db.bank.internal/sealpost"})
+	}
+	// The store's own rules for the rest; its DSN is not known yet, so a stand-in keeps its
+	// problem (there is no dsn key in the file) out of the answer.
+	sc := p.PostgresConfig
+	sc.DSN = "host=localhost"
+	return errors.Join(append(errs, sc.Validate())...)
 }
 
 // validateDelivery checks one next hop (name is its place in the file for errors).

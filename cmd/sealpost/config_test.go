@@ -66,6 +66,10 @@ func TestConfigRefuses(t *testing.T) {
 		{"DKIMKey", `{"dkim": {"keys": [{"domain": "bank.example", "selector": "s1", "key_file": "k"}, {"domain": "bank.example", "key_file": "k"}]}}`, "dkim.keys[1].selector", ""},
 		{"OpsRemote", `{"ops": {"enabled": true, "addr": "0.0.0.0:9925"}}`, "ops.addr", ""},
 		{"NoData", `{"data": ""}`, "data", ""},
+		{"PostgresNoDSNFile", `{"store": {"postgres": {}}}`, "store.postgres.dsn_file", ""},
+		{"PostgresPool", `{"store": {"postgres": {"dsn_file": "dsn", "max_conns": 0}}}`, "store.postgres.max_conns", ""},
+		{"PostgresStatementTimeout", `{"store": {"postgres": {"dsn_file": "dsn", "statement_timeout": "-1s"}}}`, "store.postgres.statement_timeout", ""},
+		{"PostgresDSNInline", `{"store": {"postgres": {"dsn": "postgres://sealpost:hunter2@db/sealpost"}}}`, "store.postgres.dsn", `unknown key (known keys: dsn_file, max_conns, statement_timeout)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,10 +83,36 @@ func TestConfigRefuses(t *testing.T) {
 			if tt.problem != "" && fe.Problem != tt.problem {
 				t.Fatalf("%s: %q, want %q", tt.path, fe.Problem, tt.problem)
 			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("%q echoes the password", err)
+			}
 			if strings.Contains(err.Error(), "Go struct") || strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "TLSCert") {
 				t.Fatalf("%q names Go types or encoding/json", err)
 			}
 		})
+	}
+}
+
+// TestConfigPostgresDefaults: without a store section the store is the embedded SQLite and
+// -print-config has no store key; a postgres section keeps the defaults it leaves out, and prints
+// them.
+func TestConfigPostgresDefaults(t *testing.T) {
+	cfg, err := loadConfig("", "")
+	if err != nil || cfg.Store.Postgres != nil || strings.Contains(string(cfg.marshal()), `"store"`) {
+		t.Fatalf("defaults: %+v, %v", cfg.Store, err)
+	}
+	f := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(f, []byte(`{"identities": "development", "store": {"postgres": {"dsn_file": "/etc/sealpost/pg.dsn", "max_conns": 4}}}`), 0o600)
+	if cfg, err = loadConfig(f, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := defaultPostgres()
+	want.DSNFile, want.MaxConns = "/etc/sealpost/pg.dsn", 4
+	if p := cfg.Store.Postgres; p == nil || *p != want || want.StatementTimeout <= 0 {
+		t.Fatalf("store.postgres = %+v, want %+v", p, want)
+	}
+	if out := string(cfg.marshal()); !strings.Contains(out, `"dsn_file": "/etc/sealpost/pg.dsn"`) || !strings.Contains(out, `"statement_timeout": "`) {
+		t.Fatalf("-print-config lacks the store section:\n%s", out)
 	}
 }
 

@@ -290,6 +290,10 @@ func checkConfig(cfg Config, file string, stdout io.Writer) error {
 			c.Close()
 		}
 	}
+	// Connecting waits for the network: only once everything else is right.
+	if err := checkStore(cfg.Store, len(problems) == 0); err != nil {
+		problems = append(problems, err)
+	}
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}

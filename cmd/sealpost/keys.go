@@ -180,7 +180,7 @@ func importFiles(dir keys.DataDir, files []string, opts keys.ImportOptions, stdo
 	var st backend
 	if !root {
 		var err error
-		if st, err = openStore(string(dir)); err != nil {
+		if st, err = openStore(string(dir), StoreConfig{}); err != nil {
 			return err
 		}
 		defer st.Close()
@@ -242,7 +242,7 @@ func registeredFingerprints(dir keys.DataDir, entries []keys.Entry) (map[string]
 	if _, err := os.Stat(filepath.Join(string(dir), storeFile)); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	st, err := openStore(string(dir))
+	st, err := openStore(string(dir), StoreConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(string(dir))
+	st, err := openStore(string(dir), StoreConfig{})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/sealpost/sealpost/internal/pgtest"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -26,11 +27,12 @@ func TestMain(m *testing.M) {
 	testscript.Main(removeBinDir{m}, map[string]func(){"sealpost": main})
 }
 
-// removeBinDir runs the tests, then removes the directory testBinary built sealpost into.
+// removeBinDir runs the tests, then stops the private PostgreSQL if one started and removes the
+// directory testBinary built sealpost into.
 type removeBinDir struct{ m *testing.M }
 
 func (r removeBinDir) Run() int {
-	code := r.m.Run()
+	code := pgtest.Main(r.m)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/smtpd"
-	"github.com/sealpost/sealpost/store"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -143,21 +142,6 @@ func closeAll(cs []io.Closer) {
 	}
 }
 
-// storeFile is the embedded store in the data directory.
-const storeFile = "sealpost.db"
-
-// openStore opens the embedded store (SQLite) in the data directory.
-func openStore(data string) (backend, error) {
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, err
-	}
-	st, err := store.OpenSQLite(filepath.Join(data, storeFile))
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	return st, nil
-}
-
 // bankData is what serve and the offline commands (verify, quarantine) read from the data
 // directory: the bank's identities, its OpenPGP key, the recipient directory and the store.
 type bankData struct {
@@ -200,7 +184,7 @@ func openBankData(cfg Config, decrypt bool) (_ *bankData, err error) {
 	if b.directory, err = b.dir.Directory(); err != nil {
 		return nil, fmt.Errorf("recipient directory: %w", err)
 	}
-	if b.store, err = openStore(cfg.Data); err != nil {
+	if b.store, err = openStore(cfg.Data, cfg.Store); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -421,12 +405,14 @@ func (a *assembly) inboundSide() (*inboundListener, error) {
 // startOps starts the ops listener (metrics, health, queue control) when it is enabled; nil when not.
 func (a *assembly) startOps(spool *queue.Spool, in *inboundListener, devRoles []keys.Role) (*ops.Server, error) {
 	cfg := a.cfg
+	a.m.WatchStore(storePing(a.data.store))
 	if !cfg.Ops.Enabled {
 		return nil, nil
 	}
 	opts := []ops.Option{ops.WithMetrics(a.m), ops.WithLogger(a.log), ops.WithSpool("outbound", spool),
 		ops.WithReadiness("keys loaded", ops.CertificateValid(a.data.signer.Certificate())),
-		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool")))}
+		ops.WithReadiness("spool writable", ops.SpoolWritable(filepath.Join(cfg.Data, "spool"))),
+		ops.WithReadiness("store", ops.StoreAnswers(storePing(a.data.store)))}
 	if len(devRoles) > 0 {
 		opts = append(opts, ops.WithNotice("identities", developmentNotice(devRoles)))
 	}

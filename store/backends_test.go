@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/sealpost/sealpost/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// contract is what both stores have: the contract tests use only this.
+type contract interface {
+	Register(ctx context.Context, r Registration) error
+	Unregister(ctx context.Context, address, fingerprint string) error
+	Registrations(ctx context.Context, address string) ([]Registration, error)
+	NewThread(ctx context.Context, customer, method, fingerprint, subject string) (Thread, error)
+	Thread(ctx context.Context, token string) (Thread, error)
+	ThreadForMessageIDs(ctx context.Context, ids []string) (Thread, error)
+	AddMessage(ctx context.Context, m ThreadMessage) error
+	Messages(ctx context.Context, token string) ([]ThreadMessage, error)
+	Hold(ctx context.Context, h Held) error
+	HeldList(ctx context.Context, includeReleased bool) ([]Held, error)
+	HeldGet(ctx context.Context, id string) (Held, error)
+	Release(ctx context.Context, id string) error
+	SetCapabilities(ctx context.Context, c Capabilities) error
+	Capabilities(ctx context.Context, address string) (Capabilities, error)
+	Close() error
+}
+
+var (
+	_ contract = (*SQLite)(nil)
+	_ contract = (*Postgres)(nil)
+)
+
+// A backend opens stores of one kind for the contract tests: open returns a
+// store on fresh, empty storage, and a function that opens another handle on
+// the same storage (another process of the node for SQLite, another node's
+// pool for PostgreSQL), closed at the end of the test.
+type backend struct {
+	name string
+	open func(t testing.TB) (contract, func(t testing.TB) contract)
+}
+
+var backends = []backend{
+	{"sqlite", func(t testing.TB) (contract, func(testing.TB) contract) {
+		s, path := openTemp(t)
+		return s, func(t testing.TB) contract {
+			t.Helper()
+			s, err := OpenSQLite(path)
+			if err != nil {
+				t.Fatalf("OpenSQLite again: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	}},
+	{"postgres", func(t testing.TB) (contract, func(testing.TB) contract) {
+		srv := pgtest.Start(t)
+		cfg := DefaultPostgresConfig()
+		cfg.DSN = srv.DSN(srv.NewDatabase(t))
+		reopen := func(t testing.TB) contract { return openPostgres(t, cfg) }
+		return reopen(t), reopen
+	}},
+}
+
+// openPostgres opens the store of cfg, closed at the end of the test.
+func openPostgres(t testing.TB, cfg PostgresConfig) *Postgres {
+	t.Helper()
+	p, err := OpenPostgres(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// forEachStore runs test as a subtest for each backend, with a fresh store
+// and the backend's function to open another handle on it.
+func forEachStore(t *testing.T, test func(t *testing.T, s contract, reopen func(testing.TB) contract)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s, reopen := b.open(t)
+			test(t, s, reopen)
+		})
+	}
+}
+
+// countRows counts the rows of table in either store.
+func countRows(t *testing.T, s contract, table string) int {
+	t.Helper()
+	var n int
+	var err error
+	switch s := s.(type) {
+	case *SQLite:
+		err = s.db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n)
+	case *Postgres:
+		err = s.pool.QueryRow(context.Background(), `SELECT COUNT(*) FROM `+table).Scan(&n)
+	default:
+		t.Fatalf("countRows: %T", s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
