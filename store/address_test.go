@@ -98,70 +98,98 @@ func TestCaseVariantsFromVersion1ExactSpellingWins(t *testing.T) {
 	lower := Registration{Address: "alice@example.com", Method: MethodPGP, Fingerprint: fpB, Registered: t0.Add(time.Hour)}
 	oldCaps := Capabilities{Address: "alice@example.com", SMIMEGCM: true, Updated: t0.Add(time.Hour)}
 	newCaps := Capabilities{Address: "Alice@example.com", PGPSEIPDv2: true, Updated: t0.Add(2 * time.Hour)}
-	var rows []v1Row
-	for _, r := range []Registration{upper, lower} {
-		rows = append(rows, v1Row{`INSERT INTO registrations VALUES (?, ?, ?, ?)`, []any{r.Address, r.Method, r.Fingerprint, r.Registered.UnixNano()}})
-	}
-	for _, c := range []Capabilities{oldCaps, newCaps} {
-		rows = append(rows, v1Row{`INSERT INTO capabilities VALUES (?, ?, ?, ?)`, []any{c.Address, b2i(c.SMIMEGCM), b2i(c.PGPSEIPDv2), c.Updated.UnixNano()}})
-	}
-	s := openVersion1(t, rows...)
-
-	for _, tt := range []struct {
-		lookup string
-		want   []Registration
-		caps   Capabilities
-	}{
-		{"Alice@example.com", []Registration{upper}, newCaps},
-		{"Alice@EXAMPLE.com", []Registration{upper}, newCaps},
-		{"alice@example.com", []Registration{lower}, oldCaps},
-		{"ALICE@example.com", []Registration{upper, lower}, newCaps},
-		{"aLiCe@example.com", []Registration{upper, lower}, newCaps},
-	} {
-		got, err := s.Registrations(ctx, tt.lookup)
-		if err != nil || !sameRegistrations(got, tt.want) {
-			t.Errorf("Registrations(%q) = %+v, %v; want %+v", tt.lookup, got, err, tt.want)
+	withCaseVariants(t, []Registration{upper, lower}, []Capabilities{oldCaps, newCaps}, func(t *testing.T, s contract) {
+		for _, tt := range []struct {
+			lookup string
+			want   []Registration
+			caps   Capabilities
+		}{
+			{"Alice@example.com", []Registration{upper}, newCaps},
+			{"Alice@EXAMPLE.com", []Registration{upper}, newCaps},
+			{"alice@example.com", []Registration{lower}, oldCaps},
+			{"ALICE@example.com", []Registration{upper, lower}, newCaps},
+			{"aLiCe@example.com", []Registration{upper, lower}, newCaps},
+		} {
+			got, err := s.Registrations(ctx, tt.lookup)
+			if err != nil || !sameRegistrations(got, tt.want) {
+				t.Errorf("Registrations(%q) = %+v, %v; want %+v", tt.lookup, got, err, tt.want)
+			}
+			if c, err := s.Capabilities(ctx, tt.lookup); err != nil || c != tt.caps {
+				t.Errorf("Capabilities(%q) = %+v, %v; want %+v", tt.lookup, c, err, tt.caps)
+			}
 		}
-		if c, err := s.Capabilities(ctx, tt.lookup); err != nil || c != tt.caps {
-			t.Errorf("Capabilities(%q) = %+v, %v; want %+v", tt.lookup, c, err, tt.caps)
+		// Registering under one spelling what the other holds adds it there: a lookup in that
+		// spelling must find it.
+		if err := s.Register(ctx, Registration{Address: "alice@example.com", Method: MethodSMIME, Fingerprint: fpA, Registered: t0.Add(3 * time.Hour)}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	// Registering under one spelling what the other holds adds it there: a lookup in that
-	// spelling must find it.
-	if err := s.Register(ctx, Registration{Address: "alice@example.com", Method: MethodSMIME, Fingerprint: fpA, Registered: t0.Add(3 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Registrations(ctx, "alice@example.com"); err != nil || len(got) != 2 {
-		t.Errorf("after registering Alice's key for alice: %+v, %v; want 2", got, err)
-	}
-	// Unregister removes only what Registrations lists for the same spelling.
-	if err := s.Unregister(ctx, "Alice@example.com", fpB); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Unregister(Alice, alice's key) = %v; want ErrNotFound", err)
-	}
-	if err := s.Unregister(ctx, "Alice@example.com", fpA); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Registrations(ctx, "ALICE@example.com"); err != nil || len(got) != 2 || got[0].Address != "alice@example.com" || got[1].Address != "alice@example.com" {
-		t.Errorf("after Unregister: %+v, %v; want alice's two", got, err)
-	}
+		if got, err := s.Registrations(ctx, "alice@example.com"); err != nil || len(got) != 2 {
+			t.Errorf("after registering Alice's key for alice: %+v, %v; want 2", got, err)
+		}
+		// Unregister removes only what Registrations lists for the same spelling.
+		if err := s.Unregister(ctx, "Alice@example.com", fpB); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Unregister(Alice, alice's key) = %v; want ErrNotFound", err)
+		}
+		if err := s.Unregister(ctx, "Alice@example.com", fpA); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Registrations(ctx, "ALICE@example.com"); err != nil || len(got) != 2 || got[0].Address != "alice@example.com" || got[1].Address != "alice@example.com" {
+			t.Errorf("after Unregister: %+v, %v; want alice's two", got, err)
+		}
+	})
 }
 
 // TestUnregisterExactSpellingOnly: where both spellings hold one key (a version 1 database),
 // unregistering it from one spelling leaves the other's.
 func TestUnregisterExactSpellingOnly(t *testing.T) {
 	ctx := context.Background()
-	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	s := openVersion1(t,
-		v1Row{`INSERT INTO registrations VALUES (?, ?, ?, ?)`, []any{"Alice@example.com", MethodSMIME, fpA, at}},
-		v1Row{`INSERT INTO registrations VALUES (?, ?, ?, ?)`, []any{"alice@example.com", MethodSMIME, fpA, at + 1}},
-	)
-	if err := s.Unregister(ctx, "Alice@example.com", fpA); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Registrations(ctx, "ALICE@example.com")
-	if err != nil || len(got) != 1 || got[0].Address != "alice@example.com" {
-		t.Errorf("after Unregister(Alice): %+v, %v; want alice's registration only", got, err)
-	}
+	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	withCaseVariants(t, []Registration{
+		{Address: "Alice@example.com", Method: MethodSMIME, Fingerprint: fpA, Registered: at},
+		{Address: "alice@example.com", Method: MethodSMIME, Fingerprint: fpA, Registered: at.Add(1)},
+	}, nil, func(t *testing.T, s contract) {
+		if err := s.Unregister(ctx, "Alice@example.com", fpA); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Registrations(ctx, "ALICE@example.com")
+		if err != nil || len(got) != 1 || got[0].Address != "alice@example.com" {
+			t.Errorf("after Unregister(Alice): %+v, %v; want alice's registration only", got, err)
+		}
+	})
+}
+
+// withCaseVariants runs test, for each backend, on a store holding regs and caps, entries that
+// differ by case alone included: for SQLite a version 1 database (migrated at open), for
+// PostgreSQL the rows as they are stored (as copying such a database into it would).
+func withCaseVariants(t *testing.T, regs []Registration, caps []Capabilities, test func(t *testing.T, s contract)) {
+	t.Run("sqlite", func(t *testing.T) {
+		var rows []v1Row
+		for _, r := range regs {
+			rows = append(rows, v1Row{`INSERT INTO registrations VALUES (?, ?, ?, ?)`, []any{r.Address, r.Method, r.Fingerprint, r.Registered.UnixNano()}})
+		}
+		for _, c := range caps {
+			rows = append(rows, v1Row{`INSERT INTO capabilities VALUES (?, ?, ?, ?)`, []any{c.Address, b2i(c.SMIMEGCM), b2i(c.PGPSEIPDv2), c.Updated.UnixNano()}})
+		}
+		test(t, openVersion1(t, rows...))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		cfg, _, _ := freshPostgres(t)
+		p := openPostgres(t, cfg)
+		ctx := context.Background()
+		for _, r := range regs {
+			if _, err := p.pool.Exec(ctx, `INSERT INTO registrations (address, address_key, method, fingerprint, registered) VALUES ($1, $2, $3, $4, $5)`,
+				b(r.Address), b(foldAddress(r.Address)), r.Method, r.Fingerprint, r.Registered.UnixNano()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range caps {
+			if _, err := p.pool.Exec(ctx, `INSERT INTO capabilities (address, address_key, smime_gcm, pgp_seipdv2, updated) VALUES ($1, $2, $3, $4, $5)`,
+				b(c.Address), b(foldAddress(c.Address)), c.SMIMEGCM, c.PGPSEIPDv2, c.Updated.UnixNano()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		test(t, p)
+	})
 }
 
 type v1Row struct {

@@ -6,9 +6,15 @@
 //
 // Its users declare the small interfaces they need where they use them
 // (outbound.Store, inbound.Store, quarantine.Index, and the registry of the
-// keys command); SQLite (pure Go, WAL mode) is the embedded default and
-// implements them all, and a PostgreSQL implementation can be added behind
-// the same interfaces for several nodes.
+// keys command); SQLite (pure Go, WAL mode) is the embedded default, and
+// Postgres (pgx) is the store that several nodes share. Both implement them
+// all, with the same semantics and errors: one contract test suite runs
+// against both (store_test.go, contract_test.go).
+//
+// Schemas are versioned, each store its own numbering: OpenSQLite and
+// OpenPostgres migrate at open (PostgreSQL under an advisory lock, so that
+// nodes starting together do not race), and refuse a schema newer than the
+// code with ErrSchemaTooNew.
 //
 // Invariants:
 //   - Addresses are stored normalised (NormalizeAddress: the local part as
@@ -32,7 +38,11 @@
 //
 // Concurrency: implementations are safe for concurrent use. SQLite runs in
 // WAL mode with a busy timeout and takes the write lock at the start of each
-// transaction, so concurrent writers wait rather than fail.
+// transaction, so concurrent writers wait rather than fail. PostgreSQL
+// serialises the writes of one address (registrations, capabilities) with a
+// transaction-scoped advisory lock on its AddressKey, and makes the others
+// single statements (INSERT … ON CONFLICT, UPDATE … WHERE NOT released), so
+// writers on several nodes keep the invariants above.
 //
 // Errors: lookups of something absent return an error wrapping ErrNotFound;
 // writes that contradict stored state (duplicate quarantine ID, releasing a

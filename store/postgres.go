@@ -68,14 +68,13 @@ func connectPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error)
 	if cfg.StatementTimeout > 0 {
 		pc.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(time.Duration(cfg.StatementTimeout).Milliseconds())
 	}
-	where := fmt.Sprintf("database %q on %s as %q", pc.ConnConfig.Database, pc.ConnConfig.Host, pc.ConnConfig.User)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
-		return nil, redact(fmt.Errorf("open store: PostgreSQL %s: %w", where, err), pc.ConnConfig.Password)
+		return nil, redact(fmt.Errorf("open store: PostgreSQL: %w", err), pc.ConnConfig.Password)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, redact(fmt.Errorf("open store: PostgreSQL %s: %w", where, err), pc.ConnConfig.Password)
+		return nil, redact(fmt.Errorf("open store: PostgreSQL: %w", err), pc.ConnConfig.Password)
 	}
 	return &Postgres{pool: pool}, nil
 }

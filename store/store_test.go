@@ -621,8 +621,16 @@ func testConcurrent(t *testing.T, s contract, reopen func(testing.TB) contract) 
 }
 
 func BenchmarkThreadLookup(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s, _ := be.open(b)
+			benchmarkThreadLookup(b, s)
+		})
+	}
+}
+
+func benchmarkThreadLookup(b *testing.B, s contract) {
 	ctx := context.Background()
-	s, _ := openTemp(b)
 	var ids []string
 	for i := range 1000 {
 		th, err := s.NewThread(ctx, fmt.Sprintf("c%d@example.com", i), MethodSMIME, fpA, "s")
