@@ -1,5 +1,7 @@
 // Package pgtest gives a test binary a private PostgreSQL from Debian's
-// packages (postgresql), with a fresh database for each test.
+// packages (postgresql), with a fresh database for each test. The server
+// itself is internal/pgserver's, which sealpost bench uses too; this package
+// adds what only tests need (skipping, testing.TB, TestMain).
 //
 // The server starts at the first Start of the binary: initdb into a new
 // directory under the system's temporary directory, then postgres itself

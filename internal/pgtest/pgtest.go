@@ -1,43 +1,25 @@
 package pgtest
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/pgserver"
 )
 
 // The role that logs in over the loopback port with a password.
 const (
-	PasswordRole = "sealpost_test"
-	Password     = "pgtest-Secret-7f3a9c" // distinctive, so a test can look for it in error text
+	PasswordRole = pgserver.PasswordRole
+	Password     = pgserver.Password // distinctive, so a test can look for it in error text
 )
 
 // Server is the test binary's private PostgreSQL.
 type Server struct {
-	dir  string // data directory's parent, holding the unix socket
-	port int
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{} // closed when postgres exits
-
-	mu sync.Mutex // serialises CREATE DATABASE
-	n  int
+	*pgserver.Server
 }
 
 var (
@@ -53,12 +35,15 @@ var (
 func Start(t testing.TB) *Server {
 	t.Helper()
 	once.Do(func() {
-		bin, why := findBin()
-		if bin == "" {
-			missingTo = why
-			return
+		s, err := pgserver.Start()
+		switch {
+		case errors.Is(err, pgserver.ErrNotInstalled):
+			missingTo = err.Error()
+		case err != nil:
+			startErr = err
+		default:
+			server = &Server{s}
 		}
-		server, startErr = start(bin)
 	})
 	switch {
 	case missingTo != "" && interop.Required():
@@ -76,217 +61,25 @@ func Start(t testing.TB) *Server {
 func Main(m *testing.M) int {
 	code := m.Run()
 	if server != nil {
-		if err := server.stop(); err != nil {
+		if err := server.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
 	}
 	return code
 }
 
-// findBin returns the directory holding initdb and postgres, or "" and why.
-func findBin() (dir, why string) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	if p, err := exec.LookPath("initdb"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			dirs = append(dirs, filepath.Dir(real))
-		}
-	}
-	for _, d := range dirs {
-		if executable(filepath.Join(d, "initdb")) && executable(filepath.Join(d, "postgres")) {
-			return d, ""
-		}
-	}
-	return "", "no initdb and postgres in /usr/lib/postgresql/*/bin or on PATH"
-}
-
-func version(binDir string) int {
-	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return v
-}
-
-func executable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// credential is who initdb and postgres run as: nil (ourselves) unless we
-// are root, when it is Debian's postgres user.
-func credential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root, and initdb refuses root: no postgres user to run it as (%w)", err)
-	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
-}
-
-func start(bin string) (*Server, error) {
-	cred, err := credential()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "sealpost-pgtest-")
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{dir: dir, log: &syncBuffer{}, done: make(chan struct{})}
-	if err := s.initdb(bin, cred); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := s.run(bin, cred); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := s.setup(); err != nil {
-		s.stop()
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *Server) initdb(bin string, cred *syscall.Credential) error {
-	if cred != nil {
-		if err := os.Chown(s.dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return err
-		}
-	}
-	cmd := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(s.dir, "data"), "-U", "postgres",
-		"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")
-	cmd.Dir = s.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-	return nil
-}
-
-// run starts postgres on a free loopback port and waits until it answers.
-func (s *Server) run(bin string, cred *syscall.Credential) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	s.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
-		"-k", s.dir, "-p", strconv.Itoa(s.port), "-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
-	s.cmd.Dir = s.dir
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := pgx.Connect(context.Background(), s.DSN("postgres"))
-		if err == nil {
-			conn.Close(context.Background())
-			return nil
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("postgres exited at start: %v\n%s", s.cmd.ProcessState, s.log)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return fmt.Errorf("postgres did not answer within 30s: %v\n%s", err, s.log)
-		}
-	}
-}
-
-// setup creates PasswordRole.
-func (s *Server) setup() error {
-	return s.admin(fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, PasswordRole, Password))
-}
-
-// admin runs sql as postgres on the socket.
-func (s *Server) admin(sql string) error {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
-}
-
-// stop shuts the server down (fast: SIGINT, then SIGKILL after 10 s) and
-// removes its directory.
-func (s *Server) stop() error {
-	defer os.RemoveAll(s.dir)
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-		return errors.New("postgres did not stop within 10s; killed")
-	}
-}
-
-// DSN is the connection string of database db as postgres on the unix
-// socket (trust).
-func (s *Server) DSN(db string) string {
-	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", s.dir, s.port, db)
-}
-
-// PasswordDSN is the connection string of database db as PasswordRole with
-// password, over the loopback port.
-func (s *Server) PasswordDSN(db, password string) string {
-	return fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=%s sslmode=disable", s.port, PasswordRole, password, db)
-}
-
-// Port is the server's loopback TCP port.
-func (s *Server) Port() int { return s.port }
-
 // NewDatabase creates an empty database, owned by PasswordRole, and returns
 // its name; it is dropped at the end of the test.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
-	s.mu.Lock()
-	s.n++
-	name := fmt.Sprintf("test_%d", s.n)
-	err := s.admin(fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, name, PasswordRole))
-	s.mu.Unlock()
+	name, err := s.CreateDatabase("test")
 	if err != nil {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
-		// WITH (FORCE): a pool the test leaked must not keep the database.
-		if err := s.admin(fmt.Sprintf(`DROP DATABASE %s WITH (FORCE)`, name)); err != nil {
+		if err := s.DropDatabase(name); err != nil {
 			t.Errorf("drop database %s: %v", name, err)
 		}
 	})
 	return name
-}
-
-// syncBuffer is postgres's output, written by exec's copying goroutine and
-// read for error messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
