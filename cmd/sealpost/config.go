@@ -51,6 +51,9 @@ type Config struct {
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
 	// data directory, so the default configuration prints without it.
 	Store StoreConfig `json:"store,omitzero"`
+
+	// wrapStore, when set, wraps the store the instance opens (sealpost bench counts its calls).
+	wrapStore func(backend) backend
 }
 
 // StoreConfig chooses the shared store: PostgreSQL when Postgres is set, for several nodes of one

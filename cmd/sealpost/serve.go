@@ -187,6 +187,9 @@ func openBankData(cfg Config, decrypt bool) (_ *bankData, err error) {
 	if b.store, err = openStore(cfg.Data, cfg.Store); err != nil {
 		return nil, err
 	}
+	if cfg.wrapStore != nil {
+		b.store = cfg.wrapStore(b.store)
+	}
 	return b, nil
 }
 

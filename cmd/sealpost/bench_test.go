@@ -1,0 +1,113 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/internal/pgtest"
+	"github.com/sealpost/sealpost/store"
+)
+
+// supportOps is the store's work for the bench's default mix with -postgres (every other message a
+// support reply to alice): each message reads alice's capabilities; each support reply starts a
+// thread and links two Message-IDs to it (the submitter's and the thread's).
+const supportOps = "2.50 operations/message (AddMessage 1.00, Capabilities 1.00, NewThread 0.50)"
+
+// TestBenchPostgres: sealpost bench -postgres measures the relay with the embedded SQLite and with
+// a private PostgreSQL in one run, counts the same store operations per message on both, and
+// prints the ratio.
+func TestBenchPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	pgtest.Start(t) // skips (or fails under SEALPOST_INTEROP=require) without PostgreSQL
+	code, out, errOut := runCLI(t, "", "bench", "-n", "40", "-c", "4", "-rate", "0", "-postgres")
+	for _, want := range []string{
+		"throughput (file keys): 40 messages of 2048 bytes (50% support)",
+		"store (file keys): " + supportOps,
+		"PostgreSQL store: a private PostgreSQL on 127.0.0.1, max_conns 10",
+		"throughput (file keys, PostgreSQL store): 40 messages",
+		"store (file keys, PostgreSQL store): " + supportOps,
+		"PostgreSQL ÷ SQLite store: ",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("bench -postgres: exit %d, want %q in\n%s\n%s", code, want, out, errOut)
+		}
+	}
+}
+
+// TestBenchDSNFile: with -dsn-file the PostgreSQL run uses that database, and -support 0 (only
+// statements) leaves one store operation per message, alice's capabilities.
+func TestBenchDSNFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	pg := pgtest.Start(t)
+	dsn := filepath.Join(t.TempDir(), "pg.dsn")
+	if err := os.WriteFile(dsn, []byte(pg.PasswordDSN(pg.NewDatabase(t), pgtest.Password)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "bench", "-n", "20", "-c", "2", "-rate", "0", "-postgres", "-dsn-file", dsn, "-support", "0")
+	for _, want := range []string{"PostgreSQL store: PostgreSQL from " + dsn,
+		"store (file keys, PostgreSQL store): 1.00 operations/message (Capabilities 1.00)"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("bench -dsn-file: exit %d, want %q in\n%s\n%s", code, want, out, errOut)
+		}
+	}
+	if strings.Contains(out+errOut, pgtest.Password) {
+		t.Fatalf("bench prints the password:\n%s%s", out, errOut)
+	}
+}
+
+// BenchmarkSupportMessage: one support reply to alice (S/MIME) through a running gateway, over a
+// reused SMTP connection, until it reaches the sink, against each store: the reply starts a thread
+// in the store (storeops/op counts the calls).
+func BenchmarkSupportMessage(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchSupportMessage(b, nil) })
+	b.Run("postgres", func(b *testing.B) {
+		pg := pgtest.Start(b)
+		dsn := filepath.Join(b.TempDir(), "pg.dsn")
+		if err := os.WriteFile(dsn, []byte(pg.PasswordDSN(pg.NewDatabase(b), pgtest.Password)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		benchSupportMessage(b, &PostgresConfig{DSNFile: dsn, PostgresConfig: store.DefaultPostgresConfig()})
+	})
+}
+
+func benchSupportMessage(b *testing.B, pg *PostgresConfig) {
+	sink, err := newSink()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.close()
+	inst, counter, done, err := benchInstance(sink, benchOptions{postgres: pg}, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer done()
+	c, err := dialSMTP(inst.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	mix := benchMix{size: 2048, support: 100}
+	before := counter.snapshot()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		from, msg := mix.message(i, "<bench-support@bank.example>")
+		if _, err := submitTimed(c, from, msg); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if _, err := sink.waitTotal(i, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ops, _ := storeOps(before, counter.snapshot(), i)
+	b.ReportMetric(ops, "storeops/op")
+}
