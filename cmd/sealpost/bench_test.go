@@ -29,7 +29,7 @@ func TestBenchPostgres(t *testing.T) {
 	for _, want := range []string{
 		"throughput (file keys): 40 messages of 2048 bytes (50% support)",
 		"store (file keys): " + supportOps,
-		"PostgreSQL store: a private PostgreSQL on 127.0.0.1, max_conns 10",
+		"PostgreSQL store: a private PostgreSQL on 127.0.0.1 (fsync on), max_conns 10",
 		"throughput (file keys, PostgreSQL store): 40 messages",
 		"store (file keys, PostgreSQL store): " + supportOps,
 		"PostgreSQL ÷ SQLite store: ",

@@ -132,13 +132,14 @@ func (c *countingStore) Ping(ctx context.Context) error {
 }
 
 // benchPostgres is the PostgreSQL store for the bench: the connection string in dsnFile when
-// given, else a private server (internal/pgserver) with a fresh database, stopped by done.
+// given, else a private server (internal/pgserver) with a fresh database, stopped by done. The
+// private server is durable (fsync and synchronous commits on), as SQLite and the spool are.
 func benchPostgres(dsnFile, tmp string) (pg *PostgresConfig, what string, done func(), err error) {
 	cfg := &PostgresConfig{DSNFile: dsnFile, PostgresConfig: store.DefaultPostgresConfig()}
 	if dsnFile != "" {
 		return cfg, "PostgreSQL from " + dsnFile, func() {}, nil
 	}
-	srv, err := pgserver.Start()
+	srv, err := pgserver.StartWith(pgserver.Options{Durable: true})
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("private PostgreSQL (or give -dsn-file): %w", err)
 	}
@@ -151,5 +152,5 @@ func benchPostgres(dsnFile, tmp string) (pg *PostgresConfig, what string, done f
 		srv.Stop()
 		return nil, "", nil, err
 	}
-	return cfg, "a private PostgreSQL on 127.0.0.1", func() { srv.Stop() }, nil
+	return cfg, "a private PostgreSQL on 127.0.0.1 (fsync on)", func() { srv.Stop() }, nil
 }

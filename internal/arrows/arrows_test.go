@@ -58,8 +58,11 @@ var notInDesign = map[string][]string{
 	// The outbound and inbound pipelines' shared test fixture: a bank with real keys, protectors
 	// and an embedded TSA, driven through gateway.Handler. Imported by tests only.
 	"internal/pipelinetest": {"gateway", "keys", "pgp", "queue", "smime", "tsa"},
-	// The tests' private PostgreSQL: it skips or fails as internal/interop says for a missing peer.
-	"internal/pgtest": {"internal/interop"},
+	// The tests' private PostgreSQL: it skips or fails as internal/interop says for a missing peer;
+	// the server itself is internal/pgserver's.
+	"internal/pgtest": {"internal/interop", "internal/pgserver"},
+	// A private PostgreSQL (initdb, postgres) for the tests and sealpost bench -postgres: a leaf.
+	"internal/pgserver": {},
 	// SoftHSM test tokens: the HSM tests make identities in them with keys.
 	"internal/softhsm/softhsmtest": {"internal/interop", "internal/softhsm", "keys"},
 }
@@ -83,8 +86,9 @@ var softhsmKeys = map[string][]string{"internal/softhsm": {"keys"}}
 var pending = map[string][]string{}
 
 // cmdInternal: cmd/sealpost may import everything except test helpers; internal/softhsm is
-// production code for cmd (the PKCS#11 identities of sealpost serve), so it is allowed there only.
-var cmdInternal = []string{"internal/softhsm"}
+// production code for cmd (the PKCS#11 identities of sealpost serve), and internal/pgserver the
+// private PostgreSQL of sealpost bench -postgres, so they are allowed there only.
+var cmdInternal = []string{"internal/softhsm", "internal/pgserver"}
 
 // mayImport says whether from may import to, and if not, the DESIGN row that forbids it.
 func mayImport(from, to string) (ok bool, row string) {

@@ -5,9 +5,9 @@
 // Start runs initdb into a new directory under the system's temporary
 // directory, then postgres itself (no pg_ctl, no system service) on a unix
 // socket in that directory and on a free loopback port, with fsync off (the
-// data is thrown away). Stop stops it (fast shutdown) and removes the
-// directory; should the process die first, the server gets SIGQUIT as its
-// parent-death signal.
+// data is thrown away) unless Options.Durable. Stop stops it (fast
+// shutdown) and removes the directory; should the process die first, the
+// server gets SIGQUIT as its parent-death signal.
 //
 // The binaries are looked for in /usr/lib/postgresql/<version>/bin (newest
 // first), where Debian installs them off PATH, then on PATH.

@@ -40,14 +40,25 @@ type Server struct {
 	n  int
 }
 
+// Options change how the server runs.
+type Options struct {
+	// Durable keeps PostgreSQL's defaults for fsync, synchronous_commit and full_page_writes, so
+	// that a benchmark counts the commits' flushes as a production server makes them; otherwise
+	// they are off (the data is thrown away).
+	Durable bool
+}
+
 // Start finds the binaries (ErrNotInstalled when missing), initialises a new data directory
-// under the system's temporary directory and starts postgres on it; Stop stops it.
-func Start() (*Server, error) {
+// under the system's temporary directory and starts postgres on it, not durable; Stop stops it.
+func Start() (*Server, error) { return StartWith(Options{}) }
+
+// StartWith is Start with opts.
+func StartWith(opts Options) (*Server, error) {
 	bin, why := findBin()
 	if bin == "" {
 		return nil, fmt.Errorf("%w (%s)", ErrNotInstalled, why)
 	}
-	return start(bin)
+	return start(bin, opts)
 }
 
 // CreateDatabase creates an empty database owned by PasswordRole and returns its name
@@ -108,7 +119,7 @@ func credential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
-func start(bin string) (*Server, error) {
+func start(bin string, opts Options) (*Server, error) {
 	cred, err := credential()
 	if err != nil {
 		return nil, err
@@ -122,7 +133,7 @@ func start(bin string) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := s.run(bin, cred); err != nil {
+	if err := s.run(bin, cred, opts.Durable); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -150,17 +161,20 @@ func (s *Server) initdb(bin string, cred *syscall.Credential) error {
 }
 
 // run starts postgres on a free loopback port and waits until it answers.
-func (s *Server) run(bin string, cred *syscall.Credential) error {
+func (s *Server) run(bin string, cred *syscall.Credential, durable bool) error {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	s.port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
+	args := []string{"-D", filepath.Join(s.dir, "data"),
 		"-k", s.dir, "-p", strconv.Itoa(s.port), "-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
+		"-c", "max_connections=300", "-c", "shared_buffers=32MB"}
+	if !durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
