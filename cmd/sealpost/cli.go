@@ -48,11 +48,13 @@ func commandTable() []command {
 			summary: "create development identities: CA, signer, support (encryption), embedded TSA, OpenPGP key",
 			detail:  "Development only: the CA is sealpost's own and no customer's client trusts it.",
 			run:     keysInit},
-		{name: "keys import", synopsis: "-data DIR [-root] [-force] FILE…",
+		{name: "keys import", synopsis: "[-config FILE] [-data DIR] [-root] [-force] FILE…",
 			summary: "add customers' certificates and OpenPGP keys (each registered for its addresses), or trusted roots",
 			detail: "FILE: PEM or DER certificates, armored or binary OpenPGP keys. A certificate without an email\n" +
 				"address, expired, with an RSA key below 2048 bits, or a CA certificate without -root is refused\n" +
-				"unless -force. Nothing is imported if any file is refused.",
+				"unless -force. Nothing is imported if any file is refused.\n" +
+				"With -config FILE the registrations are in the store it configures (store.postgres: shared by every\n" +
+				"node, in effect on each without a restart) and DIR is its data directory; -data DIR is required without it.",
 			run: keysImport},
 		{name: "keys import-identity", synopsis: "-data DIR signer|support|tsa FILE… [-pass-file F | -pass-env VAR]",
 			summary: "install one of the bank's own identities (PKCS#12, or PEM certificate, chain and key)",
@@ -79,13 +81,17 @@ func commandTable() []command {
 				"tsa      the embedded timestamp authority's chain\n" +
 				"pgp      the bank's armored OpenPGP public key (signing, and encryption of replies)",
 			run: keysExport},
-		{name: "keys list", synopsis: "-data DIR",
+		{name: "keys list", synopsis: "[-config FILE] [-data DIR]",
 			summary: "every customer's certificate and OpenPGP key: kind, fingerprint, state, expiry; then the roots",
-			run:     keysList},
-		{name: "keys remove", synopsis: "-data DIR ADDRESS [FINGERPRINT]",
+			detail: "With -config FILE the registrations are in the store it configures (store.postgres: shared by every\n" +
+				"node, in effect on each without a restart) and DIR is its data directory; -data DIR is required without it.",
+			run: keysList},
+		{name: "keys remove", synopsis: "[-config FILE] [-data DIR] ADDRESS [FINGERPRINT]",
 			summary: "unregister a customer's lost or replaced key (all of the address's keys, or the one named)",
 			detail: "FINGERPRINT: as keys list shows it (16 or more leading hex digits). The key is also removed from\n" +
-				"the recipient directory unless it names another address that keeps it registered.",
+				"the recipient directory unless it names another address that keeps it registered.\n" +
+				"With -config FILE the registrations are in the store it configures (store.postgres: shared by every\n" +
+				"node, in effect on each without a restart) and DIR is its data directory; -data DIR is required without it.",
 			run: keysRemove},
 		{name: "protect", synopsis: "-data DIR -from ADDR -to A[,B…] [-sign-only] [flags] < in.eml > out.eml",
 			summary: "sign, timestamp and encrypt one message from stdin to stdout",
@@ -116,6 +122,18 @@ func commandTable() []command {
 				"race); this is for doing it ahead of an upgrade. Running it again changes nothing. A database whose\n" +
 				"schema is newer than this sealpost is left alone: exit 1.",
 			run: cmdStoreMigrate},
+		{name: "store export", synopsis: "[-config FILE] [-data DIR] > FILE",
+			summary: "write every row of the store (registrations, threads, quarantine index, capabilities) to stdout",
+			detail: "The format is JSON lines, versioned ({\"sealpost-store-export\":1} first), strings from mail in base64.\n" +
+				"With a node's SQLite (no store.postgres) and then store import on a configuration with store.postgres,\n" +
+				"it moves one node's state into the PostgreSQL that several nodes share. Held messages' bytes stay\n" +
+				"where the quarantine keeps them.",
+			run: cmdStoreExport},
+		{name: "store import", synopsis: "[-config FILE] [-data DIR] FILE|-",
+			summary: "add the rows of a store export to the store (one transaction; rows already stored are kept)",
+			detail: "Running it again adds nothing. A file that is not a whole, valid export (another version, truncated,\n" +
+				"malformed rows) is refused with the line at fault, and nothing is imported: exit 1.",
+			run: cmdStoreImport},
 		{name: "queue", summary: "a running gateway's queues, through its ops listener (with the ops token)"},
 		{name: "queue list", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE] [-corrupt]",
 			summary: "the entries of a queue (-corrupt: what it set aside because it failed its checks)",

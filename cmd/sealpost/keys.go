@@ -34,6 +34,31 @@ func configFlags(fs *flag.FlagSet) (configFile, data *string) {
 		fs.String("data", "", "data directory (overrides the configuration's data)")
 }
 
+// keysStoreFlags declares -config and -data for a keys command that reads or writes customers'
+// registrations: in the store the configuration names (PostgreSQL shared by several nodes, else the
+// data directory's SQLite), so a registration made on one node is in effect on every node.
+func keysStoreFlags(fs *flag.FlagSet) (configFile, data *string) {
+	return fs.String("config", "", "configuration file (JSON): its data directory and store; without one, the data directory's SQLite"),
+		fs.String("data", "", "data directory (required without -config; overrides the configuration's data)")
+}
+
+// keysTarget is the data directory and store that keys import, list and remove work on.
+func keysTarget(configFile, data string) (keys.DataDir, StoreConfig, error) {
+	if configFile == "" && data == "" {
+		return "", StoreConfig{}, fmt.Errorf("%w: -data DIR is required", errUsage)
+	}
+	if configFile == "" {
+		dir, err := existingDataDir(data)
+		return dir, StoreConfig{}, err
+	}
+	cfg, err := loadConfig(configFile, data)
+	if err != nil {
+		return "", StoreConfig{}, err
+	}
+	dir, err := existingDataDir(cfg.Data)
+	return dir, cfg.Store, err
+}
+
 // existingDataDir checks -data: given, and a directory that exists. Commands other than keys init
 // and serve never create one, so a mistyped path is named as such instead of a missing key.
 func existingDataDir(path string) (keys.DataDir, error) {
@@ -76,7 +101,7 @@ func keysInit(args []string, _ io.Reader, stdout, _ io.Writer) error {
 
 func keysImport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("keys import", stdout)
-	data := dataDirFlag(fs)
+	configFile, data := keysStoreFlags(fs)
 	root := fs.Bool("root", false, "import as trusted root(s) instead of customers' certificates")
 	force := fs.Bool("force", false, "import certificates that cannot be used (no email address, expired, RSA < 2048, a CA without -root)")
 	if err := parse(fs, args); err != nil {
@@ -85,11 +110,11 @@ func keysImport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: name at least one certificate or key file", errUsage)
 	}
-	dir, err := existingDataDir(*data)
+	dir, sc, err := keysTarget(*configFile, *data)
 	if err != nil {
 		return err
 	}
-	return importFiles(dir, fs.Args(), keys.ImportOptions{Root: *root, Force: *force}, stdout)
+	return importFiles(dir, sc, fs.Args(), keys.ImportOptions{Root: *root, Force: *force}, stdout)
 }
 
 // exportable are the names keys export takes.
@@ -118,18 +143,18 @@ func keysExport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 
 func keysList(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("keys list", stdout)
-	data := dataDirFlag(fs)
+	configFile, data := keysStoreFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: keys list takes no arguments", errUsage)
 	}
-	dir, err := existingDataDir(*data)
+	dir, sc, err := keysTarget(*configFile, *data)
 	if err != nil {
 		return err
 	}
-	return listKeys(dir, stdout)
+	return listKeys(dir, sc, stdout)
 }
 
 // register records each imported certificate and OpenPGP key as the registered key of the
@@ -158,7 +183,7 @@ func register(st registry, imp keys.Imported, stdout io.Writer) error {
 	return nil
 }
 
-func importFiles(dir keys.DataDir, files []string, opts keys.ImportOptions, stdout io.Writer) error {
+func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.ImportOptions, stdout io.Writer) error {
 	root := opts.Root
 	// Read and check every file first, so a bad one leaves nothing half-imported and every file's
 	// problem is named at once.
@@ -180,7 +205,7 @@ func importFiles(dir keys.DataDir, files []string, opts keys.ImportOptions, stdo
 	var st backend
 	if !root {
 		var err error
-		if st, err = openStore(string(dir), StoreConfig{}); err != nil {
+		if st, err = openStore(string(dir), sc); err != nil {
 			return err
 		}
 		defer st.Close()
@@ -236,13 +261,14 @@ func entryFingerprint(e keys.Entry) string {
 	return keys.CertFingerprint(e.Certificate)
 }
 
-// registeredFingerprints returns, per normalised address, the fingerprints registered for it (nil
-// when the data directory has no store yet: nothing is registered, and listing creates nothing).
-func registeredFingerprints(dir keys.DataDir, entries []keys.Entry) (map[string]map[string]bool, error) {
-	if _, err := os.Stat(filepath.Join(string(dir), storeFile)); errors.Is(err, fs.ErrNotExist) {
+// registeredFingerprints returns, per normalised address, the fingerprints registered for it in the
+// store sc configures (nil when that is the data directory's SQLite and it does not exist yet:
+// nothing is registered, and listing creates nothing).
+func registeredFingerprints(dir keys.DataDir, sc StoreConfig, entries []keys.Entry) (map[string]map[string]bool, error) {
+	if _, err := os.Stat(filepath.Join(string(dir), storeFile)); sc.Postgres == nil && errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	st, err := openStore(string(dir), StoreConfig{})
+	st, err := openStore(string(dir), sc)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +292,7 @@ func registeredFingerprints(dir keys.DataDir, entries []keys.Entry) (map[string]
 	return out, nil
 }
 
-func listKeys(dir keys.DataDir, stdout io.Writer) error {
+func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 	d, err := dir.Directory()
 	if err != nil {
 		return err
@@ -276,7 +302,7 @@ func listKeys(dir keys.DataDir, stdout io.Writer) error {
 		return err
 	}
 	entries := d.Entries()
-	registered, err := registeredFingerprints(dir, entries)
+	registered, err := registeredFingerprints(dir, sc, entries)
 	if err != nil {
 		return err
 	}
@@ -317,14 +343,14 @@ func listKeys(dir keys.DataDir, stdout io.Writer) error {
 // them from the recipient directory, so neither outbound mail nor the inbound binding uses them.
 func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("keys remove", stdout)
-	data := dataDirFlag(fs)
+	configFile, data := keysStoreFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		return fmt.Errorf("%w: keys remove -data DIR ADDRESS [FINGERPRINT]", errUsage)
 	}
-	dir, err := existingDataDir(*data)
+	dir, sc, err := keysTarget(*configFile, *data)
 	if err != nil {
 		return err
 	}
@@ -340,7 +366,7 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(string(dir), StoreConfig{})
+	st, err := openStore(string(dir), sc)
 	if err != nil {
 		return err
 	}

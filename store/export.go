@@ -1,0 +1,347 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ExportVersion is the version of the export format that Export writes and
+// Import reads.
+//
+// The format is JSON lines: a header line {"sealpost-store-export":1}, one
+// line per stored row ({"registration":…}, {"thread":…}, {"message":…},
+// {"held":…} or {"capabilities":…}), and a last line {"end":{"records":N}}
+// counting the rows, so that a truncated file is told from a short one.
+// Strings that come from mail are JSON []byte (base64), because the store
+// keeps them as bytes that need not be UTF-8; times are Unix nanoseconds, as
+// both stores keep them.
+const ExportVersion = 1
+
+// ErrBadExport means an export file is not one Import accepts (wrong
+// version, malformed or hostile lines, truncated); nothing was imported.
+var ErrBadExport = errors.New("store: not a valid sealpost store export")
+
+// maxExportLine bounds one line of an export: a row is far smaller.
+const maxExportLine = 1 << 20
+
+// Snapshot is every row of a store, as Export writes it and Import applies
+// it; rows of each kind in the order the store keeps them.
+type Snapshot struct {
+	Registrations []Registration
+	Threads       []Thread
+	Messages      []ThreadMessage
+	Held          []Held
+	Capabilities  []Capabilities
+}
+
+func (s *Snapshot) records() int {
+	return len(s.Registrations) + len(s.Threads) + len(s.Messages) + len(s.Held) + len(s.Capabilities)
+}
+
+// ImportCounts says how many rows of each kind Import added; rows the
+// destination held already (by their key) are kept as they are.
+type ImportCounts struct {
+	Registrations, Threads, Messages, Held, Capabilities int
+}
+
+// Exporter is a store whose every row can be read at once, consistently.
+type Exporter interface {
+	Snapshot(ctx context.Context) (*Snapshot, error)
+}
+
+// Importer is a store that adds a snapshot's rows in one transaction,
+// skipping those it holds already.
+type Importer interface {
+	ImportSnapshot(ctx context.Context, s *Snapshot) (ImportCounts, error)
+}
+
+// Export writes every row of src to w in the export format (ExportVersion).
+func Export(ctx context.Context, src Exporter, w io.Writer) error {
+	s, err := src.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return WriteExport(w, s)
+}
+
+// Import reads an export from r, checks all of it, and adds its rows to dst
+// in one transaction: an export that is refused (ErrBadExport) or a failing
+// write imports nothing. Importing the same export again adds nothing.
+func Import(ctx context.Context, dst Importer, r io.Reader) (ImportCounts, error) {
+	s, err := ReadExport(r)
+	if err != nil {
+		return ImportCounts{}, err
+	}
+	n, err := dst.ImportSnapshot(ctx, s)
+	if err != nil {
+		return ImportCounts{}, fmt.Errorf("import: %w", err)
+	}
+	return n, nil
+}
+
+// The lines of the format.
+type (
+	exportHeader struct {
+		Version *int `json:"sealpost-store-export"`
+	}
+	exportLine struct {
+		Registration *exportRegistration `json:"registration,omitempty"`
+		Thread       *exportThread       `json:"thread,omitempty"`
+		Message      *exportMessage      `json:"message,omitempty"`
+		Held         *exportHeld         `json:"held,omitempty"`
+		Capabilities *exportCapabilities `json:"capabilities,omitempty"`
+		End          *exportEnd          `json:"end,omitempty"`
+	}
+	exportRegistration struct {
+		Address     []byte `json:"address"`
+		Method      string `json:"method"`
+		Fingerprint string `json:"fingerprint"`
+		Registered  int64  `json:"registered"`
+	}
+	exportThread struct {
+		Token       []byte `json:"token"`
+		Customer    []byte `json:"customer"`
+		Method      string `json:"method"`
+		Fingerprint string `json:"fingerprint"`
+		Created     int64  `json:"created"`
+		Subject     []byte `json:"subject"`
+	}
+	exportMessage struct {
+		Token     []byte `json:"token"`
+		MessageID []byte `json:"message_id"`
+		Inbound   bool   `json:"inbound"`
+		Verdict   []byte `json:"verdict"`
+		At        int64  `json:"at"`
+	}
+	exportHeld struct {
+		ID       []byte `json:"id"`
+		Received int64  `json:"received"`
+		From     []byte `json:"from"`
+		Reason   []byte `json:"reason"`
+		Verdict  []byte `json:"verdict"`
+		Ref      []byte `json:"ref"`
+		Released bool   `json:"released"`
+	}
+	exportCapabilities struct {
+		Address    []byte `json:"address"`
+		SMIMEGCM   bool   `json:"smime_gcm"`
+		PGPSEIPDv2 bool   `json:"pgp_seipdv2"`
+		Updated    int64  `json:"updated"`
+	}
+	exportEnd struct {
+		Records *int `json:"records"`
+	}
+)
+
+// WriteExport writes s to w in the export format.
+func WriteExport(w io.Writer, s *Snapshot) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	v := ExportVersion
+	if err := enc.Encode(exportHeader{Version: &v}); err != nil {
+		return err
+	}
+	var lines []exportLine
+	for _, r := range s.Registrations {
+		lines = append(lines, exportLine{Registration: &exportRegistration{b(r.Address), r.Method, r.Fingerprint, r.Registered.UnixNano()}})
+	}
+	for _, t := range s.Threads {
+		lines = append(lines, exportLine{Thread: &exportThread{b(t.Token), b(t.Customer), t.Method, t.Fingerprint, t.Created.UnixNano(), b(t.Subject)}})
+	}
+	for _, m := range s.Messages {
+		lines = append(lines, exportLine{Message: &exportMessage{b(m.Token), b(m.MessageID), m.Inbound, b(m.Verdict), m.At.UnixNano()}})
+	}
+	for _, h := range s.Held {
+		lines = append(lines, exportLine{Held: &exportHeld{b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released}})
+	}
+	for _, c := range s.Capabilities {
+		lines = append(lines, exportLine{Capabilities: &exportCapabilities{b(c.Address), c.SMIMEGCM, c.PGPSEIPDv2, c.Updated.UnixNano()}})
+	}
+	n := len(lines)
+	lines = append(lines, exportLine{End: &exportEnd{Records: &n}})
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// ReadExport reads and checks a whole export: the header's version, every
+// line (one known row, no unknown fields, values the store would keep) and
+// the end line's count, after which nothing may follow. Any problem is an
+// error wrapping ErrBadExport that names the line.
+func ReadExport(r io.Reader) (*Snapshot, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxExportLine)
+	bad := func(line int, format string, args ...any) error {
+		return fmt.Errorf("%w: line %d: %s", ErrBadExport, line, fmt.Sprintf(format, args...))
+	}
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, bad(1, "%v", err)
+		}
+		return nil, fmt.Errorf("%w: empty", ErrBadExport)
+	}
+	var h exportHeader
+	if err := strictJSON(sc.Bytes(), &h); err != nil || h.Version == nil {
+		return nil, bad(1, `not the header {"sealpost-store-export":%d}`, ExportVersion)
+	}
+	if *h.Version != ExportVersion {
+		return nil, bad(1, "format version %d; this sealpost reads version %d", *h.Version, ExportVersion)
+	}
+	s := &Snapshot{}
+	for line := 2; sc.Scan(); line++ {
+		var l exportLine
+		if err := strictJSON(sc.Bytes(), &l); err != nil {
+			return nil, bad(line, "%v", err)
+		}
+		if l.End != nil {
+			if l.End.Records == nil || *l.End.Records != s.records() || l != (exportLine{End: l.End}) {
+				return nil, bad(line, "the end line does not count the %d records before it", s.records())
+			}
+			if sc.Scan() {
+				return nil, bad(line+1, "data after the end line")
+			}
+			if err := sc.Err(); err != nil {
+				return nil, bad(line+1, "%v", err)
+			}
+			return s, s.checkThreads()
+		}
+		if err := s.add(l); err != nil {
+			return nil, bad(line, "%v", err)
+		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%w: a line is longer than %d bytes", ErrBadExport, maxExportLine)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadExport, err)
+	}
+	return nil, fmt.Errorf("%w: truncated: no end line after %d records", ErrBadExport, s.records())
+}
+
+// checkThreads refuses messages whose thread the export does not hold: an
+// export holds every thread of its store.
+func (s *Snapshot) checkThreads() error {
+	threads := make(map[string]bool, len(s.Threads))
+	for _, t := range s.Threads {
+		threads[t.Token] = true
+	}
+	for _, m := range s.Messages {
+		if !threads[m.Token] {
+			return fmt.Errorf("%w: message %q: its thread is not in the export", ErrBadExport, m.MessageID)
+		}
+	}
+	return nil
+}
+
+// strictJSON decodes one JSON value, refusing unknown fields and trailing data.
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	return nil
+}
+
+// add checks one row line and appends it to s.
+func (s *Snapshot) add(l exportLine) error {
+	set := 0
+	for _, p := range []bool{l.Registration != nil, l.Thread != nil, l.Message != nil, l.Held != nil, l.Capabilities != nil} {
+		if p {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("%d rows in one line; want one", set)
+	}
+	switch {
+	case l.Registration != nil:
+		r := l.Registration
+		reg := Registration{Address: string(r.Address), Method: r.Method, Fingerprint: r.Fingerprint, Registered: unstamp(r.Registered)}
+		if err := checkRegistration(reg); err != nil {
+			return err
+		}
+		s.Registrations = append(s.Registrations, reg)
+	case l.Thread != nil:
+		t := l.Thread
+		th := Thread{Token: string(t.Token), Customer: string(t.Customer), Method: t.Method, Fingerprint: t.Fingerprint, Created: unstamp(t.Created), Subject: string(t.Subject)}
+		if err := checkThread(th); err != nil {
+			return err
+		}
+		s.Threads = append(s.Threads, th)
+	case l.Message != nil:
+		m := l.Message
+		if len(m.Token) == 0 || messageIDKey(string(m.MessageID)) == "" {
+			return errors.New("message: empty token or Message-ID")
+		}
+		s.Messages = append(s.Messages, ThreadMessage{Token: string(m.Token), MessageID: string(m.MessageID), Inbound: m.Inbound, Verdict: string(m.Verdict), At: unstamp(m.At)})
+	case l.Held != nil:
+		h := l.Held
+		if len(h.ID) == 0 {
+			return errors.New("held: empty ID")
+		}
+		s.Held = append(s.Held, Held{ID: string(h.ID), Received: unstamp(h.Received), From: string(h.From), Reason: string(h.Reason), Verdict: string(h.Verdict), Ref: string(h.Ref), Released: h.Released})
+	case l.Capabilities != nil:
+		c := l.Capabilities
+		if err := checkStoredAddress(string(c.Address)); err != nil {
+			return fmt.Errorf("capabilities: %w", err)
+		}
+		s.Capabilities = append(s.Capabilities, Capabilities{Address: string(c.Address), SMIMEGCM: c.SMIMEGCM, PGPSEIPDv2: c.PGPSEIPDv2, Updated: unstamp(c.Updated)})
+	}
+	return nil
+}
+
+// checkStoredAddress refuses an address the store would not have stored:
+// one that NormalizeAddress refuses or changes.
+func checkStoredAddress(addr string) error {
+	n, err := NormalizeAddress(addr)
+	if err != nil {
+		return err
+	}
+	if n != addr {
+		return fmt.Errorf("address %q is not in the stored form %q", addr, n)
+	}
+	return nil
+}
+
+func checkRegistration(r Registration) error {
+	if err := checkStoredAddress(r.Address); err != nil {
+		return fmt.Errorf("registration: %w", err)
+	}
+	if err := validMethod(r.Method); err != nil {
+		return fmt.Errorf("registration: %w", err)
+	}
+	if fp, err := normalizeFingerprint(r.Fingerprint); err != nil || fp != r.Fingerprint || fp == "" {
+		return fmt.Errorf("registration: fingerprint %q is not upper-case hex", r.Fingerprint)
+	}
+	return nil
+}
+
+func checkThread(t Thread) error {
+	if t.Token == "" {
+		return errors.New("thread: empty token")
+	}
+	if err := checkStoredAddress(t.Customer); err != nil {
+		return fmt.Errorf("thread: %w", err)
+	}
+	if fp, err := normalizeFingerprint(t.Fingerprint); err != nil || fp != t.Fingerprint {
+		return fmt.Errorf("thread: fingerprint %q is not upper-case hex", t.Fingerprint)
+	}
+	if t.Method != "" || t.Fingerprint != "" {
+		if err := validMethod(t.Method); err != nil {
+			return fmt.Errorf("thread: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// exportTables are the tables an export covers.
+var exportTables = []string{"registrations", "threads", "thread_messages", "held", "capabilities"}
+
+// fillForExport stores some of every kind of row, with bytes that are not
+// UTF-8 where mail puts them.
+func fillForExport(t *testing.T, s contract) {
+	t.Helper()
+	ctx := context.Background()
+	const odd = "\xff\xfe\x00Ä\x80"
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.Register(ctx, Registration{Address: "Alice@Example.com", Method: MethodSMIME, Fingerprint: fpA, Registered: t0}))
+	must(s.Register(ctx, Registration{Address: "alice@example.com", Method: MethodPGP, Fingerprint: fpB, Registered: t0}))
+	must(s.Register(ctx, Registration{Address: "b\xffob@example.org", Method: MethodPGP, Fingerprint: fpB, Registered: t0.Add(time.Hour)}))
+	th, err := s.NewThread(ctx, "alice@example.com", MethodSMIME, fpA, "Subject "+odd)
+	must(err)
+	th2, err := s.NewThread(ctx, "carol@example.net", "", "", "")
+	must(err)
+	must(s.AddMessage(ctx, ThreadMessage{Token: th.Token, MessageID: "<out1@bank.example>", At: t0}))
+	must(s.AddMessage(ctx, ThreadMessage{Token: th.Token, MessageID: "<" + odd + "@client>", Inbound: true, Verdict: odd, At: t0.Add(time.Minute)}))
+	must(s.AddMessage(ctx, ThreadMessage{Token: th2.Token, MessageID: "<out2@bank.example>", At: t0}))
+	must(s.Hold(ctx, Held{ID: "h1", Received: t0, From: "From: " + odd, Reason: "unsigned", Verdict: odd, Ref: "held/h1"}))
+	must(s.Hold(ctx, Held{ID: "h2" + odd, Received: t0.Add(time.Second), From: "x@y", Reason: "r", Verdict: "v", Ref: "held/h2"}))
+	must(s.Release(ctx, "h1"))
+	must(s.SetCapabilities(ctx, Capabilities{Address: "alice@example.com", SMIMEGCM: true, Updated: t0}))
+	must(s.SetCapabilities(ctx, Capabilities{Address: "d\x80@example.com", PGPSEIPDv2: true, Updated: t0.Add(time.Hour)}))
+}
+
+func snapshotOf(t *testing.T, s contract) *Snapshot {
+	t.Helper()
+	snap, err := s.(Exporter).Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func exportOf(t *testing.T, s contract) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Export(context.Background(), s.(Exporter), &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func importInto(t *testing.T, s contract, export []byte) ImportCounts {
+	t.Helper()
+	n, err := Import(context.Background(), s.(Importer), bytes.NewReader(export))
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	return n
+}
+
+// TestExportRoundTrip: SQLite → PostgreSQL → SQLite keeps every row byte for
+// byte and in order; the lookups answer the same on each; the exports agree.
+func TestExportRoundTrip(t *testing.T) {
+	sqlite, _ := backends[0].open(t)
+	pg, _ := backends[1].open(t)
+	back, _ := backends[0].open(t)
+	fillForExport(t, sqlite)
+	want := snapshotOf(t, sqlite)
+	if want.records() != 12 {
+		t.Fatalf("filled %d records; want 12", want.records())
+	}
+	first := exportOf(t, sqlite)
+	if n := importInto(t, pg, first); n != (ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 2, Capabilities: 2}) {
+		t.Errorf("import into PostgreSQL added %+v", n)
+	}
+	second := exportOf(t, pg)
+	importInto(t, back, second)
+	for _, s := range []contract{pg, back} {
+		if got := snapshotOf(t, s); !reflect.DeepEqual(got, want) {
+			t.Errorf("%T after import:\n%+v\nwant\n%+v", s, got, want)
+		}
+	}
+	if third := exportOf(t, back); !bytes.Equal(first, second) || !bytes.Equal(second, third) {
+		t.Errorf("exports differ:\n%s\n%s\n%s", first, second, third)
+	}
+	ctx := context.Background()
+	for _, s := range []contract{sqlite, pg, back} {
+		regs, err := s.Registrations(ctx, "ALICE@example.com")
+		if err != nil || len(regs) != 2 {
+			t.Errorf("%T Registrations = %+v, %v", s, regs, err)
+		}
+		th, err := s.ThreadForMessageIDs(ctx, []string{"<\xff\xfe\x00Ä\x80@client>"})
+		if err != nil || th.Subject != want.Threads[0].Subject && th.Subject != want.Threads[1].Subject {
+			t.Errorf("%T ThreadForMessageIDs = %+v, %v", s, th, err)
+		}
+		if c, err := s.Capabilities(ctx, "D\x80@example.com"); err != nil || !c.PGPSEIPDv2 {
+			t.Errorf("%T Capabilities = %+v, %v", s, c, err)
+		}
+		if held, err := s.HeldList(ctx, false); err != nil || len(held) != 1 {
+			t.Errorf("%T HeldList = %+v, %v", s, held, err)
+		}
+	}
+}
+
+// TestImportIdempotent: importing twice adds nothing the second time, and
+// importing into a store that holds some of the rows adds the rest.
+func TestImportIdempotent(t *testing.T) { forEachStore(t, testImportIdempotent) }
+
+func testImportIdempotent(t *testing.T, s contract, _ func(testing.TB) contract) {
+	src, _ := backends[0].open(t)
+	fillForExport(t, src)
+	full := snapshotOf(t, src)
+	part := &Snapshot{Registrations: full.Registrations[:1], Threads: full.Threads[:1], Held: full.Held[1:]}
+	for _, m := range full.Messages {
+		if m.Token == part.Threads[0].Token {
+			part.Messages = append(part.Messages, m)
+			break
+		}
+	}
+	var buf bytes.Buffer
+	if err := WriteExport(&buf, part); err != nil {
+		t.Fatal(err)
+	}
+	if n := importInto(t, s, buf.Bytes()); n != (ImportCounts{Registrations: 1, Threads: 1, Messages: 1, Held: 1}) {
+		t.Errorf("partial import added %+v", n)
+	}
+	export := exportOf(t, src)
+	if n := importInto(t, s, export); n != (ImportCounts{Registrations: 2, Threads: 1, Messages: 2, Held: 1, Capabilities: 2}) {
+		t.Errorf("import over the partial one added %+v", n)
+	}
+	if got := snapshotOf(t, s); !reflect.DeepEqual(got, full) {
+		t.Errorf("after import:\n%+v\nwant\n%+v", got, full)
+	}
+	if n := importInto(t, s, export); n != (ImportCounts{}) {
+		t.Errorf("second import added %+v", n)
+	}
+	if got := snapshotOf(t, s); !reflect.DeepEqual(got, full) {
+		t.Errorf("after the second import:\n%+v\nwant\n%+v", got, full)
+	}
+}
+
+// badExports are exports Import refuses, by what is wrong with them.
+func badExports(t *testing.T) map[string]string {
+	src, _ := backends[0].open(t)
+	fillForExport(t, src)
+	good := string(exportOf(t, src))
+	lines := strings.SplitAfter(strings.TrimSuffix(good, "\n"), "\n")
+	header, rows, end := lines[0], strings.Join(lines[1:len(lines)-1], ""), lines[len(lines)-1]
+	return map[string]string{
+		"empty":              "",
+		"no header":          rows + end,
+		"newer version":      `{"sealpost-store-export":2}` + "\n" + rows + end,
+		"header with extras": `{"sealpost-store-export":1,"x":1}` + "\n" + rows + end,
+		"truncated":          header + rows,
+		"cut mid-line":       good[:len(good)-len(end)/2],
+		"end miscounts":      header + rows + `{"end":{"records":3}}` + "\n",
+		"data after end":     good + `{"held":{"id":"aA=="}}` + "\n",
+		"unknown field":      header + `{"held":{"id":"aA==","colour":"red"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"two rows a line":    header + `{"held":{"id":"aA=="},"thread":{"token":"dA=="}}` + "\n" + rows + end,
+		"unknown kind":       header + `{"secret":{}}` + "\n" + rows + end,
+		"bad address":        header + `{"capabilities":{"address":"bm8tZG9tYWlu"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"address not stored": header + `{"capabilities":{"address":"YUBFWEFNUExFLkNPTQ=="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"bad method":         header + `{"registration":{"address":"YUBiLmM=","method":"rot13","fingerprint":"AB"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"lower-case fp":      header + `{"registration":{"address":"YUBiLmM=","method":"pgp","fingerprint":"ab"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"orphan message":     header + `{"message":{"token":"bm9uZQ==","message_id":"PHhAeT4="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"not base64":         header + `{"held":{"id":"!!"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"huge line":          header + `{"held":{"id":"` + strings.Repeat("A", maxExportLine) + `"}}` + "\n" + rows + `{"end":{"records":13}}`,
+	}
+}
+
+// TestImportRefusesBadExport: a truncated or hostile export is refused with
+// ErrBadExport and a message naming the problem, and imports nothing.
+func TestImportRefusesBadExport(t *testing.T) {
+	bad := badExports(t)
+	forEachStore(t, func(t *testing.T, s contract, _ func(testing.TB) contract) {
+		for name, export := range bad {
+			_, err := Import(context.Background(), s.(Importer), strings.NewReader(export))
+			if !errors.Is(err, ErrBadExport) {
+				t.Errorf("%s: Import = %v; want ErrBadExport", name, err)
+			} else if len(err.Error()) > 300 {
+				t.Errorf("%s: error of %d bytes", name, len(err.Error()))
+			}
+		}
+		for _, table := range exportTables {
+			if n := countRows(t, s, table); n != 0 {
+				t.Errorf("%d rows in %s after refused imports", n, table)
+			}
+		}
+	})
+}
+
+// TestImportOneTransaction: a write that fails part way (a message whose
+// thread the destination lacks, past the checks of ReadExport) leaves
+// nothing of the import behind.
+func TestImportOneTransaction(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s contract, _ func(testing.TB) contract) {
+		src, _ := backends[0].open(t)
+		fillForExport(t, src)
+		snap := snapshotOf(t, src)
+		snap.Threads = snap.Threads[:1]
+		snap.Messages = append(snap.Messages, ThreadMessage{Token: "no-such-thread", MessageID: "<orphan@x>", At: time.Now()})
+		if _, err := s.(Importer).ImportSnapshot(context.Background(), snap); err == nil {
+			t.Fatal("ImportSnapshot of a message without its thread succeeded")
+		}
+		for _, table := range exportTables {
+			if n := countRows(t, s, table); n != 0 {
+				t.Errorf("%d rows in %s after a failed import", n, table)
+			}
+		}
+	})
+}
+
+// FuzzReadExport: ReadExport refuses with ErrBadExport or returns a
+// snapshot that writes and reads back to itself.
+func FuzzReadExport(f *testing.F) {
+	var good bytes.Buffer
+	s := &Snapshot{
+		Registrations: []Registration{{Address: "a\xff@b.c", Method: MethodPGP, Fingerprint: "AB", Registered: unstamp(1)}},
+		Threads:       []Thread{{Token: "t", Customer: "c@d.e", Created: unstamp(2), Subject: "\x00"}},
+		Messages:      []ThreadMessage{{Token: "t", MessageID: "<m@x>", Inbound: true, Verdict: "v", At: unstamp(3)}},
+		Held:          []Held{{ID: "h", Received: unstamp(4), From: "\x80", Released: true}},
+		Capabilities:  []Capabilities{{Address: "c@d.e", SMIMEGCM: true, Updated: unstamp(5)}},
+	}
+	if err := WriteExport(&good, s); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.Bytes())
+	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"end":{"records":0}}` + "\n"))
+	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"held":{"id":"aA==","from":null}}` + "\n" + `{"end":{"records":1}}`))
+	f.Add([]byte(`{"sealpost-store-export":2}`))
+	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"message":{"token":"dA==","message_id":"PD4="}}` + "\n" + `{"end":{"records":1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		snap, err := ReadExport(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, ErrBadExport) {
+				t.Fatalf("ReadExport error does not wrap ErrBadExport: %v", err)
+			}
+			return
+		}
+		var out bytes.Buffer
+		if err := WriteExport(&out, snap); err != nil {
+			t.Fatal(err)
+		}
+		again, err := ReadExport(&out)
+		if err != nil {
+			t.Fatalf("ReadExport of WriteExport's output: %v", err)
+		}
+		if !reflect.DeepEqual(again, snap) {
+			t.Fatalf("round trip changed the snapshot:\n%+v\n%+v", snap, again)
+		}
+	})
+}
