@@ -1,6 +1,7 @@
 package quarantine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,14 +9,13 @@ import (
 	"strings"
 
 	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/store"
 )
 
-// files is the quarantine's byte store: inbound messages held for an operator, exactly as they
-// were received (still encrypted when they arrived encrypted, so no plaintext sealpost decrypted
-// is written). Each message is one file, written with the spool's discipline (queue.WriteFileDurably:
-// a temporary file, fsync, rename, directory fsync), so a held message acknowledged with 250
-// survives a crash. The index (who, why, released or not) lives in the Index; files only keeps
-// the bytes.
+// files is the default byte store (Blobs) of a single node: each held file (sealed when the
+// quarantine has a key) is one file in the quarantine directory, written with the spool's
+// discipline (queue.WriteFileDurably: a temporary file, fsync, rename, directory fsync), so a
+// held message acknowledged with 250 survives a crash.
 type files struct{ dir string }
 
 // openFiles opens (creating, mode 0700) the quarantine directory.
@@ -33,29 +33,34 @@ func fileName(id string) (string, error) {
 	return id + ".eml", nil
 }
 
-// put stores data under id durably; an existing id is an error.
-func (h *files) put(id string, data []byte) error {
+// PutHeld stores data under id durably; an existing id is store.ErrConflict.
+func (h *files) PutHeld(_ context.Context, id string, data []byte) error {
 	name, err := fileName(id)
 	if err != nil {
 		return err
 	}
 	if _, err := os.Lstat(filepath.Join(h.dir, name)); err == nil {
-		return fmt.Errorf("quarantine: %s already held", id)
+		return fmt.Errorf("quarantine: %s already held: %w", id, store.ErrConflict)
 	}
 	return queue.WriteFileDurably(filepath.Join(h.dir, "tmp"), h.dir, name, data)
 }
 
-// get returns the bytes held under id; an error wrapping os.ErrNotExist when there are none.
-func (h *files) get(id string) ([]byte, error) {
+// GetHeld returns the bytes held under id; an error wrapping store.ErrNotFound (and
+// os.ErrNotExist) when there are none.
+func (h *files) GetHeld(_ context.Context, id string) ([]byte, error) {
 	name, err := fileName(id)
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(filepath.Join(h.dir, name))
+	b, err := os.ReadFile(filepath.Join(h.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
+	return b, err
 }
 
-// remove deletes the bytes held under id durably; removing what is not there is not an error.
-func (h *files) remove(id string) error {
+// RemoveHeld deletes the bytes held under id durably; removing what is not there is not an error.
+func (h *files) RemoveHeld(_ context.Context, id string) error {
 	name, err := fileName(id)
 	if err != nil {
 		return err

@@ -2,12 +2,14 @@ package quarantine
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/store"
 )
 
 func TestHeldPutGetRemove(t *testing.T) {
@@ -16,15 +18,16 @@ func TestHeldPutGetRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	id := queue.NewID()
 	msg := []byte("From: a@example.com\r\n\r\nheld\r\n")
-	if err := h.put(id, msg); err != nil {
+	if err := h.PutHeld(ctx, id, msg); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.put(id, msg); err == nil {
-		t.Fatal("a second Put under the same ID overwrote the held message")
+	if err := h.PutHeld(ctx, id, msg); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second Put under the same ID: %v, want store.ErrConflict", err)
 	}
-	got, err := h.get(id)
+	got, err := h.GetHeld(ctx, id)
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("Get: %q, %v", got, err)
 	}
@@ -35,13 +38,13 @@ func TestHeldPutGetRemove(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, "tmp", "*")); len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
 	}
-	if err := h.remove(id); err != nil {
+	if err := h.RemoveHeld(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.get(id); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("after Remove: %v, want not exist", err)
+	if _, err := h.GetHeld(ctx, id); !errors.Is(err, os.ErrNotExist) || !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after Remove: %v, want not exist and store.ErrNotFound", err)
 	}
-	if err := h.remove(id); err != nil {
+	if err := h.RemoveHeld(ctx, id); err != nil {
 		t.Fatalf("removing twice: %v", err)
 	}
 }
@@ -52,11 +55,12 @@ func TestHeldRefusesPathIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	for _, id := range []string{"", "../x", "a/b", `a\b`, "x.eml", "a\nb", "..", string(make([]byte, 65))} {
-		if err := h.put(id, []byte("x")); err == nil {
+		if err := h.PutHeld(ctx, id, []byte("x")); err == nil {
 			t.Errorf("Put(%q) accepted", id)
 		}
-		if _, err := h.get(id); err == nil {
+		if _, err := h.GetHeld(ctx, id); err == nil {
 			t.Errorf("Get(%q) accepted", id)
 		}
 	}

@@ -2,5 +2,11 @@ package quarantine
 
 import "github.com/sealpost/sealpost/store"
 
-// The embedded store is an Index; PostgreSQL gets the same line.
-var _ Index = (*store.SQLite)(nil)
+// Both stores are an Index and can keep the held bytes (Blobs).
+var (
+	_ Index = (*store.SQLite)(nil)
+	_ Index = (*store.Postgres)(nil)
+	_ Blobs = (*store.SQLite)(nil)
+	_ Blobs = (*store.Postgres)(nil)
+	_ Blobs = (*files)(nil)
+)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/sealpost/sealpost/queue"
@@ -26,6 +25,22 @@ type Index interface {
 	Release(ctx context.Context, id string) error
 }
 
+// Blobs is the byte store of held files: what it is given is already sealed (WithSealKey), so
+// no byte store sees a customer reply in clear. The default is one file per message in the
+// quarantine directory (a single node); WithBlobs chooses another, such as the PostgreSQL store
+// that several nodes share.
+type Blobs interface {
+	// PutHeld stores data under id, durably before it returns; store.ErrConflict when id is
+	// stored already.
+	PutHeld(ctx context.Context, id string, data []byte) error
+	// GetHeld returns the bytes stored under id; an error wrapping store.ErrNotFound when there
+	// are none.
+	GetHeld(ctx context.Context, id string) ([]byte, error)
+	// RemoveHeld deletes the bytes stored under id, durably; removing what is not there is not
+	// an error.
+	RemoveHeld(ctx context.Context, id string) error
+}
+
 // ErrUnavailable: a message could not be held now (disk or index); the sender should retry.
 var ErrUnavailable = errors.New("quarantine cannot hold the message now")
 
@@ -38,7 +53,7 @@ type Message struct {
 
 // Quarantine holds inbound mail for an operator.
 type Quarantine struct {
-	files   *files
+	blobs   Blobs
 	index   Index
 	log     *slog.Logger
 	sealKey []byte // nil: held files are written in clear (v1)
@@ -51,18 +66,26 @@ type Option func(*Quarantine)
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(q *Quarantine) { q.log = l } }
 
-// Open opens (creating, mode 0700) the quarantine in dir, indexed by index.
+// WithBlobs keeps held files in b instead of the quarantine directory (which Open then neither
+// creates nor reads).
+func WithBlobs(b Blobs) Option { return func(q *Quarantine) { q.blobs = b } }
+
+// Open opens the quarantine indexed by index, its held files in dir (created, mode 0700) unless
+// WithBlobs chooses another byte store.
 func Open(dir string, index Index, opts ...Option) (*Quarantine, error) {
 	if index == nil {
 		return nil, errors.New("quarantine: an index is required")
 	}
-	f, err := openFiles(dir)
-	if err != nil {
-		return nil, err
-	}
-	q := &Quarantine{files: f, index: index}
+	q := &Quarantine{index: index}
 	for _, o := range opts {
 		o(q)
+	}
+	if q.blobs == nil {
+		f, err := openFiles(dir)
+		if err != nil {
+			return nil, err
+		}
+		q.blobs = f
 	}
 	if q.log == nil {
 		q.log = slog.Default()
@@ -84,13 +107,13 @@ func (q *Quarantine) Hold(ctx context.Context, m Message, entry store.Held) (str
 	if err != nil {
 		return "", errors.Join(ErrUnavailable, err)
 	}
-	if err := q.files.put(id, file); err != nil {
+	if err := q.blobs.PutHeld(ctx, id, file); err != nil {
 		return "", errors.Join(ErrUnavailable, err)
 	}
 	h := entry
 	h.ID, h.Ref, h.Released = id, id, false
 	if err := q.index.Hold(ctx, h); err != nil {
-		_ = q.files.remove(id)
+		_ = q.blobs.RemoveHeld(context.WithoutCancel(ctx), id)
 		return "", errors.Join(ErrUnavailable, err)
 	}
 	return id, nil
@@ -108,15 +131,15 @@ func (q *Quarantine) Get(ctx context.Context, id string) (store.Held, *Message, 
 	if err != nil {
 		return store.Held{}, nil, err
 	}
-	m, err := q.message(h.ID)
-	if errors.Is(err, os.ErrNotExist) {
+	m, err := q.message(ctx, h.ID)
+	if errors.Is(err, store.ErrNotFound) {
 		return h, nil, nil
 	}
 	return h, m, err
 }
 
-func (q *Quarantine) message(id string) (*Message, error) {
-	raw, err := q.files.get(id)
+func (q *Quarantine) message(ctx context.Context, id string) (*Message, error) {
+	raw, err := q.blobs.GetHeld(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -149,15 +172,15 @@ func (q *Quarantine) DeliverReleased(ctx context.Context, deliver Deliver) (int,
 		if !h.Released {
 			continue
 		}
-		m, err := q.message(h.ID)
-		if errors.Is(err, os.ErrNotExist) {
+		m, err := q.message(ctx, h.ID)
+		if errors.Is(err, store.ErrNotFound) {
 			continue // already delivered
 		}
 		if err == nil {
 			err = deliver(ctx, h, m)
 		}
 		if err == nil {
-			err = q.files.remove(h.ID)
+			err = q.blobs.RemoveHeld(ctx, h.ID)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("held %s: %w", h.ID, err))

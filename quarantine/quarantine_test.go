@@ -76,7 +76,7 @@ func TestHoldFailureLeavesNothingHeld(t *testing.T) {
 // TestDeliverReleasedAtLeastOnce: only released messages are delivered; a failed delivery keeps
 // the bytes for the next pass; a delivered one is removed and never delivered again.
 func TestDeliverReleasedAtLeastOnce(t *testing.T) {
-	q, _, _ := openTest(t)
+	q, _, dir := openTest(t)
 	ctx := context.Background()
 	a, err := q.Hold(ctx, heldMsg, store.Held{Received: time.Now()})
 	if err != nil {
@@ -126,7 +126,7 @@ func TestDeliverReleasedAtLeastOnce(t *testing.T) {
 	if h, m, err := q.Get(ctx, a); err != nil || m != nil || !h.Released {
 		t.Fatalf("after delivery: %+v %v %v; want released and no bytes", h, m, err)
 	}
-	if _, err := os.Stat(filepath.Join(q.files.dir, b+".eml")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, b+".eml")); err != nil {
 		t.Fatalf("the unreleased message's bytes: %v", err)
 	}
 }

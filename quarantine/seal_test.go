@@ -127,3 +127,51 @@ func mustOpen(q *Quarantine, err error) *Quarantine {
 	}
 	return q
 }
+
+// TestWithBlobsKeepsSealedBytesInTheStore: with the store as the byte store, Hold writes no file,
+// the store's bytes are sealed (no phrase of the message, no envelope), another quarantine on the
+// same store and key reads and delivers the message, and delivery removes the bytes.
+func TestWithBlobsKeepsSealedBytesInTheStore(t *testing.T) {
+	_, st, dir := openTest(t)
+	key := sealKey(t)
+	ctx := context.Background()
+	a := mustOpen(Open(dir, st, WithSealKey(key), WithBlobs(st)))
+	id, err := a.Hold(ctx, heldMsg, store.Held{Received: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.eml")); len(left) != 0 {
+		t.Fatalf("held files written with the store as the byte store: %v", left)
+	}
+	raw, err := st.GetHeld(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"IBAN", "new payee", "alice@example.com", "support@bank.example", magic} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Fatalf("the store's held bytes carry %q in clear", secret)
+		}
+	}
+	if !bytes.HasPrefix(raw, []byte(sealedMagic)) {
+		t.Fatal("the store's held bytes are not in the sealed format")
+	}
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	b := mustOpen(Open(elsewhere, st, WithSealKey(key), WithBlobs(st)))
+	if _, err := os.Stat(elsewhere); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open with WithBlobs made the quarantine directory: %v", err)
+	}
+	if err := b.Release(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var got *Message
+	n, err := b.DeliverReleased(ctx, func(_ context.Context, _ store.Held, m *Message) error { got = m; return nil })
+	if n != 1 || err != nil || got == nil || !bytes.Equal(got.Data, heldMsg.Data) {
+		t.Fatalf("DeliverReleased from another quarantine: %d, %v, %+v", n, err, got)
+	}
+	if _, err := st.GetHeld(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("held bytes after delivery: %v; want store.ErrNotFound", err)
+	}
+	if h, m, err := a.Get(ctx, id); err != nil || m != nil || !h.Released {
+		t.Fatalf("after delivery: %+v %v %v; want released and no bytes", h, m, err)
+	}
+}

@@ -33,8 +33,9 @@
 //   - Thread tokens come from crypto/rand (120 bits) so that a reply cannot
 //     be linked to another customer's thread by guessing.
 //   - A Message-ID belongs to at most one thread.
-//   - The quarantine index holds metadata and a reference only; the message
-//     bytes are stored by the caller.
+//   - The quarantine index holds metadata and a reference only. The held
+//     messages' bytes (PutHeld, for a quarantine on the shared store) arrive
+//     sealed by the caller: the store never holds the key.
 //
 // Concurrency: implementations are safe for concurrent use. SQLite runs in
 // WAL mode with a busy timeout and takes the write lock at the start of each

@@ -15,6 +15,7 @@ import (
 // the two schemas differ in types.)
 var pgMigrations = []string{
 	pgSchemaV1,
+	pgSchemaV2HeldBlobs,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.

@@ -15,7 +15,7 @@ import (
 
 // schemaVersion is the newest schema this code knows. migrations[i] takes a
 // database from version i to i+1.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // A migration runs inside the transaction that also records the new version.
 type migration func(ctx context.Context, tx *sql.Tx) error
@@ -23,6 +23,7 @@ type migration func(ctx context.Context, tx *sql.Tx) error
 var migrations = []migration{
 	execMigration(schemaV1),
 	addAddressKeys,
+	execMigration(schemaV3HeldBlobs),
 }
 
 func execMigration(ddl string) migration {

@@ -179,11 +179,22 @@ func printVerdict(w io.Writer, v *inbound.Verdict, action string) {
 func quarantineDir(cfg Config) string { return filepath.Join(cfg.Data, "quarantine") }
 
 // openQuarantine opens the data directory's quarantine, sealing held mail with its key
-// (keys.DataDir.HeldKey: made on first use, never in the store).
+// (keys.DataDir.HeldKey: made on first use, never in the store). Held files are kept under
+// DATA/quarantine with the embedded SQLite, and in the store itself with PostgreSQL.
 func openQuarantine(cfg Config, index quarantine.Index, opts ...quarantine.Option) (*quarantine.Quarantine, error) {
 	key, err := keys.DataDir(cfg.Data).HeldKey()
 	if err != nil {
 		return nil, fmt.Errorf("quarantine key: %w", err)
 	}
-	return quarantine.Open(quarantineDir(cfg), index, append(opts, quarantine.WithSealKey(key))...)
+	opts = append(opts, quarantine.WithSealKey(key))
+	if cfg.Store.Postgres != nil {
+		// Several nodes share the quarantine: the held bytes (sealed, the key staying here) go
+		// to the store with their index, and nothing is written under DATA/quarantine.
+		b, ok := index.(quarantine.Blobs)
+		if !ok {
+			return nil, fmt.Errorf("quarantine: %s: the store cannot keep held messages", postgresPath)
+		}
+		opts = append(opts, quarantine.WithBlobs(b))
+	}
+	return quarantine.Open(quarantineDir(cfg), index, opts...)
 }
