@@ -345,7 +345,7 @@ func htmlDisplay(lines []string) []byte {
 // is none.
 func insertIntoHTMLBody(doc, display []byte) []byte {
 	at := 0
-	lower := bytes.ToLower(doc)
+	lower := asciiLower(doc) // byte for byte: bytes.ToLower turns an invalid byte into three
 	for i := 0; ; {
 		j := bytes.Index(lower[i:], []byte("<body"))
 		if j < 0 {
@@ -369,4 +369,17 @@ func insertIntoHTMLBody(doc, display []byte) []byte {
 	}
 	out = append(out, display...)
 	return append(out, doc[at:]...)
+}
+
+// asciiLower lower-cases the ASCII letters of b and keeps every other byte, so that an index into
+// the result is an index into b (bytes.ToLower replaces invalid UTF-8 with U+FFFD, three bytes).
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
 }

@@ -289,3 +289,14 @@ func TestHeaderProtectionKeepsAutoSubmittedKeyword(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyDisplayInHTMLWithInvalidUTF8: an HTML part with an invalid byte before its <body>
+// made the display's insertion point an index into a lower-cased copy of another length, and
+// Prepare panicked (the fuzzer's FuzzPrepare/9ca8db0e196d5681). The display goes in after <body>.
+func TestLegacyDisplayInHTMLWithInvalidUTF8(t *testing.T) {
+	doc := []byte("<html>\x80\x80<BODY>\r\nHello\r\n</body>")
+	out := insertIntoHTMLBody(doc, []byte("<p>display</p>"))
+	if want := "<html>\x80\x80<BODY>\r\n<p>display</p>Hello\r\n</body>"; string(out) != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+}
