@@ -91,11 +91,11 @@ func TestDataProtectsEachRecipientByItsMethod(t *testing.T) {
 		}
 		switch m.Recipients[0] {
 		case "alice@example.com":
-			if _, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}}); err != nil {
+			if _, err := pipelinetest.InspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}}); err != nil {
 				t.Fatalf("S/MIME copy: %v", err)
 			}
 		case "carol@example.org":
-			if _, err := inspectPGP(m.Data, pgp.InboundOptions{Decrypt: openpgp.EntityList{f.Carol}, Signers: openpgp.EntityList{f.Bank}, TSARoots: f.Roots}); err != nil {
+			if _, err := pipelinetest.InspectPGP(m.Data, pgp.InboundOptions{Decrypt: openpgp.EntityList{f.Carol}, Signers: openpgp.EntityList{f.Bank}, TSARoots: f.Roots}); err != nil {
 				t.Fatalf("PGP copy: %v", err)
 			}
 		default:
@@ -121,7 +121,7 @@ func TestOTPClassProtectsHeadersAndExpiresSoon(t *testing.T) {
 	if m.Class != ClassOTP || time.Until(m.Expires) > 11*time.Minute || bytes.Contains(m.Data, []byte("551234")) {
 		t.Fatalf("OTP queued as %s, expiring in %v, or with the code in clear", m.Class, time.Until(m.Expires))
 	}
-	o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}})
+	o, err := pipelinetest.InspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}})
 	if err != nil || mime.HeaderValue(o.Content, "Subject") != "Your code is 551234" {
 		t.Fatalf("protected Subject: %v", err)
 	}
@@ -145,7 +145,7 @@ func TestUnclassifiedMailIsProtectedStrictly(t *testing.T) {
 	if m.Class != ClassUnclassified || bytes.Contains(m.Data, []byte("551234")) || !bytes.Contains(m.Data, []byte("Subject: [...]")) {
 		t.Fatalf("unclassified mail queued as %s, or with its Subject in clear:\n%.300s", m.Class, m.Data)
 	}
-	if o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}}); err != nil || mime.HeaderValue(o.Content, "Subject") != "Your code is 551234" {
+	if o, err := pipelinetest.InspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}}); err != nil || mime.HeaderValue(o.Content, "Subject") != "Your code is 551234" {
 		t.Fatalf("protected Subject: %v", err)
 	}
 }
@@ -159,7 +159,7 @@ func TestSupportClassSignsOnlyForKeylessRecipient(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := sp.Msgs["Q1"]
-	if o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots}); err != nil || o.Encrypted {
+	if o, err := pipelinetest.InspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots}); err != nil || o.Encrypted {
 		t.Fatalf("sign-only copy: %v", err)
 	}
 }
@@ -182,7 +182,7 @@ func TestClassHeaderOnlyFromAuthenticatedSubmitters(t *testing.T) {
 			if m.Class != c.class {
 				t.Fatalf("class %s, want %s", m.Class, c.class)
 			}
-			o, err := inspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}})
+			o, err := pipelinetest.InspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots, Identities: []*keys.Identity{f.Alice}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -459,22 +459,4 @@ func TestNormalizeAddressWasNotTheEnvelopeCheck(t *testing.T) {
 	if err := s.Mail(t.Context(), "support@bank.example\r", 0); gateway.ReplyFor(err).String() != "501 5.1.7 malformed sender address: control character" {
 		t.Fatalf("MAIL with a CR: %v, want 501 5.1.7", err)
 	}
-}
-
-// inspectSMIME and inspectPGP check the gateway's output from the customer's side through the
-// verifier customers' mail goes through, its findings as one error (Inbound.Err).
-func inspectSMIME(msg []byte, opts smime.InboundOptions) (*smime.Inbound, error) {
-	in, err := smime.Inspect(msg, opts)
-	if err != nil {
-		return nil, err
-	}
-	return in, in.Err()
-}
-
-func inspectPGP(msg []byte, opts pgp.InboundOptions) (*pgp.Inbound, error) {
-	in, err := pgp.Inspect(msg, opts)
-	if err != nil {
-		return nil, err
-	}
-	return in, in.Err()
 }

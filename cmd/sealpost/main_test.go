@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sealpost/sealpost/internal/pipelinetest"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/tsa"
@@ -162,7 +163,7 @@ func TestCLIProtectWithHTTPTSA(t *testing.T) {
 	ca, _ := dir.Identity("ca")
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Certificate())
-	o, err := inspectSMIME([]byte(stdout), smime.InboundOptions{Roots: roots, TSARoots: roots})
+	o, err := pipelinetest.InspectSMIME([]byte(stdout), smime.InboundOptions{Roots: roots, TSARoots: roots})
 	if err != nil || o.Timestamp == nil {
 		t.Fatalf("output does not verify with a timestamp: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/pipelinetest"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/smime"
@@ -67,7 +68,7 @@ func TestCLIOpenPGPRecipients(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Certificate())
 	smimeOut, _ := os.ReadFile(filepath.Join(out, "smime.eml"))
-	if _, err := inspectSMIME(smimeOut, smime.InboundOptions{Roots: roots, TSARoots: roots, Identities: []*keys.Identity{alice}}); err != nil {
+	if _, err := pipelinetest.InspectSMIME(smimeOut, smime.InboundOptions{Roots: roots, TSARoots: roots, Identities: []*keys.Identity{alice}}); err != nil {
 		t.Fatalf("smime.eml: %v", err)
 	}
 	bank, err := dir.PGPKey()
@@ -75,7 +76,7 @@ func TestCLIOpenPGPRecipients(t *testing.T) {
 		t.Fatal(err)
 	}
 	pgpOut, _ := os.ReadFile(filepath.Join(out, "pgp.eml"))
-	o, err := inspectPGP(pgpOut, pgp.InboundOptions{Decrypt: openpgp.EntityList{carol}, Signers: openpgp.EntityList{bank}, TSARoots: roots})
+	o, err := pipelinetest.InspectPGP(pgpOut, pgp.InboundOptions{Decrypt: openpgp.EntityList{carol}, Signers: openpgp.EntityList{bank}, TSARoots: roots})
 	if err != nil || o.Timestamp == nil {
 		t.Fatalf("pgp.eml: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/config"
+	"github.com/sealpost/sealpost/internal/pipelinetest"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/tsa"
@@ -37,7 +38,7 @@ func TestServeTSAPolicy(t *testing.T) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Certificate())
-	o, err := inspectSMIME(msgs[0], smime.InboundOptions{Roots: roots, TSARoots: roots, Identities: []*keys.Identity{alice}})
+	o, err := pipelinetest.InspectSMIME(msgs[0], smime.InboundOptions{Roots: roots, TSARoots: roots, Identities: []*keys.Identity{alice}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,3 +203,22 @@ func (s *MemSpool) Queued() map[string]*queue.Message {
 	defer s.mu.Unlock()
 	return maps.Clone(s.Msgs)
 }
+
+// InspectSMIME and InspectPGP check sealpost's output from the customer's side through the
+// verifier customers' mail goes through, its findings as one error (Inbound.Err).
+func InspectSMIME(msg []byte, opts smime.InboundOptions) (*smime.Inbound, error) {
+	in, err := smime.Inspect(msg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return in, in.Err()
+}
+
+// InspectPGP is InspectSMIME for PGP/MIME.
+func InspectPGP(msg []byte, opts pgp.InboundOptions) (*pgp.Inbound, error) {
+	in, err := pgp.Inspect(msg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return in, in.Err()
+}
