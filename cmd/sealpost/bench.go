@@ -229,7 +229,7 @@ type loadResult struct {
 // j mod that size, and each node must deliver, on its own port of the sink, as many messages as it
 // accepted.
 func load(cluster benchCluster, sink *sink, m, conc, rate int, mix benchMix, tag string) (loadResult, error) {
-	jobs := dealJobs(len(cluster), m, rate)
+	jobs := dealJobs(len(cluster), conc, m, rate)
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
 	var firstErr error
@@ -302,11 +302,13 @@ func load(cluster benchCluster, sink *sink, m, conc, rate int, mix benchMix, tag
 }
 
 // dealJobs deals the message numbers 0…m-1 round-robin to nodes channels (at rate/s if rate > 0),
-// closing them after the last.
-func dealJobs(nodes, m, rate int) []chan int {
+// closing them after the last. Each channel holds up to conc numbers, so that a node whose
+// clients are all busy does not hold up the next node's, as a bank MTA's connections to the
+// nodes do not wait for each other.
+func dealJobs(nodes, conc, m, rate int) []chan int {
 	jobs := make([]chan int, nodes)
 	for k := range jobs {
-		jobs[k] = make(chan int)
+		jobs[k] = make(chan int, conc)
 	}
 	go func() {
 		defer func() {
