@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,7 +32,8 @@ import (
 // sink, all in this process. It prints messages/s, the latency from the end of DATA to delivery at
 // the sink (p50/p99), the store operations per message, and the RSA-2048 signatures/s of the same
 // machine measured in the same run, so the figures can be compared as ratios. With -postgres it
-// runs again with the shared state on PostgreSQL and gives the ratio to the embedded SQLite.
+// runs again with the shared state on PostgreSQL and gives the ratio to the embedded SQLite; with
+// -nodes N as well, it runs N gateways on that one database and gives the ratio to one.
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", stdout)
 	n := fs.Int("n", 3000, "messages for the throughput run")
@@ -47,6 +46,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	softhsm := fs.Bool("softhsm", false, "run again with the signer and TSA keys in a throw-away SoftHSM2 token, and compare")
 	postgres := fs.Bool("postgres", false, "run again with the shared state on PostgreSQL (a private server, or -dsn-file), and compare")
 	dsnFile := fs.String("dsn-file", "", "with -postgres: a file holding the connection string of an empty database to use instead of a private server")
+	nodes := fs.Int("nodes", 1, "with -postgres: when above 1, run again with this many gateways on the one PostgreSQL database (each its own data directory and spool, the messages dealt round-robin over the same clients), and compare with one")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -67,72 +67,84 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if *n < 1 || *conc < 1 || *conc > 20 || *size < 512 || *support < 0 || *support > 100 {
 		return fmt.Errorf("%w: need n ≥ 1, 1 ≤ c ≤ 20 (the listener's per-client limit), size ≥ 512, 0 ≤ support ≤ 100", errUsage)
 	}
-	w := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
-
-	sigs := rsaSignaturesPerSecond()
-	w("RSA-2048 signatures/s on this machine (all %d cores): %.0f", runtime.GOMAXPROCS(0), sigs)
-
-	sink, err := newSink()
-	if err != nil {
+	// Every node gets a client of its own, and several nodes only share state on PostgreSQL.
+	if *nodes < 1 || *nodes > *conc || (*nodes > 1 && !*postgres) {
+		return fmt.Errorf("%w: need 1 ≤ nodes ≤ c, and -postgres for nodes > 1", errUsage)
+	}
+	b := &bench{n: *n, conc: *conc, rate: *rate, seconds: *seconds, mix: benchMix{size: *size, support: *support}, stdout: stdout, stderr: stderr}
+	b.sigs = rsaSignaturesPerSecond()
+	b.w("RSA-2048 signatures/s on this machine (all %d cores): %.0f", runtime.GOMAXPROCS(0), b.sigs)
+	var err error
+	if b.sink, err = newSink(); err != nil {
 		return err
 	}
-	defer sink.close()
-	mix := benchMix{size: *size, support: *support}
-	run := func(name string, opt benchOptions) (float64, error) {
-		inst, counter, done, err := benchInstance(sink, opt, stderr)
-		if err != nil {
-			return 0, err
-		}
-		defer done()
-		before := counter.snapshot()
-		res, err := load(inst.Addr().String(), sink, *n, *conc, 0, mix, name)
-		if err != nil {
-			return 0, err
-		}
-		ops, each := storeOps(before, counter.snapshot(), *n)
-		w("throughput (%s): %d messages of %d bytes (%d%% support), %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v",
-			name, *n, *size, *support, *conc, res.perSecond, res.perSecond/sigs, res.accepted, res.p50, res.p99)
-		w("store (%s): %.2f operations/message (%s)", name, ops, each)
-		if *rate > 0 {
-			m := *rate * *seconds
-			res, err := load(inst.Addr().String(), sink, m, *conc, *rate, mix, name+"r")
-			if err != nil {
-				return 0, err
-			}
-			w("latency (%s) at %d messages/s offered (%d messages): p50 %v, p99 %v, delivered %.0f messages/s", name, *rate, m, res.p50, res.p99, res.perSecond)
-		}
-		return res.perSecond, nil
-	}
-	file, err := run("file keys", benchOptions{})
+	defer b.sink.close()
+	file, err := b.run("file keys", benchOptions{}, 1)
 	if err != nil {
 		return err
 	}
 	if *softhsm {
-		hsm, err := run("SoftHSM2 keys", benchOptions{hsm: true})
+		hsm, err := b.run("SoftHSM2 keys", benchOptions{hsm: true}, 1)
 		if err != nil {
 			return err
 		}
-		w("SoftHSM2 ÷ file keys: %.2f", hsm/file)
+		b.w("SoftHSM2 ÷ file keys: %.2f", hsm.perSecond/file.perSecond)
 	}
 	if *postgres {
-		tmp, err := os.MkdirTemp("", "sealpost-bench-pg-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		pg, what, stop, err := benchPostgres(*dsnFile, tmp)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		w("PostgreSQL store: %s, max_conns %d", what, pg.MaxConns)
-		pgRate, err := run("file keys, PostgreSQL store", benchOptions{postgres: pg})
-		if err != nil {
-			return err
-		}
-		w("PostgreSQL ÷ SQLite store: %.2f (target ≥ 0.90)", pgRate/file)
+		return b.postgres(*dsnFile, *nodes, file)
 	}
 	return nil
+}
+
+// bench is one sealpost bench: what it sends, to which sink, and where it prints.
+type bench struct {
+	n, conc, rate, seconds int
+	mix                    benchMix
+	sigs                   float64 // RSA-2048 signatures/s, the yardstick
+	sink                   *sink
+	stdout, stderr         io.Writer
+}
+
+// w prints one line of the bench's output.
+func (b *bench) w(format string, a ...any) { fmt.Fprintf(b.stdout, format+"\n", a...) }
+
+// benchFigures are what one run measured: its throughput run's delivered messages/s and latency,
+// and the store operations per message.
+type benchFigures struct {
+	perSecond float64
+	p50, p99  time.Duration
+	ops       float64
+}
+
+// run measures the gateway under opt, on nodes instances: the throughput run, then (with a rate)
+// the latency run, each line named name.
+func (b *bench) run(name string, opt benchOptions, nodes int) (benchFigures, error) {
+	cluster, done, err := benchNodes(b.sink, opt, nodes, b.stderr)
+	if err != nil {
+		return benchFigures{}, err
+	}
+	defer done()
+	before := cluster.snapshots()
+	res, err := load(cluster, b.sink, b.n, b.conc, 0, b.mix, name)
+	if err != nil {
+		return benchFigures{}, err
+	}
+	ops, each := cluster.storeOps(before, b.n)
+	b.w("throughput (%s): %d messages of %d bytes (%d%% support), %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v",
+		name, b.n, b.mix.size, b.mix.support, b.conc, res.perSecond, res.perSecond/b.sigs, res.accepted, res.p50, res.p99)
+	b.w("store (%s): %.2f operations/message (%s)", name, ops, each)
+	if nodes > 1 {
+		b.w("delivered (%s): %d of %d messages (%s)", name, b.n, b.n, perNode(res.delivered))
+	}
+	if b.rate > 0 {
+		m := b.rate * b.seconds
+		lat, err := load(cluster, b.sink, m, b.conc, b.rate, b.mix, name+"r")
+		if err != nil {
+			return benchFigures{}, err
+		}
+		b.w("latency (%s) at %d messages/s offered (%d messages): p50 %v, p99 %v, delivered %.0f messages/s", name, b.rate, m, lat.p50, lat.p99, lat.perSecond)
+	}
+	return benchFigures{perSecond: res.perSecond, p50: res.p50, p99: res.p99, ops: ops}, nil
 }
 
 // flagSet reports whether the command line set the flag name.
@@ -147,50 +159,6 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 type benchOptions struct {
 	hsm      bool
 	postgres *PostgresConfig
-}
-
-// benchInstance starts a gateway on a throw-away data directory delivering to sink, its store's
-// calls counted; with opt.hsm, the bank's signer and TSA keys are moved into a throw-away SoftHSM2
-// token first; with opt.postgres, the shared state is there.
-func benchInstance(sink *sink, opt benchOptions, stderr io.Writer) (*instance, *countingStore, func(), error) {
-	tmp, err := os.MkdirTemp("", "sealpost-bench-")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	fail := func(err error) (*instance, *countingStore, func(), error) {
-		os.RemoveAll(tmp)
-		return nil, nil, nil, err
-	}
-	cfg := defaultConfig()
-	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Enabled, cfg.Ops.Enabled = filepath.Join(tmp, "data"), "127.0.0.1:0", false, false
-	hop := defaultSmarthost()
-	hop.Addr, hop.TLS = sink.addr, "none"
-	cfg.Delivery.Smarthost = &hop
-	cfg.Queue.Workers = 16
-	cfg.Store.Postgres = opt.postgres
-	var counter *countingStore
-	cfg.wrapStore = func(b backend) backend { counter = newCountingStore(b); return counter }
-	cfg.resolvePaths()
-	if err := cfg.Validate(); err != nil {
-		return fail(err)
-	}
-	dir := keys.DataDir(cfg.Data)
-	if err := dir.Init(cfg.Senders); err != nil {
-		return fail(err)
-	}
-	if _, _, err := demoCustomers(dir); err != nil {
-		return fail(err)
-	}
-	if opt.hsm {
-		if cfg.HSM.Signer, cfg.HSM.TSA, err = softHSMToken(filepath.Join(tmp, "hsm"), dir); err != nil {
-			return fail(fmt.Errorf("SoftHSM2: %w", err))
-		}
-	}
-	inst, err := startInstance(context.Background(), cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return fail(err)
-	}
-	return inst, counter, func() { inst.Close(); os.RemoveAll(tmp) }, nil
 }
 
 // softHSMToken makes a SoftHSM2 token in dir (SOFTHSM2_CONF points there for this process),
@@ -253,47 +221,38 @@ type loadResult struct {
 	perSecond float64 // delivered at the sink
 	accepted  float64 // 250s received by the clients
 	p50, p99  time.Duration
+	delivered []int // by node, each what that node accepted
 }
 
 // load submits m messages over conc reused connections (at rate/s if rate > 0) and waits for all
-// of them at the sink.
-func load(addr string, sink *sink, m, conc, rate int, mix benchMix, tag string) (loadResult, error) {
-	jobs := make(chan int)
-	go func() {
-		defer close(jobs)
-		var tick *time.Ticker
-		if rate > 0 {
-			tick = time.NewTicker(time.Second / time.Duration(rate))
-			defer tick.Stop()
-		}
-		for i := range m {
-			if tick != nil {
-				<-tick.C
-			}
-			jobs <- i
-		}
-	}()
+// of them at the sink. Message i goes to node i mod the cluster's size, client j connects to node
+// j mod that size, and each node must deliver, on its own port of the sink, as many messages as it
+// accepted.
+func load(cluster benchCluster, sink *sink, m, conc, rate int, mix benchMix, tag string) (loadResult, error) {
+	jobs := dealJobs(len(cluster), conc, m, rate)
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
 	var firstErr error
 	base := sink.total()
+	sinkBase := cluster.deliveries(sink)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range conc {
+	for j := range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := dialSMTP(addr)
+			node := j % len(cluster)
+			c, err := dialSMTP(cluster[node].inst.Addr().String())
 			if err != nil {
 				mu.Lock()
 				firstErr = err
 				mu.Unlock()
-				for range jobs {
+				for range jobs[node] {
 				}
 				return
 			}
 			defer c.Close()
-			for i := range jobs {
+			for i := range jobs[node] {
 				id := fmt.Sprintf("<bench-%s-%d@bank.example>", tag, i)
 				from, msg := mix.message(i, id)
 				t0, err := submitTimed(c, from, msg)
@@ -326,15 +285,50 @@ func load(addr string, sink *sink, m, conc, rate int, mix benchMix, tag string) 
 	if err != nil {
 		return loadResult{}, err
 	}
+	delivered, err := cluster.checkDeliveries(sink, sinkBase, m)
+	if err != nil {
+		return loadResult{}, err
+	}
 	res := loadResult{
 		perSecond: float64(m) / last.Sub(start).Seconds(),
 		accepted:  float64(m) / acceptedIn.Seconds(),
+		delivered: delivered,
 	}
 	if len(lat) > 0 {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		res.p50, res.p99 = lat[len(lat)/2].Round(100*time.Microsecond), lat[len(lat)*99/100].Round(100*time.Microsecond)
 	}
 	return res, nil
+}
+
+// dealJobs deals the message numbers 0…m-1 round-robin to nodes channels (at rate/s if rate > 0),
+// closing them after the last. Each channel holds up to conc numbers, so that a node whose
+// clients are all busy does not hold up the next node's, as a bank MTA's connections to the
+// nodes do not wait for each other.
+func dealJobs(nodes, conc, m, rate int) []chan int {
+	jobs := make([]chan int, nodes)
+	for k := range jobs {
+		jobs[k] = make(chan int, conc)
+	}
+	go func() {
+		defer func() {
+			for _, ch := range jobs {
+				close(ch)
+			}
+		}()
+		var tick *time.Ticker
+		if rate > 0 {
+			tick = time.NewTicker(time.Second / time.Duration(rate))
+			defer tick.Stop()
+		}
+		for i := range m {
+			if tick != nil {
+				<-tick.C
+			}
+			jobs[i%nodes] <- i
+		}
+	}()
+	return jobs
 }
 
 // submitTimed sends one message and returns when its final dot was sent.
@@ -387,46 +381,69 @@ func benchMessage(from, subject, id string, size int) []byte {
 	return b.Bytes()
 }
 
-// sink is an SMTP server that records when each Message-ID arrived.
+// sink is an SMTP server that records when each Message-ID arrived, and how many messages arrived
+// on each of its listeners (one per gateway node).
 type sink struct {
 	srv     *smtp.Server
-	addr    string
+	addr    string // the first listener's
 	mu      sync.Mutex
 	arrived map[string]time.Time
-	times   []time.Time // every arrival, in order
+	times   []time.Time    // every arrival, in order
+	byAddr  map[string]int // arrivals by the listener's address
 	changed chan struct{}
 }
 
 func newSink() (*sink, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &sink{addr: l.Addr().String(), arrived: map[string]time.Time{}, changed: make(chan struct{})}
+	s := &sink{arrived: map[string]time.Time{}, byAddr: map[string]int{}, changed: make(chan struct{})}
 	s.srv = smtp.NewServer(s)
 	s.srv.Domain = "sink.localhost"
 	s.srv.MaxMessageBytes = 64 << 20
 	s.srv.MaxRecipients = 1000
 	s.srv.AllowInsecureAuth = true
-	go s.srv.Serve(l)
+	addr, err := s.listen()
+	if err != nil {
+		return nil, err
+	}
+	s.addr = addr
 	return s, nil
+}
+
+// listen adds a loopback listener to the sink and returns its address, so that a node delivering
+// there has its arrivals counted apart (deliveredTo) in the one record of every arrival.
+func (s *sink) listen() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go s.srv.Serve(l)
+	return l.Addr().String(), nil
 }
 
 func (s *sink) close() { s.srv.Close() }
 
 // NewSession implements smtp.Backend.
-func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
+func (s *sink) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &sinkSession{s: s, at: c.Conn().LocalAddr().String()}, nil
+}
 
-func (s *sink) record(id string) {
+func (s *sink) record(id, at string) {
 	s.mu.Lock()
 	now := time.Now()
 	if id != "" {
 		s.arrived[id] = now
 	}
 	s.times = append(s.times, now)
+	s.byAddr[at]++
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
+}
+
+// deliveredTo is how many messages arrived so far on the listener at addr.
+func (s *sink) deliveredTo(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byAddr[addr]
 }
 
 func (s *sink) wait(id string, limit time.Duration) (time.Time, error) {
@@ -476,7 +493,10 @@ func (s *sink) waitTotal(n int, limit time.Duration) (time.Time, error) {
 	}
 }
 
-type sinkSession struct{ s *sink }
+type sinkSession struct {
+	s  *sink
+	at string // the listener's address
+}
 
 func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (*sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
@@ -497,6 +517,6 @@ func (ss *sinkSession) Data(r io.Reader) error {
 			id = strings.TrimSpace(v)
 		}
 	}
-	ss.s.record(id)
+	ss.s.record(id, ss.at)
 	return nil
 }

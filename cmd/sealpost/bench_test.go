@@ -40,6 +40,52 @@ func TestBenchPostgres(t *testing.T) {
 	}
 }
 
+// TestBenchPostgresNodes: sealpost bench -postgres -nodes 2 runs one gateway, then two on the same
+// PostgreSQL database, in one run: the two nodes' figures are printed next to the one's, each node
+// delivers (on its own port of the one sink) exactly the messages dealt to it, every message is
+// delivered, and the store's work per message is the same as on one node.
+func TestBenchPostgresNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	pgtest.Start(t) // skips (or fails under SEALPOST_INTEROP=require) without PostgreSQL
+	// 41 messages: 20 support replies (messages 1, 3, …, 39), dealt 21 to node 1 and 20 to node 2.
+	const ops = "2.46 operations/message (AddMessage 0.98, Capabilities 1.00, NewThread 0.49)"
+	code, out, errOut := runCLI(t, "", "bench", "-n", "41", "-c", "4", "-rate", "5", "-seconds", "2", "-postgres", "-nodes", "2")
+	for _, want := range []string{
+		"throughput (file keys, PostgreSQL store): 41 messages of 2048 bytes (50% support), 4 clients: ",
+		"store (file keys, PostgreSQL store): " + ops,
+		"PostgreSQL ÷ SQLite store: ",
+		"throughput (file keys, PostgreSQL store, 2 nodes): 41 messages of 2048 bytes (50% support), 4 clients: ",
+		"store (file keys, PostgreSQL store, 2 nodes): " + ops,
+		"delivered (file keys, PostgreSQL store, 2 nodes): 41 of 41 messages (node 1: 21, node 2: 20)\n",
+		"latency (file keys, PostgreSQL store, 2 nodes) at 5 messages/s offered (10 messages): p50 ",
+		"2 nodes ÷ 1 node, PostgreSQL store: ",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("bench -postgres -nodes 2: exit %d, want %q in\n%s\n%s", code, want, out, errOut)
+		}
+	}
+	if strings.Contains(out, "delivered (file keys, PostgreSQL store):") {
+		t.Fatalf("bench prints per-node deliveries for the one-node run:\n%s", out)
+	}
+}
+
+// TestBenchNodesUsage: -nodes needs -postgres (nodes on SQLite share nothing), at least one node,
+// and a client for each node.
+func TestBenchNodesUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"-nodes", "2"},
+		{"-postgres", "-nodes", "0"},
+		{"-postgres", "-nodes", "3", "-c", "2"},
+	} {
+		code, out, errOut := runCLI(t, "", append([]string{"bench"}, args...)...)
+		if code != 2 || !strings.Contains(errOut, "nodes") {
+			t.Fatalf("bench %v: exit %d, want 2 and a usage error naming nodes\n%s\n%s", args, code, out, errOut)
+		}
+	}
+}
+
 // TestBenchDSNFile: with -dsn-file the PostgreSQL run uses that database, and -support 0 (only
 // statements) leaves one store operation per message, alice's capabilities.
 func TestBenchDSNFile(t *testing.T) {
