@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/sealpost/sealpost/internal/pgtest"
 )
@@ -26,6 +27,14 @@ type contract interface {
 	Release(ctx context.Context, id string) error
 	SetCapabilities(ctx context.Context, c Capabilities) error
 	Capabilities(ctx context.Context, address string) (Capabilities, error)
+	PutRecipientKey(ctx context.Context, k RecipientKey) error
+	RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error)
+	RecipientKeys(ctx context.Context) ([]RecipientKey, error)
+	RemoveRecipientKey(ctx context.Context, method, fingerprint string) error
+	ChangeVersions(ctx context.Context) (map[string]int64, error)
+	Watch(ctx context.Context, poll time.Duration, f func(topic string))
+	ClaimReleased(ctx context.Context, owner string, lease time.Duration, limit int) ([]Held, error)
+	MarkDelivered(ctx context.Context, id string) error
 	Close() error
 }
 

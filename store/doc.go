@@ -1,8 +1,15 @@
 // Package store holds the inbound state that must outlive one sealpost
 // process: the key or certificate each customer registered for their
 // address, support threads and the Message-IDs linked to them, the index of
-// quarantined (held) inbound messages, and the capabilities customers
-// advertised in their signed replies.
+// quarantined (held) inbound messages with their sealed bytes and delivery
+// claims, the capabilities customers advertised in their signed replies, and
+// the recipient directory (customers' certificates and OpenPGP keys).
+//
+// Writes that other nodes must act on bump a topic's version in the same
+// transaction (ChangeVersions): registrations, the directory, held messages.
+// Watch reports changed topics, woken by polling and, on PostgreSQL, at once
+// by NOTIFY, so a change on one node is in effect on the others without a
+// restart.
 //
 // Its users declare the small interfaces they need where they use them
 // (outbound.Store, inbound.Store, quarantine.Index, and the registry of the
@@ -33,6 +40,7 @@
 //   - Thread tokens come from crypto/rand (120 bits) so that a reply cannot
 //     be linked to another customer's thread by guessing.
 //   - A Message-ID belongs to at most one thread.
+//   - Only a released held message is delivered (MarkDelivered).
 //   - The quarantine index holds metadata and a reference only. The held
 //     messages' bytes (PutHeld, for a quarantine on the shared store) arrive
 //     sealed by the caller: the store never holds the key.
@@ -42,8 +50,10 @@
 // transaction, so concurrent writers wait rather than fail. PostgreSQL
 // serialises the writes of one address (registrations, capabilities) with a
 // transaction-scoped advisory lock on its AddressKey, and makes the others
-// single statements (INSERT … ON CONFLICT, UPDATE … WHERE NOT released), so
-// writers on several nodes keep the invariants above.
+// single statements (INSERT … ON CONFLICT, UPDATE … WHERE NOT released; with
+// the version bump, in one transaction), so writers on several nodes keep the
+// invariants above. ClaimReleased takes rows FOR UPDATE SKIP LOCKED, so two
+// nodes never claim one released message while its lease runs.
 //
 // Errors: lookups of something absent return an error wrapping ErrNotFound;
 // writes that contradict stored state (duplicate quarantine ID, releasing a

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 )
 
 // ExportVersion is the version of the export format that Export writes and
@@ -15,19 +17,34 @@ import (
 //
 // The format is JSON lines: a header line {"sealpost-store-export":1}, one
 // line per stored row ({"registration":…}, {"thread":…}, {"message":…},
-// {"held":…} or {"capabilities":…}), and a last line {"end":{"records":N}}
-// counting the rows, so that a truncated file is told from a short one.
-// Strings that come from mail are JSON []byte (base64), because the store
-// keeps them as bytes that need not be UTF-8; times are Unix nanoseconds, as
-// both stores keep them.
+// {"held":…}, {"capabilities":…} or {"recipient_key":…}), then the held
+// messages' bytes ({"held_blob":{"id":…,"size":N,"offset":O,"data":…}}, one
+// or more consecutive lines per message, each carrying at most
+// heldBlobChunk bytes from offset O of its N), and a last line
+// {"end":{"records":N}} counting the rows and held messages, so that a
+// truncated file is told from a short one. Strings that come from mail are
+// JSON []byte (base64), because the store keeps them as bytes that need not
+// be UTF-8; times are Unix nanoseconds, as both stores keep them.
+//
+// The recipient keys, held bytes and "delivered" of held rows came later
+// within version 1: exports written before them hold none and still import,
+// with held messages not delivered.
 const ExportVersion = 1
 
 // ErrBadExport means an export file is not one Import accepts (wrong
 // version, malformed or hostile lines, truncated); nothing was imported.
 var ErrBadExport = errors.New("store: not a valid sealpost store export")
 
-// maxExportLine bounds one line of an export: a row is far smaller.
+// maxExportLine bounds one line of an export: a row is far smaller, and a
+// held message's bytes are cut into lines of heldBlobChunk (base64: 4/3 of it).
 const maxExportLine = 1 << 20
+
+// heldBlobChunk is how many bytes of a held message one line carries.
+const heldBlobChunk = 512 << 10
+
+// maxHeldBlobExport bounds the size a held_blob line may announce: far
+// beyond any message the gateway accepts.
+const maxHeldBlobExport = 1 << 30
 
 // Snapshot is every row of a store, as Export writes it and Import applies
 // it; rows of each kind in the order the store keeps them.
@@ -37,16 +54,53 @@ type Snapshot struct {
 	Messages      []ThreadMessage
 	Held          []Held
 	Capabilities  []Capabilities
+	RecipientKeys []RecipientKey
+	// HeldBlobs are the held messages' bytes as the store's PutHeld keeps
+	// them (sealed by the quarantine: never decrypted here), by ID.
+	HeldBlobs []HeldBlob
+}
+
+// HeldBlob is the bytes of one held message, as PutHeld stored them.
+type HeldBlob struct {
+	ID   string
+	Data []byte
 }
 
 func (s *Snapshot) records() int {
-	return len(s.Registrations) + len(s.Threads) + len(s.Messages) + len(s.Held) + len(s.Capabilities)
+	return len(s.Registrations) + len(s.Threads) + len(s.Messages) + len(s.Held) + len(s.Capabilities) +
+		len(s.RecipientKeys) + len(s.HeldBlobs)
 }
 
-// ImportCounts says how many rows of each kind Import added; rows the
-// destination held already (by their key) are kept as they are.
+// AddHeldBlob adds the bytes of held message id (as sealed by the
+// quarantine, read from a node's own quarantine directory) to s, keeping
+// HeldBlobs ordered by ID as a store's Snapshot orders them; s keeps data,
+// which the caller must not change. Adding the same bytes again does
+// nothing; other bytes under an ID s holds are ErrConflict, an empty ID
+// ErrInvalid.
+func (s *Snapshot) AddHeldBlob(id string, data []byte) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty held ID", ErrInvalid)
+	}
+	if len(data) > maxHeldBlobExport {
+		return fmt.Errorf("%w: held %s: %d bytes (at most %d)", ErrInvalid, id, len(data), maxHeldBlobExport)
+	}
+	i, found := slices.BinarySearchFunc(s.HeldBlobs, id, func(x HeldBlob, id string) int { return strings.Compare(x.ID, id) })
+	if found {
+		if !bytes.Equal(s.HeldBlobs[i].Data, data) {
+			return fmt.Errorf("held %s: other bytes under this ID: %w", id, ErrConflict)
+		}
+		return nil
+	}
+	s.HeldBlobs = slices.Insert(s.HeldBlobs, i, HeldBlob{ID: id, Data: nonNil(data)})
+	return nil
+}
+
+// ImportCounts says how many rows of each kind Import added (recipient
+// keys: added or whose data it replaced); rows the destination held already
+// (by their key) are kept as they are.
 type ImportCounts struct {
 	Registrations, Threads, Messages, Held, Capabilities int
+	RecipientKeys, HeldBlobs                             int
 }
 
 // Exporter is a store whose every row can be read at once, consistently.
@@ -95,6 +149,8 @@ type (
 		Message      *exportMessage      `json:"message,omitempty"`
 		Held         *exportHeld         `json:"held,omitempty"`
 		Capabilities *exportCapabilities `json:"capabilities,omitempty"`
+		RecipientKey *exportRecipientKey `json:"recipient_key,omitempty"`
+		HeldBlob     *exportHeldBlob     `json:"held_blob,omitempty"`
 		End          *exportEnd          `json:"end,omitempty"`
 	}
 	exportRegistration struct {
@@ -126,12 +182,28 @@ type (
 		Verdict  []byte `json:"verdict"`
 		Ref      []byte `json:"ref"`
 		Released bool   `json:"released"`
+		// Delivered is left out when false, as in exports from before it.
+		Delivered bool `json:"delivered,omitempty"`
 	}
 	exportCapabilities struct {
 		Address    []byte `json:"address"`
 		SMIMEGCM   bool   `json:"smime_gcm"`
 		PGPSEIPDv2 bool   `json:"pgp_seipdv2"`
 		Updated    int64  `json:"updated"`
+	}
+	exportRecipientKey struct {
+		Method      string `json:"method"`
+		Fingerprint string `json:"fingerprint"`
+		Data        []byte `json:"data"`
+		Added       int64  `json:"added"`
+	}
+	// exportHeldBlob is one piece of a held message's bytes: Data from
+	// Offset of its Size bytes. Pointers tell a missing field from zero.
+	exportHeldBlob struct {
+		ID     []byte `json:"id"`
+		Size   *int64 `json:"size"`
+		Offset *int64 `json:"offset"`
+		Data   []byte `json:"data"`
 	}
 	exportEnd struct {
 		Records *int `json:"records"`
@@ -146,6 +218,19 @@ func WriteExport(w io.Writer, s *Snapshot) error {
 	if err := enc.Encode(exportHeader{Version: &v}); err != nil {
 		return err
 	}
+	lines := rowLines(s)
+	n := s.records()
+	lines = append(lines, exportLine{End: &exportEnd{Records: &n}})
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// rowLines are the lines of s's rows and held bytes, in the format's order.
+func rowLines(s *Snapshot) []exportLine {
 	var lines []exportLine
 	for _, r := range s.Registrations {
 		lines = append(lines, exportLine{Registration: &exportRegistration{b(r.Address), r.Method, r.Fingerprint, r.Registered.UnixNano()}})
@@ -157,19 +242,22 @@ func WriteExport(w io.Writer, s *Snapshot) error {
 		lines = append(lines, exportLine{Message: &exportMessage{b(m.Token), b(m.MessageID), m.Inbound, b(m.Verdict), m.At.UnixNano()}})
 	}
 	for _, h := range s.Held {
-		lines = append(lines, exportLine{Held: &exportHeld{b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released}})
+		lines = append(lines, exportLine{Held: &exportHeld{b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered}})
 	}
 	for _, c := range s.Capabilities {
 		lines = append(lines, exportLine{Capabilities: &exportCapabilities{b(c.Address), c.SMIMEGCM, c.PGPSEIPDv2, c.Updated.UnixNano()}})
 	}
-	n := len(lines)
-	lines = append(lines, exportLine{End: &exportEnd{Records: &n}})
-	for _, l := range lines {
-		if err := enc.Encode(l); err != nil {
-			return err
+	for _, k := range s.RecipientKeys {
+		lines = append(lines, exportLine{RecipientKey: &exportRecipientKey{k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano()}})
+	}
+	for _, hb := range s.HeldBlobs {
+		size := int64(len(hb.Data))
+		for off := int64(0); off == 0 || off < size; off += heldBlobChunk {
+			o := off
+			lines = append(lines, exportLine{HeldBlob: &exportHeldBlob{b(hb.ID), &size, &o, nonNil(hb.Data[off:min(off+heldBlobChunk, size)])}})
 		}
 	}
-	return bw.Flush()
+	return lines
 }
 
 // ReadExport reads and checks a whole export: the header's version, every
@@ -195,13 +283,17 @@ func ReadExport(r io.Reader) (*Snapshot, error) {
 	if *h.Version != ExportVersion {
 		return nil, bad(1, "format version %d; this sealpost reads version %d", *h.Version, ExportVersion)
 	}
-	s := &Snapshot{}
+	rd := &exportReader{keys: map[[2]string]bool{}, blobs: map[string]bool{}}
+	s := &rd.s
 	for line := 2; sc.Scan(); line++ {
 		var l exportLine
 		if err := strictJSON(sc.Bytes(), &l); err != nil {
 			return nil, bad(line, "%v", err)
 		}
 		if l.End != nil {
+			if rd.missing > 0 {
+				return nil, bad(line, "held bytes %q cut short by %d bytes", s.HeldBlobs[len(s.HeldBlobs)-1].ID, rd.missing)
+			}
 			if l.End.Records == nil || *l.End.Records != s.records() || l != (exportLine{End: l.End}) {
 				return nil, bad(line, "the end line does not count the %d records before it", s.records())
 			}
@@ -213,7 +305,7 @@ func ReadExport(r io.Reader) (*Snapshot, error) {
 			}
 			return s, s.checkThreads()
 		}
-		if err := s.add(l); err != nil {
+		if err := rd.add(l); err != nil {
 			return nil, bad(line, "%v", err)
 		}
 	}
@@ -254,10 +346,75 @@ func strictJSON(data []byte, v any) error {
 	return nil
 }
 
+// exportReader is the state of ReadExport beyond the rows read so far.
+type exportReader struct {
+	s Snapshot
+	// keys and blobs are the recipient keys (method, fingerprint) and held
+	// IDs read, which appear once each.
+	keys  map[[2]string]bool
+	blobs map[string]bool
+	// missing is how many bytes the last held message read still lacks: its
+	// lines follow each other.
+	missing int64
+}
+
+// add checks one line and adds it to the snapshot.
+func (rd *exportReader) add(l exportLine) error {
+	if hb := l.HeldBlob; hb != nil && l == (exportLine{HeldBlob: hb}) {
+		return rd.addHeldBlob(hb)
+	}
+	if rd.missing > 0 {
+		return fmt.Errorf("held bytes %q cut short by %d bytes", rd.s.HeldBlobs[len(rd.s.HeldBlobs)-1].ID, rd.missing)
+	}
+	if k := l.RecipientKey; k != nil {
+		id := [2]string{k.Method, k.Fingerprint}
+		if rd.keys[id] {
+			return fmt.Errorf("recipient key %s %s twice", k.Method, k.Fingerprint)
+		}
+		rd.keys[id] = true
+	}
+	return rd.s.add(l)
+}
+
+// addHeldBlob checks one held_blob line: the first of a held message not
+// read before (offset 0), or the next piece of the one being read.
+func (rd *exportReader) addHeldBlob(hb *exportHeldBlob) error {
+	id := string(hb.ID)
+	switch {
+	case len(hb.ID) == 0 || hb.Size == nil || hb.Offset == nil || hb.Data == nil:
+		return errors.New("held bytes: want id, size, offset and data")
+	case *hb.Size < 0 || *hb.Size > maxHeldBlobExport:
+		return fmt.Errorf("held bytes %q: size %d (at most %d)", id, *hb.Size, maxHeldBlobExport)
+	case int64(len(hb.Data)) > *hb.Size-*hb.Offset:
+		return fmt.Errorf("held bytes %q: more than its size", id)
+	}
+	if *hb.Offset == 0 {
+		if rd.missing > 0 {
+			return fmt.Errorf("held bytes %q cut short by %d bytes", rd.s.HeldBlobs[len(rd.s.HeldBlobs)-1].ID, rd.missing)
+		}
+		if rd.blobs[id] {
+			return fmt.Errorf("held bytes %q twice", id)
+		}
+		rd.blobs[id] = true
+		rd.s.HeldBlobs = append(rd.s.HeldBlobs, HeldBlob{ID: id, Data: append([]byte{}, hb.Data...)})
+		rd.missing = *hb.Size - int64(len(hb.Data))
+		return nil
+	}
+	last := len(rd.s.HeldBlobs) - 1
+	if rd.missing == 0 || rd.s.HeldBlobs[last].ID != id || *hb.Offset != int64(len(rd.s.HeldBlobs[last].Data)) ||
+		*hb.Size != *hb.Offset+rd.missing || len(hb.Data) == 0 {
+		return fmt.Errorf("held bytes %q: a piece at offset %d that does not continue the one before", id, *hb.Offset)
+	}
+	rd.s.HeldBlobs[last].Data = append(rd.s.HeldBlobs[last].Data, hb.Data...)
+	rd.missing -= int64(len(hb.Data))
+	return nil
+}
+
 // add checks one row line and appends it to s.
 func (s *Snapshot) add(l exportLine) error {
 	set := 0
-	for _, p := range []bool{l.Registration != nil, l.Thread != nil, l.Message != nil, l.Held != nil, l.Capabilities != nil} {
+	for _, p := range []bool{l.Registration != nil, l.Thread != nil, l.Message != nil, l.Held != nil, l.Capabilities != nil,
+		l.RecipientKey != nil, l.HeldBlob != nil} {
 		if p {
 			set++
 		}
@@ -288,16 +445,26 @@ func (s *Snapshot) add(l exportLine) error {
 		s.Messages = append(s.Messages, ThreadMessage{Token: string(m.Token), MessageID: string(m.MessageID), Inbound: m.Inbound, Verdict: string(m.Verdict), At: unstamp(m.At)})
 	case l.Held != nil:
 		h := l.Held
-		if len(h.ID) == 0 {
-			return errors.New("held: empty ID")
+		held := Held{ID: string(h.ID), Received: unstamp(h.Received), From: string(h.From), Reason: string(h.Reason), Verdict: string(h.Verdict), Ref: string(h.Ref), Released: h.Released, Delivered: h.Delivered}
+		if err := checkHeld(held); err != nil {
+			return fmt.Errorf("held: %w", err)
 		}
-		s.Held = append(s.Held, Held{ID: string(h.ID), Received: unstamp(h.Received), From: string(h.From), Reason: string(h.Reason), Verdict: string(h.Verdict), Ref: string(h.Ref), Released: h.Released})
+		s.Held = append(s.Held, held)
 	case l.Capabilities != nil:
 		c := l.Capabilities
 		if err := checkStoredAddress(string(c.Address)); err != nil {
 			return fmt.Errorf("capabilities: %w", err)
 		}
 		s.Capabilities = append(s.Capabilities, Capabilities{Address: string(c.Address), SMIMEGCM: c.SMIMEGCM, PGPSEIPDv2: c.PGPSEIPDv2, Updated: unstamp(c.Updated)})
+	case l.RecipientKey != nil:
+		k := l.RecipientKey
+		key := RecipientKey{Method: k.Method, Fingerprint: k.Fingerprint, Data: k.Data, Added: unstamp(k.Added)}
+		if fp, err := checkRecipientKey(key); err != nil || fp != k.Fingerprint {
+			return fmt.Errorf("recipient key %q %q: not a method, upper-case hex fingerprint and 1 to %d bytes", k.Method, k.Fingerprint, MaxRecipientKey)
+		}
+		s.RecipientKeys = append(s.RecipientKeys, key)
+	default:
+		return errors.New("held bytes with a row")
 	}
 	return nil
 }

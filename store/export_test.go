@@ -3,7 +3,10 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,7 +14,7 @@ import (
 )
 
 // exportTables are the tables an export covers.
-var exportTables = []string{"registrations", "threads", "thread_messages", "held", "capabilities"}
+var exportTables = []string{"registrations", "threads", "thread_messages", "held", "capabilities", "recipient_keys", "held_blobs"}
 
 // fillForExport stores some of every kind of row, with bytes that are not
 // UTF-8 where mail puts them.
@@ -177,6 +180,23 @@ func badExports(t *testing.T) map[string]string {
 		"orphan message":     header + `{"message":{"token":"bm9uZQ==","message_id":"PHhAeT4="}}` + "\n" + rows + `{"end":{"records":13}}`,
 		"not base64":         header + `{"held":{"id":"!!"}}` + "\n" + rows + `{"end":{"records":13}}`,
 		"huge line":          header + `{"held":{"id":"` + strings.Repeat("A", maxExportLine) + `"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"delivered, held":    header + `{"held":{"id":"aA==","delivered":true}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"key bad method":     header + `{"recipient_key":{"method":"x","fingerprint":"AB","data":"aw=="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"key lower-case fp":  header + `{"recipient_key":{"method":"pgp","fingerprint":"ab","data":"aw=="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"key without data":   header + `{"recipient_key":{"method":"pgp","fingerprint":"AB"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"key twice":          header + `{"recipient_key":{"method":"pgp","fingerprint":"AB","data":"aw=="}}` + "\n" + `{"recipient_key":{"method":"pgp","fingerprint":"AB","data":"bA=="}}` + "\n" + rows + `{"end":{"records":14}}`,
+		"key too large":      header + `{"recipient_key":{"method":"pgp","fingerprint":"AB","data":"` + base64.StdEncoding.EncodeToString(make([]byte, MaxRecipientKey+1)) + `"}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob cut short":     header + rows + `{"held_blob":{"id":"aA==","size":4,"offset":0,"data":"YWI="}}` + "\n" + `{"end":{"records":13}}`,
+		"blob then a row":    header + `{"held_blob":{"id":"aA==","size":4,"offset":0,"data":"YWI="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob bad offset":    header + `{"held_blob":{"id":"aA==","size":4,"offset":0,"data":"YWI="}}` + "\n" + `{"held_blob":{"id":"aA==","size":4,"offset":1,"data":"YWI="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob other id":      header + `{"held_blob":{"id":"aA==","size":4,"offset":0,"data":"YWI="}}` + "\n" + `{"held_blob":{"id":"aQ==","size":4,"offset":2,"data":"YWI="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob over size":     header + `{"held_blob":{"id":"aA==","size":1,"offset":0,"data":"YWI="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob huge size":     header + `{"held_blob":{"id":"aA==","size":1099511627776,"offset":0,"data":"YWI="}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob no size":       header + `{"held_blob":{"id":"aA==","offset":0,"data":""}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob no data":       header + `{"held_blob":{"id":"aA==","size":0,"offset":0}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob no id":         header + `{"held_blob":{"size":0,"offset":0,"data":""}}` + "\n" + rows + `{"end":{"records":13}}`,
+		"blob twice":         header + `{"held_blob":{"id":"aA==","size":0,"offset":0,"data":""}}` + "\n" + `{"held_blob":{"id":"aA==","size":0,"offset":0,"data":""}}` + "\n" + rows + `{"end":{"records":14}}`,
+		"blob with a row":    header + `{"held_blob":{"id":"aA==","size":0,"offset":0,"data":""},"held":{"id":"aA=="}}` + "\n" + rows + `{"end":{"records":13}}`,
 	}
 }
 
@@ -232,6 +252,8 @@ func FuzzReadExport(f *testing.F) {
 		Messages:      []ThreadMessage{{Token: "t", MessageID: "<m@x>", Inbound: true, Verdict: "v", At: unstamp(3)}},
 		Held:          []Held{{ID: "h", Received: unstamp(4), From: "\x80", Released: true}},
 		Capabilities:  []Capabilities{{Address: "c@d.e", SMIMEGCM: true, Updated: unstamp(5)}},
+		RecipientKeys: []RecipientKey{{Method: MethodSMIME, Fingerprint: "AB", Data: []byte("pem"), Added: unstamp(6)}},
+		HeldBlobs:     []HeldBlob{{ID: "h", Data: []byte("sealed\x00")}, {ID: "i", Data: []byte{}}},
 	}
 	if err := WriteExport(&good, s); err != nil {
 		f.Fatal(err)
@@ -241,6 +263,10 @@ func FuzzReadExport(f *testing.F) {
 	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"held":{"id":"aA==","from":null}}` + "\n" + `{"end":{"records":1}}`))
 	f.Add([]byte(`{"sealpost-store-export":2}`))
 	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"message":{"token":"dA==","message_id":"PD4="}}` + "\n" + `{"end":{"records":1}}`))
+	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"held_blob":{"id":"aA==","size":4,"offset":0,"data":"YWI="}}` + "\n" +
+		`{"held_blob":{"id":"aA==","size":4,"offset":2,"data":"Y2Q="}}` + "\n" + `{"end":{"records":1}}`))
+	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"held":{"id":"aA==","released":true,"delivered":true}}` + "\n" +
+		`{"recipient_key":{"method":"pgp","fingerprint":"AB","data":"aw==","added":7}}` + "\n" + `{"end":{"records":2}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		snap, err := ReadExport(bytes.NewReader(data))
 		if err != nil {
@@ -261,4 +287,176 @@ func FuzzReadExport(f *testing.F) {
 			t.Fatalf("round trip changed the snapshot:\n%+v\n%+v", snap, again)
 		}
 	})
+}
+
+// fillKeysAndBlobs adds recipient keys, held bytes (one of them cut into
+// several lines, one empty) and a delivered message to what fillForExport
+// stored.
+func fillKeysAndBlobs(t *testing.T, s contract) {
+	t.Helper()
+	ctx := context.Background()
+	big := make([]byte, 2*heldBlobChunk+12345)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	blobs := s.(heldBlobs)
+	for _, err := range []error{
+		s.PutRecipientKey(ctx, RecipientKey{Method: MethodSMIME, Fingerprint: fpA, Data: []byte("-----BEGIN CERTIFICATE-----\n\x00\xff")}),
+		s.PutRecipientKey(ctx, RecipientKey{Method: MethodPGP, Fingerprint: fpB[:40], Data: []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")}),
+		blobs.PutHeld(ctx, "h1", big),
+		blobs.PutHeld(ctx, "h2\xff\xfe\x00Ä\x80", nil),
+		s.Hold(ctx, Held{ID: "h3", Received: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Ref: "h3"}),
+		s.Release(ctx, "h3"),
+		s.MarkDelivered(ctx, "h3"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestExportKeysAndBlobs: recipient keys, held bytes and Delivered go
+// SQLite → PostgreSQL → SQLite unchanged; the import bumps the topics it
+// wrote; importing again adds and bumps nothing.
+func TestExportKeysAndBlobs(t *testing.T) {
+	ctx := context.Background()
+	sqlite, _ := backends[0].open(t)
+	pg, _ := backends[1].open(t)
+	back, _ := backends[0].open(t)
+	fillForExport(t, sqlite)
+	fillKeysAndBlobs(t, sqlite)
+	want := snapshotOf(t, sqlite)
+	if len(want.RecipientKeys) != 2 || len(want.HeldBlobs) != 2 || !want.Held[2].Delivered {
+		t.Fatalf("snapshot: %d keys, %d held bytes, held %+v", len(want.RecipientKeys), len(want.HeldBlobs), want.Held)
+	}
+	first := exportOf(t, sqlite)
+	if n := bytes.Count(first, []byte(`"held_blob"`)); n != 4 {
+		t.Errorf("%d held_blob lines; want 4 (3 for h1, 1 for the empty one)", n)
+	}
+	wantCounts := ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 3, Capabilities: 2, RecipientKeys: 2, HeldBlobs: 2}
+	if n := importInto(t, pg, first); n != wantCounts {
+		t.Errorf("import into PostgreSQL added %+v; want %+v", n, wantCounts)
+	}
+	versions, err := pg.ChangeVersions(ctx)
+	if err != nil || !maps.Equal(versions, map[string]int64{TopicRegistrations: 1, TopicDirectory: 1, TopicHeld: 1}) {
+		t.Errorf("ChangeVersions after the import = %v, %v; want each topic bumped once", versions, err)
+	}
+	second := exportOf(t, pg)
+	importInto(t, back, second)
+	for _, s := range []contract{pg, back} {
+		if got := snapshotOf(t, s); !reflect.DeepEqual(got, want) {
+			t.Errorf("%T after import differs from the source", s)
+		}
+		if n := importInto(t, s, first); n != (ImportCounts{}) {
+			t.Errorf("%T: second import added %+v", s, n)
+		}
+		if got := snapshotOf(t, s); !reflect.DeepEqual(got, want) {
+			t.Errorf("%T after the second import differs from the source", s)
+		}
+	}
+	if again, err := pg.ChangeVersions(ctx); err != nil || !maps.Equal(again, versions) {
+		t.Errorf("ChangeVersions after an import that added nothing = %v, %v; want %v", again, err, versions)
+	}
+	if third := exportOf(t, back); !bytes.Equal(first, second) || !bytes.Equal(second, third) {
+		t.Error("exports differ")
+	}
+	if got, err := pg.(heldBlobs).GetHeld(ctx, "h1"); err != nil || !bytes.Equal(got, want.HeldBlobs[0].Data) {
+		t.Errorf("GetHeld after import: %d bytes, %v", len(got), err)
+	}
+	if got, err := pg.ClaimReleased(ctx, "n", time.Hour, 10); err != nil || len(got) != 1 || got[0].ID != "h1" {
+		t.Errorf("ClaimReleased after import = %+v, %v; want h1 only (h3 was delivered)", got, err)
+	}
+}
+
+// TestImportKeysAndBlobs: an imported key replaces the data of the stored
+// one (keeping its Added); other bytes under a stored held ID are
+// ErrConflict, and that import leaves nothing behind.
+func TestImportKeysAndBlobs(t *testing.T) { forEachStore(t, testImportKeysAndBlobs) }
+
+func testImportKeysAndBlobs(t *testing.T, s contract, _ func(testing.TB) contract) {
+	ctx := context.Background()
+	if err := s.PutRecipientKey(ctx, RecipientKey{Method: MethodPGP, Fingerprint: fpA, Data: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.RecipientKey(ctx, MethodPGP, fpA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.(heldBlobs).PutHeld(ctx, "h1", []byte("sealed")); err != nil {
+		t.Fatal(err)
+	}
+	snap := &Snapshot{
+		RecipientKeys: []RecipientKey{{Method: MethodPGP, Fingerprint: fpA, Data: []byte("new"), Added: unstamp(1)}},
+		HeldBlobs:     []HeldBlob{{ID: "h1", Data: []byte("sealed")}, {ID: "h2", Data: []byte("x")}},
+	}
+	n, err := s.(Importer).ImportSnapshot(ctx, snap)
+	if err != nil || n != (ImportCounts{RecipientKeys: 1, HeldBlobs: 1}) {
+		t.Fatalf("ImportSnapshot = %+v, %v; want one key replaced and one held message added", n, err)
+	}
+	if k, err := s.RecipientKey(ctx, MethodPGP, fpA); err != nil || string(k.Data) != "new" || !k.Added.Equal(stored.Added) {
+		t.Errorf("imported key = %+v, %v; want the new data, Added %v", k, err, stored.Added)
+	}
+	clash := &Snapshot{
+		RecipientKeys: []RecipientKey{{Method: MethodSMIME, Fingerprint: fpB, Data: []byte("k"), Added: unstamp(1)}},
+		HeldBlobs:     []HeldBlob{{ID: "h2", Data: []byte("other")}},
+	}
+	if _, err := s.(Importer).ImportSnapshot(ctx, clash); !errors.Is(err, ErrConflict) {
+		t.Errorf("import of other held bytes under a stored ID: %v; want ErrConflict", err)
+	}
+	if _, err := s.RecipientKey(ctx, MethodSMIME, fpB); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the refused import stored its key: %v", err)
+	}
+	if got, err := s.(heldBlobs).GetHeld(ctx, "h2"); err != nil || string(got) != "x" {
+		t.Errorf("held bytes after the refused import = %q, %v", got, err)
+	}
+}
+
+// TestImportOldExport: an export written before recipient keys, held bytes
+// and Delivered still imports, its held messages not delivered.
+func TestImportOldExport(t *testing.T) {
+	const old = `{"sealpost-store-export":1}
+{"registration":{"address":"YUBiLmM=","method":"pgp","fingerprint":"AB","registered":1}}
+{"held":{"id":"aDE=","received":2,"from":"eA==","reason":"cg==","verdict":"dg==","ref":"aDE=","released":true}}
+{"end":{"records":2}}
+`
+	forEachStore(t, func(t *testing.T, s contract, _ func(testing.TB) contract) {
+		n, err := Import(context.Background(), s.(Importer), strings.NewReader(old))
+		if err != nil || n != (ImportCounts{Registrations: 1, Held: 1}) {
+			t.Fatalf("Import = %+v, %v", n, err)
+		}
+		if h, err := s.HeldGet(context.Background(), "h1"); err != nil || !h.Released || h.Delivered {
+			t.Errorf("HeldGet = %+v, %v; want released, not delivered", h, err)
+		}
+	})
+}
+
+// TestAddHeldBlob: AddHeldBlob keeps HeldBlobs ordered by ID, adds the same
+// bytes once, and refuses other bytes under an ID and an empty ID.
+func TestAddHeldBlob(t *testing.T) {
+	var s Snapshot
+	for _, id := range []string{"m", "a", "z", "a"} {
+		if err := s.AddHeldBlob(id, []byte(id)); err != nil {
+			t.Fatalf("AddHeldBlob(%s): %v", id, err)
+		}
+	}
+	if err := s.AddHeldBlob("e", nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []HeldBlob{{"a", []byte("a")}, {"e", []byte{}}, {"m", []byte("m")}, {"z", []byte("z")}}
+	if !reflect.DeepEqual(s.HeldBlobs, want) {
+		t.Errorf("HeldBlobs = %q; want %q", s.HeldBlobs, want)
+	}
+	if err := s.AddHeldBlob("m", []byte("other")); !errors.Is(err, ErrConflict) {
+		t.Errorf("other bytes under an ID: %v; want ErrConflict", err)
+	}
+	if err := s.AddHeldBlob("", []byte("x")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty ID: %v; want ErrInvalid", err)
+	}
+	var buf bytes.Buffer
+	if err := WriteExport(&buf, &s); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadExport(&buf); err != nil || !reflect.DeepEqual(got.HeldBlobs, want) {
+		t.Errorf("ReadExport of WriteExport = %+v, %v", got, err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 var pgMigrations = []string{
 	pgSchemaV1,
 	pgSchemaV2HeldBlobs,
+	pgSchemaV3,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.
@@ -70,6 +71,29 @@ const pgSchemaV1 = `CREATE TABLE registrations (
 		updated     BIGINT NOT NULL
 	);
 	CREATE INDEX capabilities_address_key ON capabilities (address_key);`
+
+// pgSchemaV3 is SQLite's schema version 4: the shared recipient directory,
+// the versions of what changed (Watch, with NOTIFY), and delivery claims on
+// released held messages, whose lease ends at claim_until by the database's
+// clock. Held bytes live in held_blobs here and a delivered message's are
+// removed, so a released message without them was delivered already.
+const pgSchemaV3 = `CREATE TABLE recipient_keys (
+		method      TEXT COLLATE "C" NOT NULL CHECK (method IN ('smime', 'pgp')),
+		fingerprint TEXT COLLATE "C" NOT NULL,
+		data        BYTEA NOT NULL,
+		added       BIGINT NOT NULL,
+		PRIMARY KEY (method, fingerprint)
+	);
+	CREATE TABLE change_versions (
+		topic   TEXT COLLATE "C" PRIMARY KEY,
+		version BIGINT NOT NULL
+	);
+	ALTER TABLE held ADD COLUMN delivered BOOLEAN NOT NULL DEFAULT false,
+		ADD COLUMN claim_owner BYTEA NOT NULL DEFAULT ''::bytea,
+		ADD COLUMN claim_until TIMESTAMPTZ;
+	UPDATE held SET delivered = true
+		WHERE released AND NOT EXISTS (SELECT 1 FROM held_blobs WHERE held_blobs.id = held.id);
+	CREATE INDEX held_claimable ON held (received, id) WHERE released AND NOT delivered;`
 
 // migrationLock is the pg_advisory_lock key that serialises migrations
 // across nodes ("sealpost" in ASCII, less its high bit).

@@ -177,13 +177,16 @@ func (p *Postgres) Register(ctx context.Context, r Registration) error {
 	// As in SQLite: nothing when Registrations(addr) lists the key, else a
 	// row under the spelling stored for the customer.
 	err = p.withKeyLock(ctx, lockRegistrations, key, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO registrations (address, address_key, method, fingerprint, registered)
+		tag, err := tx.Exec(ctx, `INSERT INTO registrations (address, address_key, method, fingerprint, registered)
 			SELECT COALESCE((SELECT address FROM registrations WHERE address_key = $2
 				ORDER BY address = $1 DESC, registered, id LIMIT 1), $1), $2, $3, $4, $5
 			WHERE NOT EXISTS (SELECT 1 FROM registrations WHERE method = $3 AND fingerprint = $4 AND `+pgRegistrationsOf+`)
 			ON CONFLICT DO NOTHING`,
 			b(addr), b(key), r.Method, fp, stamp(r.Registered))
-		return err
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return pgBump(ctx, tx, TopicRegistrations)
 	})
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
@@ -203,11 +206,16 @@ func (p *Postgres) Unregister(ctx context.Context, address, fingerprint string) 
 	if err != nil {
 		return err
 	}
-	tag, err := p.pool.Exec(ctx, `DELETE FROM registrations WHERE fingerprint = $3 AND `+pgRegistrationsOf, b(addr), b(foldAddress(addr)), fp)
+	var found bool
+	err = p.pgWrite(ctx, TopicRegistrations, func(tx pgx.Tx) (bool, error) {
+		tag, err := tx.Exec(ctx, `DELETE FROM registrations WHERE fingerprint = $3 AND `+pgRegistrationsOf, b(addr), b(foldAddress(addr)), fp)
+		found = tag.RowsAffected() > 0
+		return found, err
+	})
 	if err != nil {
 		return fmt.Errorf("unregister: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !found {
 		return fmt.Errorf("unregister %s: %w", fp, ErrNotFound)
 	}
 	return nil
@@ -381,16 +389,21 @@ func (p *Postgres) Messages(ctx context.Context, token string) ([]ThreadMessage,
 
 // Hold indexes a held message; ErrConflict on a duplicate ID.
 func (p *Postgres) Hold(ctx context.Context, h Held) error {
-	if h.ID == "" {
-		return fmt.Errorf("%w: empty held ID", ErrInvalid)
+	if err := checkHeld(h); err != nil {
+		return err
 	}
-	tag, err := p.pool.Exec(ctx, `INSERT INTO held (id, received, sender, reason, verdict, ref, released)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-		b(h.ID), stamp(h.Received), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released)
+	var added bool
+	err := p.pgWrite(ctx, TopicHeld, func(tx pgx.Tx) (bool, error) {
+		tag, err := tx.Exec(ctx, `INSERT INTO held (`+heldColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+			b(h.ID), stamp(h.Received), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered)
+		added = tag.RowsAffected() > 0
+		return added, err
+	})
 	if err != nil {
 		return fmt.Errorf("hold: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !added {
 		return fmt.Errorf("hold %s: %w", h.ID, ErrConflict)
 	}
 	return nil
@@ -399,7 +412,7 @@ func (p *Postgres) Hold(ctx context.Context, h Held) error {
 func pgScanHeld(r pgx.Row) (Held, error) {
 	var h Held
 	var at int64
-	if err := r.Scan(bs{&h.ID}, &at, bs{&h.From}, bs{&h.Reason}, bs{&h.Verdict}, bs{&h.Ref}, &h.Released); err != nil {
+	if err := r.Scan(bs{&h.ID}, &at, bs{&h.From}, bs{&h.Reason}, bs{&h.Verdict}, bs{&h.Ref}, &h.Released, &h.Delivered); err != nil {
 		return Held{}, err
 	}
 	h.Received = unstamp(at)
@@ -442,11 +455,16 @@ func (p *Postgres) HeldGet(ctx context.Context, id string) (Held, error) {
 // ErrConflict when already released. Of two nodes releasing one message at
 // once, exactly one succeeds.
 func (p *Postgres) Release(ctx context.Context, id string) error {
-	tag, err := p.pool.Exec(ctx, `UPDATE held SET released = true WHERE id = $1 AND NOT released`, b(id))
+	var released bool
+	err := p.pgWrite(ctx, TopicHeld, func(tx pgx.Tx) (bool, error) {
+		tag, err := tx.Exec(ctx, `UPDATE held SET released = true WHERE id = $1 AND NOT released`, b(id))
+		released = tag.RowsAffected() == 1
+		return released, err
+	})
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if released {
 		return nil
 	}
 	var exists bool

@@ -54,6 +54,18 @@ func (p *Postgres) Snapshot(ctx context.Context) (*Snapshot, error) {
 				snap.Capabilities = append(snap.Capabilities, x)
 				return err
 			}},
+			{`SELECT ` + recipientKeyColumns + ` FROM recipient_keys ORDER BY method, fingerprint`, func(r pgx.Rows) error {
+				k, err := pgScanRecipientKey(r)
+				snap.RecipientKeys = append(snap.RecipientKeys, k)
+				return err
+			}},
+			{`SELECT id, data FROM held_blobs ORDER BY id`, func(r pgx.Rows) error {
+				var x HeldBlob
+				err := r.Scan(bs{&x.ID}, &x.Data)
+				x.Data = nonNil(x.Data)
+				snap.HeldBlobs = append(snap.HeldBlobs, x)
+				return err
+			}},
 		}
 		for _, q := range queries {
 			rows, err := tx.Query(ctx, q.q)
@@ -81,6 +93,10 @@ func (p *Postgres) Snapshot(ctx context.Context) (*Snapshot, error) {
 // ImportSnapshot adds the rows of snap that the store does not hold (by
 // their keys, as SQLite's ImportSnapshot) in one transaction, keeping the
 // stored ones as they are, and returns how many of each it added.
+// Recipient keys are stored or their data replaced (keeping the stored
+// Added); held bytes are stored when absent, and other bytes under a held
+// ID the store holds are ErrConflict. The topics it wrote are bumped and
+// notified.
 func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCounts, error) {
 	var n ImportCounts
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
@@ -111,8 +127,8 @@ func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCo
 			}
 		}
 		for _, h := range snap.Held {
-			if err := exec(&n.Held, fmt.Sprintf("held %q", h.ID), `INSERT INTO held (`+heldColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-				b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released); err != nil {
+			if err := exec(&n.Held, fmt.Sprintf("held %q", h.ID), `INSERT INTO held (`+heldColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+				b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered); err != nil {
 				return err
 			}
 		}
@@ -122,10 +138,43 @@ func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCo
 				return err
 			}
 		}
-		return nil
+		for _, k := range snap.RecipientKeys {
+			if err := exec(&n.RecipientKeys, fmt.Sprintf("recipient key %s %s", k.Method, k.Fingerprint), `INSERT INTO recipient_keys (`+recipientKeyColumns+`)
+				VALUES ($1, $2, $3, $4) ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data
+				WHERE recipient_keys.data <> excluded.data`, k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano()); err != nil {
+				return err
+			}
+		}
+		if err := pgImportHeldBlobs(ctx, tx, snap.HeldBlobs, &n.HeldBlobs); err != nil {
+			return err
+		}
+		return bumpImported(n, func(topic string) error { return pgBump(ctx, tx, topic) })
 	})
 	if err != nil {
 		return ImportCounts{}, err
 	}
 	return n, nil
+}
+
+// pgImportHeldBlobs stores the held bytes of blobs that tx lacks, counting
+// them in added; other bytes under a stored ID are ErrConflict.
+func pgImportHeldBlobs(ctx context.Context, tx pgx.Tx, blobs []HeldBlob, added *int) error {
+	for _, hb := range blobs {
+		tag, err := tx.Exec(ctx, `INSERT INTO held_blobs (id, data) VALUES ($1, $2) ON CONFLICT DO NOTHING`, b(hb.ID), nonNil(hb.Data))
+		if err != nil {
+			return fmt.Errorf("held bytes %q: %w", hb.ID, err)
+		}
+		if tag.RowsAffected() == 1 {
+			*added++
+			continue
+		}
+		var same bool
+		if err := tx.QueryRow(ctx, `SELECT data = $1 FROM held_blobs WHERE id = $2`, nonNil(hb.Data), b(hb.ID)).Scan(&same); err != nil {
+			return fmt.Errorf("held bytes %q: %w", hb.ID, err)
+		}
+		if !same {
+			return fmt.Errorf("held bytes %q: other bytes are stored under this ID: %w", hb.ID, ErrConflict)
+		}
+	}
+	return nil
 }

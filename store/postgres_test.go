@@ -228,3 +228,59 @@ func TestPostgresSettings(t *testing.T) {
 		t.Error("Ping of a closed store succeeded")
 	}
 }
+
+// TestPostgresWatchReconnects: when its listening connection is killed,
+// Watch reconnects and is woken by NOTIFY again (its poll is an hour).
+func TestPostgresWatchReconnects(t *testing.T) {
+	cfg, _, _ := freshPostgres(t)
+	p, other := openPostgres(t, cfg), openPostgres(t, cfg)
+	ctx := context.Background()
+	events := watchEvents(t, p, time.Hour)
+	register := func(i int) error {
+		return other.Register(ctx, Registration{Address: fmt.Sprintf("r%d@example.com", i), Method: MethodPGP, Fingerprint: fpA})
+	}
+	awaitTopic(t, events, TopicRegistrations, register)
+	var killed int
+	if err := other.pool.QueryRow(ctx, `SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN `+notifyChannel+`'`).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d listening connections; want 1", killed)
+	}
+	awaitTopic(t, events, TopicDirectory, func(i int) error {
+		return other.PutRecipientKey(ctx, RecipientKey{Method: MethodPGP, Fingerprint: fpB, Data: fmt.Appendf(nil, "k%d", i)})
+	})
+}
+
+// TestPostgresMigrateMarksDelivered: schema version 3 counts released held
+// messages whose bytes are gone (removed when delivered) as delivered.
+func TestPostgresMigrateMarksDelivered(t *testing.T) {
+	cfg, _, _ := freshPostgres(t)
+	ctx := context.Background()
+	p, err := connectPostgres(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for v, ddl := range pgMigrations[:2] {
+		if _, err := p.pool.Exec(ctx, ddl); err != nil {
+			t.Fatalf("schema version %d: %v", v+1, err)
+		}
+	}
+	if _, err := p.pool.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now());
+		INSERT INTO schema_migrations (version) VALUES (1), (2);
+		INSERT INTO held (id, received, sender, reason, verdict, ref, released) VALUES
+			('delivered', 1, '', '', '', '', true), ('waiting', 2, '', '', '', '', true), ('held', 3, '', '', '', '', false);
+		INSERT INTO held_blobs (id, data) VALUES ('waiting', 'x'), ('held', 'y')`); err != nil {
+		t.Fatal(err)
+	}
+	if from, to, err := p.Migrate(ctx); err != nil || from != 2 || to != pgSchemaVersion {
+		t.Fatalf("Migrate = %d, %d, %v", from, to, err)
+	}
+	for id, want := range map[string]bool{"delivered": true, "waiting": false, "held": false} {
+		if h, err := p.HeldGet(ctx, id); err != nil || h.Delivered != want {
+			t.Errorf("HeldGet(%s) = %+v, %v; want Delivered %v", id, h, err, want)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 
 // schemaVersion is the newest schema this code knows. migrations[i] takes a
 // database from version i to i+1.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // A migration runs inside the transaction that also records the new version.
 type migration func(ctx context.Context, tx *sql.Tx) error
@@ -24,6 +24,7 @@ var migrations = []migration{
 	execMigration(schemaV1),
 	addAddressKeys,
 	execMigration(schemaV3HeldBlobs),
+	execMigration(schemaV4),
 }
 
 func execMigration(ddl string) migration {
@@ -74,6 +75,27 @@ const schemaV1 = `CREATE TABLE registrations (
 		pgp_seipdv2  INTEGER NOT NULL,
 		updated      INTEGER NOT NULL
 	);`
+
+// schemaV4 adds the shared recipient directory, the versions of what
+// changed (Watch), and delivery claims on released held messages. Released
+// messages of an older database count as not delivered: their bytes are
+// files this migration cannot see, and a claimer finding none treats the
+// message as delivered.
+const schemaV4 = `CREATE TABLE recipient_keys (
+		method      TEXT NOT NULL CHECK (method IN ('smime', 'pgp')),
+		fingerprint TEXT NOT NULL,
+		data        BLOB NOT NULL,
+		added       INTEGER NOT NULL,
+		PRIMARY KEY (method, fingerprint)
+	);
+	CREATE TABLE change_versions (
+		topic   TEXT PRIMARY KEY,
+		version INTEGER NOT NULL
+	);
+	ALTER TABLE held ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE held ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';
+	ALTER TABLE held ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX held_claimable ON held (received, id) WHERE released = 1 AND delivered = 0;`
 
 // addAddressKeys (version 2) stores next to each address of registrations and
 // capabilities its AddressKey, computed here for the rows already stored, and
@@ -257,11 +279,13 @@ func (s *SQLite) Register(ctx context.Context, r Registration) error {
 	// for them (the exact one, else the oldest), so that registering in
 	// another case does not hide the earlier keys from lookups in the first
 	// spelling. One statement: no other writer comes between check and insert.
-	_, err = s.db.ExecContext(ctx, `INSERT INTO registrations (address, address_key, method, fingerprint, registered)
-		SELECT COALESCE((SELECT address FROM registrations WHERE address_key = ?2
-			ORDER BY address = ?1 DESC, registered, rowid LIMIT 1), ?1), ?2, ?3, ?4, ?5
-		WHERE NOT EXISTS (SELECT 1 FROM registrations WHERE method = ?3 AND fingerprint = ?4 AND `+registrationsOf+`)`,
-		addr, foldAddress(addr), r.Method, fp, stamp(r.Registered))
+	err = s.sqliteWrite(ctx, TopicRegistrations, func(tx *sql.Tx) (bool, error) {
+		return changedRows(tx.ExecContext(ctx, `INSERT INTO registrations (address, address_key, method, fingerprint, registered)
+			SELECT COALESCE((SELECT address FROM registrations WHERE address_key = ?2
+				ORDER BY address = ?1 DESC, registered, rowid LIMIT 1), ?1), ?2, ?3, ?4, ?5
+			WHERE NOT EXISTS (SELECT 1 FROM registrations WHERE method = ?3 AND fingerprint = ?4 AND `+registrationsOf+`)`,
+			addr, foldAddress(addr), r.Method, fp, stamp(r.Registered)))
+	})
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
@@ -280,13 +304,16 @@ func (s *SQLite) Unregister(ctx context.Context, address, fingerprint string) er
 	if err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE fingerprint = ?3 AND `+registrationsOf, addr, foldAddress(addr), fp)
+	var found bool
+	err = s.sqliteWrite(ctx, TopicRegistrations, func(tx *sql.Tx) (bool, error) {
+		var err error
+		found, err = changedRows(tx.ExecContext(ctx, `DELETE FROM registrations WHERE fingerprint = ?3 AND `+registrationsOf, addr, foldAddress(addr), fp))
+		return found, err
+	})
 	if err != nil {
 		return fmt.Errorf("unregister: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("unregister: %w", err)
-	} else if n == 0 {
+	if !found {
 		return fmt.Errorf("unregister %s: %w", fp, ErrNotFound)
 	}
 	return nil
@@ -471,31 +498,45 @@ func (s *SQLite) Messages(ctx context.Context, token string) ([]ThreadMessage, e
 
 // Hold indexes a held message; ErrConflict on a duplicate ID.
 func (s *SQLite) Hold(ctx context.Context, h Held) error {
-	if h.ID == "" {
-		return fmt.Errorf("%w: empty held ID", ErrInvalid)
+	if err := checkHeld(h); err != nil {
+		return err
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO held (id, received, sender, reason, verdict, ref, released)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		h.ID, stamp(h.Received), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released))
+	var added bool
+	err := s.sqliteWrite(ctx, TopicHeld, func(tx *sql.Tx) (bool, error) {
+		var err error
+		added, err = changedRows(tx.ExecContext(ctx, `INSERT INTO held (`+heldColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			h.ID, stamp(h.Received), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released), b2i(h.Delivered)))
+		return added, err
+	})
 	if err != nil {
 		return fmt.Errorf("hold: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("hold: %w", err)
-	} else if n == 0 {
+	if !added {
 		return fmt.Errorf("hold %s: %w", h.ID, ErrConflict)
 	}
 	return nil
 }
 
-const heldColumns = `id, received, sender, reason, verdict, ref, released`
+// checkHeld refuses a held entry without ID, or delivered but not released.
+func checkHeld(h Held) error {
+	if h.ID == "" {
+		return fmt.Errorf("%w: empty held ID", ErrInvalid)
+	}
+	if h.Delivered && !h.Released {
+		return fmt.Errorf("%w: held %s delivered but not released", ErrInvalid, h.ID)
+	}
+	return nil
+}
+
+const heldColumns = `id, received, sender, reason, verdict, ref, released, delivered`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanHeld(r scanner) (Held, error) {
 	var h Held
 	var at int64
-	if err := r.Scan(&h.ID, &at, &h.From, &h.Reason, &h.Verdict, &h.Ref, &h.Released); err != nil {
+	if err := r.Scan(&h.ID, &at, &h.From, &h.Reason, &h.Verdict, &h.Ref, &h.Released, &h.Delivered); err != nil {
 		return Held{}, err
 	}
 	h.Received = unstamp(at)
@@ -559,6 +600,9 @@ func (s *SQLite) Release(ctx context.Context, id string) error {
 		return fmt.Errorf("release %s: already released: %w", id, ErrConflict)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE held SET released = 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	if err := sqliteBump(ctx, tx, TopicHeld); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

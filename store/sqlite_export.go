@@ -57,6 +57,18 @@ func (s *SQLite) Snapshot(ctx context.Context) (*Snapshot, error) {
 			snap.Capabilities = append(snap.Capabilities, x)
 			return err
 		}},
+		{`SELECT ` + recipientKeyColumns + ` FROM recipient_keys ORDER BY method, fingerprint`, func(r *sql.Rows) error {
+			k, err := scanRecipientKey(r)
+			snap.RecipientKeys = append(snap.RecipientKeys, k)
+			return err
+		}},
+		{`SELECT id, data FROM held_blobs ORDER BY id`, func(r *sql.Rows) error {
+			var x HeldBlob
+			err := r.Scan(&x.ID, &x.Data)
+			x.Data = nonNil(x.Data)
+			snap.HeldBlobs = append(snap.HeldBlobs, x)
+			return err
+		}},
 	}
 	for _, q := range queries {
 		if err := sqliteRows(ctx, tx, q.q, q.scan); err != nil {
@@ -84,6 +96,9 @@ func sqliteRows(ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Rows) 
 // their keys: address, method and fingerprint; token; Message-ID; held ID;
 // address) in one transaction, keeping the stored ones as they are, and
 // returns how many of each it added. Threads go in before their messages.
+// Recipient keys are stored or their data replaced (keeping the stored
+// Added); held bytes are stored when absent, and other bytes under a held
+// ID the store holds are ErrConflict. The topics it wrote are bumped.
 func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCounts, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -119,8 +134,8 @@ func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCoun
 		}
 	}
 	for _, h := range snap.Held {
-		if err := exec(&n.Held, `INSERT INTO held (`+heldColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			h.ID, h.Received.UnixNano(), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released)); err != nil {
+		if err := exec(&n.Held, `INSERT INTO held (`+heldColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			h.ID, h.Received.UnixNano(), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released), b2i(h.Delivered)); err != nil {
 			return ImportCounts{}, fmt.Errorf("held %q: %w", h.ID, err)
 		}
 	}
@@ -130,8 +145,63 @@ func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCoun
 			return ImportCounts{}, fmt.Errorf("capabilities %q: %w", c.Address, err)
 		}
 	}
+	for _, k := range snap.RecipientKeys {
+		if err := exec(&n.RecipientKeys, `INSERT INTO recipient_keys (`+recipientKeyColumns+`) VALUES (?, ?, ?, ?)
+			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data WHERE data != excluded.data`,
+			k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano()); err != nil {
+			return ImportCounts{}, fmt.Errorf("recipient key %s %s: %w", k.Method, k.Fingerprint, err)
+		}
+	}
+	if err := sqliteImportHeldBlobs(ctx, tx, snap.HeldBlobs, &n.HeldBlobs); err != nil {
+		return ImportCounts{}, err
+	}
+	if err := bumpImported(n, func(topic string) error { return sqliteBump(ctx, tx, topic) }); err != nil {
+		return ImportCounts{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return ImportCounts{}, err
 	}
 	return n, nil
+}
+
+// bumpImported bumps, through bump, the topics of the rows an import wrote.
+func bumpImported(n ImportCounts, bump func(topic string) error) error {
+	for _, t := range []struct {
+		topic string
+		wrote bool
+	}{
+		{TopicRegistrations, n.Registrations > 0},
+		{TopicDirectory, n.RecipientKeys > 0},
+		{TopicHeld, n.Held > 0},
+	} {
+		if t.wrote {
+			if err := bump(t.topic); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sqliteImportHeldBlobs stores the held bytes of blobs that tx lacks,
+// counting them in added; other bytes under a stored ID are ErrConflict.
+func sqliteImportHeldBlobs(ctx context.Context, tx *sql.Tx, blobs []HeldBlob, added *int) error {
+	for _, hb := range blobs {
+		stored, err := changedRows(tx.ExecContext(ctx, `INSERT INTO held_blobs (id, data) VALUES (?, ?) ON CONFLICT DO NOTHING`, hb.ID, nonNil(hb.Data)))
+		if err != nil {
+			return fmt.Errorf("held bytes %q: %w", hb.ID, err)
+		}
+		if stored {
+			*added++
+			continue
+		}
+		var same bool
+		if err := tx.QueryRowContext(ctx, `SELECT data = ? FROM held_blobs WHERE id = ?`, nonNil(hb.Data), hb.ID).Scan(&same); err != nil {
+			return fmt.Errorf("held bytes %q: %w", hb.ID, err)
+		}
+		if !same {
+			return fmt.Errorf("held bytes %q: other bytes are stored under this ID: %w", hb.ID, ErrConflict)
+		}
+	}
+	return nil
 }

@@ -72,6 +72,9 @@ type Held struct {
 	// Ref says where the caller stored the message bytes.
 	Ref      string
 	Released bool
+	// Delivered says a released message reached the desk (MarkDelivered);
+	// only a released message is delivered.
+	Delivered bool
 }
 
 // Capabilities are what a customer's client showed it supports.

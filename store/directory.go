@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The recipient directory: customers' certificates (and intermediates) and
+// OpenPGP public keys, shared by every node so that a key imported on one
+// is used by all (keys import and keys remove write here).
+
+// MaxRecipientKey bounds RecipientKey.Data: a certificate chain or an
+// armored public key with its signatures is far smaller.
+const MaxRecipientKey = 256 << 10
+
+// maxFingerprint bounds a fingerprint's hex digits (SHA-512's 128; the
+// fingerprints in use have 40 or 64).
+const maxFingerprint = 128
+
+// RecipientKey is a customer's certificate (or an intermediate) or OpenPGP
+// public key in the shared recipient directory.
+type RecipientKey struct {
+	// Method is MethodSMIME or MethodPGP.
+	Method string
+	// Fingerprint is stored as normalizeFingerprint gives it: upper-case
+	// hex without separators, at most 128 digits.
+	Fingerprint string
+	// Data is what keys import reads: PEM certificate(s), or an armored
+	// OpenPGP public key; non-empty, at most MaxRecipientKey bytes.
+	Data []byte
+	// Added is set by the store when the key is first stored, and kept when
+	// its Data is replaced.
+	Added time.Time
+}
+
+// checkKeyID validates method and returns fingerprint normalised.
+func checkKeyID(method, fingerprint string) (string, error) {
+	if err := validMethod(method); err != nil {
+		return "", err
+	}
+	fp, err := normalizeFingerprint(fingerprint)
+	if err != nil {
+		return "", err
+	}
+	if fp == "" || len(fp) > maxFingerprint {
+		return "", fmt.Errorf("%w: fingerprint of %d hex digits (want 1 to %d)", ErrInvalid, len(fp), maxFingerprint)
+	}
+	return fp, nil
+}
+
+// checkRecipientKey validates k and returns its fingerprint normalised.
+func checkRecipientKey(k RecipientKey) (string, error) {
+	fp, err := checkKeyID(k.Method, k.Fingerprint)
+	if err != nil {
+		return "", err
+	}
+	if len(k.Data) == 0 || len(k.Data) > MaxRecipientKey {
+		return "", fmt.Errorf("%w: recipient key of %d bytes (want 1 to %d)", ErrInvalid, len(k.Data), MaxRecipientKey)
+	}
+	return fp, nil
+}
+
+// PutRecipientKey stores k, or replaces the Data of the key stored under
+// its method and fingerprint (keeping its Added); ErrInvalid for a bad
+// method, fingerprint or size. Storing the same Data again changes nothing.
+func (s *SQLite) PutRecipientKey(ctx context.Context, k RecipientKey) error {
+	fp, err := checkRecipientKey(k)
+	if err != nil {
+		return err
+	}
+	err = s.sqliteWrite(ctx, TopicDirectory, func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx, `INSERT INTO recipient_keys (method, fingerprint, data, added) VALUES (?, ?, ?, ?)
+			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data WHERE data != excluded.data`,
+			k.Method, fp, k.Data, stamp(time.Time{}))
+		return changedRows(res, err)
+	})
+	if err != nil {
+		return fmt.Errorf("put recipient key: %w", err)
+	}
+	return nil
+}
+
+// changedRows reports whether the statement that gave res changed a row.
+func changedRows(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+const recipientKeyColumns = `method, fingerprint, data, added`
+
+func scanRecipientKey(r scanner) (RecipientKey, error) {
+	var k RecipientKey
+	var at int64
+	if err := r.Scan(&k.Method, &k.Fingerprint, &k.Data, &at); err != nil {
+		return RecipientKey{}, err
+	}
+	k.Added = unstamp(at)
+	return k, nil
+}
+
+// RecipientKey returns the key stored under method and fingerprint (in any
+// spelling normalizeFingerprint accepts); ErrNotFound when there is none.
+func (s *SQLite) RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error) {
+	fp, err := checkKeyID(method, fingerprint)
+	if err != nil {
+		return RecipientKey{}, err
+	}
+	k, err := scanRecipientKey(s.db.QueryRowContext(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys
+		WHERE method = ? AND fingerprint = ?`, method, fp))
+	if errors.Is(err, sql.ErrNoRows) {
+		return RecipientKey{}, fmt.Errorf("recipient key %s %s: %w", method, fp, ErrNotFound)
+	}
+	if err != nil {
+		return RecipientKey{}, fmt.Errorf("recipient key: %w", err)
+	}
+	return k, nil
+}
+
+// RecipientKeys lists every key of the directory, by method and then
+// fingerprint; empty (and no error) when there are none.
+func (s *SQLite) RecipientKeys(ctx context.Context) ([]RecipientKey, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys ORDER BY method, fingerprint`)
+	if err != nil {
+		return nil, fmt.Errorf("recipient keys: %w", err)
+	}
+	defer rows.Close()
+	out := []RecipientKey{}
+	for rows.Next() {
+		k, err := scanRecipientKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("recipient keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("recipient keys: %w", err)
+	}
+	return out, nil
+}
+
+// RemoveRecipientKey deletes the key stored under method and fingerprint;
+// ErrNotFound when there is none.
+func (s *SQLite) RemoveRecipientKey(ctx context.Context, method, fingerprint string) error {
+	fp, err := checkKeyID(method, fingerprint)
+	if err != nil {
+		return err
+	}
+	var found bool
+	err = s.sqliteWrite(ctx, TopicDirectory, func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM recipient_keys WHERE method = ? AND fingerprint = ?`, method, fp)
+		found, err = changedRows(res, err)
+		return found, err
+	})
+	if err != nil {
+		return fmt.Errorf("remove recipient key: %w", err)
+	}
+	if !found {
+		return fmt.Errorf("remove recipient key %s %s: %w", method, fp, ErrNotFound)
+	}
+	return nil
+}
+
+// PutRecipientKey stores k, or replaces the Data of the key stored under
+// its method and fingerprint (keeping its Added); ErrInvalid for a bad
+// method, fingerprint or size. Storing the same Data again changes nothing.
+func (p *Postgres) PutRecipientKey(ctx context.Context, k RecipientKey) error {
+	fp, err := checkRecipientKey(k)
+	if err != nil {
+		return err
+	}
+	err = p.pgWrite(ctx, TopicDirectory, func(tx pgx.Tx) (bool, error) {
+		tag, err := tx.Exec(ctx, `INSERT INTO recipient_keys (method, fingerprint, data, added) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data WHERE recipient_keys.data <> excluded.data`,
+			k.Method, fp, k.Data, stamp(time.Time{}))
+		return tag.RowsAffected() > 0, err
+	})
+	if err != nil {
+		return fmt.Errorf("put recipient key: %w", err)
+	}
+	return nil
+}
+
+func pgScanRecipientKey(r pgx.Row) (RecipientKey, error) {
+	var k RecipientKey
+	var at int64
+	if err := r.Scan(&k.Method, &k.Fingerprint, &k.Data, &at); err != nil {
+		return RecipientKey{}, err
+	}
+	k.Added = unstamp(at)
+	return k, nil
+}
+
+// RecipientKey returns the key stored under method and fingerprint (in any
+// spelling normalizeFingerprint accepts); ErrNotFound when there is none.
+func (p *Postgres) RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error) {
+	fp, err := checkKeyID(method, fingerprint)
+	if err != nil {
+		return RecipientKey{}, err
+	}
+	k, err := pgScanRecipientKey(p.pool.QueryRow(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys
+		WHERE method = $1 AND fingerprint = $2`, method, fp))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return RecipientKey{}, fmt.Errorf("recipient key %s %s: %w", method, fp, ErrNotFound)
+	}
+	if err != nil {
+		return RecipientKey{}, fmt.Errorf("recipient key: %w", err)
+	}
+	return k, nil
+}
+
+// RecipientKeys lists every key of the directory, by method and then
+// fingerprint; empty (and no error) when there are none.
+func (p *Postgres) RecipientKeys(ctx context.Context) ([]RecipientKey, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys ORDER BY method, fingerprint`)
+	if err != nil {
+		return nil, fmt.Errorf("recipient keys: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RecipientKey, error) { return pgScanRecipientKey(row) })
+	if err != nil {
+		return nil, fmt.Errorf("recipient keys: %w", err)
+	}
+	if out == nil {
+		out = []RecipientKey{}
+	}
+	return out, nil
+}
+
+// RemoveRecipientKey deletes the key stored under method and fingerprint;
+// ErrNotFound when there is none.
+func (p *Postgres) RemoveRecipientKey(ctx context.Context, method, fingerprint string) error {
+	fp, err := checkKeyID(method, fingerprint)
+	if err != nil {
+		return err
+	}
+	var found bool
+	err = p.pgWrite(ctx, TopicDirectory, func(tx pgx.Tx) (bool, error) {
+		tag, err := tx.Exec(ctx, `DELETE FROM recipient_keys WHERE method = $1 AND fingerprint = $2`, method, fp)
+		found = tag.RowsAffected() > 0
+		return found, err
+	})
+	if err != nil {
+		return fmt.Errorf("remove recipient key: %w", err)
+	}
+	if !found {
+		return fmt.Errorf("remove recipient key %s %s: %w", method, fp, ErrNotFound)
+	}
+	return nil
+}
