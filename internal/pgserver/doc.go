@@ -7,7 +7,9 @@
 // socket in that directory and on a free loopback port, with fsync off (the
 // data is thrown away) unless Options.Durable. Stop stops it (fast
 // shutdown) and removes the directory; should the process die first, the
-// server gets SIGQUIT as its parent-death signal.
+// server gets SIGQUIT as its parent-death signal. Halt stops it keeping the
+// directory and Resume starts it again there, on the same port, so that a
+// test can take the database away from its clients and give it back.
 //
 // The binaries are looked for in /usr/lib/postgresql/<version>/bin (newest
 // first), where Debian installs them off PATH, then on PATH.

@@ -30,10 +30,15 @@ var ErrNotInstalled = errors.New("PostgreSQL not installed: no initdb and postgr
 
 // Server is a private PostgreSQL.
 type Server struct {
-	dir  string // data directory's parent, holding the unix socket
-	port int
+	dir     string // data directory's parent, holding the unix socket
+	port    int
+	bin     string
+	cred    *syscall.Credential
+	durable bool
+	log     *syncBuffer
+
+	pmu  sync.Mutex // guards cmd and done, which Resume replaces
 	cmd  *exec.Cmd
-	log  *syncBuffer
 	done chan struct{} // closed when postgres exits
 
 	mu sync.Mutex // serialises CREATE DATABASE
@@ -128,12 +133,19 @@ func start(bin string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, log: &syncBuffer{}, done: make(chan struct{})}
-	if err := s.initdb(bin, cred); err != nil {
+	s := &Server{dir: dir, bin: bin, cred: cred, durable: opts.Durable, log: &syncBuffer{}}
+	if err := s.initdb(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := s.run(bin, cred, opts.Durable); err != nil {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	if err := s.run(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -144,44 +156,42 @@ func start(bin string, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) initdb(bin string, cred *syscall.Credential) error {
-	if cred != nil {
+func (s *Server) initdb() error {
+	if cred := s.cred; cred != nil {
 		if err := os.Chown(s.dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			return err
 		}
 	}
-	cmd := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(s.dir, "data"), "-U", "postgres",
+	cmd := exec.Command(filepath.Join(s.bin, "initdb"), "-D", filepath.Join(s.dir, "data"), "-U", "postgres",
 		"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")
 	cmd.Dir = s.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	return nil
 }
 
-// run starts postgres on a free loopback port and waits until it answers.
-func (s *Server) run(bin string, cred *syscall.Credential, durable bool) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	s.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
+// run starts postgres on the data directory and s.port and waits until it answers.
+func (s *Server) run() error {
 	args := []string{"-D", filepath.Join(s.dir, "data"),
 		"-k", s.dir, "-p", strconv.Itoa(s.port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "max_connections=300", "-c", "shared_buffers=32MB"}
-	if !durable {
+	if !s.durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
-	s.cmd.Dir = s.dir
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), args...)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	go func() { s.cmd.Wait(); close(s.done) }()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.pmu.Lock()
+	s.cmd, s.done = cmd, done
+	s.pmu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		conn, err := pgx.Connect(context.Background(), s.DSN("postgres"))
@@ -190,12 +200,12 @@ func (s *Server) run(bin string, cred *syscall.Credential, durable bool) error {
 			return nil
 		}
 		select {
-		case <-s.done:
-			return fmt.Errorf("postgres exited at start: %v\n%s", s.cmd.ProcessState, s.log)
+		case <-done:
+			return fmt.Errorf("postgres exited at start: %v\n%s", cmd.ProcessState, s.log)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.Stop()
+			s.halt()
 			return fmt.Errorf("postgres did not answer within 30s: %v\n%s", err, s.log)
 		}
 	}
@@ -222,13 +232,41 @@ func (s *Server) admin(sql string) error {
 // removes its directory.
 func (s *Server) Stop() error {
 	defer os.RemoveAll(s.dir)
-	s.cmd.Process.Signal(syscall.SIGINT)
+	return s.halt()
+}
+
+// Halt shuts the server down as Stop does but keeps its data directory, so
+// that Resume can start it again with the data it had: a database server
+// that goes away under its clients and comes back. Halting a halted server
+// does nothing.
+func (s *Server) Halt() error { return s.halt() }
+
+// Resume starts a halted server again on its data directory, its unix
+// socket and its loopback port, and waits until it answers. Resuming a
+// running server does nothing.
+func (s *Server) Resume() error {
+	s.pmu.Lock()
+	done := s.done
+	s.pmu.Unlock()
 	select {
-	case <-s.done:
+	case <-done:
+		return s.run()
+	default:
+		return nil
+	}
+}
+
+func (s *Server) halt() error {
+	s.pmu.Lock()
+	cmd, done := s.cmd, s.done
+	s.pmu.Unlock()
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
 		return nil
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+		cmd.Process.Kill()
+		<-done
 		return errors.New("postgres did not stop within 10s; killed")
 	}
 }
