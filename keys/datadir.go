@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -275,21 +276,10 @@ func (d DataDir) Export(name string) ([]byte, error) {
 	return EncodePGPPublicKeys(ents...)
 }
 
-// Directory loads the recipient directory with its trusted roots and recipients' OpenPGP keys.
+// Directory loads the recipient directory from the data directory's files alone (DirectoryFrom
+// without a shared directory).
 func (d DataDir) Directory(opts ...DirectoryOption) (*Directory, error) {
-	roots, err := readCertDir(d.path("roots"))
-	if err != nil {
-		return nil, err
-	}
-	recips, err := readCertDir(d.path("recipients"))
-	if err != nil {
-		return nil, err
-	}
-	pgpKeys, err := readPGPDir(d.path("recipients"))
-	if err != nil {
-		return nil, err
-	}
-	return NewDirectory(roots, recips, append([]DirectoryOption{WithPGPKeys(pgpKeys...)}, opts...)...), nil
+	return d.DirectoryFrom(context.Background(), nil, opts...)
 }
 
 // Roots returns the trusted roots.

@@ -82,6 +82,9 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 			d.intermediates.AddCert(c)
 			continue
 		}
+		if slices.ContainsFunc(d.certs, c.Equal) {
+			continue // in recipients/ and in the shared directory both
+		}
 		d.certs = append(d.certs, c)
 		for _, a := range c.EmailAddresses {
 			n, err := address.Normalize(a)

@@ -21,12 +21,14 @@ type DirectoryUser interface {
 	SetDirectory(*Directory)
 }
 
-// Watcher rebuilds the recipient directory and trusted roots from a data directory on request
-// (Reload) and whenever a file under roots/ or recipients/ changes, and hands it to its users. A
+// Watcher rebuilds the recipient directory and trusted roots from a data directory and the shared
+// directory (WithSource) on request (Reload: SIGHUP, a change in the store) and whenever a file under
+// roots/ or recipients/ changes, and hands it to its users. A
 // new state that does not load (a bad file) is refused as a whole: the users keep the old
 // directory, and the log says why.
 type Watcher struct {
 	dir      DataDir
+	source   KeySource // nil: recipients/ only
 	users    []DirectoryUser
 	log      *slog.Logger
 	interval time.Duration
@@ -40,6 +42,10 @@ type WatchOption func(*Watcher)
 
 // WithLogger sets the logger reloads are reported to (default, and with nil: slog.Default()).
 func WithLogger(l *slog.Logger) WatchOption { return func(w *Watcher) { w.log = l } }
+
+// WithSource adds the shared recipient directory to what a reload reads; a change there is announced
+// by calling Reload (the store's change feed), as it has no files to watch.
+func WithSource(src KeySource) WatchOption { return func(w *Watcher) { w.source = src } }
 
 // WithWatchInterval sets how often Run looks for changed files (default DefaultWatchInterval).
 func WithWatchInterval(d time.Duration) WatchOption { return func(w *Watcher) { w.interval = d } }
@@ -90,13 +96,13 @@ func (w *Watcher) Reload(ctx context.Context, trigger string) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.reload(trigger)
+	return w.reload(ctx, trigger)
 }
 
 // reload is Reload with w.mu held.
-func (w *Watcher) reload(trigger string) error {
+func (w *Watcher) reload(ctx context.Context, trigger string) error {
 	w.seen = w.stamp()
-	d, err := w.dir.Directory()
+	d, err := w.dir.DirectoryFrom(ctx, w.source)
 	if err != nil {
 		w.log.Error("recipient directory not reloaded; the previous one stays in use", "trigger", trigger, "error", err)
 		return err
@@ -127,7 +133,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		case <-t.C:
 			w.mu.Lock()
 			if w.stamp() != w.seen {
-				_ = w.reload("file change")
+				_ = w.reload(ctx, "file change")
 			}
 			w.mu.Unlock()
 		}

@@ -2,9 +2,11 @@ package quarantine
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/sealpost/sealpost/queue"
@@ -23,6 +25,12 @@ type Index interface {
 	// Release marks a held message released; store.ErrNotFound when unknown, store.ErrConflict
 	// when already released.
 	Release(ctx context.Context, id string) error
+	// ClaimReleased claims for owner, until lease has passed, up to limit released messages not yet
+	// delivered that no other owner's live claim holds, oldest first: of several nodes, one
+	// delivers each.
+	ClaimReleased(ctx context.Context, owner string, lease time.Duration, limit int) ([]store.Held, error)
+	// MarkDelivered records that a released message reached the desk.
+	MarkDelivered(ctx context.Context, id string) error
 }
 
 // Blobs is the byte store of held files: what it is given is already sealed (WithSealKey), so
@@ -57,7 +65,16 @@ type Quarantine struct {
 	index   Index
 	log     *slog.Logger
 	sealKey []byte // nil: held files are written in clear (v1)
+	owner   string // who claims released messages (WithOwner)
+	wake    chan struct{}
 }
+
+// Lease is how long a claim on a released message lasts: a node that dies while delivering one
+// leaves it to another after this long. Delivering is a write to the desk's local spool.
+const Lease = 2 * time.Minute
+
+// claimBatch is how many released messages one claim takes.
+const claimBatch = 100
 
 // Option configures a Quarantine at Open.
 type Option func(*Quarantine)
@@ -65,6 +82,10 @@ type Option func(*Quarantine)
 // WithLogger sets the logger Run reports deliveries and failures to (default, and with nil:
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(q *Quarantine) { q.log = l } }
+
+// WithOwner names this node in its claims on released messages (default: the host name and a
+// random suffix, new at each Open).
+func WithOwner(name string) Option { return func(q *Quarantine) { q.owner = name } }
 
 // WithBlobs keeps held files in b instead of the quarantine directory (which Open then neither
 // creates nor reads).
@@ -76,9 +97,12 @@ func Open(dir string, index Index, opts ...Option) (*Quarantine, error) {
 	if index == nil {
 		return nil, errors.New("quarantine: an index is required")
 	}
-	q := &Quarantine{index: index}
+	q := &Quarantine{index: index, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(q)
+	}
+	if q.owner == "" {
+		q.owner = defaultOwner()
 	}
 	if q.blobs == nil {
 		f, err := openFiles(dir)
@@ -153,46 +177,82 @@ func (q *Quarantine) message(ctx context.Context, id string) (*Message, error) {
 	return &Message{From: from, To: to, Data: msg}, nil
 }
 
+// Sealed returns a held message's bytes as its byte store keeps them (sealed under the quarantine's
+// key), for moving them to another store; an error wrapping store.ErrNotFound when there are none.
+func (q *Quarantine) Sealed(ctx context.Context, id string) ([]byte, error) {
+	return q.blobs.GetHeld(ctx, id)
+}
+
 // Release marks a held message released; the running gateway's Run delivers it.
 func (q *Quarantine) Release(ctx context.Context, id string) error { return q.index.Release(ctx, id) }
 
 // Deliver hands one released message on (to the desk); an error leaves it held for the next try.
 type Deliver func(ctx context.Context, h store.Held, m *Message) error
 
-// DeliverReleased delivers every released message whose bytes are still held, then removes the
-// bytes. It is safe to run again after a crash: at worst a released message is delivered twice.
+// DeliverReleased claims released messages and delivers each whose bytes are still held, then
+// removes the bytes and marks it delivered. It is safe to run on several nodes at once (each
+// message is claimed by one) and again after a crash: at worst a released message is delivered
+// twice (a crash after the desk took it, before it was marked). A message whose delivery fails
+// stays claimed by this node, which tries again at its next run; another node takes it once the
+// claim's Lease has passed.
 func (q *Quarantine) DeliverReleased(ctx context.Context, deliver Deliver) (int, error) {
-	list, err := q.index.HeldList(ctx, true)
-	if err != nil {
-		return 0, err
-	}
 	n := 0
 	var errs []error
-	for _, h := range list {
-		if !h.Released {
-			continue
-		}
-		m, err := q.message(ctx, h.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // already delivered
-		}
-		if err == nil {
-			err = deliver(ctx, h, m)
-		}
-		if err == nil {
-			err = q.blobs.RemoveHeld(ctx, h.ID)
-		}
+	for {
+		list, err := q.index.ClaimReleased(ctx, q.owner, Lease, claimBatch)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("held %s: %w", h.ID, err))
-			continue
+			return n, errors.Join(append(errs, err)...)
 		}
-		n++
+		done := 0
+		for _, h := range list {
+			if err := q.deliverOne(ctx, h, deliver); err != nil {
+				errs = append(errs, fmt.Errorf("held %s: %w", h.ID, err))
+				continue
+			}
+			done++
+		}
+		n += done
+		// A full batch may have more behind it; one without progress is this node's own
+		// failures, claimed again first: those wait for the next run.
+		if len(list) < claimBatch || done == 0 {
+			return n, errors.Join(errs...)
+		}
 	}
-	return n, errors.Join(errs...)
 }
 
-// Run calls DeliverReleased now and every interval until ctx ends, logging (WithLogger) what it
-// delivered and what failed.
+// deliverOne delivers one claimed message, removes its bytes and marks it delivered; bytes already
+// gone mean it was delivered before a crash kept it from being marked.
+func (q *Quarantine) deliverOne(ctx context.Context, h store.Held, deliver Deliver) error {
+	m, err := q.message(ctx, h.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return q.index.MarkDelivered(ctx, h.ID)
+	}
+	if err != nil {
+		return err
+	}
+	if err := deliver(ctx, h, m); err != nil {
+		return err
+	}
+	// The desk has it: finish the bookkeeping even if ctx ends now (the gateway stopping), so it
+	// is not delivered again.
+	ctx = context.WithoutCancel(ctx)
+	if err := q.blobs.RemoveHeld(ctx, h.ID); err != nil {
+		return err
+	}
+	return q.index.MarkDelivered(ctx, h.ID)
+}
+
+// Wake makes Run deliver now instead of at its next interval: a release was announced (on this
+// node or another).
+func (q *Quarantine) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run calls DeliverReleased now, every interval and at each Wake until ctx ends, logging
+// (WithLogger) what it delivered and what failed.
 func (q *Quarantine) Run(ctx context.Context, interval time.Duration, deliver Deliver) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -208,6 +268,19 @@ func (q *Quarantine) Run(ctx context.Context, interval time.Duration, deliver De
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-q.wake:
 		}
 	}
+}
+
+// defaultOwner names this process in claims: the host name, for the operator reading the table,
+// and a random suffix, so two processes on one host never share a claim.
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "sealpost"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%x", host, b)
 }

@@ -183,6 +183,31 @@ func register(st registry, imp keys.Imported, stdout io.Writer) error {
 	return nil
 }
 
+// importShared stores a customer's certificates and OpenPGP keys in the shared recipient directory
+// (an OpenPGP key merged with the copy stored there), where every node finds them.
+func importShared(ctx context.Context, st sharedDirectory, data []byte, opts keys.ImportOptions) (keys.Imported, error) {
+	imp, err := keys.ParseImport(data, opts)
+	if err != nil {
+		return keys.Imported{}, err
+	}
+	stored, merged, err := keys.StoredForm(imp, func(fp string) ([]byte, error) {
+		k, err := st.RecipientKey(ctx, store.MethodPGP, fp)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return k.Data, err
+	})
+	if err != nil {
+		return keys.Imported{}, err
+	}
+	for _, k := range stored {
+		if err := st.PutRecipientKey(ctx, store.RecipientKey{Method: storeMethod(k.Method), Fingerprint: k.Fingerprint, Data: k.Data}); err != nil {
+			return keys.Imported{}, err
+		}
+	}
+	return merged, nil
+}
+
 func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.ImportOptions, stdout io.Writer) error {
 	root := opts.Root
 	// Read and check every file first, so a bad one leaves nothing half-imported and every file's
@@ -210,8 +235,15 @@ func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.Imp
 		}
 		defer st.Close()
 	}
+	ctx := context.Background()
 	for i, f := range files {
-		imp, err := dir.Import(contents[i], opts)
+		var imp keys.Imported
+		var err error
+		if root {
+			imp, err = dir.Import(contents[i], opts)
+		} else {
+			imp, err = importShared(ctx, st, contents[i], opts)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
@@ -220,7 +252,12 @@ func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.Imp
 				return fmt.Errorf("%s: %w", f, err)
 			}
 		}
-		d, err := dir.Directory()
+		var d *keys.Directory
+		if root {
+			d, err = dir.Directory()
+		} else {
+			d, err = recipientDirectory(ctx, dir, st)
+		}
 		if err != nil {
 			return err
 		}
@@ -261,18 +298,21 @@ func entryFingerprint(e keys.Entry) string {
 	return keys.CertFingerprint(e.Certificate)
 }
 
-// registeredFingerprints returns, per normalised address, the fingerprints registered for it in the
-// store sc configures (nil when that is the data directory's SQLite and it does not exist yet:
-// nothing is registered, and listing creates nothing).
-func registeredFingerprints(dir keys.DataDir, sc StoreConfig, entries []keys.Entry) (map[string]map[string]bool, error) {
+// existingStore opens the store sc configures, or nil when that is the data directory's SQLite and
+// it does not exist yet: nothing is registered or stored, and reading creates nothing.
+func existingStore(dir keys.DataDir, sc StoreConfig) (backend, error) {
 	if _, err := os.Stat(filepath.Join(string(dir), storeFile)); sc.Postgres == nil && errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	st, err := openStore(string(dir), sc)
-	if err != nil {
-		return nil, err
+	return openStore(string(dir), sc)
+}
+
+// registeredFingerprints returns, per normalised address, the fingerprints registered for it in st
+// (nil without a store).
+func registeredFingerprints(st registry, entries []keys.Entry) (map[string]map[string]bool, error) {
+	if st == nil {
+		return nil, nil
 	}
-	defer st.Close()
 	out := map[string]map[string]bool{}
 	for _, e := range entries {
 		for _, a := range e.Addresses {
@@ -293,7 +333,17 @@ func registeredFingerprints(dir keys.DataDir, sc StoreConfig, entries []keys.Ent
 }
 
 func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
-	d, err := dir.Directory()
+	st, err := existingStore(dir, sc)
+	if err != nil {
+		return err
+	}
+	var shared sharedDirectory
+	var reg registry
+	if st != nil {
+		defer st.Close()
+		shared, reg = st, st
+	}
+	d, err := recipientDirectory(context.Background(), dir, shared)
 	if err != nil {
 		return err
 	}
@@ -302,7 +352,7 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 		return err
 	}
 	entries := d.Entries()
-	registered, err := registeredFingerprints(dir, sc, entries)
+	registered, err := registeredFingerprints(reg, entries)
 	if err != nil {
 		return err
 	}
@@ -362,16 +412,16 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if want != "" && (len(want) < fingerprintShown || strings.Trim(want, "0123456789ABCDEF") != "") {
 		return fmt.Errorf("%w: fingerprint %s: give at least %d hex digits, as keys list shows", errUsage, quoteInput(fs.Arg(1)), fingerprintShown)
 	}
-	d, err := dir.Directory()
-	if err != nil {
-		return err
-	}
 	st, err := openStore(string(dir), sc)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	ctx := context.Background()
+	d, err := recipientDirectory(ctx, dir, st)
+	if err != nil {
+		return err
+	}
 	regs, err := st.Registrations(ctx, addr)
 	if err != nil {
 		return err
@@ -423,7 +473,10 @@ func addressKeys(d *keys.Directory, regs []store.Registration, addr, want string
 
 // removeKey unregisters the key fp (directory entry e, nil when not in the directory) for addr,
 // and removes it from the recipient directory unless another address it names keeps it registered.
-func removeKey(ctx context.Context, st registry, dir keys.DataDir, addr, fp string, e *keys.Entry, stdout io.Writer) error {
+func removeKey(ctx context.Context, st interface {
+	registry
+	sharedDirectory
+}, dir keys.DataDir, addr, fp string, e *keys.Entry, stdout io.Writer) error {
 	if err := st.Unregister(ctx, addr, fp); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -448,10 +501,27 @@ func removeKey(ctx context.Context, st registry, dir keys.DataDir, addr, fp stri
 		fmt.Fprintf(stdout, "unregistered %s %s for %s; kept in the recipient directory for %s\n", e.Kind(), fp[:fingerprintShown], addr, strings.Join(others, ", "))
 		return nil
 	}
-	if err := dir.RemoveRecipient(fp); err != nil {
+	if err := removeRecipient(ctx, st, dir, e.Kind(), fp); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "removed %s %s of %s\n", e.Kind(), fp[:fingerprintShown], addr)
+	return nil
+}
+
+// removeRecipient removes the key fp from the shared recipient directory and from recipients/,
+// wherever it is; it is an error only when it is in neither.
+func removeRecipient(ctx context.Context, st sharedDirectory, dir keys.DataDir, m keys.Method, fp string) error {
+	shared := st.RemoveRecipientKey(ctx, storeMethod(m), fp)
+	if shared != nil && !errors.Is(shared, store.ErrNotFound) {
+		return shared
+	}
+	file := dir.RemoveRecipient(fp)
+	if file != nil && !errors.Is(file, fs.ErrNotExist) {
+		return file
+	}
+	if shared != nil && file != nil {
+		return file
+	}
 	return nil
 }
 

@@ -115,7 +115,7 @@ func (o *protectOptions) plan(dir keys.DataDir) (outbound.Plan, error) {
 	if o.signOnly {
 		return outbound.Plan{}, nil
 	}
-	d, err := dir.Directory()
+	d, err := directoryWithStore(dir)
 	if err != nil {
 		return outbound.Plan{}, err
 	}
@@ -264,4 +264,18 @@ func checkFrom(msg []byte, from string) error {
 		return fmt.Errorf("-from %s differs from the message's From address %s", want, quoteInput(got))
 	}
 	return nil
+}
+
+// directoryWithStore loads the recipient directory of dir: its files, and the keys imported into its
+// store when it has one.
+func directoryWithStore(dir keys.DataDir) (*keys.Directory, error) {
+	st, err := existingStore(dir, StoreConfig{})
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return dir.Directory()
+	}
+	defer st.Close()
+	return recipientDirectory(context.Background(), dir, st)
 }

@@ -26,31 +26,63 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestReloadOnFileChange: a certificate imported while the gateway runs is used without a restart
-// (serve hands the watcher's directory to the gateway).
-func TestReloadOnFileChange(t *testing.T) {
+// TestReloadOnImport: a certificate imported while the gateway runs is used without a restart: keys
+// import writes it to the store, whose change feed reloads the directory serve hands the gateway.
+func TestReloadOnImport(t *testing.T) {
 	log, logs := logtest.New()
 	inst, cfg, _, _ := testInstanceLogging(t, nil, log)
 	if res := submit(t, inst, "statements@bank.example", []string{"bob@example.net"}, e2eStatement); res.Refused["bob@example.net"] == "" {
 		t.Fatalf("bob accepted before he has a certificate: %+v", res)
 	}
-	ca, err := keys.DataDir(cfg.Data).Identity("ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := ca.NewDevCustomer("bob@example.net")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := newDevCustomer(t, cfg, "bob@example.net")
+	before, _ := os.ReadDir(filepath.Join(cfg.Data, "recipients"))
 	f := filepath.Join(t.TempDir(), "bob.pem")
 	os.WriteFile(f, keys.EncodeCertificates(bob.Certificate()), 0o600)
 	if code, _, errOut := runCLI(t, "", "keys", "import", "-data", cfg.Data, f); code != 0 {
 		t.Fatal(errOut)
 	}
+	if after, _ := os.ReadDir(filepath.Join(cfg.Data, "recipients")); len(after) != len(before) {
+		t.Fatalf("keys import wrote under recipients/ (%d entries, %d before): it writes to the store", len(after), len(before))
+	}
+	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), "trigger=\"store change\"") })
+	if res := submit(t, inst, "statements@bank.example", []string{"bob@example.net"}, e2eStatement); res.Err != nil || len(res.Refused) != 0 {
+		t.Fatalf("bob after reload: %+v", res)
+	}
+	if code, _, errOut := runCLI(t, "", "keys", "remove", "-data", cfg.Data, "bob@example.net"); code != 0 {
+		t.Fatal(errOut)
+	}
+	waitFor(t, "bob refused again", func() bool {
+		return submit(t, inst, "statements@bank.example", []string{"bob@example.net"}, e2eStatement).Refused["bob@example.net"] != ""
+	})
+}
+
+// TestReloadOnFileChange: recipients/ stays an import path: a certificate copied there while the
+// gateway runs is used without a restart.
+func TestReloadOnFileChange(t *testing.T) {
+	log, logs := logtest.New()
+	inst, cfg, _, _ := testInstanceLogging(t, nil, log)
+	bob := newDevCustomer(t, cfg, "bob@example.net")
+	if err := os.WriteFile(filepath.Join(cfg.Data, "recipients", "bob.pem"), keys.EncodeCertificates(bob.Certificate()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), "trigger=\"file change\"") })
 	if res := submit(t, inst, "statements@bank.example", []string{"bob@example.net"}, e2eStatement); res.Err != nil || len(res.Refused) != 0 {
 		t.Fatalf("bob after reload: %+v", res)
 	}
+}
+
+// newDevCustomer issues a customer certificate from the data directory's development CA.
+func newDevCustomer(t *testing.T, cfg Config, addr string) *keys.Identity {
+	t.Helper()
+	ca, err := keys.DataDir(cfg.Data).Identity("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.NewDevCustomer(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // TestReloadKeepsOldStateOnBadFile: a broken file in recipients/ is refused as a whole; the gateway

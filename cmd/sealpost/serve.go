@@ -26,6 +26,7 @@ import (
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/smtpd"
+	"github.com/sealpost/sealpost/store"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -181,14 +182,17 @@ func openBankData(cfg Config, decrypt bool) (_ *bankData, err error) {
 	} else if !errors.Is(err, keys.ErrNotInitialised) && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("OpenPGP key: %w", err)
 	}
-	if b.directory, err = b.dir.Directory(); err != nil {
-		return nil, fmt.Errorf("recipient directory: %w", err)
-	}
 	if b.store, err = openStore(cfg.Data, cfg.Store); err != nil {
 		return nil, err
 	}
 	if cfg.wrapStore != nil {
 		b.store = cfg.wrapStore(b.store)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
+	defer cancel()
+	if b.directory, err = recipientDirectory(ctx, b.dir, b.store); err != nil {
+		b.store.Close()
+		return nil, fmt.Errorf("recipient directory: %w", err)
 	}
 	return b, nil
 }
@@ -279,7 +283,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if in != nil {
 		users = append(users, in.pipeline)
 	}
-	inst.watcher = keys.NewWatcher(a.data.dir, users, keys.WithLogger(log))
+	inst.watcher = keys.NewWatcher(a.data.dir, users, keys.WithLogger(log), keys.WithSource(sharedKeys{a.data.store}))
 	inst.start(ctx)
 	return inst, nil
 }
@@ -452,6 +456,23 @@ func (i *instance) start(ctx context.Context) {
 		go in.desk.Start(wctx)
 		go func() { i.done <- in.srv.Serve(in.ln) }()
 		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased)
+	}
+	go i.data.store.Watch(wctx, 0, i.storeChanged(wctx))
+}
+
+// storeChanged acts on a change announced by the shared store (made on this node or another): a
+// key imported or removed reloads the recipient directory, a release delivers at once.
+// Registrations need nothing: they are read from the store for each message.
+func (i *instance) storeChanged(ctx context.Context) func(topic string) {
+	return func(topic string) {
+		switch topic {
+		case store.TopicDirectory:
+			_ = i.watcher.Reload(ctx, "store change")
+		case store.TopicHeld:
+			if i.inbound != nil {
+				i.inbound.held.Wake()
+			}
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/ops"
+	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/store"
 )
 
@@ -257,12 +258,57 @@ func cmdStoreExport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: store export takes no arguments (it writes to stdout)", errUsage)
 	}
+	cfg, err := loadConfig(*configFile, *data)
+	if err != nil {
+		return err
+	}
 	st, closer, err := openConfiguredStore(*configFile, *data)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	return store.Export(context.Background(), st, stdout)
+	ctx := context.Background()
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if cfg.Store.Postgres == nil {
+		if err := addHeldFiles(ctx, cfg, closer, snap); err != nil {
+			return err
+		}
+	}
+	return store.WriteExport(stdout, snap)
+}
+
+// addHeldFiles adds to snap the bytes of what a single node holds in its quarantine directory
+// (sealed, as they are: held.key goes to the other nodes as a file, never into an export), so that
+// moving to PostgreSQL takes the held messages with their index. A message already delivered to
+// the desk has no bytes left, and needs none.
+func addHeldFiles(ctx context.Context, cfg Config, st any, snap *store.Snapshot) error {
+	idx, ok := st.(quarantine.Index)
+	if !ok {
+		return fmt.Errorf("store: %T keeps no quarantine index", st)
+	}
+	q, err := quarantine.Open(quarantineDir(cfg), idx)
+	if err != nil {
+		return err
+	}
+	for _, h := range snap.Held {
+		if h.Delivered {
+			continue
+		}
+		data, err := q.Sealed(ctx, h.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("held %s: %w", h.ID, err)
+		}
+		if err := snap.AddHeldBlob(h.ID, data); err != nil {
+			return fmt.Errorf("held %s: %w", h.ID, err)
+		}
+	}
+	return nil
 }
 
 // cmdStoreImport adds the rows of an export to the configured store, in one transaction, and says
@@ -294,7 +340,7 @@ func cmdStoreImport(args []string, stdin io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w (nothing was imported)", fs.Arg(0), err)
 	}
-	fmt.Fprintf(stdout, "added %d registrations, %d threads, %d thread messages, %d held messages, %d capabilities; rows already stored were kept\n",
-		n.Registrations, n.Threads, n.Messages, n.Held, n.Capabilities)
+	fmt.Fprintf(stdout, "added %d registrations, %d recipient keys, %d threads, %d thread messages, %d held messages (%d with their bytes), %d capabilities; rows already stored were kept\n",
+		n.Registrations, n.RecipientKeys, n.Threads, n.Messages, n.Held, n.HeldBlobs, n.Capabilities)
 	return closer.Close()
 }

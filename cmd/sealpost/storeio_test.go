@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sealpost/sealpost/inbound"
 
 	"github.com/sealpost/sealpost/internal/pgtest"
 	"github.com/sealpost/sealpost/keys"
@@ -53,7 +58,9 @@ func TestStoreExportImportPostgres(t *testing.T) {
 		t.Fatalf("keys import: %s", stderr)
 	}
 	code, export, stderr := runCLI(t, "", "store", "export", "-data", data)
-	if code != 0 || !strings.HasPrefix(export, `{"sealpost-store-export":1}`+"\n") || !strings.HasSuffix(export, `{"end":{"records":1}}`+"\n") {
+	// Two records: alice's registration and her certificate in the shared recipient directory.
+	const end = `{"end":{"records":2}}` + "\n"
+	if code != 0 || !strings.HasPrefix(export, `{"sealpost-store-export":1}`+"\n") || !strings.HasSuffix(export, end) || !strings.Contains(export, `{"recipient_key":{"method":"smime","fingerprint":"`+fp+`"`) {
 		t.Fatalf("store export: %d %q %s", code, export, stderr)
 	}
 	file := filepath.Join(t.TempDir(), "export.jsonl")
@@ -64,7 +71,7 @@ func TestStoreExportImportPostgres(t *testing.T) {
 	cfg := pgConfigFile(t, pg.PasswordDSN(db, pgtest.Password))
 	configData(t, cfg)
 	for name, bad := range map[string]string{
-		"truncated": export[:len(export)-len(`{"end":{"records":1}}`+"\n")],
+		"truncated": export[:len(export)-len(end)],
 		"foreign":   "From: someone\r\n\r\nnot an export\r\n",
 	} {
 		f := filepath.Join(t.TempDir(), name)
@@ -78,11 +85,11 @@ func TestStoreExportImportPostgres(t *testing.T) {
 		t.Fatalf("after refused imports PostgreSQL exports %d %q", code, out)
 	}
 	code, out, stderr := runCLI(t, "", "store", "import", "-config", cfg, file)
-	if code != 0 || !strings.HasPrefix(out, "added 1 registrations, 0 threads") {
+	if code != 0 || !strings.HasPrefix(out, "added 1 registrations, 1 recipient keys, 0 threads") {
 		t.Fatalf("store import: %d %q %s", code, out, stderr)
 	}
 	code, out, stderr = runCLI(t, export, "store", "import", "-config", cfg, "-")
-	if code != 0 || !strings.HasPrefix(out, "added 0 registrations, 0 threads, 0 thread messages, 0 held messages, 0 capabilities") {
+	if code != 0 || !strings.HasPrefix(out, "added 0 registrations, 0 recipient keys, 0 threads, 0 thread messages, 0 held messages (0 with their bytes), 0 capabilities") {
 		t.Fatalf("store import again (stdin): %d %q %s", code, out, stderr)
 	}
 	if code, out, stderr := runCLI(t, "", "store", "export", "-config", cfg); code != 0 || out != export {
@@ -95,6 +102,9 @@ func TestStoreExportImportPostgres(t *testing.T) {
 	defer st.Close()
 	if regs, err := st.Registrations(context.Background(), "alice@example.com"); err != nil || len(regs) != 1 || regs[0].Fingerprint != fp {
 		t.Fatalf("PostgreSQL registrations of alice: %+v, %v", regs, err)
+	}
+	if k, err := st.RecipientKey(context.Background(), store.MethodSMIME, fp); err != nil || !bytes.Contains(k.Data, []byte("BEGIN CERTIFICATE")) {
+		t.Fatalf("PostgreSQL's copy of alice's certificate: %+v, %v", k, err)
 	}
 	missing := filepath.Join(t.TempDir(), "nonexistent")
 	if code, _, stderr := runCLI(t, "", "store", "export", "-data", missing); code != 1 || !strings.Contains(stderr, "does not exist") {
@@ -109,8 +119,8 @@ func TestStoreExportImportPostgres(t *testing.T) {
 }
 
 // TestKeysConfiguredStoreSharedByNodes: keys import, list and remove with -config work on the
-// configured PostgreSQL, not the data directory's SQLite: a registration made through node A is in
-// node B's store, and node B's keys remove takes it away for node A too.
+// configured PostgreSQL, not the data directory's SQLite: a key imported and registered through
+// node A is in node B's store, and node B's keys remove takes it away for node A too.
 func TestKeysConfiguredStoreSharedByNodes(t *testing.T) {
 	pg := pgtest.Start(t)
 	db := pg.NewDatabase(t)
@@ -130,13 +140,24 @@ func TestKeysConfiguredStoreSharedByNodes(t *testing.T) {
 	if _, list, _ := runCLI(t, "", "keys", "list", "-config", nodeA); !registered.MatchString(list) {
 		t.Fatalf("keys list -config A does not show alice registered:\n%s", list)
 	}
-	// The registration is in node B's store: its keys remove finds it there.
+	// Node B's own development CA did not issue alice's certificate: there it is registered but
+	// does not chain to a trusted root.
+	registeredOnB := regexp.MustCompile(`(?m)^alice@example\.com +S/MIME +` + fp[:16] + ` +registered, `)
+	if _, list, _ := runCLI(t, "", "keys", "list", "-config", nodeB); !registeredOnB.MatchString(list) {
+		t.Fatalf("keys list -config B does not show alice's key imported on A:\n%s", list)
+	}
+	for _, data := range []string{dataA, dataB} {
+		if ents, _ := os.ReadDir(filepath.Join(data, "recipients")); len(ents) != 0 {
+			t.Fatalf("keys import -config wrote %d files under %s/recipients: the key belongs in the store", len(ents), data)
+		}
+	}
+	// The key and its registration are in node B's store: its keys remove finds and removes both.
 	code, out, stderr := runCLI(t, "", "keys", "remove", "-config", nodeB, "alice@example.com")
-	if code != 0 || !strings.Contains(out, "unregistered "+fp[:16]+" for alice@example.com (it was not in the recipient directory)") {
+	if code != 0 || !strings.Contains(out, "removed S/MIME "+fp[:16]+" of alice@example.com") {
 		t.Fatalf("keys remove -config B: %d %q %s", code, out, stderr)
 	}
-	if _, list, _ := runCLI(t, "", "keys", "list", "-config", nodeA); registered.MatchString(list) || !strings.Contains(list, fp[:16]) {
-		t.Fatalf("after node B's keys remove, keys list -config A:\n%s", list)
+	if _, list, _ := runCLI(t, "", "keys", "list", "-config", nodeA); strings.Contains(list, fp[:16]) {
+		t.Fatalf("after node B's keys remove, keys list -config A still lists the key:\n%s", list)
 	}
 	// Without -config the keys commands still use the data directory's own SQLite.
 	if code, _, stderr := runCLI(t, "", "keys", "import", "-data", dataA, cert); code != 0 {
@@ -147,5 +168,40 @@ func TestKeysConfiguredStoreSharedByNodes(t *testing.T) {
 	}
 	if _, list, _ := runCLI(t, "", "keys", "list", "-data", dataA); !registered.MatchString(list) {
 		t.Fatalf("keys list -data does not show the SQLite registration:\n%s", list)
+	}
+}
+
+// TestStoreExportTakesHeldFilesToPostgres: a single node's quarantine keeps held bytes as files;
+// store export carries them (sealed, as they are), so that after store import a node on PostgreSQL
+// with the same held.key shows the held reply, and the export holds no word of it in clear.
+func TestStoreExportTakesHeldFilesToPostgres(t *testing.T) {
+	inst, cfg, _, _ := testInstance(t, func(c *Config) { c.Inbound.OnUnsigned = inbound.ActionQuarantine })
+	b, _ := json.Marshal(map[string]any{"identities": "development", "data": cfg.Data, "inbound": map[string]any{"on_unsigned": inbound.ActionQuarantine}})
+	single := filepath.Join(t.TempDir(), "single.json")
+	if err := os.WriteFile(single, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := holdReply(t, inst, single)
+	code, export, stderr := runCLI(t, "", "store", "export", "-config", single)
+	if code != 0 || !strings.Contains(export, `{"held_blob":{"id":"`+base64.StdEncoding.EncodeToString([]byte(id))+`"`) {
+		t.Fatalf("store export of a node holding %s: %d %s\n%.3000s", id, code, stderr, export)
+	}
+	if strings.Contains(export, heldPhrase) || strings.Contains(export, base64.StdEncoding.EncodeToString([]byte(heldPhrase))) {
+		t.Fatal("the export holds the held reply in clear")
+	}
+	file := filepath.Join(t.TempDir(), "export.jsonl")
+	os.WriteFile(file, []byte(export), 0o600)
+
+	pg := pgtest.Start(t)
+	heldKey, err := os.ReadFile(filepath.Join(cfg.Data, keys.HeldKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, shared := pgNode(t, pg.PasswordDSN(pg.NewDatabase(t), pgtest.Password), heldKey)
+	if code, out, stderr := runCLI(t, "", "store", "import", "-config", shared, file); code != 0 || !strings.Contains(out, "1 held messages (1 with their bytes)") {
+		t.Fatalf("store import: %d %q %s", code, out, stderr)
+	}
+	if code, out, stderr := runCLI(t, "", "quarantine", "show", "-config", shared, id); code != 0 || !strings.Contains(out, heldEnvelope) {
+		t.Fatalf("quarantine show on PostgreSQL after the import: %d %q %s", code, out, stderr)
 	}
 }
