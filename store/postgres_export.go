@@ -82,7 +82,7 @@ func (p *Postgres) Snapshot(ctx context.Context) (*Snapshot, error) {
 				return err
 			}
 		}
-		return nil
+		return snapshotAPI(ctx, pgConn{tx}, snap)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
@@ -146,6 +146,9 @@ func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCo
 			}
 		}
 		if err := pgImportHeldBlobs(ctx, tx, snap.HeldBlobs, &n.HeldBlobs); err != nil {
+			return err
+		}
+		if err := importAPI(ctx, p.sql(), pgConn{tx}, snap, &n); err != nil {
 			return err
 		}
 		return bumpImported(n, func(topic string) error { return pgBump(ctx, tx, topic) })
