@@ -28,7 +28,12 @@ import (
 //
 // The recipient keys, held bytes and "delivered" of held rows came later
 // within version 1: exports written before them hold none and still import,
-// with held messages not delivered.
+// with held messages not delivered. So did the rows of the bank's API, its
+// customer CA and the secure mailbox: {"api_token":…} (the token's hash,
+// never a secret), {"issued_cert":…}, {"crl_number":N}, {"audit":…} and
+// {"mailbox":…}, whose sealed data follows the held bytes in
+// {"mailbox_data":…} lines cut as held_blob's are. Idempotent calls are
+// transient and not exported.
 const ExportVersion = 1
 
 // ErrBadExport means an export file is not one Import accepts (wrong

@@ -97,6 +97,8 @@ func (p *Postgres) Snapshot(ctx context.Context) (*Snapshot, error) {
 // Added); held bytes are stored when absent, and other bytes under a held
 // ID the store holds are ErrConflict. The topics it wrote are bumped and
 // notified.
+// API tokens, issued certificates, the CRL number, the audit log and
+// mailbox items are added as importAPI says.
 func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCounts, error) {
 	var n ImportCounts
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {

@@ -102,6 +102,8 @@ func sqliteRows(ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Rows) 
 // Recipient keys are stored or their data replaced (keeping the stored
 // Added); held bytes are stored when absent, and other bytes under a held
 // ID the store holds are ErrConflict. The topics it wrote are bumped.
+// API tokens, issued certificates, the CRL number, the audit log and
+// mailbox items are added as importAPI says.
 func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCounts, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
