@@ -203,7 +203,9 @@ func (c Config) Validate() error {
 // validate checks the notice's bank, address and locale.
 func (n Notice) validate() []error {
 	var errs []error
-	bad := func(path, problem string) { errs = append(errs, &config.FieldError{Path: "notice." + path, Problem: problem}) }
+	bad := func(path, problem string) {
+		errs = append(errs, &config.FieldError{Path: "notice." + path, Problem: problem})
+	}
 	if n.Bank == "" || strings.ContainsAny(n.Bank, "\r\n") || len(n.Bank) > 100 {
 		bad("bank", "the bank's name, one line of at most 100 characters")
 	}
