@@ -13,17 +13,28 @@ import (
 // like the signing identity; it is never written to the store.
 const HeldKeyFile = "held.key"
 
+// MailboxKeyFile is the file in the data directory that holds the key the secure mailbox seals
+// the messages waiting for keyless customers with (AES-256-GCM, Sealer). Every node shares it,
+// like held.key; it is never written to the store.
+const MailboxKeyFile = "mailbox.key"
+
 // heldKeySize is AES-256's key length.
 const heldKeySize = 32
 
 // HeldKey returns the quarantine's key, making it (32 random bytes, mode 0600) on first use. A
 // key file of another size, or readable by others than its owner, is an error: the quarantine
 // then refuses to start rather than hold mail under a key that may have leaked.
-func (d DataDir) HeldKey() ([]byte, error) {
-	p := d.path(HeldKeyFile)
+func (d DataDir) HeldKey() ([]byte, error) { return d.secretKey(HeldKeyFile) }
+
+// MailboxKey returns the secure mailbox's key, made and checked as HeldKey's.
+func (d DataDir) MailboxKey() ([]byte, error) { return d.secretKey(MailboxKeyFile) }
+
+// secretKey returns the AES-256 key in the data directory's file name, making it on first use.
+func (d DataDir) secretKey(name string) ([]byte, error) {
+	p := d.path(name)
 	key, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return d.newHeldKey(p)
+		return d.newSecretKey(name)
 	}
 	if err != nil {
 		return nil, err
@@ -39,15 +50,16 @@ func (d DataDir) HeldKey() ([]byte, error) {
 	return key, nil
 }
 
-// newHeldKey writes the key to a temporary file and links it into place, so the file is never
+// newSecretKey writes the key to a temporary file and links it into place, so the file is never
 // seen without its key, and two processes starting together cannot each make their own: link
 // fails for the loser, which reads the winner's.
-func (d DataDir) newHeldKey(p string) ([]byte, error) {
+func (d DataDir) newSecretKey(name string) ([]byte, error) {
+	p := d.path(name)
 	key := make([]byte, heldKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(string(d), HeldKeyFile+".*") // mode 0600
+	f, err := os.CreateTemp(string(d), name+".*") // mode 0600
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +76,11 @@ func (d DataDir) newHeldKey(p string) ([]byte, error) {
 		return nil, err
 	}
 	if err := os.Link(tmp, p); errors.Is(err, fs.ErrExist) {
-		return d.HeldKey()
+		return d.secretKey(name)
 	} else if err != nil {
 		return nil, err
 	}
-	// Held mail is sealed with this key from now on: its name must survive a crash.
+	// Mail is sealed with this key from now on: its name must survive a crash.
 	if err := syncDir(string(d)); err != nil {
 		return nil, err
 	}

@@ -38,6 +38,7 @@ type Metrics struct {
 	tsaErrors                                   prometheus.Counter
 	certExpiry                                  *prometheus.GaugeVec
 	devIdentities                               prometheus.Gauge
+	mailboxExpired                              prometheus.Counter
 
 	mu      sync.Mutex
 	watched map[string]bool
@@ -96,9 +97,11 @@ func NewMetrics() *Metrics {
 			Help: "When the certificate of one of the bank's identities expires (notAfter), in Unix seconds."}, []string{"identity"}),
 		devIdentities: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sealpost_development_identities",
 			Help: "1 when the gateway signs or decrypts with development identities (sealpost's own CA, not the bank's), else 0."}),
+		mailboxExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_mailbox_expired_total",
+			Help: "Messages removed from the secure mailbox when their class's mailbox expiry passed."}),
 		watched: map[string]bool{},
 	}
-	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities)
+	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities, m.mailboxExpired)
 	return m
 }
 
@@ -252,6 +255,48 @@ func (m *Metrics) WatchStore(ping Check) {
 			return 1
 		}))
 }
+
+// MailboxCounts says how many messages wait in the secure mailbox unread, and how many online
+// banking has fetched (read).
+type MailboxCounts func(ctx context.Context) (waiting, read int, err error)
+
+// WatchMailbox exports sealpost_mailbox_messages{state="waiting"|"read"} from counts at scrape
+// time (nothing while the store does not answer). It can be called once.
+func (m *Metrics) WatchMailbox(counts MailboxCounts) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.watched[mailboxWatch] {
+		return
+	}
+	m.watched[mailboxWatch] = true
+	m.reg.MustRegister(&mailboxCollector{counts: counts, desc: prometheus.NewDesc("sealpost_mailbox_messages",
+		"Messages in the secure mailbox of keyless customers, by state: waiting (not fetched yet) or read.", []string{"state"}, nil)})
+}
+
+// MailboxExpired counts messages removed from the secure mailbox at expiry.
+func (m *Metrics) MailboxExpired(n int) { m.mailboxExpired.Add(float64(n)) }
+
+// mailboxCollector reads the mailbox's counts once per scrape for both states.
+type mailboxCollector struct {
+	counts MailboxCounts
+	desc   *prometheus.Desc
+}
+
+func (c *mailboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *mailboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), StorePingTimeout)
+	defer cancel()
+	waiting, read, err := c.counts(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(waiting), "waiting")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(read), "read")
+}
+
+// mailboxWatch is the mailbox's key in Metrics.watched.
+const mailboxWatch = "\x00mailbox"
 
 // storeWatch is the store's key in Metrics.watched, apart from the spools' names (which are
 // queue names, never this).

@@ -77,3 +77,31 @@ func TestReadPrivateFile(t *testing.T) {
 		t.Fatalf("ReadPrivateFile(missing) = %v", err)
 	}
 }
+
+// TestMailboxGauges: the secure mailbox's waiting and read counts are read at each scrape, the
+// expired counter adds up, and nothing is exported while the store does not answer.
+func TestMailboxGauges(t *testing.T) {
+	var waiting, read atomic.Int32
+	var down atomic.Bool
+	m := NewMetrics()
+	counts := func(context.Context) (int, int, error) {
+		if down.Load() {
+			return 0, 0, errors.New("connection refused")
+		}
+		return int(waiting.Load()), int(read.Load()), nil
+	}
+	m.WatchMailbox(counts)
+	m.WatchMailbox(counts)
+	_, base := startServer(t, WithMetrics(m))
+	waiting.Store(3)
+	read.Store(1)
+	m.MailboxExpired(2)
+	s := scrapeMetrics(t, base)
+	if s[`sealpost_mailbox_messages{state="waiting"}`] != 3 || s[`sealpost_mailbox_messages{state="read"}`] != 1 || s["sealpost_mailbox_expired_total"] != 2 {
+		t.Fatalf("mailbox metrics: %v", s)
+	}
+	down.Store(true)
+	if _, ok := scrapeMetrics(t, base)[`sealpost_mailbox_messages{state="waiting"}`]; ok {
+		t.Fatal("a count exported while the store is down")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/templates"
 )
 
 // Class names. Every message belongs to exactly one.
@@ -41,6 +43,42 @@ type Policy struct {
 	HeaderProtection bool `json:"header_protection"`
 	// Lifetime is how long the queue tries before bouncing. An OTP is worthless after minutes.
 	Lifetime config.Duration `json:"lifetime"`
+	// Keyless is what a recipient without a usable key gets when encryption is required:
+	// "refuse" (550 5.7.1 at RCPT; the default, also when absent) or "notify" (250: the signed
+	// message waits in the customer's secure mailbox, sealed, for online banking to show it, and
+	// the customer gets a signed notice without a word of it). OTPs are always refused: a code
+	// behind a login is no code.
+	Keyless string `json:"keyless,omitempty"`
+	// MailboxExpiry is how long a message waits in the secure mailbox (notify); absent: 90 days.
+	MailboxExpiry config.Duration `json:"mailbox_expiry,omitempty"`
+}
+
+// Keyless handling of a class.
+const (
+	KeylessRefuse = "refuse"
+	KeylessNotify = "notify"
+)
+
+// DefaultMailboxExpiry is how long a message waits in the secure mailbox unless its class says.
+const DefaultMailboxExpiry = 90 * 24 * time.Hour
+
+// notifies reports whether the class sends keyless recipients a notice.
+func (p Policy) notifies() bool { return p.Keyless == KeylessNotify }
+
+// mailboxExpiry is how long the class's messages wait in the secure mailbox.
+func (p Policy) mailboxExpiry() time.Duration {
+	if p.MailboxExpiry > 0 {
+		return time.Duration(p.MailboxExpiry)
+	}
+	return DefaultMailboxExpiry
+}
+
+// Notice is what the notice a keyless customer gets names: the bank and where its online banking
+// is (https, shown for the customer to type, never as a link), in which language.
+type Notice struct {
+	Bank   string `json:"bank"`
+	URL    string `json:"url"`
+	Locale string `json:"locale"`
 }
 
 // Rule classifies by envelope sender: an exact address ("otp@bank.example") or a domain
@@ -65,6 +103,8 @@ type Config struct {
 	// Prefer is the method for customers with both an S/MIME certificate and an OpenPGP key:
 	// "smime" (default) or "pgp".
 	Prefer string `json:"prefer"`
+	// Notice is the notice keyless customers of a "notify" class get.
+	Notice Notice `json:"notice"`
 }
 
 // DefaultPolicies are the policies of the classes when the configuration names none.
@@ -89,6 +129,7 @@ func DefaultConfig() Config {
 		DefaultClass: ClassUnclassified,
 		Policies:     DefaultPolicies(),
 		Prefer:       "smime",
+		Notice:       Notice{Bank: "Example Bank", URL: "https://online.bank.example/", Locale: "en"},
 	}
 }
 
@@ -136,11 +177,45 @@ func (c Config) Validate() error {
 		if p.Lifetime <= 0 {
 			bad(path+".lifetime", "must be positive (e.g. \"10m\")")
 		}
+		switch p.Keyless {
+		case "", KeylessRefuse:
+		case KeylessNotify:
+			if name == ClassOTP {
+				bad(path+".keyless", "an OTP is always refused to a customer without a key: a code behind a login is no code")
+			}
+			if p.SignOnly {
+				bad(path+".keyless", "notify keeps the message in the secure mailbox, sign_only sends it signed in clear: choose one")
+			}
+		default:
+			bad(path+".keyless", "%q is not \"refuse\" or \"notify\"", p.Keyless)
+		}
+		if p.MailboxExpiry < 0 {
+			bad(path+".mailbox_expiry", "must be positive (e.g. \"2160h\")")
+		}
 	}
+	errs = append(errs, c.Notice.validate()...)
 	if _, err := keys.ParseMethod(c.Prefer); err != nil {
 		bad("prefer", "%q is not smime or pgp", c.Prefer)
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the notice's bank, address and locale.
+func (n Notice) validate() []error {
+	var errs []error
+	bad := func(path, problem string) {
+		errs = append(errs, &config.FieldError{Path: "notice." + path, Problem: problem})
+	}
+	if n.Bank == "" || strings.ContainsAny(n.Bank, "\r\n") || len(n.Bank) > 100 {
+		bad("bank", "the bank's name, one line of at most 100 characters")
+	}
+	if u, err := url.Parse(n.URL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.ContainsAny(n.URL, " \r\n") {
+		bad("url", "online banking's https address (e.g. \"https://online.bank.example/\")")
+	}
+	if !slices.Contains(templates.Locales(), n.Locale) {
+		bad("locale", fmt.Sprintf("%q: notices are written in %s", n.Locale, strings.Join(templates.Locales(), ", ")))
+	}
+	return errs
 }
 
 // classify returns the class for an envelope sender: its rule's, or DefaultClass.

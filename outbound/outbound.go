@@ -28,9 +28,11 @@ type Pipeline struct {
 	pgp       *pgp.Protector
 	spool     queue.Writer
 	store     Store
+	mailbox   *mailbox // nil: keyless recipients are refused whatever the policy
 	obs       Observer
 	log       *slog.Logger
 	now       func() time.Time
+	optErr    error // an option that could not be applied
 }
 
 // Option configures a Pipeline at New.
@@ -64,6 +66,9 @@ func New(cfg Config, directory *keys.Directory, sm *smime.Protector, spool queue
 	g := &Pipeline{cfg: cfg, prefer: prefer, smime: sm, spool: spool, now: time.Now}
 	for _, o := range opts {
 		o(g)
+	}
+	if g.optErr != nil {
+		return nil, g.optErr
 	}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -149,6 +154,9 @@ func (s *session) resolve(to, class string) (Recipient, error) {
 	if p.Encryption == "preferred" && p.SignOnly {
 		return Recipient{Addr: to}, nil
 	}
+	if p.notifies() && s.g.mailbox != nil {
+		return Recipient{Addr: to, Notify: true}, nil
+	}
 	return Recipient{}, gateway.Refuse(550, [3]int{5, 7, 1},
 		fmt.Sprintf("%s mail must be encrypted; %s", class, gateway.Printable(err.Error())), errors.Join(gateway.ErrNoKey, err))
 }
@@ -190,7 +198,11 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 	if err != nil {
 		return "", err
 	}
-	return s.queue(ctx, outs, class, time.Duration(policy.Lifetime))
+	notices, err := s.deposit(ctx, h, body, msg, class, policy)
+	if err != nil {
+		return "", err
+	}
+	return s.queue(ctx, append(outs, notices...), class, time.Duration(policy.Lifetime))
 }
 
 // reclassify judges the recipients again when the class changed at DATA (a Sealpost-Class

@@ -8,10 +8,12 @@ import (
 )
 
 // Recipient is one recipient of a message with the key the directory chose for it; a nil Choice
-// means a signed-only copy (no usable key, and the class's policy allows it).
+// means a signed-only copy (no usable key, and the class's policy allows it), or with Notify a
+// notice while the message waits in the secure mailbox (the class's policy is keyless: notify).
 type Recipient struct {
 	Addr   string
 	Choice *keys.Choice
+	Notify bool
 }
 
 // Plan is how one message goes to its recipients: one copy per method. The S/MIME recipients share
@@ -23,6 +25,7 @@ type Plan struct {
 	PGP        []*openpgp.Entity
 	PGPAddrs   []string
 	Signed     []string
+	Notify     []string // keyless: their message goes to the secure mailbox, a notice to them
 }
 
 // Encrypted reports whether any recipient gets an encrypted copy.
@@ -35,6 +38,8 @@ func Split(rcpts []Recipient) Plan {
 	var p Plan
 	for _, r := range rcpts {
 		switch {
+		case r.Notify:
+			p.Notify = append(p.Notify, r.Addr)
 		case r.Choice == nil:
 			p.Signed = append(p.Signed, r.Addr)
 		case r.Choice.Method == keys.MethodPGP:

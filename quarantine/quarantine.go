@@ -115,7 +115,7 @@ func Open(dir string, index Index, opts ...Option) (*Quarantine, error) {
 		q.log = slog.Default()
 	}
 	if q.sealKey != nil {
-		if _, err := q.aead(); err != nil {
+		if _, err := q.sealer(); err != nil {
 			return nil, err
 		}
 	}

@@ -2,16 +2,15 @@ package quarantine
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"fmt"
+
+	"github.com/sealpost/sealpost/keys"
 )
 
-// sealedMagic starts a held file encrypted at rest: the magic, a 12-byte nonce, then the v1 file
-// (envelope and message) sealed with AES-256-GCM, the held ID and the magic as additional data so
-// that a file renamed to another ID does not open.
+// sealedMagic starts a held file encrypted at rest (keys.Sealer's format): the magic, a 12-byte
+// nonce, then the v1 file (envelope and message) sealed with AES-256-GCM, the held ID and the magic
+// as additional data so that a file renamed to another ID does not open.
 const sealedMagic = "sealpost-held-v2\r\n"
 
 // SealKeySize is the length of the key WithSealKey takes (AES-256).
@@ -28,15 +27,12 @@ func WithSealKey(key []byte) Option {
 	return func(q *Quarantine) { q.sealKey = key }
 }
 
-func (q *Quarantine) aead() (cipher.AEAD, error) {
-	if len(q.sealKey) != SealKeySize {
-		return nil, fmt.Errorf("quarantine: seal key is %d bytes, want %d", len(q.sealKey), SealKeySize)
-	}
-	block, err := aes.NewCipher(q.sealKey)
+func (q *Quarantine) sealer() (*keys.Sealer, error) {
+	s, err := keys.NewSealer(q.sealKey, sealedMagic)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("quarantine: %w", err)
 	}
-	return cipher.NewGCM(block)
+	return s, nil
 }
 
 // seal returns the file for id holding plain (a v1 file): sealed when the quarantine has a key.
@@ -44,38 +40,28 @@ func (q *Quarantine) seal(id string, plain []byte) ([]byte, error) {
 	if q.sealKey == nil {
 		return plain, nil
 	}
-	g, err := q.aead()
+	s, err := q.sealer()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, len(sealedMagic)+g.NonceSize(), len(sealedMagic)+g.NonceSize()+len(plain)+g.Overhead())
-	copy(out, sealedMagic)
-	nonce := out[len(sealedMagic):]
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return g.Seal(out, nonce, plain, []byte(sealedMagic+id)), nil
+	return s.Seal(id, plain)
 }
 
 // unseal returns the v1 file inside b, the file held under id: b itself when it is not sealed.
 func (q *Quarantine) unseal(id string, b []byte) ([]byte, error) {
-	rest, sealed := bytes.CutPrefix(b, []byte(sealedMagic))
-	if !sealed {
+	if !bytes.HasPrefix(b, []byte(sealedMagic)) {
 		return b, nil
 	}
 	if q.sealKey == nil {
 		return nil, fmt.Errorf("%w: the quarantine has no key", ErrSealed)
 	}
-	g, err := q.aead()
+	s, err := q.sealer()
 	if err != nil {
 		return nil, err
 	}
-	if len(rest) < g.NonceSize()+g.Overhead() {
-		return nil, fmt.Errorf("%w: truncated", ErrSealed)
-	}
-	plain, err := g.Open(nil, rest[:g.NonceSize()], rest[g.NonceSize():], []byte(sealedMagic+id))
+	plain, err := s.Open(id, b)
 	if err != nil {
-		return nil, ErrSealed
+		return nil, fmt.Errorf("%w: %w", ErrSealed, err)
 	}
 	return plain, nil
 }

@@ -21,7 +21,17 @@ type backend interface {
 	registry
 	sharedDirectory
 	changeFeed
+	outbound.Mailbox
+	mailboxKeeper
 	io.Closer
+}
+
+// mailboxKeeper is how serve keeps the secure mailbox: expired messages removed, counts exported.
+type mailboxKeeper interface {
+	// ExpireMailbox deletes the messages whose expiry has passed and says how many.
+	ExpireMailbox(ctx context.Context, now time.Time) (int, error)
+	// MailboxCounts says how many messages wait unread and how many were read.
+	MailboxCounts(ctx context.Context) (waiting, read int, err error)
 }
 
 // sharedDirectory is the recipient directory in the shared store: keys import and keys remove write

@@ -93,6 +93,9 @@ type instance struct {
 	watcher *keys.Watcher
 	hup     chan os.Signal
 	ops     *ops.Server // nil when disabled
+	log     *slog.Logger
+	m       *ops.Metrics
+	mailbox bool // a class serves keyless customers through the secure mailbox
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -278,7 +281,8 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
-	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, done: make(chan error, 2)}
+	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, done: make(chan error, 2),
+		log: log, m: a.m, mailbox: notifies(cfg.Gateway)}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
 		users = append(users, in.pipeline)
@@ -361,8 +365,16 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 		}
 		out = dkim.Spool{Next: spool, Signer: dk}
 	}
-	gw, err := outbound.New(cfg.Gateway, a.data.directory, sp, out, outbound.WithPGP(pp), outbound.WithStore(a.data.store),
-		outbound.WithObserver(a.m), outbound.WithLogger(a.log))
+	opts := []outbound.Option{outbound.WithPGP(pp), outbound.WithStore(a.data.store), outbound.WithObserver(a.m), outbound.WithLogger(a.log)}
+	if notifies(cfg.Gateway) {
+		key, err := a.data.dir.MailboxKey()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("secure mailbox key: %w", err)
+		}
+		opts = append(opts, outbound.WithMailbox(a.data.store, key))
+		a.m.WatchMailbox(a.data.store.MailboxCounts)
+	}
+	gw, err := outbound.New(cfg.Gateway, a.data.directory, sp, out, opts...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -458,6 +470,44 @@ func (i *instance) start(ctx context.Context) {
 		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased)
 	}
 	go i.data.store.Watch(wctx, 0, i.storeChanged(wctx))
+	if i.mailbox {
+		go i.expireMailbox(wctx)
+	}
+}
+
+// mailboxExpiryInterval is how often serve removes expired messages from the secure mailbox.
+const mailboxExpiryInterval = time.Hour
+
+// notifies reports whether any class serves keyless customers through the secure mailbox.
+func notifies(cfg outbound.Config) bool {
+	for _, p := range cfg.Policies {
+		if p.Keyless == outbound.KeylessNotify {
+			return true
+		}
+	}
+	return false
+}
+
+// expireMailbox removes the secure mailbox's expired messages now and every hour until ctx ends.
+// Several nodes may run it at once: a removal is one statement, and each item is removed once.
+func (i *instance) expireMailbox(ctx context.Context) {
+	t := time.NewTicker(mailboxExpiryInterval)
+	defer t.Stop()
+	for {
+		n, err := i.data.store.ExpireMailbox(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			i.log.Warn("secure mailbox: removing expired messages", "error", err)
+		case n > 0:
+			i.m.MailboxExpired(n)
+			i.log.Info("secure mailbox: expired messages removed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // storeChanged acts on a change announced by the shared store (made on this node or another): a
