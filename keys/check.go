@@ -28,6 +28,9 @@ var (
 	// ErrTimeStampingNotCritical: RFC 3161 section 2.3 wants the extension critical, and
 	// openssl ts -verify refuses tokens from a TSA whose certificate does not mark it so.
 	ErrTimeStampingNotCritical = errors.New("time-stamping extended key usage is not marked critical (RFC 3161 2.3; openssl ts -verify refuses the tokens)")
+	// ErrNotCA: the customer CA's certificate must be a CA certificate that may sign certificates
+	// and CRLs, and identify its key for the certificates' authority key identifier.
+	ErrNotCA = errors.New("certificate is not a CA certificate that signs certificates and CRLs (basicConstraints CA, keyUsage keyCertSign and cRLSign, subjectKeyIdentifier)")
 )
 
 // IdentityError is one reason an identity cannot serve its role.
@@ -66,8 +69,10 @@ func (e *IdentityError) Unwrap() error { return e.Reason }
 //   - key usage and extended key usage fit the role. RoleSigner: digitalSignature, emailProtection
 //     and at least one rfc822Name. RoleSupport: keyEncipherment, emailProtection and an
 //     rfc822Name. RoleTSA: timeStamping as the only extended key usage, marked critical (RFC 3161
-//     2.3), and digitalSignature or nonRepudiation. A certificate without a keyUsage extension may be
-//     used for anything (RFC 5280); the extended key usage must be named explicitly.
+//     2.3), and digitalSignature or nonRepudiation. RoleCustomerCA: a CA certificate (basicConstraints
+//     CA) with keyUsage keyCertSign and cRLSign and a subject key identifier, and no email rules. A
+//     certificate without a keyUsage extension may be used for anything (RFC 5280); the extended key
+//     usage must be named explicitly.
 func CheckIdentity(role Role, id *Identity, now time.Time) error {
 	if err := role.check(); err != nil {
 		return err
@@ -86,6 +91,8 @@ func CheckIdentity(role Role, id *Identity, now time.Time) error {
 		p.checkMailUsage(id.Certificate(), x509.KeyUsageKeyEncipherment, ErrNoKeyEncipherment)
 	case RoleTSA:
 		p.checkTimeStamping(id.Certificate())
+	case RoleCustomerCA:
+		p.checkCA(id.Certificate())
 	}
 	return errors.Join(p.errs...)
 }
@@ -210,6 +217,23 @@ func (p *problems) checkTimeStamping(c *x509.Certificate) {
 		if e.Id.Equal(oidExtKeyUsage) && !e.Critical {
 			p.add(c, ErrTimeStampingNotCritical, "")
 		}
+	}
+}
+
+// checkCA checks the customer CA's certificate: it issues customers' certificates and signs the
+// CRL, whose issuers' key identifier the certificates name.
+func (p *problems) checkCA(c *x509.Certificate) {
+	switch {
+	case !c.BasicConstraintsValid || !c.IsCA:
+		p.add(c, ErrNotCA, "basicConstraints does not say CA")
+	case c.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != x509.KeyUsageCertSign|x509.KeyUsageCRLSign:
+		usage := keyUsageNames(c.KeyUsage)
+		if usage == "" {
+			usage = "absent"
+		}
+		p.add(c, ErrNotCA, "keyUsage is %s", usage)
+	case len(c.SubjectKeyId) == 0:
+		p.add(c, ErrNotCA, "no subjectKeyIdentifier")
 	}
 }
 

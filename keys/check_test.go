@@ -54,6 +54,9 @@ func roleTemplate(role Role) *x509.Certificate {
 	case RoleTSA:
 		t.KeyUsage = x509.KeyUsageDigitalSignature
 		t.ExtraExtensions = []pkix.Extension{TimeStampingExtension()}
+	case RoleCustomerCA:
+		t.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		t.IsCA, t.MaxPathLenZero = true, true
 	}
 	return t
 }

@@ -123,7 +123,7 @@ func csrTemplate(role Role, subject string, emails []string, kt KeyType) (*x509.
 	if err != nil {
 		return nil, err
 	}
-	if role != RoleTSA && len(emails) == 0 {
+	if role != RoleTSA && role != RoleCustomerCA && len(emails) == 0 {
 		return nil, fmt.Errorf("%s: %w: the %s certificate must name the addresses it is for", role, ErrNoEmailAddress, role)
 	}
 	for _, e := range emails {

@@ -32,7 +32,9 @@ import (
 //	tsa.pem, tsa.key         the embedded TSA's chain and key
 //	support.pem, support.key the certificate customers encrypt their replies to (chain, leaf first)
 //	                         and its key, with which the inbound side decrypts
-//	<role>.pending.key       the key of a certificate request from NewCSR (signer, tsa or support),
+//	customer-ca.pem, .key    the bank's customer CA (package ca): its chain (its CA certificate
+//	                         first) and key; it issues customers' S/MIME certificates and the CRL
+//	<role>.pending.key       the key of a certificate request from NewCSR (signer, tsa, support or customer-ca),
 //	                         until ImportIdentity pairs the issued certificate with it
 //	pgp.key, pgp.pass        the bank's OpenPGP secret key (armored, passphrase-protected) and its
 //	                         passphrase; `keys export pgp` gives only the public key
@@ -70,7 +72,7 @@ func WithSupportAddresses(addresses ...string) InitOption {
 
 // Init creates the development identities the directory lacks: a CA (also made a trusted root), the
 // bank's S/MIME signer for the given sender addresses, the embedded TSA, the support identity (see
-// NewDevSupport and WithSupportAddresses), and the bank's OpenPGP key for the senders (see
+// NewDevSupport and WithSupportAddresses), the customer CA under the CA (NewDevCustomerCA), and the bank's OpenPGP key for the senders (see
 // NewDevPGPKey), protected by a random passphrase kept in pgp.pass. It never replaces an identity
 // that is there, so a directory initialised before sealpost knew OpenPGP or the support identity
 // gets just those added, issued by its own CA; a directory that lacks nothing gives ErrInitialised.
@@ -224,7 +226,7 @@ func (d DataDir) writeIdentity(name string, id *Identity) error {
 	return writeFileAtomic(d.path(name+".pem"), EncodeCertificates(id.Chain...), 0o644)
 }
 
-// Identity loads one of "ca", "signer", "tsa" or "support".
+// Identity loads one of "ca", "signer", "tsa", "support" or "customer-ca".
 func (d DataDir) Identity(name string) (*Identity, error) {
 	if _, err := os.Stat(d.path(name + ".pem")); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", d, ErrNotInitialised)
@@ -240,12 +242,13 @@ func (d DataDir) PGPKey() (*openpgp.Entity, error) {
 	return LoadPGPKey(d.path("pgp.key"), Secret{File: d.path("pgp.pass")})
 }
 
-// ChainPEM returns the PEM chain of "ca", "signer", "tsa" or "support" (no private key).
+// ChainPEM returns the PEM chain of "ca", "signer", "tsa", "support" or "customer-ca" (no private
+// key).
 func (d DataDir) ChainPEM(name string) ([]byte, error) {
 	switch name {
-	case "ca", "signer", "tsa", "support":
+	case "ca", "signer", "tsa", "support", string(RoleCustomerCA):
 	default:
-		return nil, fmt.Errorf("no certificate chain named %q (ca, signer, tsa or support)", excerpt(name))
+		return nil, fmt.Errorf("no certificate chain named %q (ca, signer, tsa, support or customer-ca)", excerpt(name))
 	}
 	b, err := os.ReadFile(d.path(name + ".pem"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -255,7 +258,8 @@ func (d DataDir) ChainPEM(name string) ([]byte, error) {
 }
 
 // Export returns what may be published of one of the bank's identities: the PEM chain of "ca",
-// "signer", "tsa" or "support" (the certificate customers encrypt their replies to), or the armored
+// "signer", "tsa", "support" (the certificate customers encrypt their replies to) or
+// "customer-ca" (what customers' clients need to trust the certificates it issues), or the armored
 // OpenPGP public key for "pgp". It never returns secret material.
 func (d DataDir) Export(name string) ([]byte, error) {
 	if name != "pgp" {

@@ -147,8 +147,28 @@ func (ca *Identity) newDevIdentity(role Role, senders, support []string) (*Ident
 		return ca.NewDevTSA()
 	case RoleSupport:
 		return ca.NewDevSupport(support)
+	case RoleCustomerCA:
+		return ca.NewDevCustomerCA()
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownRole, role)
+}
+
+// NewDevCustomerCA issues the development customer CA (package ca): an RSA-2048 CA under ca that
+// issues no CA below it, so what it issues chains to the development CA, a trusted root of the
+// data directory. It lasts as long as ca.
+func (ca *Identity) NewDevCustomerCA() (*Identity, error) {
+	key, err := NewRSAKey()
+	if err != nil {
+		return nil, err
+	}
+	return ca.issueLeaf(&x509.Certificate{
+		Subject:        pkix.Name{CommonName: "sealpost development customer CA", Organization: devOrganization},
+		NotBefore:      time.Now().Add(-devBackdate),
+		NotAfter:       ca.Certificate().NotAfter,
+		KeyUsage:       x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		IsCA:           true,
+		MaxPathLenZero: true,
+	}, key)
 }
 
 // TimeStampingExtension is the extendedKeyUsage extension with only id-kp-timeStamping, marked

@@ -25,6 +25,8 @@ var roleExtensions = map[keys.Role]string{
 	keys.RoleSupport: "basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\n" +
 		"extendedKeyUsage = emailProtection\nsubjectAltName = email:support@bank.example\n",
 	keys.RoleTSA: "basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = critical, timeStamping\n",
+	keys.RoleCustomerCA: "basicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign, cRLSign\n" +
+		"subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
 }
 
 // opensslCA is a CA that openssl made and runs, in its own directory.

@@ -19,7 +19,8 @@ import (
 // certificates that go with it, and at most one unencrypted private key, in any order, as
 // concatenated from one file or several. The leaf is the certificate of the private key or, without
 // one, the only certificate that is not a CA; the others follow it in chain order, and any that do
-// not link are left at the end for CheckIdentity to refuse. Without a private key, Signer is nil:
+// not link are left at the end for CheckIdentity to refuse. When every certificate is a CA (the
+// customer CA's), the leaf is the one that issued none of the others and is not a root. Without a private key, Signer is nil:
 // ImportIdentity then pairs the certificate with the key NewCSR left pending.
 func ParseIdentityPEM(data []byte) (*Identity, error) {
 	certs, err := ParseCertificates(data)
@@ -45,6 +46,11 @@ func ParseIdentityPEM(data []byte) (*Identity, error) {
 				leaves = append(leaves, c)
 			}
 		}
+		if len(leaves) == 0 {
+			// The customer CA's identity is itself a CA: its certificate is the one no other given
+			// certificate was issued by, unless it is a root.
+			leaves = lowestCAs(certs)
+		}
 		switch len(leaves) {
 		case 0:
 			return nil, fmt.Errorf("%w: every certificate given is a CA certificate, none is the bank's own", ErrNoCertificateInFile)
@@ -55,6 +61,21 @@ func ParseIdentityPEM(data []byte) (*Identity, error) {
 		}
 	}
 	return &Identity{Signer: signer, Chain: orderChain(leaf, certs)}, nil
+}
+
+// lowestCAs returns the certificates of certs that are not self-signed and that issued none of the
+// others: the bottom of the chain given, when every certificate is a CA.
+func lowestCAs(certs []*x509.Certificate) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range certs {
+		issued := slices.ContainsFunc(certs, func(o *x509.Certificate) bool {
+			return o != c && bytes.Equal(o.RawIssuer, c.RawSubject) && o.CheckSignatureFrom(c) == nil
+		})
+		if !issued && !isSelfSigned(c) && !slices.ContainsFunc(out, c.Equal) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // identityKey returns the one private key in PEM data, nil if there is none.

@@ -19,15 +19,20 @@ const (
 	// RoleSupport is the certificate customers encrypt their replies to; the inbound side decrypts
 	// with its key.
 	RoleSupport Role = "support"
+	// RoleCustomerCA is the bank's private S/MIME CA for its customers (package ca): a CA
+	// certificate (keyCertSign, cRLSign) whose certificates customers' clients trust the way they
+	// trust the bank's signer, through a root in their trust store.
+	RoleCustomerCA Role = "customer-ca"
 )
 
 // ErrUnknownRole is returned for a name that is not one of Roles.
 var ErrUnknownRole = errors.New("unknown identity role")
 
 // Roles returns every role, in the order sealpost lists them.
-func Roles() []Role { return []Role{RoleSigner, RoleTSA, RoleSupport} }
+func Roles() []Role { return []Role{RoleSigner, RoleTSA, RoleSupport, RoleCustomerCA} }
 
-// ParseRole parses a role as written on the command line: "signer", "tsa" or "support".
+// ParseRole parses a role as written on the command line: "signer", "tsa", "support" or
+// "customer-ca".
 func ParseRole(s string) (Role, error) {
 	r := Role(strings.ToLower(strings.TrimSpace(s)))
 	if err := r.check(); err != nil {
@@ -44,7 +49,7 @@ func (r Role) valid() bool { return slices.Contains(Roles(), r) }
 // check returns ErrUnknownRole, listing the roles, unless r is one of them.
 func (r Role) check() error {
 	if !r.valid() {
-		return fmt.Errorf("%w %q (want signer, tsa or support)", ErrUnknownRole, excerpt(string(r)))
+		return fmt.Errorf("%w %q (want signer, tsa, support or customer-ca)", ErrUnknownRole, excerpt(string(r)))
 	}
 	return nil
 }

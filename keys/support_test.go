@@ -204,8 +204,8 @@ func TestDevelopmentIdentities(t *testing.T) {
 		if dev, err := dir.IsDevelopment(RoleSupport); err != nil || dev {
 			t.Fatalf("real support: development %v (%v)", dev, err)
 		}
-		if dev, _ := dir.DevelopmentIdentities(); !slices.Equal(dev, []Role{RoleSigner, RoleTSA}) {
-			t.Fatalf("got %v, want signer and tsa", dev)
+		if dev, _ := dir.DevelopmentIdentities(); !slices.Equal(dev, []Role{RoleSigner, RoleTSA, RoleCustomerCA}) {
+			t.Fatalf("got %v, want signer, tsa and customer-ca", dev)
 		}
 	})
 	t.Run("IssuedByTheDirectoryCA", func(t *testing.T) {

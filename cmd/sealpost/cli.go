@@ -93,6 +93,13 @@ func commandTable() []command {
 				"With -config FILE the registrations are in the store it configures (store.postgres: shared by every\n" +
 				"node, in effect on each without a restart) and DIR is its data directory; -data DIR is required without it.",
 			run: keysRemove},
+		{name: "ca", summary: "the bank's customer CA: S/MIME certificates for customers"},
+		{name: "ca issue", synopsis: "[-config FILE] [-data DIR] ADDR -out DIR",
+			summary: "issue ADDR a certificate with a new key (development without openssl): ADDR.p12, ADDR.pem, ADDR.key",
+			detail: "The customer CA (customer-ca in DATA, or hsm.customer_ca) issues the certificate for ca.validity, with\n" +
+				"ca.crl_url as its CRL; the PKCS#12 (AES-256) password is printed once and stored nowhere. The certificate\n" +
+				"is registered for ADDR in the store, as keys import does.",
+			run: caIssue},
 		{name: "protect", synopsis: "-data DIR -from ADDR -to A[,B…] [-sign-only] [flags] < in.eml > out.eml",
 			summary: "sign, timestamp and encrypt one message from stdin to stdout",
 			run:     cmdProtect},

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/inbound"
@@ -48,6 +49,8 @@ type Config struct {
 	HSM      HSMConfig       `json:"hsm"`
 	DKIM     DKIMConfig      `json:"dkim"`
 	Ops      ops.Config      `json:"ops"`
+	// CA is the bank's customer CA (sealpost ca issue, the API's certificates).
+	CA ca.Config `json:"ca"`
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
 	// data directory, so the default configuration prints without it.
 	Store StoreConfig `json:"store,omitzero"`
@@ -110,6 +113,8 @@ type HSMConfig struct {
 	Support *keys.PKCS11Config `json:"support"`
 	// TSA signs the embedded timestamp authority's tokens (unused with tsa.urls).
 	TSA *keys.PKCS11Config `json:"tsa"`
+	// CustomerCA signs the certificates and CRLs of the bank's customer CA (see "ca").
+	CustomerCA *keys.PKCS11Config `json:"customer_ca"`
 }
 
 // InboundConfig is the inbound side: customers' replies to the support desk arrive on their own
@@ -170,6 +175,7 @@ func defaultConfig() Config {
 		Inbound:    InboundConfig{Enabled: true, Listener: smtpd.DefaultPublicConfig(), Config: defaultInbound()},
 		Ops:        ops.DefaultConfig(),
 		Gateway:    outbound.DefaultConfig(),
+		CA:         ca.DefaultConfig(),
 	}
 }
 
@@ -296,6 +302,9 @@ func (c Config) Validate() error {
 	if c.HSM.TSA != nil {
 		add("hsm.tsa", c.HSM.TSA.Validate())
 	}
+	if c.HSM.CustomerCA != nil {
+		add("hsm.customer_ca", c.HSM.CustomerCA.Validate())
+	}
 	add("dkim", dkim.ValidateKeys(c.DKIM.Keys))
 	if c.Ops.Enabled {
 		add("ops", c.Ops.Validate())
@@ -303,6 +312,7 @@ func (c Config) Validate() error {
 	if c.Store.Postgres != nil {
 		add("store.postgres", c.Store.Postgres.Validate())
 	}
+	add("ca", c.CA.Validate())
 	return errors.Join(errs...)
 }
 

@@ -29,6 +29,8 @@ func (c HSMConfig) hsmFor(role keys.Role) *keys.PKCS11Config {
 		return c.Support
 	case keys.RoleTSA:
 		return c.TSA
+	case keys.RoleCustomerCA:
+		return c.CustomerCA
 	}
 	return nil
 }
