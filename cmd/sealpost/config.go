@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/inbound"
@@ -48,6 +49,8 @@ type Config struct {
 	HSM      HSMConfig       `json:"hsm"`
 	DKIM     DKIMConfig      `json:"dkim"`
 	Ops      ops.Config      `json:"ops"`
+	// API is the bank's HTTPS JSON API (online banking's key registration): on loopback by default.
+	API api.Config `json:"api"`
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
 	// data directory, so the default configuration prints without it.
 	Store StoreConfig `json:"store,omitzero"`
@@ -169,6 +172,7 @@ func defaultConfig() Config {
 		TSA:        tsa.DefaultConfig(),
 		Inbound:    InboundConfig{Enabled: true, Listener: smtpd.DefaultPublicConfig(), Config: defaultInbound()},
 		Ops:        ops.DefaultConfig(),
+		API:        api.DefaultConfig(),
 		Gateway:    outbound.DefaultConfig(),
 	}
 }
@@ -299,6 +303,9 @@ func (c Config) Validate() error {
 	add("dkim", dkim.ValidateKeys(c.DKIM.Keys))
 	if c.Ops.Enabled {
 		add("ops", c.Ops.Validate())
+	}
+	if c.API.Enabled {
+		add("api", c.API.Validate())
 	}
 	if c.Store.Postgres != nil {
 		add("store.postgres", c.Store.Postgres.Validate())
