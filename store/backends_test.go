@@ -35,6 +35,30 @@ type contract interface {
 	Watch(ctx context.Context, poll time.Duration, f func(topic string))
 	ClaimReleased(ctx context.Context, owner string, lease time.Duration, limit int) ([]Held, error)
 	MarkDelivered(ctx context.Context, id string) error
+
+	PutAPIToken(ctx context.Context, t APIToken) error
+	APITokenByHash(ctx context.Context, hash []byte) (APIToken, error)
+	APITokens(ctx context.Context) ([]APIToken, error)
+	RevokeAPIToken(ctx context.Context, id string, at time.Time) error
+	BeginIdempotent(ctx context.Context, c IdempotentCall) (stored IdempotentCall, fresh bool, err error)
+	FinishIdempotent(ctx context.Context, tokenID, key string, status int, contentType string, body []byte) error
+	AbandonIdempotent(ctx context.Context, tokenID, key string) error
+	ExpireIdempotent(ctx context.Context, before time.Time) (int, error)
+	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
+	AuditLog(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
+	PutIssuedCert(ctx context.Context, c IssuedCert) error
+	IssuedCert(ctx context.Context, serial string) (IssuedCert, error)
+	IssuedCerts(ctx context.Context, address string) ([]IssuedCert, error)
+	RevokeIssuedCert(ctx context.Context, serial string, at time.Time, reason int) error
+	RevokedCerts(ctx context.Context) ([]IssuedCert, error)
+	NextCRLNumber(ctx context.Context) (int64, error)
+	PutMailboxItem(ctx context.Context, m MailboxItem) error
+	MailboxItems(ctx context.Context, address string) ([]MailboxItem, error)
+	MailboxItem(ctx context.Context, address, id string) (MailboxItem, error)
+	MarkMailboxRead(ctx context.Context, address, id string, at time.Time) error
+	ExpireMailbox(ctx context.Context, now time.Time) (int, error)
+	MailboxCounts(ctx context.Context) (waiting, read int, err error)
+
 	Close() error
 }
 

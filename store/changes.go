@@ -17,10 +17,12 @@ const (
 	TopicRegistrations = "registrations" // Register, Unregister
 	TopicDirectory     = "directory"     // PutRecipientKey, RemoveRecipientKey
 	TopicHeld          = "held"          // Hold, Release
+	// TopicTokens lets a node that caches API tokens follow their changes.
+	TopicTokens = "tokens" // PutAPIToken, RevokeAPIToken
 )
 
 // topics are every topic, in the order Watch reports them.
-var topics = []string{TopicDirectory, TopicHeld, TopicRegistrations}
+var topics = []string{TopicDirectory, TopicHeld, TopicRegistrations, TopicTokens}
 
 // DefaultWatchPoll is how often Watch reads the versions when its poll
 // argument is not positive: the fallback when no NOTIFY wakes it (SQLite,

@@ -316,7 +316,7 @@ func TestChangeVersions(t *testing.T) { forEachStore(t, testChangeVersions) }
 func testChangeVersions(t *testing.T, s contract, reopen func(testing.TB) contract) {
 	ctx := context.Background()
 	other := reopen(t)
-	want := map[string]int64{TopicRegistrations: 0, TopicDirectory: 0, TopicHeld: 0}
+	want := map[string]int64{TopicRegistrations: 0, TopicDirectory: 0, TopicHeld: 0, TopicTokens: 0}
 	check := func(step string) {
 		t.Helper()
 		if got, err := other.ChangeVersions(ctx); err != nil || !maps.Equal(got, want) {
@@ -351,6 +351,13 @@ func testChangeVersions(t *testing.T, s contract, reopen func(testing.TB) contra
 		{"MarkDelivered", "", func() error { return s.MarkDelivered(ctx, "h1") }},
 		{"NewThread", "", func() error { _, err := s.NewThread(ctx, "a@b.c", "", "", "s"); return err }},
 		{"SetCapabilities", "", func() error { return s.SetCapabilities(ctx, Capabilities{Address: "a@b.c"}) }},
+		{"PutAPIToken", TopicTokens, func() error { return s.PutAPIToken(ctx, testToken(1)) }},
+		{"PutAPIToken taken", "", func() error { _ = s.PutAPIToken(ctx, testToken(1)); return nil }},
+		{"RevokeAPIToken", TopicTokens, func() error { return s.RevokeAPIToken(ctx, tokenID(1), time.Time{}) }},
+		{"RevokeAPIToken again", "", func() error { _ = s.RevokeAPIToken(ctx, tokenID(1), time.Time{}); return nil }},
+		{"AppendAudit", "", func() error { _, err := s.AppendAudit(ctx, AuditRecord{Actor: "a", Action: "b"}); return err }},
+		{"PutIssuedCert", "", func() error { return s.PutIssuedCert(ctx, testCert(1, "a@b.c")) }},
+		{"PutMailboxItem", "", func() error { return s.PutMailboxItem(ctx, testItem("m", "a@b.c", 0)) }},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {
@@ -445,6 +452,9 @@ func testWatch(t *testing.T, s contract, reopen func(testing.TB) contract) {
 			return err
 		}
 		return other.Release(ctx, id)
+	})
+	awaitTopic(t, events, TopicTokens, func(i int) error {
+		return other.PutAPIToken(ctx, testToken(i))
 	})
 }
 

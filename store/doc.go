@@ -3,10 +3,15 @@
 // address, support threads and the Message-IDs linked to them, the index of
 // quarantined (held) inbound messages with their sealed bytes and delivery
 // claims, the capabilities customers advertised in their signed replies, and
-// the recipient directory (customers' certificates and OpenPGP keys).
+// the recipient directory (customers' certificates and OpenPGP keys); and
+// for the bank's API, its customer CA and the secure mailbox: API tokens
+// (hashed), idempotent calls, the audit log, issued certificates with the
+// CRL number, and keyless customers' mailbox items (sealed by the caller).
+// Those are written once for both databases (sqlconn.go).
 //
 // Writes that other nodes must act on bump a topic's version in the same
-// transaction (ChangeVersions): registrations, the directory, held messages.
+// transaction (ChangeVersions): registrations, the directory, held messages,
+// API tokens.
 // Watch reports changed topics, woken by polling and, on PostgreSQL, at once
 // by NOTIFY, so a change on one node is in effect on the others without a
 // restart.

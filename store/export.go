@@ -28,7 +28,12 @@ import (
 //
 // The recipient keys, held bytes and "delivered" of held rows came later
 // within version 1: exports written before them hold none and still import,
-// with held messages not delivered.
+// with held messages not delivered. So did the rows of the bank's API, its
+// customer CA and the secure mailbox: {"api_token":…} (the token's hash,
+// never a secret), {"issued_cert":…}, {"crl_number":N}, {"audit":…} and
+// {"mailbox":…}, whose sealed data follows the held bytes in
+// {"mailbox_data":…} lines cut as held_blob's are. Idempotent calls are
+// transient and not exported.
 const ExportVersion = 1
 
 // ErrBadExport means an export file is not one Import accepts (wrong
@@ -58,6 +63,15 @@ type Snapshot struct {
 	// HeldBlobs are the held messages' bytes as the store's PutHeld keeps
 	// them (sealed by the quarantine: never decrypted here), by ID.
 	HeldBlobs []HeldBlob
+	// APITokens (their hashes: the store never has a secret), IssuedCerts,
+	// Audit and MailboxItems (their Data sealed, as stored) are in the order
+	// the store lists them; CRLNumber is the last CRL number handed out, 0
+	// before the first. Idempotent calls are transient and not exported.
+	APITokens    []APIToken
+	IssuedCerts  []IssuedCert
+	CRLNumber    int64
+	Audit        []AuditRecord
+	MailboxItems []MailboxItem
 }
 
 // HeldBlob is the bytes of one held message, as PutHeld stored them.
@@ -67,8 +81,12 @@ type HeldBlob struct {
 }
 
 func (s *Snapshot) records() int {
-	return len(s.Registrations) + len(s.Threads) + len(s.Messages) + len(s.Held) + len(s.Capabilities) +
-		len(s.RecipientKeys) + len(s.HeldBlobs)
+	n := len(s.Registrations) + len(s.Threads) + len(s.Messages) + len(s.Held) + len(s.Capabilities) +
+		len(s.RecipientKeys) + len(s.HeldBlobs) + len(s.APITokens) + len(s.IssuedCerts) + len(s.Audit) + len(s.MailboxItems)
+	if s.CRLNumber != 0 {
+		n++
+	}
+	return n
 }
 
 // AddHeldBlob adds the bytes of held message id (as sealed by the
@@ -101,6 +119,10 @@ func (s *Snapshot) AddHeldBlob(id string, data []byte) error {
 type ImportCounts struct {
 	Registrations, Threads, Messages, Held, Capabilities int
 	RecipientKeys, HeldBlobs                             int
+	// APITokens and IssuedCerts count those added and those whose
+	// revocation the import carried over (a token or certificate revoked in
+	// the export stays revoked); Audit counts the records the log lacked.
+	APITokens, IssuedCerts, Audit, MailboxItems int
 }
 
 // Exporter is a store whose every row can be read at once, consistently.
@@ -151,6 +173,12 @@ type (
 		Capabilities *exportCapabilities `json:"capabilities,omitempty"`
 		RecipientKey *exportRecipientKey `json:"recipient_key,omitempty"`
 		HeldBlob     *exportHeldBlob     `json:"held_blob,omitempty"`
+		APIToken     *exportAPIToken     `json:"api_token,omitempty"`
+		IssuedCert   *exportIssuedCert   `json:"issued_cert,omitempty"`
+		CRLNumber    *int64              `json:"crl_number,omitempty"`
+		Audit        *exportAudit        `json:"audit,omitempty"`
+		Mailbox      *exportMailbox      `json:"mailbox,omitempty"`
+		MailboxData  *exportHeldBlob     `json:"mailbox_data,omitempty"`
 		End          *exportEnd          `json:"end,omitempty"`
 	}
 	exportRegistration struct {
@@ -250,12 +278,23 @@ func rowLines(s *Snapshot) []exportLine {
 	for _, k := range s.RecipientKeys {
 		lines = append(lines, exportLine{RecipientKey: &exportRecipientKey{k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano()}})
 	}
+	lines = append(lines, apiLines(s)...)
 	for _, hb := range s.HeldBlobs {
-		size := int64(len(hb.Data))
-		for off := int64(0); off == 0 || off < size; off += heldBlobChunk {
-			o := off
-			lines = append(lines, exportLine{HeldBlob: &exportHeldBlob{b(hb.ID), &size, &o, nonNil(hb.Data[off:min(off+heldBlobChunk, size)])}})
-		}
+		lines = pieceLines(lines, hb.ID, hb.Data, func(p *exportHeldBlob) exportLine { return exportLine{HeldBlob: p} })
+	}
+	for _, m := range s.MailboxItems {
+		lines = pieceLines(lines, m.ID, m.Data, func(p *exportHeldBlob) exportLine { return exportLine{MailboxData: p} })
+	}
+	return lines
+}
+
+// pieceLines appends to lines those of data, cut into pieces of
+// heldBlobChunk (one, empty, for no data), each made a line by line.
+func pieceLines(lines []exportLine, id string, data []byte, line func(*exportHeldBlob) exportLine) []exportLine {
+	size := int64(len(data))
+	for off := int64(0); off == 0 || off < size; off += heldBlobChunk {
+		o := off
+		lines = append(lines, line(&exportHeldBlob{b(id), &size, &o, nonNil(data[off:min(off+heldBlobChunk, size)])}))
 	}
 	return lines
 }
@@ -283,7 +322,7 @@ func ReadExport(r io.Reader) (*Snapshot, error) {
 	if *h.Version != ExportVersion {
 		return nil, bad(1, "format version %d; this sealpost reads version %d", *h.Version, ExportVersion)
 	}
-	rd := &exportReader{keys: map[[2]string]bool{}, blobs: map[string]bool{}}
+	rd := newExportReader()
 	s := &rd.s
 	for line := 2; sc.Scan(); line++ {
 		var l exportLine
@@ -291,8 +330,11 @@ func ReadExport(r io.Reader) (*Snapshot, error) {
 			return nil, bad(line, "%v", err)
 		}
 		if l.End != nil {
-			if rd.missing > 0 {
-				return nil, bad(line, "held bytes %q cut short by %d bytes", s.HeldBlobs[len(s.HeldBlobs)-1].ID, rd.missing)
+			if err := rd.cutShort(); err != nil {
+				return nil, bad(line, "%v", err)
+			}
+			if err := rd.joinMailboxData(); err != nil {
+				return nil, bad(line, "%v", err)
 			}
 			if l.End.Records == nil || *l.End.Records != s.records() || l != (exportLine{End: l.End}) {
 				return nil, bad(line, "the end line does not count the %d records before it", s.records())
@@ -349,22 +391,63 @@ func strictJSON(data []byte, v any) error {
 // exportReader is the state of ReadExport beyond the rows read so far.
 type exportReader struct {
 	s Snapshot
-	// keys and blobs are the recipient keys (method, fingerprint) and held
-	// IDs read, which appear once each.
-	keys  map[[2]string]bool
-	blobs map[string]bool
-	// missing is how many bytes the last held message read still lacks: its
-	// lines follow each other.
+	// keys are the recipient keys (method, fingerprint) read, which appear
+	// once each.
+	keys map[[2]string]bool
+	// held and mailbox are the held messages' bytes and the mailbox items'
+	// data read so far.
+	held, mailbox pieces
+	// open is the one whose last bytes read still lack missing bytes: the
+	// lines of one item's bytes follow each other.
+	open    *pieces
 	missing int64
+	// mailboxData is what mailbox collects, joined to the mailbox items at
+	// the end; mailboxIDs are the items' IDs, which appear once each.
+	mailboxData []HeldBlob
+	mailboxIDs  map[string]bool
+}
+
+// pieces collects bytes that the format cuts into lines of heldBlobChunk:
+// held messages' (held_blob) and mailbox items' (mailbox_data).
+type pieces struct {
+	what string
+	max  int64
+	list *[]HeldBlob
+	seen map[string]bool
+}
+
+func newExportReader() *exportReader {
+	rd := &exportReader{keys: map[[2]string]bool{}, mailboxIDs: map[string]bool{}}
+	rd.held = pieces{"held bytes", maxHeldBlobExport, &rd.s.HeldBlobs, map[string]bool{}}
+	rd.mailbox = pieces{"mailbox data", maxMailboxData, &rd.mailboxData, map[string]bool{}}
+	return rd
+}
+
+// cutShort refuses to go on while the bytes being read lack some.
+func (rd *exportReader) cutShort() error {
+	if rd.missing > 0 {
+		list := *rd.open.list
+		return fmt.Errorf("%s %q cut short by %d bytes", rd.open.what, list[len(list)-1].ID, rd.missing)
+	}
+	return nil
 }
 
 // add checks one line and adds it to the snapshot.
 func (rd *exportReader) add(l exportLine) error {
 	if hb := l.HeldBlob; hb != nil && l == (exportLine{HeldBlob: hb}) {
-		return rd.addHeldBlob(hb)
+		return rd.addPiece(&rd.held, hb)
 	}
-	if rd.missing > 0 {
-		return fmt.Errorf("held bytes %q cut short by %d bytes", rd.s.HeldBlobs[len(rd.s.HeldBlobs)-1].ID, rd.missing)
+	if md := l.MailboxData; md != nil && l == (exportLine{MailboxData: md}) {
+		return rd.addPiece(&rd.mailbox, md)
+	}
+	if err := rd.cutShort(); err != nil {
+		return err
+	}
+	if m := l.Mailbox; m != nil {
+		if rd.mailboxIDs[m.ID] {
+			return fmt.Errorf("mailbox item %q twice", m.ID)
+		}
+		rd.mailboxIDs[m.ID] = true
 	}
 	if k := l.RecipientKey; k != nil {
 		id := [2]string{k.Method, k.Fingerprint}
@@ -376,36 +459,37 @@ func (rd *exportReader) add(l exportLine) error {
 	return rd.s.add(l)
 }
 
-// addHeldBlob checks one held_blob line: the first of a held message not
-// read before (offset 0), or the next piece of the one being read.
-func (rd *exportReader) addHeldBlob(hb *exportHeldBlob) error {
+// addPiece checks one line of p's bytes: the first of an item not read
+// before (offset 0), or the next piece of the one being read.
+func (rd *exportReader) addPiece(p *pieces, hb *exportHeldBlob) error {
 	id := string(hb.ID)
 	switch {
 	case len(hb.ID) == 0 || hb.Size == nil || hb.Offset == nil || hb.Data == nil:
-		return errors.New("held bytes: want id, size, offset and data")
-	case *hb.Size < 0 || *hb.Size > maxHeldBlobExport:
-		return fmt.Errorf("held bytes %q: size %d (at most %d)", id, *hb.Size, maxHeldBlobExport)
+		return fmt.Errorf("%s: want id, size, offset and data", p.what)
+	case *hb.Size < 0 || *hb.Size > p.max:
+		return fmt.Errorf("%s %q: size %d (at most %d)", p.what, id, *hb.Size, p.max)
 	case int64(len(hb.Data)) > *hb.Size-*hb.Offset:
-		return fmt.Errorf("held bytes %q: more than its size", id)
+		return fmt.Errorf("%s %q: more than its size", p.what, id)
 	}
 	if *hb.Offset == 0 {
-		if rd.missing > 0 {
-			return fmt.Errorf("held bytes %q cut short by %d bytes", rd.s.HeldBlobs[len(rd.s.HeldBlobs)-1].ID, rd.missing)
+		if err := rd.cutShort(); err != nil {
+			return err
 		}
-		if rd.blobs[id] {
-			return fmt.Errorf("held bytes %q twice", id)
+		if p.seen[id] {
+			return fmt.Errorf("%s %q twice", p.what, id)
 		}
-		rd.blobs[id] = true
-		rd.s.HeldBlobs = append(rd.s.HeldBlobs, HeldBlob{ID: id, Data: append([]byte{}, hb.Data...)})
-		rd.missing = *hb.Size - int64(len(hb.Data))
+		p.seen[id] = true
+		*p.list = append(*p.list, HeldBlob{ID: id, Data: append([]byte{}, hb.Data...)})
+		rd.open, rd.missing = p, *hb.Size-int64(len(hb.Data))
 		return nil
 	}
-	last := len(rd.s.HeldBlobs) - 1
-	if rd.missing == 0 || rd.s.HeldBlobs[last].ID != id || *hb.Offset != int64(len(rd.s.HeldBlobs[last].Data)) ||
+	list := *p.list
+	last := len(list) - 1
+	if rd.missing == 0 || rd.open != p || list[last].ID != id || *hb.Offset != int64(len(list[last].Data)) ||
 		*hb.Size != *hb.Offset+rd.missing || len(hb.Data) == 0 {
-		return fmt.Errorf("held bytes %q: a piece at offset %d that does not continue the one before", id, *hb.Offset)
+		return fmt.Errorf("%s %q: a piece at offset %d that does not continue the one before", p.what, id, *hb.Offset)
 	}
-	rd.s.HeldBlobs[last].Data = append(rd.s.HeldBlobs[last].Data, hb.Data...)
+	list[last].Data = append(list[last].Data, hb.Data...)
 	rd.missing -= int64(len(hb.Data))
 	return nil
 }
@@ -414,7 +498,8 @@ func (rd *exportReader) addHeldBlob(hb *exportHeldBlob) error {
 func (s *Snapshot) add(l exportLine) error {
 	set := 0
 	for _, p := range []bool{l.Registration != nil, l.Thread != nil, l.Message != nil, l.Held != nil, l.Capabilities != nil,
-		l.RecipientKey != nil, l.HeldBlob != nil} {
+		l.RecipientKey != nil, l.HeldBlob != nil, l.APIToken != nil, l.IssuedCert != nil, l.CRLNumber != nil, l.Audit != nil,
+		l.Mailbox != nil, l.MailboxData != nil} {
 		if p {
 			set++
 		}
@@ -463,8 +548,10 @@ func (s *Snapshot) add(l exportLine) error {
 			return fmt.Errorf("recipient key %q %q: not a method, upper-case hex fingerprint and 1 to %d bytes", k.Method, k.Fingerprint, MaxRecipientKey)
 		}
 		s.RecipientKeys = append(s.RecipientKeys, key)
+	case l.HeldBlob != nil || l.MailboxData != nil:
+		return errors.New("bytes with a row")
 	default:
-		return errors.New("held bytes with a row")
+		return s.addAPI(l)
 	}
 	return nil
 }

@@ -259,6 +259,17 @@ func FuzzReadExport(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good.Bytes())
+	var api bytes.Buffer
+	if err := WriteExport(&api, &Snapshot{
+		APITokens:    []APIToken{{ID: "tok_abcdefghijklmnop", Name: "n", Hash: make([]byte, 32), Scopes: []string{"admin", "otp"}, Created: unstamp(1), Revoked: unstamp(2)}},
+		IssuedCerts:  []IssuedCert{{Serial: "1F", Address: "c@d.e", Fingerprint: strings.Repeat("A", 64), DER: []byte{0x30}, NotBefore: unstamp(1), NotAfter: unstamp(2), Issued: unstamp(3), Revoked: unstamp(4), Reason: 1}},
+		CRLNumber:    9,
+		Audit:        []AuditRecord{{Seq: 1, At: unstamp(5), Actor: "a", Action: "b", Target: "\xff", Status: 200, Detail: "\x00", Node: "n"}},
+		MailboxItems: []MailboxItem{{ID: "m", Address: "c@d.e", Class: "x", Received: unstamp(6), Expires: unstamp(7), Size: 3, Data: []byte("sealed"), Read: unstamp(8)}},
+	}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(api.Bytes())
 	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"end":{"records":0}}` + "\n"))
 	f.Add([]byte(`{"sealpost-store-export":1}` + "\n" + `{"held":{"id":"aA==","from":null}}` + "\n" + `{"end":{"records":1}}`))
 	f.Add([]byte(`{"sealpost-store-export":2}`))
@@ -338,7 +349,7 @@ func TestExportKeysAndBlobs(t *testing.T) {
 		t.Errorf("import into PostgreSQL added %+v; want %+v", n, wantCounts)
 	}
 	versions, err := pg.ChangeVersions(ctx)
-	if err != nil || !maps.Equal(versions, map[string]int64{TopicRegistrations: 1, TopicDirectory: 1, TopicHeld: 1}) {
+	if err != nil || !maps.Equal(versions, map[string]int64{TopicRegistrations: 1, TopicDirectory: 1, TopicHeld: 1, TopicTokens: 0}) {
 		t.Errorf("ChangeVersions after the import = %v, %v; want each topic bumped once", versions, err)
 	}
 	second := exportOf(t, pg)

@@ -17,6 +17,7 @@ var pgMigrations = []string{
 	pgSchemaV1,
 	pgSchemaV2HeldBlobs,
 	pgSchemaV3,
+	pgSchemaV4,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.

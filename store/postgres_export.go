@@ -82,7 +82,7 @@ func (p *Postgres) Snapshot(ctx context.Context) (*Snapshot, error) {
 				return err
 			}
 		}
-		return nil
+		return snapshotAPI(ctx, pgConn{tx}, snap)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
@@ -97,6 +97,8 @@ func (p *Postgres) Snapshot(ctx context.Context) (*Snapshot, error) {
 // Added); held bytes are stored when absent, and other bytes under a held
 // ID the store holds are ErrConflict. The topics it wrote are bumped and
 // notified.
+// API tokens, issued certificates, the CRL number, the audit log and
+// mailbox items are added as importAPI says.
 func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCounts, error) {
 	var n ImportCounts
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
@@ -146,6 +148,9 @@ func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCo
 			}
 		}
 		if err := pgImportHeldBlobs(ctx, tx, snap.HeldBlobs, &n.HeldBlobs); err != nil {
+			return err
+		}
+		if err := importAPI(ctx, p.sql(), pgConn{tx}, snap, &n); err != nil {
 			return err
 		}
 		return bumpImported(n, func(topic string) error { return pgBump(ctx, tx, topic) })

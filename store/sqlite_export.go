@@ -75,6 +75,9 @@ func (s *SQLite) Snapshot(ctx context.Context) (*Snapshot, error) {
 			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 	}
+	if err := snapshotAPI(ctx, sqliteConn{tx}, snap); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
 	return snap, nil
 }
 
@@ -99,6 +102,8 @@ func sqliteRows(ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Rows) 
 // Recipient keys are stored or their data replaced (keeping the stored
 // Added); held bytes are stored when absent, and other bytes under a held
 // ID the store holds are ErrConflict. The topics it wrote are bumped.
+// API tokens, issued certificates, the CRL number, the audit log and
+// mailbox items are added as importAPI says.
 func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCounts, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -155,6 +160,9 @@ func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCoun
 	if err := sqliteImportHeldBlobs(ctx, tx, snap.HeldBlobs, &n.HeldBlobs); err != nil {
 		return ImportCounts{}, err
 	}
+	if err := importAPI(ctx, s.sql(), sqliteConn{tx}, snap, &n); err != nil {
+		return ImportCounts{}, err
+	}
 	if err := bumpImported(n, func(topic string) error { return sqliteBump(ctx, tx, topic) }); err != nil {
 		return ImportCounts{}, err
 	}
@@ -173,6 +181,7 @@ func bumpImported(n ImportCounts, bump func(topic string) error) error {
 		{TopicRegistrations, n.Registrations > 0},
 		{TopicDirectory, n.RecipientKeys > 0},
 		{TopicHeld, n.Held > 0},
+		{TopicTokens, n.APITokens > 0},
 	} {
 		if t.wrote {
 			if err := bump(t.topic); err != nil {
