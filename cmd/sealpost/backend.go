@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/outbound"
@@ -17,6 +18,7 @@ import (
 type backend interface {
 	outbound.Store
 	inbound.Store
+	api.Store
 	quarantine.Index
 	registry
 	sharedDirectory
@@ -72,14 +74,6 @@ func (s sharedKeys) StoredKeys(ctx context.Context) ([]keys.StoredKey, error) {
 		out[i] = keys.StoredKey{Method: m, Fingerprint: k.Fingerprint, Data: k.Data}
 	}
 	return out, nil
-}
-
-// storeMethod is the store's name of m.
-func storeMethod(m keys.Method) string {
-	if m == keys.MethodPGP {
-		return store.MethodPGP
-	}
-	return store.MethodSMIME
 }
 
 // recipientDirectory loads the recipient directory: the data directory's files, and the shared

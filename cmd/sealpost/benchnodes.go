@@ -97,6 +97,7 @@ func benchNodes(sink *sink, opt benchOptions, nodes int, stderr io.Writer) (benc
 func benchDataDir(tmp string, opt benchOptions, heldKey bool) (Config, error) {
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Enabled, cfg.Ops.Enabled = filepath.Join(tmp, "data"), "127.0.0.1:0", false, false
+	cfg.API.Enabled = false
 	hop := defaultSmarthost()
 	hop.TLS = "none"
 	cfg.Delivery.Smarthost = &hop

@@ -153,6 +153,15 @@ func commandTable() []command {
 			summary: "delete an entry without a bounce", detail: queueDetail, run: queueSub("delete")},
 		{name: "queue flush", synopsis: "[-addr HOST:PORT] [-queue outbound|desk] [-config FILE] [-data DIR | -token-file FILE]",
 			summary: "make every entry due now", detail: queueDetail, run: queueSub("flush")},
+		{name: "api", summary: "the bank's HTTPS JSON API (online banking's key registration): its tokens"},
+		{name: "api token", synopsis: "create -name NAME -scopes S1,S2 [-expires 720h] | list | revoke ID  [-config FILE] [-data DIR]",
+			summary: "make, list or revoke the API tokens the bank's systems call the API with",
+			detail: "create prints the new token's secret (spk_…) on stdout, once: sealpost keeps only its SHA-256. Scopes:\n" +
+				"customers (customers' keys), mailbox, otp, admin; each call needs its own (admin does not stand in for\n" +
+				"the others). list shows ID, name, scopes, created, expires and revoked, never a secret. revoke ID refuses\n" +
+				"the token from the next call on, on every node. create and revoke are written to the audit log.\n" +
+				"The tokens are in the store -config names (store.postgres: shared by every node); -data DIR without it.",
+			run: apiToken},
 		{name: "version", summary: "sealpost's version, VCS revision and Go version",
 			run: func(a []string, _ io.Reader, o, e io.Writer) error { return cmdVersion(a, o) }},
 		{name: "help", synopsis: "[COMMAND [SUBCOMMAND]]", summary: "this text, or a command's"},

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
@@ -49,6 +50,8 @@ type Config struct {
 	HSM      HSMConfig       `json:"hsm"`
 	DKIM     DKIMConfig      `json:"dkim"`
 	Ops      ops.Config      `json:"ops"`
+	// API is the bank's HTTPS JSON API (online banking's key registration): on loopback by default.
+	API api.Config `json:"api"`
 	// CA is the bank's customer CA (sealpost ca issue, the API's certificates).
 	CA ca.Config `json:"ca"`
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
@@ -174,6 +177,7 @@ func defaultConfig() Config {
 		TSA:        tsa.DefaultConfig(),
 		Inbound:    InboundConfig{Enabled: true, Listener: smtpd.DefaultPublicConfig(), Config: defaultInbound()},
 		Ops:        ops.DefaultConfig(),
+		API:        api.DefaultConfig(),
 		Gateway:    outbound.DefaultConfig(),
 		CA:         ca.DefaultConfig(),
 	}
@@ -308,6 +312,9 @@ func (c Config) Validate() error {
 	add("dkim", dkim.ValidateKeys(c.DKIM.Keys))
 	if c.Ops.Enabled {
 		add("ops", c.Ops.Validate())
+	}
+	if c.API.Enabled {
+		add("api", c.API.Validate())
 	}
 	if c.Store.Postgres != nil {
 		add("store.postgres", c.Store.Postgres.Validate())

@@ -31,7 +31,7 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 	addr := freeAddr(t)
 	cfg := map[string]any{"data": data, "identities": "development", "smtp": map[string]any{"addr": addr},
 		"queue":   map[string]any{"workers": 4, "min_backoff": "1s", "max_backoff": "2s"},
-		"inbound": map[string]any{"enabled": false}, "ops": map[string]any{"enabled": false}}
+		"inbound": map[string]any{"enabled": false}, "ops": map[string]any{"enabled": false}, "api": map[string]any{"enabled": false}}
 	cfgFile := filepath.Join(tmp, "config.json")
 	b, _ := json.Marshal(cfg)
 	os.WriteFile(cfgFile, b, 0o600)
@@ -193,7 +193,7 @@ func TestCrashKeepsDamagedAcceptedMail(t *testing.T) {
 	cfg := map[string]any{"data": data, "identities": "development", "smtp": map[string]any{"addr": addr},
 		"queue":    map[string]any{"workers": 2, "min_backoff": "1s", "max_backoff": "2s"},
 		"delivery": map[string]any{"smarthost": map[string]any{"addr": dead, "tls": "none"}}, // nothing listens: entries stay queued
-		"inbound":  map[string]any{"enabled": false}, "ops": map[string]any{"enabled": true, "addr": opsAddr}}
+		"inbound":  map[string]any{"enabled": false}, "ops": map[string]any{"enabled": true, "addr": opsAddr}, "api": map[string]any{"addr": "127.0.0.1:0"}}
 	cfgFile := filepath.Join(tmp, "config.json")
 	b, _ := json.Marshal(cfg)
 	os.WriteFile(cfgFile, b, 0o600)

@@ -95,6 +95,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 func demoDataDir(dirPath string) (Config, *demoReader, error) {
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = dirPath, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.API.Addr = "127.0.0.1:0"
 	cfg.resolvePaths()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, nil, err

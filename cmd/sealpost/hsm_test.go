@@ -25,6 +25,7 @@ func hsmConfig(t *testing.T) (Config, *softhsmtest.Token, *keys.Identity) {
 	tok := softhsmtest.New(t)
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.API.Addr = "127.0.0.1:0"
 	cfg.resolvePaths()
 	dir := keys.DataDir(cfg.Data)
 	if err := dir.Init(cfg.Senders); err != nil {

@@ -53,6 +53,7 @@ func writeConfig(t *testing.T, cfg map[string]any) string {
 	t.Helper()
 	cfg["smtp"] = map[string]any{"addr": "127.0.0.1:0"}
 	cfg["ops"] = map[string]any{"enabled": true, "addr": "127.0.0.1:0"}
+	cfg["api"] = map[string]any{"addr": "127.0.0.1:0"}
 	if in, ok := cfg["inbound"].(map[string]any); ok {
 		in["listener"] = map[string]any{"addr": "127.0.0.1:0"}
 	} else {
@@ -351,6 +352,7 @@ func TestLogFormatJSON(t *testing.T) {
 	log := slog.New(LogConfig{Format: "json"}.handler(&b, nil))
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.API.Addr = "127.0.0.1:0"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/store"
 )
@@ -158,29 +159,18 @@ func keysList(args []string, _ io.Reader, stdout, _ io.Writer) error {
 }
 
 // register records each imported certificate and OpenPGP key as the registered key of the
-// addresses it names: the inbound pipeline then requires those customers to sign with it.
+// addresses it names (api.RegisterImported, which the API's registration uses too): the inbound
+// pipeline then requires those customers to sign with it.
 func register(st registry, imp keys.Imported, stdout io.Writer) error {
-	ctx := context.Background()
-	for _, c := range imp.Certificates {
-		if c.IsCA {
-			continue
-		}
-		for _, a := range c.EmailAddresses {
-			if err := st.Register(ctx, store.Registration{Address: a, Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(c)}); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "registered certificate %s for %s\n", keys.CertFingerprint(c)[:16], a)
+	regs, err := api.RegisterImported(context.Background(), st, imp, time.Now(), "")
+	for _, r := range regs {
+		if r.Method == store.MethodPGP {
+			fmt.Fprintf(stdout, "registered OpenPGP key %s for %s\n", r.Fingerprint, r.Address)
+		} else {
+			fmt.Fprintf(stdout, "registered certificate %s for %s\n", r.Fingerprint[:16], r.Address)
 		}
 	}
-	for _, k := range imp.PGPKeys {
-		for _, a := range keys.PGPAddresses(k, time.Now()) {
-			if err := st.Register(ctx, store.Registration{Address: a, Method: store.MethodPGP, Fingerprint: keys.PGPFingerprint(k)}); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "registered OpenPGP key %s for %s\n", keys.PGPFingerprint(k), a)
-		}
-	}
-	return nil
+	return err
 }
 
 // importShared stores a customer's certificates and OpenPGP keys in the shared recipient directory
@@ -190,22 +180,7 @@ func importShared(ctx context.Context, st sharedDirectory, data []byte, opts key
 	if err != nil {
 		return keys.Imported{}, err
 	}
-	stored, merged, err := keys.StoredForm(imp, func(fp string) ([]byte, error) {
-		k, err := st.RecipientKey(ctx, store.MethodPGP, fp)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		}
-		return k.Data, err
-	})
-	if err != nil {
-		return keys.Imported{}, err
-	}
-	for _, k := range stored {
-		if err := st.PutRecipientKey(ctx, store.RecipientKey{Method: storeMethod(k.Method), Fingerprint: k.Fingerprint, Data: k.Data}); err != nil {
-			return keys.Imported{}, err
-		}
-	}
-	return merged, nil
+	return api.StoreImported(ctx, st, imp)
 }
 
 func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.ImportOptions, stdout io.Writer) error {
@@ -290,14 +265,6 @@ func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.Imp
 // many or more.
 const fingerprintShown = 16
 
-// entryFingerprint is the fingerprint an entry is registered under.
-func entryFingerprint(e keys.Entry) string {
-	if e.PGPKey != nil {
-		return keys.PGPFingerprint(e.PGPKey)
-	}
-	return keys.CertFingerprint(e.Certificate)
-}
-
 // existingStore opens the store sc configures, or nil when that is the data directory's SQLite and
 // it does not exist yet: nothing is registered or stored, and reading creates nothing.
 func existingStore(dir keys.DataDir, sc StoreConfig) (backend, error) {
@@ -359,7 +326,7 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tKIND\tFINGERPRINT\tSTATE\tEXPIRES\tSUBJECT")
 	for _, e := range entries {
-		fp := entryFingerprint(e)
+		fp := api.EntryFingerprint(e)
 		var state []string
 		if slices.ContainsFunc(e.Addresses, func(a string) bool { return registered[a][fp] }) {
 			state = append(state, "registered")
@@ -426,7 +393,7 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	found, order := addressKeys(d, regs, addr, want)
+	found, order := api.AddressKeys(d.Entries(), regs, addr, want)
 	switch {
 	case len(order) == 0 && want != "":
 		return fmt.Errorf("%s has no key with fingerprint %s (see sealpost keys list)", addr, want)
@@ -443,84 +410,21 @@ func keysRemove(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	return nil
 }
 
-// addressKeys returns the keys of addr whose fingerprint starts with want (every key when want is
-// empty): those in the directory naming it, with their entry, and those registered for it (a nil
-// entry when the directory does not hold it), in that order.
-func addressKeys(d *keys.Directory, regs []store.Registration, addr, want string) (map[string]*keys.Entry, []string) {
-	found := map[string]*keys.Entry{}
-	var order []string
-	add := func(fp string, e *keys.Entry) {
-		if want != "" && !strings.HasPrefix(fp, want) {
-			return
-		}
-		if _, ok := found[fp]; !ok {
-			order = append(order, fp)
-		}
-		if e != nil || found[fp] == nil {
-			found[fp] = e
-		}
-	}
-	for _, e := range d.Entries() {
-		if slices.ContainsFunc(e.Addresses, func(a string) bool { return address.Same(a, addr) }) {
-			add(entryFingerprint(e), &e)
-		}
-	}
-	for _, r := range regs {
-		add(r.Fingerprint, nil)
-	}
-	return found, order
-}
-
 // removeKey unregisters the key fp (directory entry e, nil when not in the directory) for addr,
-// and removes it from the recipient directory unless another address it names keeps it registered.
-func removeKey(ctx context.Context, st interface {
-	registry
-	sharedDirectory
-}, dir keys.DataDir, addr, fp string, e *keys.Entry, stdout io.Writer) error {
-	if err := st.Unregister(ctx, addr, fp); err != nil && !errors.Is(err, store.ErrNotFound) {
+// and removes it from the recipient directory unless another address it names keeps it registered
+// (api.RemoveKey, which the API's DELETE uses too).
+func removeKey(ctx context.Context, st api.KeyStore, dir keys.DataDir, addr, fp string, e *keys.Entry, stdout io.Writer) error {
+	rm, err := api.RemoveKey(ctx, st, dir, addr, fp, e)
+	if err != nil {
 		return err
 	}
-	if e == nil {
+	switch {
+	case !rm.InDirectory:
 		fmt.Fprintf(stdout, "unregistered %s for %s (it was not in the recipient directory)\n", fp[:fingerprintShown], addr)
-		return nil
-	}
-	var others []string
-	for _, a := range e.Addresses {
-		if address.Same(a, addr) {
-			continue
-		}
-		regs, err := st.Registrations(ctx, a)
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(regs, func(r store.Registration) bool { return r.Fingerprint == fp }) {
-			others = append(others, a)
-		}
-	}
-	if len(others) > 0 {
-		fmt.Fprintf(stdout, "unregistered %s %s for %s; kept in the recipient directory for %s\n", e.Kind(), fp[:fingerprintShown], addr, strings.Join(others, ", "))
-		return nil
-	}
-	if err := removeRecipient(ctx, st, dir, e.Kind(), fp); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "removed %s %s of %s\n", e.Kind(), fp[:fingerprintShown], addr)
-	return nil
-}
-
-// removeRecipient removes the key fp from the shared recipient directory and from recipients/,
-// wherever it is; it is an error only when it is in neither.
-func removeRecipient(ctx context.Context, st sharedDirectory, dir keys.DataDir, m keys.Method, fp string) error {
-	shared := st.RemoveRecipientKey(ctx, storeMethod(m), fp)
-	if shared != nil && !errors.Is(shared, store.ErrNotFound) {
-		return shared
-	}
-	file := dir.RemoveRecipient(fp)
-	if file != nil && !errors.Is(file, fs.ErrNotExist) {
-		return file
-	}
-	if shared != nil && file != nil {
-		return file
+	case len(rm.KeptFor) > 0:
+		fmt.Fprintf(stdout, "unregistered %s %s for %s; kept in the recipient directory for %s\n", rm.Kind, fp[:fingerprintShown], addr, strings.Join(rm.KeptFor, ", "))
+	default:
+		fmt.Fprintf(stdout, "removed %s %s of %s\n", rm.Kind, fp[:fingerprintShown], addr)
 	}
 	return nil
 }

@@ -109,6 +109,7 @@ func (c *cluster) writeConfig(n *clusterNode) {
 		"inbound": map[string]any{"enabled": true, "listener": map[string]any{"addr": n.inbound},
 			"on_unsigned": inbound.ActionQuarantine, "delivery": hop(c.desk.addr)},
 		"ops":   map[string]any{"enabled": true, "addr": n.ops},
+		"api":   map[string]any{"addr": "127.0.0.1:0"},
 		"store": map[string]any{"postgres": map[string]any{"dsn_file": c.dsnFile}},
 	}
 	b, _ := json.Marshal(cfg)

@@ -146,6 +146,7 @@ func TestServeDKIMBadKeyAtStart(t *testing.T) {
 	os.WriteFile(bad, []byte("not a key\n"), 0o600)
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.API.Addr = "127.0.0.1:0"
 	cfg.DKIM.Keys = []dkim.KeyConfig{{Domain: "bank.example", Selector: "s1", KeyFile: bad}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

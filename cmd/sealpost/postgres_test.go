@@ -32,6 +32,7 @@ func pgConfigFile(t *testing.T, dsn string) string {
 		"smtp":       map[string]any{"addr": "127.0.0.1:0"},
 		"inbound":    map[string]any{"listener": map[string]any{"addr": "127.0.0.1:0"}},
 		"ops":        map[string]any{"addr": "127.0.0.1:0"},
+		"api":        map[string]any{"addr": "127.0.0.1:0"},
 		"store":      map[string]any{"postgres": map[string]any{"dsn_file": dsnFile}},
 	}
 	b, _ := json.Marshal(cfg)

@@ -240,7 +240,7 @@ func TestCLIQueueNeedsTheToken(t *testing.T) {
 	}
 
 	cfgFile := filepath.Join(t.TempDir(), "config.json")
-	os.WriteFile(cfgFile, []byte(`{"data": "`+data+`", "ops": {"enabled": true, "addr": "`+addr+`"}}`), 0o600)
+	os.WriteFile(cfgFile, []byte(`{"data": "`+data+`", "ops": {"enabled": true, "addr": "`+addr+`"}, "api": {"addr": "127.0.0.1:0"}}`), 0o600)
 	out, err := queueCLI("list", "-corrupt", "-config", cfgFile)
 	if err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ import (
 
 // readmePorts are the addresses the README's commands bind: they must be free before the test starts
 // and again after it.
-var readmePorts = []string{"127.0.0.1:2525", "127.0.0.1:2526", "127.0.0.1:9925"}
+var readmePorts = []string{"127.0.0.1:2525", "127.0.0.1:2526", "127.0.0.1:9925", "127.0.0.1:9926"}
 
 const (
 	readmeNested       = "SEALPOST_README_VERBATIM" // set for the README's commands, so that a go test among them does not recurse

@@ -117,7 +117,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	bin := testBinary(t)
 	addr := freeAddr(t)
 	cfgFile := filepath.Join(tmp, "config.json")
-	os.WriteFile(cfgFile, []byte(`{"data": "`+filepath.Join(tmp, "data")+`", "identities": "development", "smtp": {"addr": "`+addr+`"}, "inbound": {"enabled": false}, "ops": {"enabled": false}}`), 0o600)
+	os.WriteFile(cfgFile, []byte(`{"data": "`+filepath.Join(tmp, "data")+`", "identities": "development", "smtp": {"addr": "`+addr+`"}, "inbound": {"enabled": false}, "ops": {"enabled": false}, "api": {"enabled": false}}`), 0o600)
 	cmd := exec.Command(bin, "serve", "-config", cfgFile)
 	stderr := &logtest.Buffer{}
 	cmd.Stderr = stderr

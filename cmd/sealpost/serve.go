@@ -16,6 +16,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
@@ -95,7 +97,8 @@ type instance struct {
 	ops     *ops.Server // nil when disabled
 	log     *slog.Logger
 	m       *ops.Metrics
-	mailbox bool // a class serves keyless customers through the secure mailbox
+	mailbox bool        // a class serves keyless customers through the secure mailbox
+	api     *api.Server // nil when disabled
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -112,6 +115,14 @@ type inboundListener struct {
 // Addr is the SMTP listener's address.
 func (i *instance) Addr() net.Addr { return i.ln.Addr() }
 
+// APIAddr is the bank's API listener's address (nil when disabled).
+func (i *instance) APIAddr() net.Addr {
+	if i.api == nil {
+		return nil
+	}
+	return i.api.Addr()
+}
+
 // InboundAddr is the inbound listener's address (nil when disabled).
 func (i *instance) InboundAddr() net.Addr {
 	if i.inbound == nil {
@@ -125,6 +136,9 @@ func (i *instance) Close() error {
 	err := i.srv.Close()
 	if i.ops != nil {
 		err = errors.Join(err, i.ops.Close())
+	}
+	if i.api != nil {
+		err = errors.Join(err, i.api.Close())
 	}
 	if i.inbound != nil {
 		err = errors.Join(err, i.inbound.srv.Close())
@@ -277,15 +291,22 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, err
 	}
+	apiSrv, err := a.startAPI()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.SMTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
-	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, done: make(chan error, 2),
+	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
 		log: log, m: a.m, mailbox: notifies(cfg.Gateway)}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
 		users = append(users, in.pipeline)
+	}
+	if apiSrv != nil {
+		users = append(users, apiSrv)
 	}
 	inst.watcher = keys.NewWatcher(a.data.dir, users, keys.WithLogger(log), keys.WithSource(sharedKeys{a.data.store}))
 	inst.start(ctx)
@@ -450,6 +471,25 @@ func (a *assembly) startOps(spool *queue.Spool, in *inboundListener, devRoles []
 	}
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("ops.addr: %w", err)
+	}
+	a.onFailure(func() { srv.Close() })
+	return srv, nil
+}
+
+// startAPI starts the bank's API listener when it is enabled; nil when not. The recipient
+// directory reaches it through the watcher; after a registration the store's change feed reloads
+// it, on this node as on every other.
+func (a *assembly) startAPI() (*api.Server, error) {
+	if !a.cfg.API.Enabled {
+		return nil, nil
+	}
+	srv, err := api.New(a.cfg.API, a.data.store, a.data.dir, a.data.directory, api.WithLogger(a.log),
+		api.WithDirectoryReload(func(context.Context) error { return nil }))
+	if err != nil {
+		return nil, config.Prefix("api", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("api.addr: %w", err)
 	}
 	a.onFailure(func() { srv.Close() })
 	return srv, nil

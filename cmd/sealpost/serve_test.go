@@ -35,6 +35,7 @@ func testInstanceLogging(t *testing.T, edit func(*Config), log *slog.Logger) (*i
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Data, cfg.SMTP.Addr, cfg.Inbound.Listener.Addr, cfg.Ops.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.API.Addr = "127.0.0.1:0"
 	if edit != nil {
 		edit(&cfg)
 	}

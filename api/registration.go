@@ -1,0 +1,183 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/store"
+)
+
+// This file is the one registration path: `sealpost keys import` and `keys remove` call it as the
+// API's key routes do, so a key registered either way passes the same checks and lands in the
+// same place.
+
+// StoreImported stores imp's certificates (recipients' and intermediates) and OpenPGP keys in the
+// shared recipient directory, where every node finds them; an OpenPGP key is merged with the copy
+// stored there. It returns imp with the merged keys.
+func StoreImported(ctx context.Context, st SharedDirectory, imp keys.Imported) (keys.Imported, error) {
+	stored, merged, err := keys.StoredForm(imp, func(fp string) ([]byte, error) {
+		k, err := st.RecipientKey(ctx, store.MethodPGP, fp)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return k.Data, err
+	})
+	if err != nil {
+		return keys.Imported{}, err
+	}
+	for _, k := range stored {
+		if err := st.PutRecipientKey(ctx, store.RecipientKey{Method: storeMethod(k.Method), Fingerprint: k.Fingerprint, Data: k.Data}); err != nil {
+			return keys.Imported{}, err
+		}
+	}
+	return merged, nil
+}
+
+// RegisterImported records each customer's certificate and OpenPGP key in imp as the registered
+// key of the addresses it names (only, when not empty: of that address alone), so that the inbound
+// pipeline requires those customers to sign with it. It returns the registrations made.
+func RegisterImported(ctx context.Context, st Registry, imp keys.Imported, now time.Time, only string) ([]store.Registration, error) {
+	var out []store.Registration
+	add := func(r store.Registration) error {
+		if only != "" && !address.Same(r.Address, only) {
+			return nil
+		}
+		if err := st.Register(ctx, r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	}
+	for _, c := range imp.Certificates {
+		if c.IsCA {
+			continue
+		}
+		for _, a := range c.EmailAddresses {
+			if err := add(store.Registration{Address: a, Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(c)}); err != nil {
+				return out, err
+			}
+		}
+	}
+	for _, k := range imp.PGPKeys {
+		for _, a := range keys.PGPAddresses(k, now) {
+			if err := add(store.Registration{Address: a, Method: store.MethodPGP, Fingerprint: keys.PGPFingerprint(k)}); err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// Removal says what RemoveKey did.
+type Removal struct {
+	Kind        keys.Method
+	Fingerprint string
+	// InDirectory is false when the key was only registered: the recipient directory did not hold it.
+	InDirectory bool
+	// KeptFor are the other addresses the key names that keep it registered: it stays in the
+	// recipient directory for them.
+	KeptFor []string
+	// Removed is true when the key left the recipient directory.
+	Removed bool
+}
+
+// RemoveKey unregisters the key fp for addr and removes it from the shared recipient directory and
+// from dir's recipients/ (e is its directory entry, nil when the directory does not hold it),
+// unless another address it names keeps it registered.
+func RemoveKey(ctx context.Context, st KeyStore, dir keys.DataDir, addr, fp string, e *keys.Entry) (Removal, error) {
+	out := Removal{Fingerprint: fp}
+	if err := st.Unregister(ctx, addr, fp); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return out, err
+	}
+	if e == nil {
+		return out, nil
+	}
+	out.Kind, out.InDirectory = e.Kind(), true
+	for _, a := range e.Addresses {
+		if address.Same(a, addr) {
+			continue
+		}
+		regs, err := st.Registrations(ctx, a)
+		if err != nil {
+			return out, err
+		}
+		if slices.ContainsFunc(regs, func(r store.Registration) bool { return r.Fingerprint == fp }) {
+			out.KeptFor = append(out.KeptFor, a)
+		}
+	}
+	if len(out.KeptFor) > 0 {
+		return out, nil
+	}
+	if err := removeRecipient(ctx, st, dir, e.Kind(), fp); err != nil {
+		return out, err
+	}
+	out.Removed = true
+	return out, nil
+}
+
+// removeRecipient removes the key fp from the shared recipient directory and from recipients/,
+// wherever it is; it is an error only when it is in neither.
+func removeRecipient(ctx context.Context, st SharedDirectory, dir keys.DataDir, m keys.Method, fp string) error {
+	shared := st.RemoveRecipientKey(ctx, storeMethod(m), fp)
+	if shared != nil && !errors.Is(shared, store.ErrNotFound) {
+		return shared
+	}
+	file := dir.RemoveRecipient(fp)
+	if file != nil && !errors.Is(file, fs.ErrNotExist) {
+		return file
+	}
+	if shared != nil && file != nil {
+		return file
+	}
+	return nil
+}
+
+// EntryFingerprint is the fingerprint an entry is registered under.
+func EntryFingerprint(e keys.Entry) string {
+	if e.PGPKey != nil {
+		return keys.PGPFingerprint(e.PGPKey)
+	}
+	return keys.CertFingerprint(e.Certificate)
+}
+
+// AddressKeys returns the keys of addr whose fingerprint starts with want (every key when want is
+// empty): those in the directory naming it, with their entry, and those registered for it (a nil
+// entry when the directory does not hold it), in that order.
+func AddressKeys(entries []keys.Entry, regs []store.Registration, addr, want string) (map[string]*keys.Entry, []string) {
+	found := map[string]*keys.Entry{}
+	var order []string
+	add := func(fp string, e *keys.Entry) {
+		if want != "" && !strings.HasPrefix(fp, want) {
+			return
+		}
+		if _, ok := found[fp]; !ok {
+			order = append(order, fp)
+		}
+		if e != nil || found[fp] == nil {
+			found[fp] = e
+		}
+	}
+	for _, e := range entries {
+		if slices.ContainsFunc(e.Addresses, func(a string) bool { return address.Same(a, addr) }) {
+			add(EntryFingerprint(e), &e)
+		}
+	}
+	for _, r := range regs {
+		add(r.Fingerprint, nil)
+	}
+	return found, order
+}
+
+// storeMethod is the store's name of m.
+func storeMethod(m keys.Method) string {
+	if m == keys.MethodPGP {
+		return store.MethodPGP
+	}
+	return store.MethodSMIME
+}
