@@ -86,7 +86,7 @@ func TestCertificateFromCSRIsRegistered(t *testing.T) {
 			contentType string
 			want        ProblemType
 		}{
-			"another address": {csrFor(t, key, "mallory@example.com"), typePKCS10, ProblemWrongAddress},
+			"another address":  {csrFor(t, key, "mallory@example.com"), typePKCS10, ProblemWrongAddress},
 			"an extra address": {csrFor(t, key, "dana@example.com", "mallory@example.com"), typePKCS10, ProblemWrongAddress},
 			"RSA-1024":         {csrFor(t, weak, "dana@example.com"), typePKCS10, ProblemWeakKey},
 			"P-224":            {csrFor(t, p224, "dana@example.com"), typePKCS10, ProblemWeakKey},
