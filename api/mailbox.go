@@ -9,9 +9,6 @@ import (
 	"strings"
 	"time"
 
-	stdmime "mime"
-
-	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/store"
 )
@@ -73,7 +70,7 @@ func (m *mailbox) open(it store.MailboxItem) (msg []byte, subject string, err er
 	if err != nil {
 		return nil, "", fmt.Errorf("mailbox item %s: %w", it.ID, err)
 	}
-	return msg, decodeSubject(mime.HeaderValue(msg, "Subject")), nil
+	return msg, outbound.MailboxSubject(msg), nil
 }
 
 // describeItem is an item as the API shows it.
@@ -181,16 +178,4 @@ func pathItem(c *call) (string, error) {
 		return "", refuse(ProblemNotFound, "the customer has no message with this id")
 	}
 	return id, nil
-}
-
-// wordDecoder decodes RFC 2047 encoded words (UTF-8, ISO-8859-1, US-ASCII).
-var wordDecoder = new(stdmime.WordDecoder)
-
-// decodeSubject decodes RFC 2047 words in a Subject for display; undecodable text stays as it is.
-func decodeSubject(s string) string {
-	d, err := wordDecoder.DecodeHeader(s)
-	if err != nil {
-		return s
-	}
-	return d
 }

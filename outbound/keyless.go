@@ -8,6 +8,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	stdmime "mime"
 	"strings"
 	"time"
 
@@ -199,4 +200,14 @@ func OpenMailbox(key []byte, id string, sealed []byte) ([]byte, error) {
 		return nil, err
 	}
 	return s.Open(id, sealed)
+}
+
+// MailboxSubject is a mailbox message's Subject, RFC 2047 words decoded, for online banking's list.
+func MailboxSubject(msg []byte) string {
+	raw := mime.HeaderValue(msg, "Subject")
+	d, err := new(stdmime.WordDecoder).DecodeHeader(raw)
+	if err != nil {
+		return raw
+	}
+	return d
 }
