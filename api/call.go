@@ -159,7 +159,7 @@ func (s *Server) idempotent(rt route, c *call, key []string) (response, bool) {
 	resp := s.handle(rt, c)
 	// The caller may be gone; what is stored must not depend on it.
 	bg := context.WithoutCancel(ctx)
-	if resp.status < 500 && len(resp.body) <= maxStoredResponse {
+	if resp.status < 500 && len(resp.body) <= maxStoredResponse && !resp.secret {
 		err := s.st.FinishIdempotent(bg, c.token.ID, key[0], resp.status, resp.contentType, resp.body)
 		if err == nil {
 			return resp, false

@@ -190,6 +190,12 @@ func (f *fixture) advance(d time.Duration) {
 // newFixture starts a server on st; opts adjust its configuration before it starts.
 func newFixture(t testing.TB, st Store, adjust ...func(*Config)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, st, nil, adjust...)
+}
+
+// newFixtureWith is newFixture with options for the server (a CA, a mailbox).
+func newFixtureWith(t testing.TB, st Store, opts []Option, adjust ...func(*Config)) *fixture {
+	t.Helper()
 	m := testMaterial(t)
 	dir := keys.DataDir(t.TempDir())
 	if _, err := dir.Import(keys.EncodeCertificates(m.ca.Certificate()), keys.ImportOptions{Root: true}); err != nil {
@@ -208,7 +214,7 @@ func newFixture(t testing.TB, st Store, adjust ...func(*Config)) *fixture {
 	}
 	log, logs := logtest.New()
 	f := &fixture{t: t, st: st, dir: dir, logs: logs, m: m, now: time.Now()}
-	srv, err := New(cfg, st, dir, d, WithLogger(log), WithNode("node-a"), WithClock(f.clock))
+	srv, err := New(cfg, st, dir, d, append([]Option{WithLogger(log), WithNode("node-a"), WithClock(f.clock)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,12 @@ var (
 	ProblemIdempotencyKeyReused  = ProblemType{"idempotency-key-reused", http.StatusUnprocessableEntity, "The Idempotency-Key was used for another request"}
 	ProblemIdempotencyInProgress = ProblemType{"idempotency-in-progress", http.StatusConflict, "A request with this Idempotency-Key is still being processed"}
 	ProblemInternal              = ProblemType{"internal", http.StatusInternalServerError, "Internal error"}
+	ProblemNoCA                  = ProblemType{"no-ca", http.StatusNotImplemented, "This gateway has no customer CA"}
+	ProblemBadCSR                = ProblemType{"bad-csr", http.StatusBadRequest, "The body is not a valid PKCS#10 certificate request"}
+	ProblemWeakKey               = ProblemType{"weak-key", http.StatusUnprocessableEntity, "The request's key is not acceptable (RSA of at least 2048 bits, P-256 or P-384)"}
+	ProblemBadSerial             = ProblemType{"bad-serial", http.StatusBadRequest, "The serial must be 1 to 40 hex digits"}
+	ProblemBadReason             = ProblemType{"bad-reason", http.StatusBadRequest, "The revocation reason is not one this call takes"}
+	ProblemRevoked               = ProblemType{"revoked", http.StatusConflict, "The certificate is revoked already"}
 )
 
 // ProblemTypes lists every problem type the API answers with.
@@ -46,7 +52,8 @@ func ProblemTypes() []ProblemType {
 	return []ProblemType{ProblemUnauthorized, ProblemForbidden, ProblemNotFound, ProblemMethodNotAllowed,
 		ProblemBodyTooLarge, ProblemBadJSON, ProblemBadAddress, ProblemBadFingerprint, ProblemBadIdempotencyKey,
 		ProblemUnsupportedMediaType, ProblemBadKey, ProblemPrivateKey, ProblemWrongAddress,
-		ProblemIdempotencyKeyReused, ProblemIdempotencyInProgress, ProblemInternal}
+		ProblemIdempotencyKeyReused, ProblemIdempotencyInProgress, ProblemInternal,
+		ProblemNoCA, ProblemBadCSR, ProblemWeakKey, ProblemBadSerial, ProblemBadReason, ProblemRevoked}
 }
 
 // Problem is an RFC 9457 problem document.

@@ -38,6 +38,17 @@ func routeTable() []route {
 			Statuses: statuses([]int{http.StatusOK, http.StatusBadRequest}, tokenStatuses), handle: (*Server).getKeys},
 		{Method: http.MethodDelete, Pattern: "/v1/customers/{address}/keys/{fingerprint}", Scope: ScopeCustomers,
 			Statuses: statuses([]int{http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).deleteKey},
+		{Method: http.MethodPost, Pattern: "/v1/customers/{address}/certificates", Scope: ScopeCustomers, Body: true,
+			Statuses: statuses([]int{http.StatusCreated, http.StatusNotImplemented}, tokenStatuses, bodyStatuses), handle: (*Server).postCertificate},
+		{Method: http.MethodDelete, Pattern: "/v1/customers/{address}/certificates/{serial}", Scope: ScopeCustomers,
+			Statuses: statuses([]int{http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusNotImplemented}, tokenStatuses), handle: (*Server).deleteCertificate},
+		{Method: http.MethodGet, Pattern: "/v1/crl", Statuses: []int{http.StatusOK, http.StatusInternalServerError, http.StatusNotImplemented}, handle: (*Server).getCRL},
+		{Method: http.MethodGet, Pattern: "/v1/customers/{address}/mailbox", Scope: ScopeMailbox,
+			Statuses: statuses([]int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).getMailbox},
+		{Method: http.MethodGet, Pattern: "/v1/customers/{address}/mailbox/{id}", Scope: ScopeMailbox,
+			Statuses: statuses([]int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).getMailboxItem},
+		{Method: http.MethodPost, Pattern: "/v1/customers/{address}/mailbox/{id}/read", Scope: ScopeMailbox,
+			Statuses: statuses([]int{http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).postMailboxRead},
 	}
 }
 
@@ -82,6 +93,9 @@ type response struct {
 	contentType string
 	body        []byte
 	allow       string // the Allow header of a 405
+	// secret: the answer holds what is shown once (a PKCS#12 and its password), so it is not kept
+	// for an Idempotency-Key replay: a retry runs again.
+	secret bool
 }
 
 // call is one request as the handlers see it.

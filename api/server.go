@@ -34,16 +34,19 @@ const (
 
 // Server is the bank's API listener.
 type Server struct {
-	cfg    Config
-	st     Store
-	dir    keys.DataDir
-	cur    atomic.Pointer[keys.Directory]
-	reload func(ctx context.Context) error
-	log    *slog.Logger
-	node   string
-	now    func() time.Time
-	tls    *tls.Config
-	mux    *http.ServeMux
+	cfg     Config
+	st      Store
+	dir     keys.DataDir
+	cur     atomic.Pointer[keys.Directory]
+	reload  func(ctx context.Context) error
+	log     *slog.Logger
+	node    string
+	now     func() time.Time
+	tls     *tls.Config
+	mux     *http.ServeMux
+	ca      Issuer   // nil: no customer CA (WithCA)
+	mailbox *mailbox // nil: no secure mailbox (WithMailbox)
+	crl     crlCache
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -126,7 +129,10 @@ func serverTLS(c TLSConfig) (*tls.Config, error) {
 }
 
 // SetDirectory replaces the recipient directory (keys.DirectoryUser: the watcher calls it).
-func (s *Server) SetDirectory(d *keys.Directory) { s.cur.Store(d) }
+func (s *Server) SetDirectory(d *keys.Directory) {
+	s.cur.Store(d)
+	s.crl.invalidate() // a revocation on any node changes the directory
+}
 
 // loadDirectory reads the recipient directory again: the data directory's files and the store's.
 func (s *Server) loadDirectory(ctx context.Context) error {

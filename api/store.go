@@ -74,6 +74,8 @@ type Store interface {
 	IdempotencyStore
 	AuditLog
 	KeyStore
+	// IssuedCert returns a certificate the customer CA issued; store.ErrNotFound when none.
+	IssuedCert(ctx context.Context, serial string) (store.IssuedCert, error)
 }
 
 var (

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base32"
 	"errors"
 	"fmt"
+	stdmime "mime"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
+	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/store"
 	"github.com/sealpost/sealpost/templates"
 )
@@ -154,4 +157,57 @@ func noticeID(from string) (string, error) {
 		return "", err
 	}
 	return "<notice." + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])) + "@" + address.Domain(from) + ">", nil
+}
+
+// MailboxVerification is what a message from the secure mailbox verifies to, for online banking
+// to show beside it: who signed it, whether the signature holds, and the timestamp's time.
+type MailboxVerification struct {
+	Signer         string    `json:"signer"`          // the signing certificate's address (or subject)
+	SignatureValid bool      `json:"signature_valid"` // the signature verifies and chains to the bank's roots
+	Timestamp      time.Time `json:"timestamp"`       // the RFC 3161 token's time; zero without a valid one
+	Problem        string    `json:"problem,omitempty"`
+}
+
+// VerifyMailboxMessage checks a message the secure mailbox holds (Open it first) as a customer's
+// client would: the bank's signature against roots, its timestamp against tsaRoots.
+func VerifyMailboxMessage(msg []byte, roots, tsaRoots *x509.CertPool) MailboxVerification {
+	in, err := smime.Inspect(msg, smime.InboundOptions{Roots: roots, TSARoots: tsaRoots})
+	if err != nil {
+		return MailboxVerification{Problem: err.Error()}
+	}
+	var v MailboxVerification
+	if in.Signer != nil {
+		v.Signer = in.Signer.Subject.String()
+		if len(in.Signer.EmailAddresses) > 0 {
+			v.Signer = in.Signer.EmailAddresses[0]
+		}
+	}
+	if in.Timestamp != nil && in.TimestampErr == nil {
+		v.Timestamp = in.SignedAt.UTC()
+	}
+	if err := in.Err(); err != nil {
+		v.Problem = err.Error()
+		return v
+	}
+	v.SignatureValid = in.Signed
+	return v
+}
+
+// OpenMailbox opens what the secure mailbox holds under id with key (keys.DataDir.MailboxKey).
+func OpenMailbox(key []byte, id string, sealed []byte) ([]byte, error) {
+	s, err := keys.NewSealer(key, MailboxMagic)
+	if err != nil {
+		return nil, err
+	}
+	return s.Open(id, sealed)
+}
+
+// MailboxSubject is a mailbox message's Subject, RFC 2047 words decoded, for online banking's list.
+func MailboxSubject(msg []byte) string {
+	raw := mime.HeaderValue(msg, "Subject")
+	d, err := new(stdmime.WordDecoder).DecodeHeader(raw)
+	if err != nil {
+		return raw
+	}
+	return d
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/outbound"
@@ -25,6 +26,8 @@ type backend interface {
 	changeFeed
 	outbound.Mailbox
 	mailboxKeeper
+	api.MailboxStore
+	ca.Store
 	io.Closer
 }
 

@@ -12,6 +12,7 @@ import (
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
+	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/keys"
@@ -94,5 +95,27 @@ func TestServeKeylessNotify(t *testing.T) {
 	}
 	if bytes.Contains(db, []byte("9 876,54")) || strings.Contains(string(db), "4711") {
 		t.Fatal("the store's file holds the statement in clear")
+	}
+
+	// Online banking fetches it through the API: the statement as signed, which verifies.
+	secret := testAPIToken(t, inst, api.ScopeMailbox)
+	var list api.MailboxList
+	if code := apiCall(t, inst, "GET", "/v1/customers/bob@example.net/mailbox", secret, "", nil, &list); code != 200 || len(list.Messages) != 1 ||
+		list.Messages[0].Subject != "Statement for Bob Example" || list.Messages[0].State != "waiting" {
+		t.Fatalf("mailbox list: %d %+v", code, list)
+	}
+	var got api.MailboxFetch
+	if code := apiCall(t, inst, "GET", "/v1/customers/bob@example.net/mailbox/"+list.Messages[0].ID, secret, "", nil, &got); code != 200 {
+		t.Fatalf("mailbox fetch: %d", code)
+	}
+	if !got.Verification.SignatureValid || got.Verification.Signer != "statements@bank.example" || got.Verification.Timestamp.IsZero() {
+		t.Fatalf("verification of the fetched statement: %+v", got.Verification)
+	}
+	os.WriteFile(eml, got.Message, 0o600)
+	if text := interop.Run(t, nil, "openssl", "cms", "-verify", "-in", eml, "-purpose", "smimesign", "-CAfile", caFile); !bytes.Contains(text, []byte("9 876,54")) {
+		t.Fatalf("the fetched statement verified by openssl:\n%s", text)
+	}
+	if code := apiCall(t, inst, "POST", "/v1/customers/bob@example.net/mailbox/"+list.Messages[0].ID+"/read", secret, "", nil, nil); code != 204 {
+		t.Fatalf("mark read: %d", code)
 	}
 }

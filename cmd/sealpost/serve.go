@@ -17,6 +17,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/inbound"
@@ -483,8 +484,12 @@ func (a *assembly) startAPI() (*api.Server, error) {
 	if !a.cfg.API.Enabled {
 		return nil, nil
 	}
-	srv, err := api.New(a.cfg.API, a.data.store, a.data.dir, a.data.directory, api.WithLogger(a.log),
-		api.WithDirectoryReload(func(context.Context) error { return nil }))
+	opts := []api.Option{api.WithLogger(a.log), api.WithDirectoryReload(func(context.Context) error { return nil })}
+	more, err := a.apiServices()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(a.cfg.API, a.data.store, a.data.dir, a.data.directory, append(opts, more...)...)
 	if err != nil {
 		return nil, config.Prefix("api", err)
 	}
@@ -493,6 +498,64 @@ func (a *assembly) startAPI() (*api.Server, error) {
 	}
 	a.onFailure(func() { srv.Close() })
 	return srv, nil
+}
+
+// apiServices are the API's optional services: the customer CA when the data directory (or the
+// HSM) has its identity, and the secure mailbox when a class notifies keyless customers.
+func (a *assembly) apiServices() ([]api.Option, error) {
+	var opts []api.Option
+	if _, err := os.Stat(filepath.Join(a.cfg.Data, "customer-ca.pem")); err == nil || a.cfg.HSM.CustomerCA != nil {
+		id, closer, err := loadRole(a.data.dir, a.cfg.HSM, keys.RoleCustomerCA)
+		if err != nil {
+			return nil, fmt.Errorf("customer CA: %w", err)
+		}
+		a.data.adopt(closer)
+		authority, err := ca.New(a.cfg.CA, id, a.data.store)
+		if err != nil {
+			return nil, fmt.Errorf("customer CA: %w", err)
+		}
+		opts = append(opts, api.WithCA(authority))
+	}
+	if notifies(a.cfg.Gateway) {
+		key, err := a.data.dir.MailboxKey()
+		if err != nil {
+			return nil, fmt.Errorf("secure mailbox key: %w", err)
+		}
+		roots, err := bankRoots(a.data.dir)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, api.WithMailbox(a.data.store, key, roots, roots))
+	}
+	return opts, nil
+}
+
+// bankRoots are what the bank's own signatures and timestamps are checked against when online
+// banking fetches a message from the secure mailbox: the trusted roots, and the chains of the
+// bank's signer and TSA.
+func bankRoots(dir keys.DataDir) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	roots, err := dir.Roots()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
+	for _, role := range []string{"signer", "tsa"} {
+		chain, err := dir.ChainPEM(role)
+		if err != nil {
+			continue // in the HSM, or an external TSA: the roots above
+		}
+		certs, err := keys.ParseCertificates(chain)
+		if err != nil {
+			return nil, fmt.Errorf("%s chain: %w", role, err)
+		}
+		if n := len(certs); n > 0 {
+			pool.AddCert(certs[n-1])
+		}
+	}
+	return pool, nil
 }
 
 // start runs the workers and the listeners until Close: the spools, the directory watcher and
