@@ -179,6 +179,11 @@ func TestCertificateRevocation(t *testing.T) {
 			t.Fatal("the CRL served after the revocation is the one from before")
 		}
 		f.do("DELETE", "/v1/customers/finn@example.com/certificates/"+out.Serial, secret, nil).problem(t, ProblemRevoked)
+		// A revoked certificate is never registered again, however it arrives.
+		f.do("PUT", "/v1/customers/finn@example.com/keys", secret, []byte(out.Certificate+out.Chain), "Content-Type", typePEM).problem(t, ProblemRevoked)
+		if regs, _ := f.stored("finn@example.com"); len(regs) != 0 {
+			t.Fatalf("the revoked certificate was registered again: %+v", regs)
+		}
 	})
 	f := newFixture(t, backends[0].open(t))
 	secret, _ := f.token(ScopeCustomers)

@@ -96,3 +96,14 @@ func loopbackHost(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// CheckFiles loads the TLS certificate, key and client CA the configuration names, as the server
+// will at start, so that `serve -check` finds a bad file before a start does; errors name the key
+// under api.
+func (c Config) CheckFiles() error {
+	if !c.Enabled || !c.TLS.enabled() {
+		return nil
+	}
+	_, err := serverTLS(c.TLS)
+	return err
+}

@@ -85,6 +85,9 @@ func (s *Server) putKey(c *call) (response, error) {
 	}
 	ctx := c.r.Context()
 	merged, err := StoreImported(ctx, s.st, imp)
+	if errors.Is(err, ErrRevokedCertificate) {
+		return response{}, refuse(ProblemRevoked, "the bank's customer CA revoked this certificate")
+	}
 	if err != nil {
 		return response{}, fmt.Errorf("store key: %w", err)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
@@ -17,10 +18,46 @@ import (
 // API's key routes do, so a key registered either way passes the same checks and lands in the
 // same place.
 
+// ErrRevokedCertificate: the certificate is one the bank's customer CA issued and revoked; it is
+// never registered again, however it arrives.
+var ErrRevokedCertificate = errors.New("the bank's customer CA revoked this certificate")
+
+// issuedCerts is the customer CA's record of what it issued (the store implements it).
+type issuedCerts interface {
+	IssuedCert(ctx context.Context, serial string) (store.IssuedCert, error)
+}
+
+// refuseRevoked returns ErrRevokedCertificate when a customer's certificate in imp is one the
+// customer CA issued and revoked.
+func refuseRevoked(ctx context.Context, st issuedCerts, imp keys.Imported) error {
+	for _, c := range imp.Certificates {
+		if c.IsCA {
+			continue
+		}
+		ic, err := st.IssuedCert(ctx, strings.ToUpper(c.SerialNumber.Text(16)))
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ic.Fingerprint == keys.CertFingerprint(c) && !ic.Revoked.IsZero() {
+			return fmt.Errorf("%w (serial %s)", ErrRevokedCertificate, ic.Serial)
+		}
+	}
+	return nil
+}
+
 // StoreImported stores imp's certificates (recipients' and intermediates) and OpenPGP keys in the
 // shared recipient directory, where every node finds them; an OpenPGP key is merged with the copy
-// stored there. It returns imp with the merged keys.
+// stored there. It returns imp with the merged keys. A certificate the customer CA revoked is
+// refused (ErrRevokedCertificate) when st keeps the CA's records, as both stores do.
 func StoreImported(ctx context.Context, st SharedDirectory, imp keys.Imported) (keys.Imported, error) {
+	if ic, ok := st.(issuedCerts); ok {
+		if err := refuseRevoked(ctx, ic, imp); err != nil {
+			return keys.Imported{}, err
+		}
+	}
 	stored, merged, err := keys.StoredForm(imp, func(fp string) ([]byte, error) {
 		k, err := st.RecipientKey(ctx, store.MethodPGP, fp)
 		if errors.Is(err, store.ErrNotFound) {

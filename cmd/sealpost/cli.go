@@ -73,7 +73,7 @@ func commandTable() []command {
 				"ROLE CERT installs the certificate the CA issued; with hsm.ROLE in the configuration the key is made\n" +
 				"inside the HSM instead and never leaves it. The request (PEM) goes to stdout.",
 			run: keysCSR},
-		{name: "keys export", synopsis: "-data DIR ca|signer|support|tsa|pgp",
+		{name: "keys export", synopsis: "-data DIR ca|signer|support|tsa|customer-ca|pgp",
 			summary: "print one of the bank's public identities",
 			detail: "ca       the development CA certificate (what customers' clients must trust in development)\n" +
 				"signer   the chain that signs outbound mail\n" +

@@ -148,6 +148,9 @@ func preflightFiles(cfg Config) []error {
 			}
 		}
 	}
+	if err := cfg.API.CheckFiles(); err != nil {
+		problems = append(problems, config.Prefix("api", err))
+	}
 	if len(cfg.DKIM.Keys) > 0 {
 		if _, err := dkim.New(cfg.DKIM.Keys); err != nil {
 			problems = append(problems, fmt.Errorf("dkim: %w", err))

@@ -53,7 +53,11 @@ func writeConfig(t *testing.T, cfg map[string]any) string {
 	t.Helper()
 	cfg["smtp"] = map[string]any{"addr": "127.0.0.1:0"}
 	cfg["ops"] = map[string]any{"enabled": true, "addr": "127.0.0.1:0"}
-	cfg["api"] = map[string]any{"addr": "127.0.0.1:0"}
+	if a, ok := cfg["api"].(map[string]any); ok {
+		a["addr"] = "127.0.0.1:0"
+	} else {
+		cfg["api"] = map[string]any{"addr": "127.0.0.1:0"}
+	}
 	if in, ok := cfg["inbound"].(map[string]any); ok {
 		in["listener"] = map[string]any{"addr": "127.0.0.1:0"}
 	} else {
@@ -370,5 +374,19 @@ func TestLogFormatJSON(t *testing.T) {
 	}
 	if len(lines) < 2 {
 		t.Fatalf("only %d log lines", len(lines))
+	}
+}
+
+// TestServeCheckFindsABadAPICertificate: serve -check loads the API's TLS certificate and key as
+// the start would, and names api.tls when they do not load.
+func TestServeCheckFindsABadAPICertificate(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "api.pem")
+	os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o600)
+	file := writeConfig(t, map[string]any{"identities": "development", "data": filepath.Join(dir, "data"),
+		"api": map[string]any{"tls": map[string]any{"cert_file": bad, "key_file": bad}}})
+	code, stdout, stderr := runCLI(t, "", "serve", "-check", "-config", file)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "api.tls") {
+		t.Fatalf("serve -check with a bad API certificate: code %d, stdout %q\n%s", code, stdout, stderr)
 	}
 }

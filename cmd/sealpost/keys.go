@@ -119,7 +119,7 @@ func keysImport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 }
 
 // exportable are the names keys export takes.
-var exportable = []string{"ca", "signer", "support", "tsa", "pgp"}
+var exportable = []string{"ca", "signer", "support", "tsa", "customer-ca", "pgp"}
 
 func keysExport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("keys export", stdout)
