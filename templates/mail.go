@@ -73,7 +73,8 @@ func subjectField(subject string) mime.Field {
 	f.WriteString("Subject:")
 	line := len("Subject:")
 	for _, w := range words {
-		if line+1+len(w) > 78 && line > len(" ") {
+		// never fold where the line would hold only whitespace
+		if line+1+len(w) > 78 && line > 1 {
 			f.WriteString("\r\n")
 			line = 0
 		}

@@ -201,3 +201,17 @@ func write(t *testing.T, dir, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestSubjectFolds(t *testing.T) {
+	for _, subject := range []string{strings.Repeat("word ", 40), strings.Repeat("Wörter ", 30), "short", " two  spaces "} {
+		f := subjectField(subject)
+		for _, line := range strings.Split(strings.TrimSuffix(string(f.Raw), "\r\n"), "\r\n") {
+			if len(line) > 78 || strings.TrimSpace(line) == "" {
+				t.Errorf("%q: line %q", subject, line)
+			}
+		}
+		if got := mime.HeaderValue(append(f.Raw, "\r\n"...), "Subject"); strings.TrimSpace(got) != strings.TrimSpace(subject) {
+			t.Errorf("%q unfolds to %q", subject, got)
+		}
+	}
+}
