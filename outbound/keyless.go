@@ -52,6 +52,10 @@ func WithMailbox(m Mailbox, key []byte) Option {
 	}
 }
 
+// WithTemplates renders the messages sealpost writes (the keyless notice) from set, the bank's
+// overrides under DATA/templates with the embedded defaults (default: templates.Default()).
+func WithTemplates(set *templates.Set) Option { return func(g *Pipeline) { g.templates = set } }
+
 // mailboxID names a keyless recipient's copy of a message: the same message to the same customer
 // from the same sender has the same ID, so a client retrying after a failure (no 250) does not put
 // it in the mailbox twice.
@@ -127,7 +131,7 @@ func (s *session) store(ctx context.Context, addr, class string, policy Policy, 
 // notice renders, builds and signs the notice to addr: the bank, online banking, addr, nothing else.
 func (s *session) notice(ctx context.Context, from, addr string, now time.Time) (output, error) {
 	n := s.g.cfg.Notice
-	r, err := templates.Notice{Bank: n.Bank, URL: n.URL, To: addr, Locale: n.Locale}.Render()
+	r, err := s.g.templates.Render(templates.Notice{Bank: n.Bank, URL: n.URL, To: addr, Locale: n.Locale})
 	if err != nil {
 		return output{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/store"
+	"github.com/sealpost/sealpost/templates"
 )
 
 // Pipeline is the outbound pipeline; it implements gateway.Handler.
@@ -29,6 +30,7 @@ type Pipeline struct {
 	spool     queue.Writer
 	store     Store
 	mailbox   *mailbox // nil: keyless recipients are refused whatever the policy
+	templates *templates.Set
 	obs       Observer
 	log       *slog.Logger
 	now       func() time.Time
@@ -72,6 +74,9 @@ func New(cfg Config, directory *keys.Directory, sm *smime.Protector, spool queue
 	}
 	if g.log == nil {
 		g.log = slog.Default()
+	}
+	if g.templates == nil {
+		g.templates = templates.Default()
 	}
 	if g.obs == nil {
 		g.obs = nopObserver{}

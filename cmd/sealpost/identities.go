@@ -148,6 +148,9 @@ func preflightFiles(cfg Config) []error {
 			}
 		}
 	}
+	if _, err := loadTemplates(cfg.Data); err != nil {
+		problems = append(problems, err)
+	}
 	if err := cfg.API.CheckFiles(); err != nil {
 		problems = append(problems, config.Prefix("api", err))
 	}

@@ -390,3 +390,27 @@ func TestServeCheckFindsABadAPICertificate(t *testing.T) {
 		t.Fatalf("serve -check with a bad API certificate: code %d, stdout %q\n%s", code, stdout, stderr)
 	}
 }
+
+// TestServeRefusesABrokenTemplateOverride: a template under DATA/templates that does not parse
+// (or names no template) stops serve -check and serve, naming the file.
+func TestServeRefusesABrokenTemplateOverride(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(data, "templates"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(data, "templates", "notice.en.txt")
+	os.WriteFile(broken, []byte(`{{define "subject"}}Hello {{.Bank{{end}}`), 0o600)
+	file := writeConfig(t, map[string]any{"identities": "development", "data": data})
+	for _, args := range [][]string{{"serve", "-check", "-config", file}, {"serve", "-config", file}} {
+		code, _, stderr := runCLI(t, "", args...)
+		if code != 1 || !strings.Contains(stderr, broken) {
+			t.Fatalf("%v with a broken template: code %d\n%s", args, code, stderr)
+		}
+	}
+	os.Remove(broken)
+	typo := filepath.Join(data, "templates", "notcie.en.txt")
+	os.WriteFile(typo, []byte("x"), 0o600)
+	if code, _, stderr := runCLI(t, "", "serve", "-check", "-config", file); code != 1 || !strings.Contains(stderr, typo) {
+		t.Fatalf("serve -check with a misnamed template: code %d\n%s", code, stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/sealpost/sealpost/smime"
 	"github.com/sealpost/sealpost/smtpd"
 	"github.com/sealpost/sealpost/store"
+	"github.com/sealpost/sealpost/templates"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -387,7 +389,12 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 		}
 		out = dkim.Spool{Next: spool, Signer: dk}
 	}
-	opts := []outbound.Option{outbound.WithPGP(pp), outbound.WithStore(a.data.store), outbound.WithObserver(a.m), outbound.WithLogger(a.log)}
+	set, err := loadTemplates(cfg.Data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts := []outbound.Option{outbound.WithPGP(pp), outbound.WithStore(a.data.store), outbound.WithObserver(a.m), outbound.WithLogger(a.log),
+		outbound.WithTemplates(set)}
 	if notifies(cfg.Gateway) {
 		key, err := a.data.dir.MailboxKey()
 		if err != nil {
@@ -576,6 +583,17 @@ func (i *instance) start(ctx context.Context) {
 	if i.mailbox {
 		go i.expireMailbox(wctx)
 	}
+}
+
+// loadTemplates reads the bank's template overrides under DATA/templates (none: the embedded
+// ones), every template parsed and rendered once with sample data: one that fails stops serve,
+// naming its file.
+func loadTemplates(data string) (*templates.Set, error) {
+	dir := filepath.Join(data, "templates")
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return templates.Default(), nil
+	}
+	return templates.Load(dir)
 }
 
 // mailboxExpiryInterval is how often serve removes expired messages from the secure mailbox.
