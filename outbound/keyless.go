@@ -135,7 +135,7 @@ func (s *session) notice(ctx context.Context, from, addr string, now time.Time) 
 	if err != nil {
 		return output{}, err
 	}
-	id, err := noticeID(from)
+	id, err := newMessageID("notice", from)
 	if err != nil {
 		return output{}, err
 	}
@@ -154,13 +154,13 @@ func (s *session) notice(ctx context.Context, from, addr string, now time.Time) 
 	return output{method: "notice", to: []string{addr}, data: signed}, nil
 }
 
-// noticeID is a fresh Message-ID at the sender's domain.
-func noticeID(from string) (string, error) {
+// newMessageID is a fresh Message-ID at the sender's domain, its local part starting with kind.
+func newMessageID(kind, from string) (string, error) {
 	var b [15]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
-	return "<notice." + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])) + "@" + address.Domain(from) + ">", nil
+	return "<" + kind + "." + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])) + "@" + address.Domain(from) + ">", nil
 }
 
 // MailboxVerification is what a message from the secure mailbox verifies to, for online banking
