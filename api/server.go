@@ -47,6 +47,8 @@ type Server struct {
 	ca      Issuer   // nil: no customer CA (WithCA)
 	mailbox *mailbox // nil: no secure mailbox (WithMailbox)
 	crl     crlCache
+	otp     OTPService // nil: no codes (WithOTP)
+	otpMail OTPMailer
 
 	mu     sync.Mutex
 	srv    *http.Server
