@@ -58,6 +58,9 @@ type contract interface {
 	MarkMailboxRead(ctx context.Context, address, id string, at time.Time) error
 	ExpireMailbox(ctx context.Context, now time.Time) (int, error)
 	MailboxCounts(ctx context.Context) (waiting, read int, err error)
+	PutOTP(ctx context.Context, o OTP, limit int, since time.Time) (retryFrom time.Time, err error)
+	UpdateOTP(ctx context.Context, id string, f func(o *OTP) (changed bool, err error)) (OTP, error)
+	ExpireOTPs(ctx context.Context, before time.Time) (int, error)
 
 	Close() error
 }

@@ -32,8 +32,10 @@ import (
 // customer CA and the secure mailbox: {"api_token":…} (the token's hash,
 // never a secret), {"issued_cert":…}, {"crl_number":N}, {"audit":…} and
 // {"mailbox":…}, whose sealed data follows the held bytes in
-// {"mailbox_data":…} lines cut as held_blob's are. Idempotent calls are
-// transient and not exported.
+// {"mailbox_data":…} lines cut as held_blob's are. Idempotent calls and
+// the state of one-time passcodes and call verifications (otp_codes,
+// otp_rate) are transient and not exported: a code lives minutes, and a
+// restored store must not revive one.
 const ExportVersion = 1
 
 // ErrBadExport means an export file is not one Import accepts (wrong
@@ -66,7 +68,8 @@ type Snapshot struct {
 	// APITokens (their hashes: the store never has a secret), IssuedCerts,
 	// Audit and MailboxItems (their Data sealed, as stored) are in the order
 	// the store lists them; CRLNumber is the last CRL number handed out, 0
-	// before the first. Idempotent calls are transient and not exported.
+	// before the first. Idempotent calls and OTP state are transient and not
+	// exported.
 	APITokens    []APIToken
 	IssuedCerts  []IssuedCert
 	CRLNumber    int64

@@ -18,6 +18,7 @@ var pgMigrations = []string{
 	pgSchemaV2HeldBlobs,
 	pgSchemaV3,
 	pgSchemaV4,
+	pgSchemaV5,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.
