@@ -91,7 +91,9 @@ func TestConfigValidate(t *testing.T) {
 		{`purposes.call`, func(c *otp.Config) { c.Purposes["call"] = c.Purposes["login"] }},
 		{`purposes.login.digits`, func(c *otp.Config) { setPurpose(c, "login", func(p *otp.Purpose) { p.Digits = 5 }) }},
 		{`purposes.login.digits`, func(c *otp.Config) { setPurpose(c, "login", func(p *otp.Purpose) { p.Digits = 11 }) }},
-		{`purposes.login.ttl`, func(c *otp.Config) { setPurpose(c, "login", func(p *otp.Purpose) { p.TTL = config.Duration(time.Second) }) }},
+		{`purposes.login.ttl`, func(c *otp.Config) {
+			setPurpose(c, "login", func(p *otp.Purpose) { p.TTL = config.Duration(time.Second) })
+		}},
 		{`purposes.login.ttl`, func(c *otp.Config) {
 			setPurpose(c, "login", func(p *otp.Purpose) { p.TTL = config.Duration(20 * time.Minute) })
 		}},
