@@ -20,6 +20,8 @@ type OTPService interface {
 	Verify(ctx context.Context, id, code string, tx *otp.Transaction, tokenID string) (otp.Result, error)
 	NewCall(ctx context.Context, address, agent, tokenID string) (otp.Call, error)
 	CheckCustomerCode(ctx context.Context, id, code, tokenID string) (otp.CallResult, error)
+	// Expire removes codes past their expiry (the server runs it with the idempotent calls').
+	Expire(ctx context.Context) (int, error)
 }
 
 // OTPMailer sends the codes' mail through the outbound pipeline (outbound.Pipeline implements it).
