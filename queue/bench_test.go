@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
+	"log/slog"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,4 +107,106 @@ func BenchmarkSpoolToMaildir(b *testing.B) {
 		}
 	}
 	waitFor(b, "spool drained", func() bool { l, _ := s.List(); return len(l) == 0 })
+}
+
+// Load of BenchmarkOTPUnderStatementLoad: statements queued ahead, each of which the relay takes
+// benchStatementDelay to accept, so the default workers stay saturated while the OTPs go.
+const (
+	benchStatements     = 5000
+	benchStatementDelay = 5 * time.Millisecond
+	benchOTPs           = 100 // per phase and iteration
+)
+
+// slowStatementHop is a relay that is slow for statements and quick for everything else, and
+// says when each OTP was accepted.
+type slowStatementHop struct {
+	inFlight, accepted atomic.Int32 // statements
+	otp                chan time.Time
+}
+
+func (h *slowStatementHop) Deliver(_ context.Context, from string, to []string, _ []byte) []error {
+	if from == statementSender {
+		h.inFlight.Add(1)
+		time.Sleep(benchStatementDelay)
+		h.inFlight.Add(-1)
+		h.accepted.Add(int32(len(to)))
+	} else {
+		h.otp <- time.Now()
+	}
+	return make([]error, len(to))
+}
+
+// BenchmarkOTPUnderStatementLoad measures an OTP's latency from Put to acceptance by the next hop,
+// one OTP at a time, on an idle spool and then with benchStatements statements due and the default
+// workers busy with them, in the same run. It reports p50 and p99 of both and the ratio of the
+// p99s (1 would be: the statements cost an OTP nothing); it asserts no time.
+func BenchmarkOTPUnderStatementLoad(b *testing.B) {
+	var idle, loaded []time.Duration
+	var left int
+	for b.Loop() { // ns/op: both phases, the load's setup included
+		idle = append(idle, otpLatencies(b, 0, &left)...)
+		loaded = append(loaded, otpLatencies(b, benchStatements, &left)...)
+	}
+	pct := func(d []time.Duration, p float64) float64 {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return float64(s[min(len(s)-1, int(p*float64(len(s))))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(idle, 0.50), "idle-p50-ms")
+	b.ReportMetric(pct(idle, 0.99), "idle-p99-ms")
+	b.ReportMetric(pct(loaded, 0.50), "load-p50-ms")
+	b.ReportMetric(pct(loaded, 0.99), "load-p99-ms")
+	b.ReportMetric(pct(loaded, 0.99)/pct(idle, 0.99), "load/idle-p99")
+	b.ReportMetric(float64(left), "statements-left")
+}
+
+// otpLatencies opens a spool with the default configuration and statements statements queued and
+// due, waits until they occupy every default worker, and returns the latencies of benchOTPs OTPs
+// put one after the other. left is how many statements were still queued after the last OTP, the
+// proof that the load lasted.
+func otpLatencies(b *testing.B, statements int, left *int) []time.Duration {
+	dir := b.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	if statements > 0 {
+		// Queued without fsyncs, which the load need not pay for; the spool that delivers them
+		// reads them again at Open, as after a restart.
+		fill, err := Open(cfg, &recordingHop{}, WithLogger(quiet), withFileOps(noSyncOps{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		putMany(b, &testSpool{Spool: fill}, statements, statementMessage())
+		if err := fill.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	hop := &slowStatementHop{otp: make(chan time.Time, 1)}
+	s, err := Open(cfg, hop, WithLogger(quiet))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	if statements > 0 {
+		waitFor(b, "the default workers busy", func() bool { return int(hop.inFlight.Load()) == cfg.Workers })
+	}
+	lat := make([]time.Duration, 0, benchOTPs)
+	for range benchOTPs {
+		t0 := time.Now()
+		if _, err := s.Put(ctx, otpMessage()); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, (<-hop.otp).Sub(t0))
+	}
+	if statements > 0 {
+		*left, _ = s.Stats()
+		if *left == 0 {
+			b.Fatalf("the %d statements were all delivered before the OTPs were; the load did not last", statements)
+		}
+	}
+	cancel()
+	return lat
 }

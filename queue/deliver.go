@@ -110,15 +110,15 @@ var errExpiredUnattempted = &DeliveryError{
 	Message:   "message expired before it could be delivered",
 }
 
-// scan hands due entries to the workers, in order of due time, until ctx is
+// scan hands l's due entries to l's workers, in order of due time, until ctx is
 // done. It looks every ScanInterval, and at once when woken by Put, Retry
-// or Flush.
-func (s *Spool) scan(ctx context.Context, jobs chan<- *entry) {
+// or Flush of one of l's entries.
+func (s *Spool) scan(ctx context.Context, l *lane, jobs chan<- *entry) {
 	defer s.wg.Done()
 	t := time.NewTicker(time.Duration(s.cfg.ScanInterval))
 	defer t.Stop()
 	for {
-		for _, e := range s.dueEntries() {
+		for _, e := range s.dueEntries(l) {
 			if !s.claim(e) {
 				continue
 			}
@@ -135,17 +135,17 @@ func (s *Spool) scan(ctx context.Context, jobs chan<- *entry) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-s.kick:
+		case <-l.kick:
 		}
 	}
 }
 
-func (s *Spool) dueEntries() []*entry {
+func (s *Spool) dueEntries(l *lane) []*entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	var due []*entry
-	for _, e := range s.entries {
+	for _, e := range l.entries {
 		if !e.busy && !e.deleted && !e.state.Next.After(now) {
 			due = append(due, e)
 		}
@@ -206,7 +206,7 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 
 	stillPending, unreported := s.outstanding(meta, st)
 	if stillPending {
-		delay := backoff(now.Sub(meta.Created), time.Duration(s.cfg.MinBackoff), time.Duration(s.cfg.MaxBackoff), rand.Float64())
+		delay := backoff(now.Sub(meta.Created), e.lane.minBackoff, e.lane.maxBackoff, rand.Float64())
 		st.Next = now.Add(delay)
 		if st.Next.After(meta.Expires) {
 			st.Next = meta.Expires
@@ -320,7 +320,7 @@ func (s *Spool) record(e *entry, st *entryState, data []byte, now time.Time, pen
 		if err := s.queueDSN(e.meta, st, unreported, data, now); err != nil {
 			s.log.Error("queue: could not queue DSN", "id", e.meta.ID, "class", e.meta.Class, "err", err)
 			if !pending {
-				st.Next = now.Add(time.Duration(s.cfg.MinBackoff))
+				st.Next = now.Add(e.lane.minBackoff)
 			}
 		} else {
 			for _, i := range unreported {
@@ -383,7 +383,7 @@ func (s *Spool) release(e *entry) {
 	e.busy = false
 	deleted := e.deleted
 	if deleted {
-		delete(s.entries, e.meta.ID)
+		s.untrack(e)
 	}
 	s.mu.Unlock()
 	if deleted {
@@ -391,7 +391,7 @@ func (s *Spool) release(e *entry) {
 			s.log.Error("queue: could not remove deleted entry", "id", e.meta.ID, "err", err)
 		}
 	}
-	s.wake()
+	e.lane.wake()
 }
 
 // finish removes an entry whose every recipient is settled.
@@ -404,7 +404,7 @@ func (s *Spool) finish(e *entry) {
 		s.log.Error("queue: could not remove finished entry", "id", e.meta.ID, "err", err)
 	}
 	s.mu.Lock()
-	delete(s.entries, e.meta.ID)
+	s.untrack(e)
 	s.mu.Unlock()
 	s.log.Info("queue: done", "id", e.meta.ID, "class", e.meta.Class)
 }
@@ -415,7 +415,7 @@ func (s *Spool) finish(e *entry) {
 func (s *Spool) quarantine(e *entry, cause error) {
 	id := e.meta.ID
 	s.mu.Lock()
-	delete(s.entries, id)
+	s.untrack(e)
 	s.mu.Unlock()
 	s.log.Error("queue: entry failed its checks before delivery", "id", id, "class", e.meta.Class, "err", cause)
 	problems := map[string]string{id + ".msg": problemOf(cause), id + ".state": "its entry failed its checks and was set aside with it"}

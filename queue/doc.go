@@ -25,9 +25,11 @@
 //     message file is never rewritten. A recipient that was delivered is never
 //     sent the message again, across restarts too.
 //  4. Temporary failures are retried after clamp(time in queue, MinBackoff,
-//     MaxBackoff) with ±20% jitter; permanent failures fail the recipient at
-//     once; at Message.Expires every pending recipient fails with its last
-//     error.
+//     MaxBackoff) of the entry's lane with ±20% jitter; permanent failures
+//     fail the recipient at once; at Message.Expires every pending recipient
+//     fails with its last error. Each [Lane] has its own scanner and workers
+//     for its classes, so its entries never wait behind another lane's: the
+//     default workers busy with thousands of statements do not delay an OTP.
 //  5. Failed recipients of a message with a non-null sender produce one RFC
 //     3464 delivery status notification to that sender, sent from the null
 //     sender, carrying the original header only, never the body. A message

@@ -39,19 +39,23 @@ type Message struct {
 	From       string    // envelope sender; "" is the null sender (never gets a DSN)
 	Recipients []string  // envelope recipients, at least one
 	Data       []byte    // the protected message, CRLF line endings
-	Class      string    // "statement", "otp", "support": for logs and the DSN only
+	Class      string    // "statement", "otp", "support": its lane (Config.Lanes), logs and the DSN
 	Expires    time.Time // when undelivered recipients bounce (OTPs: minutes; statements: days)
 }
 
 // Config configures a Spool; its JSON keys are those of the configuration file's queue section
 // (the directory and the scan interval are the caller's, not the file's). Start from DefaultConfig:
-// Validate fills in nothing, and zero never means "unlimited".
+// Validate fills in nothing, and zero never means "unlimited". Workers and the backoffs are those
+// of the default lane: every class that no entry of Lanes names.
 type Config struct {
-	Dir          string          `json:"-"`           // spool directory (created 0700)
-	Workers      int             `json:"workers"`     // delivery workers
-	MinBackoff   config.Duration `json:"min_backoff"` // first retry delay (Postfix minimal_backoff_time)
-	MaxBackoff   config.Duration `json:"max_backoff"` // longest retry delay (Postfix maximal_backoff_time)
-	ScanInterval config.Duration `json:"-"`           // how often due entries are looked for
+	Dir        string          `json:"-"`           // spool directory (created 0700)
+	Workers    int             `json:"workers"`     // delivery workers
+	MinBackoff config.Duration `json:"min_backoff"` // first retry delay (Postfix minimal_backoff_time)
+	MaxBackoff config.Duration `json:"max_backoff"` // longest retry delay (Postfix maximal_backoff_time)
+	// Lanes by name, each with its own workers and retries for its classes; DefaultConfig holds
+	// DefaultLanes, and a file's entries replace those of their names.
+	Lanes        map[string]Lane `json:"lanes"`
+	ScanInterval config.Duration `json:"-"` // how often due entries are looked for
 }
 
 // Defaults that DefaultConfig sets.
@@ -63,10 +67,12 @@ const (
 )
 
 // DefaultConfig is a spool with DefaultWorkers workers, retries from DefaultMinBackoff up to
-// DefaultMaxBackoff, scanned every DefaultScanInterval; Dir is left for the caller.
+// DefaultMaxBackoff, the lanes of DefaultLanes, scanned every DefaultScanInterval; Dir is left for
+// the caller.
 func DefaultConfig() Config {
 	return Config{Workers: DefaultWorkers, MinBackoff: config.Duration(DefaultMinBackoff),
-		MaxBackoff: config.Duration(DefaultMaxBackoff), ScanInterval: config.Duration(DefaultScanInterval)}
+		MaxBackoff: config.Duration(DefaultMaxBackoff), Lanes: DefaultLanes(),
+		ScanInterval: config.Duration(DefaultScanInterval)}
 }
 
 // dsnLifetime is how long a DSN is retried before it is dropped (Postfix
@@ -74,8 +80,8 @@ func DefaultConfig() Config {
 const dsnLifetime = 5 * 24 * time.Hour
 
 // Validate reports every setting that is out of range, zero included, each a *config.FieldError
-// named by its configuration key (dir, workers, min_backoff, max_backoff, scan_interval). It
-// changes nothing.
+// named by its configuration key (dir, workers, min_backoff, max_backoff, scan_interval,
+// lanes.NAME.workers and so on). It changes nothing.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
@@ -96,6 +102,7 @@ func (c Config) Validate() error {
 	if c.ScanInterval < config.Duration(time.Millisecond) {
 		bad("scan_interval", "%v: want at least 1ms", time.Duration(c.ScanInterval))
 	}
+	errs = append(errs, validateLanes(c.Lanes)...)
 	return errors.Join(errs...)
 }
 
@@ -137,14 +144,15 @@ type Spool struct {
 	qDir       string
 	corruptDir string
 	lock       *os.File
+	lanes      []*lane          // the default lane first, then Config.Lanes by name
+	byClass    map[string]*lane // the lane of each class Config.Lanes names
 
 	mu      sync.Mutex
-	entries map[string]*entry
+	entries map[string]*entry // every lane's, by ID
 	closed  bool
 	started bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	kick    chan struct{} // wakes the scanner early
 }
 
 // entry is an entry's envelope and state as the spool tracks them; the
@@ -156,6 +164,8 @@ type entry struct {
 	busy bool
 	// deleted: an operator deleted the entry while it was busy.
 	deleted bool
+	// lane delivers the entry, chosen by its class when it is tracked.
+	lane *lane
 }
 
 // Info describes a queue entry, for operators.
@@ -213,8 +223,8 @@ func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 		qDir:       filepath.Join(cfg.Dir, "queue"),
 		corruptDir: filepath.Join(cfg.Dir, corruptDirName),
 		entries:    make(map[string]*entry),
-		kick:       make(chan struct{}, 1),
 	}
+	s.lanes, s.byClass = buildLanes(cfg)
 	for _, d := range []string{cfg.Dir, s.tmpDir, s.qDir, s.corruptDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("open spool: %w", err)
@@ -305,7 +315,7 @@ func (s *Spool) loadEntries() (states, aside map[string]bool, err error) {
 			aside[id] = true
 			continue
 		}
-		s.entries[id] = &entry{meta: meta}
+		s.track(&entry{meta: meta})
 	}
 	return states, aside, nil
 }
@@ -446,12 +456,13 @@ func (s *Spool) put(meta *entryMeta, data []byte) (string, error) {
 		s.log.Error("queue: spool write failed", "class", meta.Class, "err", err)
 		return "", err
 	}
+	e := &entry{meta: meta, state: freshState(meta)}
 	s.mu.Lock()
-	s.entries[meta.ID] = &entry{meta: meta, state: freshState(meta)}
+	s.track(e)
 	s.mu.Unlock()
 	s.log.Info("queue: queued", "id", meta.ID, "class", meta.Class, "size", meta.Size,
 		"rcpt_domains", address.Domains(meta.Recipients))
-	s.wake()
+	e.lane.wake()
 	return meta.ID, nil
 }
 
@@ -605,7 +616,7 @@ func (s *Spool) Retry(id string) error {
 		e.state.Next = s.now()
 	}
 	s.mu.Unlock()
-	s.wake()
+	e.lane.wake()
 	return nil
 }
 
@@ -619,7 +630,7 @@ func (s *Spool) Flush() {
 		}
 	}
 	s.mu.Unlock()
-	s.wake()
+	s.wakeAll()
 }
 
 // Delete removes an entry without delivering it further and without a DSN.
@@ -638,7 +649,7 @@ func (s *Spool) Delete(id string) error {
 		s.log.Info("queue: deleted by operator", "id", id, "class", e.meta.Class)
 		return nil
 	}
-	delete(s.entries, id)
+	s.untrack(e)
 	s.mu.Unlock()
 	s.log.Info("queue: deleted by operator", "id", id, "class", e.meta.Class)
 	return s.removeEntry(id)
@@ -662,14 +673,7 @@ func (s *Spool) removeEntry(id string) error {
 		filepath.Join(s.qDir, id+".msg"), filepath.Join(s.qDir, id+".state"))
 }
 
-func (s *Spool) wake() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-// Start runs the delivery workers until ctx is done or Close is called. It
+// Start runs each lane's scanner and delivery workers until ctx is done or Close is called. It
 // returns at once; calling it more than once has no effect.
 func (s *Spool) Start(ctx context.Context) {
 	s.mu.Lock()
@@ -679,12 +683,7 @@ func (s *Spool) Start(ctx context.Context) {
 	}
 	s.started = true
 	ctx, s.cancel = context.WithCancel(ctx)
-	jobs := make(chan *entry)
-	s.wg.Add(1 + s.cfg.Workers)
-	go s.scan(ctx, jobs)
-	for range s.cfg.Workers {
-		go s.work(ctx, jobs)
-	}
+	s.startLanes(ctx)
 }
 
 // Close stops the workers, waits for attempts under way to finish, and

@@ -341,7 +341,7 @@ func TestExpiryBouncesWithLastError(t *testing.T) {
 	s := openSpool(t, t.TempDir(), newSmarthost(t, SmarthostConfig{Addr: sk.Addr, TLS: TLSNone}), WithClock(clock.Now))
 	m := testMessage("s@bank.example", "full@b.example")
 	m.Class = "otp"
-	m.Expires = clock.Now().Add(3 * time.Minute) // shorter than the first backoff
+	m.Expires = clock.Now().Add(20 * time.Second) // shorter than the otp lane's first backoff
 	id, err := s.Put(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
