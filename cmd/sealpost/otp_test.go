@@ -177,3 +177,43 @@ func TestServeOTPRateLimit(t *testing.T) {
 		t.Fatalf("%d OTP mails, want 5: %v", len(msgs), err)
 	}
 }
+
+// TestServeCallVerification: the customer gets one encrypted mail with both codes; the agent's
+// console sends what the customer read out: a wrong code is wrong-code, the right one returns
+// the agent's code exactly as the mail shows it, once.
+func TestServeCallVerification(t *testing.T) {
+	inst, cfg, alice, _ := testInstance(t, nil)
+	secret := testAPIToken(t, inst, api.ScopeOTP)
+	body, _ := json.Marshal(map[string]any{"address": "alice@example.com", "agent": "Jana Novak"})
+	var call api.OTPIssued
+	if status := apiCall(t, inst, "POST", "/v1/call-verifications", secret, "application/json", body, &call); status != http.StatusCreated {
+		t.Fatalf("call verification: %d", status)
+	}
+	if _, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	opened := opensslOpen(t, cfg, alice, newest(t, cfg, nil))
+	codes := regexp.MustCompile(`(?m)^ +([0-9]{6})\r?$`).FindAllSubmatch(opened, -1)
+	if len(codes) != 2 || !bytes.Contains(opened, []byte("Jana Novak")) {
+		t.Fatalf("the call mail does not show two codes and the agent:\n%s", opened)
+	}
+	customer, agent := string(codes[0][1]), string(codes[1][1])
+	check := func(code string) api.OTPVerdict {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"code": code})
+		var v api.OTPVerdict
+		if status := apiCall(t, inst, "POST", "/v1/call-verifications/"+call.ID+"/customer-code", secret, "application/json", b, &v); status != http.StatusOK {
+			t.Fatalf("customer code: %d", status)
+		}
+		return v
+	}
+	if v := check(agent); v.Result != "wrong-code" || v.AgentCode != "" {
+		t.Fatalf("the agent's code as the customer's: %+v", v)
+	}
+	if v := check(customer); v.Result != "verified" || v.AgentCode != agent {
+		t.Fatalf("the customer's code: %+v, want the agent code %s", v, agent)
+	}
+	if v := check(customer); v.Result != "used" || v.AgentCode != "" {
+		t.Fatalf("the customer's code again: %+v", v)
+	}
+}
