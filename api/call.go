@@ -39,6 +39,8 @@ func (s *Server) serve(rt route) http.Handler {
 			h.Set("WWW-Authenticate", `Bearer realm="sealpost"`)
 		case http.StatusMethodNotAllowed:
 			h.Set("Allow", resp.allow)
+		case http.StatusTooManyRequests:
+			h.Set("Retry-After", resp.retryAfter)
 		}
 		if len(resp.body) > 0 {
 			h.Set("Content-Length", strconv.Itoa(len(resp.body)))

@@ -45,6 +45,13 @@ var (
 	ProblemBadSerial             = ProblemType{"bad-serial", http.StatusBadRequest, "The serial must be 1 to 40 hex digits"}
 	ProblemBadReason             = ProblemType{"bad-reason", http.StatusBadRequest, "The revocation reason is not one this call takes"}
 	ProblemRevoked               = ProblemType{"revoked", http.StatusConflict, "The certificate is revoked already"}
+	ProblemNoKey                 = ProblemType{"no-key", http.StatusConflict, "The customer has no usable certificate or OpenPGP key: no code is sent"}
+	ProblemRateLimited           = ProblemType{"rate-limited", http.StatusTooManyRequests, "Too many codes for this address: see Retry-After"}
+	ProblemUnknownPurpose        = ProblemType{"unknown-purpose", http.StatusUnprocessableEntity, "The purpose is not one the bank configured"}
+	ProblemBadTransaction        = ProblemType{"bad-transaction", http.StatusUnprocessableEntity, "The transaction's amount, currency or payee is not acceptable, or the purpose needs one"}
+	ProblemBadTTL                = ProblemType{"bad-ttl", http.StatusUnprocessableEntity, "The ttl is over the purpose's maximum"}
+	ProblemBadCode               = ProblemType{"bad-code", http.StatusBadRequest, "A code is the purpose's number of digits 0-9"}
+	ProblemBadAgent              = ProblemType{"bad-agent", http.StatusUnprocessableEntity, "The agent is not 1 to 100 printable characters"}
 )
 
 // ProblemTypes lists every problem type the API answers with.
@@ -53,7 +60,8 @@ func ProblemTypes() []ProblemType {
 		ProblemBodyTooLarge, ProblemBadJSON, ProblemBadAddress, ProblemBadFingerprint, ProblemBadIdempotencyKey,
 		ProblemUnsupportedMediaType, ProblemBadKey, ProblemPrivateKey, ProblemWrongAddress,
 		ProblemIdempotencyKeyReused, ProblemIdempotencyInProgress, ProblemInternal,
-		ProblemNoCA, ProblemBadCSR, ProblemWeakKey, ProblemBadSerial, ProblemBadReason, ProblemRevoked}
+		ProblemNoCA, ProblemBadCSR, ProblemWeakKey, ProblemBadSerial, ProblemBadReason, ProblemRevoked,
+		ProblemNoKey, ProblemRateLimited, ProblemUnknownPurpose, ProblemBadTransaction, ProblemBadTTL, ProblemBadCode, ProblemBadAgent}
 }
 
 // Problem is an RFC 9457 problem document.
@@ -72,6 +80,8 @@ type problemError struct {
 	typ    ProblemType
 	detail string
 	allow  string // the Allow header of a 405
+	// retryAfter is the Retry-After header of a 429, in seconds.
+	retryAfter string
 }
 
 func (e *problemError) Error() string {

@@ -47,6 +47,14 @@ func routeTable() []route {
 			Statuses: statuses([]int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).getMailbox},
 		{Method: http.MethodGet, Pattern: "/v1/customers/{address}/mailbox/{id}", Scope: ScopeMailbox,
 			Statuses: statuses([]int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).getMailboxItem},
+		{Method: http.MethodPost, Pattern: "/v1/otp", Scope: ScopeOTP, Body: true,
+			Statuses: statuses([]int{http.StatusCreated, http.StatusNotFound, http.StatusTooManyRequests}, tokenStatuses, bodyStatuses), handle: (*Server).postOTP},
+		{Method: http.MethodPost, Pattern: "/v1/otp/{id}/verify", Scope: ScopeOTP, Body: true,
+			Statuses: statuses([]int{http.StatusOK, http.StatusNotFound}, tokenStatuses, bodyStatuses), handle: (*Server).postOTPVerify},
+		{Method: http.MethodPost, Pattern: "/v1/call-verifications", Scope: ScopeOTP, Body: true,
+			Statuses: statuses([]int{http.StatusCreated, http.StatusNotFound, http.StatusTooManyRequests}, tokenStatuses, bodyStatuses), handle: (*Server).postCall},
+		{Method: http.MethodPost, Pattern: "/v1/call-verifications/{id}/customer-code", Scope: ScopeOTP, Body: true,
+			Statuses: statuses([]int{http.StatusOK, http.StatusNotFound}, tokenStatuses, bodyStatuses), handle: (*Server).postCallCustomerCode},
 		{Method: http.MethodPost, Pattern: "/v1/customers/{address}/mailbox/{id}/read", Scope: ScopeMailbox,
 			Statuses: statuses([]int{http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).postMailboxRead},
 	}
@@ -93,6 +101,7 @@ type response struct {
 	contentType string
 	body        []byte
 	allow       string // the Allow header of a 405
+	retryAfter  string // the Retry-After header of a 429
 	// secret: the answer holds what is shown once (a PKCS#12 and its password), so it is not kept
 	// for an Idempotency-Key replay: a retry runs again.
 	secret bool
@@ -114,5 +123,5 @@ func failure(err error) (response, *problemError) {
 	if !errors.As(err, &pe) {
 		pe = &problemError{typ: ProblemInternal}
 	}
-	return response{status: pe.typ.Status, contentType: problemContentType, body: problemBody(pe), allow: pe.allow}, pe
+	return response{status: pe.typ.Status, contentType: problemContentType, body: problemBody(pe), allow: pe.allow, retryAfter: pe.retryAfter}, pe
 }

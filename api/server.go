@@ -47,6 +47,8 @@ type Server struct {
 	ca      Issuer   // nil: no customer CA (WithCA)
 	mailbox *mailbox // nil: no secure mailbox (WithMailbox)
 	crl     crlCache
+	otp     OTPService // nil: no codes (WithOTP)
+	otpMail OTPMailer
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -198,6 +200,11 @@ func (s *Server) expireLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		s.ExpireIdempotent(ctx)
+		if s.otp != nil {
+			if _, err := s.otp.Expire(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("api: removing expired codes", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

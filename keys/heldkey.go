@@ -26,6 +26,14 @@ const heldKeySize = 32
 // then refuses to start rather than hold mail under a key that may have leaked.
 func (d DataDir) HeldKey() ([]byte, error) { return d.secretKey(HeldKeyFile) }
 
+// OTPKeyFile is the file in the data directory that holds the OTP service's server key: the codes'
+// HMACs, the transaction bindings and the sealed agent codes are made with keys derived from it.
+// Every node shares it, like held.key; it is never written to the store.
+const OTPKeyFile = "otp.key"
+
+// OTPKey returns the OTP service's server key, made and checked as HeldKey's.
+func (d DataDir) OTPKey() ([]byte, error) { return d.secretKey(OTPKeyFile) }
+
 // MailboxKey returns the secure mailbox's key, made and checked as HeldKey's.
 func (d DataDir) MailboxKey() ([]byte, error) { return d.secretKey(MailboxKeyFile) }
 

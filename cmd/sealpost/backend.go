@@ -9,6 +9,7 @@ import (
 	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/otp"
 	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/store"
@@ -28,6 +29,7 @@ type backend interface {
 	mailboxKeeper
 	api.MailboxStore
 	ca.Store
+	otp.Store
 	io.Closer
 }
 

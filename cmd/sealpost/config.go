@@ -19,6 +19,7 @@ import (
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/ops"
+	"github.com/sealpost/sealpost/otp"
 	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/smtpd"
@@ -54,6 +55,8 @@ type Config struct {
 	API api.Config `json:"api"`
 	// CA is the bank's customer CA (sealpost ca issue, the API's certificates).
 	CA ca.Config `json:"ca"`
+	// OTP is the one-time passcode and call verification service of the API.
+	OTP otp.Config `json:"otp"`
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
 	// data directory, so the default configuration prints without it.
 	Store StoreConfig `json:"store,omitzero"`
@@ -180,6 +183,7 @@ func defaultConfig() Config {
 		API:        api.DefaultConfig(),
 		Gateway:    outbound.DefaultConfig(),
 		CA:         ca.DefaultConfig(),
+		OTP:        otp.DefaultConfig(),
 	}
 }
 
@@ -320,6 +324,7 @@ func (c Config) Validate() error {
 		add("store.postgres", c.Store.Postgres.Validate())
 	}
 	add("ca", c.CA.Validate())
+	add("otp", c.OTP.Validate())
 	return errors.Join(errs...)
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/ops"
+	"github.com/sealpost/sealpost/otp"
 	"github.com/sealpost/sealpost/outbound"
 	"github.com/sealpost/sealpost/pgp"
 	"github.com/sealpost/sealpost/quarantine"
@@ -294,7 +295,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, err
 	}
-	apiSrv, err := a.startAPI()
+	apiSrv, err := a.startAPI(gw)
 	if err != nil {
 		return nil, err
 	}
@@ -487,12 +488,12 @@ func (a *assembly) startOps(spool *queue.Spool, in *inboundListener, devRoles []
 // startAPI starts the bank's API listener when it is enabled; nil when not. The recipient
 // directory reaches it through the watcher; after a registration the store's change feed reloads
 // it, on this node as on every other.
-func (a *assembly) startAPI() (*api.Server, error) {
+func (a *assembly) startAPI(gw *outbound.Pipeline) (*api.Server, error) {
 	if !a.cfg.API.Enabled {
 		return nil, nil
 	}
 	opts := []api.Option{api.WithLogger(a.log), api.WithDirectoryReload(func(context.Context) error { return nil })}
-	more, err := a.apiServices()
+	more, err := a.apiServices(gw)
 	if err != nil {
 		return nil, err
 	}
@@ -509,8 +510,16 @@ func (a *assembly) startAPI() (*api.Server, error) {
 
 // apiServices are the API's optional services: the customer CA when the data directory (or the
 // HSM) has its identity, and the secure mailbox when a class notifies keyless customers.
-func (a *assembly) apiServices() ([]api.Option, error) {
-	var opts []api.Option
+func (a *assembly) apiServices(gw *outbound.Pipeline) ([]api.Option, error) {
+	key, err := a.data.dir.OTPKey()
+	if err != nil {
+		return nil, fmt.Errorf("otp key: %w", err)
+	}
+	svc, err := otp.New(a.cfg.OTP, key, a.data.store)
+	if err != nil {
+		return nil, config.Prefix("otp", err)
+	}
+	opts := []api.Option{api.WithOTP(svc, gw)}
 	if _, err := os.Stat(filepath.Join(a.cfg.Data, "customer-ca.pem")); err == nil || a.cfg.HSM.CustomerCA != nil {
 		id, closer, err := loadRole(a.data.dir, a.cfg.HSM, keys.RoleCustomerCA)
 		if err != nil {

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/logtest"
+	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/mime"
+)
+
+// originLine is the WICG origin-bound line that ends an OTP mail's text.
+var originLine = regexp.MustCompile(`(?m)^@bank\.example #([0-9]{6})\r?$`)
+
+// TestServeOTPEndToEnd: online banking asks for a payment code over the API; the code goes out
+// encrypted to alice in the OTP lane, openssl opens it and finds the code, the amount and the
+// payee inside (and the code in no outer header field); verifying with another amount is
+// mismatch and spends the code; a fresh code verifies once and is then used; a keyless customer
+// gets 409 and no mail; the code is in no log line, spool file or store file.
+func TestServeOTPEndToEnd(t *testing.T) {
+	log, logs := logtest.New()
+	inst, cfg, alice, carol := testInstanceLogging(t, nil, log)
+	secret := testAPIToken(t, inst, api.ScopeOTP)
+	tx := map[string]string{"amount": "1250.00", "currency": "EUR", "payee_name": "Erika Mustermann", "payee_account": "DE02120300000000202051"}
+	issue := func() (api.OTPIssued, string) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"address": "alice@example.com", "purpose": "payment", "transaction": tx})
+		before, _ := os.ReadDir(filepath.Join(cfg.Delivery.Maildir, "new"))
+		var got api.OTPIssued
+		if code := apiCall(t, inst, "POST", "/v1/otp", secret, "application/json", body, &got); code != http.StatusCreated {
+			t.Fatalf("issue: %d", code)
+		}
+		if got.Method != "smime" || got.MaskedAddress != "a***e@e*****e.com" {
+			t.Fatalf("issue answer: %+v", got)
+		}
+		msgs, err := waitForMaildir(cfg.Delivery.Maildir, len(before)+1, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = msgs
+		mail := newest(t, cfg, nil)
+		outer, _, _ := bytes.Cut(mail, []byte("\r\n\r\n"))
+		opened := opensslOpen(t, cfg, alice, mail)
+		m := originLine.FindSubmatch(opened)
+		if m == nil {
+			t.Fatalf("no origin-bound line in the opened OTP mail:\n%s", opened)
+		}
+		code := string(m[1])
+		if bytes.Contains(outer, []byte(code)) || bytes.Contains(mail, []byte(code)) {
+			t.Fatal("the code is readable outside the encryption")
+		}
+		for _, want := range []string{"Erika Mustermann", "DE02120300000000202051", "1250"} {
+			if !bytes.Contains(opened, []byte(want)) {
+				t.Errorf("the OTP mail does not show %q", want)
+			}
+		}
+		return got, code
+	}
+	verify := func(id, code string, tx map[string]string) api.OTPVerdict {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"code": code, "transaction": tx})
+		var v api.OTPVerdict
+		if status := apiCall(t, inst, "POST", "/v1/otp/"+id+"/verify", secret, "application/json", body, &v); status != http.StatusOK {
+			t.Fatalf("verify: %d", status)
+		}
+		return v
+	}
+	first, code1 := issue()
+	changed := map[string]string{}
+	for k, v := range tx {
+		changed[k] = v
+	}
+	changed["amount"] = "9250.00"
+	if v := verify(first.ID, code1, changed); v.Result != "mismatch" {
+		t.Fatalf("a changed amount: %+v", v)
+	}
+	if v := verify(first.ID, code1, tx); v.Result == "verified" {
+		t.Fatal("a code verified after a mismatch: a changed transaction needs a new code")
+	}
+	second, code2 := issue()
+	wrong := "000000"
+	if wrong == code2 {
+		wrong = "111111"
+	}
+	if v := verify(second.ID, wrong, tx); v.Result != "wrong-code" || v.AttemptsLeft == nil || *v.AttemptsLeft != 4 {
+		t.Fatalf("a wrong code: %+v", v)
+	}
+	if v := verify(second.ID, code2, tx); v.Result != "verified" {
+		t.Fatalf("the right code: %+v", v)
+	}
+	if v := verify(second.ID, code2, tx); v.Result != "used" {
+		t.Fatalf("the code again: %+v", v)
+	}
+	// An OpenPGP customer's code opens with gpg, signed by the bank (GOODSIG, GOODMDC).
+	body, _ := json.Marshal(map[string]any{"address": "carol@example.org", "purpose": "login", "locale": "de"})
+	before, _ := os.ReadDir(filepath.Join(cfg.Delivery.Maildir, "new"))
+	var pgpIssued api.OTPIssued
+	if status := apiCall(t, inst, "POST", "/v1/otp", secret, "application/json", body, &pgpIssued); status != http.StatusCreated || pgpIssued.Method != "pgp" {
+		t.Fatalf("a code for carol: %d %+v", status, pgpIssued)
+	}
+	if _, err := waitForMaildir(cfg.Delivery.Maildir, len(before)+1, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := keys.DataDir(cfg.Data).Export("pgp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, status, err := interop.Try(t, armoredMessage(newest(t, cfg, nil)), "gpg", append(gnupgHome(t, carol, pub), "--decrypt")...)
+	if err != nil || !bytes.Contains(status, []byte("[GNUPG:] GOODSIG")) || !bytes.Contains(status, []byte("[GNUPG:] GOODMDC")) {
+		t.Fatalf("gpg: %v\n%s", err, status)
+	}
+	if m := originLine.FindSubmatch(mime.ToCRLF(out)); m == nil {
+		t.Fatalf("no code in carol's OTP mail as gpg opened it:\n%s", out)
+	} else if v := verify(pgpIssued.ID, string(m[1]), nil); v.Result != "verified" {
+		t.Fatalf("carol's code: %+v", v)
+	}
+
+	body, _ = json.Marshal(map[string]any{"address": "bob@example.net", "purpose": "login"})
+	if status := apiCall(t, inst, "POST", "/v1/otp", secret, "application/json", body, nil); status != http.StatusConflict {
+		t.Fatalf("a code for keyless bob: %d, want 409", status)
+	}
+	other := testAPIToken(t, inst, api.ScopeOTP)
+	b, _ := json.Marshal(map[string]any{"code": code2})
+	if status := apiCall(t, inst, "POST", "/v1/otp/"+second.ID+"/verify", other, "application/json", b, nil); status != http.StatusNotFound {
+		t.Fatalf("another client's code: %d, want 404", status)
+	}
+
+	// The codes are nowhere but in the encrypted mail.
+	for _, code := range []string{code1, code2} {
+		if strings.Contains(logs.String(), code) {
+			t.Errorf("the log holds a code")
+		}
+		filepath.Walk(cfg.Data, func(path string, fi os.FileInfo, err error) error {
+			if err != nil || fi.IsDir() || strings.HasPrefix(path, filepath.Join(cfg.Data, "outbox")) {
+				return nil
+			}
+			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(code)) {
+				t.Errorf("%s holds a code", path)
+			}
+			return nil
+		})
+	}
+}
+
+// TestServeOTPRateLimit: the sixth code for an address within ten minutes is 429 with Retry-After,
+// and no mail goes out for it.
+func TestServeOTPRateLimit(t *testing.T) {
+	inst, cfg, _, _ := testInstance(t, nil)
+	secret := testAPIToken(t, inst, api.ScopeOTP)
+	body, _ := json.Marshal(map[string]any{"address": "alice@example.com", "purpose": "login"})
+	for i := range 5 {
+		if status := apiCall(t, inst, "POST", "/v1/otp", secret, "application/json", body, nil); status != http.StatusCreated {
+			t.Fatalf("code %d: %d", i+1, status)
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+inst.api.Addr().String()+"/v1/otp", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("the sixth code: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if msgs, err := waitForMaildir(cfg.Delivery.Maildir, 5, 30*time.Second); err != nil || len(msgs) != 5 {
+		t.Fatalf("%d OTP mails, want 5: %v", len(msgs), err)
+	}
+}
+
+// TestServeCallVerification: the customer gets one encrypted mail with both codes; the agent's
+// console sends what the customer read out: a wrong code is wrong-code, the right one returns
+// the agent's code exactly as the mail shows it, once.
+func TestServeCallVerification(t *testing.T) {
+	inst, cfg, alice, _ := testInstance(t, nil)
+	secret := testAPIToken(t, inst, api.ScopeOTP)
+	body, _ := json.Marshal(map[string]any{"address": "alice@example.com", "agent": "Jana Novak"})
+	var call api.OTPIssued
+	if status := apiCall(t, inst, "POST", "/v1/call-verifications", secret, "application/json", body, &call); status != http.StatusCreated {
+		t.Fatalf("call verification: %d", status)
+	}
+	if _, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	opened := opensslOpen(t, cfg, alice, newest(t, cfg, nil))
+	codes := regexp.MustCompile(`(?m)^ +([0-9]{6})\r?$`).FindAllSubmatch(opened, -1)
+	if len(codes) != 2 || !bytes.Contains(opened, []byte("Jana Novak")) {
+		t.Fatalf("the call mail does not show two codes and the agent:\n%s", opened)
+	}
+	customer, agent := string(codes[0][1]), string(codes[1][1])
+	check := func(code string) api.OTPVerdict {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"code": code})
+		var v api.OTPVerdict
+		if status := apiCall(t, inst, "POST", "/v1/call-verifications/"+call.ID+"/customer-code", secret, "application/json", b, &v); status != http.StatusOK {
+			t.Fatalf("customer code: %d", status)
+		}
+		return v
+	}
+	if v := check(agent); v.Result != "wrong-code" || v.AgentCode != "" {
+		t.Fatalf("the agent's code as the customer's: %+v", v)
+	}
+	if v := check(customer); v.Result != "verified" || v.AgentCode != agent {
+		t.Fatalf("the customer's code: %+v, want the agent code %s", v, agent)
+	}
+	if v := check(customer); v.Result != "used" || v.AgentCode != "" {
+		t.Fatalf("the customer's code again: %+v", v)
+	}
+}
