@@ -8,10 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/otp"
 	"github.com/sealpost/sealpost/outbound"
-	"github.com/sealpost/sealpost/templates"
 )
 
 // OTPService issues and checks codes (otp.Service implements it).
@@ -26,7 +24,7 @@ type OTPService interface {
 
 // OTPMailer sends the codes' mail through the outbound pipeline (outbound.Pipeline implements it).
 type OTPMailer interface {
-	// Reach says how the customer's mail would be protected, or gateway.ErrNoKey.
+	// Reach says how the customer's mail would be protected, or outbound.ErrNoKey.
 	Reach(addr string) (string, error)
 	SendOTP(ctx context.Context, m outbound.OTPMail) ([]string, error)
 	SendCall(ctx context.Context, m outbound.CallMail) ([]string, error)
@@ -89,7 +87,7 @@ func (s *Server) otpReady() error {
 // code at all (409 no-key), never plaintext, never a notice.
 func (s *Server) reach(addr string) (string, error) {
 	method, err := s.otpMail.Reach(addr)
-	if errors.Is(err, gateway.ErrNoKey) {
+	if errors.Is(err, outbound.ErrNoKey) {
 		return "", refuse(ProblemNoKey, "the customer has no usable certificate or OpenPGP key")
 	}
 	return method, err
@@ -118,7 +116,7 @@ func (s *Server) postOTP(c *call) (response, error) {
 	mail := outbound.OTPMail{To: req.Address, Code: issued.Code, Purpose: req.Purpose, ExpiresAt: issued.ExpiresAt,
 		Masked: issued.MaskedAddress, Locale: req.Locale}
 	if tx := req.Transaction; tx != nil {
-		mail.Transaction = &templates.Transaction{Amount: tx.Amount, Currency: tx.Currency, PayeeName: tx.PayeeName, PayeeAccount: tx.PayeeAccount}
+		mail.Transaction = &outbound.OTPTransaction{Amount: tx.Amount, Currency: tx.Currency, PayeeName: tx.PayeeName, PayeeAccount: tx.PayeeAccount}
 	}
 	if _, err := s.otpMail.SendOTP(ctx, mail); err != nil {
 		return response{}, sendProblem(err)
@@ -236,7 +234,7 @@ func otpProblem(err error) error {
 // sendProblem maps a failure to send the code's mail: a customer without a key (the directory
 // changed since Reach) is 409, anything else internal (the code is never shown).
 func sendProblem(err error) error {
-	if errors.Is(err, gateway.ErrNoKey) {
+	if errors.Is(err, outbound.ErrNoKey) {
 		return refuse(ProblemNoKey, "the customer has no usable certificate or OpenPGP key")
 	}
 	return fmt.Errorf("send the code's mail: %w", err)

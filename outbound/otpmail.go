@@ -13,6 +13,15 @@ import (
 	"github.com/sealpost/sealpost/templates"
 )
 
+// ErrNoKey is what Reach, SendOTP and SendCall wrap for a customer without a usable key (it is
+// gateway.ErrNoKey, named here for the pipeline's callers).
+var ErrNoKey = gateway.ErrNoKey
+
+// OTPTransaction is what a payment code's mail shows: the payment it confirms.
+type OTPTransaction struct {
+	Amount, Currency, PayeeName, PayeeAccount string
+}
+
 // ErrNoOTPSender: no rule gives the otp class an address to send from.
 var ErrNoOTPSender = errors.New("outbound: no rule names an address of the otp class to send codes from")
 
@@ -22,7 +31,7 @@ type OTPMail struct {
 	Code        string
 	Purpose     string
 	ExpiresAt   time.Time
-	Transaction *templates.Transaction
+	Transaction *OTPTransaction
 	Masked      string
 	Locale      string
 }
@@ -73,8 +82,12 @@ func (g *Pipeline) SendOTP(ctx context.Context, m OTPMail) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tx *templates.Transaction
+	if t := m.Transaction; t != nil {
+		tx = &templates.Transaction{Amount: t.Amount, Currency: t.Currency, PayeeName: t.PayeeName, PayeeAccount: t.PayeeAccount}
+	}
 	r, err := g.templates.Render(templates.OTPMessage{Bank: g.cfg.Notice.Bank, Code: m.Code, Purpose: m.Purpose,
-		ExpiresIn: time.Until(m.ExpiresAt).Round(time.Second), ExpiresAt: m.ExpiresAt, Transaction: m.Transaction,
+		ExpiresIn: time.Until(m.ExpiresAt).Round(time.Second), ExpiresAt: m.ExpiresAt, Transaction: tx,
 		MaskedAddress: m.Masked, Domain: address.Domain(from), Locale: templates.Fallback(m.Locale)})
 	if err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/smime"
-	"github.com/sealpost/sealpost/templates"
 )
 
 // TestSendOTPShowsTheCodeOnlyInside: the OTP mail goes in the otp class, encrypted to the
@@ -31,7 +30,7 @@ func TestSendOTPShowsTheCodeOnlyInside(t *testing.T) {
 	if _, err := g.Reach("bob@example.net"); !errors.Is(err, gateway.ErrNoKey) {
 		t.Fatalf("reach bob: %v", err)
 	}
-	tx := &templates.Transaction{Amount: "1250.00", Currency: "EUR", PayeeName: "Erika Mustermann", PayeeAccount: "DE02120300000000202051"}
+	tx := &OTPTransaction{Amount: "1250.00", Currency: "EUR", PayeeName: "Erika Mustermann", PayeeAccount: "DE02120300000000202051"}
 	ids, err := g.SendOTP(context.Background(), OTPMail{To: "alice@example.com", Code: "918273", Purpose: "payment",
 		ExpiresAt: time.Now().Add(5 * time.Minute), Transaction: tx, Masked: "a***e@e*****e.com", Locale: "de-AT"})
 	if err != nil || len(ids) != 1 {
