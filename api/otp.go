@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sealpost/sealpost/otp"
@@ -29,6 +30,20 @@ type OTPMailer interface {
 	SendOTP(ctx context.Context, m outbound.OTPMail) ([]string, error)
 	SendCall(ctx context.Context, m outbound.CallMail) ([]string, error)
 }
+
+// Observer is told what happens to codes, for metrics (ops.Metrics implements it): never a code.
+type Observer interface {
+	// OTPEvent counts event (issued, verified, wrong-code, expired, locked, mismatch, used,
+	// rate-limited, no-key) of purpose ("call" for call verifications).
+	OTPEvent(event, purpose string)
+}
+
+// WithObserver tells o about codes (default: nothing).
+func WithObserver(o Observer) Option { return func(s *Server) { s.obs = o } }
+
+type nopObserver struct{}
+
+func (nopObserver) OTPEvent(string, string) {}
 
 // WithOTP serves the one-time passcode and call verification calls: codes from svc, mail through
 // mailer. Without it they answer 404.
@@ -105,11 +120,15 @@ func (s *Server) postOTP(c *call) (response, error) {
 	c.target = req.Address
 	method, err := s.reach(req.Address)
 	if err != nil {
+		s.obs.OTPEvent("no-key", purposeLabel(req.Purpose))
 		return response{}, err
 	}
 	ctx := c.r.Context()
 	issued, err := s.otp.Issue(ctx, otp.Request{Address: req.Address, Purpose: req.Purpose, Transaction: req.Transaction,
 		TTL: time.Duration(req.TTL) * time.Second, TokenID: c.token.ID})
+	if errors.Is(err, otp.ErrRateLimited) {
+		s.obs.OTPEvent("rate-limited", purposeLabel(req.Purpose))
+	}
 	if err != nil {
 		return response{}, otpProblem(err)
 	}
@@ -121,6 +140,7 @@ func (s *Server) postOTP(c *call) (response, error) {
 	if _, err := s.otpMail.SendOTP(ctx, mail); err != nil {
 		return response{}, sendProblem(err)
 	}
+	s.obs.OTPEvent("issued", req.Purpose)
 	c.detail = "issued " + issued.ID + " (" + req.Purpose + ")"
 	return jsonResponse(http.StatusCreated, OTPIssued{ID: issued.ID, ExpiresAt: issued.ExpiresAt.UTC(), MaskedAddress: issued.MaskedAddress, Method: method}), nil
 }
@@ -141,6 +161,7 @@ func (s *Server) postOTPVerify(c *call) (response, error) {
 	if res.Status == otp.NotFound {
 		return response{}, refuse(ProblemNotFound, "no such code for this client")
 	}
+	s.obs.OTPEvent(string(res.Status), res.Purpose)
 	c.detail = string(res.Status)
 	return jsonResponse(http.StatusOK, verdict(res, "")), nil
 }
@@ -157,13 +178,18 @@ func (s *Server) postCall(c *call) (response, error) {
 	c.target = req.Address
 	method, err := s.reach(req.Address)
 	if err != nil {
+		s.obs.OTPEvent("no-key", "call")
 		return response{}, err
 	}
 	ctx := c.r.Context()
 	call, err := s.otp.NewCall(ctx, req.Address, req.Agent, c.token.ID)
+	if errors.Is(err, otp.ErrRateLimited) {
+		s.obs.OTPEvent("rate-limited", "call")
+	}
 	if err != nil {
 		return response{}, otpProblem(err)
 	}
+	s.obs.OTPEvent("issued", "call")
 	if _, err := s.otpMail.SendCall(ctx, outbound.CallMail{To: req.Address, Agent: req.Agent, CustomerCode: call.CustomerCode,
 		AgentCode: call.AgentCode, ExpiresAt: call.ExpiresAt, Locale: req.Locale}); err != nil {
 		return response{}, sendProblem(err)
@@ -192,6 +218,7 @@ func (s *Server) postCallCustomerCode(c *call) (response, error) {
 	if res.Status == otp.NotFound {
 		return response{}, refuse(ProblemNotFound, "no such call verification for this client")
 	}
+	s.obs.OTPEvent(string(res.Status), "call")
 	c.detail = string(res.Status)
 	resp := jsonResponse(http.StatusOK, verdict(res.Result, res.AgentCode))
 	// The agent's code is shown once: a replay of this call must not show it again.
@@ -247,4 +274,13 @@ func retryAfterSeconds(rl *otp.RateLimitedError) string {
 		n = 1
 	}
 	return strconv.Itoa(n)
+}
+
+// purposeLabel is a purpose as a metric label: the caller's string only when it is shaped like a
+// purpose name (a configured one, or a refused one of that shape), else "other".
+func purposeLabel(p string) string {
+	if p == "" || len(p) > 32 || p[0] < 'a' || p[0] > 'z' || strings.Trim(p, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return "other"
+	}
+	return p
 }

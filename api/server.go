@@ -48,6 +48,7 @@ type Server struct {
 	mailbox *mailbox // nil: no secure mailbox (WithMailbox)
 	crl     crlCache
 	otp     OTPService // nil: no codes (WithOTP)
+	obs     Observer
 	otpMail OTPMailer
 
 	mu     sync.Mutex
@@ -90,6 +91,9 @@ func New(cfg Config, st Store, dir keys.DataDir, d *keys.Directory, opts ...Opti
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.obs == nil {
+		s.obs = nopObserver{}
 	}
 	if s.node == "" {
 		s.node, _ = os.Hostname()

@@ -34,6 +34,7 @@ type Metrics struct {
 	delivered, deferred, bounced                *boundedCounter
 	deliverySeconds                             *boundedHistogram
 	inbound                                     *boundedCounter
+	otp                                         *boundedCounter
 	tsaSeconds                                  prometheus.Histogram
 	tsaErrors                                   prometheus.Counter
 	certExpiry                                  *prometheus.GaugeVec
@@ -87,6 +88,8 @@ func NewMetrics() *Metrics {
 			"Recipients that failed for good (permanent failure or expiry), by queue and class.", "queue", "class"),
 		deliverySeconds: histogram("sealpost_delivery_duration_seconds",
 			"Time from queueing to delivery, per delivered recipient, by queue and class.", deliveryBuckets, "queue", "class"),
+		otp: counter("sealpost_otp_events_total",
+			"One-time passcodes and call verifications by event (issued, verified, wrong-code, expired, locked, mismatch, used, rate-limited, no-key) and purpose (call for call verifications). Never a code.", "event", "purpose"),
 		inbound: counter("sealpost_inbound_messages_total",
 			"Customers' replies by verdict status (verified, unregistered, failed, unsigned; empty when refused), method and action (deliver, quarantine, refused).", "status", "method", "action"),
 		tsaSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sealpost_tsa_request_duration_seconds",
@@ -170,6 +173,9 @@ func (m *Metrics) Protected(method string, d time.Duration) {
 	m.protected.add(1, method)
 	m.protectSeconds.observe(d.Seconds(), method)
 }
+
+// OTPEvent implements api.Observer: one code issued, checked or refused.
+func (m *Metrics) OTPEvent(event, purpose string) { m.otp.add(1, event, purpose) }
 
 // Inbound implements inbound.Observer.
 func (m *Metrics) Inbound(status, method, action string) { m.inbound.add(1, status, method, action) }

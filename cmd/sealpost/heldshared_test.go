@@ -32,17 +32,29 @@ const heldReply = "From: Alice <alice@example.com>\r\nTo: support@bank.example\r
 // heldKey (when not nil) as its quarantine key, and writes a configuration file for its CLI.
 func pgNode(t *testing.T, dsn string, heldKey []byte) (*instance, Config, string) {
 	t.Helper()
+	files := map[string][]byte{}
+	if heldKey != nil {
+		files[keys.HeldKeyFile] = heldKey
+	}
+	inst, cfg, file, _ := pgNodeWith(t, dsn, files)
+	return inst, cfg, file
+}
+
+// pgNodeWith is pgNode with files (name → content, 0600) written into the node's data directory
+// before it starts: the keys every node of a bank shares.
+func pgNodeWith(t *testing.T, dsn string, files map[string][]byte) (*instance, Config, string, *keys.Identity) {
+	t.Helper()
 	dir := t.TempDir()
 	dsnFile := filepath.Join(dir, "pg.dsn")
 	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	pc := &PostgresConfig{DSNFile: dsnFile, PostgresConfig: store.DefaultPostgresConfig()}
-	inst, cfg, _, _ := testInstance(t, func(c *Config) {
+	inst, cfg, alice, _ := testInstance(t, func(c *Config) {
 		c.Store.Postgres = pc
 		c.Inbound.OnUnsigned = inbound.ActionQuarantine
-		if heldKey != nil {
-			if err := os.WriteFile(filepath.Join(c.Data, keys.HeldKeyFile), heldKey, 0o600); err != nil {
+		for name, b := range files {
+			if err := os.WriteFile(filepath.Join(c.Data, name), b, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -57,7 +69,7 @@ func pgNode(t *testing.T, dsn string, heldKey []byte) (*instance, Config, string
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return inst, cfg, file
+	return inst, cfg, file, alice
 }
 
 // holdReply sends the unsigned reply to inst's inbound listener and returns the held ID that

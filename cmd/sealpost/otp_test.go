@@ -14,6 +14,7 @@ import (
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/logtest"
+	"github.com/sealpost/sealpost/internal/pgtest"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
 )
@@ -134,6 +135,20 @@ func TestServeOTPEndToEnd(t *testing.T) {
 		t.Fatalf("another client's code: %d, want 404", status)
 	}
 
+	// Counted per event and purpose, never with a code.
+	_, metrics := httpGet(t, "http://"+inst.ops.Addr().String()+"/metrics")
+	for _, want := range []string{`sealpost_otp_events_total{event="issued",purpose="payment"} 2`, `sealpost_otp_events_total{event="mismatch",purpose="payment"} 1`,
+		`sealpost_otp_events_total{event="verified",purpose="login"} 1`, `sealpost_otp_events_total{event="no-key",purpose="login"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, code := range []string{code1, code2} {
+		if strings.Contains(metrics, code) {
+			t.Error("the metrics hold a code")
+		}
+	}
+
 	// The codes are nowhere but in the encrypted mail.
 	for _, code := range []string{code1, code2} {
 		if strings.Contains(logs.String(), code) {
@@ -215,5 +230,39 @@ func TestServeCallVerification(t *testing.T) {
 	}
 	if v := check(customer); v.Result != "used" || v.AgentCode != "" {
 		t.Fatalf("the customer's code again: %+v", v)
+	}
+}
+
+// TestOTPIssuedOnOneNodeVerifiesOnTheOther: two nodes on one PostgreSQL with the same otp.key: a
+// code node A mailed verifies through node B's API, once.
+func TestOTPIssuedOnOneNodeVerifiesOnTheOther(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.PasswordDSN(pg.NewDatabase(t), pgtest.Password)
+	a, cfgA, _, aliceA := pgNodeWith(t, dsn, nil)
+	key, err := os.ReadFile(filepath.Join(cfgA.Data, keys.OTPKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, _, _ := pgNodeWith(t, dsn, map[string][]byte{keys.OTPKeyFile: key})
+	secret := testAPIToken(t, a, api.ScopeOTP)
+	body, _ := json.Marshal(map[string]any{"address": "alice@example.com", "purpose": "login"})
+	var got api.OTPIssued
+	if status := apiCall(t, a, "POST", "/v1/otp", secret, "application/json", body, &got); status != http.StatusCreated {
+		t.Fatalf("issue on A: %d", status)
+	}
+	if _, err := waitForMaildir(cfgA.Delivery.Maildir, 1, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	m := originLine.FindSubmatch(opensslOpen(t, cfgA, aliceA, newest(t, cfgA, nil)))
+	if m == nil {
+		t.Fatal("no code in A's mail")
+	}
+	check, _ := json.Marshal(map[string]any{"code": string(m[1])})
+	var v api.OTPVerdict
+	if status := apiCall(t, b, "POST", "/v1/otp/"+got.ID+"/verify", secret, "application/json", check, &v); status != http.StatusOK || v.Result != "verified" {
+		t.Fatalf("verify on B: %d %+v", status, v)
+	}
+	if status := apiCall(t, a, "POST", "/v1/otp/"+got.ID+"/verify", secret, "application/json", check, &v); status != http.StatusOK || v.Result != "used" {
+		t.Fatalf("the same code on A after B: %d %+v", status, v)
 	}
 }

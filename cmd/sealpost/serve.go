@@ -492,7 +492,7 @@ func (a *assembly) startAPI(gw *outbound.Pipeline) (*api.Server, error) {
 	if !a.cfg.API.Enabled {
 		return nil, nil
 	}
-	opts := []api.Option{api.WithLogger(a.log), api.WithDirectoryReload(func(context.Context) error { return nil })}
+	opts := []api.Option{api.WithLogger(a.log), api.WithDirectoryReload(func(context.Context) error { return nil }), api.WithObserver(a.m)}
 	more, err := a.apiServices(gw)
 	if err != nil {
 		return nil, err
