@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,20 +47,7 @@ func TestServeKeylessNotify(t *testing.T) {
 			t.Errorf("the notice holds %q", secret)
 		}
 	}
-	signer, err := dkim.New(dkimKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name, value, err := signer.DNSRecord("bank.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lookup := func(domain string) ([]string, error) {
-		if domain == name {
-			return []string{value}, nil
-		}
-		return nil, errors.New("no such record")
-	}
+	lookup := dkimLookup(t, dkimKeys)
 	if vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(notice), &msgdkim.VerifyOptions{LookupTXT: lookup}); err != nil || len(vs) != 1 || vs[0].Err != nil {
 		t.Fatalf("the notice's DKIM signature: %v %+v", err, vs)
 	}

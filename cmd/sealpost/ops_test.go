@@ -114,6 +114,21 @@ func TestServeDKIMSignsProtectedOutput(t *testing.T) {
 	if !bytes.HasPrefix(msgs[0], []byte("DKIM-Signature:")) || !bytes.Contains(msgs[0], []byte("application/pkcs7-mime")) {
 		t.Fatalf("delivered message is not a DKIM-signed protected message:\n%.400s", msgs[0])
 	}
+	lookup := dkimLookup(t, keys)
+	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(msgs[0]), &msgdkim.VerifyOptions{LookupTXT: lookup})
+	if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "bank.example" {
+		t.Fatalf("DKIM verification: %v %+v", err, vs)
+	}
+	tampered := bytes.Replace(msgs[0], []byte("MII"), []byte("MIJ"), 1)
+	vs, _ = msgdkim.VerifyWithOptions(bytes.NewReader(tampered), &msgdkim.VerifyOptions{LookupTXT: lookup})
+	if len(vs) != 1 || vs[0].Err == nil {
+		t.Fatal("a changed body still verifies")
+	}
+}
+
+// dkimLookup answers the TXT lookup of bank.example's DKIM record for keys, as DNS would.
+func dkimLookup(t *testing.T, keys []dkim.KeyConfig) func(string) ([]string, error) {
+	t.Helper()
 	signer, err := dkim.New(keys)
 	if err != nil {
 		t.Fatal(err)
@@ -128,15 +143,7 @@ func TestServeDKIMSignsProtectedOutput(t *testing.T) {
 		}
 		return nil, errors.New("no such record")
 	}
-	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(msgs[0]), &msgdkim.VerifyOptions{LookupTXT: lookup})
-	if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "bank.example" {
-		t.Fatalf("DKIM verification: %v %+v", err, vs)
-	}
-	tampered := bytes.Replace(msgs[0], []byte("MII"), []byte("MIJ"), 1)
-	vs, _ = msgdkim.VerifyWithOptions(bytes.NewReader(tampered), &msgdkim.VerifyOptions{LookupTXT: lookup})
-	if len(vs) != 1 || vs[0].Err == nil {
-		t.Fatal("a changed body still verifies")
-	}
+	return lookup
 }
 
 // TestServeDKIMBadKeyAtStart: a DKIM key that does not parse stops serve at start with an error
