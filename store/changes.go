@@ -96,16 +96,22 @@ func (p *Postgres) pgWrite(ctx context.Context, topic string, f func(tx pgx.Tx) 
 	})
 }
 
-// versionsOf reads change_versions rows into every topic's version.
-func versionsOf(scan func(yield func(topic string, version int64)) error) (map[string]int64, error) {
+// changeVersions reads every topic's version, written once for both databases (sqlconn.go).
+func changeVersions(ctx context.Context, db database) (map[string]int64, error) {
 	out := make(map[string]int64, len(topics))
 	for _, t := range topics {
 		out[t] = 0
 	}
-	err := scan(func(topic string, version int64) {
-		if _, known := out[topic]; known {
-			out[topic] = version
+	err := db.query(ctx, `SELECT topic, version FROM change_versions`, nil, func(r scanner) error {
+		var t string
+		var v int64
+		if err := r.Scan(&t, &v); err != nil {
+			return err
 		}
+		if _, known := out[t]; known {
+			out[t] = v
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("change versions: %w", err)
@@ -116,43 +122,12 @@ func versionsOf(scan func(yield func(topic string, version int64)) error) (map[s
 // ChangeVersions returns the version of every topic: how many writes of the
 // topic were committed, 0 when it never changed.
 func (s *SQLite) ChangeVersions(ctx context.Context) (map[string]int64, error) {
-	return versionsOf(func(yield func(string, int64)) error {
-		rows, err := s.db.QueryContext(ctx, `SELECT topic, version FROM change_versions`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var t string
-			var v int64
-			if err := rows.Scan(&t, &v); err != nil {
-				return err
-			}
-			yield(t, v)
-		}
-		return rows.Err()
-	})
+	return changeVersions(ctx, s.sql())
 }
 
-// ChangeVersions returns the version of every topic: how many writes of the
-// topic were committed, 0 when it never changed.
+// ChangeVersions is SQLite.ChangeVersions on PostgreSQL.
 func (p *Postgres) ChangeVersions(ctx context.Context) (map[string]int64, error) {
-	return versionsOf(func(yield func(string, int64)) error {
-		rows, err := p.pool.Query(ctx, `SELECT topic, version FROM change_versions`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var t string
-			var v int64
-			if err := rows.Scan(&t, &v); err != nil {
-				return err
-			}
-			yield(t, v)
-		}
-		return rows.Err()
-	})
+	return changeVersions(ctx, p.sql())
 }
 
 // Watch blocks until ctx ends, calling f(topic) (on Watch's goroutine, one

@@ -69,20 +69,45 @@ func checkRecipientKey(k RecipientKey) (string, error) {
 // its method and fingerprint (keeping its Added); ErrInvalid for a bad
 // method, fingerprint or size. Storing the same Data again changes nothing.
 func (s *SQLite) PutRecipientKey(ctx context.Context, k RecipientKey) error {
-	fp, err := checkRecipientKey(k)
-	if err != nil {
-		return err
-	}
-	err = s.sqliteWrite(ctx, TopicDirectory, func(tx *sql.Tx) (bool, error) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO recipient_keys (method, fingerprint, data, added) VALUES (?, ?, ?, ?)
-			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data WHERE data != excluded.data`,
-			k.Method, fp, k.Data, stamp(time.Time{}))
-		return changedRows(res, err)
-	})
-	if err != nil {
-		return fmt.Errorf("put recipient key: %w", err)
-	}
-	return nil
+	return putRecipientKey(ctx, s.sql(), k)
+}
+
+// PutRecipientKey is SQLite.PutRecipientKey on PostgreSQL.
+func (p *Postgres) PutRecipientKey(ctx context.Context, k RecipientKey) error {
+	return putRecipientKey(ctx, p.sql(), k)
+}
+
+// RecipientKey returns the key stored under method and fingerprint (in any
+// spelling normalizeFingerprint accepts); ErrNotFound when there is none.
+func (s *SQLite) RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error) {
+	return recipientKey(ctx, s.sql(), method, fingerprint)
+}
+
+// RecipientKey is SQLite.RecipientKey on PostgreSQL.
+func (p *Postgres) RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error) {
+	return recipientKey(ctx, p.sql(), method, fingerprint)
+}
+
+// RecipientKeys lists every key of the directory, by method and then
+// fingerprint; empty (and no error) when there are none.
+func (s *SQLite) RecipientKeys(ctx context.Context) ([]RecipientKey, error) {
+	return recipientKeys(ctx, s.sql())
+}
+
+// RecipientKeys is SQLite.RecipientKeys on PostgreSQL.
+func (p *Postgres) RecipientKeys(ctx context.Context) ([]RecipientKey, error) {
+	return recipientKeys(ctx, p.sql())
+}
+
+// RemoveRecipientKey deletes the key stored under method and fingerprint;
+// ErrNotFound when there is none.
+func (s *SQLite) RemoveRecipientKey(ctx context.Context, method, fingerprint string) error {
+	return removeRecipientKey(ctx, s.sql(), method, fingerprint)
+}
+
+// RemoveRecipientKey is SQLite.RemoveRecipientKey on PostgreSQL.
+func (p *Postgres) RemoveRecipientKey(ctx context.Context, method, fingerprint string) error {
+	return removeRecipientKey(ctx, p.sql(), method, fingerprint)
 }
 
 // changedRows reports whether the statement that gave res changed a row.
@@ -106,81 +131,22 @@ func scanRecipientKey(r scanner) (RecipientKey, error) {
 	return k, nil
 }
 
-// RecipientKey returns the key stored under method and fingerprint (in any
-// spelling normalizeFingerprint accepts); ErrNotFound when there is none.
-func (s *SQLite) RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error) {
-	fp, err := checkKeyID(method, fingerprint)
-	if err != nil {
-		return RecipientKey{}, err
-	}
-	k, err := scanRecipientKey(s.db.QueryRowContext(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys
-		WHERE method = ? AND fingerprint = ?`, method, fp))
-	if errors.Is(err, sql.ErrNoRows) {
-		return RecipientKey{}, fmt.Errorf("recipient key %s %s: %w", method, fp, ErrNotFound)
-	}
-	if err != nil {
-		return RecipientKey{}, fmt.Errorf("recipient key: %w", err)
-	}
-	return k, nil
-}
+// pgScanRecipientKey is scanRecipientKey for the PostgreSQL export's rows.
+func pgScanRecipientKey(r pgx.Row) (RecipientKey, error) { return scanRecipientKey(r) }
 
-// RecipientKeys lists every key of the directory, by method and then
-// fingerprint; empty (and no error) when there are none.
-func (s *SQLite) RecipientKeys(ctx context.Context) ([]RecipientKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys ORDER BY method, fingerprint`)
-	if err != nil {
-		return nil, fmt.Errorf("recipient keys: %w", err)
-	}
-	defer rows.Close()
-	out := []RecipientKey{}
-	for rows.Next() {
-		k, err := scanRecipientKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("recipient keys: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("recipient keys: %w", err)
-	}
-	return out, nil
-}
+// The recipient directory's statements, written once for both databases (see sqlconn.go): its
+// method and fingerprint are TEXT in both, its data BLOB and bytea.
 
-// RemoveRecipientKey deletes the key stored under method and fingerprint;
-// ErrNotFound when there is none.
-func (s *SQLite) RemoveRecipientKey(ctx context.Context, method, fingerprint string) error {
-	fp, err := checkKeyID(method, fingerprint)
-	if err != nil {
-		return err
-	}
-	var found bool
-	err = s.sqliteWrite(ctx, TopicDirectory, func(tx *sql.Tx) (bool, error) {
-		res, err := tx.ExecContext(ctx, `DELETE FROM recipient_keys WHERE method = ? AND fingerprint = ?`, method, fp)
-		found, err = changedRows(res, err)
-		return found, err
-	})
-	if err != nil {
-		return fmt.Errorf("remove recipient key: %w", err)
-	}
-	if !found {
-		return fmt.Errorf("remove recipient key %s %s: %w", method, fp, ErrNotFound)
-	}
-	return nil
-}
-
-// PutRecipientKey stores k, or replaces the Data of the key stored under
-// its method and fingerprint (keeping its Added); ErrInvalid for a bad
-// method, fingerprint or size. Storing the same Data again changes nothing.
-func (p *Postgres) PutRecipientKey(ctx context.Context, k RecipientKey) error {
+func putRecipientKey(ctx context.Context, db database, k RecipientKey) error {
 	fp, err := checkRecipientKey(k)
 	if err != nil {
 		return err
 	}
-	err = p.pgWrite(ctx, TopicDirectory, func(tx pgx.Tx) (bool, error) {
-		tag, err := tx.Exec(ctx, `INSERT INTO recipient_keys (method, fingerprint, data, added) VALUES ($1, $2, $3, $4)
+	err = db.write(ctx, TopicDirectory, func(c conn) (bool, error) {
+		n, err := c.exec(ctx, `INSERT INTO recipient_keys (method, fingerprint, data, added) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data WHERE recipient_keys.data <> excluded.data`,
 			k.Method, fp, k.Data, stamp(time.Time{}))
-		return tag.RowsAffected() > 0, err
+		return n > 0, err
 	})
 	if err != nil {
 		return fmt.Errorf("put recipient key: %w", err)
@@ -188,26 +154,14 @@ func (p *Postgres) PutRecipientKey(ctx context.Context, k RecipientKey) error {
 	return nil
 }
 
-func pgScanRecipientKey(r pgx.Row) (RecipientKey, error) {
-	var k RecipientKey
-	var at int64
-	if err := r.Scan(&k.Method, &k.Fingerprint, &k.Data, &at); err != nil {
-		return RecipientKey{}, err
-	}
-	k.Added = unstamp(at)
-	return k, nil
-}
-
-// RecipientKey returns the key stored under method and fingerprint (in any
-// spelling normalizeFingerprint accepts); ErrNotFound when there is none.
-func (p *Postgres) RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error) {
+func recipientKey(ctx context.Context, db database, method, fingerprint string) (RecipientKey, error) {
 	fp, err := checkKeyID(method, fingerprint)
 	if err != nil {
 		return RecipientKey{}, err
 	}
-	k, err := pgScanRecipientKey(p.pool.QueryRow(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys
+	k, err := scanRecipientKey(db.queryRow(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys
 		WHERE method = $1 AND fingerprint = $2`, method, fp))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, errNoRows) {
 		return RecipientKey{}, fmt.Errorf("recipient key %s %s: %w", method, fp, ErrNotFound)
 	}
 	if err != nil {
@@ -216,34 +170,28 @@ func (p *Postgres) RecipientKey(ctx context.Context, method, fingerprint string)
 	return k, nil
 }
 
-// RecipientKeys lists every key of the directory, by method and then
-// fingerprint; empty (and no error) when there are none.
-func (p *Postgres) RecipientKeys(ctx context.Context) ([]RecipientKey, error) {
-	rows, err := p.pool.Query(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys ORDER BY method, fingerprint`)
+func recipientKeys(ctx context.Context, db database) ([]RecipientKey, error) {
+	out := []RecipientKey{}
+	err := db.query(ctx, `SELECT `+recipientKeyColumns+` FROM recipient_keys ORDER BY method, fingerprint`, nil, func(r scanner) error {
+		k, err := scanRecipientKey(r)
+		out = append(out, k)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("recipient keys: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RecipientKey, error) { return pgScanRecipientKey(row) })
-	if err != nil {
-		return nil, fmt.Errorf("recipient keys: %w", err)
-	}
-	if out == nil {
-		out = []RecipientKey{}
 	}
 	return out, nil
 }
 
-// RemoveRecipientKey deletes the key stored under method and fingerprint;
-// ErrNotFound when there is none.
-func (p *Postgres) RemoveRecipientKey(ctx context.Context, method, fingerprint string) error {
+func removeRecipientKey(ctx context.Context, db database, method, fingerprint string) error {
 	fp, err := checkKeyID(method, fingerprint)
 	if err != nil {
 		return err
 	}
 	var found bool
-	err = p.pgWrite(ctx, TopicDirectory, func(tx pgx.Tx) (bool, error) {
-		tag, err := tx.Exec(ctx, `DELETE FROM recipient_keys WHERE method = $1 AND fingerprint = $2`, method, fp)
-		found = tag.RowsAffected() > 0
+	err = db.write(ctx, TopicDirectory, func(c conn) (bool, error) {
+		n, err := c.exec(ctx, `DELETE FROM recipient_keys WHERE method = $1 AND fingerprint = $2`, method, fp)
+		found = n > 0
 		return found, err
 	})
 	if err != nil {
