@@ -96,7 +96,7 @@ func (s *session) deposit(ctx context.Context, h mime.Header, body, msg []byte, 
 	}
 	var outs []output
 	for _, addr := range to {
-		n, err := s.notice(ctx, from, addr, now)
+		n, err := s.notice(ctx, from, addr, class, now)
 		if err != nil {
 			return nil, err
 		}
@@ -129,9 +129,14 @@ func (s *session) store(ctx context.Context, addr, class string, policy Policy, 
 }
 
 // notice renders, builds and signs the notice to addr: the bank, online banking, addr, nothing else.
-func (s *session) notice(ctx context.Context, from, addr string, now time.Time) (output, error) {
+func (s *session) notice(ctx context.Context, from, addr, class string, now time.Time) (output, error) {
 	n := s.g.cfg.Notice
-	r, err := s.g.templates.Render(templates.Notice{Bank: n.Bank, URL: n.URL, To: addr, Locale: n.Locale})
+	// A statement's notice says a statement waits; any other class's, that a message does.
+	var m templates.Message = templates.Notice{Bank: n.Bank, URL: n.URL, To: addr, Locale: n.Locale}
+	if class == ClassStatement {
+		m = templates.StatementMessage{Bank: n.Bank, URL: n.URL, To: addr, Locale: n.Locale}
+	}
+	r, err := s.g.templates.Render(m)
 	if err != nil {
 		return output{}, err
 	}
