@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/otp"
 	"github.com/sealpost/sealpost/outbound"
 )
@@ -117,6 +118,9 @@ func (s *Server) postOTP(c *call) (response, error) {
 	if err := decodeJSON(c.body, &req); err != nil {
 		return response{}, err
 	}
+	if err := checkAddress(req.Address); err != nil {
+		return response{}, err
+	}
 	c.target = req.Address
 	method, err := s.reach(req.Address)
 	if err != nil {
@@ -173,6 +177,9 @@ func (s *Server) postCall(c *call) (response, error) {
 	}
 	var req CallRequest
 	if err := decodeJSON(c.body, &req); err != nil {
+		return response{}, err
+	}
+	if err := checkAddress(req.Address); err != nil {
 		return response{}, err
 	}
 	c.target = req.Address
@@ -274,6 +281,15 @@ func retryAfterSeconds(rl *otp.RateLimitedError) string {
 		n = 1
 	}
 	return strconv.Itoa(n)
+}
+
+// checkAddress refuses what is not an email address (400 bad-address) before anything else looks
+// at it.
+func checkAddress(a string) error {
+	if _, err := address.Normalize(a); err != nil {
+		return refuse(ProblemBadAddress, quote(a)+" is not an email address")
+	}
+	return nil
 }
 
 // purposeLabel is a purpose as a metric label: the caller's string only when it is shaped like a

@@ -266,3 +266,48 @@ func TestOTPIssuedOnOneNodeVerifiesOnTheOther(t *testing.T) {
 		t.Fatalf("the same code on A after B: %d %+v", status, v)
 	}
 }
+
+// TestServeOTPBadInput: hostile or wrong requests get their problem and no mail goes out.
+func TestServeOTPBadInput(t *testing.T) {
+	inst, cfg, _, _ := testInstance(t, nil)
+	secret := testAPIToken(t, inst, api.ScopeOTP)
+	tx := map[string]string{"amount": "12.50", "currency": "EUR", "payee_name": "P", "payee_account": "DE02120300000000202051"}
+	with := func(k, v string) map[string]string {
+		c := map[string]string{}
+		for a, b := range tx {
+			c[a] = b
+		}
+		c[k] = v
+		return c
+	}
+	for name, c := range map[string]struct {
+		body any
+		want int
+	}{
+		"unknown purpose":      {map[string]any{"address": "alice@example.com", "purpose": "lunch"}, 422},
+		"payment without a tx": {map[string]any{"address": "alice@example.com", "purpose": "payment"}, 422},
+		"amount not decimal":   {map[string]any{"address": "alice@example.com", "purpose": "payment", "transaction": with("amount", "12,50")}, 422},
+		"amount negative":      {map[string]any{"address": "alice@example.com", "purpose": "payment", "transaction": with("amount", "-1")}, 422},
+		"unknown currency":     {map[string]any{"address": "alice@example.com", "purpose": "payment", "transaction": with("currency", "XXY")}, 422},
+		"ttl over the maximum": {map[string]any{"address": "alice@example.com", "purpose": "login", "ttl": 3600}, 422},
+		"not an address":       {map[string]any{"address": "alice", "purpose": "login"}, 400},
+		"unknown field":        {map[string]any{"address": "alice@example.com", "purpose": "login", "code": "123456"}, 400},
+	} {
+		b, _ := json.Marshal(c.body)
+		if status := apiCall(t, inst, "POST", "/v1/otp", secret, "application/json", b, nil); status != c.want {
+			t.Errorf("%s: %d, want %d", name, status, c.want)
+		}
+	}
+	for name, code := range map[string]string{"letters": "12ab56", "too short": "123", "empty": ""} {
+		b, _ := json.Marshal(map[string]any{"code": code})
+		if status := apiCall(t, inst, "POST", "/v1/otp/otp_aaaaaaaaaaaaaaaaaaaaaaaaaa/verify", secret, "application/json", b, nil); status != 400 && status != 404 {
+			t.Errorf("verify with %s: %d, want 400", name, status)
+		}
+	}
+	// A code's mail is queued (fsynced) before its 201: none is queued or delivered now.
+	queued, _ := os.ReadDir(filepath.Join(cfg.Data, "spool", "queue"))
+	delivered, _ := os.ReadDir(filepath.Join(cfg.Delivery.Maildir, "new"))
+	if len(queued)+len(delivered) != 0 {
+		t.Fatalf("%d mails queued and %d delivered for refused requests", len(queued), len(delivered))
+	}
+}
