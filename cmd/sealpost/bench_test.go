@@ -157,3 +157,26 @@ func benchSupportMessage(b *testing.B, pg *PostgresConfig) {
 	ops, _ := storeOps(before, counter.snapshot(), i)
 	b.ReportMetric(ops, "storeops/op")
 }
+
+// TestBenchOTP: sealpost bench -otp measures OTP latency in the same run, with no load and while
+// statements load the relay: both runs' figures are printed next to the targets, every
+// code's mail reaches the sink, and the statement run's backlog and rate are shown. No figure is
+// asserted: this machine's speed is not the test's subject.
+func TestBenchOTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	code, out, errOut := runCLI(t, "", "bench", "-n", "10", "-c", "4", "-rate", "0", "-otp", "-otp-load", "200", "-otp-seconds", "1")
+	for _, want := range []string{
+		"OTP latency, no load, at 200 codes/s offered (200 codes, 200 delivered): p50 ",
+		"(target p99 ≤ 20ms); API answered p50 ",
+		"OTP latency, under load, at 20 codes/s offered (20 codes, 20 delivered) while 200 statements were sent: p50 ",
+		"(target p99 ≤ 1s, aim ≤ 250ms); API answered p50 ",
+		"; when the codes finished, ",
+		"OTP load: 200 statements delivered at ",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("bench -otp: exit %d, want %q in\n%s\n%s", code, want, out, errOut)
+		}
+	}
+}
