@@ -33,7 +33,9 @@ import (
 // the sink (p50/p99), the store operations per message, and the RSA-2048 signatures/s of the same
 // machine measured in the same run, so the figures can be compared as ratios. With -postgres it
 // runs again with the shared state on PostgreSQL and gives the ratio to the embedded SQLite; with
-// -nodes N as well, it runs N gateways on that one database and gives the ratio to one.
+// -nodes N as well, it runs N gateways on that one database and gives the ratio to one. With -otp
+// it measures one-time passcodes from the API call to the sink, with no load and while a statement
+// run loads the relay, next to the targets.
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", stdout)
 	n := fs.Int("n", 3000, "messages for the throughput run")

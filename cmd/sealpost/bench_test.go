@@ -86,6 +86,16 @@ func TestBenchNodesUsage(t *testing.T) {
 	}
 }
 
+// TestBenchOTPUsage: -otp needs statements to load the relay with and runs of at least a second.
+func TestBenchOTPUsage(t *testing.T) {
+	for _, args := range [][]string{{"-otp", "-otp-load", "0"}, {"-otp", "-otp-seconds", "0"}} {
+		code, out, errOut := runCLI(t, "", append([]string{"bench"}, args...)...)
+		if code != 2 || !strings.Contains(errOut, "otp-") {
+			t.Fatalf("bench %v: exit %d, want 2 and a usage error naming the flag\n%s\n%s", args, code, out, errOut)
+		}
+	}
+}
+
 // TestBenchDSNFile: with -dsn-file the PostgreSQL run uses that database, and -support 0 (only
 // statements) leaves one store operation per message, alice's capabilities.
 func TestBenchDSNFile(t *testing.T) {
