@@ -33,7 +33,9 @@ import (
 // the sink (p50/p99), the store operations per message, and the RSA-2048 signatures/s of the same
 // machine measured in the same run, so the figures can be compared as ratios. With -postgres it
 // runs again with the shared state on PostgreSQL and gives the ratio to the embedded SQLite; with
-// -nodes N as well, it runs N gateways on that one database and gives the ratio to one.
+// -nodes N as well, it runs N gateways on that one database and gives the ratio to one. With -otp
+// it measures one-time passcodes from the API call to the sink, with no load and while a statement
+// run loads the relay, next to the targets.
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", stdout)
 	n := fs.Int("n", 3000, "messages for the throughput run")
@@ -46,6 +48,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	softhsm := fs.Bool("softhsm", false, "run again with the signer and TSA keys in a throw-away SoftHSM2 token, and compare")
 	postgres := fs.Bool("postgres", false, "run again with the shared state on PostgreSQL (a private server, or -dsn-file), and compare")
 	dsnFile := fs.String("dsn-file", "", "with -postgres: a file holding the connection string of an empty database to use instead of a private server")
+	otp := fs.Bool("otp", false, "run again with the API on and measure one-time passcodes' latency from the API call to the sink: with no load, then while -otp-load statements saturate the relay")
+	otpLoad := fs.Int("otp-load", 20000, "with -otp: statements sent through SMTP, as fast as the relay takes them, while codes are measured")
+	otpSeconds := fs.Int("otp-seconds", 3, "with -otp: length of each OTP run")
 	nodes := fs.Int("nodes", 1, "with -postgres: when above 1, run again with this many gateways on the one PostgreSQL database (each its own data directory and spool, the messages dealt round-robin over the same clients), and compare with one")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -71,6 +76,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if *nodes < 1 || *nodes > *conc || (*nodes > 1 && !*postgres) {
 		return fmt.Errorf("%w: need 1 ≤ nodes ≤ c, and -postgres for nodes > 1", errUsage)
 	}
+	if *otp && (*otpLoad < 1 || *otpSeconds < 1) {
+		return fmt.Errorf("%w: need otp-load ≥ 1 and otp-seconds ≥ 1", errUsage)
+	}
 	b := &bench{n: *n, conc: *conc, rate: *rate, seconds: *seconds, mix: benchMix{size: *size, support: *support}, stdout: stdout, stderr: stderr}
 	b.sigs = rsaSignaturesPerSecond()
 	b.w("RSA-2048 signatures/s on this machine (all %d cores): %.0f", runtime.GOMAXPROCS(0), b.sigs)
@@ -89,6 +97,11 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		b.w("SoftHSM2 ÷ file keys: %.2f", hsm.perSecond/file.perSecond)
+	}
+	if *otp {
+		if err := b.otp(*otpLoad, *otpSeconds); err != nil {
+			return fmt.Errorf("OTP runs: %w", err)
+		}
 	}
 	if *postgres {
 		return b.postgres(*dsnFile, *nodes, file)
@@ -155,10 +168,11 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 // benchOptions are what one run of the bench changes: the signer's keys in SoftHSM2, the shared
-// state on PostgreSQL.
+// state on PostgreSQL, the API on with that many OTP customers registered (otpAddress).
 type benchOptions struct {
-	hsm      bool
-	postgres *PostgresConfig
+	hsm          bool
+	postgres     *PostgresConfig
+	otpCustomers int
 }
 
 // softHSMToken makes a SoftHSM2 token in dir (SOFTHSM2_CONF points there for this process),
@@ -381,15 +395,15 @@ func benchMessage(from, subject, id string, size int) []byte {
 	return b.Bytes()
 }
 
-// sink is an SMTP server that records when each Message-ID arrived, and how many messages arrived
-// on each of its listeners (one per gateway node).
+// sink is an SMTP server that records when each Message-ID and each recipient's latest message
+// arrived, and how many messages arrived on each of its listeners (one per gateway node).
 type sink struct {
 	srv     *smtp.Server
 	addr    string // the first listener's
 	mu      sync.Mutex
-	arrived map[string]time.Time
-	times   []time.Time    // every arrival, in order
-	byAddr  map[string]int // arrivals by the listener's address
+	arrived map[string]time.Time // by Message-ID (in angle brackets) and by recipient
+	times   []time.Time          // every arrival, in order
+	byAddr  map[string]int       // arrivals by the listener's address
 	changed chan struct{}
 }
 
@@ -426,11 +440,14 @@ func (s *sink) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	return &sinkSession{s: s, at: c.Conn().LocalAddr().String()}, nil
 }
 
-func (s *sink) record(id, at string) {
+func (s *sink) record(id, at string, rcpts []string) {
 	s.mu.Lock()
 	now := time.Now()
 	if id != "" {
 		s.arrived[id] = now
+	}
+	for _, r := range rcpts {
+		s.arrived[r] = now
 	}
 	s.times = append(s.times, now)
 	s.byAddr[at]++
@@ -494,14 +511,18 @@ func (s *sink) waitTotal(n int, limit time.Duration) (time.Time, error) {
 }
 
 type sinkSession struct {
-	s  *sink
-	at string // the listener's address
+	s     *sink
+	at    string // the listener's address
+	rcpts []string
 }
 
 func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (*sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (*sinkSession) Reset()                               {}
-func (*sinkSession) Logout() error                        { return nil }
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.rcpts = append(ss.rcpts, to)
+	return nil
+}
+func (ss *sinkSession) Reset()     { ss.rcpts = nil }
+func (*sinkSession) Logout() error { return nil }
 func (ss *sinkSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -517,6 +538,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 			id = strings.TrimSpace(v)
 		}
 	}
-	ss.s.record(id, ss.at)
+	ss.s.record(id, ss.at, ss.rcpts)
+	ss.rcpts = nil
 	return nil
 }

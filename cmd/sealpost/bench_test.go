@@ -86,6 +86,16 @@ func TestBenchNodesUsage(t *testing.T) {
 	}
 }
 
+// TestBenchOTPUsage: -otp needs statements to load the relay with and runs of at least a second.
+func TestBenchOTPUsage(t *testing.T) {
+	for _, args := range [][]string{{"-otp", "-otp-load", "0"}, {"-otp", "-otp-seconds", "0"}} {
+		code, out, errOut := runCLI(t, "", append([]string{"bench"}, args...)...)
+		if code != 2 || !strings.Contains(errOut, "otp-") {
+			t.Fatalf("bench %v: exit %d, want 2 and a usage error naming the flag\n%s\n%s", args, code, out, errOut)
+		}
+	}
+}
+
 // TestBenchDSNFile: with -dsn-file the PostgreSQL run uses that database, and -support 0 (only
 // statements) leaves one store operation per message, alice's capabilities.
 func TestBenchDSNFile(t *testing.T) {
@@ -156,4 +166,27 @@ func benchSupportMessage(b *testing.B, pg *PostgresConfig) {
 	}
 	ops, _ := storeOps(before, counter.snapshot(), i)
 	b.ReportMetric(ops, "storeops/op")
+}
+
+// TestBenchOTP: sealpost bench -otp measures OTP latency in the same run, with no load and while
+// statements load the relay: both runs' figures are printed next to the targets, every
+// code's mail reaches the sink, and the statement run's backlog and rate are shown. No figure is
+// asserted: this machine's speed is not the test's subject.
+func TestBenchOTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	code, out, errOut := runCLI(t, "", "bench", "-n", "10", "-c", "4", "-rate", "0", "-otp", "-otp-load", "200", "-otp-seconds", "1")
+	for _, want := range []string{
+		"OTP latency, no load, at 200 codes/s offered (200 codes, 200 delivered): p50 ",
+		"(target p99 ≤ 20ms); API answered p50 ",
+		"OTP latency, under load, at 20 codes/s offered (20 codes, 20 delivered) while 200 statements were sent: p50 ",
+		"(target p99 ≤ 1s, aim ≤ 250ms); API answered p50 ",
+		"; when the codes finished, ",
+		"OTP load: 200 statements delivered at ",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("bench -otp: exit %d, want %q in\n%s\n%s", code, want, out, errOut)
+		}
+	}
 }

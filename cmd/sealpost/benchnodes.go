@@ -107,11 +107,17 @@ func benchDataDir(tmp string, opt benchOptions, heldKey bool) (Config, error) {
 	if err := dir.Init(cfg.Senders); err != nil {
 		return cfg, err
 	}
-	if _, _, err := demoCustomers(dir); err != nil {
+	alice, _, err := demoCustomers(dir)
+	if err != nil {
 		return cfg, err
 	}
+	if opt.otpCustomers > 0 {
+		cfg.API.Enabled, cfg.API.Addr = true, "127.0.0.1:0"
+		if err := benchOTPCustomers(dir, alice, opt.otpCustomers); err != nil {
+			return cfg, fmt.Errorf("OTP customers: %w", err)
+		}
+	}
 	if opt.hsm {
-		var err error
 		if cfg.HSM.Signer, cfg.HSM.TSA, err = softHSMToken(filepath.Join(tmp, "hsm"), dir); err != nil {
 			return cfg, fmt.Errorf("SoftHSM2: %w", err)
 		}
