@@ -118,21 +118,7 @@ func TestPKCS12Interop(t *testing.T) {
 // secret key.
 func gpgsmImport(t *testing.T, p12, password string) {
 	t.Helper()
-	interop.Tool(t, "gpgsm")
-	interop.Tool(t, "gpgconf")
-	home, err := os.MkdirTemp("", "gs") // short: the agent's socket path is limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("GNUPGHOME", home)
-	t.Cleanup(func() {
-		_ = exec.Command("gpgconf", "--kill", "all").Run()
-		_ = os.RemoveAll(home)
-	})
-	writeFile(t, home, "gpg-agent.conf", []byte("allow-loopback-pinentry\n"))
+	interop.GPGSMHome(t)
 	gpgsm := func(stdin []byte, args ...string) []byte {
 		return interop.Run(t, stdin, "gpgsm", append([]string{"--batch", "--disable-crl-checks", "--disable-policy-checks"}, args...)...)
 	}

@@ -3,7 +3,6 @@ package smime
 import (
 	"crypto/x509"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,21 +20,7 @@ import (
 // through trustlist.txt.
 func gpgsmHome(t *testing.T, e *inboundEnv) {
 	t.Helper()
-	interop.Tool(t, "gpgsm")
-	interop.Tool(t, "gpgconf")
-	home, err := os.MkdirTemp("", "gs") // short: the agent's socket path is limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("GNUPGHOME", home)
-	t.Cleanup(func() {
-		_ = exec.Command("gpgconf", "--kill", "all").Run()
-		_ = os.RemoveAll(home)
-	})
-	write(t, filepath.Join(home, "gpg-agent.conf"), []byte("allow-loopback-pinentry\n"))
+	home := interop.GPGSMHome(t)
 	p12 := filepath.Join(home, "alice.p12")
 	write(t, p12, aliceP12(t, e.f.customers[0]))
 	gpgsm(t, []byte("pw\n"), "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import", p12, e.files.ca, e.files.certs[1])

@@ -75,3 +75,29 @@ func Try(t testing.TB, stdin []byte, name string, args ...string) (stdout, stder
 	err = cmd.Run()
 	return o.Bytes(), e.Bytes(), err
 }
+
+// GPGSMHome makes a throw-away GnuPG home for gpgsm (skipping, or failing under
+// SEALPOST_INTEROP=require, without gpgsm and gpgconf), sets GNUPGHOME to it for the test, lets
+// the agent take passphrases on the loopback (gpgsm --pinentry-mode loopback), and kills the
+// agent and removes the home at the end. The path is short: the agent's socket path is limited.
+func GPGSMHome(t *testing.T) string {
+	t.Helper()
+	Tool(t, "gpgsm")
+	Tool(t, "gpgconf")
+	home, err := os.MkdirTemp("", "gs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GNUPGHOME", home)
+	t.Cleanup(func() {
+		_ = exec.Command("gpgconf", "--kill", "all").Run()
+		_ = os.RemoveAll(home)
+	})
+	if err := os.WriteFile(home+"/gpg-agent.conf", []byte("allow-loopback-pinentry\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
