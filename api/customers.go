@@ -59,12 +59,21 @@ const minFingerprint = 16
 
 // pathAddress is the customer's address in the path, normalised: hostile input until it is.
 func pathAddress(c *call) (string, error) {
-	raw := c.r.PathValue("address")
+	a, err := normalizeAddress(c.r.PathValue("address"))
+	if err != nil {
+		return "", err
+	}
+	c.target = a
+	return a, nil
+}
+
+// normalizeAddress normalises a customer's address from the request (hostile input), or refuses
+// it with 400 bad-address.
+func normalizeAddress(raw string) (string, error) {
 	a, err := address.Normalize(raw)
 	if err != nil {
 		return "", refuse(ProblemBadAddress, quote(raw)+" is not an email address")
 	}
-	c.target = a
 	return a, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/otp"
 	"github.com/sealpost/sealpost/outbound"
 )
@@ -99,14 +98,28 @@ func (s *Server) otpReady() error {
 	return nil
 }
 
-// reach is how the customer's mail would be protected: a customer without a usable key gets no
-// code at all (409 no-key), never plaintext, never a notice.
-func (s *Server) reach(addr string) (string, error) {
+// reachCustomer checks the address a code is for (400 bad-address), names it in the audit record,
+// and says how the customer's mail would be protected: a customer without a usable key gets no
+// code at all (409 no-key, counted for purpose), never plaintext, never a notice.
+func (s *Server) reachCustomer(c *call, addr, purpose string) (string, error) {
+	if err := checkAddress(addr); err != nil {
+		return "", err
+	}
+	c.target = addr
 	method, err := s.otpMail.Reach(addr)
 	if errors.Is(err, outbound.ErrNoKey) {
+		s.obs.OTPEvent("no-key", purpose)
 		return "", refuse(ProblemNoKey, "the customer has no usable certificate or OpenPGP key")
 	}
 	return method, err
+}
+
+// issueProblem is otpProblem for a failed issue, counting a rate-limited one for purpose.
+func (s *Server) issueProblem(err error, purpose string) error {
+	if errors.Is(err, otp.ErrRateLimited) {
+		s.obs.OTPEvent("rate-limited", purpose)
+	}
+	return otpProblem(err)
 }
 
 // postOTP issues a code and mails it, protected, in the OTP lane.
@@ -118,23 +131,16 @@ func (s *Server) postOTP(c *call) (response, error) {
 	if err := decodeJSON(c.body, &req); err != nil {
 		return response{}, err
 	}
-	if err := checkAddress(req.Address); err != nil {
-		return response{}, err
-	}
-	c.target = req.Address
-	method, err := s.reach(req.Address)
+	purpose := purposeLabel(req.Purpose)
+	method, err := s.reachCustomer(c, req.Address, purpose)
 	if err != nil {
-		s.obs.OTPEvent("no-key", purposeLabel(req.Purpose))
 		return response{}, err
 	}
 	ctx := c.r.Context()
 	issued, err := s.otp.Issue(ctx, otp.Request{Address: req.Address, Purpose: req.Purpose, Transaction: req.Transaction,
 		TTL: time.Duration(req.TTL) * time.Second, TokenID: c.token.ID})
-	if errors.Is(err, otp.ErrRateLimited) {
-		s.obs.OTPEvent("rate-limited", purposeLabel(req.Purpose))
-	}
 	if err != nil {
-		return response{}, otpProblem(err)
+		return response{}, s.issueProblem(err, purpose)
 	}
 	mail := outbound.OTPMail{To: req.Address, Code: issued.Code, Purpose: req.Purpose, ExpiresAt: issued.ExpiresAt,
 		Masked: issued.MaskedAddress, Locale: req.Locale}
@@ -144,7 +150,7 @@ func (s *Server) postOTP(c *call) (response, error) {
 	if _, err := s.otpMail.SendOTP(ctx, mail); err != nil {
 		return response{}, sendProblem(err)
 	}
-	s.obs.OTPEvent("issued", req.Purpose)
+	s.obs.OTPEvent("issued", purpose)
 	c.detail = "issued " + issued.ID + " (" + req.Purpose + ")"
 	return jsonResponse(http.StatusCreated, OTPIssued{ID: issued.ID, ExpiresAt: issued.ExpiresAt.UTC(), MaskedAddress: issued.MaskedAddress, Method: method}), nil
 }
@@ -179,22 +185,14 @@ func (s *Server) postCall(c *call) (response, error) {
 	if err := decodeJSON(c.body, &req); err != nil {
 		return response{}, err
 	}
-	if err := checkAddress(req.Address); err != nil {
-		return response{}, err
-	}
-	c.target = req.Address
-	method, err := s.reach(req.Address)
+	method, err := s.reachCustomer(c, req.Address, "call")
 	if err != nil {
-		s.obs.OTPEvent("no-key", "call")
 		return response{}, err
 	}
 	ctx := c.r.Context()
 	call, err := s.otp.NewCall(ctx, req.Address, req.Agent, c.token.ID)
-	if errors.Is(err, otp.ErrRateLimited) {
-		s.obs.OTPEvent("rate-limited", "call")
-	}
 	if err != nil {
-		return response{}, otpProblem(err)
+		return response{}, s.issueProblem(err, "call")
 	}
 	s.obs.OTPEvent("issued", "call")
 	if _, err := s.otpMail.SendCall(ctx, outbound.CallMail{To: req.Address, Agent: req.Agent, CustomerCode: call.CustomerCode,
@@ -286,10 +284,8 @@ func retryAfterSeconds(rl *otp.RateLimitedError) string {
 // checkAddress refuses what is not an email address (400 bad-address) before anything else looks
 // at it.
 func checkAddress(a string) error {
-	if _, err := address.Normalize(a); err != nil {
-		return refuse(ProblemBadAddress, quote(a)+" is not an email address")
-	}
-	return nil
+	_, err := normalizeAddress(a)
+	return err
 }
 
 // purposeLabel is a purpose as a metric label: the caller's string only when it is shaped like a
