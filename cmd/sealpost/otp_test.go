@@ -43,12 +43,10 @@ func TestServeOTPEndToEnd(t *testing.T) {
 		if got.Method != "smime" || got.MaskedAddress != "a***e@e*****e.com" {
 			t.Fatalf("issue answer: %+v", got)
 		}
-		msgs, err := waitForMaildir(cfg.Delivery.Maildir, len(before)+1, 30*time.Second)
-		if err != nil {
+		if _, err := waitForMaildir(cfg.Delivery.Maildir, len(before)+1, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		_ = msgs
-		mail := newest(t, cfg, nil)
+		mail := newest(t, cfg)
 		outer, _, _ := bytes.Cut(mail, []byte("\r\n\r\n"))
 		opened := opensslOpen(t, cfg, alice, mail)
 		m := originLine.FindSubmatch(opened)
@@ -115,7 +113,7 @@ func TestServeOTPEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, status, err := interop.Try(t, armoredMessage(newest(t, cfg, nil)), "gpg", append(gnupgHome(t, carol, pub), "--decrypt")...)
+	out, status, err := interop.Try(t, armoredMessage(newest(t, cfg)), "gpg", append(gnupgHome(t, carol, pub), "--decrypt")...)
 	if err != nil || !bytes.Contains(status, []byte("[GNUPG:] GOODSIG")) || !bytes.Contains(status, []byte("[GNUPG:] GOODMDC")) {
 		t.Fatalf("gpg: %v\n%s", err, status)
 	}
@@ -207,7 +205,7 @@ func TestServeCallVerification(t *testing.T) {
 	if _, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	opened := opensslOpen(t, cfg, alice, newest(t, cfg, nil))
+	opened := opensslOpen(t, cfg, alice, newest(t, cfg))
 	codes := regexp.MustCompile(`(?m)^ +([0-9]{6})\r?$`).FindAllSubmatch(opened, -1)
 	if len(codes) != 2 || !bytes.Contains(opened, []byte("Jana Novak")) {
 		t.Fatalf("the call mail does not show two codes and the agent:\n%s", opened)
@@ -253,7 +251,7 @@ func TestOTPIssuedOnOneNodeVerifiesOnTheOther(t *testing.T) {
 	if _, err := waitForMaildir(cfgA.Delivery.Maildir, 1, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	m := originLine.FindSubmatch(opensslOpen(t, cfgA, aliceA, newest(t, cfgA, nil)))
+	m := originLine.FindSubmatch(opensslOpen(t, cfgA, aliceA, newest(t, cfgA)))
 	if m == nil {
 		t.Fatal("no code in A's mail")
 	}
