@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -104,7 +105,11 @@ type instance struct {
 	mailbox bool        // a class serves keyless customers through the secure mailbox
 	api     *api.Server // nil when disabled
 	cancel  context.CancelFunc
-	done    chan error
+	// background are the workers start runs that read or write the data directory and the store
+	// (directory watcher, SIGHUP reloads, release loop, change feed, mailbox expiry): Close waits
+	// for them before it closes the store.
+	background sync.WaitGroup
+	done       chan error
 }
 
 // inboundListener is the inbound side: its listener, pipeline and the desk's spool.
@@ -148,6 +153,7 @@ func (i *instance) Close() error {
 		err = errors.Join(err, i.inbound.srv.Close())
 	}
 	i.cancel()
+	i.background.Wait()
 	err = errors.Join(err, i.spool.Close())
 	if i.inbound != nil {
 		err = errors.Join(err, i.inbound.desk.Close())
@@ -579,18 +585,18 @@ func bankRoots(dir keys.DataDir) (*x509.CertPool, error) {
 func (i *instance) start(ctx context.Context) {
 	wctx, cancel := context.WithCancel(ctx)
 	i.cancel = cancel
-	go i.watcher.Run(wctx)
-	go i.reloadOnHangup(wctx)
+	i.background.Go(func() { i.watcher.Run(wctx) })
+	i.background.Go(func() { i.reloadOnHangup(wctx) })
 	go i.spool.Start(wctx)
 	go func() { i.done <- i.srv.Serve(i.ln) }()
 	if in := i.inbound; in != nil {
 		go in.desk.Start(wctx)
 		go func() { i.done <- in.srv.Serve(in.ln) }()
-		go in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased)
+		i.background.Go(func() { in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased) })
 	}
-	go i.data.store.Watch(wctx, 0, i.storeChanged(wctx))
+	i.background.Go(func() { i.data.store.Watch(wctx, 0, i.storeChanged(wctx)) })
 	if i.mailbox {
-		go i.expireMailbox(wctx)
+		i.background.Go(func() { i.expireMailbox(wctx) })
 	}
 }
 
