@@ -355,6 +355,20 @@ func TestRoutingProblems(t *testing.T) {
 	}
 }
 
+// TestUncleanPathNotRedirected: a path with an empty segment, "." or ".." is a 404 problem, not
+// the mux's 307 to the cleaned path, which a client would follow with its body to another call
+// (found by FuzzOTPCalls: POST /v1/otp//verify).
+func TestUncleanPathNotRedirected(t *testing.T) {
+	f := newFixture(t, backends[0].open(t))
+	for _, p := range []string{"/v1/otp//verify", "/v1/./openapi.json", "/v1/customers/x/../../openapi.json", "//v1/openapi.json", "/v1/openapi.json/"} {
+		a := f.do(http.MethodGet, p, "", nil)
+		a.problem(t, ProblemNotFound)
+		if loc := a.header.Get("Location"); loc != "" {
+			t.Fatalf("%s: Location %q", p, loc)
+		}
+	}
+}
+
 // TestMutualTLS: with client_ca_file, a client without a certificate is refused in the handshake;
 // one with a certificate from that CA is served.
 func TestMutualTLS(t *testing.T) {

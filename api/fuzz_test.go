@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -33,24 +34,7 @@ func FuzzPutKey(f *testing.F) {
 	} {
 		f.Add(seed.ct, seed.body)
 	}
-	st := backends[0].open(f)
-	dir := keys.DataDir(f.TempDir())
-	if _, err := dir.Import(keys.EncodeCertificates(m.ca.Certificate()), keys.ImportOptions{Root: true}); err != nil {
-		f.Fatal(err)
-	}
-	d, err := dir.DirectoryFrom(context.Background(), storedKeys{st})
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv, err := New(DefaultConfig(), st, dir, d, WithDirectoryReload(func(context.Context) error { return nil }))
-	if err != nil {
-		f.Fatal(err)
-	}
-	secret, _, err := CreateToken(context.Background(), st, "fuzz", []string{ScopeCustomers}, time.Now(), time.Time{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	h := srv.Handler()
+	h, secret := fuzzServer(f, ScopeCustomers)
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		req := httptest.NewRequest(http.MethodPut, keysPath, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+secret)
@@ -61,4 +45,33 @@ func FuzzPutKey(f *testing.F) {
 			t.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
 		}
 	})
+}
+
+// fuzzServer is a server on a fresh SQLite store, trusting the test CA, whose handler a fuzz
+// target calls in process, and the secret of a token with scope: opts add to the server.
+func fuzzServer(f *testing.F, scope string, opts ...func(Store) Option) (http.Handler, string) {
+	st := backends[0].open(f)
+	m := testMaterial(f)
+	dir := keys.DataDir(f.TempDir())
+	if _, err := dir.Import(keys.EncodeCertificates(m.ca.Certificate()), keys.ImportOptions{Root: true}); err != nil {
+		f.Fatal(err)
+	}
+	d, err := dir.DirectoryFrom(context.Background(), storedKeys{st})
+	if err != nil {
+		f.Fatal(err)
+	}
+	o := []Option{WithDirectoryReload(func(context.Context) error { return nil }),
+		WithLogger(slog.New(slog.DiscardHandler))}
+	for _, opt := range opts {
+		o = append(o, opt(st))
+	}
+	srv, err := New(DefaultConfig(), st, dir, d, o...)
+	if err != nil {
+		f.Fatal(err)
+	}
+	secret, _, err := CreateToken(context.Background(), st, "fuzz", []string{scope}, time.Now(), time.Time{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return srv.Handler(), secret
 }

@@ -194,11 +194,11 @@ func (s *Server) postCall(c *call) (response, error) {
 	if err != nil {
 		return response{}, s.issueProblem(err, "call")
 	}
-	s.obs.OTPEvent("issued", "call")
 	if _, err := s.otpMail.SendCall(ctx, outbound.CallMail{To: req.Address, Agent: req.Agent, CustomerCode: call.CustomerCode,
 		AgentCode: call.AgentCode, ExpiresAt: call.ExpiresAt, Locale: req.Locale}); err != nil {
 		return response{}, sendProblem(err)
 	}
+	s.obs.OTPEvent("issued", "call")
 	c.detail = "call " + call.ID
 	return jsonResponse(http.StatusCreated, OTPIssued{ID: call.ID, ExpiresAt: call.ExpiresAt.UTC(), MaskedAddress: call.MaskedAddress, Method: method}), nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 
@@ -71,8 +72,10 @@ func statuses(lists ...[]int) []int {
 }
 
 // routes builds the mux: every route, then for each path a catch-all for other methods (405) and
-// one for unknown paths (404), so that every answer is a problem document and audited.
-func (s *Server) routes() *http.ServeMux {
+// one for unknown paths (404), so that every answer is a problem document and audited. A path that
+// is not clean (an empty segment, "." or "..") is an unknown one: the mux would redirect it, and
+// a client that follows a 307 posts its body again, to another resource.
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	var paths []string
@@ -89,10 +92,17 @@ func (s *Server) routes() *http.ServeMux {
 			return response{}, &problemError{typ: ProblemMethodNotAllowed, detail: "this resource takes " + methods, allow: methods}
 		}}))
 	}
-	mux.Handle("/", s.serve(route{Pattern: "/", Statuses: []int{http.StatusNotFound}, handle: func(*Server, *call) (response, error) {
+	unknown := s.serve(route{Pattern: "/", Statuses: []int{http.StatusNotFound}, handle: func(*Server, *call) (response, error) {
 		return response{}, refuse(ProblemNotFound, "no such call: see /v1/openapi.json")
-	}}))
-	return mux
+	}})
+	mux.Handle("/", unknown)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || path.Clean(p) != p {
+			unknown.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // response is a handler's answer, kept whole so that an idempotent call's answer can be stored.

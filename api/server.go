@@ -43,7 +43,7 @@ type Server struct {
 	node    string
 	now     func() time.Time
 	tls     *tls.Config
-	mux     *http.ServeMux
+	mux     http.Handler
 	ca      Issuer   // nil: no customer CA (WithCA)
 	mailbox *mailbox // nil: no secure mailbox (WithMailbox)
 	crl     crlCache

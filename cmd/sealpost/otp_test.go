@@ -136,7 +136,9 @@ func TestServeOTPEndToEnd(t *testing.T) {
 	// Counted per event and purpose, never with a code.
 	_, metrics := httpGet(t, "http://"+inst.ops.Addr().String()+"/metrics")
 	for _, want := range []string{`sealpost_otp_events_total{event="issued",purpose="payment"} 2`, `sealpost_otp_events_total{event="mismatch",purpose="payment"} 1`,
-		`sealpost_otp_events_total{event="verified",purpose="login"} 1`, `sealpost_otp_events_total{event="no-key",purpose="login"} 1`} {
+		`sealpost_otp_events_total{event="verified",purpose="login"} 1`, `sealpost_otp_events_total{event="no-key",purpose="login"} 1`,
+		// the codes' latency to the next hop, in buckets fine enough for the 20 ms target
+		`sealpost_delivery_duration_seconds_bucket{class="otp",queue="outbound",le="0.005"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
