@@ -258,7 +258,10 @@ func (s *Server) Close() error {
 	return err
 }
 
-// storedKeys is the store's recipient directory as package keys reads it.
+// KeySource is the store's recipient directory as package keys reads it (keys.DataDir's
+// DirectoryFrom and its Watcher): each key with its method and its tier.
+func KeySource(st SharedDirectory) keys.KeySource { return storedKeys{st} }
+
 type storedKeys struct{ st SharedDirectory }
 
 // StoredKeys implements keys.KeySource.
@@ -269,7 +272,10 @@ func (s storedKeys) StoredKeys(ctx context.Context) ([]keys.StoredKey, error) {
 	}
 	out := make([]keys.StoredKey, len(stored))
 	for i, k := range stored {
-		out[i] = keys.StoredKey{Method: keysMethod(k.Method), Fingerprint: k.Fingerprint, Data: k.Data}
+		out[i] = keys.StoredKey{Method: keysMethod(k.Method), Fingerprint: k.Fingerprint, Data: k.Data, Source: keys.SourceRegistered}
+		if k.Source == store.SourceLearned {
+			out[i].Source = keys.SourceLearned
+		}
 	}
 	return out, nil
 }

@@ -70,6 +70,7 @@ type Choice struct {
 	Method      Method
 	Certificate *x509.Certificate
 	PGPKey      *openpgp.Entity
+	Source      Source // the key's tier: Choose gives SourceRegistered
 }
 
 // Choose picks how to protect mail to addr when the customer may have registered an S/MIME
@@ -106,7 +107,7 @@ func (d *Directory) Choose(addr string, prefer Method) (Choice, error) {
 			c.PGPKey, err = d.LookupPGP(n)
 		}
 		if err == nil {
-			c.Method = m
+			c.Method, c.Source = m, SourceRegistered
 			return c, nil
 		}
 		rerr, ok := err.(*RecipientError)

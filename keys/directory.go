@@ -39,6 +39,7 @@ type Directory struct {
 	pgpKeys       []*openpgp.Entity
 	spellings     map[string][]string // address.Key → the normalised spellings indexed under it
 	now           func() time.Time
+	learned       *Directory // WithLearned: the learned tier, with its own roots
 }
 
 // pgpCandidate is one OpenPGP key with its user IDs that name one address.
@@ -266,6 +267,7 @@ type Entry struct {
 	PGPKey      *openpgp.Entity
 	Addresses   []string  // for an OpenPGP key: of its user IDs not revoked, primary first
 	Problem     *KeyError // nil when usable
+	Source      Source    // SourceRegistered, or SourceLearned for Learned's
 	pgpExpires  time.Time
 }
 
@@ -320,14 +322,14 @@ func (d *Directory) Entries() []Entry {
 	now := d.now()
 	out := make([]Entry, 0, len(d.certs)+len(d.pgpKeys))
 	for _, c := range d.certs {
-		e := Entry{Certificate: c, Addresses: c.EmailAddresses}
+		e := Entry{Certificate: c, Addresses: c.EmailAddresses, Source: SourceRegistered}
 		if p := d.Check(c); p != nil {
 			e.Problem = p
 		}
 		out = append(out, e)
 	}
 	for _, k := range d.pgpKeys {
-		out = append(out, Entry{PGPKey: k, Addresses: PGPAddresses(k, now), Problem: d.CheckPGP(k), pgpExpires: pgpExpiry(k, now)})
+		out = append(out, Entry{PGPKey: k, Addresses: PGPAddresses(k, now), Problem: d.CheckPGP(k), Source: SourceRegistered, pgpExpires: pgpExpiry(k, now)})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		ai, aj := first(out[i].Addresses), first(out[j].Addresses)

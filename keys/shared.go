@@ -21,6 +21,9 @@ type StoredKey struct {
 	Method      Method
 	Fingerprint string // CertFingerprint or PGPFingerprint
 	Data        []byte // PEM certificate, or an armored OpenPGP public key
+	// Source is the key's tier: SourceRegistered ("" counts as registered) or SourceLearned (a
+	// certificate, used only through the learned tier's roots).
+	Source Source
 }
 
 // StoredForm returns what imp adds to a shared directory: each certificate (a recipient's, or an
@@ -84,9 +87,15 @@ func parseStored(stored []StoredKey) ([]*x509.Certificate, []*openpgp.Entity, er
 	return certs, pgpKeys, nil
 }
 
+// learnRootsDir holds the roots the bank trusts for learning certificates from signed replies
+// (public S/MIME CAs). They are apart from roots/: a certificate a customer registered may chain
+// to the bank's own CA, while one merely seen in a reply must chain to a CA the bank chose for that.
+const learnRootsDir = "learn-roots"
+
 // DirectoryFrom loads the recipient directory from the data directory's files and, when src is not
 // nil, the shared directory: its trusted roots (roots/, per node), and the customers' certificates
-// and OpenPGP keys of recipients/ and of src together.
+// and OpenPGP keys of recipients/ and of src together; src's learned certificates form the learned
+// tier, trusted through the roots of learn-roots/ (per node) only.
 func (d DataDir) DirectoryFrom(ctx context.Context, src KeySource, opts ...DirectoryOption) (*Directory, error) {
 	roots, err := readCertDir(d.path("roots"))
 	if err != nil {
@@ -100,16 +109,33 @@ func (d DataDir) DirectoryFrom(ctx context.Context, src KeySource, opts ...Direc
 	if err != nil {
 		return nil, err
 	}
+	var learned []*x509.Certificate
 	if src != nil {
 		stored, err := src.StoredKeys(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("shared recipient directory: %w", err)
 		}
-		certs, ks, err := parseStored(stored)
+		var registered, taught []StoredKey
+		for _, k := range stored {
+			if k.Source == SourceLearned {
+				taught = append(taught, k)
+			} else {
+				registered = append(registered, k)
+			}
+		}
+		certs, ks, err := parseStored(registered)
 		if err != nil {
 			return nil, err
 		}
 		recips, pgpKeys = append(recips, certs...), append(pgpKeys, ks...)
+		if learned, _, err = parseStored(taught); err != nil {
+			return nil, err
+		}
 	}
-	return NewDirectory(roots, recips, append([]DirectoryOption{WithPGPKeys(pgpKeys...)}, opts...)...), nil
+	learnRoots, err := readCertDir(d.path(learnRootsDir))
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]DirectoryOption{WithPGPKeys(pgpKeys...), WithLearned(learnRoots, learned)}, opts...)
+	return NewDirectory(roots, recips, opts...), nil
 }

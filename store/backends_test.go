@@ -31,6 +31,10 @@ type contract interface {
 	RecipientKey(ctx context.Context, method, fingerprint string) (RecipientKey, error)
 	RecipientKeys(ctx context.Context) ([]RecipientKey, error)
 	RemoveRecipientKey(ctx context.Context, method, fingerprint string) error
+	PutDiscoveredKey(ctx context.Context, k DiscoveredKey) error
+	DiscoveredKey(ctx context.Context, address string) (DiscoveredKey, error)
+	DiscoveredKeys(ctx context.Context) ([]DiscoveredKey, error)
+	RemoveDiscoveredKey(ctx context.Context, address string) error
 	ChangeVersions(ctx context.Context) (map[string]int64, error)
 	Watch(ctx context.Context, poll time.Duration, f func(topic string))
 	ClaimReleased(ctx context.Context, owner string, lease time.Duration, limit int) ([]Held, error)

@@ -36,6 +36,10 @@ type RecipientKey struct {
 	// Added is set by the store when the key is first stored, and kept when
 	// its Data is replaced.
 	Added time.Time
+	// Source is SourceRegistered ("" when written) or SourceLearned. A
+	// registered key stays registered: putting it again as learned changes
+	// nothing, while registering a learned one makes it registered.
+	Source string
 }
 
 // checkKeyID validates method and returns fingerprint normalised.
@@ -61,6 +65,9 @@ func checkRecipientKey(k RecipientKey) (string, error) {
 	}
 	if len(k.Data) == 0 || len(k.Data) > MaxRecipientKey {
 		return "", fmt.Errorf("%w: recipient key of %d bytes (want 1 to %d)", ErrInvalid, len(k.Data), MaxRecipientKey)
+	}
+	if _, err := validSource(k.Source); err != nil {
+		return "", err
 	}
 	return fp, nil
 }
@@ -119,12 +126,12 @@ func changedRows(res sql.Result, err error) (bool, error) {
 	return n > 0, err
 }
 
-const recipientKeyColumns = `method, fingerprint, data, added`
+const recipientKeyColumns = `method, fingerprint, data, added, source`
 
 func scanRecipientKey(r scanner) (RecipientKey, error) {
 	var k RecipientKey
 	var at int64
-	if err := r.Scan(&k.Method, &k.Fingerprint, &k.Data, &at); err != nil {
+	if err := r.Scan(&k.Method, &k.Fingerprint, &k.Data, &at, &k.Source); err != nil {
 		return RecipientKey{}, err
 	}
 	k.Added = unstamp(at)
@@ -143,9 +150,12 @@ func putRecipientKey(ctx context.Context, db database, k RecipientKey) error {
 		return err
 	}
 	err = db.write(ctx, TopicDirectory, func(c conn) (bool, error) {
-		n, err := c.exec(ctx, `INSERT INTO recipient_keys (method, fingerprint, data, added) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data WHERE recipient_keys.data <> excluded.data`,
-			k.Method, fp, k.Data, stamp(time.Time{}))
+		// A learned copy never demotes a registered key; a registered one promotes a learned key.
+		n, err := c.exec(ctx, `INSERT INTO recipient_keys (method, fingerprint, data, added, source) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data,
+				source = CASE WHEN recipient_keys.source = 'registered' THEN 'registered' ELSE excluded.source END
+			WHERE recipient_keys.data <> excluded.data OR (recipient_keys.source <> 'registered' AND excluded.source = 'registered')`,
+			k.Method, fp, k.Data, stamp(time.Time{}), sourceOf(k))
 		return n > 0, err
 	})
 	if err != nil {

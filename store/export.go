@@ -227,6 +227,8 @@ type (
 		Fingerprint string `json:"fingerprint"`
 		Data        []byte `json:"data"`
 		Added       int64  `json:"added"`
+		// Source is absent for a registered key (and in exports made before sources).
+		Source string `json:"source,omitempty"`
 	}
 	// exportHeldBlob is one piece of a held message's bytes: Data from
 	// Offset of its Size bytes. Pointers tell a missing field from zero.
@@ -279,7 +281,7 @@ func rowLines(s *Snapshot) []exportLine {
 		lines = append(lines, exportLine{Capabilities: &exportCapabilities{b(c.Address), c.SMIMEGCM, c.PGPSEIPDv2, c.Updated.UnixNano()}})
 	}
 	for _, k := range s.RecipientKeys {
-		lines = append(lines, exportLine{RecipientKey: &exportRecipientKey{k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano()}})
+		lines = append(lines, exportLine{RecipientKey: &exportRecipientKey{k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano(), learnedOnly(k.Source)}})
 	}
 	lines = append(lines, apiLines(s)...)
 	for _, hb := range s.HeldBlobs {
@@ -546,10 +548,11 @@ func (s *Snapshot) add(l exportLine) error {
 		s.Capabilities = append(s.Capabilities, Capabilities{Address: string(c.Address), SMIMEGCM: c.SMIMEGCM, PGPSEIPDv2: c.PGPSEIPDv2, Updated: unstamp(c.Updated)})
 	case l.RecipientKey != nil:
 		k := l.RecipientKey
-		key := RecipientKey{Method: k.Method, Fingerprint: k.Fingerprint, Data: k.Data, Added: unstamp(k.Added)}
+		key := RecipientKey{Method: k.Method, Fingerprint: k.Fingerprint, Data: k.Data, Added: unstamp(k.Added), Source: k.Source}
 		if fp, err := checkRecipientKey(key); err != nil || fp != k.Fingerprint {
-			return fmt.Errorf("recipient key %q %q: not a method, upper-case hex fingerprint and 1 to %d bytes", k.Method, k.Fingerprint, MaxRecipientKey)
+			return fmt.Errorf("recipient key %q %q: not a method, upper-case hex fingerprint, 1 to %d bytes and a source", k.Method, k.Fingerprint, MaxRecipientKey)
 		}
+		key.Source, _ = validSource(key.Source)
 		s.RecipientKeys = append(s.RecipientKeys, key)
 	case l.HeldBlob != nil || l.MailboxData != nil:
 		return errors.New("bytes with a row")
@@ -601,4 +604,12 @@ func checkThread(t Thread) error {
 		}
 	}
 	return nil
+}
+
+// learnedOnly is a key's Source as an export writes it: empty for a registered key.
+func learnedOnly(source string) string {
+	if source == SourceRegistered {
+		return ""
+	}
+	return source
 }

@@ -313,7 +313,7 @@ func fillKeysAndBlobs(t *testing.T, s contract) {
 	blobs := s.(heldBlobs)
 	for _, err := range []error{
 		s.PutRecipientKey(ctx, RecipientKey{Method: MethodSMIME, Fingerprint: fpA, Data: []byte("-----BEGIN CERTIFICATE-----\n\x00\xff")}),
-		s.PutRecipientKey(ctx, RecipientKey{Method: MethodPGP, Fingerprint: fpB[:40], Data: []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")}),
+		s.PutRecipientKey(ctx, RecipientKey{Method: MethodPGP, Fingerprint: fpB[:40], Data: []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----"), Source: SourceLearned}),
 		blobs.PutHeld(ctx, "h1", big),
 		blobs.PutHeld(ctx, "h2\xff\xfe\x00Ä\x80", nil),
 		s.Hold(ctx, Held{ID: "h3", Received: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Ref: "h3"}),
@@ -337,7 +337,7 @@ func TestExportKeysAndBlobs(t *testing.T) {
 	fillForExport(t, sqlite)
 	fillKeysAndBlobs(t, sqlite)
 	want := snapshotOf(t, sqlite)
-	if len(want.RecipientKeys) != 2 || len(want.HeldBlobs) != 2 || !want.Held[2].Delivered {
+	if len(want.RecipientKeys) != 2 || want.RecipientKeys[0].Source != SourceLearned || len(want.HeldBlobs) != 2 || !want.Held[2].Delivered {
 		t.Fatalf("snapshot: %d keys, %d held bytes, held %+v", len(want.RecipientKeys), len(want.HeldBlobs), want.Held)
 	}
 	first := exportOf(t, sqlite)

@@ -19,6 +19,7 @@ var pgMigrations = []string{
 	pgSchemaV3,
 	pgSchemaV4,
 	pgSchemaV5,
+	pgSchemaV6,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.

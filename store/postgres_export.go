@@ -142,8 +142,10 @@ func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCo
 		}
 		for _, k := range snap.RecipientKeys {
 			if err := exec(&n.RecipientKeys, fmt.Sprintf("recipient key %s %s", k.Method, k.Fingerprint), `INSERT INTO recipient_keys (`+recipientKeyColumns+`)
-				VALUES ($1, $2, $3, $4) ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data
-				WHERE recipient_keys.data <> excluded.data`, k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano()); err != nil {
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data,
+					source = CASE WHEN recipient_keys.source = 'registered' THEN 'registered' ELSE excluded.source END
+				WHERE recipient_keys.data <> excluded.data OR (recipient_keys.source <> 'registered' AND excluded.source = 'registered')`,
+				k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano(), sourceOf(k)); err != nil {
 				return err
 			}
 		}

@@ -151,9 +151,11 @@ func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCoun
 		}
 	}
 	for _, k := range snap.RecipientKeys {
-		if err := exec(&n.RecipientKeys, `INSERT INTO recipient_keys (`+recipientKeyColumns+`) VALUES (?, ?, ?, ?)
-			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data WHERE data != excluded.data`,
-			k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano()); err != nil {
+		if err := exec(&n.RecipientKeys, `INSERT INTO recipient_keys (`+recipientKeyColumns+`) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (method, fingerprint) DO UPDATE SET data = excluded.data,
+				source = CASE WHEN recipient_keys.source = 'registered' THEN 'registered' ELSE excluded.source END
+			WHERE data != excluded.data OR (recipient_keys.source <> 'registered' AND excluded.source = 'registered')`,
+			k.Method, k.Fingerprint, nonNil(k.Data), k.Added.UnixNano(), sourceOf(k)); err != nil {
 			return ImportCounts{}, fmt.Errorf("recipient key %s %s: %w", k.Method, k.Fingerprint, err)
 		}
 	}

@@ -41,18 +41,9 @@ type mailboxKeeper interface {
 	MailboxCounts(ctx context.Context) (waiting, read int, err error)
 }
 
-// sharedDirectory is the recipient directory in the shared store: keys import and keys remove write
-// it, and every node's directory reads it (recipients/ stays an import path beside it).
-type sharedDirectory interface {
-	// PutRecipientKey stores a customer's certificate or OpenPGP key, replacing its stored copy.
-	PutRecipientKey(ctx context.Context, k store.RecipientKey) error
-	// RecipientKey returns one stored key; store.ErrNotFound when there is none.
-	RecipientKey(ctx context.Context, method, fingerprint string) (store.RecipientKey, error)
-	// RecipientKeys returns every stored key.
-	RecipientKeys(ctx context.Context) ([]store.RecipientKey, error)
-	// RemoveRecipientKey deletes one stored key; store.ErrNotFound when there is none.
-	RemoveRecipientKey(ctx context.Context, method, fingerprint string) error
-}
+// sharedDirectory is the store's recipient directory (api's interface: keys import and remove,
+// and the API, write it alike).
+type sharedDirectory = api.SharedDirectory
 
 // changeFeed announces what changed in the shared store, on any node: serve reloads the recipient
 // directory and delivers released messages without waiting for its next look.
@@ -61,33 +52,13 @@ type changeFeed interface {
 	Watch(ctx context.Context, poll time.Duration, f func(topic string))
 }
 
-// sharedKeys is the store's recipient directory as the keys package reads it.
-type sharedKeys struct{ st sharedDirectory }
-
-// StoredKeys implements keys.KeySource.
-func (s sharedKeys) StoredKeys(ctx context.Context) ([]keys.StoredKey, error) {
-	stored, err := s.st.RecipientKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]keys.StoredKey, len(stored))
-	for i, k := range stored {
-		m := keys.MethodSMIME
-		if k.Method == store.MethodPGP {
-			m = keys.MethodPGP
-		}
-		out[i] = keys.StoredKey{Method: m, Fingerprint: k.Fingerprint, Data: k.Data}
-	}
-	return out, nil
-}
-
 // recipientDirectory loads the recipient directory: the data directory's files, and the shared
 // store's keys when st is not nil.
 func recipientDirectory(ctx context.Context, dir keys.DataDir, st sharedDirectory) (*keys.Directory, error) {
 	if st == nil {
 		return dir.Directory()
 	}
-	return dir.DirectoryFrom(ctx, sharedKeys{st})
+	return dir.DirectoryFrom(ctx, api.KeySource(st))
 }
 
 // registry is what the keys command keeps in the shared store: the key each customer registered.

@@ -318,7 +318,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if apiSrv != nil {
 		users = append(users, apiSrv)
 	}
-	inst.watcher = keys.NewWatcher(a.data.dir, users, keys.WithLogger(log), keys.WithSource(sharedKeys{a.data.store}))
+	inst.watcher = keys.NewWatcher(a.data.dir, users, keys.WithLogger(log), keys.WithSource(api.KeySource(a.data.store)))
 	inst.start(ctx)
 	return inst, nil
 }

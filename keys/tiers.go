@@ -1,0 +1,92 @@
+package keys
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Source is where a customer's key came from, its trust tier.
+type Source string
+
+const (
+	// SourceRegistered: the customer registered it (online banking, keys import, the bank's
+	// customer CA). A usable registered key always wins.
+	SourceRegistered Source = "registered"
+	// SourceLearned: a certificate from a customer's verified signed reply that chains to a root
+	// the bank trusts for learning (learn-roots/), such as a public S/MIME CA.
+	SourceLearned Source = "learned"
+	// SourceDiscovered: an OpenPGP key the customer's provider publishes by WKD.
+	SourceDiscovered Source = "discovered"
+)
+
+// ParseSource reads a tier as configuration writes it.
+func ParseSource(s string) (Source, error) {
+	switch v := Source(strings.ToLower(strings.TrimSpace(s))); v {
+	case SourceRegistered, SourceLearned, SourceDiscovered:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown key source %q (want registered, learned or discovered)", s)
+}
+
+// MarshalText writes the form ParseSource reads.
+func (s Source) MarshalText() ([]byte, error) {
+	if _, err := ParseSource(string(s)); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
+// UnmarshalText parses with ParseSource.
+func (s *Source) UnmarshalText(b []byte) error {
+	v, err := ParseSource(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// WithLearned adds the learned tier: certificates taken from customers' verified signed replies
+// (intermediates among them), trusted only through roots, the roots the bank trusts for learning.
+// They are used only by ChooseFrom with learned allowed, never by Choose.
+func WithLearned(roots, certs []*x509.Certificate) DirectoryOption {
+	return func(d *Directory) {
+		d.learned = NewDirectory(roots, certs, WithClock(func() time.Time { return d.now() }))
+	}
+}
+
+// ChooseFrom is Choose over the registered tier, then — when learned is true and no registered
+// key of addr is usable — over the learned tier. The Choice's Source says which tier gave the key.
+// When neither does, the *RecipientError holds the causes of both, registered first.
+func (d *Directory) ChooseFrom(addr string, prefer Method, learned bool) (Choice, error) {
+	c, err := d.Choose(addr, prefer)
+	var rerr *RecipientError
+	if err == nil || !learned || d.learned == nil || !errors.As(err, &rerr) {
+		return c, err
+	}
+	lc, lerr := d.learned.Choose(addr, prefer)
+	if lerr == nil {
+		lc.Source = SourceLearned
+		return lc, nil
+	}
+	var lr *RecipientError
+	if errors.As(lerr, &lr) {
+		rerr.Causes = append(rerr.Causes, lr.Causes...)
+	}
+	return Choice{}, rerr
+}
+
+// Learned lists the learned tier's certificates as Entries do, each with Source SourceLearned.
+func (d *Directory) Learned() []Entry {
+	if d.learned == nil {
+		return nil
+	}
+	out := d.learned.Entries()
+	for i := range out {
+		out[i].Source = SourceLearned
+	}
+	return out
+}
