@@ -42,6 +42,12 @@ var (
 	// ErrClassMismatch: the header From belongs to another class than the one the message is sent
 	// under (a class borrowed through the envelope sender).
 	ErrClassMismatch = errors.New("the From address belongs to another class")
+	// ErrKeyPending: the customer's key is being looked up (WKD) and the lookup outran its
+	// budget; the client retries (451 4.4.3) and finds the result cached.
+	ErrKeyPending = errors.New("the recipient's key is still being looked up")
+	// ErrRevocationUnknown: the recipient's certificate's revocation status cannot be checked
+	// and the class is hard-fail (451 4.7.5).
+	ErrRevocationUnknown = errors.New("the recipient's certificate's revocation status cannot be checked")
 )
 
 // Refuse returns an *Error; the constructors below are the replies sealpost uses.
@@ -61,6 +67,7 @@ var reasons = []struct {
 }{
 	{ErrNoKey, "no_key"}, {ErrRelayDenied, "relay_denied"}, {ErrTimestampFailed, "timestamp_failed"},
 	{ErrQueueUnavailable, "queue_unavailable"}, {ErrBadEnvelopeAddress, "bad_address"}, {ErrClassMismatch, "class_mismatch"},
+	{ErrKeyPending, "key_pending"}, {ErrRevocationUnknown, "revocation_unknown"},
 }
 
 // ReasonCode is Reason as a short token for metric labels: no_key, relay_denied,

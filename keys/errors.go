@@ -27,8 +27,12 @@ var (
 	ErrNoKeyMaterial = errors.New("no certificate or OpenPGP key found (expected PEM, DER or an OpenPGP key block)")
 
 	// ErrRevoked: the OpenPGP key (or, where the detail says so, its only encryption subkey) was
-	// revoked by its owner.
+	// revoked by its owner, or the certificate by its CA (CRL or OCSP).
 	ErrRevoked = errors.New("key revoked")
+	// ErrLookupPending: a key is being looked up elsewhere (WKD) and the answer is not in yet.
+	ErrLookupPending = errors.New("key lookup still in progress")
+	// ErrRevocationUnknown: neither the CRL nor OCSP gave a usable answer about a certificate.
+	ErrRevocationUnknown = errors.New("revocation status cannot be checked")
 	// ErrNoEncryptionKey: the OpenPGP key has no valid, unexpired, unrevoked encryption-capable
 	// subkey (nor an encryption-capable primary key).
 	ErrNoEncryptionKey = errors.New("OpenPGP key has no usable encryption key")

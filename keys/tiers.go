@@ -90,3 +90,23 @@ func (d *Directory) Learned() []Entry {
 	}
 	return out
 }
+
+// IssuerOf is the certificate that issued c, found as c's chain is verified in the tier of source
+// (the learned tier's roots for a learned certificate): what a CRL or an OCSP answer about c must
+// be signed by. Nil when c does not verify now, or is self-issued.
+func (d *Directory) IssuerOf(c *x509.Certificate, source Source) *x509.Certificate {
+	tier := d
+	if source == SourceLearned && d.learned != nil {
+		tier = d.learned
+	}
+	chains, err := c.Verify(x509.VerifyOptions{
+		Roots:         tier.roots,
+		Intermediates: tier.intermediates,
+		CurrentTime:   tier.now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	})
+	if err != nil || len(chains) == 0 || len(chains[0]) < 2 {
+		return nil
+	}
+	return chains[0][1]
+}

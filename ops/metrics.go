@@ -35,6 +35,7 @@ type Metrics struct {
 	deliverySeconds                             *boundedHistogram
 	inbound                                     *boundedCounter
 	otp                                         *boundedCounter
+	keysChosen, revocationUnchecked             *boundedCounter
 	tsaSeconds                                  prometheus.Histogram
 	tsaErrors                                   prometheus.Counter
 	certExpiry                                  *prometheus.GaugeVec
@@ -91,6 +92,10 @@ func NewMetrics() *Metrics {
 			"Time from queueing to delivery, per delivered recipient, by queue and class; for the otp class, a code's latency from its API call (which signs and queues it) to the next hop's acceptance, less the signing.", deliveryBuckets, "queue", "class"),
 		otp: counter("sealpost_otp_events_total",
 			"One-time passcodes and call verifications by event (issued, verified, wrong-code, expired, locked, mismatch, used, rate-limited, no-key) and purpose (call for call verifications). Never a code.", "event", "purpose"),
+		keysChosen: counter("sealpost_recipient_keys_chosen_total",
+			"Recipients accepted with a key, by class and the key's source (registered, learned, discovered).", "class", "source"),
+		revocationUnchecked: counter("sealpost_revocation_unchecked_total",
+			"Recipient certificates used although their revocation status could not be checked (soft-fail), by class.", "class"),
 		inbound: counter("sealpost_inbound_messages_total",
 			"Customers' replies by verdict status (verified, unregistered, failed, unsigned; empty when refused), method and action (deliver, quarantine, refused).", "status", "method", "action"),
 		tsaSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sealpost_tsa_request_duration_seconds",
@@ -174,6 +179,12 @@ func (m *Metrics) Protected(method string, d time.Duration) {
 	m.protected.add(1, method)
 	m.protectSeconds.observe(d.Seconds(), method)
 }
+
+// KeyChosen implements outbound.Observer.
+func (m *Metrics) KeyChosen(class, source string) { m.keysChosen.add(1, class, source) }
+
+// RevocationUnchecked implements outbound.Observer.
+func (m *Metrics) RevocationUnchecked(class string) { m.revocationUnchecked.add(1, class) }
 
 // OTPEvent implements api.Observer: one code issued, checked or refused.
 func (m *Metrics) OTPEvent(event, purpose string) { m.otp.add(1, event, purpose) }

@@ -51,6 +51,15 @@ type Policy struct {
 	Keyless string `json:"keyless,omitempty"`
 	// MailboxExpiry is how long a message waits in the secure mailbox (notify); absent: 90 days.
 	MailboxExpiry config.Duration `json:"mailbox_expiry,omitempty"`
+	// Keys are the key sources the class may encrypt to besides "registered", which every class
+	// uses and which always wins: "learned" (a certificate from the customer's verified signed
+	// reply, chaining to a root trusted for learning) and "discovered" (the OpenPGP key the
+	// customer's provider publishes by WKD). Absent: registered keys only.
+	Keys []keys.Source `json:"keys,omitempty"`
+	// Revocation is what a recipient certificate whose revocation status cannot be checked (CRL
+	// and OCSP unreachable or unusable) means: "soft-fail" (the default, also when absent: use it
+	// and count it) or "hard-fail" (451 4.7.5, the bank's MTA tries later).
+	Revocation string `json:"revocation,omitempty"`
 }
 
 // Keyless handling of a class.
@@ -110,12 +119,17 @@ type Config struct {
 // DefaultPolicies are the policies of the classes when the configuration names none.
 func DefaultPolicies() map[string]Policy {
 	return map[string]Policy{
-		ClassStatement:    {Encryption: "required", Lifetime: config.Duration(5 * 24 * time.Hour)},
-		ClassOTP:          {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(10 * time.Minute)},
-		ClassSupport:      {Encryption: "preferred", SignOnly: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
-		ClassUnclassified: {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(5 * 24 * time.Hour)},
+		ClassStatement: {Encryption: "required", Lifetime: config.Duration(5 * 24 * time.Hour), Keys: allSources()},
+		// An OTP goes only to keys tied to the customer by more than their provider's web
+		// server: whoever controls the domain's WKD could otherwise read a login code.
+		ClassOTP:          {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(10 * time.Minute), Keys: []keys.Source{keys.SourceLearned}},
+		ClassSupport:      {Encryption: "preferred", SignOnly: true, Lifetime: config.Duration(5 * 24 * time.Hour), Keys: allSources()},
+		ClassUnclassified: {Encryption: "required", HeaderProtection: true, Lifetime: config.Duration(5 * 24 * time.Hour), Keys: []keys.Source{keys.SourceLearned}},
 	}
 }
+
+// allSources are the key sources besides registered.
+func allSources() []keys.Source { return []keys.Source{keys.SourceLearned, keys.SourceDiscovered} }
 
 // DefaultConfig is the gateway's embedded default: the bank's three senders with their classes,
 // everything else unclassified (the strictest policy), S/MIME for customers with both kinds of key.
@@ -191,6 +205,16 @@ func (c Config) Validate() error {
 		}
 		if p.MailboxExpiry < 0 {
 			bad(path+".mailbox_expiry", "must be positive (e.g. \"2160h\")")
+		}
+		for i, k := range p.Keys {
+			if k == keys.SourceRegistered || slices.Contains(p.Keys[:i], k) {
+				bad(fmt.Sprintf("%s.keys[%d]", path, i), "%q is always used or already listed: list learned and discovered at most once each", k)
+			}
+		}
+		switch p.Revocation {
+		case "", RevocationSoftFail, RevocationHardFail:
+		default:
+			bad(path+".revocation", "%q is not \"soft-fail\" or \"hard-fail\"", p.Revocation)
 		}
 	}
 	errs = append(errs, c.Notice.validate()...)

@@ -18,6 +18,12 @@ type Observer interface {
 	Refused(class, reason string)
 	// Protected: one copy was signed, timestamped and (except "signed") encrypted in d.
 	Protected(method string, d time.Duration)
+	// KeyChosen: a recipient of class was accepted with a key of source (registered, learned,
+	// discovered).
+	KeyChosen(class, source string)
+	// RevocationUnchecked: a recipient certificate was used whose revocation status could not be
+	// checked (the class is soft-fail).
+	RevocationUnchecked(class string)
 }
 
 // nopObserver is the Observer of a pipeline built without one.
@@ -26,6 +32,8 @@ type nopObserver struct{}
 func (nopObserver) Accepted(string, string, int)    {}
 func (nopObserver) Refused(string, string)          {}
 func (nopObserver) Protected(string, time.Duration) {}
+func (nopObserver) KeyChosen(string, string)        {}
+func (nopObserver) RevocationUnchecked(string)      {}
 
 // refused reports err, when it is one, as a refusal of class, and returns it.
 func (g *Pipeline) refused(class string, err error) error {

@@ -35,6 +35,18 @@ func (o *observed) Refused(class, reason string) {
 	o.calls = append(o.calls, fmt.Sprintf("refused %s %s", class, reason))
 }
 
+func (o *observed) KeyChosen(class, source string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, fmt.Sprintf("key %s %s", class, source))
+}
+
+func (o *observed) RevocationUnchecked(class string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, "unchecked "+class)
+}
+
 func (o *observed) Protected(method string, d time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -90,12 +102,12 @@ func TestObserverSeesEachDecision(t *testing.T) {
 		want   []string
 	}{
 		{name: "AcceptedPerCopy", client: pipelinetest.Trusted, from: "statements@bank.example", to: []string{"alice@example.com", "carol@example.org"}, msg: statementMsg,
-			want: []string{"protected smime", "protected pgp", "accepted statement smime 1", "accepted statement pgp 1"}},
+			want: []string{"key statement registered", "key statement registered", "protected smime", "protected pgp", "accepted statement smime 1", "accepted statement pgp 1"}},
 		{name: "SignedCopy", client: pipelinetest.Trusted, from: "support@bank.example", to: []string{"bob@example.net"},
 			msg:  "From: support@bank.example\r\nTo: bob@example.net\r\nSubject: Re: your question\r\n\r\nHello Bob\r\n",
 			want: []string{"protected signed", "accepted support signed 1"}},
 		{name: "KeylessRecipientRefusedAtRcpt", client: pipelinetest.Trusted, from: "statements@bank.example", to: []string{"alice@example.com", "bob@example.net"}, msg: statementMsg,
-			want: []string{"refused statement " + noKey}},
+			want: []string{"key statement registered", "refused statement " + noKey}},
 		{name: "RelayDeniedAtMail", client: gateway.Client{}, from: "statements@bank.example", to: []string{"alice@example.com"}, msg: statementMsg,
 			want: []string{"refused  " + relay}},
 		{name: "ClassChangeAtData", client: gateway.Client{Trusted: true, Authenticated: true}, from: "support@bank.example", to: []string{"bob@example.net"},
@@ -103,13 +115,13 @@ func TestObserverSeesEachDecision(t *testing.T) {
 			want: []string{"refused otp " + noKey}},
 		{name: "SpoolFailureCountsNoCopy", client: pipelinetest.Trusted, from: "statements@bank.example", to: []string{"alice@example.com", "carol@example.org"}, msg: statementMsg,
 			spool: &pipelinetest.MemSpool{FailAt: 2},
-			want:  []string{"protected smime", "protected pgp", "refused statement " + queueDown}},
+			want:  []string{"key statement registered", "key statement registered", "protected smime", "protected pgp", "refused statement " + queueDown}},
 		{name: "TimestampAuthorityDown", client: pipelinetest.Trusted, from: "statements@bank.example", to: []string{"alice@example.com"}, msg: statementMsg,
-			smime: deadTSA, want: []string{"refused statement " + tsaDown}},
+			smime: deadTSA, want: []string{"key statement registered", "refused statement " + tsaDown}},
 		{name: "UnparseableHeader", client: pipelinetest.Trusted, from: "otp@bank.example", to: []string{"alice@example.com"}, msg: "no colon here\r\n\r\nbody\r\n",
-			want: []string{"refused otp refused"}},
+			want: []string{"key otp registered", "refused otp refused"}},
 		{name: "NoFrom", client: pipelinetest.Trusted, from: "statements@bank.example", to: []string{"alice@example.com"}, msg: "Subject: x\r\n\r\nx\r\n",
-			want: []string{"refused statement refused"}},
+			want: []string{"key statement registered", "refused statement refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

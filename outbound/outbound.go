@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,9 @@ type Pipeline struct {
 	log       *slog.Logger
 	now       func() time.Time
 	optErr    error // an option that could not be applied
+
+	discover    Discoverer  // nil: no WKD lookups
+	revocations Revocations // nil: certificates are not checked for revocation
 }
 
 // Option configures a Pipeline at New.
@@ -131,11 +135,11 @@ func (s *session) Mail(_ context.Context, from string, size int64) error {
 	return nil
 }
 
-func (s *session) Rcpt(_ context.Context, to string) error {
+func (s *session) Rcpt(ctx context.Context, to string) error {
 	if !s.inTx {
 		return gateway.Refuse(503, [3]int{5, 5, 1}, "MAIL first", nil)
 	}
-	r, err := s.resolve(to, s.class)
+	r, err := s.resolve(ctx, to, s.class)
 	if err != nil {
 		return s.g.refused(s.class, err)
 	}
@@ -143,19 +147,22 @@ func (s *session) Rcpt(_ context.Context, to string) error {
 	return nil
 }
 
-// resolve finds the key for one recipient under class's policy.
-func (s *session) resolve(to, class string) (Recipient, error) {
+// resolve finds the key for one recipient under class's policy: a temporary refusal (a lookup
+// under way, a revocation status unknown under hard-fail) is returned as it is.
+func (s *session) resolve(ctx context.Context, to, class string) (Recipient, error) {
 	if err := gateway.CheckRecipient(to, true); err != nil {
 		return Recipient{}, err
 	}
-	c, err := s.dir.Choose(to, s.g.prefer)
-	if err == nil && c.Method == keys.MethodPGP && s.g.pgp == nil {
-		err = &keys.RecipientError{Address: to}
-	}
+	p := s.g.cfg.Policies[class]
+	c, err := s.choose(ctx, to, p)
 	if err == nil {
+		s.g.obs.KeyChosen(class, string(c.Source))
 		return Recipient{Addr: to, Choice: &c}, nil
 	}
-	p := s.g.cfg.Policies[class]
+	var temp *gateway.Error
+	if errors.As(err, &temp) && temp.Code/100 == 4 {
+		return Recipient{}, err
+	}
 	if p.Encryption == "preferred" && p.SignOnly {
 		return Recipient{Addr: to}, nil
 	}
@@ -189,7 +196,7 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 		return "", err
 	}
 	if class != s.class {
-		if err := s.reclassify(class); err != nil {
+		if err := s.reclassify(ctx, class); err != nil {
 			return "", err
 		}
 	}
@@ -212,10 +219,10 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 
 // reclassify judges the recipients again when the class changed at DATA (a Sealpost-Class
 // header): the whole message is refused if any of them cannot be served under the new policy.
-func (s *session) reclassify(class string) error {
+func (s *session) reclassify(ctx context.Context, class string) error {
 	var refused []string
 	for i, r := range s.rcpts {
-		nr, err := s.resolve(r.Addr, class)
+		nr, err := s.resolve(ctx, r.Addr, class)
 		if err != nil {
 			refused = append(refused, r.Addr)
 			continue
@@ -243,12 +250,25 @@ func (s *session) queue(ctx context.Context, outs []output, class string, lifeti
 			return "", gateway.TempFail("cannot queue the message now, try again later", errors.Join(gateway.ErrQueueUnavailable, err))
 		}
 		ids = append(ids, id)
-		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", strings.Join(address.Domains(o.to), ","), "bytes", len(o.data))
+		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", strings.Join(address.Domains(o.to), ","),
+			"key_sources", s.keySources(o.to), "bytes", len(o.data))
 	}
 	for _, o := range outs {
 		s.g.obs.Accepted(class, o.method, len(o.to))
 	}
 	return strings.Join(ids, ","), nil
+}
+
+// keySources names the sources of the keys the recipients to were encrypted to, each once, in
+// the order of the recipients ("" for a signed or notice copy).
+func (s *session) keySources(to []string) string {
+	var out []string
+	for _, r := range s.rcpts {
+		if r.Choice != nil && slices.Contains(to, r.Addr) && !slices.Contains(out, string(r.Choice.Source)) {
+			out = append(out, string(r.Choice.Source))
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // classHeader splits msg into header and body, removes every Sealpost-Class field and returns the
