@@ -250,13 +250,16 @@ type trust struct {
 	roots, tsaRoots *x509.CertPool
 	signers         openpgp.EntityList
 	smime           knownSigners
+	dir             *keys.Directory // for Learnable
 }
 
 // SetDirectory replaces the directory (reload); messages being evaluated keep the previous one.
 func (ib *Pipeline) SetDirectory(d *keys.Directory) {
-	t := &trust{roots: d.Roots(), tsaRoots: ib.d.TSARoots, signers: d.PGPKeys(), smime: directorySigners(d)}
+	// A reply may chain to a root trusted for learning (a public S/MIME CA) as well as to the
+	// bank's registration roots; timestamps only to the latter (or the TSA roots).
+	t := &trust{roots: d.ReplyRoots(), tsaRoots: ib.d.TSARoots, signers: d.PGPKeys(), smime: directorySigners(d), dir: d}
 	if t.tsaRoots == nil {
-		t.tsaRoots = t.roots
+		t.tsaRoots = d.Roots()
 	}
 	ib.trust.Store(t)
 }
@@ -274,6 +277,9 @@ type Result struct {
 	// capabilities: what a valid S/MIME signature from the sender announced (nil: nothing to
 	// remember).
 	capabilities *store.Capabilities
+	// learned: the signer's certificate and intermediates when the chain ends at a root trusted
+	// for learning (nil: nothing to learn).
+	learned []*x509.Certificate
 }
 
 // Errors of Evaluate that are the sender's problem are *Error values with a 5xx reply; a store
@@ -314,6 +320,11 @@ func (ib *Pipeline) Evaluate(ctx context.Context, msg []byte, arrival time.Time)
 	res.Action, res.Reason = ib.decide(v)
 	if f.method == "smime" && (v.Status == StatusVerified || v.Status == StatusUnregistered) && len(sm.Capabilities) > 0 {
 		res.capabilities = &store.Capabilities{Address: v.From, SMIMEGCM: sm.SupportsGCM(), Updated: v.SignedAt}
+	}
+	if f.method == "smime" && (v.Status == StatusVerified || v.Status == StatusUnregistered) && sm.Signer != nil && len(sm.SignerChain) > 0 {
+		if chain := sm.SignerChain[0]; ib.trust.Load().dir.Learnable(chain) {
+			res.learned = chain[:len(chain)-1]
+		}
 	}
 	res.Message = ib.deskMessage(deskInput{outer: root.Header, visible: b.visible, inner: f.content.Header, body: f.content.Body,
 		protected: b.protected, name: ib.registeredName(ctx, v)}, v)

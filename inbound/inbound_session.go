@@ -8,6 +8,7 @@ import (
 
 	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
 	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/queue"
@@ -145,6 +146,16 @@ func (ib *Pipeline) record(ctx context.Context, res *Result, arrival time.Time) 
 	if res.capabilities != nil {
 		if err := ib.d.Store.SetCapabilities(ctx, *res.capabilities); err != nil {
 			ib.log.Warn("capabilities not recorded", "error", err)
+		}
+	}
+	if l, ok := ib.d.Store.(Learner); ok && res.learned != nil {
+		leaf := res.learned[0]
+		err := l.PutRecipientKey(ctx, store.RecipientKey{Method: store.MethodSMIME, Fingerprint: keys.CertFingerprint(leaf),
+			Data: keys.EncodeCertificates(res.learned...), Source: store.SourceLearned})
+		if err != nil {
+			ib.log.Warn("certificate not learned", "error", err)
+		} else {
+			ib.log.Info("certificate learned", "domain", address.Domain(res.Verdict.From), "fingerprint", keys.CertFingerprint(leaf))
 		}
 	}
 }

@@ -42,3 +42,11 @@ type Store interface {
 	Threads
 	Capabilities
 }
+
+// Learner keeps certificates learned from customers' verified signed replies (chaining to a root
+// trusted for learning), for outbound mail of the classes whose policy allows learned keys. A
+// Store that also implements it learns; the shared store does.
+type Learner interface {
+	// PutRecipientKey stores k (Source store.SourceLearned); a registered copy stays registered.
+	PutRecipientKey(ctx context.Context, k store.RecipientKey) error
+}

@@ -40,6 +40,7 @@ type Directory struct {
 	spellings     map[string][]string // address.Key → the normalised spellings indexed under it
 	now           func() time.Time
 	learned       *Directory // WithLearned: the learned tier, with its own roots
+	rootCerts     []*x509.Certificate
 }
 
 // pgpCandidate is one OpenPGP key with its user IDs that name one address.
@@ -78,6 +79,7 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 	for _, r := range roots {
 		d.roots.AddCert(r)
 	}
+	d.rootCerts = roots
 	for _, c := range certs {
 		if c.IsCA {
 			d.intermediates.AddCert(c)

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -109,4 +110,27 @@ func (d *Directory) IssuerOf(c *x509.Certificate, source Source) *x509.Certifica
 		return nil
 	}
 	return chains[0][1]
+}
+
+// ReplyRoots are the roots a customer's signed reply may chain to: the registration roots and the
+// roots trusted for learning (a public S/MIME CA vouches for the address it certified).
+func (d *Directory) ReplyRoots() *x509.CertPool {
+	p := d.roots.Clone()
+	if d.learned != nil {
+		for _, r := range d.learned.rootCerts {
+			p.AddCert(r)
+		}
+	}
+	return p
+}
+
+// Learnable reports whether a verified chain (leaf first) ends at a root trusted for learning and
+// not at a registration root: its leaf may then be learned for outbound mail. A chain to the
+// bank's own roots teaches nothing: those certificates are registered ones.
+func (d *Directory) Learnable(chain []*x509.Certificate) bool {
+	if d.learned == nil || len(chain) < 2 {
+		return false
+	}
+	root := chain[len(chain)-1]
+	return slices.ContainsFunc(d.learned.rootCerts, root.Equal) && !slices.ContainsFunc(d.rootCerts, root.Equal)
 }
