@@ -30,7 +30,15 @@ type backend interface {
 	api.MailboxStore
 	ca.Store
 	otp.Store
+	discoveredKeys
 	io.Closer
+}
+
+// discoveredKeys is the shared cache of the keys WKD lookups found.
+type discoveredKeys interface {
+	PutDiscoveredKey(ctx context.Context, k store.DiscoveredKey) error
+	DiscoveredKey(ctx context.Context, address string) (store.DiscoveredKey, error)
+	DiscoveredKeys(ctx context.Context) ([]store.DiscoveredKey, error)
 }
 
 // mailboxKeeper is how serve keeps the secure mailbox: expired messages removed, counts exported.

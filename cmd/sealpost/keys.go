@@ -318,13 +318,18 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	entries := d.Entries()
+	entries := append(d.Entries(), d.Learned()...)
 	registered, err := registeredFingerprints(reg, entries)
 	if err != nil {
 		return err
 	}
+	discovered, err := discoveredEntries(st)
+	if err != nil {
+		return err
+	}
+	entries = append(entries, discovered...)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tKIND\tFINGERPRINT\tSTATE\tEXPIRES\tSUBJECT")
+	fmt.Fprintln(tw, "ADDRESS\tKIND\tSOURCE\tFINGERPRINT\tSTATE\tEXPIRES\tSUBJECT")
 	for _, e := range entries {
 		fp := api.EntryFingerprint(e)
 		var state []string
@@ -344,7 +349,7 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 		if t := e.Expires(); !t.IsZero() {
 			expires = t.UTC().Format(time.DateOnly)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Kind(), fp[:fingerprintShown],
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Kind(), e.Source, fp[:fingerprintShown],
 			strings.Join(state, ", "), expires, printableLine(e.Subject()))
 	}
 	if err := tw.Flush(); err != nil {
@@ -354,6 +359,33 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "trusted root: %s (expires %s)\n", printableLine(r.Subject.String()), r.NotAfter.UTC().Format(time.DateOnly))
 	}
 	return nil
+}
+
+// discoveredEntries are the keys WKD lookups found, from the shared store (none without one), as
+// entries of SourceDiscovered judged now.
+func discoveredEntries(st backend) ([]keys.Entry, error) {
+	if st == nil {
+		return nil, nil
+	}
+	found, err := st.DiscoveredKeys(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var out []keys.Entry
+	for _, k := range found {
+		if k.Data == nil {
+			continue
+		}
+		ents, err := keys.ParsePGPKeys(k.Data)
+		if err != nil {
+			return nil, fmt.Errorf("discovered key for %s: %w", k.Address, err)
+		}
+		for _, e := range keys.NewDirectory(nil, nil, keys.WithPGPKeys(ents...)).Entries() {
+			e.Source = keys.SourceDiscovered
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // keysRemove unregisters a customer's keys (all of the address's, or the one named) and removes
