@@ -167,7 +167,20 @@ type deps struct {
 	// Observer, when set, counts verdicts and actions (metrics).
 	Observer Observer
 	Log      *slog.Logger
+	// Revocations, when set, checks the signer's certificate against its CA's CRL or OCSP.
+	Revocations Revocations
 }
+
+// Revocations checks a certificate against its CA's CRL or OCSP responder (discovery's checker
+// implements it): nil when good (or nothing names where to ask), a *keys.RevocationError when
+// revoked, another error when it cannot be checked now.
+type Revocations interface {
+	CheckCertificate(ctx context.Context, cert, issuer *x509.Certificate) error
+}
+
+// WithRevocations checks each S/MIME signer's certificate: one revoked before the signing time
+// fails the verdict with FailRevoked. A certificate that cannot be checked is judged without it.
+func WithRevocations(r Revocations) Option { return func(d *deps) { d.Revocations = r } }
 
 // Option configures a Pipeline at New.
 type Option func(*deps)
@@ -311,6 +324,9 @@ func (ib *Pipeline) Evaluate(ctx context.Context, msg []byte, arrival time.Time)
 	if err := ib.checkRegistration(ctx, v, f); err != nil {
 		return nil, err
 	}
+	if f.method == "smime" {
+		ib.checkRevocation(ctx, v, sm)
+	}
 	v.settle(f.signed)
 	if err := ib.linkThread(ctx, v, f.signed, b.visible); err != nil {
 		return nil, err
@@ -397,6 +413,26 @@ func (ib *Pipeline) checkRegistration(ctx context.Context, v *Verdict, f facts) 
 		}
 	}
 	return nil
+}
+
+// checkRevocation fails v when the signer's certificate was revoked before v.SignedAt (the
+// timestamp token's time, else the arrival): a signature made earlier, proven by its token, stays
+// good. A certificate that cannot be checked now is logged and judged without it.
+func (ib *Pipeline) checkRevocation(ctx context.Context, v *Verdict, sm *smime.Inbound) {
+	if ib.d.Revocations == nil || sm == nil || sm.Signer == nil || len(sm.SignerChain) == 0 || len(sm.SignerChain[0]) < 2 {
+		return
+	}
+	err := ib.d.Revocations.CheckCertificate(ctx, sm.Signer, sm.SignerChain[0][1])
+	var rev *keys.RevocationError
+	switch {
+	case err == nil:
+	case errors.As(err, &rev):
+		if !v.SignedAt.Before(rev.At) {
+			v.fail(FailRevoked, rev.Error())
+		}
+	default:
+		ib.log.Warn("signer certificate not checked for revocation", "reason", err.Error())
+	}
 }
 
 // linkThread links v to the support thread the visible header's In-Reply-To or References name,

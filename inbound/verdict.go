@@ -35,6 +35,7 @@ const (
 	FailWrongKey      = "wrong-key"       // the customer registered a different key or certificate
 	FailUnknownKey    = "unknown-key"     // an OpenPGP signature by a key the bank does not know
 	FailTimestamp     = "timestamp"       // a timestamp token is present but does not verify
+	FailRevoked       = "revoked"         // the signer's certificate was revoked before the signing time
 )
 
 // Verdict is what sealpost concluded about one inbound message.

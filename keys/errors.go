@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Reasons a recipient's certificate or OpenPGP key is refused. A *KeyError carries one of them.
@@ -117,3 +118,27 @@ func excerpt(s string) string {
 	}
 	return string(p)
 }
+
+// RevocationError says a certificate was revoked by its CA: when, why, and what said so (a CRL
+// or an OCSP answer). It Is ErrRevoked.
+type RevocationError struct {
+	Subject string
+	Serial  string    // hex
+	At      time.Time // the revocation time the CA gives
+	Reason  string    // the RFC 5280 reason's name, e.g. "keyCompromise"; "" when none is given
+	Source  string    // "crl" or "ocsp"
+}
+
+func (e *RevocationError) Error() string {
+	s := fmt.Sprintf("certificate %s (serial %s) revoked %s", printable(e.Subject), e.Serial, e.At.UTC().Format(time.RFC3339))
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	if e.Source != "" {
+		s += " per its " + strings.ToUpper(e.Source)
+	}
+	return s
+}
+
+// Unwrap makes a RevocationError ErrRevoked.
+func (e *RevocationError) Unwrap() error { return ErrRevoked }
