@@ -113,8 +113,9 @@ type WKDError struct {
 	Reason       error
 }
 
+// Error names the address and the reason; the URL (for logs) is in the field.
 func (e *WKDError) Error() string {
-	return fmt.Sprintf("WKD lookup for %s at %s: %v", e.Address, e.URL, e.Reason)
+	return fmt.Sprintf("WKD lookup for %s: %v", e.Address, e.Reason)
 }
 
 func (e *WKDError) Unwrap() error { return e.Reason }

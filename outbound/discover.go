@@ -65,7 +65,11 @@ func (s *session) choose(ctx context.Context, to string, p Policy) (keys.Choice,
 			return keys.Choice{}, gateway.Refuse(451, [3]int{4, 4, 3}, "the recipient's key is being looked up, try again later",
 				errors.Join(gateway.ErrKeyPending, derr))
 		}
-		err = fmt.Errorf("%w; WKD: %w", err, derr)
+		if errors.Is(derr, keys.ErrRevoked) {
+			err = fmt.Errorf("the key published by WKD is revoked: %w", derr)
+		} else {
+			err = fmt.Errorf("%w; WKD: %w", err, derr)
+		}
 	}
 	if err != nil {
 		return keys.Choice{}, err

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sealpost/sealpost/discovery"
+
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/config"
@@ -57,12 +59,23 @@ type Config struct {
 	CA ca.Config `json:"ca"`
 	// OTP is the one-time passcode and call verification service of the API.
 	OTP otp.Config `json:"otp"`
+	// Discovery finds customers' keys where they already are (WKD).
+	Discovery DiscoveryConfig `json:"discovery"`
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
 	// data directory, so the default configuration prints without it.
 	Store StoreConfig `json:"store,omitzero"`
 
 	// wrapStore, when set, wraps the store the instance opens (sealpost bench counts its calls).
 	wrapStore func(backend) backend
+	// wkdOptions, when set, are given to the WKD client (tests reach a loopback server by them).
+	wkdOptions []discovery.WKDOption
+}
+
+// DiscoveryConfig is the discovery section.
+type DiscoveryConfig struct {
+	// WKD looks up, for customers with no usable registered or learned key, the OpenPGP key their
+	// provider publishes (off by default: the bank opens outbound HTTPS for it first).
+	WKD discovery.CacheConfig `json:"wkd"`
 }
 
 // StoreConfig chooses the shared store: PostgreSQL when Postgres is set, for several nodes of one
@@ -184,6 +197,7 @@ func defaultConfig() Config {
 		Gateway:    outbound.DefaultConfig(),
 		CA:         ca.DefaultConfig(),
 		OTP:        otp.DefaultConfig(),
+		Discovery:  DiscoveryConfig{WKD: discovery.DefaultCacheConfig()},
 	}
 }
 
@@ -325,6 +339,9 @@ func (c Config) Validate() error {
 	}
 	add("ca", c.CA.Validate())
 	add("otp", c.OTP.Validate())
+	if err := c.Discovery.WKD.Validate("discovery.wkd."); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sealpost/sealpost/discovery"
+
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/api"
@@ -102,8 +104,9 @@ type instance struct {
 	ops     *ops.Server // nil when disabled
 	log     *slog.Logger
 	m       *ops.Metrics
-	mailbox bool        // a class serves keyless customers through the secure mailbox
-	api     *api.Server // nil when disabled
+	mailbox bool             // a class serves keyless customers through the secure mailbox
+	wkd     *discovery.Cache // nil: WKD off; start refreshes its keys
+	api     *api.Server      // nil when disabled
 	cancel  context.CancelFunc
 	// background are the workers start runs that read or write the data directory and the store
 	// (directory watcher, SIGHUP reloads, release loop, change feed, mailbox expiry): Close waits
@@ -252,6 +255,7 @@ type assembly struct {
 	log     *slog.Logger
 	m       *ops.Metrics
 	data    *bankData
+	wkd     *discovery.Cache // nil: WKD off
 	cleanup []func()
 }
 
@@ -310,7 +314,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
 	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
-		log: log, m: a.m, mailbox: notifies(cfg.Gateway)}
+		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
 		users = append(users, in.pipeline)
@@ -409,6 +413,16 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 		}
 		opts = append(opts, outbound.WithMailbox(a.data.store, key))
 		a.m.WatchMailbox(a.data.store.MailboxCounts)
+	}
+	if cfg.Discovery.WKD.Enabled {
+		client, err := discovery.NewWKDClient(cfg.Discovery.WKD.WKD, cfg.wkdOptions...)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("discovery.wkd: %w", err)
+		}
+		if a.wkd, err = discovery.NewCache(cfg.Discovery.WKD, client, a.data.store, discovery.WithCacheLogger(a.log)); err != nil {
+			return nil, nil, nil, fmt.Errorf("discovery.wkd: %w", err)
+		}
+		opts = append(opts, outbound.WithDiscovery(a.wkd))
 	}
 	gw, err := outbound.New(cfg.Gateway, a.data.directory, sp, out, opts...)
 	if err != nil {
@@ -598,7 +612,13 @@ func (i *instance) start(ctx context.Context) {
 	if i.mailbox {
 		i.background.Go(func() { i.expireMailbox(wctx) })
 	}
+	if i.wkd != nil {
+		i.background.Go(func() { i.wkd.Run(wctx, wkdRefreshInterval) })
+	}
 }
+
+// wkdRefreshInterval is how often serve looks for discovered keys due for a refresh.
+const wkdRefreshInterval = time.Minute
 
 // loadTemplates reads the bank's template overrides under DATA/templates (none: the embedded
 // ones), every template parsed and rendered once with sample data: one that fails stops serve,
