@@ -76,6 +76,10 @@ type DiscoveryConfig struct {
 	// WKD looks up, for customers with no usable registered or learned key, the OpenPGP key their
 	// provider publishes (off by default: the bank opens outbound HTTPS for it first).
 	WKD discovery.CacheConfig `json:"wkd"`
+	// Publish serves the bank's own OpenPGP key by WKD on this loopback address (host:port; ""
+	// is off), behind the bank's HTTPS web server for openpgpkey.DOMAIN and DOMAIN, so that
+	// customers' clients find the key to encrypt replies to.
+	Publish string `json:"publish_addr"`
 }
 
 // StoreConfig chooses the shared store: PostgreSQL when Postgres is set, for several nodes of one
@@ -341,6 +345,11 @@ func (c Config) Validate() error {
 	add("otp", c.OTP.Validate())
 	if err := c.Discovery.WKD.Validate("discovery.wkd."); err != nil {
 		errs = append(errs, err)
+	}
+	if p := c.Discovery.Publish; p != "" {
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			errs = append(errs, &config.FieldError{Path: "discovery.publish_addr", Problem: fmt.Sprintf("%q is not host:port on loopback (e.g. \"127.0.0.1:9927\")", p)})
+		}
 	}
 	return errors.Join(errs...)
 }

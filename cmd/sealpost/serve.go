@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -106,8 +107,10 @@ type instance struct {
 	m       *ops.Metrics
 	mailbox bool             // a class serves keyless customers through the secure mailbox
 	wkd     *discovery.Cache // nil: WKD off; start refreshes its keys
-	api     *api.Server      // nil when disabled
-	cancel  context.CancelFunc
+	// wkdPublisher serves the bank's OpenPGP key by WKD (nil: discovery.publish_addr is off).
+	wkdPublisher *http.Server
+	api          *api.Server // nil when disabled
+	cancel       context.CancelFunc
 	// background are the workers start runs that read or write the data directory and the store
 	// (directory watcher, SIGHUP reloads, release loop, change feed, mailbox expiry): Close waits
 	// for them before it closes the store.
@@ -146,6 +149,9 @@ func (i *instance) InboundAddr() net.Addr {
 // Close stops accepting, lets sessions end, then stops the workers.
 func (i *instance) Close() error {
 	err := i.srv.Close()
+	if i.wkdPublisher != nil {
+		err = errors.Join(err, i.wkdPublisher.Close())
+	}
 	if i.ops != nil {
 		err = errors.Join(err, i.ops.Close())
 	}
@@ -309,11 +315,15 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, err
 	}
+	wkdSrv, err := a.startWKDPublisher()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.SMTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
-	inst = &instance{srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
+	inst = &instance{wkdPublisher: wkdSrv, srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
 		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
@@ -325,6 +335,36 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	inst.watcher = keys.NewWatcher(a.data.dir, users, keys.WithLogger(log), keys.WithSource(api.KeySource(a.data.store)))
 	inst.start(ctx)
 	return inst, nil
+}
+
+// startWKDPublisher serves the bank's OpenPGP key by WKD on discovery.publish_addr, which must be
+// loopback: the bank's HTTPS web server for openpgpkey.DOMAIN and DOMAIN passes requests on.
+func (a *assembly) startWKDPublisher() (*http.Server, error) {
+	addr := a.cfg.Discovery.Publish
+	if addr == "" {
+		return nil, nil
+	}
+	if a.data.pgpKey == nil {
+		return nil, errors.New("discovery.publish_addr: the bank has no OpenPGP key to publish")
+	}
+	h, err := discovery.NewWKDServer([]*openpgp.Entity{a.data.pgpKey})
+	if err != nil {
+		return nil, fmt.Errorf("discovery.publish_addr: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("discovery.publish_addr: %w", err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("discovery.publish_addr: %s is not loopback: put the bank's HTTPS web server in front of it", ln.Addr())
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	a.onFailure(func() { srv.Close() })
+	go srv.Serve(ln)
+	a.log.Info("publishing the bank's OpenPGP key by WKD", "addr", ln.Addr().String())
+	return srv, nil
 }
 
 // prepareIdentities checks everything that can be checked before anything is written, warns about

@@ -198,3 +198,61 @@ func TestServeWKDBudget(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestServePublishesBankKeyByWKD: with discovery.publish_addr, the URL gpg-wks-client prints for
+// the bank's sender gives the binary key gpg imports: the bank's own OpenPGP key.
+func TestServePublishesBankKeyByWKD(t *testing.T) {
+	interop.Tool(t, "gpg")
+	tool := ""
+	for _, p := range []string{"/usr/lib/gnupg/gpg-wks-client", "/usr/libexec/gpg-wks-client"} {
+		if _, _, err := interop.Try(t, nil, p, "--version"); err == nil {
+			tool = p
+		}
+	}
+	if tool == "" {
+		tool = interop.Tool(t, "gpg-wks-client")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, cfg, _, _ := testInstance(t, func(c *Config) { c.Discovery.Publish = addr })
+	wkdURL := strings.TrimSpace(string(interop.Run(t, nil, tool, "--print-wkd-url", "statements@bank.example")))
+	u, err := url.Parse(wkdURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+u.RequestURI(), nil)
+	req.Host = u.Host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("%s: %d %s", wkdURL, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	bank, err := keys.DataDir(cfg.Data).PGPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := gnupgHome(t, frankless(t))
+	interop.Run(t, key, "gpg", append(home, "--import")...)
+	list := string(interop.Run(t, nil, "gpg", append(home, "--with-colons", "--list-keys", "statements@bank.example")...))
+	if !strings.Contains(list, keys.PGPFingerprint(bank)) {
+		t.Fatalf("gpg imported from WKD:\n%s\nwant the bank's key %s", list, keys.PGPFingerprint(bank))
+	}
+}
+
+// frankless is a throw-away secret key for a GnuPG home that needs one.
+func frankless(t *testing.T) *openpgp.Entity {
+	t.Helper()
+	e, err := keys.NewDevPGPKey("Nobody", []string{"nobody@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
