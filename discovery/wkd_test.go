@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ import (
 func gpgWKSClient(t *testing.T) string {
 	t.Helper()
 	for _, p := range []string{"/usr/lib/gnupg/gpg-wks-client", "/usr/libexec/gpg-wks-client"} {
-		if _, _, err := interop.Try(t, nil, p, "--version"); err == nil {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			return p
 		}
 	}

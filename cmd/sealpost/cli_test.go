@@ -166,7 +166,7 @@ func TestKeysListAndRemove(t *testing.T) {
 	}
 	_, list, _ := runCLI(t, "", "keys", "list", "-data", data)
 	for _, fp := range fps {
-		if !regexp.MustCompile(`(?m)^alice@example\.com +S/MIME +` + fp[:16] + ` +registered, usable `).MatchString(list) {
+		if !regexp.MustCompile(`(?m)^alice@example\.com +S/MIME +registered +` + fp[:16] + ` +registered, usable `).MatchString(list) {
 			t.Fatalf("keys list does not show %s as registered and usable:\n%s", fp[:16], list)
 		}
 	}

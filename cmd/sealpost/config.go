@@ -76,6 +76,8 @@ type DiscoveryConfig struct {
 	// WKD looks up, for customers with no usable registered or learned key, the OpenPGP key their
 	// provider publishes (off by default: the bank opens outbound HTTPS for it first).
 	WKD discovery.CacheConfig `json:"wkd"`
+	// Revocation checks customers' certificates against their CA's CRL and OCSP responder.
+	Revocation discovery.RevocationConfig `json:"revocation"`
 	// Publish serves the bank's own OpenPGP key by WKD on this loopback address (host:port; ""
 	// is off), behind the bank's HTTPS web server for openpgpkey.DOMAIN and DOMAIN, so that
 	// customers' clients find the key to encrypt replies to.
@@ -201,7 +203,7 @@ func defaultConfig() Config {
 		Gateway:    outbound.DefaultConfig(),
 		CA:         ca.DefaultConfig(),
 		OTP:        otp.DefaultConfig(),
-		Discovery:  DiscoveryConfig{WKD: discovery.DefaultCacheConfig()},
+		Discovery:  DiscoveryConfig{WKD: discovery.DefaultCacheConfig(), Revocation: discovery.DefaultRevocationConfig()},
 	}
 }
 
@@ -344,6 +346,9 @@ func (c Config) Validate() error {
 	add("ca", c.CA.Validate())
 	add("otp", c.OTP.Validate())
 	if err := c.Discovery.WKD.Validate("discovery.wkd."); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Discovery.Revocation.Validate("discovery.revocation."); err != nil {
 		errs = append(errs, err)
 	}
 	if p := c.Discovery.Publish; p != "" {

@@ -189,6 +189,8 @@ type bankData struct {
 	directory  *keys.Directory
 	store      backend
 	closers    []io.Closer // HSM sessions, closed last opened first
+	// revocations checks customers' certificates (CRL, OCSP); nil when discovery.revocation is off.
+	revocations *discovery.Checker
 }
 
 // openBankData loads the signer, the decrypters (when decrypt), the OpenPGP key and the recipient
@@ -217,6 +219,11 @@ func openBankData(cfg Config, decrypt bool) (_ *bankData, err error) {
 		b.pgpKey = k
 	} else if !errors.Is(err, keys.ErrNotInitialised) && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("OpenPGP key: %w", err)
+	}
+	if cfg.Discovery.Revocation.Enabled {
+		if b.revocations, err = discovery.NewChecker(cfg.Discovery.Revocation); err != nil {
+			return nil, err
+		}
 	}
 	if b.store, err = openStore(cfg.Data, cfg.Store); err != nil {
 		return nil, err
@@ -250,8 +257,12 @@ func (b *bankData) inboundPipeline(cfg Config, desk queue.Writer, held *quaranti
 	if b.pgpKey != nil {
 		pgpKeys = openpgp.EntityList{b.pgpKey}
 	}
-	return inbound.New(cfg.Inbound.Config, b.store, b.directory, inbound.WithIdentities(b.decrypters...), inbound.WithPGPKeys(pgpKeys),
-		inbound.WithDesk(desk), inbound.WithQuarantine(held), inbound.WithObserver(obs), inbound.WithLogger(log))
+	opts := []inbound.Option{inbound.WithIdentities(b.decrypters...), inbound.WithPGPKeys(pgpKeys),
+		inbound.WithDesk(desk), inbound.WithQuarantine(held), inbound.WithObserver(obs), inbound.WithLogger(log)}
+	if b.revocations != nil {
+		opts = append(opts, inbound.WithRevocations(b.revocations))
+	}
+	return inbound.New(cfg.Inbound.Config, b.store, b.directory, opts...)
 }
 
 // assembly is an instance being built: what startInstance's builders share, and what to undo
@@ -453,6 +464,9 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 		}
 		opts = append(opts, outbound.WithMailbox(a.data.store, key))
 		a.m.WatchMailbox(a.data.store.MailboxCounts)
+	}
+	if a.data.revocations != nil {
+		opts = append(opts, outbound.WithRevocations(a.data.revocations))
 	}
 	if cfg.Discovery.WKD.Enabled {
 		client, err := discovery.NewWKDClient(cfg.Discovery.WKD.WKD, cfg.wkdOptions...)

@@ -136,13 +136,13 @@ func TestKeysConfiguredStoreSharedByNodes(t *testing.T) {
 			t.Fatalf("keys with -config on PostgreSQL made a SQLite store in %s", data)
 		}
 	}
-	registered := regexp.MustCompile(`(?m)^alice@example\.com +S/MIME +` + fp[:16] + ` +registered, usable `)
+	registered := regexp.MustCompile(`(?m)^alice@example\.com +S/MIME +registered +` + fp[:16] + ` +registered, usable `)
 	if _, list, _ := runCLI(t, "", "keys", "list", "-config", nodeA); !registered.MatchString(list) {
 		t.Fatalf("keys list -config A does not show alice registered:\n%s", list)
 	}
 	// Node B's own development CA did not issue alice's certificate: there it is registered but
 	// does not chain to a trusted root.
-	registeredOnB := regexp.MustCompile(`(?m)^alice@example\.com +S/MIME +` + fp[:16] + ` +registered, `)
+	registeredOnB := regexp.MustCompile(`(?m)^alice@example\.com +S/MIME +registered +` + fp[:16] + ` +registered, `)
 	if _, list, _ := runCLI(t, "", "keys", "list", "-config", nodeB); !registeredOnB.MatchString(list) {
 		t.Fatalf("keys list -config B does not show alice's key imported on A:\n%s", list)
 	}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -203,15 +204,7 @@ func TestServeWKDBudget(t *testing.T) {
 // the bank's sender gives the binary key gpg imports: the bank's own OpenPGP key.
 func TestServePublishesBankKeyByWKD(t *testing.T) {
 	interop.Tool(t, "gpg")
-	tool := ""
-	for _, p := range []string{"/usr/lib/gnupg/gpg-wks-client", "/usr/libexec/gpg-wks-client"} {
-		if _, _, err := interop.Try(t, nil, p, "--version"); err == nil {
-			tool = p
-		}
-	}
-	if tool == "" {
-		tool = interop.Tool(t, "gpg-wks-client")
-	}
+	tool := wksClient(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -255,4 +248,15 @@ func frankless(t *testing.T) *openpgp.Entity {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// wksClient is GnuPG's gpg-wks-client, which Debian installs outside PATH.
+func wksClient(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/lib/gnupg/gpg-wks-client", "/usr/libexec/gpg-wks-client"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return interop.Tool(t, "gpg-wks-client")
 }
