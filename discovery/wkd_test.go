@@ -76,7 +76,7 @@ type wkdServer struct {
 	noAdvanc bool // openpgpkey.example.com does not exist
 }
 
-func newWKDServer(t *testing.T) *wkdServer {
+func newWKDServer(t testing.TB) *wkdServer {
 	t.Helper()
 	ca, err := keys.NewDevCA("WKD test CA")
 	if err != nil {
@@ -113,7 +113,7 @@ func newWKDServer(t *testing.T) *wkdServer {
 }
 
 // client is a WKD client that reaches w for both host names.
-func (w *wkdServer) client(t *testing.T, timeout time.Duration, roots *x509.CertPool) *WKDClient {
+func (w *wkdServer) client(t testing.TB, timeout time.Duration, roots *x509.CertPool) *WKDClient {
 	t.Helper()
 	cfg := DefaultWKDConfig()
 	cfg.Timeout = config.Duration(timeout)
@@ -144,7 +144,7 @@ func (w *wkdServer) handle(path string, h http.HandlerFunc) {
 }
 
 // wkdPaths are addr's two paths.
-func wkdPaths(t *testing.T, addr string) (advanced, direct string) {
+func wkdPaths(t testing.TB, addr string) (advanced, direct string) {
 	t.Helper()
 	a, d, err := WKDURLs(addr)
 	if err != nil {
