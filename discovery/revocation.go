@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +78,14 @@ var (
 	ErrOCSPBad      = errors.New("OCSP answer unusable (malformed, unsigned, or for another certificate)")
 	ErrOCSPStale    = errors.New("OCSP answer stale")
 	ErrOCSPUnknown  = errors.New("OCSP responder does not know the certificate")
+)
+
+// CRL extensions (RFC 5280 5.2).
+var (
+	oidAuthorityKeyID           = asn1.ObjectIdentifier{2, 5, 29, 35}
+	oidCRLNumber                = asn1.ObjectIdentifier{2, 5, 29, 20}
+	oidDeltaCRLIndicator        = asn1.ObjectIdentifier{2, 5, 29, 27}
+	oidIssuingDistributionPoint = asn1.ObjectIdentifier{2, 5, 29, 28}
 )
 
 // ocspMaxAge bounds an OCSP answer without nextUpdate (RFC 6960 allows it): a week, as CAs
@@ -294,6 +304,19 @@ func parseCRL(body []byte, issuer *x509.Certificate, now time.Time, u string) (*
 	if err := list.CheckSignatureFrom(issuer); err != nil {
 		return nil, unknown(ErrCRLSignature, u, err)
 	}
+	// A delta CRL or one partition of a CRL is not the complete list: used as one, it would make
+	// a revoked certificate good. RFC 5280 5.2: a critical extension not understood refuses it.
+	for _, ext := range list.Extensions {
+		switch {
+		case ext.Id.Equal(oidDeltaCRLIndicator), ext.Id.Equal(oidIssuingDistributionPoint):
+			return nil, unknown(ErrCRLMalformed, u, "a delta or partitioned CRL ("+ext.Id.String()+"), not a complete one")
+		case ext.Critical && !ext.Id.Equal(oidAuthorityKeyID) && !ext.Id.Equal(oidCRLNumber):
+			return nil, unknown(ErrCRLMalformed, u, "unknown critical extension "+ext.Id.String())
+		}
+	}
+	if list.ThisUpdate.After(now.Add(clockSkew)) {
+		return nil, unknown(ErrCRLMalformed, u, "thisUpdate in the future")
+	}
 	if list.NextUpdate.IsZero() || !now.Before(list.NextUpdate) {
 		return nil, unknown(ErrCRLExpired, u, "nextUpdate "+list.NextUpdate.UTC().Format(time.RFC3339))
 	}
@@ -368,8 +391,14 @@ func parseOCSP(body []byte, cert, issuer *x509.Certificate, now time.Time, u str
 			resp, err = nil, unknown(ErrOCSPBad, u, r)
 		}
 	}()
-	resp, err = ocsp.ParseResponseForCert(body, cert, issuer)
+	// Parsed without the issuer: x/crypto would then accept a responder certificate merely
+	// because the issuer signed it (any customer's certificate, or the revoked one's own), and
+	// refuse the issuer itself as responder. The responder is judged below, by RFC 6960 4.2.2.2.
+	resp, err = ocsp.ParseResponseForCert(body, cert, nil)
 	if err != nil {
+		return nil, unknown(ErrOCSPBad, u, err)
+	}
+	if err := checkResponder(resp, issuer, now); err != nil {
 		return nil, unknown(ErrOCSPBad, u, err)
 	}
 	if resp.SerialNumber == nil || resp.SerialNumber.Cmp(cert.SerialNumber) != 0 {
@@ -379,6 +408,29 @@ func parseOCSP(body []byte, cert, issuer *x509.Certificate, now time.Time, u str
 		return nil, unknown(ErrOCSPStale, u, fmt.Sprintf("thisUpdate %s, nextUpdate %s", resp.ThisUpdate.UTC().Format(time.RFC3339), resp.NextUpdate.UTC().Format(time.RFC3339)))
 	}
 	return resp, nil
+}
+
+// checkResponder accepts an OCSP answer signed by the issuer itself, or by a responder certificate
+// the issuer issued with id-kp-OCSPSigning that is valid at now (a delegated responder). An
+// embedded certificate has already verified the answer's signature (ParseResponseForCert).
+func checkResponder(resp *ocsp.Response, issuer *x509.Certificate, now time.Time) error {
+	r := resp.Certificate
+	if r == nil {
+		return resp.CheckSignatureFrom(issuer)
+	}
+	if bytes.Equal(r.RawSubjectPublicKeyInfo, issuer.RawSubjectPublicKeyInfo) && bytes.Equal(r.RawSubject, issuer.RawSubject) {
+		return nil // the issuer answering for itself
+	}
+	if err := r.CheckSignatureFrom(issuer); err != nil {
+		return fmt.Errorf("responder certificate not issued by the certificate's issuer: %w", err)
+	}
+	if !slices.Contains(r.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+		return errors.New("responder certificate lacks id-kp-OCSPSigning: not a delegated OCSP responder")
+	}
+	if now.Before(r.NotBefore) || now.After(r.NotAfter) {
+		return errors.New("responder certificate not valid now")
+	}
+	return nil
 }
 
 // get fetches u (POSTing body when method is POST) within max bytes.
