@@ -28,7 +28,15 @@ const zbase32 = "ybndrfg8ejkmcpqxot1uwisza345h769"
 // WKDHash is the Web Key Directory name of a local part: the z-base-32 encoding of the SHA-1 of
 // the local part with ASCII letters lower-cased (draft-koch-openpgp-webkey-service, 3.1).
 func WKDHash(local string) string {
-	sum := sha1.Sum([]byte(strings.ToLower(local)))
+	// ASCII letters only, as the draft and GnuPG do: a Unicode lower-casing would give another
+	// hash for an SMTPUTF8 local part.
+	b := []byte(local)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	sum := sha1.Sum(b)
 	var out strings.Builder
 	var acc, bits uint
 	for _, b := range sum {
@@ -185,6 +193,9 @@ func (c *WKDClient) Fetch(ctx context.Context, addr string) (*openpgp.Entity, er
 	if errors.Is(err, errNoHost) {
 		body, err = c.get(ctx, direct)
 		advanced = direct
+		if errors.Is(err, errNoHost) {
+			err = fmt.Errorf("%w: neither openpgpkey.DOMAIN nor DOMAIN exists", ErrWKDNotFound)
+		}
 	}
 	if err != nil {
 		return nil, &WKDError{Address: addr, URL: advanced, Reason: err}

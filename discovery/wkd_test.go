@@ -45,7 +45,7 @@ func gpgWKSClient(t *testing.T) string {
 // TestWKDHashAndURLsMatchGnuPG: the hash and both URLs are those gpg-wks-client prints.
 func TestWKDHashAndURLsMatchGnuPG(t *testing.T) {
 	tool := gpgWKSClient(t)
-	for _, addr := range []string{"Joe.Doe@Example.ORG", "alice@example.com", "statements@bank.example", "a+tag@x.example"} {
+	for _, addr := range []string{"Joe.Doe@Example.ORG", "alice@example.com", "statements@bank.example", "a+tag@x.example", "ÄBC@x.example", "KÉLVIN@x.example"} {
 		out := strings.Fields(string(interop.Run(t, nil, tool, "--print-wkd-hash", addr)))
 		if len(out) < 1 || WKDHash(strings.SplitN(addr, "@", 2)[0]) != out[0] {
 			t.Errorf("WKDHash(%s) = %s; gpg-wks-client says %v", addr, WKDHash(strings.SplitN(addr, "@", 2)[0]), out)
@@ -118,7 +118,7 @@ func (w *wkdServer) client(t testing.TB, timeout time.Duration, roots *x509.Cert
 	cfg := DefaultWKDConfig()
 	cfg.Timeout = config.Duration(timeout)
 	c, err := NewWKDClient(cfg, WithWKDRoots(roots), WithWKDDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if w.noAdvanc && strings.HasPrefix(addr, "openpgpkey.") {
+		if (w.noAdvanc && strings.HasPrefix(addr, "openpgpkey.")) || strings.Contains(addr, "nowhere.example") {
 			return nil, &net.DNSError{Err: "no such host", Name: addr, IsNotFound: true}
 		}
 		var d net.Dialer
@@ -198,6 +198,10 @@ func TestWKDFetch(t *testing.T) {
 	}
 	if _, err := w.client(t, 5*time.Second, w.roots).Fetch(context.Background(), "nobody@example.com"); !errors.Is(err, ErrWKDNotFound) {
 		t.Fatalf("no key: %v, want ErrWKDNotFound", err)
+	}
+	// A domain with neither host: nothing is published (an absence to cache), not a failure to reach.
+	if _, err := w.client(t, 5*time.Second, w.roots).Fetch(context.Background(), "nobody@nowhere.example"); !errors.Is(err, ErrWKDNotFound) {
+		t.Fatalf("no such domain: %v, want ErrWKDNotFound", err)
 	}
 }
 
