@@ -3,21 +3,15 @@ package discovery
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -28,23 +22,13 @@ import (
 
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/tlstest"
 	"github.com/sealpost/sealpost/keys"
 )
 
-// gpgWKSClient is GnuPG's WKD tool, which Debian installs outside PATH.
-func gpgWKSClient(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/lib/gnupg/gpg-wks-client", "/usr/libexec/gpg-wks-client"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return interop.Tool(t, "gpg-wks-client")
-}
-
 // TestWKDHashAndURLsMatchGnuPG: the hash and both URLs are those gpg-wks-client prints.
 func TestWKDHashAndURLsMatchGnuPG(t *testing.T) {
-	tool := gpgWKSClient(t)
+	tool := interop.WKSClient(t)
 	for _, addr := range []string{"Joe.Doe@Example.ORG", "alice@example.com", "statements@bank.example", "a+tag@x.example", "ÄBC@x.example", "KÉLVIN@x.example"} {
 		out := strings.Fields(string(interop.Run(t, nil, tool, "--print-wkd-hash", addr)))
 		if len(out) < 1 || WKDHash(strings.SplitN(addr, "@", 2)[0]) != out[0] {
@@ -78,22 +62,8 @@ type wkdServer struct {
 
 func newWKDServer(t testing.TB) *wkdServer {
 	t.Helper()
-	ca, err := keys.NewDevCA("WKD test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue(&x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "example.com"},
-		DNSNames: []string{"example.com", "openpgpkey.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, &key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wkdServer{roots: x509.NewCertPool(), paths: map[string]http.HandlerFunc{}}
-	w.roots.AddCert(ca.Certificate())
+	cert := tlstest.ForHosts(t, "example.com", "openpgpkey.example.com")
+	w := &wkdServer{roots: cert.Pool, paths: map[string]http.HandlerFunc{}}
 	w.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		h := w.paths[r.URL.Path]
@@ -106,7 +76,7 @@ func newWKDServer(t testing.TB) *wkdServer {
 		h(rw, r)
 	}))
 	w.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the tests' own
-	w.srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}}
+	w.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
 	w.srv.StartTLS()
 	t.Cleanup(w.srv.Close)
 	return w

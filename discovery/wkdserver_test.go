@@ -39,7 +39,7 @@ func fetchAs(t *testing.T, srv *httptest.Server, u string) (int, []byte) {
 // its direct-layout twin, give a binary key that gpg imports: the bank's key with that address's
 // user ID only. The policy files are there; other addresses and hosts are 404.
 func TestWKDServerWithGnuPG(t *testing.T) {
-	tool := gpgWKSClient(t)
+	tool := interop.WKSClient(t)
 	interop.Tool(t, "gpg")
 	bank, err := keys.NewDevPGPKey("Example Bank", []string{"statements@bank.example", "support@bank.example"})
 	if err != nil {

@@ -3,20 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -30,6 +24,7 @@ import (
 	"github.com/sealpost/sealpost/discovery"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/logtest"
+	"github.com/sealpost/sealpost/internal/tlstest"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -45,22 +40,8 @@ type providerWKD struct {
 
 func newProviderWKD(t *testing.T) *providerWKD {
 	t.Helper()
-	ca, err := keys.NewDevCA("provider's TLS CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue(&x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "openpgpkey.provider.example"},
-		DNSNames: []string{"openpgpkey.provider.example"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, &priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &providerWKD{roots: x509.NewCertPool()}
-	p.roots.AddCert(ca.Certificate())
+	cert := tlstest.ForHosts(t, "openpgpkey.provider.example")
+	p := &providerWKD{roots: cert.Pool}
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		key, hold := p.key, p.hold
@@ -77,7 +58,7 @@ func newProviderWKD(t *testing.T) *providerWKD {
 		w.Write(key)
 	}))
 	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	p.srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: priv}}}
+	p.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
 	p.srv.StartTLS()
 	t.Cleanup(p.srv.Close)
 	return p
@@ -204,7 +185,7 @@ func TestServeWKDBudget(t *testing.T) {
 // the bank's sender gives the binary key gpg imports: the bank's own OpenPGP key.
 func TestServePublishesBankKeyByWKD(t *testing.T) {
 	interop.Tool(t, "gpg")
-	tool := wksClient(t)
+	tool := interop.WKSClient(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -248,15 +229,4 @@ func frankless(t *testing.T) *openpgp.Entity {
 		t.Fatal(err)
 	}
 	return e
-}
-
-// wksClient is GnuPG's gpg-wks-client, which Debian installs outside PATH.
-func wksClient(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/lib/gnupg/gpg-wks-client", "/usr/libexec/gpg-wks-client"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return interop.Tool(t, "gpg-wks-client")
 }

@@ -101,3 +101,15 @@ func GPGSMHome(t *testing.T) string {
 	}
 	return home
 }
+
+// WKSClient is GnuPG's gpg-wks-client, which Debian installs outside PATH; it skips or fails as
+// Tool does when it is missing.
+func WKSClient(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"/usr/lib/gnupg/gpg-wks-client", "/usr/libexec/gpg-wks-client"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return Tool(t, "gpg-wks-client")
+}

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// Cert is a self-signed certificate for localhost and 127.0.0.1, valid for an hour, with a pool
+// Cert is a self-signed certificate for localhost (or the hosts of ForHosts) and 127.0.0.1, valid for an hour, with a pool
 // that trusts it.
 type Cert struct {
 	TLS  tls.Certificate
@@ -26,7 +26,11 @@ type Cert struct {
 }
 
 // New makes a certificate; it fails the test on error.
-func New(t testing.TB) *Cert {
+func New(t testing.TB) *Cert { return ForHosts(t, "localhost") }
+
+// ForHosts is New for the DNS names hosts (and 127.0.0.1): a test server that answers for
+// names of the internet, reached through a test dialer.
+func ForHosts(t testing.TB, hosts ...string) *Cert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -34,8 +38,8 @@ func New(t testing.TB) *Cert {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
+		Subject:               pkix.Name{CommonName: hosts[0]},
+		DNSNames:              hosts,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
