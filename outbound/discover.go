@@ -83,7 +83,10 @@ func (s *session) choose(ctx context.Context, to string, p Policy) (keys.Choice,
 // checkRevocation refuses a revoked certificate like an expired one (550 5.7.1, with the reason),
 // and one that cannot be checked with 451 4.7.5 when the class is hard-fail; soft-fail uses it.
 func (s *session) checkRevocation(ctx context.Context, c keys.Choice, p Policy) error {
-	if s.g.revocations == nil || c.Method != keys.MethodSMIME {
+	// A certificate naming neither a CRL nor an OCSP responder has nothing to check: spare the
+	// hot path the chain verification IssuerOf costs.
+	if s.g.revocations == nil || c.Method != keys.MethodSMIME ||
+		(len(c.Certificate.CRLDistributionPoints) == 0 && len(c.Certificate.OCSPServer) == 0) {
 		return nil
 	}
 	issuer := s.dir.IssuerOf(c.Certificate, c.Source)
