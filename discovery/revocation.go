@@ -3,6 +3,7 @@ package discovery
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/pem"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"slices"
 	"strings"
@@ -62,8 +64,8 @@ func (c RevocationConfig) Validate(prefix string) error {
 	if c.RetryBad <= 0 {
 		bad("retry_bad", "must be positive (e.g. \"5m\")")
 	}
-	if c.RefreshAhead < 0 {
-		bad("refresh_ahead", "must not be negative")
+	if c.RefreshAhead <= 0 {
+		bad("refresh_ahead", "must be positive (e.g. \"1h\"): a CRL is fetched again this long before its nextUpdate")
 	}
 	return errors.Join(errs...)
 }
@@ -75,6 +77,7 @@ var (
 	ErrCRLSignature = errors.New("CRL not signed by the certificate's issuer")
 	ErrCRLExpired   = errors.New("CRL past its nextUpdate")
 	ErrCRLTooLarge  = errors.New("CRL too large")
+	ErrCRLReplayed  = errors.New("CRL older than one already seen from its CA")
 	ErrOCSPBad      = errors.New("OCSP answer unusable (malformed, unsigned, or for another certificate)")
 	ErrOCSPStale    = errors.New("OCSP answer stale")
 	ErrOCSPUnknown  = errors.New("OCSP responder does not know the certificate")
@@ -96,24 +99,57 @@ const ocspMaxAge = 7 * 24 * time.Hour
 const clockSkew = 5 * time.Minute
 
 // Checker checks certificates against their CA's OCSP responder and CRL, caching answers until
-// their next update. It implements outbound.Revocations and inbound.Revocations.
+// their next update. It implements outbound.Revocations and inbound.Revocations. Close stops its
+// background CRL refreshes.
 type Checker struct {
 	cfg  RevocationConfig
 	http *http.Client
 	now  func() time.Time
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	crls map[string]*crlEntry // by distribution point URL
-	ocsp map[string]*ocspEntry
+	ctx    context.Context // ends at Close: background refreshes stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	crls     map[crlKey]*crlEntry
+	ocsp     map[ocspKey]*ocspEntry
+	fetching map[any]chan struct{} // a fetch in flight, by crlKey or ocspKey: others wait for it
+}
+
+// issuerID names a CA by its subject and key together: a CRL or OCSP answer verified against
+// one CA is never used for another that shares its name (or its distribution point).
+type issuerID [sha256.Size]byte
+
+func idOf(issuer *x509.Certificate) issuerID {
+	h := sha256.New()
+	h.Write(issuer.RawSubject)
+	h.Write(issuer.RawSubjectPublicKeyInfo)
+	return issuerID(h.Sum(nil))
+}
+
+type crlKey struct {
+	url    string
+	issuer issuerID
+}
+
+type ocspKey struct {
+	url    string
+	issuer issuerID
+	serial string
 }
 
 type crlEntry struct {
-	revoked    map[string]x509.RevocationListEntry // by serial, decimal
-	next       time.Time
-	issuer     []byte // the issuer's raw subject it was verified against
-	err        error  // the last fetch's failure, until errUntil
-	errUntil   time.Time
+	revoked   map[string]x509.RevocationListEntry // by serial, decimal
+	next      time.Time
+	refreshAt time.Time // from here on a check fetches it again in the background
+	err       error     // the last fetch's failure, until errUntil
+	errUntil  time.Time
+	// The newest CRL seen from this CA at this URL, kept across failures: an older one (a
+	// replay, or a stale mirror) is refused even while still within its own nextUpdate, since it
+	// may lack revocations the newer one has.
+	number     *big.Int
+	thisUpdate time.Time
 	refreshing bool
 }
 
@@ -140,15 +176,25 @@ func NewChecker(cfg RevocationConfig, opts ...CheckerOption) (*Checker, error) {
 	if err := cfg.Validate("discovery.revocation."); err != nil {
 		return nil, err
 	}
-	c := &Checker{cfg: cfg, now: time.Now, log: slog.Default(), crls: map[string]*crlEntry{}, ocsp: map[string]*ocspEntry{},
+	c := &Checker{cfg: cfg, now: time.Now, log: slog.Default(),
+		crls: map[crlKey]*crlEntry{}, ocsp: map[ocspKey]*ocspEntry{}, fetching: map[any]chan struct{}{},
 		// One request per connection: OCSP responders (openssl ocsp among them) close after each
 		// answer, and a POST on a reused, closed connection is not retried.
 		http: &http.Client{Timeout: time.Duration(cfg.Timeout), Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(c)
 	}
 	return c, nil
+}
+
+// Close stops background refreshes and waits for those running. Checks still answer from the
+// cache and fetch what they must.
+func (c *Checker) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return nil
 }
 
 // CheckCertificate says whether cert, issued by issuer, is revoked: nil when an answer says it is
@@ -194,6 +240,9 @@ func httpURLs(us []string) []string {
 
 // unknown wraps why as keys.ErrRevocationUnknown for u.
 func unknown(why error, u string, detail any) error {
+	if err, ok := detail.(error); ok { // kept, so that errors.Is finds context.DeadlineExceeded
+		return fmt.Errorf("%w: %w at %s: %w", keys.ErrRevocationUnknown, why, u, err)
+	}
 	return fmt.Errorf("%w: %w at %s: %v", keys.ErrRevocationUnknown, why, u, detail)
 }
 
@@ -203,20 +252,9 @@ func revoked(cert *x509.Certificate, at time.Time, reason int, source string) er
 
 // checkCRL answers from the CRL at u, cached until its nextUpdate.
 func (c *Checker) checkCRL(ctx context.Context, u string, cert, issuer *x509.Certificate) error {
-	now := c.now()
-	c.mu.Lock()
-	e := c.crls[u]
-	c.mu.Unlock()
-	if e == nil || (e.err == nil && !now.Before(e.next)) || (e.err != nil && !now.Before(e.errUntil)) {
-		e = c.fetchCRL(ctx, u, issuer)
-	} else if e.err == nil && !now.Before(e.next.Add(-time.Duration(c.cfg.RefreshAhead))) {
-		c.refreshCRL(u, issuer, e)
-	}
-	if e.err != nil {
-		return e.err
-	}
-	if !bytes.Equal(e.issuer, issuer.RawSubject) {
-		return unknown(ErrCRLSignature, u, "the CRL is another CA's")
+	e, err := c.crl(ctx, crlKey{u, idOf(issuer)}, u, issuer)
+	if err != nil {
+		return err
 	}
 	if r, ok := e.revoked[cert.SerialNumber.String()]; ok {
 		return revoked(cert, r.RevocationTime, r.ReasonCode, "crl")
@@ -224,55 +262,157 @@ func (c *Checker) checkCRL(ctx context.Context, u string, cert, issuer *x509.Cer
 	return nil
 }
 
-// refreshCRL fetches u again in the background, once, while the cached list is still used.
-func (c *Checker) refreshCRL(u string, issuer *x509.Certificate, e *crlEntry) {
-	c.mu.Lock()
-	if e.refreshing {
-		c.mu.Unlock()
-		return
-	}
-	e.refreshing = true
-	c.mu.Unlock()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.Timeout))
-		defer cancel()
-		if fresh := c.fetchCRL(ctx, u, issuer); fresh.err != nil {
-			c.log.Warn("CRL refresh failed; the cached one is used until its nextUpdate", "url", u, "err", fresh.err.Error())
-			c.mu.Lock()
-			c.crls[u], e.refreshing = e, false
+// crl is the CRL cached for k while it is current (starting its refresh in the background once
+// due), else fetched: one fetch at a time per k, other checks waiting for its result.
+func (c *Checker) crl(ctx context.Context, k crlKey, u string, issuer *x509.Certificate) (*crlEntry, error) {
+	for {
+		now := c.now()
+		c.mu.Lock()
+		e := c.crls[k]
+		switch {
+		case e != nil && e.err == nil && now.Before(e.next):
+			if !now.Before(e.refreshAt) && !e.refreshing && c.ctx.Err() == nil {
+				e.refreshing = true
+				c.wg.Add(1)
+				go c.refreshCRL(k, u, issuer)
+			}
 			c.mu.Unlock()
+			return e, nil
+		case e != nil && e.err != nil && now.Before(e.errUntil):
+			c.mu.Unlock()
+			return nil, e.err
 		}
-	}()
+		done, lead := c.lead(k)
+		c.mu.Unlock()
+		if !lead {
+			if err := waitFor(ctx, done, u); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		list, err := c.getCRL(ctx, u, issuer)
+		c.mu.Lock()
+		e = c.keepCRL(k, u, list, err)
+		c.landed(k, done)
+		c.mu.Unlock()
+		if e.err != nil {
+			return nil, e.err
+		}
+		return e, nil
+	}
 }
 
-// fetchCRL fetches, verifies and caches the CRL at u: a failure is cached for RetryBad.
-func (c *Checker) fetchCRL(ctx context.Context, u string, issuer *x509.Certificate) *crlEntry {
-	e := &crlEntry{}
+// lead, with c.mu held, makes the caller the one fetching k (lead true: it calls landed when the
+// result is cached) or says which fetch to wait for.
+func (c *Checker) lead(k any) (done chan struct{}, lead bool) {
+	if done, busy := c.fetching[k]; busy {
+		return done, false
+	}
+	done = make(chan struct{})
+	c.fetching[k] = done
+	return done, true
+}
+
+// landed, with c.mu held, ends the fetch of k: its waiters read the cache again.
+func (c *Checker) landed(k any, done chan struct{}) {
+	delete(c.fetching, k)
+	close(done)
+}
+
+// waitFor waits for another check's fetch of u to land, or for ctx.
+func waitFor(ctx context.Context, done <-chan struct{}, u string) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return unknown(ErrFetch, u, ctx.Err())
+	}
+}
+
+// refreshCRL fetches the CRL at u again while the cached one is still used.
+func (c *Checker) refreshCRL(k crlKey, u string, issuer *x509.Certificate) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, time.Duration(c.cfg.Timeout))
+	defer cancel()
 	list, err := c.getCRL(ctx, u, issuer)
-	if err != nil {
-		e.err, e.errUntil = err, c.now().Add(time.Duration(c.cfg.RetryBad))
-		c.log.Warn("CRL refused", "url", u, "err", err.Error())
-	} else {
-		e.next, e.issuer = list.NextUpdate, issuer.RawSubject
-		e.revoked = make(map[string]x509.RevocationListEntry, len(list.RevokedCertificateEntries))
-		for _, r := range list.RevokedCertificateEntries {
-			e.revoked[r.SerialNumber.String()] = r
-		}
-	}
 	c.mu.Lock()
-	c.crls[u] = e
-	if len(c.crls) > maxCached {
-		evictOne(c.crls, u)
+	defer c.mu.Unlock()
+	c.keepCRL(k, u, list, err)
+}
+
+// keepCRL, with c.mu held, caches the outcome of fetching the CRL at u and returns the entry now
+// in use. A failure, or a CRL older than one already seen, leaves a still-current cached CRL in
+// use (asked for again after RetryBad); with none, the failure is cached for RetryBad.
+func (c *Checker) keepCRL(k crlKey, u string, list *x509.RevocationList, err error) *crlEntry {
+	now, retry := c.now(), time.Duration(c.cfg.RetryBad)
+	old := c.crls[k]
+	if err == nil && old != nil && old.olderThanSeen(list) {
+		err = unknown(ErrCRLReplayed, u, fmt.Sprintf("number %v, thisUpdate %s; already seen number %v, thisUpdate %s",
+			list.Number, list.ThisUpdate.UTC().Format(time.RFC3339), old.number, old.thisUpdate.UTC().Format(time.RFC3339)))
 	}
-	c.mu.Unlock()
+	if err != nil {
+		if old != nil && old.err == nil && now.Before(old.next) {
+			c.log.Warn("CRL refresh refused; the cached one is used until its nextUpdate", "url", u, "err", err.Error())
+			old.refreshing, old.refreshAt = false, minTime(now.Add(retry), old.next)
+			return old
+		}
+		c.log.Warn("CRL refused", "url", u, "err", err.Error())
+		e := &crlEntry{err: err, errUntil: now.Add(retry)}
+		if old != nil {
+			e.number, e.thisUpdate = old.number, old.thisUpdate
+		}
+		c.putCRL(k, e)
+		return e
+	}
+	e := &crlEntry{next: list.NextUpdate, number: list.Number, thisUpdate: list.ThisUpdate,
+		revoked: make(map[string]x509.RevocationListEntry, len(list.RevokedCertificateEntries))}
+	for _, r := range list.RevokedCertificateEntries {
+		e.revoked[r.SerialNumber.String()] = r
+	}
+	// Refreshed RefreshAhead before nextUpdate, or half-way through a shorter validity; never
+	// sooner than RetryBad from now (a CA that has not yet published a newer CRL is not asked on
+	// every check).
+	ahead := min(time.Duration(c.cfg.RefreshAhead), list.NextUpdate.Sub(list.ThisUpdate)/2)
+	e.refreshAt = minTime(maxTime(list.NextUpdate.Add(-ahead), now.Add(retry)), list.NextUpdate)
+	c.putCRL(k, e)
 	return e
+}
+
+// olderThanSeen reports whether list is older than the newest CRL e has seen: by CRL number
+// when both have one, else by thisUpdate.
+func (e *crlEntry) olderThanSeen(list *x509.RevocationList) bool {
+	if e.number != nil && list.Number != nil {
+		return list.Number.Cmp(e.number) < 0
+	}
+	return !e.thisUpdate.IsZero() && list.ThisUpdate.Before(e.thisUpdate)
+}
+
+func (c *Checker) putCRL(k crlKey, e *crlEntry) {
+	c.crls[k] = e
+	if len(c.crls) > maxCached {
+		evictOne(c.crls, k)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // maxCached bounds each cache: far more CAs and certificates than a bank's customers use.
 const maxCached = 10000
 
 // evictOne drops one entry of m other than keep.
-func evictOne[V any](m map[string]V, keep string) {
+func evictOne[K comparable, V any](m map[K]V, keep K) {
 	for k := range m {
 		if k != keep {
 			delete(m, k)
@@ -301,6 +441,9 @@ func parseCRL(body []byte, issuer *x509.Certificate, now time.Time, u string) (*
 	if err != nil {
 		return nil, unknown(ErrCRLMalformed, u, err)
 	}
+	if !bytes.Equal(list.RawIssuer, issuer.RawSubject) {
+		return nil, unknown(ErrCRLSignature, u, "the CRL names another issuer")
+	}
 	if err := list.CheckSignatureFrom(issuer); err != nil {
 		return nil, unknown(ErrCRLSignature, u, err)
 	}
@@ -323,26 +466,41 @@ func parseCRL(body []byte, issuer *x509.Certificate, now time.Time, u string) (*
 	return list, nil
 }
 
-// checkOCSP asks the responder at u, answers cached until their nextUpdate.
+// checkOCSP asks the responder at u, answers cached until their nextUpdate: one question at a
+// time per certificate, other checks waiting for its answer.
 func (c *Checker) checkOCSP(ctx context.Context, u string, cert, issuer *x509.Certificate) error {
-	key := u + " " + string(issuer.RawSubject) + " " + cert.SerialNumber.String()
-	now := c.now()
-	c.mu.Lock()
-	e := c.ocsp[key]
-	c.mu.Unlock()
-	if e == nil || (e.err != nil && !now.Before(e.errUntil)) || (e.err == nil && !fresh(e.resp, now)) {
+	k := ocspKey{u, idOf(issuer), cert.SerialNumber.String()}
+	var e *ocspEntry
+	for {
+		now := c.now()
+		c.mu.Lock()
+		e = c.ocsp[k]
+		if e != nil && ((e.err != nil && now.Before(e.errUntil)) || (e.err == nil && fresh(e.resp, now))) {
+			c.mu.Unlock()
+			break
+		}
+		done, lead := c.lead(k)
+		c.mu.Unlock()
+		if !lead {
+			if err := waitFor(ctx, done, u); err != nil {
+				return err
+			}
+			continue
+		}
 		resp, err := c.askOCSP(ctx, u, cert, issuer)
 		e = &ocspEntry{resp: resp, err: err}
 		if err != nil {
-			e.errUntil = now.Add(time.Duration(c.cfg.RetryBad))
+			e.errUntil = c.now().Add(time.Duration(c.cfg.RetryBad))
 			c.log.Warn("OCSP answer refused", "url", u, "err", err.Error())
 		}
 		c.mu.Lock()
-		c.ocsp[key] = e
+		c.ocsp[k] = e
 		if len(c.ocsp) > maxCached {
-			evictOne(c.ocsp, key)
+			evictOne(c.ocsp, k)
 		}
+		c.landed(k, done)
 		c.mu.Unlock()
+		break
 	}
 	if e.err != nil {
 		return e.err

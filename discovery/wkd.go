@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/config"
@@ -253,6 +254,17 @@ func parseWKDKey(body []byte, addr string, now time.Time) (*openpgp.Entity, erro
 	if bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("-----BEGIN")) {
 		return nil, ErrWKDArmored
 	}
+	// Counted from the packets, not the entities read: ReadKeyRing skips a key it cannot use (an
+	// unknown algorithm or version), and a second key must refuse the answer whatever it is.
+	primaries, secrets, err := countKeyPackets(body)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrWKDMalformed, err)
+	case secrets > 0:
+		return nil, ErrWKDSecretKey
+	case primaries > 1:
+		return nil, fmt.Errorf("%w: %d", ErrWKDSeveralKey, primaries)
+	}
 	ents, err := readBinaryKeys(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrWKDMalformed, err)
@@ -281,6 +293,37 @@ func parseWKDKey(body []byte, addr string, now time.Time) (*openpgp.Entity, erro
 		return nil, fmt.Errorf("%w: %w", ErrWKDKeyRefused, err)
 	}
 	return got, nil
+}
+
+// OpenPGP packet tags (RFC 9580 5).
+const (
+	tagSecretKey    = 5
+	tagPublicKey    = 6
+	tagSecretSubkey = 7
+)
+
+// countKeyPackets counts the primary keys and the secret-key packets in body by their framing
+// alone, whatever their version or algorithm.
+func countKeyPackets(body []byte) (primaries, secrets int, err error) {
+	r := packet.NewOpaqueReader(bytes.NewReader(body))
+	for {
+		p, err := r.Next()
+		if err == io.EOF {
+			return primaries, secrets, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		switch p.Tag {
+		case tagPublicKey:
+			primaries++
+		case tagSecretKey:
+			primaries++
+			secrets++
+		case tagSecretSubkey:
+			secrets++
+		}
+	}
 }
 
 // readBinaryKeys reads transferable public keys, never panicking on hostile input.

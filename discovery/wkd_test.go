@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,15 +194,36 @@ func TestWKDRefusesBadAnswers(t *testing.T) {
 	if err := dave.SerializePrivate(&secret, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A second primary key go-crypto cannot read (version 99): ReadKeyRing skips it, the one-key
+	// rule must not.
+	unreadable := append(binaryKey(t, dave), 0xc6, 0x05, 99, 1, 2, 3, 4)
+	expiredCfg := keys.PGPConfig()
+	expiredCfg.Time = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	expiredCfg.KeyLifetimeSecs = 3600
+	expired, err := openpgp.NewEntity("Customer", "", addr, expiredCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakCfg := keys.PGPConfig()
+	weakCfg.RSABits = 1024
+	weak, err := openpgp.NewEntity("Customer", "", addr, weakCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hugeWritten atomic.Int64
 	for _, tt := range []struct {
 		name    string
 		handler http.HandlerFunc
 		timeout time.Duration
 		roots   *x509.CertPool
 		want    error
+		after   func(t *testing.T)
 	}{
 		{name: "Armored", handler: body(armored), want: ErrWKDArmored},
 		{name: "SeveralKeys", handler: body(binaryKey(t, dave, devKey(t, addr))), want: ErrWKDSeveralKey},
+		{name: "SecondKeyUnreadable", handler: body(unreadable), want: ErrWKDSeveralKey},
+		{name: "Expired", handler: body(binaryKey(t, expired)), want: keys.ErrExpired},
+		{name: "Weak", handler: body(binaryKey(t, weak)), want: keys.ErrUnsupportedKey},
 		{name: "OtherAddress", handler: body(binaryKey(t, devKey(t, "mallory@example.com"))), want: ErrWKDOtherAddress},
 		{name: "Revoked", handler: body(binaryKey(t, revoked)), want: keys.ErrRevoked},
 		{name: "SecretKey", handler: body(secret.Bytes()), want: ErrWKDSecretKey},
@@ -209,11 +231,20 @@ func TestWKDRefusesBadAnswers(t *testing.T) {
 		{name: "HundredMegabytes", handler: func(rw http.ResponseWriter, r *http.Request) {
 			chunk := bytes.Repeat([]byte{0x99}, 64<<10)
 			for i := 0; i < 1600 && r.Context().Err() == nil; i++ {
-				if _, err := rw.Write(chunk); err != nil {
+				n, err := rw.Write(chunk)
+				hugeWritten.Add(int64(n))
+				if err != nil {
 					return
 				}
 			}
-		}, want: ErrWKDTooLarge},
+		}, want: ErrWKDTooLarge, after: func(t *testing.T) {
+			// The client stops reading at the limit and drops the connection: what the server got
+			// out is the limit plus the socket buffers, not 100 MB.
+			time.Sleep(200 * time.Millisecond) // the handler sees the closed connection
+			if n := hugeWritten.Load(); n > 16<<20 {
+				t.Errorf("the server wrote %d bytes of a 100 MB answer before the client hung up; want it cut off near the 256 KiB limit", n)
+			}
+		}},
 		{name: "Trickle", timeout: 300 * time.Millisecond, handler: func(rw http.ResponseWriter, r *http.Request) {
 			rw.Header().Set("Content-Length", "1000")
 			for i := 0; i < 1000 && r.Context().Err() == nil; i++ {
@@ -224,6 +255,9 @@ func TestWKDRefusesBadAnswers(t *testing.T) {
 		}, want: ErrWKDTransport},
 		{name: "RedirectElsewhere", handler: func(rw http.ResponseWriter, r *http.Request) {
 			http.Redirect(rw, r, "https://evil.example/key", http.StatusFound)
+		}, want: ErrWKDRedirect},
+		{name: "RedirectToHTTP", handler: func(rw http.ResponseWriter, r *http.Request) {
+			http.Redirect(rw, r, "http://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)
 		}, want: ErrWKDRedirect},
 		{name: "ServerError", handler: func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusInternalServerError) }, want: ErrWKDStatus},
 		{name: "UntrustedCertificate", handler: body(binaryKey(t, dave)), roots: x509.NewCertPool(), want: ErrWKDTLS},
@@ -241,6 +275,9 @@ func TestWKDRefusesBadAnswers(t *testing.T) {
 			var werr *WKDError
 			if got != nil || !errors.Is(err, tt.want) || !errors.As(err, &werr) {
 				t.Fatalf("Fetch = %v, %v; want %v", got, err, tt.want)
+			}
+			if tt.after != nil {
+				tt.after(t)
 			}
 		})
 	}

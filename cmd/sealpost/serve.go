@@ -224,6 +224,7 @@ func openBankData(cfg Config, decrypt bool) (_ *bankData, err error) {
 		if b.revocations, err = discovery.NewChecker(cfg.Discovery.Revocation); err != nil {
 			return nil, err
 		}
+		b.closers = append(b.closers, b.revocations)
 	}
 	if b.store, err = openStore(cfg.Data, cfg.Store); err != nil {
 		return nil, err
