@@ -194,9 +194,9 @@ func TestWKDRefusesBadAnswers(t *testing.T) {
 	if err := dave.SerializePrivate(&secret, nil); err != nil {
 		t.Fatal(err)
 	}
-	// A second primary key go-crypto cannot read (version 99): ReadKeyRing skips it, the one-key
-	// rule must not.
-	unreadable := append(binaryKey(t, dave), 0xc6, 0x05, 99, 1, 2, 3, 4)
+	// Another primary key, of an algorithm go-crypto does not know (99), before dave's: ReadKeyRing
+	// skips it, the one-key rule must not.
+	unreadable := append([]byte{0xc6, 0x08, 4, 0x60, 0, 0, 0, 99, 0, 1}, binaryKey(t, dave)...)
 	expiredCfg := keys.PGPConfig()
 	expiredCfg.Time = func() time.Time { return time.Now().Add(-48 * time.Hour) }
 	expiredCfg.KeyLifetimeSecs = 3600
@@ -305,6 +305,7 @@ func FuzzWKDKey(f *testing.F) {
 	armored, _ := keys.EncodePGPPublicKeys(dave)
 	f.Add(armored)
 	f.Add([]byte{0x99, 0x01, 0x0d, 0x04})
+	f.Add(append([]byte{0xc6, 0x08, 4, 0x60, 0, 0, 0, 99, 0, 1}, binaryKey(f, dave)...))
 	f.Add([]byte{})
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, b []byte) {
