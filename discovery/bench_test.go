@@ -2,8 +2,12 @@ package discovery
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/sealpost/sealpost/internal/interop"
 )
@@ -28,17 +32,50 @@ func BenchmarkCheckCached(b *testing.B) {
 	}
 }
 
-// BenchmarkWKDFetch: a cold WKD lookup against a loopback HTTPS server (TLS handshake, request,
-// key checks): what a first RCPT to a customer known only by WKD costs.
+// BenchmarkWKDFetch: a WKD lookup against a loopback HTTPS server, the key checked.
+// "cold" is what a first RCPT to a customer known only by WKD costs: a new client, so a new TCP
+// connection and TLS handshake; "connection-reused" is a lookup over a kept-alive connection (the
+// background refresh of several keys of one domain).
 func BenchmarkWKDFetch(b *testing.B) {
 	w := newWKDServer(b)
 	e := devKey(b, "carol@example.com")
 	adv, _ := wkdPaths(b, "carol@example.com")
 	w.serve(adv, binaryKey(b, e))
-	c := w.client(b, 5*time.Second, w.roots)
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			c := w.client(b, 5*time.Second, w.roots)
+			if _, err := c.Fetch(context.Background(), "carol@example.com"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("connection-reused", func(b *testing.B) {
+		c := w.client(b, 5*time.Second, w.roots)
+		for b.Loop() {
+			if _, err := c.Fetch(context.Background(), "carol@example.com"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkWKDServe: the bank's WKD server answering one key request (handler only).
+func BenchmarkWKDServe(b *testing.B) {
+	bank := devKey(b, "statements@bank.example", "support@bank.example")
+	s, err := NewWKDServer([]*openpgp.Entity{bank})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, _, err := WKDURLs("support@bank.example")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, u, nil)
 	for b.Loop() {
-		if _, err := c.Fetch(context.Background(), "carol@example.com"); err != nil {
-			b.Fatal(err)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
 		}
 	}
 }

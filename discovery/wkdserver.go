@@ -23,10 +23,14 @@ type WKDServer struct {
 	byDomain map[string]map[string][]byte // domain → WKD hash → binary key
 }
 
-// NewWKDServer indexes ents' public keys by the addresses of their user IDs.
+// NewWKDServer indexes ents' public keys by the addresses of their user IDs. Two different keys
+// for one address are refused: a client takes one key per address, and which one it got would
+// depend on the order of the bank's files.
 func NewWKDServer(ents []*openpgp.Entity) (*WKDServer, error) {
 	s := &WKDServer{byDomain: map[string]map[string][]byte{}}
+	owner := map[string]string{} // address → fingerprint of the key published for it
 	for _, e := range ents {
+		fp := fmt.Sprintf("%X", e.PrimaryKey.Fingerprint)
 		for name, id := range e.Identities {
 			addr, err := address.Normalize(id.UserId.Email)
 			if id.UserId.Email == "" || err != nil {
@@ -34,6 +38,12 @@ func NewWKDServer(ents []*openpgp.Entity) (*WKDServer, error) {
 			}
 			local, domain, _ := address.Split(addr)
 			domain = strings.ToLower(domain)
+			hash := WKDHash(local)
+			id := hash + "@" + domain
+			if prev, dup := owner[id]; dup && prev != fp {
+				return nil, fmt.Errorf("WKD: two OpenPGP keys for %s (%s and %s): publish one", addr, prev, fp)
+			}
+			owner[id] = fp
 			key, err := onlyIdentity(e, name)
 			if err != nil {
 				return nil, fmt.Errorf("WKD key for %s: %w", addr, err)
@@ -41,7 +51,7 @@ func NewWKDServer(ents []*openpgp.Entity) (*WKDServer, error) {
 			if s.byDomain[domain] == nil {
 				s.byDomain[domain] = map[string][]byte{}
 			}
-			s.byDomain[domain][WKDHash(local)] = key
+			s.byDomain[domain][hash] = key
 		}
 	}
 	if len(s.byDomain) == 0 {
@@ -74,6 +84,7 @@ func (s *WKDServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	host = strings.TrimSuffix(host, ".")
 	rest, ok := strings.CutPrefix(r.URL.Path, "/.well-known/openpgpkey/")
 	if !ok {
 		http.NotFound(w, r)
@@ -81,8 +92,8 @@ func (s *WKDServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	domain := host // the direct layout: the domain is the host asked
 	if d, after, found := strings.Cut(rest, "/"); found && d != "hu" && d != "policy" {
-		domain, rest = d, after // the advanced layout names it in the path
-		if host != "openpgpkey."+domain && host != domain {
+		domain, rest = d, after // the advanced layout names it in the path, on openpgpkey.DOMAIN only
+		if host != "openpgpkey."+domain {
 			http.NotFound(w, r)
 			return
 		}

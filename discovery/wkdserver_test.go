@@ -88,6 +88,11 @@ func TestWKDServerWithGnuPG(t *testing.T) {
 		{"https://openpgpkey.bank.example/.well-known/openpgpkey/bank.example/hu/" + WKDHash("nobody"), http.StatusNotFound},
 		{"https://evil.example/.well-known/openpgpkey/bank.example/hu/" + WKDHash("statements"), http.StatusNotFound},
 		{"https://evil.example/.well-known/openpgpkey/hu/" + WKDHash("statements"), http.StatusNotFound},
+		// Each layout on its own host only: the advanced one's path on the bare domain, the
+		// direct one's on openpgpkey.DOMAIN.
+		{"https://bank.example/.well-known/openpgpkey/bank.example/hu/" + WKDHash("statements"), http.StatusNotFound},
+		{"https://openpgpkey.bank.example/.well-known/openpgpkey/hu/" + WKDHash("statements"), http.StatusNotFound},
+		{"https://bank.example./.well-known/openpgpkey/hu/" + WKDHash("statements"), http.StatusOK},
 		{"https://bank.example/other", http.StatusNotFound},
 	} {
 		if status, _ := fetchAs(t, srv, tt.url); status != tt.want {
@@ -97,6 +102,19 @@ func TestWKDServerWithGnuPG(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/.well-known/openpgpkey/policy", nil)
 	if resp, err := srv.Client().Do(req); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %v %v", resp, err)
+	}
+
+	// Two keys for one address are refused (which one a client got would depend on file order);
+	// the same key twice is not two keys.
+	other, err := keys.NewDevPGPKey("Example Bank", []string{"support@bank.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewWKDServer([]*openpgp.Entity{bank, other}); err == nil || !strings.Contains(err.Error(), "two OpenPGP keys for support@bank.example") {
+		t.Errorf("two keys for one address: %v", err)
+	}
+	if _, err := NewWKDServer([]*openpgp.Entity{bank, bank}); err != nil {
+		t.Errorf("the same key twice: %v", err)
 	}
 
 	// sealpost's own client takes what its server publishes.
