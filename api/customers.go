@@ -93,6 +93,17 @@ func (s *Server) putKey(c *call) (response, error) {
 		return response{}, err
 	}
 	ctx := c.r.Context()
+	unknown, err := CheckRevocation(ctx, s.revocations, s.cur.Load(), imp)
+	var rev *keys.RevocationError
+	if errors.As(err, &rev) {
+		return response{}, refuse(ProblemRevoked, "the certificate's CA revoked it: "+rev.Error())
+	}
+	if err != nil {
+		return response{}, fmt.Errorf("revocation check: %w", err)
+	}
+	for _, u := range unknown {
+		s.log.Warn("registering a certificate whose revocation status cannot be had; RCPT checks it again", "address", addr, "err", u.Error())
+	}
 	merged, err := StoreImported(ctx, s.st, imp)
 	if errors.Is(err, ErrRevokedCertificate) {
 		return response{}, refuse(ProblemRevoked, "the bank's customer CA revoked this certificate")

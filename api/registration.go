@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,6 +45,52 @@ func refuseRevoked(ctx context.Context, st issuedCerts, imp keys.Imported) error
 		}
 		if ic.Fingerprint == keys.CertFingerprint(c) && !ic.Revoked.IsZero() {
 			return fmt.Errorf("%w (serial %s)", ErrRevokedCertificate, ic.Serial)
+		}
+	}
+	return nil
+}
+
+// Revocations answers whether a certificate's CA revoked it, by its CRL or OCSP responder
+// (discovery.Checker): nil when good, a *keys.RevocationError when revoked, else an error that Is
+// keys.ErrRevocationUnknown.
+type Revocations interface {
+	CheckCertificate(ctx context.Context, cert, issuer *x509.Certificate) error
+}
+
+// CheckRevocation asks the CA of each customer certificate in imp whether it revoked it, before it
+// is registered: a revoked one is refused (the *keys.RevocationError). A status that cannot be had
+// (the CA's server down, no issuer known) refuses nothing: it is returned in unknown for the caller
+// to report, and every RCPT checks again under the class's revocation policy. The issuer is taken
+// from imp's own intermediates, else from d's trusted chain. r nil checks nothing.
+func CheckRevocation(ctx context.Context, r Revocations, d *keys.Directory, imp keys.Imported) (unknown []error, err error) {
+	if r == nil {
+		return nil, nil
+	}
+	for _, c := range imp.Certificates {
+		if c.IsCA {
+			continue
+		}
+		issuer := issuerIn(c, imp.Certificates)
+		if issuer == nil && d != nil {
+			issuer = d.IssuerOf(c, keys.SourceRegistered)
+		}
+		err := r.CheckCertificate(ctx, c, issuer)
+		switch {
+		case err == nil:
+		case errors.Is(err, keys.ErrRevocationUnknown):
+			unknown = append(unknown, err)
+		default:
+			return unknown, err
+		}
+	}
+	return unknown, nil
+}
+
+// issuerIn is the CA certificate among certs that signed c, or nil.
+func issuerIn(c *x509.Certificate, certs []*x509.Certificate) *x509.Certificate {
+	for _, ca := range certs {
+		if ca.IsCA && bytes.Equal(ca.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(ca) == nil {
+			return ca
 		}
 	}
 	return nil

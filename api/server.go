@@ -46,10 +46,12 @@ type Server struct {
 	mux     http.Handler
 	ca      Issuer   // nil: no customer CA (WithCA)
 	mailbox *mailbox // nil: no secure mailbox (WithMailbox)
-	crl     crlCache
-	otp     OTPService // nil: no codes (WithOTP)
-	obs     Observer
-	otpMail OTPMailer
+	// revocations asks a customer certificate's CA before registering it; nil: no one (WithRevocations)
+	revocations Revocations
+	crl         crlCache
+	otp         OTPService // nil: no codes (WithOTP)
+	obs         Observer
+	otpMail     OTPMailer
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -60,6 +62,10 @@ type Server struct {
 
 // Option configures a Server.
 type Option func(*Server)
+
+// WithRevocations asks a customer certificate's CA (CRL, OCSP) whether it is revoked before the
+// certificate is registered through PUT …/keys (default: no one is asked).
+func WithRevocations(r Revocations) Option { return func(s *Server) { s.revocations = r } }
 
 // WithLogger sets the structured logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }

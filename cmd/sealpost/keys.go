@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/discovery"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/store"
 )
@@ -58,6 +60,23 @@ func keysTarget(configFile, data string) (keys.DataDir, StoreConfig, error) {
 	}
 	dir, err := existingDataDir(cfg.Data)
 	return dir, cfg.Store, err
+}
+
+// importRevocations is the checker keys import asks customers' CAs with, by the configuration's
+// discovery.revocation (the embedded default, on, without -config); nil when that is off.
+func importRevocations(configFile, data string) (*discovery.Checker, error) {
+	rc := discovery.DefaultRevocationConfig()
+	if configFile != "" {
+		cfg, err := loadConfig(configFile, data)
+		if err != nil {
+			return nil, err
+		}
+		rc = cfg.Discovery.Revocation
+	}
+	if !rc.Enabled {
+		return nil, nil
+	}
+	return discovery.NewChecker(rc, discovery.WithCheckerLogger(slog.New(slog.DiscardHandler)))
 }
 
 // existingDataDir checks -data: given, and a directory that exists. Commands other than keys init
@@ -115,7 +134,18 @@ func keysImport(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return importFiles(dir, sc, fs.Args(), keys.ImportOptions{Root: *root, Force: *force}, stdout)
+	var rev api.Revocations // nil (an interface holding no checker) when off or for roots
+	if !*root {
+		c, err := importRevocations(*configFile, *data)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			defer c.Close()
+			rev = c
+		}
+	}
+	return importFiles(dir, sc, fs.Args(), keys.ImportOptions{Root: *root, Force: *force}, rev, stdout)
 }
 
 // exportable are the names keys export takes.
@@ -183,16 +213,39 @@ func importShared(ctx context.Context, st sharedDirectory, data []byte, opts key
 	return api.StoreImported(ctx, st, imp)
 }
 
-func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.ImportOptions, stdout io.Writer) error {
+// importFiles imports files as trusted roots (opts.Root) or customers' keys. A customer's
+// certificate its CA says is revoked (rev asks, when not nil) is refused like an expired one.
+func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.ImportOptions, rev api.Revocations, stdout io.Writer) error {
 	root := opts.Root
+	var st backend
+	var current *keys.Directory // the recipient directory before the import: the issuers' chains
+	ctx := context.Background()
+	if !root {
+		var err error
+		if st, err = openStore(string(dir), sc); err != nil {
+			return err
+		}
+		defer st.Close()
+		if current, err = recipientDirectory(ctx, dir, st); err != nil {
+			return err
+		}
+	}
 	// Read and check every file first, so a bad one leaves nothing half-imported and every file's
 	// problem is named at once.
 	contents := make([][]byte, len(files))
 	var problems []error
 	for i, f := range files {
 		b, err := os.ReadFile(f)
+		var imp keys.Imported
 		if err == nil {
-			_, err = keys.ParseImport(b, opts)
+			imp, err = keys.ParseImport(b, opts)
+		}
+		if err == nil && !root && rev != nil {
+			var unknown []error
+			unknown, err = api.CheckRevocation(ctx, rev, current, imp)
+			for _, u := range unknown {
+				fmt.Fprintf(stdout, "%s: revocation status unknown (%v); imported, and checked again at every RCPT\n", f, u)
+			}
 		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", f, err))
@@ -202,15 +255,6 @@ func importFiles(dir keys.DataDir, sc StoreConfig, files []string, opts keys.Imp
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	var st backend
-	if !root {
-		var err error
-		if st, err = openStore(string(dir), sc); err != nil {
-			return err
-		}
-		defer st.Close()
-	}
-	ctx := context.Background()
 	for i, f := range files {
 		var imp keys.Imported
 		var err error

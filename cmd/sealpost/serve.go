@@ -568,6 +568,9 @@ func (a *assembly) startAPI(gw *outbound.Pipeline) (*api.Server, error) {
 		return nil, nil
 	}
 	opts := []api.Option{api.WithLogger(a.log), api.WithDirectoryReload(func(context.Context) error { return nil }), api.WithObserver(a.m)}
+	if a.data.revocations != nil {
+		opts = append(opts, api.WithRevocations(a.data.revocations))
+	}
 	more, err := a.apiServices(gw)
 	if err != nil {
 		return nil, err
