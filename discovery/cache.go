@@ -36,16 +36,20 @@ type CacheConfig struct {
 	// Allow, when not empty, are the only domains asked; Deny are never asked (Deny wins).
 	Allow []string `json:"allow_domains"`
 	Deny  []string `json:"deny_domains"`
+	// PerDomain bounds the lookups under way at once to one domain (default 4): a statement run
+	// to ten thousand customers of one provider asks its server four at a time, not all at once;
+	// the rest wait (RCPT still within its budget).
+	PerDomain int `json:"max_per_domain"`
 	// WKD is the client's limits.
 	WKD WKDConfig `json:"client"`
 }
 
 // DefaultCacheConfig: off; when on, a 2 s budget, keys kept 24 h and refreshed an hour ahead,
-// absences kept an hour, every domain asked.
+// absences kept an hour, every domain asked, four at a time.
 func DefaultCacheConfig() CacheConfig {
 	return CacheConfig{Budget: config.Duration(2 * time.Second), Found: config.Duration(24 * time.Hour),
 		Refresh: config.Duration(time.Hour), Absent: config.Duration(time.Hour), Allow: []string{}, Deny: []string{},
-		WKD: DefaultWKDConfig()}
+		PerDomain: 4, WKD: DefaultWKDConfig()}
 }
 
 // Validate checks c and changes nothing; problems are *config.FieldError under prefix.
@@ -65,6 +69,9 @@ func (c CacheConfig) Validate(prefix string) error {
 	}
 	if c.Absent <= 0 {
 		bad("absent_ttl", "must be positive (e.g. \"1h\")")
+	}
+	if c.PerDomain < 1 || c.PerDomain > 64 {
+		bad("max_per_domain", "from 1 to 64 lookups at once to one domain")
 	}
 	for name, list := range map[string][]string{"allow_domains": c.Allow, "deny_domains": c.Deny} {
 		for i, d := range list {
@@ -113,9 +120,32 @@ type Cache struct {
 	now   func() time.Time
 	log   *slog.Logger
 
+	obs CacheObserver
+
 	mu       sync.Mutex
-	inflight map[string]*lookup // by address key
+	inflight map[string]*lookup      // by address key
+	domains  map[string]*domainSlots // lookups under way per domain
 }
+
+// domainSlots bounds the lookups to one domain: a token per lookup under way.
+type domainSlots struct {
+	tokens chan struct{}
+	users  int // lookups holding or waiting for a token; the entry goes at zero
+}
+
+// CacheObserver is told what lookups found (ops.Metrics implements it).
+type CacheObserver interface {
+	// WKDLookup: one lookup's outcome: found, not-published, refused (an answer sealpost
+	// would not use: its reason is logged) or unreachable.
+	WKDLookup(outcome string)
+	// WKDPending: an RCPT's lookup outlasted the budget (451 4.4.3 where encryption is required).
+	WKDPending()
+}
+
+type nopCacheObserver struct{}
+
+func (nopCacheObserver) WKDLookup(string) {}
+func (nopCacheObserver) WKDPending()      {}
 
 // lookup is one fetch under way; done closes when its answer is stored.
 type lookup struct {
@@ -130,6 +160,9 @@ type CacheOption func(*Cache)
 // WithCacheClock sets the clock (tests).
 func WithCacheClock(now func() time.Time) CacheOption { return func(c *Cache) { c.now = now } }
 
+// WithCacheObserver sets who is told the lookups' outcomes.
+func WithCacheObserver(o CacheObserver) CacheOption { return func(c *Cache) { c.obs = o } }
+
 // WithCacheLogger sets the logger (default slog.Default()).
 func WithCacheLogger(l *slog.Logger) CacheOption { return func(c *Cache) { c.log = l } }
 
@@ -141,7 +174,8 @@ func NewCache(cfg CacheConfig, fetch Fetcher, st CacheStore, opts ...CacheOption
 	if fetch == nil || st == nil {
 		return nil, errors.New("discovery: a WKD cache needs a fetcher and a store")
 	}
-	c := &Cache{cfg: cfg, fetch: fetch, st: st, now: time.Now, log: slog.Default(), inflight: map[string]*lookup{}}
+	c := &Cache{cfg: cfg, fetch: fetch, st: st, now: time.Now, log: slog.Default(), obs: nopCacheObserver{},
+		inflight: map[string]*lookup{}, domains: map[string]*domainSlots{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -204,10 +238,10 @@ func (c *Cache) Discover(ctx context.Context, addr string) (*openpgp.Entity, err
 	case <-l.done:
 		return l.key, l.err
 	case <-budget.C:
-		return nil, keys.ErrLookupPending
 	case <-ctx.Done():
-		return nil, keys.ErrLookupPending
 	}
+	c.obs.WKDPending()
+	return nil, keys.ErrLookupPending
 }
 
 // usable parses a stored key and checks it again for key at now: it may have expired since.
@@ -237,12 +271,50 @@ func (c *Cache) start(key string) *lookup {
 			c.mu.Unlock()
 			close(l.done)
 		}()
+		release := c.slot(address.Domain(key))
+		defer release()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.WKD.Timeout)+time.Second)
 		defer cancel()
 		l.key, l.err = c.fetch.Fetch(ctx, key)
+		c.obs.WKDLookup(outcome(l.err))
 		c.store(ctx, key, l.key, l.err)
 	}()
 	return l
+}
+
+// slot waits for one of the domain's PerDomain lookup slots and returns its release.
+func (c *Cache) slot(domain string) (release func()) {
+	domain = strings.ToLower(domain)
+	c.mu.Lock()
+	d := c.domains[domain]
+	if d == nil {
+		d = &domainSlots{tokens: make(chan struct{}, c.cfg.PerDomain)}
+		c.domains[domain] = d
+	}
+	d.users++
+	c.mu.Unlock()
+	d.tokens <- struct{}{}
+	return func() {
+		<-d.tokens
+		c.mu.Lock()
+		if d.users--; d.users == 0 {
+			delete(c.domains, domain)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// outcome names a lookup's result for the observer.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "found"
+	case errors.Is(err, ErrWKDNotFound):
+		return "not-published"
+	case answered(err):
+		return "refused"
+	}
+	return "unreachable"
 }
 
 // store records a lookup's answer. A key found replaces what was stored; a revocation, a refused

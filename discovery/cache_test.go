@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -189,5 +190,67 @@ func waitIdle(t *testing.T, c *Cache) {
 			t.Fatal("lookups still under way")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countingObserver counts the cache's reports.
+type countingObserver struct {
+	mu       sync.Mutex
+	outcomes map[string]int
+	pending  int
+}
+
+func (o *countingObserver) WKDLookup(outcome string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.outcomes[outcome]++
+}
+
+func (o *countingObserver) WKDPending() { o.mu.Lock(); o.pending++; o.mu.Unlock() }
+
+// TestCachePerDomainLimit: twenty lookups to one slow domain reach its server at most
+// max_per_domain at a time; each lookup's outcome and the RCPTs that outlasted the budget are
+// reported.
+func TestCachePerDomainLimit(t *testing.T) {
+	w := newWKDServer(t)
+	var mu sync.Mutex
+	now, most := 0, 0
+	for i := range 20 {
+		adv, _ := wkdPaths(t, fmt.Sprintf("c%d@example.com", i))
+		w.handle(adv, func(rw http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			now++
+			most = max(most, now)
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			now--
+			mu.Unlock()
+			http.NotFound(rw, nil)
+		})
+	}
+	c, _, _ := newTestCache(t, w, func(c *CacheConfig) { c.PerDomain, c.Budget = 3, config.Duration(10*time.Millisecond) })
+	obs := &countingObserver{outcomes: map[string]int{}}
+	c.obs = obs
+	for i := range 20 {
+		if _, err := c.Discover(context.Background(), fmt.Sprintf("c%d@example.com", i)); !errors.Is(err, keys.ErrLookupPending) {
+			t.Fatalf("lookup %d: %v; want pending (the server is slower than the budget)", i, err)
+		}
+	}
+	waitIdle(t, c)
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 3 || most == 0 {
+		t.Errorf("%d requests at once to one domain; want at most max_per_domain (3)", most)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.outcomes["not-published"] != 20 || obs.pending != 20 {
+		t.Errorf("reported %v and %d pending; want 20 not-published, 20 pending", obs.outcomes, obs.pending)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.domains) != 0 {
+		t.Errorf("%d domains' slots kept after every lookup ended", len(c.domains))
 	}
 }

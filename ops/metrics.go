@@ -35,7 +35,8 @@ type Metrics struct {
 	deliverySeconds                             *boundedHistogram
 	inbound                                     *boundedCounter
 	otp                                         *boundedCounter
-	keysChosen, revocationUnchecked             *boundedCounter
+	keysChosen, revocationUnchecked, wkdLookups *boundedCounter
+	wkdPending                                  prometheus.Counter
 	tsaSeconds                                  prometheus.Histogram
 	tsaErrors                                   prometheus.Counter
 	certExpiry                                  *prometheus.GaugeVec
@@ -96,6 +97,10 @@ func NewMetrics() *Metrics {
 			"Recipients accepted with a key, by class and the key's source (registered, learned, discovered).", "class", "source"),
 		revocationUnchecked: counter("sealpost_revocation_unchecked_total",
 			"Recipient certificates used although their revocation status could not be checked (soft-fail), by class.", "class"),
+		wkdLookups: counter("sealpost_wkd_lookups_total",
+			"WKD lookups of customers' keys by outcome: found, not-published, refused (an answer not used; the log says why) or unreachable.", "outcome"),
+		wkdPending: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_wkd_pending_total",
+			Help: "RCPTs whose WKD lookup outlasted discovery.wkd.budget (451 4.4.3 where encryption is required; the answer is cached for the retry)."}),
 		inbound: counter("sealpost_inbound_messages_total",
 			"Customers' replies by verdict status (verified, unregistered, failed, unsigned; empty when refused), method and action (deliver, quarantine, refused).", "status", "method", "action"),
 		tsaSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sealpost_tsa_request_duration_seconds",
@@ -110,7 +115,7 @@ func NewMetrics() *Metrics {
 			Help: "Messages removed from the secure mailbox when their class's mailbox expiry passed."}),
 		watched: map[string]bool{},
 	}
-	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities, m.mailboxExpired)
+	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities, m.mailboxExpired, m.wkdPending)
 	return m
 }
 
@@ -185,6 +190,12 @@ func (m *Metrics) KeyChosen(class, source string) { m.keysChosen.add(1, class, s
 
 // RevocationUnchecked implements outbound.Observer.
 func (m *Metrics) RevocationUnchecked(class string) { m.revocationUnchecked.add(1, class) }
+
+// WKDLookup implements discovery.CacheObserver.
+func (m *Metrics) WKDLookup(outcome string) { m.wkdLookups.add(1, outcome) }
+
+// WKDPending implements discovery.CacheObserver.
+func (m *Metrics) WKDPending() { m.wkdPending.Inc() }
 
 // OTPEvent implements api.Observer: one code issued, checked or refused.
 func (m *Metrics) OTPEvent(event, purpose string) { m.otp.add(1, event, purpose) }

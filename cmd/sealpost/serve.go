@@ -474,7 +474,7 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("discovery.wkd: %w", err)
 		}
-		if a.wkd, err = discovery.NewCache(cfg.Discovery.WKD, client, a.data.store, discovery.WithCacheLogger(a.log)); err != nil {
+		if a.wkd, err = discovery.NewCache(cfg.Discovery.WKD, client, a.data.store, discovery.WithCacheLogger(a.log), discovery.WithCacheObserver(a.m)); err != nil {
 			return nil, nil, nil, fmt.Errorf("discovery.wkd: %w", err)
 		}
 		opts = append(opts, outbound.WithDiscovery(a.wkd))

@@ -143,6 +143,13 @@ func TestServeWKD(t *testing.T) {
 	if refusal := res.Refused["frank@provider.example"]; !strings.Contains(refusal, "550") || !strings.Contains(refusal, "revoked") {
 		t.Fatalf("a statement after frank revoked his key: %+v; want 550 naming the revocation", res)
 	}
+	_, metrics := httpGet(t, "http://"+inst.ops.Addr().String()+"/metrics")
+	for _, want := range []string{`sealpost_wkd_lookups_total{outcome="found"}`, `sealpost_wkd_lookups_total{outcome="refused"}`,
+		`sealpost_recipient_keys_chosen_total{class="statement",source="discovered"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // TestServeWKDBudget: RCPT does not wait on a slow WKD server past the budget: the statement gets
