@@ -5,15 +5,19 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,8 +28,10 @@ import (
 	"github.com/sealpost/sealpost/discovery"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/logtest"
+	"github.com/sealpost/sealpost/internal/pgtest"
 	"github.com/sealpost/sealpost/internal/tlstest"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/store"
 )
 
 // providerWKD is a mail provider's WKD server: real HTTPS on loopback, with a certificate for
@@ -36,6 +42,7 @@ type providerWKD struct {
 	mu    sync.Mutex
 	key   []byte
 	hold  chan struct{} // when set, answers wait until it closes
+	asked atomic.Int32  // requests answered
 }
 
 func newProviderWKD(t *testing.T) *providerWKD {
@@ -49,6 +56,7 @@ func newProviderWKD(t *testing.T) *providerWKD {
 		if hold != nil {
 			<-hold
 		}
+		p.asked.Add(1)
 		adv, _, _ := discovery.WKDURLs("frank@provider.example")
 		if u, _ := url.Parse(adv); r.URL.Path != u.Path || key == nil {
 			http.NotFound(w, r)
@@ -236,4 +244,61 @@ func frankless(t *testing.T) *openpgp.Entity {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TestServeWKDSharedOnPostgres: two nodes on one PostgreSQL. Node A looks frank's key up by WKD
+// for his statement; node B's statement to him is encrypted to the key A stored, without asking
+// the provider again, and keys list on the shared store shows it discovered.
+func TestServeWKDSharedOnPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.PasswordDSN(pg.NewDatabase(t), pgtest.Password)
+	frank, err := keys.NewDevPGPKey("Frank", []string{"frank@provider.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkd := newProviderWKD(t)
+	wkd.publish(t, frank)
+	node := func() (*instance, Config, string) {
+		dir := t.TempDir()
+		dsnFile := filepath.Join(dir, "pg.dsn")
+		if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		inst, cfg, _, _ := testInstance(t, func(c *Config) {
+			c.Store.Postgres = &PostgresConfig{DSNFile: dsnFile, PostgresConfig: store.DefaultPostgresConfig()}
+			c.Discovery.WKD.Enabled = true
+			c.wkdOptions = wkd.options()
+		})
+		b, _ := json.Marshal(map[string]any{"identities": "development", "data": cfg.Data,
+			"store": map[string]any{"postgres": map[string]any{"dsn_file": dsnFile}}})
+		file := filepath.Join(dir, "sealpost.json")
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return inst, cfg, file
+	}
+	a, cfgA, _ := node()
+	b, cfgB, fileB := node()
+	statement := "From: statements@bank.example\r\nTo: frank@provider.example\r\nSubject: Statement\r\n\r\nYour balance is 7,00 EUR.\r\n"
+	for i, inst := range []*instance{a, b} {
+		if res := submit(t, inst, "statements@bank.example", []string{"frank@provider.example"}, statement); res.Err != nil {
+			t.Fatalf("node %d: a statement to frank, known by WKD: %+v", i, res)
+		}
+	}
+	if n := wkd.asked.Load(); n != 1 {
+		t.Errorf("the provider was asked %d times by two nodes; want once (the answer is shared in PostgreSQL)", n)
+	}
+	for _, cfg := range []Config{cfgA, cfgB} {
+		msgs, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(msgs[0], []byte("application/pgp-encrypted")) {
+			t.Fatalf("%s: not PGP/MIME:\n%.400s", cfg.Delivery.Maildir, msgs[0])
+		}
+	}
+	code, list, errOut := runCLI(t, "", "keys", "list", "-config", fileB)
+	if code != 0 || !regexp.MustCompile(`(?m)^frank@provider.example +OpenPGP +discovered +[0-9A-F]{16} +usable `).MatchString(list) {
+		t.Errorf("keys list on PostgreSQL: %d\n%s\n%s", code, list, errOut)
+	}
 }
