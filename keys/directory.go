@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -41,6 +42,7 @@ type Directory struct {
 	now           func() time.Time
 	learned       *Directory // WithLearned: the learned tier, with its own roots
 	rootCerts     []*x509.Certificate
+	issuers       *sync.Map // *x509.Certificate → its issuer, as IssuerOf found it
 }
 
 // pgpCandidate is one OpenPGP key with its user IDs that name one address.
@@ -72,6 +74,7 @@ func NewDirectory(roots []*x509.Certificate, certs []*x509.Certificate, opts ...
 		pgpByAddress:  map[string][]pgpCandidate{},
 		spellings:     map[string][]string{},
 		now:           time.Now,
+		issuers:       &sync.Map{},
 	}
 	for _, o := range opts {
 		o(d)

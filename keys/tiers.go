@@ -94,11 +94,17 @@ func (d *Directory) Learned() []Entry {
 
 // IssuerOf is the certificate that issued c, found as c's chain is verified in the tier of source
 // (the learned tier's roots for a learned certificate): what a CRL or an OCSP answer about c must
-// be signed by. Nil when c does not verify now, or is self-issued.
+// be signed by. Nil when c does not verify now, or is self-issued. The issuer found is kept for
+// the directory's life (a directory is rebuilt when its roots or certificates change), so a
+// certificate's chain is built once rather than at every RCPT; whether c is usable now is Check's
+// question, asked at every Lookup.
 func (d *Directory) IssuerOf(c *x509.Certificate, source Source) *x509.Certificate {
 	tier := d
 	if source == SourceLearned && d.learned != nil {
 		tier = d.learned
+	}
+	if v, ok := tier.issuers.Load(c); ok {
+		return v.(*x509.Certificate)
 	}
 	chains, err := c.Verify(x509.VerifyOptions{
 		Roots:         tier.roots,
@@ -107,8 +113,9 @@ func (d *Directory) IssuerOf(c *x509.Certificate, source Source) *x509.Certifica
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
 	})
 	if err != nil || len(chains) == 0 || len(chains[0]) < 2 {
-		return nil
+		return nil // not kept: it may verify later (an intermediate's validity begins)
 	}
+	tier.issuers.Store(c, chains[0][1])
 	return chains[0][1]
 }
 
