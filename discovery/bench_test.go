@@ -79,3 +79,36 @@ func BenchmarkWKDServe(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDiscover: what RCPT spends in the WKD cache for a customer known only by WKD, on
+// SQLite. "warm": the key is stored and fresh (read, parsed and checked again: it may have expired
+// or been revoked since). "cold": the stored answer has expired, so RCPT waits for a lookup over
+// a new TLS connection, and the answer is stored.
+func BenchmarkDiscover(b *testing.B) {
+	w := newWKDServer(b)
+	e := devKey(b, "carol@example.com")
+	adv, _ := wkdPaths(b, "carol@example.com")
+	w.serve(adv, binaryKey(b, e))
+	ctx := context.Background()
+	b.Run("warm", func(b *testing.B) {
+		c, _, _ := newTestCache(b, w, nil)
+		if _, err := c.Discover(ctx, "carol@example.com"); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := c.Discover(ctx, "carol@example.com"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cold", func(b *testing.B) {
+		c, _, clock := newTestCache(b, w, nil)
+		for b.Loop() {
+			clock.add(25 * time.Hour) // past found_ttl: asked again
+			if _, err := c.Discover(ctx, "carol@example.com"); err != nil {
+				b.Fatal(err)
+			}
+			waitIdle(b, c)
+		}
+	})
+}

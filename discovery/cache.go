@@ -123,8 +123,18 @@ type Cache struct {
 	obs CacheObserver
 
 	mu       sync.Mutex
+	parsed   map[string]parsedKey    // by address key: the stored key last parsed
 	inflight map[string]*lookup      // by address key
 	domains  map[string]*domainSlots // lookups under way per domain
+}
+
+// parsedKey is a stored key as parsed, for the row it was read from (its fetch time and
+// fingerprint): RCPT reads the row every time (another node may have refreshed it) but parses its
+// key only when the row changed.
+type parsedKey struct {
+	fetched time.Time
+	fp      string
+	ents    openpgp.EntityList
 }
 
 // domainSlots bounds the lookups to one domain: a token per lookup under way.
@@ -175,7 +185,7 @@ func NewCache(cfg CacheConfig, fetch Fetcher, st CacheStore, opts ...CacheOption
 		return nil, errors.New("discovery: a WKD cache needs a fetcher and a store")
 	}
 	c := &Cache{cfg: cfg, fetch: fetch, st: st, now: time.Now, log: slog.Default(), obs: nopCacheObserver{},
-		inflight: map[string]*lookup{}, domains: map[string]*domainSlots{}}
+		parsed: map[string]parsedKey{}, inflight: map[string]*lookup{}, domains: map[string]*domainSlots{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -220,7 +230,7 @@ func (c *Cache) Discover(ctx context.Context, addr string) (*openpgp.Entity, err
 		if stored.Data == nil {
 			return nil, &AbsentError{Reason: stored.Reason, Until: stored.Expires}
 		}
-		e, err := usable(stored.Data, key, now)
+		e, err := c.usable(stored, key, now)
 		if err == nil {
 			if !now.Before(stored.Expires.Add(-time.Duration(c.cfg.Refresh))) {
 				c.start(key) // due: refreshed in the background, used meanwhile
@@ -244,13 +254,26 @@ func (c *Cache) Discover(ctx context.Context, addr string) (*openpgp.Entity, err
 	return nil, keys.ErrLookupPending
 }
 
-// usable parses a stored key and checks it again for key at now: it may have expired since.
-func usable(data []byte, key string, now time.Time) (*openpgp.Entity, error) {
-	ents, err := keys.ParsePGPKeys(data)
-	if err != nil {
-		return nil, err
+// usable is a stored key, parsed (or as parsed before from the same row), checked again for key
+// at now: it may have expired since.
+func (c *Cache) usable(stored store.DiscoveredKey, key string, now time.Time) (*openpgp.Entity, error) {
+	c.mu.Lock()
+	p, ok := c.parsed[key]
+	c.mu.Unlock()
+	if !ok || !p.fetched.Equal(stored.Fetched) || p.fp != stored.Fingerprint {
+		ents, err := keys.ParsePGPKeys(stored.Data)
+		if err != nil {
+			return nil, err
+		}
+		p = parsedKey{fetched: stored.Fetched, fp: stored.Fingerprint, ents: ents}
+		c.mu.Lock()
+		c.parsed[key] = p
+		if len(c.parsed) > maxCached {
+			evictOne(c.parsed, key)
+		}
+		c.mu.Unlock()
 	}
-	d := keys.NewDirectory(nil, nil, keys.WithPGPKeys(ents...), keys.WithClock(func() time.Time { return now }))
+	d := keys.NewDirectory(nil, nil, keys.WithPGPKeys(p.ents...), keys.WithClock(func() time.Time { return now }))
 	return d.LookupPGP(key)
 }
 

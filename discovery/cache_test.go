@@ -33,7 +33,7 @@ func (c *testClock) add(d time.Duration) {
 }
 
 // newTestCache is a cache on a fresh SQLite store, asking w.
-func newTestCache(t *testing.T, w *wkdServer, edit func(*CacheConfig)) (*Cache, *store.SQLite, *testClock) {
+func newTestCache(t testing.TB, w *wkdServer, edit func(*CacheConfig)) (*Cache, *store.SQLite, *testClock) {
 	t.Helper()
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "sealpost.db"))
 	if err != nil {
@@ -176,7 +176,7 @@ func TestCacheRefreshFindsRevocation(t *testing.T) {
 }
 
 // waitIdle waits until c has no lookup under way.
-func waitIdle(t *testing.T, c *Cache) {
+func waitIdle(t testing.TB, c *Cache) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
