@@ -194,6 +194,30 @@ func startServer(t testing.TB, cfg Config, rec *recorder) *testServer {
 	return &testServer{Server: s, addr: l.Addr().String(), rec: rec, logs: logs}
 }
 
+// waitOwing waits until n connections are waiting for their clients (owedSince): a client that
+// has read its reply may still be ahead of the server, which begins waiting for the next command
+// only after writing it.
+func (s *testServer) waitOwing(t testing.TB, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.limits.mu.Lock()
+		owing := 0
+		for c := range s.limits.conns {
+			if _, ok := c.owedSince(); ok {
+				owing++
+			}
+		}
+		s.limits.mu.Unlock()
+		if owing >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections waiting for their clients; want %d", owing, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // client is a raw SMTP client for send/expect scripts.
 type client struct {
 	t    testing.TB

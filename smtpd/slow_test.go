@@ -629,10 +629,12 @@ func TestShedding(t *testing.T) {
 		y := dialFrom(t, srv.addr, "127.0.0.2")
 		y.expect("220 ")
 		y.do("EHLO y.example", "250")
+		srv.waitOwing(t, 1) // y, waiting for its next command (x is in the gateway)
 		z := dialFrom(t, srv.addr, "127.0.0.3")
 		z.expect("220 ")
 		y.expect(shed)
 		// With x in the gateway and z waiting, a fourth client sheds z.
+		srv.waitOwing(t, 1)
 		w := dialFrom(t, srv.addr, "127.0.0.4")
 		w.expect("220 ")
 		z.expect(shed)
