@@ -103,7 +103,7 @@ type Checkpoint struct {
 	Text      string   `json:"text"`
 	Signature []byte   `json:"signature"`       // over Text: RSA PKCS#1 v1.5 (or ECDSA) with SHA-256, by the bank's signer
 	Token     []byte   `json:"token,omitempty"` // RFC 3161 TimeStampToken whose imprint is SHA-256(Text)
-	Chain     [][]byte `json:"chain"` // the signer's certificate and its issuers, DER: the signature checks against Chain[0]
+	Chain     [][]byte `json:"chain"`           // the signer's certificate and its issuers, DER: the signature checks against Chain[0]
 	Frontier  Frontier `json:"frontier"`
 	Renewal   bool     `json:"renewal,omitempty"` // a later token over an earlier checkpoint's Text (evidence renew)
 }

@@ -75,7 +75,9 @@ type FileBackend struct {
 
 const segmentPrefix, segmentSuffix = "records-", ".log"
 
-func segmentName(first uint64) string { return fmt.Sprintf("%s%020d%s", segmentPrefix, first, segmentSuffix) }
+func segmentName(first uint64) string {
+	return fmt.Sprintf("%s%020d%s", segmentPrefix, first, segmentSuffix)
+}
 
 // OpenFileBackend opens (creating it if needed) the log in dir. A torn last record — bytes after
 // the last newline, which a crash during an append leaves — is removed and counted in Dropped.

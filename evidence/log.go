@@ -22,7 +22,7 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) EvidenceAppended(int)                  {}
+func (nopObserver) EvidenceAppended(int)                 {}
 func (nopObserver) EvidenceCheckpoint(uint64, time.Time) {}
 func (nopObserver) EvidenceCheckpointFailed()            {}
 

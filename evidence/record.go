@@ -46,7 +46,7 @@ type Outbound struct {
 	SignatureSHA256 string    `json:"signature_sha256,omitempty"`
 	TokenTime       time.Time `json:"token_time,omitzero"`
 	TokenSerial     string    `json:"token_serial,omitempty"`
-	TSA             string    `json:"tsa,omitempty"`             // the TSA certificate's subject
+	TSA             string    `json:"tsa,omitempty"`              // the TSA certificate's subject
 	KeyFingerprints []string  `json:"key_fingerprints,omitempty"` // of the recipients' keys, in To's order
 	KeySources      []string  `json:"key_sources,omitempty"`
 }

@@ -20,8 +20,8 @@ type Trust struct {
 
 // Problem is what verification found wrong first: the record (by its expected seq) and where.
 type Problem struct {
-	Seq uint64   // the first record that is not as it was appended
-	At  Position // where in the log (empty for a missing tail)
+	Seq  uint64   // the first record that is not as it was appended
+	At   Position // where in the log (empty for a missing tail)
 	What string
 }
 
@@ -180,7 +180,7 @@ func Verify(b Backend, trust Trust) (Report, error) {
 		hi++
 	}
 	var prevPos Position
-	var before Frontier // the tree before the last record, to tell one changed record from a rewrite
+	var before Frontier    // the tree before the last record, to tell one changed record from a rewrite
 	check := func() bool { // the checkpoints at the current size
 		for hi < len(heads) && heads[hi].Size == f.Size {
 			h := heads[hi]
