@@ -247,7 +247,20 @@ func (s *Spool) expire(meta *entryMeta, st *entryState, pending []int) {
 		s.log.Info("queue: expired", "id", meta.ID, "class", meta.Class,
 			"domain", address.Domain(meta.Recipients[i]), "status", r.Last.Enhanced, "attempts", r.Attempts)
 		s.obs.Bounced(meta.Class)
+		s.outcome(meta, i, OutcomeBounced, &DeliveryError{Code: r.Last.Code, Enhanced: r.Last.Enhanced, Message: "expired: " + r.Last.Message})
 	}
+}
+
+// outcome tells the WithOutcomes function recipient i's outcome.
+func (s *Spool) outcome(meta *entryMeta, i int, result string, de *DeliveryError) {
+	if s.outcomes == nil {
+		return
+	}
+	o := Outcome{ID: meta.ID, Class: meta.Class, Recipient: meta.Recipients[i], Result: result, Time: s.now()}
+	if de != nil {
+		o.Code, o.Enhanced, o.Text = de.Code, de.Enhanced, de.Message
+	}
+	s.outcomes(o)
 }
 
 // deliverPending hands the pending recipients to the next hop and notes each one's outcome in st.
@@ -269,17 +282,20 @@ func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entrySt
 			r.Status = statusDelivered
 			s.log.Info("queue: delivered", "id", id, "class", class, "domain", domain, "attempts", r.Attempts)
 			s.obs.Delivered(class, done.Sub(meta.Created))
+			s.outcome(meta, i, OutcomeDelivered, nil)
 		case de.Temporary:
 			r.Last = de
 			s.log.Info("queue: deferred", "id", id, "class", class, "domain", domain,
 				"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
 			s.obs.Deferred(class, de.Enhanced)
+			s.outcome(meta, i, OutcomeDeferred, de)
 		default:
 			r.Last = de
 			r.Status = statusFailed
 			s.log.Info("queue: failed", "id", id, "class", class, "domain", domain,
 				"code", de.Code, "status", de.Enhanced, "attempts", r.Attempts)
 			s.obs.Bounced(class)
+			s.outcome(meta, i, OutcomeBounced, de)
 		}
 	}
 }

@@ -47,3 +47,29 @@ func (s *Spool) Stats() (depth int, oldest time.Time) {
 	}
 	return depth, oldest
 }
+
+// Outcome is one recipient's delivery attempt, with the address and the next hop's answer: what
+// the evidence log records (never the message).
+type Outcome struct {
+	ID        string
+	Class     string
+	Recipient string
+	Result    string // delivered, deferred, bounced
+	Code      int    // the next hop's reply code; 0 when none (delivered, or never reached)
+	Enhanced  string
+	Text      string // the reply text or the local reason (bounded)
+	Time      time.Time
+}
+
+// Outcome results.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeDeferred  = "deferred"
+	OutcomeBounced   = "bounced"
+)
+
+// WithOutcomes calls f with every recipient's delivery outcome, from the delivery workers (f
+// must be safe for concurrent use; the entry's state is written after it returns).
+func WithOutcomes(f func(Outcome)) Option {
+	return func(opts *options) { opts.outcomes = f }
+}

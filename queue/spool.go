@@ -41,6 +41,9 @@ type Message struct {
 	Data       []byte    // the protected message, CRLF line endings
 	Class      string    // "statement", "otp", "support": its lane (Config.Lanes), logs and the DSN
 	Expires    time.Time // when undelivered recipients bounce (OTPs: minutes; statements: days)
+	// ID, when set (from NewID), is the queue ID to use: the caller recorded it (the evidence log)
+	// before the entry was written. A malformed or already used one is refused.
+	ID string
 }
 
 // Config configures a Spool; its JSON keys are those of the configuration file's queue section
@@ -115,6 +118,7 @@ type options struct {
 	hostname string
 	ops      fileOps
 	observer Observer
+	outcomes func(Outcome)
 }
 
 // WithLogger sets the structured logger (default: slog.Default()).
@@ -140,6 +144,7 @@ type Spool struct {
 	hostname   string
 	ops        fileOps
 	obs        Observer
+	outcomes   func(Outcome) // nil: none asked for
 	tmpDir     string
 	qDir       string
 	corruptDir string
@@ -219,6 +224,7 @@ func Open(cfg Config, next NextHop, opts ...Option) (*Spool, error) {
 		hostname:   o.hostname,
 		ops:        newGroupSync(o.ops),
 		obs:        o.observer,
+		outcomes:   o.outcomes,
 		tmpDir:     filepath.Join(cfg.Dir, "tmp"),
 		qDir:       filepath.Join(cfg.Dir, "queue"),
 		corruptDir: filepath.Join(cfg.Dir, corruptDirName),
@@ -428,15 +434,23 @@ func (s *Spool) Put(ctx context.Context, m *Message) (string, error) {
 	}
 	s.mu.Lock()
 	closed := s.closed
+	_, used := s.entries[m.ID]
 	s.mu.Unlock()
 	if closed {
 		return "", ErrClosed
 	}
+	if m.ID != "" && used {
+		return "", fmt.Errorf("%w: queue ID %s is in use", ErrInvalidMessage, m.ID)
+	}
 	if err := s.checkMessage(m); err != nil {
 		return "", err
 	}
+	id := m.ID
+	if id == "" {
+		id = newID()
+	}
 	return s.put(&entryMeta{
-		ID:         newID(),
+		ID:         id,
 		From:       m.From,
 		Recipients: slices.Clone(m.Recipients),
 		Class:      m.Class,
@@ -494,6 +508,9 @@ func (s *Spool) checkMessage(m *Message) error {
 	}
 	if m.Expires.IsZero() {
 		return fmt.Errorf("%w: no expiry", ErrInvalidMessage)
+	}
+	if m.ID != "" && !validID(m.ID) {
+		return fmt.Errorf("%w: queue ID %q is not one NewID makes", ErrInvalidMessage, m.ID)
 	}
 	if !m.Expires.After(s.now()) {
 		return fmt.Errorf("%w: already expired", ErrInvalidMessage)
