@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
@@ -152,11 +153,12 @@ func (s *session) notice(ctx context.Context, from, addr, class string, now time
 	if err != nil {
 		return output{}, protectError(err)
 	}
-	signed, err := s.g.smime.Sign(ctx, prepared)
+	sctx, seals := evidence.CollectSeals(ctx)
+	signed, err := s.g.smime.Sign(sctx, prepared)
 	if err != nil {
 		return output{}, protectError(err)
 	}
-	return output{method: "notice", to: []string{addr}, data: signed}, nil
+	return output{method: "notice", to: []string{addr}, data: signed, seals: seals()}, nil
 }
 
 // newMessageID is a fresh Message-ID at the sender's domain, its local part starting with kind.

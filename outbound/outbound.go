@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
@@ -39,6 +40,8 @@ type Pipeline struct {
 
 	discover    Discoverer  // nil: no WKD lookups
 	revocations Revocations // nil: certificates are not checked for revocation
+	evidence    Evidence    // nil: nothing recorded
+	finish      func([]byte) ([]byte, error)
 }
 
 // Option configures a Pipeline at New.
@@ -240,17 +243,19 @@ func (s *session) reclassify(ctx context.Context, class string) error {
 // already queued, so the client's retry does not send them twice.
 func (s *session) queue(ctx context.Context, outs []output, class string, lifetime time.Duration) (string, error) {
 	expires := s.g.now().Add(lifetime)
-	var ids []string
-	for _, o := range outs {
-		id, err := s.g.spool.Put(ctx, &queue.Message{From: s.from, Recipients: o.to, Data: o.data, Class: class, Expires: expires})
-		if err != nil {
-			for _, done := range ids {
+	ids, err := s.finishAndRecord(ctx, outs, class)
+	if err != nil {
+		return "", gateway.TempFail("cannot record the message now, try again later", errors.Join(gateway.ErrQueueUnavailable, err))
+	}
+	for i, o := range outs {
+		if _, err := s.g.spool.Put(ctx, &queue.Message{ID: ids[i], From: s.from, Recipients: o.to, Data: o.data, Class: class, Expires: expires}); err != nil {
+			for _, done := range ids[:i] {
 				_ = s.g.spool.Delete(done) // nothing stays queued unless all is
 			}
+			s.notQueued(ctx, ids, outs, err)
 			return "", gateway.TempFail("cannot queue the message now, try again later", errors.Join(gateway.ErrQueueUnavailable, err))
 		}
-		ids = append(ids, id)
-		s.g.log.Info("queued", "queue_id", id, "class", class, "method", o.method, "recipients", len(o.to), "domains", strings.Join(address.Domains(o.to), ","),
+		s.g.log.Info("queued", "queue_id", ids[i], "class", class, "method", o.method, "recipients", len(o.to), "domains", strings.Join(address.Domains(o.to), ","),
 			"key_sources", s.keySources(o.to), "bytes", len(o.data))
 	}
 	for _, o := range outs {
@@ -345,6 +350,7 @@ type output struct {
 	method string
 	to     []string
 	data   []byte
+	seals  []evidence.Seal // the signature's digest and token, for the evidence log
 }
 
 // protect makes one protected copy per method, as Split plans them: S/MIME recipients share one
@@ -366,21 +372,23 @@ func (s *session) protect(ctx context.Context, h mime.Header, body []byte, polic
 	}
 	if len(plan.SMIME) > 0 {
 		start := time.Now()
-		out, err := s.g.smime.Protect(ctx, encrypted, plan.SMIME)
+		sctx, seals := evidence.CollectSeals(ctx)
+		out, err := s.g.smime.Protect(sctx, encrypted, plan.SMIME)
 		if err != nil {
 			return nil, protectError(err)
 		}
 		s.g.obs.Protected("smime", time.Since(start))
-		outs = append(outs, output{"smime", plan.SMIMEAddrs, out})
+		outs = append(outs, output{"smime", plan.SMIMEAddrs, out, seals()})
 	}
 	if len(plan.PGP) > 0 {
 		start := time.Now()
-		out, err := s.g.pgp.Protect(ctx, encrypted, plan.PGP)
+		pctx, seals := evidence.CollectSeals(ctx)
+		out, err := s.g.pgp.Protect(pctx, encrypted, plan.PGP)
 		if err != nil {
 			return nil, protectError(err)
 		}
 		s.g.obs.Protected("pgp", time.Since(start))
-		outs = append(outs, output{"pgp", plan.PGPAddrs, out})
+		outs = append(outs, output{"pgp", plan.PGPAddrs, out, seals()})
 	}
 	if len(plan.Signed) > 0 {
 		start := time.Now()
@@ -388,12 +396,13 @@ func (s *session) protect(ctx context.Context, h mime.Header, body []byte, polic
 		if err != nil {
 			return nil, protectError(err)
 		}
-		out, err := s.g.smime.Sign(ctx, signed)
+		sctx, seals := evidence.CollectSeals(ctx)
+		out, err := s.g.smime.Sign(sctx, signed)
 		if err != nil {
 			return nil, protectError(err)
 		}
 		s.g.obs.Protected("signed", time.Since(start))
-		outs = append(outs, output{"signed", plan.Signed, out})
+		outs = append(outs, output{"signed", plan.Signed, out, seals()})
 	}
 	return outs, nil
 }

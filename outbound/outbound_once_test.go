@@ -43,7 +43,7 @@ func TestOutboundPreparedOnceIsTheMessageSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sp.Msgs["Q1"].Data; !bytes.Equal(got, want) {
+	if got := sp.Nth(1).Data; !bytes.Equal(got, want) {
 		t.Errorf("queued copy differs from the message signed directly:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -117,7 +117,7 @@ func TestOTPClassProtectsHeadersAndExpiresSoon(t *testing.T) {
 	if _, err := pipelinetest.Transaction(t, g, pipelinetest.Trusted, "otp@bank.example", []string{"alice@example.com"}, otp); err != nil {
 		t.Fatal(err)
 	}
-	m := sp.Msgs["Q1"]
+	m := sp.Nth(1)
 	if m.Class != ClassOTP || time.Until(m.Expires) > 11*time.Minute || bytes.Contains(m.Data, []byte("551234")) {
 		t.Fatalf("OTP queued as %s, expiring in %v, or with the code in clear", m.Class, time.Until(m.Expires))
 	}
@@ -141,7 +141,7 @@ func TestUnclassifiedMailIsProtectedStrictly(t *testing.T) {
 	if _, err := pipelinetest.Transaction(t, g, pipelinetest.Trusted, "batch@bank.example", []string{"alice@example.com"}, msg); err != nil {
 		t.Fatal(err)
 	}
-	m := sp.Msgs["Q1"]
+	m := sp.Nth(1)
 	if m.Class != ClassUnclassified || bytes.Contains(m.Data, []byte("551234")) || !bytes.Contains(m.Data, []byte("Subject: [...]")) {
 		t.Fatalf("unclassified mail queued as %s, or with its Subject in clear:\n%.300s", m.Class, m.Data)
 	}
@@ -158,7 +158,7 @@ func TestSupportClassSignsOnlyForKeylessRecipient(t *testing.T) {
 	if _, err := pipelinetest.Transaction(t, g, pipelinetest.Trusted, "support@bank.example", []string{"bob@example.net"}, msg); err != nil {
 		t.Fatal(err)
 	}
-	m := sp.Msgs["Q1"]
+	m := sp.Nth(1)
 	if o, err := pipelinetest.InspectSMIME(m.Data, smime.InboundOptions{Roots: f.Roots, TSARoots: f.Roots}); err != nil || o.Encrypted {
 		t.Fatalf("sign-only copy: %v", err)
 	}
@@ -178,7 +178,7 @@ func TestClassHeaderOnlyFromAuthenticatedSubmitters(t *testing.T) {
 			if _, err := pipelinetest.Transaction(t, g, c.client, "statements@bank.example", []string{"alice@example.com"}, msg); err != nil {
 				t.Fatal(err)
 			}
-			m := sp.Msgs["Q1"]
+			m := sp.Nth(1)
 			if m.Class != c.class {
 				t.Fatalf("class %s, want %s", m.Class, c.class)
 			}

@@ -57,7 +57,7 @@ var notInDesign = map[string][]string{
 	"internal/arrows": {},
 	// The outbound and inbound pipelines' shared test fixture: a bank with real keys, protectors
 	// and an embedded TSA, driven through gateway.Handler. Imported by tests only.
-	"internal/pipelinetest": {"gateway", "keys", "pgp", "queue", "smime", "tsa"},
+	"internal/pipelinetest": {"evidence", "gateway", "keys", "pgp", "queue", "smime", "tsa"},
 	// The tests' private PostgreSQL: it skips or fails as internal/interop says for a missing peer;
 	// the server itself is internal/pgserver's.
 	"internal/pgtest": {"internal/interop", "internal/pgserver"},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/pgp"
@@ -28,9 +29,21 @@ type MemSpool struct {
 	n       int
 	FailAt  int
 	Deleted []string
+	order   []string // IDs in the order put
 }
 
-// Put records m under a fresh ID (Q1, Q2…), or fails when it is the FailAt-th call.
+// Nth is the n-th message put (1-based), or nil.
+func (s *MemSpool) Nth(n int) *queue.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n < 1 || n > len(s.order) {
+		return nil
+	}
+	return s.Msgs[s.order[n-1]]
+}
+
+// Put records m under its ID (the one the caller chose), else a fresh one (Q1, Q2…), or fails
+// when it is the FailAt-th call.
 func (s *MemSpool) Put(_ context.Context, m *queue.Message) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -41,8 +54,12 @@ func (s *MemSpool) Put(_ context.Context, m *queue.Message) (string, error) {
 	if s.Msgs == nil {
 		s.Msgs = map[string]*queue.Message{}
 	}
-	id := fmt.Sprintf("Q%d", s.n)
+	id := m.ID
+	if id == "" {
+		id = fmt.Sprintf("Q%d", s.n)
+	}
 	s.Msgs[id] = m
+	s.order = append(s.order, id)
 	return id, nil
 }
 
@@ -66,6 +83,8 @@ type Fixture struct {
 	SMIME  *smime.Protector
 	PGP    *pgp.Protector
 	Direct *keys.Directory // alice's certificate and carol's key
+	Signer *keys.Identity  // the bank's S/MIME signer
+	TSA    *tsa.Authority  // the embedded TSA both protectors use
 }
 
 var (
@@ -147,13 +166,16 @@ func (f *Fixture) protectors() error {
 	if err != nil {
 		return err
 	}
-	if f.SMIME, err = smime.NewProtector(signer, smime.WithTimestamper(authority)); err != nil {
+	f.Signer, f.TSA = signer, authority
+	// As serve does: every token is noted for the evidence log of the message it seals.
+	sealing := evidence.SealingTimestamper{Timestamper: authority}
+	if f.SMIME, err = smime.NewProtector(signer, smime.WithTimestamper(sealing)); err != nil {
 		return err
 	}
 	if f.Bank, err = f.Dir.PGPKey(); err != nil {
 		return err
 	}
-	f.PGP, err = pgp.NewProtector(f.Bank, pgp.WithTimestamper(authority))
+	f.PGP, err = pgp.NewProtector(f.Bank, pgp.WithTimestamper(sealing))
 	return err
 }
 
