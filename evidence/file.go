@@ -67,6 +67,7 @@ type FileBackend struct {
 	lines   uint64 // records in the last segment
 	end     int64  // the last segment's durable length
 	broken  bool
+	ro      bool // opened to read only (OpenFileBackendReadOnly)
 	cps     *os.File
 	// Dropped is the torn tail (bytes after the last complete record) removed at open: what a
 	// crash mid-append left.
@@ -116,6 +117,31 @@ func OpenFileBackend(dir string) (*FileBackend, error) {
 	b.cps = cps
 	return b, nil
 }
+
+// OpenFileBackendReadOnly opens the log in dir to read it (evidence verify, show, find) while a
+// running serve may be appending: nothing is created, cut or written.
+func OpenFileBackendReadOnly(dir string) (*FileBackend, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("evidence: no evidence log in %s", dir)
+	}
+	b := &FileBackend{dir: dir, ro: true}
+	segs, err := b.Segments()
+	if err != nil {
+		return nil, err
+	}
+	if n := len(segs); n > 0 {
+		last := segs[n-1]
+		b.curName, b.first = last.Name, last.First
+		data, err := os.ReadFile(filepath.Join(dir, last.Name))
+		if err != nil {
+			return nil, fmt.Errorf("evidence: %w", err)
+		}
+		b.lines = uint64(bytes.Count(data, []byte{'\n'}))
+	}
+	return b, nil
+}
+
+var errReadOnly = errors.New("evidence: the log is open to read only")
 
 // openLast opens the last segment for appending, cutting a torn tail.
 func (b *FileBackend) openLast(s Segment) error {
@@ -183,6 +209,9 @@ func (b *FileBackend) Size() uint64 {
 func (b *FileBackend) Append(lines [][]byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.ro {
+		return errReadOnly
+	}
 	if b.broken {
 		return ErrBroken
 	}
@@ -225,6 +254,9 @@ func (b *FileBackend) undo() error {
 func (b *FileBackend) StartSegment() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.ro {
+		return errReadOnly
+	}
 	if b.lines == 0 {
 		return nil // the current one is still empty
 	}
@@ -317,6 +349,9 @@ func (b *FileBackend) scanSegment(s Segment, fn func(pos Position, first uint64,
 func (b *FileBackend) Prune(s Segment) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.ro {
+		return errReadOnly
+	}
 	if s.Name == b.curName {
 		return errors.New("evidence: the last segment is never pruned")
 	}
@@ -330,6 +365,9 @@ func (b *FileBackend) Prune(s Segment) error {
 func (b *FileBackend) AppendCheckpoint(line []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.ro {
+		return errReadOnly
+	}
 	if _, err := b.cps.Write(append(slices.Clip(line), '\n')); err != nil {
 		return fmt.Errorf("evidence: checkpoint: %w", err)
 	}
@@ -339,6 +377,9 @@ func (b *FileBackend) AppendCheckpoint(line []byte) error {
 // Checkpoints implements Backend.
 func (b *FileBackend) Checkpoints(fn func(line []byte) error) error {
 	data, err := os.ReadFile(filepath.Join(b.dir, "checkpoints.log"))
+	if errors.Is(err, os.ErrNotExist) && b.ro {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("evidence: %w", err)
 	}
@@ -359,6 +400,9 @@ func (b *FileBackend) Checkpoints(fn func(line []byte) error) error {
 func (b *FileBackend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.ro {
+		return nil
+	}
 	return errors.Join(b.cur.Close(), b.cps.Close())
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,10 @@ type Metrics struct {
 	otp                                         *boundedCounter
 	keysChosen, revocationUnchecked, wkdLookups *boundedCounter
 	wkdPending                                  prometheus.Counter
+	evidenceRecords, evidenceCheckpoints        prometheus.Counter
+	evidenceCheckpointFailures                  prometheus.Counter
+	evidenceSize                                prometheus.Gauge
+	evidenceLast                                atomic.Int64 // the newest checkpoint's time, Unix ns
 	tsaSeconds                                  prometheus.Histogram
 	tsaErrors                                   prometheus.Counter
 	certExpiry                                  *prometheus.GaugeVec
@@ -101,6 +106,14 @@ func NewMetrics() *Metrics {
 			"WKD lookups of customers' keys by outcome: found, not-published, refused (an answer not used; the log says why) or unreachable.", "outcome"),
 		wkdPending: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_wkd_pending_total",
 			Help: "RCPTs whose WKD lookup outlasted discovery.wkd.budget (451 4.4.3 where encryption is required; the answer is cached for the retry)."}),
+		evidenceRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_evidence_records_total",
+			Help: "Records appended to this node's evidence log (protected copies, delivery outcomes)."}),
+		evidenceCheckpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_evidence_checkpoints_total",
+			Help: "Signed, timestamped checkpoints of the evidence log."}),
+		evidenceCheckpointFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_evidence_checkpoint_failures_total",
+			Help: "Checkpoints that could not be made (the TSA down, the disk); each is tried again."}),
+		evidenceSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sealpost_evidence_checkpoint_records",
+			Help: "Records the newest checkpoint covers."}),
 		inbound: counter("sealpost_inbound_messages_total",
 			"Customers' replies by verdict status (verified, unregistered, failed, unsigned; empty when refused), method and action (deliver, quarantine, refused).", "status", "method", "action"),
 		tsaSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sealpost_tsa_request_duration_seconds",
@@ -115,7 +128,16 @@ func NewMetrics() *Metrics {
 			Help: "Messages removed from the secure mailbox when their class's mailbox expiry passed."}),
 		watched: map[string]bool{},
 	}
-	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities, m.mailboxExpired, m.wkdPending)
+	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities, m.mailboxExpired, m.wkdPending,
+		m.evidenceRecords, m.evidenceCheckpoints, m.evidenceCheckpointFailures, m.evidenceSize,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sealpost_evidence_checkpoint_age_seconds",
+			Help: "Seconds since the newest evidence checkpoint (0 before the first): alert when it keeps growing past checkpoint_interval."},
+			func() float64 {
+				if t := m.evidenceLast.Load(); t != 0 {
+					return time.Since(time.Unix(0, t)).Seconds()
+				}
+				return 0
+			}))
 	return m
 }
 
@@ -190,6 +212,19 @@ func (m *Metrics) KeyChosen(class, source string) { m.keysChosen.add(1, class, s
 
 // RevocationUnchecked implements outbound.Observer.
 func (m *Metrics) RevocationUnchecked(class string) { m.revocationUnchecked.add(1, class) }
+
+// EvidenceAppended implements evidence.Observer.
+func (m *Metrics) EvidenceAppended(n int) { m.evidenceRecords.Add(float64(n)) }
+
+// EvidenceCheckpoint implements evidence.Observer.
+func (m *Metrics) EvidenceCheckpoint(size uint64, at time.Time) {
+	m.evidenceCheckpoints.Inc()
+	m.evidenceSize.Set(float64(size))
+	m.evidenceLast.Store(at.UnixNano())
+}
+
+// EvidenceCheckpointFailed implements evidence.Observer.
+func (m *Metrics) EvidenceCheckpointFailed() { m.evidenceCheckpointFailures.Inc() }
 
 // WKDLookup implements discovery.CacheObserver.
 func (m *Metrics) WKDLookup(outcome string) { m.wkdLookups.add(1, outcome) }

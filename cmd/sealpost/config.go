@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sealpost/sealpost/discovery"
+	"github.com/sealpost/sealpost/evidence"
 
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/ca"
@@ -61,6 +62,8 @@ type Config struct {
 	OTP otp.Config `json:"otp"`
 	// Discovery finds customers' keys where they already are (WKD).
 	Discovery DiscoveryConfig `json:"discovery"`
+	// Evidence is the tamper-evident log of what was sent, to whom and when.
+	Evidence evidence.Config `json:"evidence"`
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
 	// data directory, so the default configuration prints without it.
 	Store StoreConfig `json:"store,omitzero"`
@@ -204,6 +207,7 @@ func defaultConfig() Config {
 		CA:         ca.DefaultConfig(),
 		OTP:        otp.DefaultConfig(),
 		Discovery:  DiscoveryConfig{WKD: discovery.DefaultCacheConfig(), Revocation: discovery.DefaultRevocationConfig()},
+		Evidence:   evidence.DefaultConfig(),
 	}
 }
 
@@ -349,6 +353,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Discovery.Revocation.Validate("discovery.revocation."); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Evidence.Validate("evidence."); err != nil {
 		errs = append(errs, err)
 	}
 	if p := c.Discovery.Publish; p != "" {

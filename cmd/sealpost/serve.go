@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/discovery"
+	"github.com/sealpost/sealpost/evidence"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -107,6 +108,11 @@ type instance struct {
 	m       *ops.Metrics
 	mailbox bool             // a class serves keyless customers through the secure mailbox
 	wkd     *discovery.Cache // nil: WKD off; start refreshes its keys
+	// evidence is the node's evidence log (nil: off): start checkpoints it, Close closes it
+	// after the spool (whose workers record outcomes in it).
+	evidence      *evidence.Log
+	evidenceFiles *evidence.FileBackend
+	evidenceEvery time.Duration // evidence.checkpoint_interval
 	// wkdPublisher serves the bank's OpenPGP key by WKD (nil: discovery.publish_addr is off).
 	wkdPublisher *http.Server
 	api          *api.Server // nil when disabled
@@ -164,6 +170,7 @@ func (i *instance) Close() error {
 	i.cancel()
 	i.background.Wait()
 	err = errors.Join(err, i.spool.Close())
+	err = errors.Join(err, i.closeEvidence())
 	if i.inbound != nil {
 		err = errors.Join(err, i.inbound.desk.Close())
 	}
@@ -269,12 +276,15 @@ func (b *bankData) inboundPipeline(cfg Config, desk queue.Writer, held *quaranti
 // assembly is an instance being built: what startInstance's builders share, and what to undo
 // when one of them fails.
 type assembly struct {
-	cfg     Config
-	log     *slog.Logger
-	m       *ops.Metrics
-	data    *bankData
-	wkd     *discovery.Cache // nil: WKD off
-	cleanup []func()
+	cfg  Config
+	log  *slog.Logger
+	m    *ops.Metrics
+	data *bankData
+	wkd  *discovery.Cache // nil: WKD off
+	// evidence is this node's evidence log (nil: evidence.enabled is off); evidenceFiles its files.
+	evidence      *evidence.Log
+	evidenceFiles *evidence.FileBackend
+	cleanup       []func()
 }
 
 // onFailure registers f to run, last registered first, when the instance does not start.
@@ -336,7 +346,8 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
 	inst = &instance{wkdPublisher: wkdSrv, srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
-		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd}
+		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd, evidence: a.evidence, evidenceFiles: a.evidenceFiles,
+		evidenceEvery: time.Duration(cfg.Evidence.CheckpointInterval)}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
 		users = append(users, in.pipeline)
@@ -415,6 +426,11 @@ func (a *assembly) protectors() (*smime.Protector, *pgp.Protector, error) {
 		}
 	}
 	ts = ops.InstrumentTimestamper(ts, a.m)
+	if err := a.openEvidence(ts); err != nil {
+		return nil, nil, fmt.Errorf("evidence: %w", err)
+	}
+	// Each token is noted for the evidence record of the message it seals.
+	ts = evidence.SealingTimestamper{Timestamper: ts}
 	a.m.SetCertificateExpiry("signer", d.signer.Certificate())
 	sp, err := smime.NewProtector(d.signer, smime.WithTimestamper(ts))
 	if err != nil {
@@ -437,27 +453,35 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("delivery: %w", err)
 	}
-	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, a.log, queue.WithObserver(a.m.QueueObserver("outbound")))
+	qopts := []queue.Option{queue.WithObserver(a.m.QueueObserver("outbound"))}
+	if a.evidence != nil {
+		qopts = append(qopts, queue.WithOutcomes(deliveryEvidence(a.evidence, a.log)))
+	}
+	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, a.log, qopts...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	a.onFailure(func() { spool.Close() })
 	a.m.WatchSpool("outbound", spool)
-	// DKIM signs each protected copy on its way into the spool.
 	var out queue.Writer = spool
+	var more []outbound.Option
+	// DKIM signs each protected copy last, before it is recorded and queued.
 	if len(cfg.DKIM.Keys) > 0 {
 		dk, err := dkim.New(cfg.DKIM.Keys)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("dkim: %w", err)
 		}
-		out = dkim.Spool{Next: spool, Signer: dk}
+		more = append(more, outbound.WithFinish(dk.Sign))
+	}
+	if a.evidence != nil {
+		more = append(more, outbound.WithEvidence(a.evidence))
 	}
 	set, err := loadTemplates(cfg.Data)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	opts := []outbound.Option{outbound.WithPGP(pp), outbound.WithStore(a.data.store), outbound.WithObserver(a.m), outbound.WithLogger(a.log),
-		outbound.WithTemplates(set)}
+	opts := append([]outbound.Option{outbound.WithPGP(pp), outbound.WithStore(a.data.store), outbound.WithObserver(a.m), outbound.WithLogger(a.log),
+		outbound.WithTemplates(set)}, more...)
 	if notifies(cfg.Gateway) {
 		key, err := a.data.dir.MailboxKey()
 		if err != nil {
@@ -672,6 +696,9 @@ func (i *instance) start(ctx context.Context) {
 	}
 	if i.wkd != nil {
 		i.background.Go(func() { i.wkd.Run(wctx, wkdRefreshInterval) })
+	}
+	if i.evidence != nil {
+		i.background.Go(func() { i.evidence.Run(wctx, i.evidenceEvery) })
 	}
 }
 

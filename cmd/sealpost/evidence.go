@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/evidence"
+	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/tsa"
+)
+
+// evidenceDir is where the evidence log lives in the data directory.
+func evidenceDir(data string) string { return filepath.Join(data, "evidence") }
+
+// openEvidence opens this node's evidence log when the evidence section enables it (nil when
+// not): signed with the bank's signer, timestamped by the TSA the protectors use.
+func (a *assembly) openEvidence(ts tsa.Timestamper) error {
+	c := a.cfg.Evidence
+	if !c.Enabled {
+		return nil
+	}
+	node := c.Node
+	if node == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "sealpost"
+		}
+		node = h
+	}
+	fb, err := evidence.OpenFileBackend(evidenceDir(a.cfg.Data))
+	if err != nil {
+		return err
+	}
+	if fb.Dropped > 0 {
+		a.log.Warn("evidence: a record torn by a crash was removed (its message never got a 250)", "bytes", fb.Dropped)
+	}
+	l, err := evidence.Open(fb, node, a.data.signer, ts, evidence.WithLogger(a.log), evidence.WithObserver(a.m),
+		evidence.WithCheckpointRecords(c.CheckpointRecords), evidence.WithSegmentRecords(c.SegmentRecords))
+	if err != nil {
+		fb.Close()
+		return err
+	}
+	a.evidence, a.evidenceFiles = l, fb
+	a.onFailure(func() { fb.Close() })
+	return nil
+}
+
+// deliveryEvidence is the queue's WithOutcomes function that appends each recipient's outcome to
+// the evidence log.
+func deliveryEvidence(l *evidence.Log, log *slog.Logger) func(queue.Outcome) {
+	return func(o queue.Outcome) {
+		reply := o.Text
+		if o.Enhanced != "" {
+			reply = o.Enhanced + " " + reply
+		}
+		r := &evidence.Record{Time: o.Time, Kind: evidence.KindDelivery, Delivery: &evidence.Delivery{
+			QueueID: o.ID, Recipient: o.Recipient, Outcome: o.Result, Code: o.Code, Reply: reply}}
+		if err := l.Append(context.Background(), r); err != nil {
+			log.Error("evidence: cannot record a delivery outcome", "queue_id", o.ID, "err", err.Error())
+		}
+	}
+}
+
+// closeEvidence makes a last checkpoint (so the records of the final minutes are signed) and
+// closes the log.
+func (i *instance) closeEvidence() error {
+	if i.evidence == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := i.evidence.Checkpoint(ctx); err != nil {
+		i.log.Warn("evidence: no checkpoint at shutdown; the next start makes one", "err", err.Error())
+	}
+	if err := i.evidenceFiles.Close(); err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	return nil
+}
+
+// openEvidenceToRead opens the evidence log of the configuration's data directory to read, with
+// what its checkpoints are checked against: the trusted roots and the chains of the bank's
+// signer and TSA (an external TSA's roots as tsa.roots_file configures them too).
+func openEvidenceToRead(configFile, data string) (*evidence.FileBackend, evidence.Trust, error) {
+	cfg, err := loadConfig(configFile, data)
+	if err != nil {
+		return nil, evidence.Trust{}, err
+	}
+	dir, err := existingDataDir(cfg.Data)
+	if err != nil {
+		return nil, evidence.Trust{}, err
+	}
+	fb, err := evidence.OpenFileBackendReadOnly(evidenceDir(string(dir)))
+	if err != nil {
+		return nil, evidence.Trust{}, err
+	}
+	roots, err := bankRoots(dir)
+	if err != nil {
+		return nil, evidence.Trust{}, err
+	}
+	return fb, evidence.Trust{Roots: roots, TSARoots: roots}, nil
+}
+
+func cmdEvidenceVerify(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("evidence verify", stdout)
+	configFile, data := configFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: evidence verify takes no arguments", errUsage)
+	}
+	fb, trust, err := openEvidenceToRead(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	rep, err := evidence.Verify(fb, trust)
+	if err != nil {
+		return err
+	}
+	if rep.Problem != nil {
+		return fmt.Errorf("evidence log: %w (records before it verified: %d)", rep.Problem, rep.Records)
+	}
+	fmt.Fprintf(stdout, "evidence log: %d records", rep.Records)
+	if rep.From > 0 {
+		fmt.Fprintf(stdout, " (from record %d; the segments before it were pruned)", rep.From)
+	}
+	fmt.Fprintf(stdout, ", %d checkpoints verified (signature and timestamp)", rep.Checkpoints)
+	if rep.Checkpoints > 0 {
+		fmt.Fprintf(stdout, "; the newest, %s, covers %d records", rep.Newest.UTC().Format(time.RFC3339), rep.Verified)
+	}
+	if after := rep.From + rep.Records - rep.Verified; after > 0 {
+		fmt.Fprintf(stdout, "; %d after it are chained, not yet checkpointed", after)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// scanRecords calls fn with every record of the log, decoded.
+func scanRecords(fb *evidence.FileBackend, fn func(*evidence.Record)) error {
+	return fb.Scan(0, func(pos evidence.Position, _ uint64, line []byte) error {
+		r, err := evidence.Decode(line)
+		if err != nil {
+			return fmt.Errorf("%s: %w (run sealpost evidence verify)", pos, err)
+		}
+		fn(r)
+		return nil
+	})
+}
+
+func cmdEvidenceShow(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("evidence show", stdout)
+	configFile, data := configFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: evidence show QUEUE-ID|SEQ", errUsage)
+	}
+	want := fs.Arg(0)
+	fb, _, err := openEvidenceToRead(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	found := 0
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	err = scanRecords(fb, func(r *evidence.Record) {
+		if fmt.Sprint(r.Seq) == want || recordQueueID(r) == want {
+			found++
+			enc.Encode(r)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if found == 0 {
+		return fmt.Errorf("evidence: no record for %s", gateway.Printable(want))
+	}
+	return nil
+}
+
+// recordQueueID is the queue ID a record is about, or "".
+func recordQueueID(r *evidence.Record) string {
+	switch {
+	case r.Outbound != nil:
+		return r.Outbound.QueueID
+	case r.Delivery != nil:
+		return r.Delivery.QueueID
+	case r.Inbound != nil:
+		return r.Inbound.QueueID
+	}
+	return ""
+}
+
+func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("evidence find", stdout)
+	configFile, data := configFlags(fs)
+	to := fs.String("to", "", "the customer's address (required)")
+	since := fs.String("since", "", "from this day (2006-01-02) or time (RFC 3339) on")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *to == "" {
+		return fmt.Errorf("%w: evidence find -to ADDR [-since DATE]", errUsage)
+	}
+	addr, err := address.Normalize(*to)
+	if err != nil {
+		return fmt.Errorf("-to: %w", err)
+	}
+	var from time.Time
+	if *since != "" {
+		if from, err = time.Parse(time.RFC3339, *since); err != nil {
+			if from, err = time.Parse(time.DateOnly, *since); err != nil {
+				return fmt.Errorf("%w: -since %s is neither 2006-01-02 nor RFC 3339", errUsage, gateway.Printable(*since))
+			}
+		}
+	}
+	fb, _, err := openEvidenceToRead(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tQUEUE ID\tWHAT")
+	n := 0
+	err = scanRecords(fb, func(r *evidence.Record) {
+		if r.Time.Before(from) || !slices.ContainsFunc(r.Addresses(), func(a string) bool { return address.Same(a, addr) }) {
+			return
+		}
+		n++
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), r.Kind, recordQueueID(r), describeRecord(r))
+	})
+	if err != nil {
+		return err
+	}
+	tw.Flush()
+	if n == 0 {
+		fmt.Fprintf(stdout, "no records for %s\n", addr)
+	}
+	return nil
+}
+
+// describeRecord is a record's gist on one line.
+func describeRecord(r *evidence.Record) string {
+	switch {
+	case r.Outbound != nil:
+		return fmt.Sprintf("%s %s from %s, sha256 %s", r.Outbound.Class, r.Outbound.Method, r.Outbound.From, r.Outbound.SentSHA256[:16])
+	case r.Delivery != nil:
+		s := r.Delivery.Outcome
+		if r.Delivery.Code != 0 {
+			s += fmt.Sprintf(" %d", r.Delivery.Code)
+		}
+		if r.Delivery.Reply != "" {
+			s += " " + gateway.Printable(r.Delivery.Reply)
+		}
+		return s
+	case r.Inbound != nil:
+		return "reply " + r.Inbound.Verdict
+	case r.Action != nil:
+		return r.Action.Action + " by " + gateway.Printable(r.Action.Actor)
+	}
+	return ""
+}

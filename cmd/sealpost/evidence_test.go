@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/evidence"
+	"github.com/sealpost/sealpost/keys"
+)
+
+// evidenceRecords reads the instance's evidence log as it is on disk.
+func evidenceRecords(t *testing.T, data string) []*evidence.Record {
+	t.Helper()
+	fb, err := evidence.OpenFileBackendReadOnly(evidenceDir(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*evidence.Record
+	if err := scanRecords(fb, func(r *evidence.Record) { out = append(out, r) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestServeEvidenceEndToEnd: a statement over SMTP is recorded before its 250 with the digest of
+// the very bytes the next hop received, and its delivery when it happens; evidence find and show
+// read them, evidence verify accepts the log with its checkpoint, and names the record an edit
+// changed.
+func TestServeEvidenceEndToEnd(t *testing.T) {
+	inst, cfg, alice, _ := testInstance(t, nil)
+	statement := "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Statement\r\n\r\nYour balance is 3,00 EUR.\r\n"
+	res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, statement)
+	if res.Err != nil {
+		t.Fatalf("submit: %+v", res)
+	}
+	msgs, err := waitForMaildir(cfg.Delivery.Maildir, 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*evidence.Record
+	waitFor(t, "the delivery's record", func() bool {
+		recs = evidenceRecords(t, cfg.Data)
+		return len(recs) == 2
+	})
+	out, del := recs[0].Outbound, recs[1].Delivery
+	sum := sha256.Sum256(msgs[0])
+	if out == nil || del == nil || out.SentSHA256 != hex.EncodeToString(sum[:]) || out.Method != "smime" ||
+		out.KeyFingerprints[0] != keys.CertFingerprint(alice.Certificate()) || out.TokenTime.IsZero() || len(out.SignatureSHA256) != 64 {
+		t.Fatalf("records %+v %+v; want the copy with the digest of the bytes delivered", out, del)
+	}
+	if del.QueueID != out.QueueID || del.Recipient != "alice@example.com" || del.Outcome != "delivered" || !strings.Contains(res.Reply, out.QueueID) {
+		t.Fatalf("delivery record %+v for %s (reply %q)", del, out.QueueID, res.Reply)
+	}
+	code, found, errOut := runCLI(t, "", "evidence", "find", "-data", cfg.Data, "-to", "Alice@Example.com", "-since", time.Now().Add(-time.Hour).Format(time.DateOnly))
+	if code != 0 || !strings.Contains(found, "outbound") || !strings.Contains(found, "delivered") || !strings.Contains(found, out.QueueID) {
+		t.Fatalf("evidence find: %d\n%s%s", code, found, errOut)
+	}
+	if code, shown, errOut := runCLI(t, "", "evidence", "show", "-data", cfg.Data, out.QueueID); code != 0 || strings.Count(shown, out.QueueID) != 2 {
+		t.Fatalf("evidence show: %d\n%s%s", code, shown, errOut)
+	}
+	if _, err := inst.evidence.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, verified, errOut := runCLI(t, "", "evidence", "verify", "-data", cfg.Data)
+	if code != 0 || !strings.Contains(verified, "2 records") || !strings.Contains(verified, "1 checkpoints verified") {
+		t.Fatalf("evidence verify: %d\n%s%s", code, verified, errOut)
+	}
+
+	// Someone edits the recipient of the first record.
+	seg := filepath.Join(evidenceDir(cfg.Data), "records-00000000000000000000.log")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seg, bytes.Replace(b, []byte(`"to":["alice@example.com"]`), []byte(`"to":["alice@example.org"]`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, "", "evidence", "verify", "-data", cfg.Data); code != 1 || !strings.Contains(errOut, "record 0") || !strings.Contains(errOut, "changed") {
+		t.Fatalf("evidence verify after an edit: %d\n%s", code, errOut)
+	}
+}
