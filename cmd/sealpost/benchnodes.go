@@ -103,6 +103,7 @@ func benchDataDir(tmp string, opt benchOptions, heldKey bool) (Config, error) {
 	cfg.Delivery.Smarthost = &hop
 	cfg.Queue.Workers = 16
 	cfg.Store.Postgres = opt.postgres
+	cfg.Evidence.Enabled = !opt.noEvidence
 	dir := keys.DataDir(cfg.Data)
 	if err := dir.Init(cfg.Senders); err != nil {
 		return cfg, err

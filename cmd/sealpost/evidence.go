@@ -50,25 +50,64 @@ func (a *assembly) openEvidence(ts tsa.Timestamper) error {
 		fb.Close()
 		return err
 	}
-	a.evidence, a.evidenceFiles = l, fb
-	a.onFailure(func() { fb.Close() })
+	a.evidence, a.evidenceFiles, a.outcomes = l, fb, newOutcomeRecorder(l, a.log)
+	a.onFailure(func() { a.outcomes.Close(); fb.Close() })
 	return nil
 }
 
-// deliveryEvidence is the queue's WithOutcomes function that appends each recipient's outcome to
-// the evidence log.
-func deliveryEvidence(l *evidence.Log, log *slog.Logger) func(queue.Outcome) {
-	return func(o queue.Outcome) {
-		reply := o.Text
-		if o.Enhanced != "" {
-			reply = o.Enhanced + " " + reply
+// outcomeRecorder appends delivery outcomes to the evidence log from its own goroutine, in
+// batches: a delivery worker hands an outcome over and goes on, instead of waiting for a sync of
+// its own (measured: waiting cost the relay 15% of its messages/s). An outcome is durable a sync
+// later; Close writes what is still waiting.
+type outcomeRecorder struct {
+	l    *evidence.Log
+	log  *slog.Logger
+	ch   chan *evidence.Record
+	done chan struct{}
+}
+
+func newOutcomeRecorder(l *evidence.Log, log *slog.Logger) *outcomeRecorder {
+	r := &outcomeRecorder{l: l, log: log, ch: make(chan *evidence.Record, 4096), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+// record is the queue's WithOutcomes function.
+func (r *outcomeRecorder) record(o queue.Outcome) {
+	reply := o.Text
+	if o.Enhanced != "" {
+		reply = o.Enhanced + " " + reply
+	}
+	r.ch <- &evidence.Record{Time: o.Time, Kind: evidence.KindDelivery, Delivery: &evidence.Delivery{
+		QueueID: o.ID, Recipient: o.Recipient, Outcome: o.Result, Code: o.Code, Reply: reply}}
+}
+
+func (r *outcomeRecorder) run() {
+	defer close(r.done)
+	for rec := range r.ch {
+		batch := []*evidence.Record{rec}
+	more:
+		for len(batch) < 1024 {
+			select {
+			case next, ok := <-r.ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next)
+			default:
+				break more
+			}
 		}
-		r := &evidence.Record{Time: o.Time, Kind: evidence.KindDelivery, Delivery: &evidence.Delivery{
-			QueueID: o.ID, Recipient: o.Recipient, Outcome: o.Result, Code: o.Code, Reply: reply}}
-		if err := l.Append(context.Background(), r); err != nil {
-			log.Error("evidence: cannot record a delivery outcome", "queue_id", o.ID, "err", err.Error())
+		if err := r.l.Append(context.Background(), batch...); err != nil {
+			r.log.Error("evidence: cannot record delivery outcomes", "outcomes", len(batch), "err", err.Error())
 		}
 	}
+}
+
+// Close writes the outcomes still waiting; the spool's workers must have stopped.
+func (r *outcomeRecorder) Close() {
+	close(r.ch)
+	<-r.done
 }
 
 // closeEvidence makes a last checkpoint (so the records of the final minutes are signed) and
@@ -77,6 +116,7 @@ func (i *instance) closeEvidence() error {
 	if i.evidence == nil {
 		return nil
 	}
+	i.outcomes.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := i.evidence.Checkpoint(ctx); err != nil {

@@ -113,6 +113,7 @@ type instance struct {
 	evidence      *evidence.Log
 	evidenceFiles *evidence.FileBackend
 	evidenceEvery time.Duration // evidence.checkpoint_interval
+	outcomes      *outcomeRecorder
 	// wkdPublisher serves the bank's OpenPGP key by WKD (nil: discovery.publish_addr is off).
 	wkdPublisher *http.Server
 	api          *api.Server // nil when disabled
@@ -284,6 +285,7 @@ type assembly struct {
 	// evidence is this node's evidence log (nil: evidence.enabled is off); evidenceFiles its files.
 	evidence      *evidence.Log
 	evidenceFiles *evidence.FileBackend
+	outcomes      *outcomeRecorder
 	cleanup       []func()
 }
 
@@ -346,7 +348,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
 	inst = &instance{wkdPublisher: wkdSrv, srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
-		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd, evidence: a.evidence, evidenceFiles: a.evidenceFiles,
+		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd, evidence: a.evidence, evidenceFiles: a.evidenceFiles, outcomes: a.outcomes,
 		evidenceEvery: time.Duration(cfg.Evidence.CheckpointInterval)}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
@@ -455,7 +457,7 @@ func (a *assembly) outboundSide(sp *smime.Protector, pp *pgp.Protector) (*outbou
 	}
 	qopts := []queue.Option{queue.WithObserver(a.m.QueueObserver("outbound"))}
 	if a.evidence != nil {
-		qopts = append(qopts, queue.WithOutcomes(deliveryEvidence(a.evidence, a.log)))
+		qopts = append(qopts, queue.WithOutcomes(a.outcomes.record))
 	}
 	spool, err := openSpool(cfg, filepath.Join(cfg.Data, "spool"), next, a.log, qopts...)
 	if err != nil {
