@@ -22,6 +22,7 @@ import (
 // bank is a development CA, the bank's signer and an embedded TSA, made once.
 type bank struct {
 	ca, signer *keys.Identity
+	tsaID      *keys.Identity
 	tsa        *tsa.Authority
 	trust      Trust
 }
@@ -47,6 +48,7 @@ func testBank(t testing.TB) *bank {
 			bankErr = err
 			return
 		}
+		b.tsaID = tsaID
 		if b.tsa, bankErr = tsa.NewAuthority(tsaID.Signer, tsaID.Chain); bankErr != nil {
 			return
 		}

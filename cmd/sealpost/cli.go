@@ -134,6 +134,17 @@ func commandTable() []command {
 		{name: "evidence find", synopsis: "[-config FILE] [-data DIR] -to ADDR [-since DATE]",
 			summary: "the records about one customer: what was sent and what the next hop answered",
 			run:     cmdEvidenceFind},
+		{name: "evidence prove", synopsis: "[-config FILE] [-data DIR] [-out DIR] FILE.eml|-",
+			summary: "find a message's record from its bytes (as the customer received it) and prove it is in the log",
+			detail: "The record is found by the SHA-256 of the bytes sent (trace fields the customer's servers added above\n" +
+				"them, and LF line ends, are allowed for). The proof is to the newest checkpoint covering it; with -out\n" +
+				"the bundle evidence export writes goes there too.",
+			run: cmdEvidenceProve},
+		{name: "evidence export", synopsis: "[-config FILE] [-data DIR] QUEUE-ID|SEQ -out DIR [-message FILE.eml]",
+			summary: "write a bundle a third party verifies with openssl and sha256sum alone (sh verify.sh)",
+			detail: "The bundle: the record, the inclusion proof, the checkpoint with its signature and RFC 3161 token, the\n" +
+				"bank's and the TSA's certificates, the message when -message gives it, verify.sh and a README.",
+			run: cmdEvidenceExport},
 		{name: "store", summary: "the shared store (the embedded SQLite, or PostgreSQL shared by several nodes)"},
 		{name: "store migrate", synopsis: "[-config FILE] [-data DIR]",
 			summary: "bring the store's schema up to date and print its version",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/gateway"
+	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/tsa"
 )
@@ -310,4 +313,135 @@ func describeRecord(r *evidence.Record) string {
 		return r.Action.Action + " by " + gateway.Printable(r.Action.Actor)
 	}
 	return ""
+}
+
+func cmdEvidenceProve(args []string, stdin io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("evidence prove", stdout)
+	configFile, data := configFlags(fs)
+	out := fs.String("out", "", "also write the bundle a third party verifies with openssl (as evidence export) to this directory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: evidence prove FILE.eml|-", errUsage)
+	}
+	msg, err := readMessage(fs.Arg(0), stdin)
+	if err != nil {
+		return err
+	}
+	fb, trust, err := openEvidenceToRead(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	seq, sent, err := evidence.FindSent(fb, msg)
+	if err != nil {
+		return err
+	}
+	p, err := evidence.Prove(fb, seq)
+	if err != nil {
+		return fmt.Errorf("record %d: %w", seq, err)
+	}
+	if _, err := evidence.CheckCheckpoint(p.Checkpoint, trust); err != nil {
+		return fmt.Errorf("the checkpoint covering record %d: %w", seq, err)
+	}
+	r, err := evidence.Decode(p.Record)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "record %d: %s %s to %s, queued as %s at %s; sha256 of the bytes sent %s\n", p.Seq, r.Outbound.Class, r.Outbound.Method,
+		strings.Join(r.Outbound.To, ", "), r.Outbound.QueueID, r.Time.UTC().Format(time.RFC3339), r.Outbound.SentSHA256)
+	fmt.Fprintf(stdout, "checkpoint: %d records of node %s, root %s, signed and timestamped %s\n", p.Head.Size, p.Head.Node, p.Head.Root, p.Head.Time.UTC().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "inclusion proof (%d steps, leaf to root):\n", len(p.Steps))
+	for i, s := range p.Steps {
+		side := "right"
+		if s.Left {
+			side = "left"
+		}
+		fmt.Fprintf(stdout, "  %2d %-5s %s\n", i+1, side, s.Sibling)
+	}
+	fmt.Fprintln(stdout, "verified: the record is in the log the checkpoint signed")
+	if *out != "" {
+		return writeBundle(*configFile, *data, *out, p, sent, stdout)
+	}
+	return nil
+}
+
+func cmdEvidenceExport(args []string, stdin io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("evidence export", stdout)
+	configFile, data := configFlags(fs)
+	out := fs.String("out", "", "the directory to write the bundle to (required)")
+	message := fs.String("message", "", "the message as the customer received it, to include (checked against the record)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *out == "" {
+		return fmt.Errorf("%w: evidence export QUEUE-ID|SEQ -out DIR [-message FILE.eml]", errUsage)
+	}
+	fb, trust, err := openEvidenceToRead(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	want, seq, found := fs.Arg(0), uint64(0), false
+	err = scanRecords(fb, func(r *evidence.Record) {
+		if !found && (fmt.Sprint(r.Seq) == want || (r.Outbound != nil && r.Outbound.QueueID == want)) {
+			seq, found = r.Seq, true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("evidence: no record for %s", gateway.Printable(want))
+	}
+	var sent []byte
+	if *message != "" {
+		msg, err := readMessage(*message, stdin)
+		if err != nil {
+			return err
+		}
+		got, b, err := evidence.FindSent(fb, msg)
+		if err != nil || got != seq {
+			return fmt.Errorf("-message: not the message of record %d", seq)
+		}
+		sent = b
+	}
+	p, err := evidence.Prove(fb, seq)
+	if err != nil {
+		return fmt.Errorf("record %d: %w", seq, err)
+	}
+	if _, err := evidence.CheckCheckpoint(p.Checkpoint, trust); err != nil {
+		return fmt.Errorf("the checkpoint covering record %d: %w", seq, err)
+	}
+	return writeBundle(*configFile, *data, *out, p, sent, stdout)
+}
+
+// writeBundle writes p's bundle to dir with the data directory's roots and the TSA's chain.
+func writeBundle(configFile, data, dir string, p evidence.Proof, sent []byte, stdout io.Writer) error {
+	cfg, err := loadConfig(configFile, data)
+	if err != nil {
+		return err
+	}
+	dd := keys.DataDir(cfg.Data)
+	roots, err := dd.Roots()
+	if err != nil {
+		return err
+	}
+	var chain []*x509.Certificate
+	for _, role := range []string{"tsa", "signer"} {
+		if pemChain, err := dd.ChainPEM(role); err == nil {
+			certs, err := keys.ParseCertificates(pemChain)
+			if err != nil {
+				return fmt.Errorf("%s chain: %w", role, err)
+			}
+			if len(certs) > 0 {
+				roots = append(roots, certs[len(certs)-1])
+			}
+			chain = append(chain, certs...)
+		}
+	}
+	if err := evidence.WriteBundle(dir, p, roots, chain, sent); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the evidence bundle of record %d to %s: check it with  cd %s && sh verify.sh  (openssl and sha256sum only; README.txt says what each file is)\n", p.Seq, dir, dir)
+	return nil
 }

@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sealpost/sealpost/evidence"
+	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -34,6 +36,8 @@ func evidenceRecords(t *testing.T, data string) []*evidence.Record {
 // read them, evidence verify accepts the log with its checkpoint, and names the record an edit
 // changed.
 func TestServeEvidenceEndToEnd(t *testing.T) {
+	interop.Tool(t, "openssl")
+	interop.Tool(t, "sha256sum")
 	inst, cfg, alice, _ := testInstance(t, nil)
 	statement := "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Statement\r\n\r\nYour balance is 3,00 EUR.\r\n"
 	res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, statement)
@@ -71,6 +75,26 @@ func TestServeEvidenceEndToEnd(t *testing.T) {
 	code, verified, errOut := runCLI(t, "", "evidence", "verify", "-data", cfg.Data)
 	if code != 0 || !strings.Contains(verified, "2 records") || !strings.Contains(verified, "1 checkpoints verified") {
 		t.Fatalf("evidence verify: %d\n%s%s", code, verified, errOut)
+	}
+
+	// The customer's copy, with a trace field their server added, is found and proven; the exported
+	// bundle verifies with openssl and sha256sum alone.
+	received := filepath.Join(t.TempDir(), "statement.eml")
+	if err := os.WriteFile(received, append([]byte("Return-Path: <statements@bank.example>\r\n"), msgs[0]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, proven, errOut := runCLI(t, "", "evidence", "prove", "-data", cfg.Data, received)
+	if code != 0 || !strings.Contains(proven, "record 0:") || !strings.Contains(proven, "verified: the record is in the log") {
+		t.Fatalf("evidence prove: %d\n%s%s", code, proven, errOut)
+	}
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if code, _, errOut := runCLI(t, "", "evidence", "export", "-data", cfg.Data, "-out", bundle, "-message", received, out.QueueID); code != 0 {
+		t.Fatalf("evidence export: %d\n%s", code, errOut)
+	}
+	check := exec.Command("sh", "verify.sh")
+	check.Dir = bundle
+	if b, err := check.CombinedOutput(); err != nil || !strings.Contains(string(b), "as recorded") || !strings.Contains(string(b), "inclusion proven") {
+		t.Fatalf("the bundle's verify.sh: %v\n%s", err, b)
 	}
 
 	// Someone edits the recipient of the first record.
