@@ -193,4 +193,13 @@ func (s *Server) record(rt route, c *call, status int, replayed bool) {
 		s.log.Error("api: audit record not written", "actor", actor, "route", action, "status", status, "err", err)
 	}
 	s.log.Info("api call", "actor", actor, "route", action, "status", status, "domain", address.Domain(c.target), "replayed", replayed)
+	if s.actions != nil && rt.Evidence != "" && status < 300 && !replayed {
+		who := actor
+		if c.token.Name != "" {
+			who += " (" + c.token.Name + ")"
+		}
+		if err := s.actions.RecordAction(context.WithoutCancel(c.r.Context()), who, rt.Evidence, c.target, c.detail); err != nil {
+			s.log.Error("api: evidence record not written", "actor", actor, "route", action, "err", err)
+		}
+	}
 }

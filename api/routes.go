@@ -19,6 +19,9 @@ type route struct {
 	// on POST and PUT).
 	Body     bool
 	Statuses []int
+	// Evidence names what a successful call changed, for the evidence log ("" for a call that
+	// changes no customer's keys or certificates).
+	Evidence string
 	handle   func(s *Server, c *call) (response, error)
 }
 
@@ -33,15 +36,15 @@ var (
 func routeTable() []route {
 	return []route{
 		{Method: http.MethodGet, Pattern: "/v1/openapi.json", Statuses: []int{http.StatusOK}, handle: (*Server).openAPI},
-		{Method: http.MethodPut, Pattern: "/v1/customers/{address}/keys", Scope: ScopeCustomers, Body: true,
+		{Method: http.MethodPut, Pattern: "/v1/customers/{address}/keys", Scope: ScopeCustomers, Body: true, Evidence: "key registered",
 			Statuses: statuses([]int{http.StatusCreated}, tokenStatuses, bodyStatuses), handle: (*Server).putKey},
 		{Method: http.MethodGet, Pattern: "/v1/customers/{address}/keys", Scope: ScopeCustomers,
 			Statuses: statuses([]int{http.StatusOK, http.StatusBadRequest}, tokenStatuses), handle: (*Server).getKeys},
-		{Method: http.MethodDelete, Pattern: "/v1/customers/{address}/keys/{fingerprint}", Scope: ScopeCustomers,
+		{Method: http.MethodDelete, Pattern: "/v1/customers/{address}/keys/{fingerprint}", Scope: ScopeCustomers, Evidence: "key removed",
 			Statuses: statuses([]int{http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound}, tokenStatuses), handle: (*Server).deleteKey},
-		{Method: http.MethodPost, Pattern: "/v1/customers/{address}/certificates", Scope: ScopeCustomers, Body: true,
+		{Method: http.MethodPost, Pattern: "/v1/customers/{address}/certificates", Scope: ScopeCustomers, Body: true, Evidence: "certificate issued",
 			Statuses: statuses([]int{http.StatusCreated, http.StatusNotImplemented}, tokenStatuses, bodyStatuses), handle: (*Server).postCertificate},
-		{Method: http.MethodDelete, Pattern: "/v1/customers/{address}/certificates/{serial}", Scope: ScopeCustomers,
+		{Method: http.MethodDelete, Pattern: "/v1/customers/{address}/certificates/{serial}", Scope: ScopeCustomers, Evidence: "certificate revoked",
 			Statuses: statuses([]int{http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusNotImplemented}, tokenStatuses), handle: (*Server).deleteCertificate},
 		{Method: http.MethodGet, Pattern: "/v1/crl", Statuses: []int{http.StatusOK, http.StatusInternalServerError, http.StatusNotImplemented}, handle: (*Server).getCRL},
 		{Method: http.MethodGet, Pattern: "/v1/customers/{address}/mailbox", Scope: ScopeMailbox,

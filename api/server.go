@@ -48,6 +48,7 @@ type Server struct {
 	mailbox *mailbox // nil: no secure mailbox (WithMailbox)
 	// revocations asks a customer certificate's CA before registering it; nil: no one (WithRevocations)
 	revocations Revocations
+	actions     ActionRecorder // nil: no evidence log
 	crl         crlCache
 	otp         OTPService // nil: no codes (WithOTP)
 	obs         Observer
@@ -62,6 +63,17 @@ type Server struct {
 
 // Option configures a Server.
 type Option func(*Server)
+
+// ActionRecorder records what a call changed in the evidence log: who (the token), what (key
+// registered, key removed, certificate issued, certificate revoked), on whom (the address) and
+// the detail (fingerprint or serial).
+type ActionRecorder interface {
+	RecordAction(ctx context.Context, actor, action, subject, detail string) error
+}
+
+// WithActions records every call that changes a customer's keys or certificates with r (default:
+// none; the audit log has them all the same).
+func WithActions(r ActionRecorder) Option { return func(s *Server) { s.actions = r } }
 
 // WithRevocations asks a customer certificate's CA (CRL, OCSP) whether it is revoked before the
 // certificate is registered through PUT …/keys (default: no one is asked).

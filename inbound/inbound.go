@@ -169,6 +169,8 @@ type deps struct {
 	Log      *slog.Logger
 	// Revocations, when set, checks the signer's certificate against its CA's CRL or OCSP.
 	Revocations Revocations
+	// Evidence, when set, records each reply with its verdict.
+	Evidence Evidence
 }
 
 // Revocations checks a certificate against its CA's CRL or OCSP responder (discovery's checker

@@ -85,6 +85,7 @@ func (s *inboundSession) Data(ctx context.Context, msg []byte) (string, error) {
 	}
 	if err == nil {
 		s.ib.observe(res.Verdict.Status, res.Verdict.Method, res.Action)
+		s.ib.recordEvidence(ctx, msg, id, res.Action, arrival, res)
 	}
 	return id, err
 }

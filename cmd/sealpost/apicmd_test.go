@@ -88,6 +88,16 @@ func TestAPIRegistrationThroughServe(t *testing.T) {
 	waitFor(t, "dave refused again", func() bool {
 		return submit(t, inst, "statements@bank.example", []string{"dave@example.net"}, e2eStatement).Refused["dave@example.net"] != ""
 	})
+	// Both changes are in the evidence log, with the token that made them.
+	var actions []string
+	for _, r := range evidenceRecords(t, cfg.Data) {
+		if a := r.Action; a != nil && a.Subject == "dave@example.net" && strings.HasPrefix(a.Actor, "token:tok_") && strings.Contains(a.Actor, "(online banking)") {
+			actions = append(actions, a.Action)
+		}
+	}
+	if strings.Join(actions, ",") != "key registered,key removed" {
+		t.Errorf("evidence actions for dave: %q", actions)
+	}
 
 	code, list, stderr := runCLI(t, "", "api", "token", "list", "-data", cfg.Data)
 	if code != 0 || !strings.Contains(list, "online banking") || !strings.Contains(list, "customers") || strings.Contains(list, secret[4:]) {

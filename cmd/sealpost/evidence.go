@@ -113,6 +113,14 @@ func (r *outcomeRecorder) Close() {
 	<-r.done
 }
 
+// evidenceActions records the API's changes to customers' keys and certificates
+// (api.ActionRecorder).
+type evidenceActions struct{ l *evidence.Log }
+
+func (e evidenceActions) RecordAction(ctx context.Context, actor, action, subject, detail string) error {
+	return e.l.Append(ctx, &evidence.Record{Kind: evidence.KindAction, Action: &evidence.Action{Actor: actor, Action: action, Subject: subject, Detail: detail}})
+}
+
 // closeEvidence makes a last checkpoint (so the records of the final minutes are signed) and
 // closes the log.
 func (i *instance) closeEvidence() error {

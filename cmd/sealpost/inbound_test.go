@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
@@ -122,6 +123,17 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	}
 	if !bytes.Contains(d, []byte("Yes, the payee is right.")) || bytes.Contains(d, []byte("pkcs7")) {
 		t.Fatalf("desk message is not the decrypted content:\n%s", d)
+	}
+	// The evidence log has the reply with its verdict, signer and thread.
+	var recorded *evidence.Inbound
+	for _, r := range evidenceRecords(t, cfg.Data) {
+		if r.Inbound != nil {
+			recorded = r.Inbound
+		}
+	}
+	if recorded == nil || recorded.Verdict != "verified" || recorded.From != "alice@example.com" || recorded.Signer != keys.CertFingerprint(alice.Certificate()) ||
+		recorded.Thread != token[1] || recorded.Action != "deliver" || len(recorded.MessageSHA256) != 64 {
+		t.Fatalf("the reply's evidence record: %+v", recorded)
 	}
 
 	// Not a support address: refused at RCPT by the inbound listener.

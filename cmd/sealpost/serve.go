@@ -261,7 +261,7 @@ func (b *bankData) Close() error {
 }
 
 // inboundPipeline builds the inbound pipeline on b (desk and quarantine may be nil for `verify`).
-func (b *bankData) inboundPipeline(cfg Config, desk queue.Writer, held *quarantine.Quarantine, obs inbound.Observer, log *slog.Logger) (*inbound.Pipeline, error) {
+func (b *bankData) inboundPipeline(cfg Config, desk queue.Writer, held *quarantine.Quarantine, obs inbound.Observer, log *slog.Logger, more ...inbound.Option) (*inbound.Pipeline, error) {
 	var pgpKeys openpgp.EntityList
 	if b.pgpKey != nil {
 		pgpKeys = openpgp.EntityList{b.pgpKey}
@@ -271,7 +271,7 @@ func (b *bankData) inboundPipeline(cfg Config, desk queue.Writer, held *quaranti
 	if b.revocations != nil {
 		opts = append(opts, inbound.WithRevocations(b.revocations))
 	}
-	return inbound.New(cfg.Inbound.Config, b.store, b.directory, opts...)
+	return inbound.New(cfg.Inbound.Config, b.store, b.directory, append(opts, more...)...)
 }
 
 // assembly is an instance being built: what startInstance's builders share, and what to undo
@@ -534,7 +534,11 @@ func (a *assembly) inboundSide() (*inboundListener, error) {
 	}
 	a.onFailure(func() { desk.Close() })
 	a.m.WatchSpool("desk", desk)
-	pipeline, err := a.data.inboundPipeline(cfg, desk, held, a.m, log)
+	var more []inbound.Option
+	if a.evidence != nil {
+		more = append(more, inbound.WithEvidence(a.evidence))
+	}
+	pipeline, err := a.data.inboundPipeline(cfg, desk, held, a.m, log, more...)
 	if err != nil {
 		return nil, err
 	}
@@ -596,6 +600,9 @@ func (a *assembly) startAPI(gw *outbound.Pipeline) (*api.Server, error) {
 	opts := []api.Option{api.WithLogger(a.log), api.WithDirectoryReload(func(context.Context) error { return nil }), api.WithObserver(a.m)}
 	if a.data.revocations != nil {
 		opts = append(opts, api.WithRevocations(a.data.revocations))
+	}
+	if a.evidence != nil {
+		opts = append(opts, api.WithActions(evidenceActions{a.evidence}))
 	}
 	more, err := a.apiServices(gw)
 	if err != nil {
