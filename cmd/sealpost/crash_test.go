@@ -22,6 +22,8 @@ import (
 // TestCrashLosesNothingThatGot250 runs the built binary under load, kills it with SIGKILL at random
 // moments, restarts it, and checks that every message that got a 250 is delivered (duplicates are
 // counted and reported: delivery is at-least-once), and that nothing without a 250 is delivered.
+// The evidence log, checked by evidence verify after every kill and at the end, holds a record
+// of every queue ID a 250 named, and no torn record is left unnoticed.
 func TestCrashLosesNothingThatGot250(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the binary; skipped with -short")
@@ -38,6 +40,7 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
+	ackedIDs := map[string]bool{} // the queue IDs the 250s named
 	attempted := map[string]bool{}
 	seq := 0
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -66,11 +69,15 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 					attempted[id] = true
 					mu.Unlock()
 					msg := "From: statements@bank.example\r\nTo: alice@example.com\r\nMessage-ID: " + id + "\r\n\r\nstatement\r\n"
-					if res := send(c, "statements@bank.example", []string{demoAlice}, []byte(msg)); res.Err != nil {
+					res := send(c, "statements@bank.example", []string{demoAlice}, []byte(msg))
+					if res.Err != nil {
 						return // the server died under us: no 250 for this one
 					}
 					mu.Lock()
 					acked[id] = true
+					if _, qid, ok := strings.Cut(res.Reply, "queued as "); ok {
+						ackedIDs[strings.TrimSpace(qid)] = true
+					}
 					mu.Unlock()
 				}
 			}()
@@ -80,6 +87,10 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 		proc.Wait()
 		close(stop)
 		wg.Wait()
+		// As the crash left it: whole up to its last complete record.
+		if out, err := exec.Command(bin, "evidence", "verify", "-data", data).CombinedOutput(); err != nil {
+			t.Fatalf("evidence verify after the SIGKILL of round %d: %v\n%s", round, err, out)
+		}
 	}
 	if len(acked) == 0 {
 		t.Fatal("no message was acknowledged: the load did not run")
@@ -120,6 +131,26 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 	}
 	t.Logf("%d acknowledged, %d delivered (%d without a 250 — in flight at a crash, at-least-once), %d duplicate deliveries, none lost",
 		len(acked), len(delivered), len(delivered)-len(acked), dups)
+
+	// No accepted message without its record.
+	if out, err := exec.Command(bin, "evidence", "verify", "-data", data).CombinedOutput(); err != nil {
+		t.Fatalf("evidence verify after the crashes: %v\n%s", err, out)
+	}
+	recorded := map[string]bool{}
+	for _, r := range evidenceRecords(t, data) {
+		if r.Outbound != nil {
+			recorded[r.Outbound.QueueID] = true
+		}
+	}
+	if len(ackedIDs) != len(acked) {
+		t.Fatalf("%d queue IDs read from %d 250 replies", len(ackedIDs), len(acked))
+	}
+	for id := range ackedIDs {
+		if !recorded[id] {
+			t.Errorf("queue ID %s got a 250 but has no evidence record", id)
+		}
+	}
+	t.Logf("evidence: %d outbound records, every acknowledged one among them", len(recorded))
 }
 
 func freeAddr(t *testing.T) string {
