@@ -416,3 +416,5 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

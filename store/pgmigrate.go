@@ -20,6 +20,7 @@ var pgMigrations = []string{
 	pgSchemaV4,
 	pgSchemaV5,
 	pgSchemaV6,
+	pgSchemaV7,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.

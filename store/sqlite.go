@@ -15,7 +15,7 @@ import (
 
 // schemaVersion is the newest schema this code knows. migrations[i] takes a
 // database from version i to i+1.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // A migration runs inside the transaction that also records the new version.
 type migration func(ctx context.Context, tx *sql.Tx) error
@@ -28,6 +28,7 @@ var migrations = []migration{
 	execMigration(schemaV5),
 	execMigration(schemaV6),
 	execMigration(schemaV7),
+	execMigration(schemaV8),
 }
 
 func execMigration(ddl string) migration {

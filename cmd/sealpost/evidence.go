@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -32,30 +35,102 @@ func (a *assembly) openEvidence(ts tsa.Timestamper) error {
 	if !c.Enabled {
 		return nil
 	}
-	node := c.Node
-	if node == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "sealpost"
-		}
-		node = h
-	}
-	fb, err := evidence.OpenFileBackend(evidenceDir(a.cfg.Data))
+	node, err := evidenceNode(c, a.cfg.Data, true)
 	if err != nil {
 		return err
 	}
-	if fb.Dropped > 0 {
-		a.log.Warn("evidence: a record torn by a crash was removed (its message never got a 250)", "bytes", fb.Dropped)
+	var b evidence.Backend
+	if cs, ok := a.data.store.(evidence.ChainStore); ok && a.cfg.Store.Postgres != nil {
+		// Several nodes: each one's chain in the shared PostgreSQL, under its node name.
+		sb, err := evidence.OpenStoreBackend(cs, node)
+		if err != nil {
+			return err
+		}
+		b = sb
+	} else {
+		fb, err := evidence.OpenFileBackend(evidenceDir(a.cfg.Data))
+		if err != nil {
+			return err
+		}
+		if fb.Dropped > 0 {
+			a.log.Warn("evidence: a record torn by a crash was removed (its message never got a 250)", "bytes", fb.Dropped)
+		}
+		b = fb
 	}
-	l, err := evidence.Open(fb, node, a.data.signer, ts, evidence.WithLogger(a.log), evidence.WithObserver(a.m),
+	l, err := evidence.Open(b, node, a.data.signer, ts, evidence.WithLogger(a.log), evidence.WithObserver(a.m),
 		evidence.WithCheckpointRecords(c.CheckpointRecords), evidence.WithSegmentRecords(c.SegmentRecords))
 	if err != nil {
-		fb.Close()
+		b.Close()
 		return err
 	}
-	a.evidence, a.evidenceFiles, a.outcomes = l, fb, newOutcomeRecorder(l, a.log)
-	a.onFailure(func() { a.outcomes.Close(); fb.Close() })
+	a.evidence, a.evidenceFiles, a.outcomes = l, b, newOutcomeRecorder(l, a.log)
+	a.onFailure(func() { a.outcomes.Close(); b.Close() })
 	return nil
+}
+
+// evidenceNode is the name of this node's chain: evidence.node, else the name kept in
+// DATA/evidence-node, made at the first start from the host name and a random suffix (so that two
+// nodes on one host, or two hosts of one name, never share a chain in PostgreSQL). create false
+// (the readers) makes nothing.
+func evidenceNode(c evidence.Config, data string, create bool) (string, error) {
+	if c.Node != "" {
+		return c.Node, nil
+	}
+	path := filepath.Join(data, "evidence-node")
+	if b, err := os.ReadFile(path); err == nil {
+		if name := strings.TrimSpace(string(b)); name != "" {
+			return name, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("evidence: %w", err)
+	}
+	if !create {
+		return "", fmt.Errorf("evidence: %s names no node: this data directory has kept no evidence log in the store", path)
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "sealpost"
+	}
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	var suffix [3]byte
+	rand.Read(suffix[:])
+	name := fmt.Sprintf("%s-%x", strings.Map(func(r rune) rune {
+		if r <= ' ' || r == '/' || r == '\\' {
+			return '-'
+		}
+		return r
+	}, host), suffix)
+	if err := writeFileSynced(path, []byte(name+"\n")); err != nil {
+		return "", fmt.Errorf("evidence: %w", err)
+	}
+	return name, nil
+}
+
+// writeFileSynced writes b to path (0600) and syncs it and its directory.
+func writeFileSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // outcomeRecorder appends delivery outcomes to the evidence log from its own goroutine, in
@@ -63,10 +138,11 @@ func (a *assembly) openEvidence(ts tsa.Timestamper) error {
 // its own (measured: waiting cost the relay 15% of its messages/s). An outcome is durable a sync
 // later; Close writes what is still waiting.
 type outcomeRecorder struct {
-	l    *evidence.Log
-	log  *slog.Logger
-	ch   chan *evidence.Record
-	done chan struct{}
+	l     *evidence.Log
+	log   *slog.Logger
+	ch    chan *evidence.Record
+	done  chan struct{}
+	close sync.Once
 }
 
 func newOutcomeRecorder(l *evidence.Log, log *slog.Logger) *outcomeRecorder {
@@ -109,7 +185,7 @@ func (r *outcomeRecorder) run() {
 
 // Close writes the outcomes still waiting; the spool's workers must have stopped.
 func (r *outcomeRecorder) Close() {
-	close(r.ch)
+	r.close.Do(func() { close(r.ch) })
 	<-r.done
 }
 
@@ -127,6 +203,7 @@ func (i *instance) closeEvidence() error {
 	if i.evidence == nil {
 		return nil
 	}
+	defer func() { i.evidence = nil }() // Close may be called again
 	i.outcomes.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -142,7 +219,7 @@ func (i *instance) closeEvidence() error {
 // openEvidenceToRead opens the evidence log of the configuration's data directory to read, with
 // what its checkpoints are checked against: the trusted roots and the chains of the bank's
 // signer and TSA (an external TSA's roots as tsa.roots_file configures them too).
-func openEvidenceToRead(configFile, data string) (*evidence.FileBackend, evidence.Trust, error) {
+func openEvidenceToRead(configFile, data string) (evidence.Backend, evidence.Trust, error) {
 	cfg, err := loadConfig(configFile, data)
 	if err != nil {
 		return nil, evidence.Trust{}, err
@@ -151,16 +228,47 @@ func openEvidenceToRead(configFile, data string) (*evidence.FileBackend, evidenc
 	if err != nil {
 		return nil, evidence.Trust{}, err
 	}
-	fb, err := evidence.OpenFileBackendReadOnly(evidenceDir(string(dir)))
-	if err != nil {
-		return nil, evidence.Trust{}, err
-	}
 	roots, err := bankRoots(dir)
 	if err != nil {
 		return nil, evidence.Trust{}, err
 	}
-	return fb, evidence.Trust{Roots: roots, TSARoots: roots}, nil
+	trust := evidence.Trust{Roots: roots, TSARoots: roots}
+	if cfg.Store.Postgres != nil {
+		st, err := openStore(cfg.Data, cfg.Store)
+		if err != nil {
+			return nil, evidence.Trust{}, err
+		}
+		cs, ok := st.(evidence.ChainStore)
+		if !ok {
+			st.Close()
+			return nil, evidence.Trust{}, errors.New("evidence: the store keeps no evidence chains")
+		}
+		node, err := evidenceNode(cfg.Evidence, string(dir), false)
+		if err != nil {
+			st.Close()
+			return nil, evidence.Trust{}, err
+		}
+		b, err := evidence.OpenStoreBackend(cs, node)
+		if err != nil {
+			st.Close()
+			return nil, evidence.Trust{}, err
+		}
+		return closingBackend{b, st}, trust, nil
+	}
+	fb, err := evidence.OpenFileBackendReadOnly(evidenceDir(string(dir)))
+	if err != nil {
+		return nil, evidence.Trust{}, err
+	}
+	return fb, trust, nil
 }
+
+// closingBackend closes the store its chain is in with it.
+type closingBackend struct {
+	evidence.Backend
+	st io.Closer
+}
+
+func (c closingBackend) Close() error { return errors.Join(c.Backend.Close(), c.st.Close()) }
 
 func cmdEvidenceVerify(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("evidence verify", stdout)
@@ -175,6 +283,7 @@ func cmdEvidenceVerify(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer fb.Close()
 	rep, err := evidence.Verify(fb, trust)
 	if err != nil {
 		return err
@@ -198,7 +307,7 @@ func cmdEvidenceVerify(args []string, _ io.Reader, stdout, _ io.Writer) error {
 }
 
 // scanRecords calls fn with every record of the log, decoded.
-func scanRecords(fb *evidence.FileBackend, fn func(*evidence.Record)) error {
+func scanRecords(fb evidence.Backend, fn func(*evidence.Record)) error {
 	return fb.Scan(0, func(pos evidence.Position, _ uint64, line []byte) error {
 		r, err := evidence.Decode(line)
 		if err != nil {
@@ -223,6 +332,7 @@ func cmdEvidenceShow(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer fb.Close()
 	found := 0
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -281,6 +391,7 @@ func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer fb.Close()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tQUEUE ID\tWHAT")
 	n := 0
@@ -341,6 +452,7 @@ func cmdEvidenceProve(args []string, stdin io.Reader, stdout, _ io.Writer) error
 	if err != nil {
 		return err
 	}
+	defer fb.Close()
 	seq, sent, err := evidence.FindSent(fb, msg)
 	if err != nil {
 		return err
@@ -389,6 +501,7 @@ func cmdEvidenceExport(args []string, stdin io.Reader, stdout, _ io.Writer) erro
 	if err != nil {
 		return err
 	}
+	defer fb.Close()
 	want, seq, found := fs.Arg(0), uint64(0), false
 	err = scanRecords(fb, func(r *evidence.Record) {
 		if !found && (fmt.Sprint(r.Seq) == want || (r.Outbound != nil && r.Outbound.QueueID == want)) {

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/internal/pgtest"
 	"github.com/sealpost/sealpost/keys"
 )
 
@@ -108,5 +110,43 @@ func TestServeEvidenceEndToEnd(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "evidence", "verify", "-data", cfg.Data); code != 1 || !strings.Contains(errOut, "record 0") || !strings.Contains(errOut, "changed") {
 		t.Fatalf("evidence verify after an edit: %d\n%s", code, errOut)
+	}
+}
+
+// TestServeEvidenceOnPostgres: two nodes on one PostgreSQL each keep their own chain there (named
+// by DATA/evidence-node); each statement is in its node's chain, and evidence verify with either
+// node's configuration checks that node's chain.
+func TestServeEvidenceOnPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.PasswordDSN(pg.NewDatabase(t), pgtest.Password)
+	a, cfgA, fileA, _ := pgNodeWith(t, dsn, nil)
+	b, cfgB, fileB, _ := pgNodeWith(t, dsn, nil)
+	for _, inst := range []*instance{a, b, a} {
+		if res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, e2eStatement); res.Err != nil {
+			t.Fatalf("submit: %+v", res)
+		}
+	}
+	for _, inst := range []*instance{a, b} {
+		if _, err := inst.evidence.Checkpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(evidenceDir(cfgA.Data)); err == nil {
+		t.Error("with PostgreSQL the chain is in the store, yet the data directory has evidence files")
+	}
+	nodeA, _ := os.ReadFile(filepath.Join(cfgA.Data, "evidence-node"))
+	nodeB, _ := os.ReadFile(filepath.Join(cfgB.Data, "evidence-node"))
+	if len(nodeA) == 0 || bytes.Equal(nodeA, nodeB) {
+		t.Fatalf("node names %q and %q; want two", nodeA, nodeB)
+	}
+	for file, sent := range map[string]int{fileA: 2, fileB: 1} {
+		code, out, errOut := runCLI(t, "", "evidence", "verify", "-config", file)
+		if code != 0 || !regexp.MustCompile(`[1-9] checkpoints verified`).MatchString(out) {
+			t.Errorf("evidence verify -config %s: %d\n%s%s", file, code, out, errOut)
+		}
+		code, found, errOut := runCLI(t, "", "evidence", "find", "-config", file, "-to", "alice@example.com")
+		if n := strings.Count(found, " outbound "); code != 0 || n != sent {
+			t.Errorf("evidence find -config %s: %d, %d statements\n%s%s; want %d", file, code, n, found, errOut, sent)
+		}
 	}
 }

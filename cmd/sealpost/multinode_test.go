@@ -227,8 +227,9 @@ func privatePostgres(t *testing.T) *pgserver.Server {
 }
 
 // TestTwoNodesPostgresStoppedAndRestarted: PostgreSQL stops under two running nodes. While it is
-// down, support mail (which needs the store) gets 451 4.3.0 on both, /readyz is 503 and
-// sealpost_store_up 0, and a statement (which does not) still gets its 250. Once it runs again,
+// down, support mail (which needs the store for its thread) and statements (whose evidence record
+// is in the store: no 250 without it) get 451 4.3.0 on both — the bank's MTA keeps them — /readyz
+// is 503 and sealpost_store_up 0. Once it runs again,
 // without a restart of either node, both are ready and accept support mail again, and every
 // message that got a 250, before, during or after, reaches the smarthost.
 func TestTwoNodesPostgresStoppedAndRestarted(t *testing.T) {
@@ -261,7 +262,9 @@ func TestTwoNodesPostgresStoppedAndRestarted(t *testing.T) {
 			t.Fatalf("node %s: support mail with PostgreSQL down: %q, want 451 4.3.0", n.name, res.Reply)
 		}
 		id := "<down-" + n.name + "@bank.example>"
-		mustAccept(n, "statements@bank.example", id, statement(id))
+		if res := submitSMTP(n.smtp, "statements@bank.example", []string{demoAlice}, statement(id)); !isTempFail451(res) {
+			t.Fatalf("node %s: a statement with PostgreSQL (and so the evidence log) down: %q, want 451 4.3.0", n.name, res.Reply)
+		}
 	}
 
 	if err := srv.Resume(); err != nil {
@@ -286,8 +289,8 @@ func TestTwoNodesPostgresStoppedAndRestarted(t *testing.T) {
 	}
 	got := c.waitDelivered(&acked, subjectOrMessageID, 30*time.Second)
 	for _, n := range c.nodes {
-		if got["Case down-"+n.name] != 0 {
-			t.Fatalf("node %s delivered the support mail it answered 451 while PostgreSQL was down", n.name)
+		if got["Case down-"+n.name] != 0 || got["<down-"+n.name+"@bank.example>"] != 0 {
+			t.Fatalf("node %s delivered mail it answered 451 while PostgreSQL was down", n.name)
 		}
 	}
 }

@@ -111,7 +111,7 @@ type instance struct {
 	// evidence is the node's evidence log (nil: off): start checkpoints it, Close closes it
 	// after the spool (whose workers record outcomes in it).
 	evidence      *evidence.Log
-	evidenceFiles *evidence.FileBackend
+	evidenceFiles evidence.Backend
 	evidenceEvery time.Duration // evidence.checkpoint_interval
 	outcomes      *outcomeRecorder
 	// wkdPublisher serves the bank's OpenPGP key by WKD (nil: discovery.publish_addr is off).
@@ -284,7 +284,7 @@ type assembly struct {
 	wkd  *discovery.Cache // nil: WKD off
 	// evidence is this node's evidence log (nil: evidence.enabled is off); evidenceFiles its files.
 	evidence      *evidence.Log
-	evidenceFiles *evidence.FileBackend
+	evidenceFiles evidence.Backend
 	outcomes      *outcomeRecorder
 	cleanup       []func()
 }
