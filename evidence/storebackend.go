@@ -78,7 +78,9 @@ func (b *StoreBackend) StartSegment() error {
 	return b.st.EvidenceStartSegment(ctx, b.node, b.size)
 }
 
-func (b *StoreBackend) segmentName(first uint64) string { return fmt.Sprintf("%s/%020d", b.node, first) }
+func (b *StoreBackend) segmentName(first uint64) string {
+	return fmt.Sprintf("%s/%020d", b.node, first)
+}
 
 // Segments implements Backend.
 func (b *StoreBackend) Segments() ([]Segment, error) {
