@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/sealpost/sealpost/keys"
 )
 
 // Position is where a line of the log is: its segment file and line number (from 1).
@@ -302,13 +304,7 @@ func (b *FileBackend) Scan(from uint64, fn func(pos Position, first uint64, line
 	if err != nil {
 		return err
 	}
-	start := 0
-	for i, s := range segs {
-		if s.First <= from {
-			start = i
-		}
-	}
-	for _, s := range segs[min(start, len(segs)):] {
+	for _, s := range segs[min(segmentHolding(segs, from), len(segs)):] {
 		if err := b.scanSegment(s, fn); err != nil {
 			return err
 		}
@@ -421,15 +417,21 @@ func cutTorn(f *os.File) error {
 	return nil
 }
 
-// syncDir fsyncs a directory, so that a file created or removed in it survives a crash.
+// syncDir fsyncs dir (keys.SyncDir), naming it in the error.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := keys.SyncDir(dir); err != nil {
 		return fmt.Errorf("evidence: sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// segmentHolding is the index of the segment of segs (oldest first) that holds record from.
+func segmentHolding(segs []Segment, from uint64) int {
+	i := 0
+	for j, s := range segs {
+		if s.First <= from {
+			i = j
+		}
+	}
+	return i
 }

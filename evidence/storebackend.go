@@ -108,12 +108,7 @@ func (b *StoreBackend) Scan(from uint64, fn func(pos Position, first uint64, lin
 	if err != nil {
 		return err
 	}
-	start := 0
-	for i, s := range segs {
-		if s.First <= from {
-			start = i
-		}
-	}
+	start := segmentHolding(segs, from)
 	i := start
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -32,6 +32,15 @@ func (d DataDir) RemoveRecipient(fingerprint string) error {
 	return fmt.Errorf("%s: no recipient with fingerprint %s: %w", d, fingerprint, fs.ErrNotExist)
 }
 
+// SyncDir fsyncs a directory, so that a file created, renamed or removed in it survives a crash.
+func SyncDir(name string) error { return syncDir(name) }
+
+// WriteFileAtomic writes data to name (mode perm) through a synced temporary file renamed into
+// place, then syncs the directory: a crash leaves the old file or the new one, never half of one.
+func WriteFileAtomic(name string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(name, data, perm)
+}
+
 // syncDir fsyncs a directory, so a rename or removal in it survives a crash.
 func syncDir(name string) error {
 	dir, err := os.Open(name)

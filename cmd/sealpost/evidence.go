@@ -102,35 +102,10 @@ func evidenceNode(c evidence.Config, data string, create bool) (string, error) {
 		}
 		return r
 	}, host), suffix)
-	if err := writeFileSynced(path, []byte(name+"\n")); err != nil {
+	if err := keys.WriteFileAtomic(path, []byte(name+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("evidence: %w", err)
 	}
 	return name, nil
-}
-
-// writeFileSynced writes b to path (0600) and syncs it and its directory.
-func writeFileSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // outcomeRecorder appends delivery outcomes to the evidence log from its own goroutine, in
