@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sealpost/sealpost/internal/pgtest"
 	"github.com/sealpost/sealpost/store"
@@ -148,6 +149,14 @@ func TestBackendContract(t *testing.T) {
 			}
 			if err := b2.Prune(segs[len(segs)-1]); err == nil {
 				t.Error("the last segment was pruned")
+			}
+			// Retention: everything checkpointed before now goes, but the segment being written.
+			pr, err := Prune(b2, time.Now().Add(time.Hour))
+			if err != nil || pr.From != segs[len(segs)-1].First || pr.Segments != len(segs)-2 {
+				t.Fatalf("retention prune of %+v: %+v %v", segs, pr, err)
+			}
+			if rep, err := Verify(b2, bk.trust); err != nil || rep.Problem != nil || rep.From != pr.From || rep.From+rep.Records != 70 {
+				t.Fatalf("after the retention prune: %+v (%v) %v", rep, rep.Problem, err)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ type Observer interface {
 	EvidenceAppended(records int)
 	EvidenceCheckpoint(size uint64, at time.Time)
 	EvidenceCheckpointFailed()
+	EvidencePruned(segments int, records uint64)
 }
 
 type nopObserver struct{}
@@ -25,6 +26,7 @@ type nopObserver struct{}
 func (nopObserver) EvidenceAppended(int)                 {}
 func (nopObserver) EvidenceCheckpoint(uint64, time.Time) {}
 func (nopObserver) EvidenceCheckpointFailed()            {}
+func (nopObserver) EvidencePruned(int, uint64)           {}
 
 // Log is one node's evidence chain over a Backend. Append is safe for concurrent use: concurrent
 // appends share one write and one sync (group commit).
@@ -36,8 +38,9 @@ type Log struct {
 	now   func() time.Time
 	log   *slog.Logger
 	obs   Observer
-	every int // records between checkpoints, at most
-	seg   int // records per segment, at least
+	every int           // records between checkpoints, at most
+	seg   int           // records per segment, at least
+	keep  time.Duration // retention: Run prunes segments checkpointed longer ago (0: never)
 
 	mu       sync.Mutex
 	next     uint64   // seq of the next record
@@ -83,6 +86,10 @@ func WithCheckpointRecords(n int) Option { return func(l *Log) { l.every = n } }
 
 // WithSegmentRecords starts a new segment at the first checkpoint after n records (default 100,000).
 func WithSegmentRecords(n int) Option { return func(l *Log) { l.seg = n } }
+
+// WithRetention makes Run prune, every hour, the segments whose records were all checkpointed
+// longer than d ago (0, the default here: never).
+func WithRetention(d time.Duration) Option { return func(l *Log) { l.keep = d } }
 
 // Open reads the chain's state from b — the newest checkpoint, then every record after it — and
 // returns the log that extends it. node names the chain; id signs its checkpoints and ts
@@ -291,12 +298,36 @@ func (l *Log) Checkpoint(ctx context.Context) (Head, error) {
 	return h, nil
 }
 
+// Prune removes the segments whose records were all checkpointed before before (see Prune).
+func (l *Log) Prune(before time.Time) (Pruned, error) {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	p, err := Prune(l.b, before)
+	if p.Segments > 0 {
+		l.obs.EvidencePruned(p.Segments, p.Records)
+		l.log.Info("evidence: segments past retention pruned, their checkpoints kept",
+			"segments", p.Segments, "records", p.Records, "first_kept", p.From)
+	}
+	return p, err
+}
+
+// pruneEvery is how often Run applies the retention.
+const pruneEvery = time.Hour
+
 // Run makes a checkpoint whenever one is due (every interval, or after the configured number
-// of records), until ctx ends; a failure (the TSA down) is retried at the next tick.
+// of records), until ctx ends; a failure (the TSA down) is retried at the next tick. With a
+// retention it prunes at start and every hour.
 func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(min(interval, time.Second))
 	defer tick.Stop()
+	var pruned time.Time
 	for {
+		if l.keep > 0 && time.Since(pruned) >= pruneEvery {
+			pruned = time.Now()
+			if _, err := l.Prune(l.now().Add(-l.keep)); err != nil {
+				l.log.Warn("evidence: pruning failed; tried again in an hour", "err", err.Error())
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

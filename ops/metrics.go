@@ -40,6 +40,7 @@ type Metrics struct {
 	wkdPending                                  prometheus.Counter
 	evidenceRecords, evidenceCheckpoints        prometheus.Counter
 	evidenceCheckpointFailures                  prometheus.Counter
+	evidencePruned                              prometheus.Counter
 	evidenceSize                                prometheus.Gauge
 	evidenceLast                                atomic.Int64 // the newest checkpoint's time, Unix ns
 	tsaSeconds                                  prometheus.Histogram
@@ -112,6 +113,8 @@ func NewMetrics() *Metrics {
 			Help: "Signed, timestamped checkpoints of the evidence log."}),
 		evidenceCheckpointFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_evidence_checkpoint_failures_total",
 			Help: "Checkpoints that could not be made (the TSA down, the disk); each is tried again."}),
+		evidencePruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealpost_evidence_pruned_records_total",
+			Help: "Evidence records removed past evidence.retention, in whole checkpointed segments (their checkpoints are kept)."}),
 		evidenceSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sealpost_evidence_checkpoint_records",
 			Help: "Records the newest checkpoint covers."}),
 		inbound: counter("sealpost_inbound_messages_total",
@@ -129,7 +132,7 @@ func NewMetrics() *Metrics {
 		watched: map[string]bool{},
 	}
 	reg.MustRegister(m.tsaSeconds, m.tsaErrors, m.certExpiry, m.devIdentities, m.mailboxExpired, m.wkdPending,
-		m.evidenceRecords, m.evidenceCheckpoints, m.evidenceCheckpointFailures, m.evidenceSize,
+		m.evidenceRecords, m.evidenceCheckpoints, m.evidenceCheckpointFailures, m.evidenceSize, m.evidencePruned,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sealpost_evidence_checkpoint_age_seconds",
 			Help: "Seconds since the newest evidence checkpoint (0 before the first): alert when it keeps growing past checkpoint_interval."},
 			func() float64 {
@@ -225,6 +228,9 @@ func (m *Metrics) EvidenceCheckpoint(size uint64, at time.Time) {
 
 // EvidenceCheckpointFailed implements evidence.Observer.
 func (m *Metrics) EvidenceCheckpointFailed() { m.evidenceCheckpointFailures.Inc() }
+
+// EvidencePruned implements evidence.Observer.
+func (m *Metrics) EvidencePruned(_ int, records uint64) { m.evidencePruned.Add(float64(records)) }
 
 // WKDLookup implements discovery.CacheObserver.
 func (m *Metrics) WKDLookup(outcome string) { m.wkdLookups.add(1, outcome) }

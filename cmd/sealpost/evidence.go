@@ -58,7 +58,8 @@ func (a *assembly) openEvidence(ts tsa.Timestamper) error {
 		b = fb
 	}
 	l, err := evidence.Open(b, node, a.data.signer, ts, evidence.WithLogger(a.log), evidence.WithObserver(a.m),
-		evidence.WithCheckpointRecords(c.CheckpointRecords), evidence.WithSegmentRecords(c.SegmentRecords))
+		evidence.WithCheckpointRecords(c.CheckpointRecords), evidence.WithSegmentRecords(c.SegmentRecords),
+		evidence.WithRetention(time.Duration(c.Retention)))
 	if err != nil {
 		b.Close()
 		return err
