@@ -3,6 +3,7 @@ package inbound
 import (
 	"context"
 	"errors"
+	stdmime "mime"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ func (s *inboundSession) Data(ctx context.Context, msg []byte) (string, error) {
 	if res.Action == ActionQuarantine {
 		id, err = s.ib.hold(ctx, msg, s.from, s.rcpts, arrival, res)
 	} else {
-		id, err = s.ib.deliver(ctx, s.from, s.rcpts, arrival, res, false)
+		id, err = s.ib.deliver(ctx, s.from, s.rcpts, arrival, res, nil)
 	}
 	if err == nil {
 		s.ib.observe(res.Verdict.Status, res.Verdict.Method, res.Action)
@@ -118,10 +119,11 @@ func heldFrom(msg []byte) string {
 }
 
 // deliver queues the desk's message, then records the thread message and the capabilities.
-func (ib *Pipeline) deliver(ctx context.Context, from string, to []string, arrival time.Time, res *Result, released bool) (string, error) {
+func (ib *Pipeline) deliver(ctx context.Context, from string, to []string, arrival time.Time, res *Result, release *store.Held) (string, error) {
 	data := res.Message
+	released := release != nil
 	if released {
-		data = append([]byte("Sealpost-Released: held message released by an operator; verdict unchanged\r\n"), data...)
+		data = append(releasedField(release), data...)
 	}
 	id, err := ib.d.Desk.Put(ctx, &queue.Message{From: from, Recipients: to, Data: data, Class: Class,
 		Expires: ib.now().Add(time.Duration(ib.cfg.Lifetime))})
@@ -132,6 +134,24 @@ func (ib *Pipeline) deliver(ctx context.Context, from string, to []string, arriv
 	ib.log.Info("inbound queued", "queue_id", id, "status", v.Status, "failed", strings.Join(v.Failures, ","), "method", v.Method, "thread", v.Thread != "", "released", released)
 	ib.record(ctx, res, arrival)
 	return id, nil
+}
+
+// releasedField is the Sealpost-Released field of a released message's desk copy: who released
+// it, when and why (made safe to show, bounded, RFC 2047 words where not ASCII, folded), and that
+// its verdict is unchanged. The whole reason is in the entry and the evidence log.
+func releasedField(h *store.Held) []byte {
+	by := cleanText(h.DecidedBy, 100)
+	if by == "" {
+		by = "an operator"
+	}
+	v := "held message released by " + stdmime.QEncoding.Encode("utf-8", by)
+	if !h.DecidedAt.IsZero() {
+		v += " at " + h.DecidedAt.UTC().Format(time.RFC3339)
+	}
+	if why := cleanText(h.DecidedWhy, 300); why != "" {
+		v += "; reason: " + stdmime.QEncoding.Encode("utf-8", why)
+	}
+	return foldedField("Sealpost-Released", v+"; verdict unchanged").Raw
 }
 
 // record links the reply to its thread and remembers what a verified client supports. Failures
@@ -174,6 +194,6 @@ func (ib *Pipeline) DeliverReleased(ctx context.Context, h store.Held, m *quaran
 	if err != nil {
 		return err
 	}
-	_, err = ib.deliver(ctx, m.From, m.To, h.Received, res, true)
+	_, err = ib.deliver(ctx, m.From, m.To, h.Received, res, &h)
 	return err
 }

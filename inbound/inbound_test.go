@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	stdmime "mime"
 	"net"
 	"os"
 	"path/filepath"
@@ -283,7 +284,8 @@ func TestRegisteredCustomerMustSign(t *testing.T) {
 	if n, err := e.ib.ReleaseReleased(ctx); n != 0 || err != nil {
 		t.Fatalf("delivered %d before release (%v)", n, err)
 	}
-	if err := e.st.Release(ctx, id); err != nil {
+	why := "IBAN checked with the customer by phone, " + strings.Repeat("call-back ", 40) + "done"
+	if err := e.st.Release(ctx, id, store.Decision{By: "Zoë Lead", Why: why, At: time.Now(), Evidence: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.ib.ReleaseReleased(ctx); n != 1 || err != nil {
@@ -292,6 +294,17 @@ func TestRegisteredCustomerMustSign(t *testing.T) {
 	desk := e.deskMessage(t)
 	if !bytes.HasPrefix(desk, []byte("Sealpost-Released:")) || !strings.HasPrefix(mime.HeaderValue(desk, "Sealpost-Verdict"), "unsigned") {
 		t.Fatalf("released message:\n%s", desk)
+	}
+	// The desk copy names who released it and why, folded, with RFC 2047 words where not ASCII.
+	field := desk[:bytes.Index(desk, []byte("\r\nSealpost-Verdict"))]
+	for _, line := range bytes.Split(field, []byte("\r\n")) {
+		if len(line) > 200 {
+			t.Errorf("Sealpost-Released line of %d characters", len(line))
+		}
+	}
+	shown, err := new(stdmime.WordDecoder).DecodeHeader(mime.HeaderValue(desk, "Sealpost-Released"))
+	if err != nil || !strings.Contains(shown, "released by Zoë Lead at ") || !strings.Contains(shown, "reason: IBAN checked with the customer by phone, call-back") {
+		t.Fatalf("Sealpost-Released %q (%v)", shown, err)
 	}
 	if _, m, err := e.held.Get(ctx, id); err != nil || m != nil {
 		t.Fatalf("released message still held (%v)", err)

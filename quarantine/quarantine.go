@@ -22,9 +22,11 @@ type Index interface {
 	HeldList(ctx context.Context, includeReleased bool) ([]store.Held, error)
 	// HeldGet returns one held message; store.ErrNotFound when unknown.
 	HeldGet(ctx context.Context, id string) (store.Held, error)
-	// Release marks a held message released; store.ErrNotFound when unknown, store.ErrConflict
-	// when already released.
-	Release(ctx context.Context, id string) error
+	// Release and Delete record an operator's decision on a held message (who, why, when) and
+	// queue its evidence record in the same transaction; store.ErrNotFound when unknown,
+	// store.ErrConflict when already released or deleted.
+	Release(ctx context.Context, id string, d store.Decision) error
+	Delete(ctx context.Context, id string, d store.Decision) error
 	// ClaimReleased claims for owner, until lease has passed, up to limit released messages not yet
 	// delivered that no other owner's live claim holds, oldest first: of several nodes, one
 	// delivers each.
@@ -148,6 +150,11 @@ func (q *Quarantine) List(ctx context.Context, includeReleased bool) ([]store.He
 	return q.index.HeldList(ctx, includeReleased)
 }
 
+// Entry returns a held entry's index record alone, without reading its bytes.
+func (q *Quarantine) Entry(ctx context.Context, id string) (store.Held, error) {
+	return q.index.HeldGet(ctx, id)
+}
+
 // Get returns a held message's index entry and the message as received; the message is nil when
 // it was released and delivered already.
 func (q *Quarantine) Get(ctx context.Context, id string) (store.Held, *Message, error) {
@@ -183,8 +190,28 @@ func (q *Quarantine) Sealed(ctx context.Context, id string) ([]byte, error) {
 	return q.blobs.GetHeld(ctx, id)
 }
 
-// Release marks a held message released; the running gateway's Run delivers it.
-func (q *Quarantine) Release(ctx context.Context, id string) error { return q.index.Release(ctx, id) }
+// Release marks a held message released by decision d; the running gateway's Run delivers it.
+func (q *Quarantine) Release(ctx context.Context, id string, d store.Decision) error {
+	return q.index.Release(ctx, id, d)
+}
+
+// Delete marks a held message deleted by decision d and removes its bytes. Deleting it again
+// removes bytes a failed first attempt left, and reports store.ErrConflict all the same.
+func (q *Quarantine) Delete(ctx context.Context, id string, d store.Decision) error {
+	err := q.index.Delete(ctx, id, d)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	if errors.Is(err, store.ErrConflict) {
+		if h, gerr := q.index.HeldGet(ctx, id); gerr != nil || !h.Deleted {
+			return err
+		}
+	}
+	if rerr := q.blobs.RemoveHeld(context.WithoutCancel(ctx), id); rerr != nil {
+		return fmt.Errorf("held %s is deleted, but its bytes are not removed yet (delete it again): %w", id, rerr)
+	}
+	return err
+}
 
 // Deliver hands one released message on (to the desk); an error leaves it held for the next try.
 type Deliver func(ctx context.Context, h store.Held, m *Message) error

@@ -101,10 +101,10 @@ func TestDeliverReleasedAtLeastOnce(t *testing.T) {
 	if n, err := q.DeliverReleased(ctx, deliver); n != 0 || err != nil {
 		t.Fatalf("before release: %d, %v", n, err)
 	}
-	if err := q.Release(ctx, a); err != nil {
+	if err := q.Release(ctx, a, testDecision()); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Release(ctx, a); !errors.Is(err, store.ErrConflict) {
+	if err := q.Release(ctx, a, testDecision()); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second release: %v, want store.ErrConflict", err)
 	}
 	if n, err := q.DeliverReleased(ctx, deliver); n != 0 || err == nil {
@@ -137,4 +137,9 @@ func TestGetUnknownID(t *testing.T) {
 	if _, _, err := q.Get(context.Background(), "AAAAAAAAAAAAAAAA"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown ID: %v", err)
 	}
+}
+
+// testDecision is an operator's decision on a held message, with a stand-in evidence record.
+func testDecision() store.Decision {
+	return store.Decision{By: "cli:tester", Why: "the sender called the desk", At: time.Now(), Evidence: []byte(`{"kind":"action"}`)}
 }

@@ -32,7 +32,7 @@ func TestRunLogsThroughWithLogger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Release(ctx, id); err != nil {
+	if err := q.Release(ctx, id, testDecision()); err != nil {
 		t.Fatal(err)
 	}
 	delivered := make(chan string, 1)
@@ -74,7 +74,7 @@ func TestDeliverReleasedOnTwoNodesDeliversEachOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := nodes[1].Release(ctx, id); err != nil {
+		if err := nodes[1].Release(ctx, id, testDecision()); err != nil {
 			t.Fatal(err)
 		}
 	}

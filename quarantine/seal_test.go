@@ -160,7 +160,7 @@ func TestWithBlobsKeepsSealedBytesInTheStore(t *testing.T) {
 	if _, err := os.Stat(elsewhere); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Open with WithBlobs made the quarantine directory: %v", err)
 	}
-	if err := b.Release(ctx, id); err != nil {
+	if err := b.Release(ctx, id, testDecision()); err != nil {
 		t.Fatal(err)
 	}
 	var got *Message

@@ -43,6 +43,9 @@ type (
 		Detail []byte `json:"detail"`
 		Node   []byte `json:"node"`
 	}
+	exportOutbox struct {
+		Line []byte `json:"line"`
+	}
 	exportMailbox struct {
 		ID       string `json:"id"`
 		Address  []byte `json:"address"`
@@ -74,6 +77,9 @@ func apiLines(s *Snapshot) []exportLine {
 	}
 	for _, m := range s.MailboxItems {
 		lines = append(lines, exportLine{Mailbox: &exportMailbox{m.ID, b(m.Address), m.Class, m.Received.UnixNano(), m.Expires.UnixNano(), m.Size, optStamp(m.Read)}})
+	}
+	for _, line := range s.EvidenceOutbox {
+		lines = append(lines, exportLine{Outbox: &exportOutbox{line}})
 	}
 	return lines
 }
@@ -121,6 +127,11 @@ func (s *Snapshot) addAPI(l exportLine) error {
 			return fmt.Errorf("mailbox item %q: not a valid item in the stored form", x.ID)
 		}
 		s.MailboxItems = append(s.MailboxItems, m)
+	case l.Outbox != nil:
+		if n := len(l.Outbox.Line); n == 0 || n > maxEvidenceLine {
+			return fmt.Errorf("evidence outbox: a record of %d bytes (1 to %d)", n, maxEvidenceLine)
+		}
+		s.EvidenceOutbox = append(s.EvidenceOutbox, l.Outbox.Line)
 	default:
 		return errors.New("a line of no known kind")
 	}
@@ -173,6 +184,15 @@ func snapshotAPI(ctx context.Context, c conn, snap *Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("mailbox: %w", err)
 	}
+	err = c.query(ctx, `SELECT line FROM evidence_outbox ORDER BY seq`, nil, func(r scanner) error {
+		var line []byte
+		err := r.Scan(&line)
+		snap.EvidenceOutbox = append(snap.EvidenceOutbox, line)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("evidence outbox: %w", err)
+	}
 	snap.APITokens, snap.IssuedCerts, snap.Audit, snap.MailboxItems = nilIfEmpty(snap.APITokens), nilIfEmpty(snap.IssuedCerts),
 		nilIfEmpty(snap.Audit), nilIfEmpty(snap.MailboxItems)
 	return nil
@@ -222,6 +242,24 @@ func importAPI(ctx context.Context, db database, c conn, snap *Snapshot, n *Impo
 		if added {
 			n.MailboxItems++
 		}
+	}
+	// Each record is queued as many times as the export holds it, less those the outbox holds:
+	// importing again queues nothing twice (one the source's gateway appended after its export is
+	// queued again, and its log may then hold it twice, as after a crash between append and take).
+	want := map[string]int{}
+	for _, line := range snap.EvidenceOutbox {
+		want[string(line)]++
+		var held int
+		if err := c.queryRow(ctx, `SELECT COUNT(*) FROM evidence_outbox WHERE line = $1`, line).Scan(&held); err != nil {
+			return fmt.Errorf("evidence outbox: %w", err)
+		}
+		if held >= want[string(line)] {
+			continue
+		}
+		if _, err := c.exec(ctx, `INSERT INTO evidence_outbox (line) VALUES ($1)`, line); err != nil {
+			return fmt.Errorf("evidence outbox: %w", err)
+		}
+		n.EvidenceOutbox++
 	}
 	return nil
 }

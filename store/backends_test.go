@@ -24,7 +24,9 @@ type contract interface {
 	Hold(ctx context.Context, h Held) error
 	HeldList(ctx context.Context, includeReleased bool) ([]Held, error)
 	HeldGet(ctx context.Context, id string) (Held, error)
-	Release(ctx context.Context, id string) error
+	Release(ctx context.Context, id string, d Decision) error
+	Delete(ctx context.Context, id string, d Decision) error
+	EvidenceOutboxTake(ctx context.Context, limit int, fn func(lines [][]byte) error) (int, error)
 	SetCapabilities(ctx context.Context, c Capabilities) error
 	Capabilities(ctx context.Context, address string) (Capabilities, error)
 	PutRecipientKey(ctx context.Context, k RecipientKey) error

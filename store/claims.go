@@ -123,7 +123,7 @@ func (p *Postgres) ClaimReleased(ctx context.Context, owner string, lease time.D
 			ORDER BY received, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 		UPDATE held SET claim_owner = $1, claim_until = now() + $2::float8 * interval '1 microsecond'
 		FROM c WHERE held.id = c.id
-		RETURNING held.id, held.received, held.sender, held.reason, held.verdict, held.ref, held.released, held.delivered`,
+		RETURNING `+heldReturning,
 		b(owner), max(lease.Microseconds(), 1), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim released: %w", err)
@@ -158,6 +158,9 @@ func (p *Postgres) MarkDelivered(ctx context.Context, id string) error {
 	}
 	return fmt.Errorf("mark delivered %s: not released: %w", id, ErrConflict)
 }
+
+// heldReturning is heldColumns of the held table in an UPDATE … FROM … RETURNING.
+var heldReturning = "held." + strings.ReplaceAll(heldColumns, ", ", ", held.")
 
 // sortHeld sorts held messages oldest first, as the stores list them.
 func sortHeld(hs []Held) {

@@ -63,7 +63,7 @@ func testReleaseRace(t *testing.T, s contract, reopen func(testing.TB) contract)
 		errs := make([]error, len(handles))
 		var wg sync.WaitGroup
 		for h := range handles {
-			wg.Go(func() { errs[h] = handles[h].Release(ctx, id) })
+			wg.Go(func() { errs[h] = handles[h].Release(ctx, id, testDecision()) })
 		}
 		wg.Wait()
 		ok, conflict := 0, 0
@@ -120,7 +120,7 @@ func testArbitraryBytes(t *testing.T, s contract, _ func(testing.TB) contract) {
 	if _, err := s.Thread(ctx, odd); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Thread(%q) = %v; want ErrNotFound", odd, err)
 	}
-	if err := s.Release(ctx, odd); !errors.Is(err, ErrNotFound) {
+	if err := s.Release(ctx, odd, testDecision()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Release(%q) = %v; want ErrNotFound", odd, err)
 	}
 }
@@ -345,8 +345,8 @@ func testChangeVersions(t *testing.T, s contract, reopen func(testing.TB) contra
 		{"RemoveRecipientKey unknown", "", func() error { _ = s.RemoveRecipientKey(ctx, MethodPGP, fpA); return nil }},
 		{"Hold", TopicHeld, func() error { return s.Hold(ctx, Held{ID: "h1", Ref: "r"}) }},
 		{"Hold duplicate", "", func() error { _ = s.Hold(ctx, Held{ID: "h1", Ref: "r"}); return nil }},
-		{"Release", TopicHeld, func() error { return s.Release(ctx, "h1") }},
-		{"Release again", "", func() error { _ = s.Release(ctx, "h1"); return nil }},
+		{"Release", TopicHeld, func() error { return s.Release(ctx, "h1", testDecision()) }},
+		{"Release again", "", func() error { _ = s.Release(ctx, "h1", testDecision()); return nil }},
 		{"ClaimReleased", "", func() error { _, err := s.ClaimReleased(ctx, "n1", time.Hour, 5); return err }},
 		{"MarkDelivered", "", func() error { return s.MarkDelivered(ctx, "h1") }},
 		{"NewThread", "", func() error { _, err := s.NewThread(ctx, "a@b.c", "", "", "s"); return err }},
@@ -451,7 +451,7 @@ func testWatch(t *testing.T, s contract, reopen func(testing.TB) contract) {
 		if err := other.Hold(ctx, Held{ID: id, Ref: "r"}); err != nil {
 			return err
 		}
-		return other.Release(ctx, id)
+		return other.Release(ctx, id, testDecision())
 	})
 	awaitTopic(t, events, TopicTokens, func(i int) error {
 		return other.PutAPIToken(ctx, testToken(i))
@@ -475,7 +475,7 @@ func testClaimReleased(t *testing.T, s contract, reopen func(testing.TB) contrac
 		}
 	}
 	for _, id := range []string{"h3", "h1", "h2"} { // h0 stays held
-		if err := s.Release(ctx, id); err != nil {
+		if err := s.Release(ctx, id, testDecision()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -592,7 +592,7 @@ func testMarkDelivered(t *testing.T, s contract, _ func(testing.TB) contract) {
 	if h, err := s.HeldGet(ctx, "h1"); err != nil || h.Delivered {
 		t.Errorf("refused MarkDelivered changed %+v, %v", h, err)
 	}
-	if err := s.Release(ctx, "h1"); err != nil {
+	if err := s.Release(ctx, "h1", testDecision()); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.ClaimReleased(ctx, "n", time.Hour, 1); err != nil || len(got) != 1 {

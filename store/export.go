@@ -32,7 +32,9 @@ import (
 // customer CA and the secure mailbox: {"api_token":…} (the token's hash,
 // never a secret), {"issued_cert":…}, {"crl_number":N}, {"audit":…} and
 // {"mailbox":…}, whose sealed data follows the held bytes in
-// {"mailbox_data":…} lines cut as held_blob's are. Idempotent calls and
+// {"mailbox_data":…} lines cut as held_blob's are; and the evidence records
+// of operators' decisions not yet in the evidence log,
+// {"evidence_outbox":{"line":…}}, in the order queued. Idempotent calls and
 // the state of one-time passcodes and call verifications (otp_codes,
 // otp_rate) are transient and not exported: a code lives minutes, and a
 // restored store must not revive one.
@@ -75,6 +77,9 @@ type Snapshot struct {
 	CRLNumber    int64
 	Audit        []AuditRecord
 	MailboxItems []MailboxItem
+	// EvidenceOutbox are the decisions' evidence records the gateway has not
+	// appended to its log yet, oldest first.
+	EvidenceOutbox [][]byte
 }
 
 // HeldBlob is the bytes of one held message, as PutHeld stored them.
@@ -85,7 +90,8 @@ type HeldBlob struct {
 
 func (s *Snapshot) records() int {
 	n := len(s.Registrations) + len(s.Threads) + len(s.Messages) + len(s.Held) + len(s.Capabilities) +
-		len(s.RecipientKeys) + len(s.HeldBlobs) + len(s.APITokens) + len(s.IssuedCerts) + len(s.Audit) + len(s.MailboxItems)
+		len(s.RecipientKeys) + len(s.HeldBlobs) + len(s.APITokens) + len(s.IssuedCerts) + len(s.Audit) + len(s.MailboxItems) +
+		len(s.EvidenceOutbox)
 	if s.CRLNumber != 0 {
 		n++
 	}
@@ -126,6 +132,8 @@ type ImportCounts struct {
 	// revocation the import carried over (a token or certificate revoked in
 	// the export stays revoked); Audit counts the records the log lacked.
 	APITokens, IssuedCerts, Audit, MailboxItems int
+	// EvidenceOutbox counts the queued decision records the outbox lacked.
+	EvidenceOutbox int
 }
 
 // Exporter is a store whose every row can be read at once, consistently.
@@ -182,6 +190,7 @@ type (
 		Audit        *exportAudit        `json:"audit,omitempty"`
 		Mailbox      *exportMailbox      `json:"mailbox,omitempty"`
 		MailboxData  *exportHeldBlob     `json:"mailbox_data,omitempty"`
+		Outbox       *exportOutbox       `json:"evidence_outbox,omitempty"`
 		End          *exportEnd          `json:"end,omitempty"`
 	}
 	exportRegistration struct {
@@ -213,8 +222,13 @@ type (
 		Verdict  []byte `json:"verdict"`
 		Ref      []byte `json:"ref"`
 		Released bool   `json:"released"`
-		// Delivered is left out when false, as in exports from before it.
-		Delivered bool `json:"delivered,omitempty"`
+		// Delivered is left out when false, as in exports from before it; so are the decision's
+		// fields when there is none.
+		Delivered  bool   `json:"delivered,omitempty"`
+		Deleted    bool   `json:"deleted,omitempty"`
+		DecidedBy  []byte `json:"decided_by,omitempty"`
+		DecidedWhy []byte `json:"decided_why,omitempty"`
+		DecidedAt  int64  `json:"decided_at,omitempty"`
 	}
 	exportCapabilities struct {
 		Address    []byte `json:"address"`
@@ -275,7 +289,8 @@ func rowLines(s *Snapshot) []exportLine {
 		lines = append(lines, exportLine{Message: &exportMessage{b(m.Token), b(m.MessageID), m.Inbound, b(m.Verdict), m.At.UnixNano()}})
 	}
 	for _, h := range s.Held {
-		lines = append(lines, exportLine{Held: &exportHeld{b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered}})
+		lines = append(lines, exportLine{Held: &exportHeld{b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered,
+			h.Deleted, bytesOrNil(h.DecidedBy), bytesOrNil(h.DecidedWhy), decidedStamp(h.DecidedAt)}})
 	}
 	for _, c := range s.Capabilities {
 		lines = append(lines, exportLine{Capabilities: &exportCapabilities{b(c.Address), c.SMIMEGCM, c.PGPSEIPDv2, c.Updated.UnixNano()}})
@@ -504,7 +519,7 @@ func (s *Snapshot) add(l exportLine) error {
 	set := 0
 	for _, p := range []bool{l.Registration != nil, l.Thread != nil, l.Message != nil, l.Held != nil, l.Capabilities != nil,
 		l.RecipientKey != nil, l.HeldBlob != nil, l.APIToken != nil, l.IssuedCert != nil, l.CRLNumber != nil, l.Audit != nil,
-		l.Mailbox != nil, l.MailboxData != nil} {
+		l.Mailbox != nil, l.MailboxData != nil, l.Outbox != nil} {
 		if p {
 			set++
 		}
@@ -535,7 +550,8 @@ func (s *Snapshot) add(l exportLine) error {
 		s.Messages = append(s.Messages, ThreadMessage{Token: string(m.Token), MessageID: string(m.MessageID), Inbound: m.Inbound, Verdict: string(m.Verdict), At: unstamp(m.At)})
 	case l.Held != nil:
 		h := l.Held
-		held := Held{ID: string(h.ID), Received: unstamp(h.Received), From: string(h.From), Reason: string(h.Reason), Verdict: string(h.Verdict), Ref: string(h.Ref), Released: h.Released, Delivered: h.Delivered}
+		held := Held{ID: string(h.ID), Received: unstamp(h.Received), From: string(h.From), Reason: string(h.Reason), Verdict: string(h.Verdict), Ref: string(h.Ref), Released: h.Released, Delivered: h.Delivered,
+			Deleted: h.Deleted, DecidedBy: string(h.DecidedBy), DecidedWhy: string(h.DecidedWhy), DecidedAt: undecidedStamp(h.DecidedAt)}
 		if err := checkHeld(held); err != nil {
 			return fmt.Errorf("held: %w", err)
 		}

@@ -75,7 +75,7 @@ func TestExportAPI(t *testing.T) {
 	if bytes.Contains(first, []byte(`"idem`)) || bytes.Contains(first, []byte(`"secret`)) {
 		t.Error("the export holds an idempotent call or a secret")
 	}
-	wantCounts := ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 2, Capabilities: 2, APITokens: 2, IssuedCerts: 2, Audit: 2, MailboxItems: 2}
+	wantCounts := ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 2, Capabilities: 2, APITokens: 2, IssuedCerts: 2, Audit: 2, MailboxItems: 2, EvidenceOutbox: 1}
 	if n := importInto(t, pg, first); n != wantCounts {
 		t.Errorf("import into PostgreSQL added %+v; want %+v", n, wantCounts)
 	}

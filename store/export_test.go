@@ -8,6 +8,8 @@ import (
 	"errors"
 	"maps"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +43,7 @@ func fillForExport(t *testing.T, s contract) {
 	must(s.AddMessage(ctx, ThreadMessage{Token: th2.Token, MessageID: "<out2@bank.example>", At: t0}))
 	must(s.Hold(ctx, Held{ID: "h1", Received: t0, From: "From: " + odd, Reason: "unsigned", Verdict: odd, Ref: "held/h1"}))
 	must(s.Hold(ctx, Held{ID: "h2" + odd, Received: t0.Add(time.Second), From: "x@y", Reason: "r", Verdict: "v", Ref: "held/h2"}))
-	must(s.Release(ctx, "h1"))
+	must(s.Release(ctx, "h1", testDecision()))
 	must(s.SetCapabilities(ctx, Capabilities{Address: "alice@example.com", SMIMEGCM: true, Updated: t0}))
 	must(s.SetCapabilities(ctx, Capabilities{Address: "d\x80@example.com", PGPSEIPDv2: true, Updated: t0.Add(time.Hour)}))
 }
@@ -81,11 +83,11 @@ func TestExportRoundTrip(t *testing.T) {
 	back, _ := backends[0].open(t)
 	fillForExport(t, sqlite)
 	want := snapshotOf(t, sqlite)
-	if want.records() != 12 {
-		t.Fatalf("filled %d records; want 12", want.records())
+	if want.records() != 13 {
+		t.Fatalf("filled %d records; want 13", want.records())
 	}
 	first := exportOf(t, sqlite)
-	if n := importInto(t, pg, first); n != (ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 2, Capabilities: 2}) {
+	if n := importInto(t, pg, first); n != (ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 2, Capabilities: 2, EvidenceOutbox: 1}) {
 		t.Errorf("import into PostgreSQL added %+v", n)
 	}
 	second := exportOf(t, pg)
@@ -140,7 +142,7 @@ func testImportIdempotent(t *testing.T, s contract, _ func(testing.TB) contract)
 		t.Errorf("partial import added %+v", n)
 	}
 	export := exportOf(t, src)
-	if n := importInto(t, s, export); n != (ImportCounts{Registrations: 2, Threads: 1, Messages: 2, Held: 1, Capabilities: 2}) {
+	if n := importInto(t, s, export); n != (ImportCounts{Registrations: 2, Threads: 1, Messages: 2, Held: 1, Capabilities: 2, EvidenceOutbox: 1}) {
 		t.Errorf("import over the partial one added %+v", n)
 	}
 	if got := snapshotOf(t, s); !reflect.DeepEqual(got, full) {
@@ -317,7 +319,7 @@ func fillKeysAndBlobs(t *testing.T, s contract) {
 		blobs.PutHeld(ctx, "h1", big),
 		blobs.PutHeld(ctx, "h2\xff\xfe\x00Ä\x80", nil),
 		s.Hold(ctx, Held{ID: "h3", Received: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Ref: "h3"}),
-		s.Release(ctx, "h3"),
+		s.Release(ctx, "h3", testDecision()),
 		s.MarkDelivered(ctx, "h3"),
 	} {
 		if err != nil {
@@ -344,7 +346,7 @@ func TestExportKeysAndBlobs(t *testing.T) {
 	if n := bytes.Count(first, []byte(`"held_blob"`)); n != 4 {
 		t.Errorf("%d held_blob lines; want 4 (3 for h1, 1 for the empty one)", n)
 	}
-	wantCounts := ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 3, Capabilities: 2, RecipientKeys: 2, HeldBlobs: 2}
+	wantCounts := ImportCounts{Registrations: 3, Threads: 2, Messages: 3, Held: 3, Capabilities: 2, RecipientKeys: 2, HeldBlobs: 2, EvidenceOutbox: 2}
 	if n := importInto(t, pg, first); n != wantCounts {
 		t.Errorf("import into PostgreSQL added %+v; want %+v", n, wantCounts)
 	}
@@ -469,5 +471,54 @@ func TestAddHeldBlob(t *testing.T) {
 	}
 	if got, err := ReadExport(&buf); err != nil || !reflect.DeepEqual(got.HeldBlobs, want) {
 		t.Errorf("ReadExport of WriteExport = %+v, %v", got, err)
+	}
+}
+
+// TestExportCarriesQueuedDecisions: the evidence records of decisions the gateway has not
+// appended yet go SQLite → PostgreSQL in their order and are taken there once; importing again
+// queues none twice; a line that is not a record is refused.
+func TestExportCarriesQueuedDecisions(t *testing.T) {
+	ctx := context.Background()
+	sqlite, _ := backends[0].open(t)
+	pg, _ := backends[1].open(t)
+	for i, id := range []string{"h1", "h2"} {
+		if err := sqlite.Hold(ctx, Held{ID: id, Received: time.Unix(int64(i+1), 0), From: "x@example.com", Reason: "unsigned", Verdict: "none", Ref: id}); err != nil {
+			t.Fatal(err)
+		}
+		d := testDecision()
+		d.Evidence = []byte(`{"kind":"action","subject":"` + id + `"}`)
+		if err := sqlite.Delete(ctx, id, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	export := exportOf(t, sqlite)
+	if n := bytes.Count(export, []byte(`{"evidence_outbox":{"line":`)); n != 2 {
+		t.Fatalf("%d evidence_outbox lines; want 2:\n%s", n, export)
+	}
+	if n := importInto(t, pg, export); n.EvidenceOutbox != 2 || n.Held != 2 {
+		t.Fatalf("import added %+v; want 2 held and 2 queued records", n)
+	}
+	if n := importInto(t, pg, export); n != (ImportCounts{}) {
+		t.Fatalf("second import added %+v", n)
+	}
+	var got []string
+	if _, err := pg.EvidenceOutboxTake(ctx, 10, func(lines [][]byte) error {
+		for _, l := range lines {
+			got = append(got, string(l))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{`{"kind":"action","subject":"h1"}`, `{"kind":"action","subject":"h2"}`}; !slices.Equal(got, want) {
+		t.Fatalf("PostgreSQL's outbox handed %q; want %q", got, want)
+	}
+	bad := bytes.Replace(export, []byte(`{"evidence_outbox":{"line":"`), []byte(`{"evidence_outbox":{"line":"","x":"`), 1)
+	if _, err := ReadExport(bytes.NewReader(bad)); !errors.Is(err, ErrBadExport) {
+		t.Fatalf("an export with a hostile outbox line: %v; want ErrBadExport", err)
+	}
+	empty := regexp.MustCompile(`\{"evidence_outbox":\{"line":"[^"]*"\}\}`).ReplaceAll(export, []byte(`{"evidence_outbox":{"line":""}}`))
+	if _, err := ReadExport(bytes.NewReader(empty)); !errors.Is(err, ErrBadExport) {
+		t.Fatalf("an export with empty outbox lines: %v; want ErrBadExport", err)
 	}
 }

@@ -21,6 +21,7 @@ var pgMigrations = []string{
 	pgSchemaV5,
 	pgSchemaV6,
 	pgSchemaV7,
+	pgSchemaV8,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.

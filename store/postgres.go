@@ -395,8 +395,9 @@ func (p *Postgres) Hold(ctx context.Context, h Held) error {
 	var added bool
 	err := p.pgWrite(ctx, TopicHeld, func(tx pgx.Tx) (bool, error) {
 		tag, err := tx.Exec(ctx, `INSERT INTO held (`+heldColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-			b(h.ID), stamp(h.Received), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+			b(h.ID), stamp(h.Received), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered,
+			h.Deleted, b(h.DecidedBy), b(h.DecidedWhy), decidedStamp(h.DecidedAt))
 		added = tag.RowsAffected() > 0
 		return added, err
 	})
@@ -411,17 +412,18 @@ func (p *Postgres) Hold(ctx context.Context, h Held) error {
 
 func pgScanHeld(r pgx.Row) (Held, error) {
 	var h Held
-	var at int64
-	if err := r.Scan(bs{&h.ID}, &at, bs{&h.From}, bs{&h.Reason}, bs{&h.Verdict}, bs{&h.Ref}, &h.Released, &h.Delivered); err != nil {
+	var at, decided int64
+	if err := r.Scan(bs{&h.ID}, &at, bs{&h.From}, bs{&h.Reason}, bs{&h.Verdict}, bs{&h.Ref}, &h.Released, &h.Delivered,
+		&h.Deleted, bs{&h.DecidedBy}, bs{&h.DecidedWhy}, &decided); err != nil {
 		return Held{}, err
 	}
-	h.Received = unstamp(at)
+	h.Received, h.DecidedAt = unstamp(at), undecidedStamp(decided)
 	return h, nil
 }
 
 // HeldList lists held messages, oldest first.
 func (p *Postgres) HeldList(ctx context.Context, includeReleased bool) ([]Held, error) {
-	q := `SELECT ` + heldColumns + ` FROM held WHERE NOT released ORDER BY received, id`
+	q := `SELECT ` + heldColumns + ` FROM held WHERE NOT released AND NOT deleted ORDER BY received, id`
 	if includeReleased {
 		q = `SELECT ` + heldColumns + ` FROM held ORDER BY received, id`
 	}
@@ -451,30 +453,51 @@ func (p *Postgres) HeldGet(ctx context.Context, id string) (Held, error) {
 	return h, nil
 }
 
-// Release marks a held message released; ErrNotFound when unknown,
-// ErrConflict when already released. Of two nodes releasing one message at
-// once, exactly one succeeds.
-func (p *Postgres) Release(ctx context.Context, id string) error {
-	var released bool
+// Release marks a held message released by decision d, and queues d's evidence record in the
+// same transaction; ErrNotFound when unknown, ErrConflict when already released or deleted,
+// ErrInvalid without who, why, when or the record. Of two nodes deciding on one message at once,
+// exactly one succeeds.
+func (p *Postgres) Release(ctx context.Context, id string, d Decision) error {
+	return p.decide(ctx, "release", `released = true`, id, d)
+}
+
+// Delete marks a held message deleted by decision d (the caller removes its bytes), and queues
+// d's evidence record in the same transaction; errors as Release's.
+func (p *Postgres) Delete(ctx context.Context, id string, d Decision) error {
+	return p.decide(ctx, "delete", `deleted = true`, id, d)
+}
+
+func (p *Postgres) decide(ctx context.Context, what, set, id string, d Decision) error {
+	if err := checkDecision(d); err != nil {
+		return fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	var decided bool
 	err := p.pgWrite(ctx, TopicHeld, func(tx pgx.Tx) (bool, error) {
-		tag, err := tx.Exec(ctx, `UPDATE held SET released = true WHERE id = $1 AND NOT released`, b(id))
-		released = tag.RowsAffected() == 1
-		return released, err
+		tag, err := tx.Exec(ctx, `UPDATE held SET `+set+`, decided_by = $2, decided_why = $3, decided_at = $4
+			WHERE id = $1 AND NOT released AND NOT deleted`, b(id), b(d.By), b(d.Why), stamp(d.At))
+		if err != nil {
+			return false, err
+		}
+		if decided = tag.RowsAffected() == 1; !decided {
+			return false, nil
+		}
+		return true, queueEvidence(ctx, pgConn{tx}, d.Evidence)
 	})
 	if err != nil {
-		return fmt.Errorf("release: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if released {
+	if decided {
 		return nil
 	}
-	var exists bool
-	if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM held WHERE id = $1)`, b(id)).Scan(&exists); err != nil {
-		return fmt.Errorf("release: %w", err)
+	var released bool
+	err = p.pool.QueryRow(ctx, `SELECT released FROM held WHERE id = $1`, b(id)).Scan(&released)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
 	}
-	if !exists {
-		return fmt.Errorf("release %s: %w", id, ErrNotFound)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return fmt.Errorf("release %s: already released: %w", id, ErrConflict)
+	return fmt.Errorf("%s %s: already %s: %w", what, id, map[bool]string{true: "released", false: "deleted"}[released], ErrConflict)
 }
 
 // pgCapabilitiesRowOf is capabilitiesRowOf with PostgreSQL's placeholders.

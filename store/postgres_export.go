@@ -129,8 +129,9 @@ func (p *Postgres) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCo
 			}
 		}
 		for _, h := range snap.Held {
-			if err := exec(&n.Held, fmt.Sprintf("held %q", h.ID), `INSERT INTO held (`+heldColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-				b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered); err != nil {
+			if err := exec(&n.Held, fmt.Sprintf("held %q", h.ID), `INSERT INTO held (`+heldColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+				b(h.ID), h.Received.UnixNano(), b(h.From), b(h.Reason), b(h.Verdict), b(h.Ref), h.Released, h.Delivered,
+				h.Deleted, b(h.DecidedBy), b(h.DecidedWhy), decidedStamp(h.DecidedAt)); err != nil {
 				return err
 			}
 		}

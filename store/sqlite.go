@@ -15,7 +15,7 @@ import (
 
 // schemaVersion is the newest schema this code knows. migrations[i] takes a
 // database from version i to i+1.
-const schemaVersion = 8
+const schemaVersion = 9
 
 // A migration runs inside the transaction that also records the new version.
 type migration func(ctx context.Context, tx *sql.Tx) error
@@ -29,6 +29,7 @@ var migrations = []migration{
 	execMigration(schemaV6),
 	execMigration(schemaV7),
 	execMigration(schemaV8),
+	execMigration(schemaV9),
 }
 
 func execMigration(ddl string) migration {
@@ -509,8 +510,9 @@ func (s *SQLite) Hold(ctx context.Context, h Held) error {
 	err := s.sqliteWrite(ctx, TopicHeld, func(tx *sql.Tx) (bool, error) {
 		var err error
 		added, err = changedRows(tx.ExecContext(ctx, `INSERT INTO held (`+heldColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			h.ID, stamp(h.Received), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released), b2i(h.Delivered)))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			h.ID, stamp(h.Received), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released), b2i(h.Delivered),
+			b2i(h.Deleted), h.DecidedBy, h.DecidedWhy, decidedStamp(h.DecidedAt)))
 		return added, err
 	})
 	if err != nil {
@@ -530,26 +532,45 @@ func checkHeld(h Held) error {
 	if h.Delivered && !h.Released {
 		return fmt.Errorf("%w: held %s delivered but not released", ErrInvalid, h.ID)
 	}
+	if h.Deleted && h.Released {
+		return fmt.Errorf("%w: held %s both released and deleted", ErrInvalid, h.ID)
+	}
 	return nil
 }
 
-const heldColumns = `id, received, sender, reason, verdict, ref, released, delivered`
+// decidedStamp is a decision's time as stored: 0 when there is none.
+func decidedStamp(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t)
+}
+
+func undecidedStamp(at int64) time.Time {
+	if at == 0 {
+		return time.Time{}
+	}
+	return unstamp(at)
+}
+
+const heldColumns = `id, received, sender, reason, verdict, ref, released, delivered, deleted, decided_by, decided_why, decided_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanHeld(r scanner) (Held, error) {
 	var h Held
-	var at int64
-	if err := r.Scan(&h.ID, &at, &h.From, &h.Reason, &h.Verdict, &h.Ref, &h.Released, &h.Delivered); err != nil {
+	var at, decided int64
+	if err := r.Scan(&h.ID, &at, &h.From, &h.Reason, &h.Verdict, &h.Ref, &h.Released, &h.Delivered,
+		&h.Deleted, &h.DecidedBy, &h.DecidedWhy, &decided); err != nil {
 		return Held{}, err
 	}
-	h.Received = unstamp(at)
+	h.Received, h.DecidedAt = unstamp(at), undecidedStamp(decided)
 	return h, nil
 }
 
 // HeldList lists held messages, oldest first.
 func (s *SQLite) HeldList(ctx context.Context, includeReleased bool) ([]Held, error) {
-	q := `SELECT ` + heldColumns + ` FROM held WHERE released = 0 ORDER BY received, id`
+	q := `SELECT ` + heldColumns + ` FROM held WHERE released = 0 AND deleted = 0 ORDER BY received, id`
 	if includeReleased {
 		q = `SELECT ` + heldColumns + ` FROM held ORDER BY received, id`
 	}
@@ -584,33 +605,51 @@ func (s *SQLite) HeldGet(ctx context.Context, id string) (Held, error) {
 	return h, nil
 }
 
-// Release marks a held message released; ErrNotFound when unknown,
-// ErrConflict when already released.
-func (s *SQLite) Release(ctx context.Context, id string) error {
+// Release marks a held message released by decision d, and queues d's evidence record in the
+// same transaction; ErrNotFound when unknown, ErrConflict when already released or deleted,
+// ErrInvalid without who, why, when or the record.
+func (s *SQLite) Release(ctx context.Context, id string, d Decision) error {
+	return s.decide(ctx, "release", `released = 1`, id, d)
+}
+
+// Delete marks a held message deleted by decision d (the caller removes its bytes), and queues
+// d's evidence record in the same transaction; errors as Release's.
+func (s *SQLite) Delete(ctx context.Context, id string, d Decision) error {
+	return s.decide(ctx, "delete", `deleted = 1`, id, d)
+}
+
+func (s *SQLite) decide(ctx context.Context, what, set, id string, d Decision) error {
+	if err := checkDecision(d); err != nil {
+		return fmt.Errorf("%s %s: %w", what, id, err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("release: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer tx.Rollback()
-	var released bool
-	err = tx.QueryRowContext(ctx, `SELECT released FROM held WHERE id = ?`, id).Scan(&released)
+	var released, deleted bool
+	err = tx.QueryRowContext(ctx, `SELECT released, deleted FROM held WHERE id = ?`, id).Scan(&released, &deleted)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("release %s: %w", id, ErrNotFound)
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("release: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if released {
-		return fmt.Errorf("release %s: already released: %w", id, ErrConflict)
+	if released || deleted {
+		return fmt.Errorf("%s %s: already %s: %w", what, id, map[bool]string{true: "released", false: "deleted"}[released], ErrConflict)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE held SET released = 1 WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("release: %w", err)
+	if _, err := tx.ExecContext(ctx, `UPDATE held SET `+set+`, decided_by = ?, decided_why = ?, decided_at = ? WHERE id = ?`,
+		d.By, d.Why, stamp(d.At), id); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := queueEvidence(ctx, sqliteConn{tx}, d.Evidence); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := sqliteBump(ctx, tx, TopicHeld); err != nil {
-		return fmt.Errorf("release: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("release: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

@@ -139,8 +139,9 @@ func (s *SQLite) ImportSnapshot(ctx context.Context, snap *Snapshot) (ImportCoun
 		}
 	}
 	for _, h := range snap.Held {
-		if err := exec(&n.Held, `INSERT INTO held (`+heldColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			h.ID, h.Received.UnixNano(), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released), b2i(h.Delivered)); err != nil {
+		if err := exec(&n.Held, `INSERT INTO held (`+heldColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			h.ID, h.Received.UnixNano(), h.From, h.Reason, h.Verdict, h.Ref, b2i(h.Released), b2i(h.Delivered),
+			b2i(h.Deleted), h.DecidedBy, h.DecidedWhy, decidedStamp(h.DecidedAt)); err != nil {
 			return ImportCounts{}, fmt.Errorf("held %q: %w", h.ID, err)
 		}
 	}

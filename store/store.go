@@ -75,6 +75,13 @@ type Held struct {
 	// Delivered says a released message reached the desk (MarkDelivered);
 	// only a released message is delivered.
 	Delivered bool
+	// Deleted says an operator deleted it (its bytes are gone); a message is
+	// released or deleted, not both.
+	Deleted bool
+	// DecidedBy, DecidedWhy and DecidedAt are the operator's decision (Release,
+	// Delete); empty while it is held.
+	DecidedBy, DecidedWhy string
+	DecidedAt             time.Time
 }
 
 // Capabilities are what a customer's client showed it supports.

@@ -349,7 +349,8 @@ func testQuarantine(t *testing.T, s contract, _ func(testing.TB) contract) {
 	if err != nil || !sameHeld(got, held[0]) {
 		t.Errorf("HeldGet = %+v, %v; want %+v", got, err, held[0])
 	}
-	if err := s.Release(ctx, "h1"); err != nil {
+	d := testDecision()
+	if err := s.Release(ctx, "h1", d); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
@@ -357,9 +358,16 @@ func testQuarantine(t *testing.T, s contract, _ func(testing.TB) contract) {
 		err  error
 		do   func() error
 	}{
-		{"release twice", ErrConflict, func() error { return s.Release(ctx, "h1") }},
-		{"release unknown", ErrNotFound, func() error { return s.Release(ctx, "nope") }},
+		{"release twice", ErrConflict, func() error { return s.Release(ctx, "h1", testDecision()) }},
+		{"release unknown", ErrNotFound, func() error { return s.Release(ctx, "nope", testDecision()) }},
 		{"get unknown", ErrNotFound, func() error { _, err := s.HeldGet(ctx, "nope"); return err }},
+		{"delete released", ErrConflict, func() error { return s.Delete(ctx, "h1", testDecision()) }},
+		{"delete unknown", ErrNotFound, func() error { return s.Delete(ctx, "nope", testDecision()) }},
+		{"release by nobody", ErrInvalid, func() error { x := testDecision(); x.By = ""; return s.Release(ctx, held[1].ID, x) }},
+		{"release without reason", ErrInvalid, func() error { x := testDecision(); x.Why = ""; return s.Release(ctx, held[1].ID, x) }},
+		{"release by a two-line name", ErrInvalid, func() error { x := testDecision(); x.By = "eve\nroot"; return s.Delete(ctx, held[1].ID, x) }},
+		{"delete with an empty evidence record", ErrInvalid, func() error { x := testDecision(); x.Evidence = []byte{}; return s.Delete(ctx, held[1].ID, x) }},
+		{"delete without time", ErrInvalid, func() error { x := testDecision(); x.At = time.Time{}; return s.Delete(ctx, held[1].ID, x) }},
 	}
 	for _, st := range steps {
 		if err := st.do(); !errors.Is(err, st.err) {
@@ -367,7 +375,7 @@ func testQuarantine(t *testing.T, s contract, _ func(testing.TB) contract) {
 		}
 	}
 	released := held[0]
-	released.Released = true
+	released.Released, released.DecidedBy, released.DecidedWhy, released.DecidedAt = true, d.By, d.Why, d.At
 	lists := []struct {
 		include bool
 		want    []Held
@@ -389,9 +397,9 @@ func testQuarantine(t *testing.T, s contract, _ func(testing.TB) contract) {
 }
 
 func sameHeld(a, b Held) bool {
-	ra, rb := a.Received, b.Received
-	a.Received, b.Received = time.Time{}, time.Time{}
-	return a == b && ra.Equal(rb)
+	ra, rb, da, db := a.Received, b.Received, a.DecidedAt, b.DecidedAt
+	a.Received, b.Received, a.DecidedAt, b.DecidedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return a == b && ra.Equal(rb) && da.Equal(db)
 }
 
 func TestCapabilities(t *testing.T) { forEachStore(t, testCapabilities) }
@@ -651,5 +659,79 @@ func benchmarkThreadLookup(b *testing.B, s contract) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// testDecision is an operator's decision on a held message, with a stand-in evidence record.
+func testDecision() Decision {
+	return Decision{By: "cli:tester", Why: "the sender called the desk", At: time.Now(), Evidence: []byte(`{"kind":"action"}`)}
+}
+
+// TestDecisionsQueueTheirEvidence: each release or deletion queues its evidence record in the
+// same transaction; a refused decision queues nothing; the outbox hands the records oldest first,
+// keeps them when the taker fails, and removes them when it succeeds.
+func TestDecisionsQueueTheirEvidence(t *testing.T) { forEachStore(t, testDecisionsQueueTheirEvidence) }
+
+func testDecisionsQueueTheirEvidence(t *testing.T, s contract, _ func(testing.TB) contract) {
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.Hold(ctx, Held{ID: id, Received: time.Now(), From: "x@example.com", Reason: "unsigned", Verdict: "none", Ref: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dec := func(rec string) Decision { d := testDecision(); d.Evidence = []byte(rec); return d }
+	// Without an evidence log (Evidence nil) a decision is kept on the entry and queues nothing.
+	if err := s.Delete(ctx, "c", dec("")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a decision with an empty record: %v; want ErrInvalid", err)
+	}
+	noLog := testDecision()
+	noLog.Evidence = nil
+	if err := s.Delete(ctx, "c", noLog); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "a", dec("delete a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "a", dec("release a")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("release of a deleted message: %v; want ErrConflict", err)
+	}
+	if err := s.Release(ctx, "b", dec("release b")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.HeldGet(ctx, "a")
+	if err != nil || !h.Deleted || h.Released || h.DecidedBy != "cli:tester" || h.DecidedWhy == "" || h.DecidedAt.IsZero() {
+		t.Fatalf("deleted entry %+v, %v", h, err)
+	}
+	if list, err := s.HeldList(ctx, false); err != nil || len(list) != 0 {
+		t.Fatalf("held list %+v, %v; want neither the deleted nor the released one", list, err)
+	}
+	if claimed, err := s.ClaimReleased(ctx, "n1", time.Minute, 10); err != nil || len(claimed) != 1 || claimed[0].ID != "b" {
+		t.Fatalf("claimed %+v, %v; want b only (a deleted message is never delivered)", claimed, err)
+	}
+	boom := errors.New("the log is down")
+	if _, err := s.EvidenceOutboxTake(ctx, 10, func([][]byte) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("take with a failing taker: %v", err)
+	}
+	var got []string
+	n, err := s.EvidenceOutboxTake(ctx, 1, func(lines [][]byte) error {
+		for _, l := range lines {
+			got = append(got, string(l))
+		}
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	n, err = s.EvidenceOutboxTake(ctx, 10, func(lines [][]byte) error {
+		for _, l := range lines {
+			got = append(got, string(l))
+		}
+		return nil
+	})
+	if err != nil || n != 1 || strings.Join(got, ",") != "delete a,release b" {
+		t.Fatalf("took %q (%d, %v); want the two decisions' records once each, in order", got, n, err)
+	}
+	if n, err := s.EvidenceOutboxTake(ctx, 10, func([][]byte) error { t.Error("an empty outbox handed records"); return nil }); err != nil || n != 0 {
+		t.Fatal(n, err)
 	}
 }

@@ -31,6 +31,7 @@ type backend interface {
 	ca.Store
 	otp.Store
 	discoveredKeys
+	decisionOutbox
 	io.Closer
 }
 

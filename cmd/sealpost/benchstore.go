@@ -114,9 +114,14 @@ func (c *countingStore) HeldGet(ctx context.Context, id string) (store.Held, err
 	return c.backend.HeldGet(ctx, id)
 }
 
-func (c *countingStore) Release(ctx context.Context, id string) error {
+func (c *countingStore) Release(ctx context.Context, id string, d store.Decision) error {
 	c.count("Release")
-	return c.backend.Release(ctx, id)
+	return c.backend.Release(ctx, id, d)
+}
+
+func (c *countingStore) Delete(ctx context.Context, id string, d store.Decision) error {
+	c.count("Delete")
+	return c.backend.Delete(ctx, id, d)
 }
 
 // Ping is the wrapped store's, when it has one, so /readyz asks it as without the wrapper.

@@ -343,17 +343,21 @@ func recordQueueID(r *evidence.Record) string {
 func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("evidence find", stdout)
 	configFile, data := configFlags(fs)
-	to := fs.String("to", "", "the customer's address (required)")
+	to := fs.String("to", "", "the customer's address")
+	subject := fs.String("subject", "", "a queue id, held message id or customer address an action or record is about")
 	since := fs.String("since", "", "from this day (2006-01-02) or time (RFC 3339) on")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || *to == "" {
-		return fmt.Errorf("%w: evidence find -to ADDR [-since DATE]", errUsage)
+	if fs.NArg() > 0 || (*to == "" && *subject == "") {
+		return fmt.Errorf("%w: evidence find -to ADDR|-subject ID [-since DATE]", errUsage)
 	}
-	addr, err := address.Normalize(*to)
-	if err != nil {
-		return fmt.Errorf("-to: %w", err)
+	var addr string
+	var err error
+	if *to != "" {
+		if addr, err = address.Normalize(*to); err != nil {
+			return fmt.Errorf("-to: %w", err)
+		}
 	}
 	var from time.Time
 	if *since != "" {
@@ -372,7 +376,9 @@ func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tQUEUE ID\tWHAT")
 	n := 0
 	err = scanRecords(fb, func(r *evidence.Record) {
-		if r.Time.Before(from) || !slices.ContainsFunc(r.Addresses(), func(a string) bool { return address.Same(a, addr) }) {
+		if r.Time.Before(from) ||
+			(addr != "" && !slices.ContainsFunc(r.Addresses(), func(a string) bool { return address.Same(a, addr) })) ||
+			(*subject != "" && !recordAbout(r, *subject)) {
 			return
 		}
 		n++
@@ -383,7 +389,7 @@ func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	}
 	tw.Flush()
 	if n == 0 {
-		fmt.Fprintf(stdout, "no records for %s\n", addr)
+		fmt.Fprintf(stdout, "no records for %s\n", gateway.Printable(strings.TrimSpace(addr+" "+*subject)))
 	}
 	return nil
 }
@@ -405,9 +411,21 @@ func describeRecord(r *evidence.Record) string {
 	case r.Inbound != nil:
 		return "reply " + r.Inbound.Verdict
 	case r.Action != nil:
-		return r.Action.Action + " by " + gateway.Printable(r.Action.Actor)
+		s := r.Action.Action + " " + gateway.Printable(r.Action.Subject) + " by " + gateway.Printable(r.Action.Actor)
+		if r.Action.Reason != "" {
+			s += ": " + gateway.Printable(r.Action.Reason)
+		}
+		return s
 	}
 	return ""
+}
+
+// recordAbout reports whether r is about subject: its queue id, or an action's subject.
+func recordAbout(r *evidence.Record, subject string) bool {
+	if recordQueueID(r) == subject {
+		return true
+	}
+	return r.Action != nil && (r.Action.Subject == subject || address.Same(r.Action.Subject, subject))
 }
 
 func cmdEvidenceProve(args []string, stdin io.Reader, stdout, _ io.Writer) error {
@@ -541,4 +559,70 @@ func writeBundle(configFile, data, dir string, p evidence.Proof, sent []byte, st
 	}
 	fmt.Fprintf(stdout, "wrote the evidence bundle of record %d to %s: check it with  cd %s && sh verify.sh  (openssl and sha256sum only; README.txt says what each file is)\n", p.Seq, dir, dir)
 	return nil
+}
+
+// decisionOutbox is where operators' decisions on held mail queue their evidence records for the
+// running gateway to append (store.EvidenceOutboxTake).
+type decisionOutbox interface {
+	EvidenceOutboxTake(ctx context.Context, limit int, fn func(lines [][]byte) error) (int, error)
+}
+
+// decisionRecord is the evidence record of an operator's decision on a held message, as the
+// outbox keeps it until the gateway appends it.
+func decisionRecord(action, id, by, why string, at time.Time, h heldSummary) ([]byte, error) {
+	return json.Marshal(&evidence.Record{Time: at.UTC(), Kind: evidence.KindAction, Action: &evidence.Action{
+		Actor: by, Action: action, Subject: id, Reason: why,
+		Detail: fmt.Sprintf("from %s, held for %s, received %s", h.from, h.reason, h.received.UTC().Format(time.RFC3339))}})
+}
+
+type heldSummary struct {
+	from, reason string
+	received     time.Time
+}
+
+// decisionsInterval is how often serve appends queued decisions when no change is announced.
+const decisionsInterval = 5 * time.Second
+
+// recordDecisions appends the decisions queued in the store's outbox to this node's evidence log
+// (at once when the store announces a change to held mail, else every decisionsInterval) until
+// ctx ends, and once more then.
+func (i *instance) recordDecisions(ctx context.Context) {
+	box, ok := i.data.store.(decisionOutbox)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(decisionsInterval)
+	defer t.Stop()
+	for {
+		if err := appendDecisions(context.WithoutCancel(ctx), box, i.evidence); err != nil {
+			i.log.Warn("evidence: operators' decisions not recorded yet; tried again", "err", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-i.decided:
+		}
+	}
+}
+
+// appendDecisions moves every queued decision record into l, a batch at a time; a record that is
+// not an action is refused (and left queued: the log shows why).
+func appendDecisions(ctx context.Context, box decisionOutbox, l *evidence.Log) error {
+	for {
+		n, err := box.EvidenceOutboxTake(ctx, 256, func(lines [][]byte) error {
+			recs := make([]*evidence.Record, 0, len(lines))
+			for _, line := range lines {
+				var r evidence.Record
+				if err := json.Unmarshal(line, &r); err != nil || r.Kind != evidence.KindAction || r.Action == nil {
+					return fmt.Errorf("a queued decision record is not an action: %.80q", line)
+				}
+				recs = append(recs, &r)
+			}
+			return l.Append(ctx, recs...)
+		})
+		if err != nil || n < 256 {
+			return err
+		}
+	}
 }

@@ -158,7 +158,7 @@ func TestQuarantineTwoNodesReleaseOnTheOther(t *testing.T) {
 	if code, show, errOut := runCLI(t, "", "quarantine", "show", "-config", fileB, id); code != 0 || !strings.Contains(show, heldEnvelope) {
 		t.Fatalf("node B's quarantine show of A's held reply: %d\n%s\n%s", code, show, errOut)
 	}
-	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-config", fileB, id); code != 0 {
+	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-config", fileB, "-reason", "checked with the customer by phone", id); code != 0 {
 		t.Fatalf("node B's quarantine release: %d %s", code, errOut)
 	}
 	desk, err := waitForMaildir(cfgB.Inbound.Delivery.Maildir, 1, 3*releaseInterval)

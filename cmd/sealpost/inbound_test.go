@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,11 +155,14 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	if code, show, errOut := runCLI(t, "", "quarantine", "show", "-data", cfg.Data, ids[1]); code != 0 || !strings.Contains(show, "verdict:") || !strings.Contains(show, "unsigned") {
 		t.Fatalf("quarantine show: %d\n%s\n%s", code, show, errOut)
 	}
-	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, ids[1]); code != 0 {
+	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, ids[1]); code != 2 || !strings.Contains(errOut, "-reason") {
+		t.Fatalf("release without a reason: %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, "-by", "desk-lead", "-reason", "signer confirmed by phone", ids[1]); code != 0 {
 		t.Fatal(errOut)
 	}
-	if code, _, _ := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, ids[1]); code != 1 {
-		t.Fatal("released twice")
+	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, "-reason", "signer confirmed by phone", ids[1]); code != 1 || !strings.Contains(errOut, "already released by desk-lead") {
+		t.Fatalf("released twice: %d %s", code, errOut)
 	}
 	desk, err = waitForMaildir(cfg.Inbound.Delivery.Maildir, 2, 30*time.Second)
 	if err != nil {
@@ -170,10 +175,66 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	if !released {
 		t.Fatal("released message not on the desk with its verdict")
 	}
+	for _, m := range desk {
+		if bytes.HasPrefix(m, []byte("Sealpost-Released:")) && !strings.Contains(mime.HeaderValue(mime.ToCRLF(m), "Sealpost-Released"), "released by desk-lead at ") {
+			t.Errorf("the desk copy does not name who released it: %q", mime.HeaderValue(mime.ToCRLF(m), "Sealpost-Released"))
+		}
+	}
+
+	// Another unsigned message, deleted with a reason: its bytes go, the decision stays.
+	if out, err := swaks("From: alice@example.com\r\nTo: support@bank.example\r\nSubject: urgent transfer\r\n\r\nSend it now.\r\n", "support@bank.example"); err != nil || !bytes.Contains(out, []byte("250 2.0.0 queued as")) {
+		t.Fatalf("unsigned: %v\n%s", err, out)
+	}
+	_, list, _ = runCLI(t, "", "quarantine", "list", "-data", cfg.Data)
+	del := regexp.MustCompile(`(?m)^([A-Z2-7]{16}) `).FindStringSubmatch(list)
+	if del == nil || del[1] == ids[1] {
+		t.Fatalf("quarantine list:\n%s", list)
+	}
+	heldFile := filepath.Join(cfg.Data, "quarantine", del[1]+".eml")
+	if _, err := os.Stat(heldFile); err != nil {
+		t.Fatalf("the held message's bytes: %v", err)
+	}
+	if code, _, errOut := runCLI(t, "", "quarantine", "delete", "-data", cfg.Data, "-by", "desk-lead", "-reason", "phishing attempt", del[1]); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "quarantine", "release", "-data", cfg.Data, "-reason", "changed my mind", del[1]); code != 1 || !strings.Contains(errOut, "already deleted by desk-lead") {
+		t.Fatalf("released after delete: %d %s", code, errOut)
+	}
+	if _, list, _ := runCLI(t, "", "quarantine", "list", "-data", cfg.Data); strings.Contains(list, del[1]) {
+		t.Fatalf("a deleted message is still listed:\n%s", list)
+	}
+	if _, list, _ := runCLI(t, "", "quarantine", "list", "-data", cfg.Data, "-all"); !regexp.MustCompile(del[1]+`.*deleted by desk-lead`).MatchString(list) ||
+		!regexp.MustCompile(ids[1]+`.*released by desk-lead`).MatchString(list) {
+		t.Fatalf("quarantine list -all:\n%s", list)
+	}
+	if _, err := os.Stat(heldFile); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the deleted message's bytes are still held: %v", err)
+	}
+	// Both decisions reach the evidence log: who, what, why, about which message.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got []string
+		for _, r := range evidenceRecords(t, cfg.Data) {
+			if a := r.Action; a != nil && a.Actor == "desk-lead" {
+				got = append(got, a.Action+" "+a.Subject+" "+a.Reason)
+			}
+		}
+		want := []string{"held-released " + ids[1] + " signer confirmed by phone", "held-deleted " + del[1] + " phishing attempt"}
+		if slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("decisions in the evidence log: %q, want %q", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, out, errOut := runCLI(t, "", "evidence", "find", "-data", cfg.Data, "-subject", del[1]); code != 0 || !strings.Contains(out, "held-deleted "+del[1]+" by desk-lead: phishing attempt") {
+		t.Fatalf("evidence find -subject: %d\n%s%s", code, out, errOut)
+	}
 	_, metrics := httpGet(t, "http://"+inst.ops.Addr().String()+"/metrics")
 	for _, want := range []string{
 		`sealpost_inbound_messages_total{action="deliver",method="smime",status="verified"} 1`,
-		`sealpost_inbound_messages_total{action="quarantine",method="",status="unsigned"} 1`,
+		`sealpost_inbound_messages_total{action="quarantine",method="",status="unsigned"} 2`,
 		`sealpost_queue_delivered_total{class="inbound",queue="desk"}`,
 	} {
 		if !strings.Contains(metrics, want) {

@@ -398,7 +398,7 @@ func TestTwoNodesReplyHeldOnAReleasedOnBReachesDeskOnce(t *testing.T) {
 		t.Fatalf("the desk got %d messages before the release", n)
 	}
 
-	c.mustCLI("quarantine", "release", "-config", b.config, id)
+	c.mustCLI("quarantine", "release", "-config", b.config, "-reason", "checked", id)
 	msgs, err := c.desk.wait(1, 3*releaseInterval)
 	if err != nil {
 		t.Fatalf("%v\nnode A:\n%s\nnode B:\n%s", err, a.log(), b.log())

@@ -114,6 +114,7 @@ type instance struct {
 	evidenceFiles evidence.Backend
 	evidenceEvery time.Duration // evidence.checkpoint_interval
 	outcomes      *outcomeRecorder
+	decided       chan struct{} // a decision on held mail was announced: record it
 	// wkdPublisher serves the bank's OpenPGP key by WKD (nil: discovery.publish_addr is off).
 	wkdPublisher *http.Server
 	api          *api.Server // nil when disabled
@@ -349,7 +350,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	}
 	inst = &instance{wkdPublisher: wkdSrv, srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
 		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd, evidence: a.evidence, evidenceFiles: a.evidenceFiles, outcomes: a.outcomes,
-		evidenceEvery: time.Duration(cfg.Evidence.CheckpointInterval)}
+		evidenceEvery: time.Duration(cfg.Evidence.CheckpointInterval), decided: make(chan struct{}, 1)}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
 		users = append(users, in.pipeline)
@@ -708,6 +709,7 @@ func (i *instance) start(ctx context.Context) {
 	}
 	if i.evidence != nil {
 		i.background.Go(func() { i.evidence.Run(wctx, i.evidenceEvery) })
+		i.background.Go(func() { i.recordDecisions(wctx) })
 	}
 }
 
@@ -771,6 +773,10 @@ func (i *instance) storeChanged(ctx context.Context) func(topic string) {
 		case store.TopicHeld:
 			if i.inbound != nil {
 				i.inbound.held.Wake()
+			}
+			select { // a release or deletion queued its evidence record
+			case i.decided <- struct{}{}:
+			default:
 			}
 		}
 	}
