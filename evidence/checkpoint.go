@@ -105,7 +105,9 @@ type Checkpoint struct {
 	Token     []byte   `json:"token,omitempty"` // RFC 3161 TimeStampToken whose imprint is SHA-256(Text)
 	Chain     [][]byte `json:"chain"`           // the signer's certificate and its issuers, DER: the signature checks against Chain[0]
 	Frontier  Frontier `json:"frontier"`
-	Renewal   bool     `json:"renewal,omitempty"` // a later token over an earlier checkpoint's Text (evidence renew)
+	Renewal   bool     `json:"renewal,omitempty"` // a later token over an earlier checkpoint (evidence renew): see RenewalData
+	// TokenTime is a renewal token's genTime, as Verify checks it (for a bundle's verify.sh).
+	TokenTime time.Time `json:"token_time,omitempty"`
 }
 
 // sign makes the checkpoint of head h: the bank's signature over its text, then a token over it.

@@ -158,6 +158,20 @@ func TestBackendContract(t *testing.T) {
 			if rep, err := Verify(b2, bk.trust); err != nil || rep.Problem != nil || rep.From != pr.From || rep.From+rep.Records != 70 {
 				t.Fatalf("after the retention prune: %+v (%v) %v", rep, rep.Problem, err)
 			}
+			// A renewal of the newest checkpoint is kept by the backend and verified after a reopen.
+			if r, err := l2.Renew(context.Background()); err != nil || r.Head.Size != 70 {
+				t.Fatalf("renew: %+v %v", r, err)
+			}
+			l3, err := Open(reopen(t), "node-a", bk.signer, bk.tsa)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l3.Renew(context.Background()); err != nil {
+				t.Fatalf("renew after a reopen (over the renewal before): %v", err)
+			}
+			if rep, err := Verify(b2, bk.trust); err != nil || rep.Problem != nil || rep.Renewals != 2 || rep.Renewed.Size != 70 {
+				t.Fatalf("after renewals: %+v (%v) %v", rep, rep.Problem, err)
+			}
 		})
 	}
 }

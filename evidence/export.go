@@ -21,6 +21,8 @@ type Proof struct {
 	Checkpoint Checkpoint
 	Head       Head
 	Steps      []Step
+	// Renewals are the checkpoint's renewals, in order (see RenewalData).
+	Renewals []Checkpoint
 }
 
 // ErrNotCheckpointed: the record is newer than the newest checkpoint; a proof exists once the
@@ -31,17 +33,24 @@ var ErrNotCheckpointed = errors.New("evidence: the record is not covered by a ch
 func Prove(b Backend, seq uint64) (Proof, error) {
 	var cp Checkpoint
 	var head Head
+	var renewals []Checkpoint
 	err := b.Checkpoints(func(line []byte) error {
 		c, err := decodeCheckpoint(line)
-		if err != nil || c.Renewal {
+		if err != nil {
 			return err
+		}
+		if c.Renewal {
+			if cp.Text != "" && c.Text == cp.Text {
+				renewals = append(renewals, c)
+			}
+			return nil
 		}
 		h, err := ParseHead(c.Text)
 		if err != nil {
 			return err
 		}
 		if h.Size > seq {
-			cp, head = c, h
+			cp, head, renewals = c, h, nil
 		}
 		return nil
 	})
@@ -91,7 +100,7 @@ func Prove(b Backend, seq uint64) (Proof, error) {
 	if err := VerifyInclusion(LeafHash(record), seq, head.Size, path, head.Root); err != nil {
 		return Proof{}, err
 	}
-	return Proof{Seq: seq, Record: record, Checkpoint: cp, Head: head, Steps: steps}, nil
+	return Proof{Seq: seq, Record: record, Checkpoint: cp, Head: head, Steps: steps, Renewals: renewals}, nil
 }
 
 // FindSent looks for the record whose sent_sha256 is the digest of the message as a customer
@@ -173,6 +182,31 @@ func WriteBundle(dir string, p Proof, roots, chain []*x509.Certificate, sent []b
 	}
 	var sh strings.Builder
 	sh.WriteString(bundleScriptHead)
+	if len(p.Renewals) > 0 {
+		// The first token is checked as of the first renewal's time, which that renewal proves it
+		// existed by; each renewal as of the next one's; the newest as of now.
+		fmt.Fprintf(&sh, "openssl ts -verify -in checkpoint.tst -token_in -data checkpoint.txt -CAfile roots.pem -untrusted chain.pem -attime %d\n",
+			p.Renewals[0].TokenTime.Unix())
+	} else {
+		sh.WriteString("openssl ts -verify -in checkpoint.tst -token_in -data checkpoint.txt -CAfile roots.pem -untrusted chain.pem\n")
+	}
+	sh.WriteString("openssl ts -reply -in checkpoint.tst -token_in -token_out -text | grep 'Time stamp:'\n")
+	prev := "checkpoint.tst"
+	for i, r := range p.Renewals {
+		name := fmt.Sprintf("renewal-%d.tst", i+1)
+		files[name] = r.Token
+		if i == 0 {
+			sh.WriteString(bundleRenewalHead)
+		}
+		fmt.Fprintf(&sh, "cat checkpoint.txt checkpoint.sig %s > renewal-%d.data\n", prev, i+1)
+		attime := ""
+		if i+1 < len(p.Renewals) {
+			attime = fmt.Sprintf(" -attime %d", p.Renewals[i+1].TokenTime.Unix())
+		}
+		fmt.Fprintf(&sh, "openssl ts -verify -in %s -token_in -data renewal-%d.data -CAfile roots.pem -untrusted chain.pem%s\n", name, i+1, attime)
+		fmt.Fprintf(&sh, "openssl ts -reply -in %s -token_in -token_out -text | grep 'Time stamp:'\n", name)
+		prev = name
+	}
 	if sent != nil {
 		sh.WriteString(bundleMessageCheck)
 	}
@@ -221,8 +255,12 @@ openssl verify -CAfile roots.pem -untrusted chain.pem -purpose any signer.pem
 openssl x509 -in signer.pem -pubkey -noout > signer-pub.pem
 openssl dgst -sha256 -verify signer-pub.pem -signature checkpoint.sig checkpoint.txt
 # 3. The checkpoint existed at the time its RFC 3161 token gives (printed below).
-openssl ts -verify -in checkpoint.tst -token_in -data checkpoint.txt -CAfile roots.pem -untrusted chain.pem
-openssl ts -reply -in checkpoint.tst -token_in -token_out -text | grep 'Time stamp:'
+`
+
+const bundleRenewalHead = `# 3b. The checkpoint was timestamped again (renewal-N.tst, RFC 4998's idea): each renewal's token
+#     is over checkpoint.txt, checkpoint.sig and the token before it, so the checkpoint is proven
+#     to have existed, with its first token, at each renewal's time — after the first TSA's
+#     certificate or algorithm has aged out.
 `
 
 const bundleMessageCheck = `# 4. message.eml is the message the record is about: its SHA-256 is the record's sent_sha256.
@@ -249,6 +287,7 @@ directory, or the commands in it one by one. What each file is:
   checkpoint.txt   the tree head: node, size (records), root (Merkle tree hash, RFC 9162), time
   checkpoint.sig   the bank's signature over checkpoint.txt (SHA-256, the signer's key)
   checkpoint.tst   an RFC 3161 timestamp token over checkpoint.txt
+  renewal-N.tst    (when present) later tokens over checkpoint.txt, checkpoint.sig and the token before
   signer.pem       the bank's signing certificate; chain.pem the certificates between it (and the TSA) and
                    roots.pem, the roots they chain to
   proof/NN-left.bin, proof/NN-right.bin

@@ -52,6 +52,7 @@ type Log struct {
 	writing  bool
 	lastCP   Checkpoint // the newest checkpoint (zero Frontier.Size 0 when none)
 	cpHead   Head
+	lastTok  []byte // the newest token over lastCP: its own, or its newest renewal's
 	segStart uint64 // first seq of the current segment (as far as the log knows)
 
 	paused bool       // a new segment is being started: appends wait
@@ -110,13 +111,16 @@ func Open(b Backend, node string, id *keys.Identity, ts tsa.Timestamper, opts ..
 			return fmt.Errorf("evidence: checkpoints: %w", err)
 		}
 		if cp.Renewal {
+			if cp.Text == l.lastCP.Text {
+				l.lastTok = cp.Token
+			}
 			return nil
 		}
 		h, err := ParseHead(cp.Text)
 		if err != nil {
 			return err
 		}
-		l.lastCP, l.cpHead = cp, h
+		l.lastCP, l.cpHead, l.lastTok = cp, h, cp.Token
 		return nil
 	})
 	if err != nil {
@@ -157,6 +161,9 @@ func Open(b Backend, node string, id *keys.Identity, ts tsa.Timestamper, opts ..
 	}
 	return l, nil
 }
+
+// Node is the name of the log's chain.
+func (l *Log) Node() string { return l.node }
 
 // Size is the number of durable records.
 func (l *Log) Size() uint64 {
@@ -292,7 +299,7 @@ func (l *Log) Checkpoint(ctx context.Context) (Head, error) {
 		return Head{}, err
 	}
 	l.mu.Lock()
-	l.lastCP, l.cpHead = cp, h
+	l.lastCP, l.cpHead, l.lastTok = cp, h, cp.Token
 	l.mu.Unlock()
 	l.obs.EvidenceCheckpoint(h.Size, h.Time)
 	return h, nil

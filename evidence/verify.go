@@ -16,6 +16,8 @@ import (
 type Trust struct {
 	Roots    *x509.CertPool
 	TSARoots *x509.CertPool
+	// Now is when the check is made, for telling which TSA certificates have expired (zero: now).
+	Now time.Time
 }
 
 // Problem is what verification found wrong first: the record (by its expected seq) and where.
@@ -40,25 +42,40 @@ type Report struct {
 	Verified    uint64    // records covered by the newest verified checkpoint
 	Newest      time.Time // the newest verified checkpoint's time
 	Renewals    int       // renewal tokens verified
-	Problem     *Problem  // the first problem; nil when the log is whole
+	Renewed     Head      // the newest renewed checkpoint's head (zero: none)
+	RenewedAt   time.Time // its newest renewal's time
+	// Expired counts the checkpoints whose newest token is from a TSA certificate that has
+	// expired (as of Trust.Now); Unrenewed those of them that no renewal made before that expiry,
+	// of them or of a later checkpoint, vouches for: renew before a TSA certificate ages out.
+	Expired, Unrenewed int
+	Problem            *Problem // the first problem; nil when the log is whole
 }
 
 // CheckCheckpoint verifies one checkpoint: its text, its signature by the certificate it carries
 // (which must chain to trust.Roots), and its token (imprint over the text, from a TSA that chains
 // to trust.TSARoots). It returns the head.
 func CheckCheckpoint(cp Checkpoint, trust Trust) (Head, error) {
+	if cp.Renewal {
+		return Head{}, errors.New("a renewal: its token is checked with the token before it (RenewalData)")
+	}
+	h, _, err := checkCheckpoint(cp, trust, []byte(cp.Text))
+	return h, err
+}
+
+// checkCheckpoint verifies cp's text, signature and chain, and its token over data.
+func checkCheckpoint(cp Checkpoint, trust Trust, data []byte) (Head, *tsa.Token, error) {
 	h, err := ParseHead(cp.Text)
 	if err != nil {
-		return Head{}, err
+		return Head{}, nil, err
 	}
 	if len(cp.Chain) == 0 {
-		return Head{}, errors.New("the checkpoint carries no signer certificate")
+		return Head{}, nil, errors.New("the checkpoint carries no signer certificate")
 	}
 	var chain []*x509.Certificate
 	for _, der := range cp.Chain {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return Head{}, fmt.Errorf("signer certificate: %w", err)
+			return Head{}, nil, fmt.Errorf("signer certificate: %w", err)
 		}
 		chain = append(chain, c)
 	}
@@ -68,18 +85,81 @@ func CheckCheckpoint(cp Checkpoint, trust Trust) (Head, error) {
 	}
 	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: trust.Roots, Intermediates: inter, CurrentTime: h.Time,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return Head{}, fmt.Errorf("the signer's certificate was not trusted at %s: %w", h.Time.Format(time.RFC3339), err)
+		return Head{}, nil, fmt.Errorf("the signer's certificate was not trusted at %s: %w", h.Time.Format(time.RFC3339), err)
 	}
 	if err := checkSignature(cp.Text, cp.Signature, chain[0]); err != nil {
-		return Head{}, fmt.Errorf("signature: %w", err)
+		return Head{}, nil, fmt.Errorf("signature: %w", err)
 	}
 	if len(cp.Token) == 0 {
-		return Head{}, errors.New("no timestamp token")
+		return Head{}, nil, errors.New("no timestamp token")
 	}
-	if _, err := tsa.Verify(cp.Token, []byte(cp.Text), trust.TSARoots); err != nil {
-		return Head{}, fmt.Errorf("timestamp token: %w", err)
+	tok, err := tsa.Verify(cp.Token, data, trust.TSARoots)
+	if err != nil {
+		return Head{}, nil, fmt.Errorf("timestamp token: %w", err)
 	}
-	return h, nil
+	return h, tok, nil
+}
+
+// renewable is a checkpoint as far as its renewals go: its text and signature, its newest token.
+type renewable struct {
+	text       string
+	sig, token []byte
+	at         time.Time // the newest token's time
+	size       uint64
+	firstAt    time.Time // the first renewal's time (zero: none)
+	notAfter   time.Time // when the newest token's TSA certificate expires
+	broken     bool      // a renewal came after the token before it had expired
+}
+
+// expiredCheckpoint is a checkpoint whose own token's TSA certificate has expired.
+type expiredCheckpoint struct {
+	size    uint64
+	expires time.Time
+}
+
+// tokenAges keeps what Report.Expired and Unrenewed need: the checkpoints whose own token's TSA
+// certificate has expired, and the renewed ones.
+type tokenAges struct {
+	expired []expiredCheckpoint
+	chains  []*renewable
+}
+
+func (a *tokenAges) checkpoint(size uint64, cp Checkpoint, tok *tsa.Token, now time.Time) *renewable {
+	r := &renewable{text: cp.Text, sig: cp.Signature, token: cp.Token, at: tok.Time, size: size, notAfter: tok.Authority.NotAfter}
+	if now.After(r.notAfter) {
+		a.expired = append(a.expired, expiredCheckpoint{size, r.notAfter})
+	}
+	return r
+}
+
+func (a *tokenAges) renewed(r *renewable, tok *tsa.Token) {
+	if !tok.Time.Before(r.notAfter) {
+		r.broken = true // too late: the token before had expired
+	}
+	if r.firstAt.IsZero() {
+		r.firstAt = tok.Time
+		a.chains = append(a.chains, r)
+	}
+	r.token, r.at, r.notAfter = tok.DER, tok.Time, tok.Authority.NotAfter
+}
+
+// count gives the checkpoints whose own token has expired, and those of them that no unbroken
+// renewal chain, of them or of a later checkpoint, first renewed before that expiry and whose
+// newest token is good still.
+func (a *tokenAges) count(now time.Time) (expired, unrenewed int) {
+	for _, e := range a.expired {
+		covered := false
+		for _, r := range a.chains {
+			if r.size >= e.size && !r.broken && r.firstAt.Before(e.expires) && now.Before(r.notAfter) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			unrenewed++
+		}
+	}
+	return len(a.expired), unrenewed
 }
 
 // chainFields reads the seq and prev a record line begins with, as encode writes them:
@@ -120,25 +200,53 @@ func Verify(b Backend, trust Trust) (Report, error) {
 	var rep Report
 	var heads []Head // verified checkpoints, in the order made
 	var frontiers = map[uint64]Frontier{}
+	now := trust.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var ages tokenAges
+	var last *renewable // the newest checkpoint, which a renewal follows
 	err := b.Checkpoints(func(line []byte) error {
 		if rep.Problem != nil {
 			return nil
+		}
+		n := len(heads) + rep.Renewals + 1
+		fail := func(what string, cp Checkpoint) {
+			rep.Problem = &Problem{Seq: 0, What: fmt.Sprintf("checkpoint %d: %s", n, what)}
+			if h0, perr := ParseHead(cp.Text); perr == nil {
+				rep.Problem.Seq = h0.Size
+			}
 		}
 		cp, err := decodeCheckpoint(line)
 		if err != nil {
 			rep.Problem = &Problem{What: "a checkpoint is malformed: " + err.Error()}
 			return nil
 		}
-		h, err := CheckCheckpoint(cp, trust)
-		if err != nil {
-			rep.Problem = &Problem{Seq: 0, What: fmt.Sprintf("checkpoint %d: %v", len(heads)+rep.Renewals+1, err)}
-			if h0, perr := ParseHead(cp.Text); perr == nil {
-				rep.Problem.Seq = h0.Size
+		if cp.Renewal {
+			if last == nil || cp.Text != last.text || !bytes.Equal(cp.Signature, last.sig) {
+				fail("a renewal that does not follow the checkpoint it renews", cp)
+				return nil
 			}
+			h, tok, err := checkCheckpoint(cp, trust, RenewalData(cp, last.token))
+			switch {
+			case err != nil:
+				fail("renewal: "+err.Error(), cp)
+			case tok.Time.Truncate(time.Second).Before(last.at.Truncate(time.Second)):
+				fail("a renewal older than the token it renews", cp)
+			case !cp.TokenTime.IsZero() && !cp.TokenTime.Equal(tok.Time):
+				fail("a renewal whose token_time is not its token's", cp)
+			}
+			if rep.Problem != nil {
+				return nil
+			}
+			ages.renewed(last, tok)
+			rep.Renewals++
+			rep.Renewed, rep.RenewedAt = h, tok.Time
 			return nil
 		}
-		if cp.Renewal {
-			rep.Renewals++
+		h, tok, err := checkCheckpoint(cp, trust, []byte(cp.Text))
+		if err != nil {
+			fail(err.Error(), cp)
 			return nil
 		}
 		if n := len(heads); n > 0 && h.Size < heads[n-1].Size {
@@ -147,8 +255,10 @@ func Verify(b Backend, trust Trust) (Report, error) {
 		}
 		heads = append(heads, h)
 		frontiers[h.Size] = cp.Frontier
+		last = ages.checkpoint(h.Size, cp, tok, now)
 		return nil
 	})
+	rep.Expired, rep.Unrenewed = ages.count(now)
 	if err != nil || rep.Problem != nil {
 		return rep, err
 	}

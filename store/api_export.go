@@ -45,6 +45,7 @@ type (
 	}
 	exportOutbox struct {
 		Line []byte `json:"line"`
+		Node string `json:"node,omitempty"`
 	}
 	exportMailbox struct {
 		ID       string `json:"id"`
@@ -78,8 +79,8 @@ func apiLines(s *Snapshot) []exportLine {
 	for _, m := range s.MailboxItems {
 		lines = append(lines, exportLine{Mailbox: &exportMailbox{m.ID, b(m.Address), m.Class, m.Received.UnixNano(), m.Expires.UnixNano(), m.Size, optStamp(m.Read)}})
 	}
-	for _, line := range s.EvidenceOutbox {
-		lines = append(lines, exportLine{Outbox: &exportOutbox{line}})
+	for _, e := range s.EvidenceOutbox {
+		lines = append(lines, exportLine{Outbox: &exportOutbox{e.Line, e.Node}})
 	}
 	return lines
 }
@@ -128,10 +129,11 @@ func (s *Snapshot) addAPI(l exportLine) error {
 		}
 		s.MailboxItems = append(s.MailboxItems, m)
 	case l.Outbox != nil:
-		if n := len(l.Outbox.Line); n == 0 || n > maxEvidenceLine {
-			return fmt.Errorf("evidence outbox: a record of %d bytes (1 to %d)", n, maxEvidenceLine)
+		e := OutboxEntry{Node: l.Outbox.Node, Line: l.Outbox.Line}
+		if err := checkOutboxEntry(e); err != nil {
+			return fmt.Errorf("evidence outbox: %w", err)
 		}
-		s.EvidenceOutbox = append(s.EvidenceOutbox, l.Outbox.Line)
+		s.EvidenceOutbox = append(s.EvidenceOutbox, e)
 	default:
 		return errors.New("a line of no known kind")
 	}
@@ -184,10 +186,10 @@ func snapshotAPI(ctx context.Context, c conn, snap *Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("mailbox: %w", err)
 	}
-	err = c.query(ctx, `SELECT line FROM evidence_outbox ORDER BY seq`, nil, func(r scanner) error {
-		var line []byte
-		err := r.Scan(&line)
-		snap.EvidenceOutbox = append(snap.EvidenceOutbox, line)
+	err = c.query(ctx, `SELECT line, node FROM evidence_outbox ORDER BY seq`, nil, func(r scanner) error {
+		var e OutboxEntry
+		err := r.Scan(&e.Line, &e.Node)
+		snap.EvidenceOutbox = append(snap.EvidenceOutbox, e)
 		return err
 	})
 	if err != nil {
@@ -246,17 +248,18 @@ func importAPI(ctx context.Context, db database, c conn, snap *Snapshot, n *Impo
 	// Each record is queued as many times as the export holds it, less those the outbox holds:
 	// importing again queues nothing twice (one the source's gateway appended after its export is
 	// queued again, and its log may then hold it twice, as after a crash between append and take).
-	want := map[string]int{}
-	for _, line := range snap.EvidenceOutbox {
-		want[string(line)]++
+	want := map[outboxKey]int{}
+	for _, e := range snap.EvidenceOutbox {
+		k := outboxKey{e.Node, string(e.Line)}
+		want[k]++
 		var held int
-		if err := c.queryRow(ctx, `SELECT COUNT(*) FROM evidence_outbox WHERE line = $1`, line).Scan(&held); err != nil {
+		if err := c.queryRow(ctx, `SELECT COUNT(*) FROM evidence_outbox WHERE line = $1 AND node = $2`, e.Line, e.Node).Scan(&held); err != nil {
 			return fmt.Errorf("evidence outbox: %w", err)
 		}
-		if held >= want[string(line)] {
+		if held >= want[k] {
 			continue
 		}
-		if _, err := c.exec(ctx, `INSERT INTO evidence_outbox (line) VALUES ($1)`, line); err != nil {
+		if err := queueEntry(ctx, c, e); err != nil {
 			return fmt.Errorf("evidence outbox: %w", err)
 		}
 		n.EvidenceOutbox++
@@ -298,3 +301,6 @@ func importIssuedCert(ctx context.Context, c conn, ic IssuedCert, count *int) er
 	*count += int(changed)
 	return err
 }
+
+// outboxKey is a queued line with the node it is for.
+type outboxKey struct{ node, line string }

@@ -26,7 +26,8 @@ type contract interface {
 	HeldGet(ctx context.Context, id string) (Held, error)
 	Release(ctx context.Context, id string, d Decision) error
 	Delete(ctx context.Context, id string, d Decision) error
-	EvidenceOutboxTake(ctx context.Context, limit int, fn func(lines [][]byte) error) (int, error)
+	EvidenceOutboxTake(ctx context.Context, node string, limit int, fn func(lines [][]byte) error) (int, error)
+	QueueEvidence(ctx context.Context, node string, line []byte) error
 	SetCapabilities(ctx context.Context, c Capabilities) error
 	Capabilities(ctx context.Context, address string) (Capabilities, error)
 	PutRecipientKey(ctx context.Context, k RecipientKey) error

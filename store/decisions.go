@@ -23,7 +23,8 @@ const schemaV9 = `ALTER TABLE held ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0
 	ALTER TABLE held ADD COLUMN decided_at INTEGER NOT NULL DEFAULT 0;
 	CREATE TABLE evidence_outbox (
 		seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-		line BLOB NOT NULL
+		line BLOB NOT NULL,
+		node TEXT NOT NULL DEFAULT ''
 	);`
 
 const pgSchemaV8 = `ALTER TABLE held ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
@@ -32,7 +33,8 @@ const pgSchemaV8 = `ALTER TABLE held ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT
 	ALTER TABLE held ADD COLUMN decided_at BIGINT NOT NULL DEFAULT 0;
 	CREATE TABLE evidence_outbox (
 		seq  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-		line BYTEA NOT NULL
+		line BYTEA NOT NULL,
+		node TEXT NOT NULL DEFAULT ''
 	);`
 
 // Decision is an operator's release or deletion of a held message.
@@ -72,19 +74,49 @@ func checkDecision(d Decision) error {
 }
 
 func queueEvidence(ctx context.Context, c conn, line []byte) error {
+	return queueEvidenceFor(ctx, c, "", line)
+}
+
+// queueEvidenceFor queues line for node's gateway ("": any node's).
+func queueEvidenceFor(ctx context.Context, c conn, node string, line []byte) error {
 	if line == nil {
 		return nil
 	}
-	if _, err := c.exec(ctx, `INSERT INTO evidence_outbox (line) VALUES ($1)`, line); err != nil {
+	if _, err := c.exec(ctx, `INSERT INTO evidence_outbox (line, node) VALUES ($1, $2)`, line, node); err != nil {
 		return fmt.Errorf("queue evidence: %w", err)
 	}
 	return nil
 }
 
+// OutboxEntry is a line queued in the evidence outbox, for Node's gateway ("": any node's).
+type OutboxEntry struct {
+	Node string
+	Line []byte
+}
+
+// checkOutboxEntry refuses an empty or oversized line, or a node name that is not printable ASCII.
+func checkOutboxEntry(e OutboxEntry) error {
+	if len(e.Line) == 0 || len(e.Line) > maxEvidenceLine {
+		return fmt.Errorf("%w: an evidence record of %d bytes (1 to %d)", ErrInvalid, len(e.Line), maxEvidenceLine)
+	}
+	if len(e.Node) > 200 || strings.IndexFunc(e.Node, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		return fmt.Errorf("%w: evidence outbox node %q", ErrInvalid, e.Node)
+	}
+	return nil
+}
+
+// queueEntry queues e in the transaction of c.
+func queueEntry(ctx context.Context, c conn, e OutboxEntry) error {
+	if err := checkOutboxEntry(e); err != nil {
+		return err
+	}
+	return queueEvidenceFor(ctx, c, e.Node, e.Line)
+}
+
 // evidenceOutboxTake hands up to limit queued lines, oldest first, to fn and removes them when fn
 // returns nil, in one transaction; lock is appended to the select (PostgreSQL: rows another node
 // is taking are skipped, not waited for).
-func evidenceOutboxTake(ctx context.Context, db database, lock string, limit int, fn func(lines [][]byte) error) (int, error) {
+func evidenceOutboxTake(ctx context.Context, db database, lock, node string, limit int, fn func(lines [][]byte) error) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("%w: take %d", ErrInvalid, limit)
 	}
@@ -92,7 +124,7 @@ func evidenceOutboxTake(ctx context.Context, db database, lock string, limit int
 	err := db.write(ctx, "", func(c conn) (bool, error) {
 		var seqs []int64
 		var lines [][]byte
-		err := c.query(ctx, `SELECT seq, line FROM evidence_outbox ORDER BY seq LIMIT $1`+lock, []any{limit}, func(r scanner) error {
+		err := c.query(ctx, `SELECT seq, line FROM evidence_outbox WHERE node = '' OR node = $2 ORDER BY seq LIMIT $1`+lock, []any{limit, node}, func(r scanner) error {
 			var seq int64
 			var line []byte
 			if err := r.Scan(&seq, &line); err != nil {
@@ -121,17 +153,30 @@ func evidenceOutboxTake(ctx context.Context, db database, lock string, limit int
 	return n, nil
 }
 
-// EvidenceOutboxTake hands up to limit records queued by decisions, oldest first, to fn (which
-// appends them to the evidence log) and removes them when it returns nil. A crash after fn and
-// before the commit hands them again: a record may be appended twice, never lost.
-func (s *SQLite) EvidenceOutboxTake(ctx context.Context, limit int, fn func(lines [][]byte) error) (int, error) {
-	return evidenceOutboxTake(ctx, s.sql(), "", limit, fn)
+// EvidenceOutboxTake hands up to limit records queued for node's gateway (or any node's),
+// oldest first, to fn (which appends them to the evidence log) and removes them when it returns
+// nil. A crash after fn and before the commit hands them again: a record may be appended twice,
+// never lost.
+func (s *SQLite) EvidenceOutboxTake(ctx context.Context, node string, limit int, fn func(lines [][]byte) error) (int, error) {
+	return evidenceOutboxTake(ctx, s.sql(), "", node, limit, fn)
 }
 
-// EvidenceOutboxTake hands up to limit records queued by decisions, oldest first, to fn and
-// removes them when it returns nil; two nodes taking at once get different records.
-func (p *Postgres) EvidenceOutboxTake(ctx context.Context, limit int, fn func(lines [][]byte) error) (int, error) {
-	return evidenceOutboxTake(ctx, p.sql(), " FOR UPDATE SKIP LOCKED", limit, fn)
+// EvidenceOutboxTake hands up to limit records queued for node's gateway (or any node's), oldest
+// first, to fn and removes them when it returns nil; two nodes taking at once get different
+// records.
+func (p *Postgres) EvidenceOutboxTake(ctx context.Context, node string, limit int, fn func(lines [][]byte) error) (int, error) {
+	return evidenceOutboxTake(ctx, p.sql(), " FOR UPDATE SKIP LOCKED", node, limit, fn)
+}
+
+// QueueEvidence queues an evidence record for node's gateway ("": any node's) to append to its
+// log: a request only that node can carry out, such as renewing its chain's checkpoint.
+func (s *SQLite) QueueEvidence(ctx context.Context, node string, line []byte) error {
+	return s.sql().write(ctx, "", func(c conn) (bool, error) { return true, queueEntry(ctx, c, OutboxEntry{node, line}) })
+}
+
+// QueueEvidence queues an evidence record for node's gateway ("": any node's).
+func (p *Postgres) QueueEvidence(ctx context.Context, node string, line []byte) error {
+	return p.sql().write(ctx, "", func(c conn) (bool, error) { return true, queueEntry(ctx, c, OutboxEntry{node, line}) })
 }
 
 // bytesOrNil is s as bytes, nil when empty (an export leaves the field out).

@@ -34,7 +34,7 @@ import (
 // {"mailbox":…}, whose sealed data follows the held bytes in
 // {"mailbox_data":…} lines cut as held_blob's are; and the evidence records
 // of operators' decisions not yet in the evidence log,
-// {"evidence_outbox":{"line":…}}, in the order queued. Idempotent calls and
+// {"evidence_outbox":{"line":…,"node":…}}, in the order queued. Idempotent calls and
 // the state of one-time passcodes and call verifications (otp_codes,
 // otp_rate) are transient and not exported: a code lives minutes, and a
 // restored store must not revive one.
@@ -79,7 +79,7 @@ type Snapshot struct {
 	MailboxItems []MailboxItem
 	// EvidenceOutbox are the decisions' evidence records the gateway has not
 	// appended to its log yet, oldest first.
-	EvidenceOutbox [][]byte
+	EvidenceOutbox []OutboxEntry
 }
 
 // HeldBlob is the bytes of one held message, as PutHeld stored them.

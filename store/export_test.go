@@ -491,18 +491,24 @@ func TestExportCarriesQueuedDecisions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	export := exportOf(t, sqlite)
-	if n := bytes.Count(export, []byte(`{"evidence_outbox":{"line":`)); n != 2 {
-		t.Fatalf("%d evidence_outbox lines; want 2:\n%s", n, export)
+	if err := sqlite.QueueEvidence(ctx, "node-b", []byte(`{"kind":"action","subject":"node-b"}`)); err != nil {
+		t.Fatal(err)
 	}
-	if n := importInto(t, pg, export); n.EvidenceOutbox != 2 || n.Held != 2 {
-		t.Fatalf("import added %+v; want 2 held and 2 queued records", n)
+	export := exportOf(t, sqlite)
+	if n := bytes.Count(export, []byte(`{"evidence_outbox":{"line":`)); n != 3 {
+		t.Fatalf("%d evidence_outbox lines; want 3:\n%s", n, export)
+	}
+	if n := importInto(t, pg, export); n.EvidenceOutbox != 3 || n.Held != 2 {
+		t.Fatalf("import added %+v; want 2 held and 3 queued records", n)
+	}
+	if got := snapshotOf(t, pg).EvidenceOutbox; len(got) != 3 || got[2].Node != "node-b" || got[0].Node != "" {
+		t.Fatalf("PostgreSQL's outbox %+v; want node-b's request kept for node-b", got)
 	}
 	if n := importInto(t, pg, export); n != (ImportCounts{}) {
 		t.Fatalf("second import added %+v", n)
 	}
 	var got []string
-	if _, err := pg.EvidenceOutboxTake(ctx, 10, func(lines [][]byte) error {
+	if _, err := pg.EvidenceOutboxTake(ctx, "n1", 10, func(lines [][]byte) error {
 		for _, l := range lines {
 			got = append(got, string(l))
 		}

@@ -708,12 +708,22 @@ func testDecisionsQueueTheirEvidence(t *testing.T, s contract, _ func(testing.TB
 	if claimed, err := s.ClaimReleased(ctx, "n1", time.Minute, 10); err != nil || len(claimed) != 1 || claimed[0].ID != "b" {
 		t.Fatalf("claimed %+v, %v; want b only (a deleted message is never delivered)", claimed, err)
 	}
+	// A request for another node's gateway is left for it.
+	if err := s.QueueEvidence(ctx, "n2", []byte("renew n2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueueEvidence(ctx, "n 2", []byte("x")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a node name with a space: %v; want ErrInvalid", err)
+	}
+	if err := s.QueueEvidence(ctx, "n2", nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an empty line: %v; want ErrInvalid", err)
+	}
 	boom := errors.New("the log is down")
-	if _, err := s.EvidenceOutboxTake(ctx, 10, func([][]byte) error { return boom }); !errors.Is(err, boom) {
+	if _, err := s.EvidenceOutboxTake(ctx, "n1", 10, func([][]byte) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("take with a failing taker: %v", err)
 	}
 	var got []string
-	n, err := s.EvidenceOutboxTake(ctx, 1, func(lines [][]byte) error {
+	n, err := s.EvidenceOutboxTake(ctx, "n1", 1, func(lines [][]byte) error {
 		for _, l := range lines {
 			got = append(got, string(l))
 		}
@@ -722,7 +732,7 @@ func testDecisionsQueueTheirEvidence(t *testing.T, s contract, _ func(testing.TB
 	if err != nil || n != 1 {
 		t.Fatal(n, err)
 	}
-	n, err = s.EvidenceOutboxTake(ctx, 10, func(lines [][]byte) error {
+	n, err = s.EvidenceOutboxTake(ctx, "n1", 10, func(lines [][]byte) error {
 		for _, l := range lines {
 			got = append(got, string(l))
 		}
@@ -731,7 +741,16 @@ func testDecisionsQueueTheirEvidence(t *testing.T, s contract, _ func(testing.TB
 	if err != nil || n != 1 || strings.Join(got, ",") != "delete a,release b" {
 		t.Fatalf("took %q (%d, %v); want the two decisions' records once each, in order", got, n, err)
 	}
-	if n, err := s.EvidenceOutboxTake(ctx, 10, func([][]byte) error { t.Error("an empty outbox handed records"); return nil }); err != nil || n != 0 {
+	if n, err := s.EvidenceOutboxTake(ctx, "n1", 10, func([][]byte) error { t.Error("an empty outbox handed records"); return nil }); err != nil || n != 0 {
 		t.Fatal(n, err)
+	}
+	got = nil
+	if n, err := s.EvidenceOutboxTake(ctx, "n2", 10, func(lines [][]byte) error {
+		for _, l := range lines {
+			got = append(got, string(l))
+		}
+		return nil
+	}); err != nil || n != 1 || got[0] != "renew n2" {
+		t.Fatalf("node n2 took %q (%d, %v); want its request", got, n, err)
 	}
 }

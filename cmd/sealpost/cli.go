@@ -150,6 +150,13 @@ func commandTable() []command {
 			detail: "The bundle: the record, the inclusion proof, the checkpoint with its signature and RFC 3161 token, the\n" +
 				"bank's and the TSA's certificates, the message when -message gives it, verify.sh and a README.",
 			run: cmdEvidenceExport},
+		{name: "evidence renew", synopsis: "[-config FILE] [-data DIR] [-node NAME] [-by NAME] [-reason TEXT] [-wait DURATION]",
+			summary: "have the running gateway timestamp its chain's newest checkpoint again, with the TSA of the day",
+			detail: "Run it before a TSA certificate or algorithm ages out (evidence verify counts the checkpoints whose TSA\n" +
+				"certificate has expired and that no renewal covers). The renewal's token is over the checkpoint, its\n" +
+				"signature and the token before (RFC 4998's idea); the request and the renewal are recorded in the log.\n" +
+				"With PostgreSQL, -node names another node's chain; its gateway renews it. Waits -wait (30s) to see it.",
+			run: cmdEvidenceRenew},
 		{name: "store", summary: "the shared store (the embedded SQLite, or PostgreSQL shared by several nodes)"},
 		{name: "store migrate", synopsis: "[-config FILE] [-data DIR]",
 			summary: "bring the store's schema up to date and print its version",

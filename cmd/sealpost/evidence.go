@@ -22,6 +22,7 @@ import (
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/queue"
+	"github.com/sealpost/sealpost/store"
 	"github.com/sealpost/sealpost/tsa"
 )
 
@@ -196,6 +197,12 @@ func (i *instance) closeEvidence() error {
 // what its checkpoints are checked against: the trusted roots and the chains of the bank's
 // signer and TSA (an external TSA's roots as tsa.roots_file configures them too).
 func openEvidenceToRead(configFile, data string) (evidence.Backend, evidence.Trust, error) {
+	return openEvidenceToReadNode(configFile, data, "")
+}
+
+// openEvidenceToReadNode opens node's chain to read ("": this data directory's node); on the
+// file log, which holds one node's chain, node must be that one.
+func openEvidenceToReadNode(configFile, data, node string) (evidence.Backend, evidence.Trust, error) {
 	cfg, err := loadConfig(configFile, data)
 	if err != nil {
 		return nil, evidence.Trust{}, err
@@ -219,10 +226,11 @@ func openEvidenceToRead(configFile, data string) (evidence.Backend, evidence.Tru
 			st.Close()
 			return nil, evidence.Trust{}, errors.New("evidence: the store keeps no evidence chains")
 		}
-		node, err := evidenceNode(cfg.Evidence, string(dir), false)
-		if err != nil {
-			st.Close()
-			return nil, evidence.Trust{}, err
+		if node == "" {
+			if node, err = evidenceNode(cfg.Evidence, string(dir), false); err != nil {
+				st.Close()
+				return nil, evidence.Trust{}, err
+			}
 		}
 		b, err := evidence.OpenStoreBackend(cs, node)
 		if err != nil {
@@ -230,6 +238,11 @@ func openEvidenceToRead(configFile, data string) (evidence.Backend, evidence.Tru
 			return nil, evidence.Trust{}, err
 		}
 		return closingBackend{b, st}, trust, nil
+	}
+	if node != "" {
+		if own, err := evidenceNode(cfg.Evidence, string(dir), false); err == nil && own != node {
+			return nil, evidence.Trust{}, fmt.Errorf("evidence: the log in %s is node %s's, not %s's (another node's chain is in PostgreSQL only)", dir, own, gateway.Printable(node))
+		}
 	}
 	fb, err := evidence.OpenFileBackendReadOnly(evidenceDir(string(dir)))
 	if err != nil {
@@ -278,7 +291,13 @@ func cmdEvidenceVerify(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	if after := rep.From + rep.Records - rep.Verified; after > 0 {
 		fmt.Fprintf(stdout, "; %d after it are chained, not yet checkpointed", after)
 	}
+	if rep.Renewals > 0 {
+		fmt.Fprintf(stdout, "; %d renewals verified, the newest of the checkpoint of %d records at %s", rep.Renewals, rep.Renewed.Size, rep.RenewedAt.UTC().Format(time.RFC3339))
+	}
 	fmt.Fprintln(stdout)
+	if rep.Expired > 0 {
+		fmt.Fprintf(stdout, "warning: %d checkpoints were timestamped by a TSA certificate that has expired; %d of them no renewal made before that covers (renew before a TSA certificate ages out: sealpost evidence renew)\n", rep.Expired, rep.Unrenewed)
+	}
 	return nil
 }
 
@@ -561,10 +580,12 @@ func writeBundle(configFile, data, dir string, p evidence.Proof, sent []byte, st
 	return nil
 }
 
-// decisionOutbox is where operators' decisions on held mail queue their evidence records for the
-// running gateway to append (store.EvidenceOutboxTake).
+// decisionOutbox is where operators' decisions on held mail, and their requests to renew a
+// chain's checkpoint, queue their evidence records for the running gateway to append
+// (store.EvidenceOutboxTake).
 type decisionOutbox interface {
-	EvidenceOutboxTake(ctx context.Context, limit int, fn func(lines [][]byte) error) (int, error)
+	EvidenceOutboxTake(ctx context.Context, node string, limit int, fn func(lines [][]byte) error) (int, error)
+	QueueEvidence(ctx context.Context, node string, line []byte) error
 }
 
 // decisionRecord is the evidence record of an operator's decision on a held message, as the
@@ -606,11 +627,20 @@ func (i *instance) recordDecisions(ctx context.Context) {
 	}
 }
 
-// appendDecisions moves every queued decision record into l, a batch at a time; a record that is
-// not an action is refused (and left queued: the log shows why).
+// The actions of evidence renew: the operator's request (queued for one node's gateway) and the
+// gateway's record of the renewal it made.
+const (
+	actionRenewRequested = "evidence-renew-requested"
+	actionRenewed        = "evidence-renewed"
+)
+
+// appendDecisions moves every record queued for this node (or any) into l, a batch at a time; a
+// record that is not an action is refused (and left queued: the log shows why). A request to
+// renew is carried out first, and recorded with its outcome; while the TSA cannot renew, the
+// batch waits for the next try.
 func appendDecisions(ctx context.Context, box decisionOutbox, l *evidence.Log) error {
 	for {
-		n, err := box.EvidenceOutboxTake(ctx, 256, func(lines [][]byte) error {
+		n, err := box.EvidenceOutboxTake(ctx, l.Node(), 256, func(lines [][]byte) error {
 			recs := make([]*evidence.Record, 0, len(lines))
 			for _, line := range lines {
 				var r evidence.Record
@@ -618,6 +648,13 @@ func appendDecisions(ctx context.Context, box decisionOutbox, l *evidence.Log) e
 					return fmt.Errorf("a queued decision record is not an action: %.80q", line)
 				}
 				recs = append(recs, &r)
+				if r.Action.Action == actionRenewRequested {
+					done, err := renewRecord(ctx, l, r.Action.Actor)
+					if err != nil {
+						return err
+					}
+					recs = append(recs, done)
+				}
 			}
 			return l.Append(ctx, recs...)
 		})
@@ -625,4 +662,127 @@ func appendDecisions(ctx context.Context, box decisionOutbox, l *evidence.Log) e
 			return err
 		}
 	}
+}
+
+// renewRecord renews l's newest checkpoint and gives the record of it.
+func renewRecord(ctx context.Context, l *evidence.Log, by string) (*evidence.Record, error) {
+	r, err := l.Renew(ctx)
+	detail := ""
+	switch {
+	case errors.Is(err, evidence.ErrNothingToRenew):
+		detail = "no checkpoint to renew yet"
+	case err != nil:
+		return nil, fmt.Errorf("renew the newest checkpoint: %w", err)
+	default:
+		detail = fmt.Sprintf("the checkpoint of %d records made %s timestamped again at %s", r.Head.Size,
+			r.Head.Time.UTC().Format(time.RFC3339), r.Time.UTC().Format(time.RFC3339))
+	}
+	return &evidence.Record{Kind: evidence.KindAction, Action: &evidence.Action{Actor: "sealpost", Action: actionRenewed,
+		Subject: l.Node(), Reason: "requested by " + by, Detail: detail}}, nil
+}
+
+// evidenceRenewWait is how long evidence renew waits, by default, for the gateway's renewal.
+const evidenceRenewWait = 30 * time.Second
+
+// cmdEvidenceRenew asks a node's running gateway to timestamp its chain's newest checkpoint again
+// with the TSA of the day, and waits for the renewal.
+func cmdEvidenceRenew(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("evidence renew", stdout)
+	configFile, data := configFlags(fs)
+	nodeFlag := fs.String("node", "", "the node whose chain to renew (default: this data directory's)")
+	by := fs.String("by", cliActor(), "who asks (recorded in the evidence log)")
+	why := fs.String("reason", "", "why (recorded in the evidence log), e.g. the TSA certificate's expiry")
+	wait := fs.Duration("wait", evidenceRenewWait, "how long to wait for the gateway's renewal (0: do not wait)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *wait < 0 {
+		return fmt.Errorf("%w: evidence renew [-node NAME] [-by NAME] [-reason TEXT] [-wait DURATION]", errUsage)
+	}
+	cfg, err := loadConfig(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	if !cfg.Evidence.Enabled {
+		return errors.New("the evidence log is off (evidence.enabled)")
+	}
+	dir, err := existingDataDir(cfg.Data)
+	if err != nil {
+		return err
+	}
+	node := *nodeFlag
+	if node == "" {
+		if node, err = evidenceNode(cfg.Evidence, string(dir), false); err != nil {
+			return err
+		}
+	}
+	st, err := openStore(cfg.Data, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	box, ok := st.(interface {
+		QueueEvidence(ctx context.Context, node string, line []byte) error
+	})
+	if !ok {
+		return errors.New("the store keeps no evidence outbox")
+	}
+	at := time.Now()
+	rec, err := json.Marshal(&evidence.Record{Time: at.UTC(), Kind: evidence.KindAction, Action: &evidence.Action{
+		Actor: printableLine(*by), Action: actionRenewRequested, Subject: node, Reason: printableLine(*why)}})
+	if err != nil {
+		return err
+	}
+	if err := box.QueueEvidence(context.Background(), node, rec); err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return err
+	}
+	deadline := at.Add(*wait)
+	for {
+		r, found, err := renewalSince(*configFile, *data, node, at)
+		if err != nil {
+			return err
+		}
+		if found {
+			fmt.Fprintf(stdout, "renewed: %s's checkpoint of %d records (made %s) timestamped again at %s; evidence verify checks the renewal, and a bundle of that checkpoint carries it\n",
+				node, r.size, r.made.UTC().Format(time.RFC3339), r.at.UTC().Format(time.RFC3339))
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			fmt.Fprintf(stdout, "queued: the gateway of node %s renews its newest checkpoint when it runs (no renewal within %s: is sealpost serve running there?)\n", node, *wait)
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// renewalSeen is a renewal found in a chain's checkpoints.
+type renewalSeen struct {
+	size     uint64
+	made, at time.Time
+}
+
+// renewalSince looks in node's chain for a renewal whose token is not older than since (to the
+// second, a token's precision).
+func renewalSince(configFile, data, node string, since time.Time) (renewalSeen, bool, error) {
+	b, _, err := openEvidenceToReadNode(configFile, data, node)
+	if err != nil {
+		return renewalSeen{}, false, err
+	}
+	defer b.Close()
+	var seen renewalSeen
+	var found bool
+	err = b.Checkpoints(func(line []byte) error {
+		var cp evidence.Checkpoint
+		if json.Unmarshal(line, &cp) != nil || !cp.Renewal || cp.TokenTime.Before(since.Truncate(time.Second)) {
+			return nil
+		}
+		if h, err := evidence.ParseHead(cp.Text); err == nil {
+			seen, found = renewalSeen{size: h.Size, made: h.Time, at: cp.TokenTime}, true
+		}
+		return nil
+	})
+	return seen, found, err
 }

@@ -99,6 +99,40 @@ func TestServeEvidenceEndToEnd(t *testing.T) {
 		t.Fatalf("the bundle's verify.sh: %v\n%s", err, b)
 	}
 
+	// Before the TSA's certificate ages out, an operator has the gateway renew the checkpoint; the
+	// request and the renewal are recorded, verify checks it, and the bundle carries it.
+	code, renewed, errOut := runCLI(t, "", "evidence", "renew", "-data", cfg.Data, "-by", "ops-lead", "-reason", "the TSA certificate expires in March")
+	if code != 0 || !strings.Contains(renewed, "renewed: ") || !strings.Contains(renewed, "checkpoint of 2 records") {
+		t.Fatalf("evidence renew: %d\n%s%s", code, renewed, errOut)
+	}
+	var asked, done *evidence.Action
+	for _, r := range evidenceRecords(t, cfg.Data) {
+		if a := r.Action; a != nil && a.Action == actionRenewRequested {
+			asked = a
+		} else if a != nil && a.Action == actionRenewed {
+			done = a
+		}
+	}
+	if asked == nil || asked.Actor != "ops-lead" || asked.Reason != "the TSA certificate expires in March" ||
+		done == nil || done.Reason != "requested by ops-lead" || !strings.Contains(done.Detail, "checkpoint of 2 records") {
+		t.Fatalf("the renewal's records: %+v %+v", asked, done)
+	}
+	if code, verified, errOut := runCLI(t, "", "evidence", "verify", "-data", cfg.Data); code != 0 || !strings.Contains(verified, "1 renewals verified, the newest of the checkpoint of 2 records") {
+		t.Fatalf("evidence verify after a renewal: %d\n%s%s", code, verified, errOut)
+	}
+	renewedBundle := filepath.Join(t.TempDir(), "renewed")
+	if code, _, errOut := runCLI(t, "", "evidence", "export", "-data", cfg.Data, "-out", renewedBundle, out.QueueID); code != 0 {
+		t.Fatalf("evidence export after a renewal: %d\n%s", code, errOut)
+	}
+	check = exec.Command("sh", "verify.sh")
+	check.Dir = renewedBundle
+	if b, err := check.CombinedOutput(); err != nil || strings.Count(string(b), "Verification: OK") != 2 || !strings.Contains(string(b), "inclusion proven") {
+		t.Fatalf("the renewed bundle's verify.sh: %v\n%s", err, b)
+	}
+	if code, _, errOut := runCLI(t, "", "evidence", "renew", "-data", cfg.Data, "-node", "someone-else", "-wait", "0"); code != 1 || !strings.Contains(errOut, "not someone-else's") {
+		t.Fatalf("evidence renew of another node's chain on a file log: %d %s", code, errOut)
+	}
+
 	// Someone edits the recipient of the first record.
 	seg := filepath.Join(evidenceDir(cfg.Data), "records-00000000000000000000.log")
 	b, err := os.ReadFile(seg)
@@ -148,5 +182,17 @@ func TestServeEvidenceOnPostgres(t *testing.T) {
 		if n := strings.Count(found, " outbound "); code != 0 || n != sent {
 			t.Errorf("evidence find -config %s: %d, %d statements\n%s%s; want %d", file, code, n, found, errOut, sent)
 		}
+	}
+	// An operator on node A asks node B's gateway to renew B's chain: B does, A's is left alone.
+	name := strings.TrimSpace(string(nodeB))
+	code, renewed, errOut := runCLI(t, "", "evidence", "renew", "-config", fileA, "-node", name)
+	if code != 0 || !strings.Contains(renewed, "renewed: "+name+"'s checkpoint of 2 records") {
+		t.Fatalf("evidence renew -node %s: %d\n%s%s", name, code, renewed, errOut)
+	}
+	if _, out, _ := runCLI(t, "", "evidence", "verify", "-config", fileB); !strings.Contains(out, "1 renewals verified") {
+		t.Errorf("node B's chain after its renewal: %s", out)
+	}
+	if _, out, _ := runCLI(t, "", "evidence", "verify", "-config", fileA); strings.Contains(out, "renewals") {
+		t.Errorf("node A's chain was renewed too: %s", out)
 	}
 }
