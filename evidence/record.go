@@ -63,16 +63,17 @@ type Delivery struct {
 
 // Inbound is a customer's reply and its verdict.
 type Inbound struct {
-	QueueID       string    `json:"queue_id,omitempty"` // the desk's queue ID, or the held message's ID
-	From          string    `json:"from"`
-	Verdict       string    `json:"verdict"`
-	Reason        string    `json:"reason,omitempty"` // the failure codes, for a failed verdict
-	Signer        string    `json:"signer_fingerprint,omitempty"`
-	MessageSHA256 string    `json:"message_sha256"` // of the bytes received
-	TokenTime     time.Time `json:"token_time,omitzero"`
-	Received      time.Time `json:"received"`
-	Thread        string    `json:"thread,omitempty"`
-	Action        string    `json:"action"` // deliver (to the desk) or quarantine
+	QueueID         string    `json:"queue_id,omitempty"` // the desk's queue ID, or the held message's ID
+	From            string    `json:"from"`
+	Verdict         string    `json:"verdict"`
+	Reason          string    `json:"reason,omitempty"` // the failure codes, for a failed verdict
+	Signer          string    `json:"signer_fingerprint,omitempty"`
+	SignatureSHA256 string    `json:"signature_sha256,omitempty"` // of the signature value
+	MessageSHA256   string    `json:"message_sha256"`             // of the bytes received
+	TokenTime       time.Time `json:"token_time,omitzero"`
+	Received        time.Time `json:"received"`
+	Thread          string    `json:"thread,omitempty"`
+	Action          string    `json:"action"` // deliver (to the desk) or quarantine
 }
 
 // Action is what an operator or an API caller did: released or deleted held mail, registered,

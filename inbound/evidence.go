@@ -28,7 +28,7 @@ func (ib *Pipeline) recordEvidence(ctx context.Context, msg []byte, id, action s
 	v := res.Verdict
 	d := sha256.Sum256(msg)
 	rec := &evidence.Inbound{QueueID: id, From: v.From, Verdict: v.Status, Reason: strings.Join(v.Failures, ","),
-		Signer: v.Fingerprint, MessageSHA256: hex.EncodeToString(d[:]), Received: arrival.UTC(), Thread: v.Thread, Action: action}
+		Signer: v.Fingerprint, SignatureSHA256: v.SignatureSHA256, MessageSHA256: hex.EncodeToString(d[:]), Received: arrival.UTC(), Thread: v.Thread, Action: action}
 	if v.Timestamped {
 		rec.TokenTime = v.SignedAt.UTC()
 	}

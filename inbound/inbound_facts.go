@@ -1,8 +1,10 @@
 package inbound
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
@@ -25,6 +27,7 @@ type facts struct {
 	signerKnown   bool     // the signer's certificate or key was found (its addresses are meaningful)
 	signerAddrs   []string // the addresses the certificate or key names
 	fingerprint   string
+	sigDigest     string // SHA-256 of the signature value, hex
 	signedAt      time.Time
 	timestamped   bool
 	coversRoot    bool
@@ -114,7 +117,7 @@ func nestedFacts(walked *mime.Walked, sl mime.Layer, sf, pf facts) facts {
 func (f facts) verdict() *Verdict {
 	v := &Verdict{Method: f.method, Encryption: f.encryption, Authenticated: f.authenticated, Layers: f.layers}
 	if f.signed {
-		v.Fingerprint, v.SignedAt, v.Timestamped = f.fingerprint, f.signedAt, f.timestamped
+		v.Fingerprint, v.SignedAt, v.Timestamped, v.SignatureSHA256 = f.fingerprint, f.signedAt, f.timestamped, f.sigDigest
 		for _, e := range f.failures {
 			v.fail(e.code, e.detail)
 		}
@@ -124,7 +127,8 @@ func (f facts) verdict() *Verdict {
 
 func smimeFacts(in *smime.Inbound) facts {
 	f := facts{method: "smime", signed: in.Signed, coversRoot: in.CoversRoot,
-		authenticated: in.Authenticated, layers: in.Layers, signedAt: in.SignedAt, timestamped: in.Timestamp != nil}
+		authenticated: in.Authenticated, layers: in.Layers, signedAt: in.SignedAt, timestamped: in.Timestamp != nil,
+		sigDigest: digestHex(in.SignatureValue)}
 	for _, l := range in.Layers {
 		if kind, alg, ok := strings.Cut(l, " "); ok && strings.HasSuffix(kind, "enveloped-data") {
 			f.encryption = strings.ToLower(alg)
@@ -198,6 +202,11 @@ func certAddresses(c *x509.Certificate) []string {
 func pgpFacts(in *pgp.Inbound) facts {
 	f := facts{method: "pgp", signed: in.Signed, coversRoot: in.CoversRoot,
 		authenticated: in.Encrypted, layers: in.Layers, signedAt: in.SignedAt, timestamped: in.Timestamp != nil}
+	if in.Signature != nil {
+		if value, err := pgp.SignatureValue(in.Signature); err == nil {
+			f.sigDigest = digestHex(value)
+		}
+	}
 	for _, l := range in.Layers {
 		if rest, ok := strings.CutPrefix(l, "pgp-encrypted "); ok {
 			f.encryption = strings.ReplaceAll(rest, " ", "-") // e.g. seipd-v1-aes256, seipd-v2-aes256-ocb
@@ -245,4 +254,13 @@ func directorySigners(d *keys.Directory) knownSigners {
 		}
 	}
 	return k
+}
+
+// digestHex is the SHA-256 of b in hex, "" for none.
+func digestHex(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	d := sha256.Sum256(b)
+	return hex.EncodeToString(d[:])
 }

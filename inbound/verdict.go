@@ -53,7 +53,9 @@ type Verdict struct {
 	Fingerprint   string // SHA-256 of the certificate, or the OpenPGP primary key fingerprint
 	SignedAt      time.Time
 	Timestamped   bool // SignedAt comes from a verified RFC 3161 token
-	Registered    bool // the From address has a registered key or certificate
+	// SignatureSHA256 is the SHA-256 of the signature value (hex), for the evidence log.
+	SignatureSHA256 string
+	Registered      bool // the From address has a registered key or certificate
 	// Thread is the support thread the reply answers, "" when none is known.
 	Thread string
 	// ThreadMismatch: linked to a thread, but signed by a key other than the thread customer's,

@@ -24,6 +24,20 @@ type NextHop interface {
 	Deliver(ctx context.Context, from string, to []string, data []byte) []error
 }
 
+// Accepted is what the next hop answered when it took the message: its address and its reply
+// (the 250 to DATA and its text, which often names the hop's queue ID), for the evidence log.
+type Accepted struct {
+	Host string
+	Code int
+	Text string
+}
+
+// ReplyingHop is a NextHop that also says what it answered for the recipients it accepted.
+type ReplyingHop interface {
+	NextHop
+	DeliverReply(ctx context.Context, from string, to []string, data []byte) ([]error, Accepted)
+}
+
 // DeliveryError is one recipient's failed delivery, as the next hop
 // reported it. Permanent errors fail the recipient at once; temporary ones
 // are retried until the message expires.
@@ -256,11 +270,36 @@ func (s *Spool) outcome(meta *entryMeta, i int, result string, de *DeliveryError
 	if s.outcomes == nil {
 		return
 	}
-	o := Outcome{ID: meta.ID, Class: meta.Class, Recipient: meta.Recipients[i], Result: result, Time: s.now()}
-	if de != nil {
+	s.outcomeFrom(meta, i, result, de, Accepted{})
+}
+
+// outcomeFrom is outcome with what the next hop answered when it accepted the message.
+func (s *Spool) outcomeFrom(meta *entryMeta, i int, result string, de *DeliveryError, acc Accepted) {
+	if s.outcomes == nil {
+		return
+	}
+	o := Outcome{ID: meta.ID, Class: meta.Class, Recipient: meta.Recipients[i], Result: result, Time: s.now(), Host: acc.Host}
+	switch {
+	case de != nil:
 		o.Code, o.Enhanced, o.Text = de.Code, de.Enhanced, de.Message
+	case acc.Code != 0:
+		o.Code, o.Text = acc.Code, boundedText(acc.Text)
 	}
 	s.outcomes(o)
+}
+
+// boundedText keeps a next hop's reply text to 512 bytes of printable ASCII.
+func boundedText(s string) string {
+	b := []byte(s)
+	if len(b) > 512 {
+		b = b[:512]
+	}
+	for i, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
 
 // deliverPending hands the pending recipients to the next hop and notes each one's outcome in st.
@@ -270,7 +309,7 @@ func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entrySt
 	for k, i := range pending {
 		to[k] = meta.Recipients[i]
 	}
-	errs := s.deliver(ctx, meta.From, to, data)
+	errs, acc := s.deliver(ctx, meta.From, to, data)
 	done := s.now()
 	for k, i := range pending {
 		r := &st.Rcpts[i]
@@ -282,7 +321,7 @@ func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entrySt
 			r.Status = statusDelivered
 			s.log.Info("queue: delivered", "id", id, "class", class, "domain", domain, "attempts", r.Attempts)
 			s.obs.Delivered(class, done.Sub(meta.Created))
-			s.outcome(meta, i, OutcomeDelivered, nil)
+			s.outcomeFrom(meta, i, OutcomeDelivered, nil, acc)
 		case de.Temporary:
 			r.Last = de
 			s.log.Info("queue: deferred", "id", id, "class", class, "domain", domain,
@@ -354,19 +393,23 @@ func (s *Spool) record(e *entry, st *entryState, data []byte, now time.Time, pen
 
 // deliver calls the next hop, holding it to its contract: one result per
 // recipient, and a panic is a temporary failure rather than a crash.
-func (s *Spool) deliver(ctx context.Context, from string, to []string, data []byte) (errs []error) {
+func (s *Spool) deliver(ctx context.Context, from string, to []string, data []byte) (errs []error, acc Accepted) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("queue: next hop panicked", "panic", fmt.Sprint(p))
-			errs = sameError(len(to), &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "local error in next hop"})
+			errs, acc = sameError(len(to), &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "local error in next hop"}), Accepted{}
 		}
 	}()
-	errs = s.next.Deliver(ctx, from, slices.Clone(to), data)
+	if rh, ok := s.next.(ReplyingHop); ok {
+		errs, acc = rh.DeliverReply(ctx, from, slices.Clone(to), data)
+	} else {
+		errs = s.next.Deliver(ctx, from, slices.Clone(to), data)
+	}
 	if len(errs) != len(to) {
 		s.log.Error("queue: next hop returned the wrong number of results", "want", len(to), "got", len(errs))
-		return sameError(len(to), &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "local error in next hop"})
+		return sameError(len(to), &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "local error in next hop"}), Accepted{}
 	}
-	return errs
+	return errs, acc
 }
 
 func sameError(n int, err error) []error {

@@ -55,9 +55,10 @@ type Outcome struct {
 	Class     string
 	Recipient string
 	Result    string // delivered, deferred, bounced
-	Code      int    // the next hop's reply code; 0 when none (delivered, or never reached)
+	Code      int    // the next hop's reply code (a ReplyingHop's 250 when delivered); 0 when none
 	Enhanced  string
 	Text      string // the reply text or the local reason (bounded)
+	Host      string // the next hop that accepted it (a ReplyingHop's), when delivered
 	Time      time.Time
 }
 

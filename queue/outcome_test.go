@@ -34,7 +34,8 @@ func TestPutWithID(t *testing.T) {
 }
 
 // TestOutcomes: each recipient's outcome reaches WithOutcomes with the next hop's code and text:
-// delivered by a real SMTP sink, refused for good (550), deferred (451).
+// delivered by a real SMTP sink (with its address and its 250 to DATA), refused for good (550),
+// deferred (451).
 func TestOutcomes(t *testing.T) {
 	sk := newSink(t, nil, func(sk *sink) {
 		sk.rcptReply = func(to string) error {
@@ -65,13 +66,13 @@ func TestOutcomes(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for rcpt, want := range map[string]Outcome{
-		"ok@example.com":   {Result: OutcomeDelivered},
+		"ok@example.com":   {Result: OutcomeDelivered, Code: 250, Host: sk.Addr, Text: "OK"},
 		"gone@example.com": {Result: OutcomeBounced, Code: 550, Enhanced: "5.1.1", Text: "no such user here"},
 		"busy@example.com": {Result: OutcomeDeferred, Code: 451, Enhanced: "4.3.0", Text: "try later"},
 	} {
 		o := got[rcpt]
 		if o.ID != id || o.Class != "statement" || o.Result != want.Result || o.Code != want.Code || o.Enhanced != want.Enhanced ||
-			!strings.Contains(o.Text, want.Text) || o.Time.IsZero() {
+			!strings.Contains(o.Text, want.Text) || o.Host != want.Host || o.Time.IsZero() {
 			t.Errorf("%s: %+v; want %+v", rcpt, o, want)
 		}
 	}

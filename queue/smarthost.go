@@ -148,25 +148,37 @@ func NewSmarthost(cfg SmarthostConfig) (*Smarthost, error) {
 // failures before MAIL (connection, TLS, AUTH) are temporary, 5xx replies
 // permanent.
 func (h *Smarthost) Deliver(ctx context.Context, from string, to []string, data []byte) []error {
+	errs, _ := h.DeliverReply(ctx, from, to, data)
+	return errs
+}
+
+// DeliverReply is Deliver that also returns the relay's address and its reply to DATA when it
+// accepted the message (queue.ReplyingHop).
+func (h *Smarthost) DeliverReply(ctx context.Context, from string, to []string, data []byte) ([]error, Accepted) {
 	errs := make([]error, len(to))
 	conn, err := h.get(ctx)
 	if err != nil {
-		return fill(errs, nil, err)
+		return fill(errs, nil, err), Accepted{}
 	}
 	// Cancelling ctx aborts the transaction by closing the connection.
 	stop := context.AfterFunc(ctx, func() { conn.nc.Close() })
-	keep := h.transact(conn, from, to, data, errs)
+	keep, reply := h.transact(conn, from, to, data, errs)
 	if stop() && keep {
 		h.putIdle(conn)
 	} else {
 		conn.c.Close()
 	}
-	return errs
+	acc := Accepted{}
+	if reply != nil {
+		acc = Accepted{Host: h.cfg.Addr, Code: 250, Text: reply.StatusText}
+	}
+	return errs, acc
 }
 
 // transact runs MAIL, RCPT and DATA on conn, filling errs. It reports
-// whether the connection is fit for reuse.
-func (h *Smarthost) transact(conn *smtpConn, from string, to []string, data []byte, errs []error) bool {
+// whether the connection is fit for reuse, and the reply to DATA when the
+// message was accepted.
+func (h *Smarthost) transact(conn *smtpConn, from string, to []string, data []byte, errs []error) (bool, *smtp.DataResponse) {
 	c := conn.c
 	opts := &smtp.MailOptions{Size: int64(len(data))}
 	if !isASCII(from) || !allASCII(to) {
@@ -174,7 +186,7 @@ func (h *Smarthost) transact(conn *smtpConn, from string, to []string, data []by
 	}
 	if err := c.Mail(from, opts); err != nil {
 		fill(errs, nil, replyError(err))
-		return false
+		return false, nil
 	}
 	var accepted []int
 	for i, rcpt := range to {
@@ -187,32 +199,33 @@ func (h *Smarthost) transact(conn *smtpConn, from string, to []string, data []by
 		if !errors.As(err, &se) {
 			// The connection broke: nobody got the message.
 			fill(errs, nil, replyError(err))
-			return false
+			return false, nil
 		}
 		errs[i] = replyError(err)
 	}
 	if len(accepted) == 0 {
-		return true // RSET before the next transaction
+		return true, nil // RSET before the next transaction
 	}
 	w, err := c.Data()
 	if err != nil {
 		fill(errs, accepted, replyError(err))
-		return false
+		return false, nil
 	}
 	for off := 0; off < len(data); off += dataChunk {
 		end := min(off+dataChunk, len(data))
 		_ = conn.nc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
 		if _, err := w.Write(data[off:end]); err != nil {
 			fill(errs, accepted, replyError(err))
-			return false
+			return false, nil
 		}
 	}
 	_ = conn.nc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
-	if _, err := w.CloseWithResponse(); err != nil {
+	resp, err := w.CloseWithResponse()
+	if err != nil {
 		fill(errs, accepted, replyError(err))
-		return false
+		return false, nil
 	}
-	return true
+	return true, resp
 }
 
 // fill sets errs[i] = err for each i in idx, or for every i when idx is nil.

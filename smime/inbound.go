@@ -51,13 +51,15 @@ type Inbound struct {
 	// Signer: the certificate that verifies the signature, else the one the SignerInfo names; nil
 	// when none is known (SignatureErr wraps ErrUnknownSigner) or the one carried cannot be read
 	// (Unsupported).
-	Signer        *x509.Certificate
-	SignerChain   [][]*x509.Certificate
-	ChainErr      error     // nil iff Signer chains to Roots with emailProtection at SignedAt
-	SignedAt      time.Time // the verified token's genTime, else Arrival
-	Timestamp     *tsa.Token
-	TimestampErr  error // a token was present but did not verify
-	WeakAlgorithm error // SHA-1/MD5 digest or signature algorithm, or an RSA key below 2048 bits
+	Signer      *x509.Certificate
+	SignerChain [][]*x509.Certificate
+	// SignatureValue is the innermost SignerInfo's signature (what a timestamp token covers).
+	SignatureValue []byte
+	ChainErr       error     // nil iff Signer chains to Roots with emailProtection at SignedAt
+	SignedAt       time.Time // the verified token's genTime, else Arrival
+	Timestamp      *tsa.Token
+	TimestampErr   error // a token was present but did not verify
+	WeakAlgorithm  error // SHA-1/MD5 digest or signature algorithm, or an RSA key below 2048 bits
 	// CoversRoot: the signed entity is the root of the message, inside only envelopes and signatures.
 	// It is false when the signed part sits in an unsigned multipart (then Content is that signed
 	// part's content only, and the other, unsigned parts are dropped).
@@ -358,7 +360,7 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 	in.Layers = append(in.Layers, layer)
 	in.Signed = true
 	in.CoversRoot = w.root
-	in.Signer, in.SignerChain, in.Timestamp, in.Capabilities = nil, nil, nil, nil
+	in.Signer, in.SignerChain, in.Timestamp, in.Capabilities, in.SignatureValue = nil, nil, nil, nil, nil
 	in.SignedAt = w.opts.Arrival
 	fail := func(list *[]error, base error, format string, args ...any) {
 		if base != nil {
@@ -373,6 +375,7 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 		return
 	}
 	si := sd.signers[0]
+	in.SignatureValue = si.signature
 	w.weak(si, fail)
 	signer := w.signer(sd, si, content, fail)
 	if signer == nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -135,7 +136,7 @@ func (r *outcomeRecorder) record(o queue.Outcome) {
 		reply = o.Enhanced + " " + reply
 	}
 	r.ch <- &evidence.Record{Time: o.Time, Kind: evidence.KindDelivery, Delivery: &evidence.Delivery{
-		QueueID: o.ID, Recipient: o.Recipient, Outcome: o.Result, Code: o.Code, Reply: reply}}
+		QueueID: o.ID, Recipient: o.Recipient, Outcome: o.Result, NextHop: o.Host, Code: o.Code, Reply: reply}}
 }
 
 func (r *outcomeRecorder) run() {
@@ -200,6 +201,11 @@ func openEvidenceToRead(configFile, data string) (evidence.Backend, evidence.Tru
 	return openEvidenceToReadNode(configFile, data, "")
 }
 
+// evidenceNodeFlag is the -node flag of the commands that read the log.
+func evidenceNodeFlag(fs *flag.FlagSet) *string {
+	return fs.String("node", "", "with PostgreSQL: the node whose chain to read (default: this data directory's)")
+}
+
 // openEvidenceToReadNode opens node's chain to read ("": this data directory's node); on the
 // file log, which holds one node's chain, node must be that one.
 func openEvidenceToReadNode(configFile, data, node string) (evidence.Backend, evidence.Trust, error) {
@@ -262,13 +268,14 @@ func (c closingBackend) Close() error { return errors.Join(c.Backend.Close(), c.
 func cmdEvidenceVerify(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("evidence verify", stdout)
 	configFile, data := configFlags(fs)
+	node := evidenceNodeFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: evidence verify takes no arguments", errUsage)
 	}
-	fb, trust, err := openEvidenceToRead(*configFile, *data)
+	fb, trust, err := openEvidenceToReadNode(*configFile, *data, *node)
 	if err != nil {
 		return err
 	}
@@ -316,6 +323,7 @@ func scanRecords(fb evidence.Backend, fn func(*evidence.Record)) error {
 func cmdEvidenceShow(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("evidence show", stdout)
 	configFile, data := configFlags(fs)
+	node := evidenceNodeFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -323,7 +331,7 @@ func cmdEvidenceShow(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		return fmt.Errorf("%w: evidence show QUEUE-ID|SEQ", errUsage)
 	}
 	want := fs.Arg(0)
-	fb, _, err := openEvidenceToRead(*configFile, *data)
+	fb, _, err := openEvidenceToReadNode(*configFile, *data, *node)
 	if err != nil {
 		return err
 	}
@@ -362,6 +370,7 @@ func recordQueueID(r *evidence.Record) string {
 func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("evidence find", stdout)
 	configFile, data := configFlags(fs)
+	node := evidenceNodeFlag(fs)
 	to := fs.String("to", "", "the customer's address")
 	subject := fs.String("subject", "", "a queue id, held message id or customer address an action or record is about")
 	since := fs.String("since", "", "from this day (2006-01-02) or time (RFC 3339) on")
@@ -386,7 +395,7 @@ func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
 			}
 		}
 	}
-	fb, _, err := openEvidenceToRead(*configFile, *data)
+	fb, _, err := openEvidenceToReadNode(*configFile, *data, *node)
 	if err != nil {
 		return err
 	}
@@ -426,6 +435,9 @@ func describeRecord(r *evidence.Record) string {
 		if r.Delivery.Reply != "" {
 			s += " " + gateway.Printable(r.Delivery.Reply)
 		}
+		if r.Delivery.NextHop != "" {
+			s += " (" + gateway.Printable(r.Delivery.NextHop) + ")"
+		}
 		return s
 	case r.Inbound != nil:
 		return "reply " + r.Inbound.Verdict
@@ -450,6 +462,7 @@ func recordAbout(r *evidence.Record, subject string) bool {
 func cmdEvidenceProve(args []string, stdin io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("evidence prove", stdout)
 	configFile, data := configFlags(fs)
+	node := evidenceNodeFlag(fs)
 	out := fs.String("out", "", "also write the bundle a third party verifies with openssl (as evidence export) to this directory")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -461,7 +474,7 @@ func cmdEvidenceProve(args []string, stdin io.Reader, stdout, _ io.Writer) error
 	if err != nil {
 		return err
 	}
-	fb, trust, err := openEvidenceToRead(*configFile, *data)
+	fb, trust, err := openEvidenceToReadNode(*configFile, *data, *node)
 	if err != nil {
 		return err
 	}
@@ -502,6 +515,7 @@ func cmdEvidenceProve(args []string, stdin io.Reader, stdout, _ io.Writer) error
 func cmdEvidenceExport(args []string, stdin io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("evidence export", stdout)
 	configFile, data := configFlags(fs)
+	node := evidenceNodeFlag(fs)
 	out := fs.String("out", "", "the directory to write the bundle to (required)")
 	message := fs.String("message", "", "the message as the customer received it, to include (checked against the record)")
 	if err := parse(fs, args); err != nil {
@@ -510,7 +524,7 @@ func cmdEvidenceExport(args []string, stdin io.Reader, stdout, _ io.Writer) erro
 	if fs.NArg() != 1 || *out == "" {
 		return fmt.Errorf("%w: evidence export QUEUE-ID|SEQ -out DIR [-message FILE.eml]", errUsage)
 	}
-	fb, trust, err := openEvidenceToRead(*configFile, *data)
+	fb, trust, err := openEvidenceToReadNode(*configFile, *data, *node)
 	if err != nil {
 		return err
 	}

@@ -192,6 +192,14 @@ func TestServeEvidenceOnPostgres(t *testing.T) {
 	if _, out, _ := runCLI(t, "", "evidence", "verify", "-config", fileB); !strings.Contains(out, "1 renewals verified") {
 		t.Errorf("node B's chain after its renewal: %s", out)
 	}
+	// Read from node A with -node (these test nodes have development CAs of their own, so only
+	// find, which needs no trust, reads across; the bank's nodes share its identities).
+	if code, out, errOut := runCLI(t, "", "evidence", "find", "-config", fileA, "-node", name, "-to", "alice@example.com"); code != 0 || strings.Count(out, " outbound ") != 1 {
+		t.Errorf("node B's chain read from node A with -node: %s%s; want B's one statement", out, errOut)
+	}
+	if code, out, _ := runCLI(t, "", "evidence", "find", "-config", fileA, "-node", name, "-subject", name); code != 0 || !strings.Contains(out, "evidence-renewed") {
+		t.Errorf("evidence find -node %s -subject %s: %s", name, name, out)
+	}
 	if _, out, _ := runCLI(t, "", "evidence", "verify", "-config", fileA); strings.Contains(out, "renewals") {
 		t.Errorf("node A's chain was renewed too: %s", out)
 	}

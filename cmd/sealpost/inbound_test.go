@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"net"
 	"os"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smallstep/pkcs7"
 
 	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/internal/interop"
@@ -136,6 +141,19 @@ func TestServeInboundEndToEnd(t *testing.T) {
 	if recorded == nil || recorded.Verdict != "verified" || recorded.From != "alice@example.com" || recorded.Signer != keys.CertFingerprint(alice.Certificate()) ||
 		recorded.Thread != token[1] || recorded.Action != "deliver" || len(recorded.MessageSHA256) != 64 {
 		t.Fatalf("the reply's evidence record: %+v", recorded)
+	}
+	// Its signature digest is of alice's signature value as OpenSSL wrote it (read back with
+	// openssl smime -pk7out and the pkcs7 library, not sealpost's parser).
+	block, _ := pem.Decode(interop.Run(t, nil, "openssl", "smime", "-pk7out", "-in", signedFile))
+	if block == nil {
+		t.Fatal("openssl smime -pk7out wrote no PEM")
+	}
+	p7, err := pkcs7.Parse(block.Bytes)
+	if err != nil || len(p7.Signers) != 1 {
+		t.Fatalf("pkcs7.Parse: %v", err)
+	}
+	if sum := sha256.Sum256(p7.Signers[0].EncryptedDigest); recorded.SignatureSHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("the record's signature_sha256 %s is not the SHA-256 of alice's signature value", recorded.SignatureSHA256)
 	}
 
 	// Not a support address: refused at RCPT by the inbound listener.

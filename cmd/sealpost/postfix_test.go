@@ -97,6 +97,19 @@ func TestPostfixRelaysToSealpost(t *testing.T) {
 		}
 		openWithPeers(t, cfg, alice, carol, msgs)
 		checkBounce(t, next)
+		// The evidence log has, per recipient, Postfix's address and its 250 with its queue ID.
+		var delivered int
+		for _, r := range evidenceRecords(t, cfg.Data) {
+			if d := r.Delivery; d != nil && d.Outcome == "delivered" {
+				delivered++
+				if d.NextHop != reinject || d.Code != 250 || !strings.Contains(d.Reply, "queued as") {
+					t.Errorf("delivery record %+v; want Postfix's address %s and its 250 queued as", d, reinject)
+				}
+			}
+		}
+		if delivered != 2 {
+			t.Errorf("%d delivery records; want alice's and carol's", delivered)
+		}
 	})
 }
 
