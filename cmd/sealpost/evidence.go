@@ -194,20 +194,15 @@ func (i *instance) closeEvidence() error {
 	return nil
 }
 
-// openEvidenceToRead opens the evidence log of the configuration's data directory to read, with
-// what its checkpoints are checked against: the trusted roots and the chains of the bank's
-// signer and TSA (an external TSA's roots as tsa.roots_file configures them too).
-func openEvidenceToRead(configFile, data string) (evidence.Backend, evidence.Trust, error) {
-	return openEvidenceToReadNode(configFile, data, "")
-}
-
 // evidenceNodeFlag is the -node flag of the commands that read the log.
 func evidenceNodeFlag(fs *flag.FlagSet) *string {
 	return fs.String("node", "", "with PostgreSQL: the node whose chain to read (default: this data directory's)")
 }
 
-// openEvidenceToReadNode opens node's chain to read ("": this data directory's node); on the
-// file log, which holds one node's chain, node must be that one.
+// openEvidenceToReadNode opens node's chain ("": this data directory's node) to read, with what
+// its checkpoints are checked against: the trusted roots and the chains of the bank's signer and
+// TSA (an external TSA's roots as tsa.roots_file configures them too). The file log holds one
+// node's chain: node must be that one.
 func openEvidenceToReadNode(configFile, data, node string) (evidence.Backend, evidence.Trust, error) {
 	cfg, err := loadConfig(configFile, data)
 	if err != nil {
