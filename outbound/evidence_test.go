@@ -18,7 +18,7 @@ import (
 
 // evidenceLog is a file evidence log in a temporary directory, signed by the fixture's signer and
 // timestamped by its TSA.
-func evidenceLog(t *testing.T) (*evidence.Log, *evidence.FileBackend) {
+func evidenceLog(t testing.TB) (*evidence.Log, *evidence.FileBackend) {
 	t.Helper()
 	f := pipelinetest.Get(t)
 	fb, err := evidence.OpenFileBackend(t.TempDir())

@@ -65,6 +65,55 @@ func BenchmarkOutbound2KB(b *testing.B) {
 	}
 }
 
+// BenchmarkOutbound2KBEvidence: BenchmarkOutbound2KB from 16 concurrent sessions, as the relay
+// takes mail, with the evidence log off and on (each message's record made durable before its
+// 250, the appends of concurrent sessions sharing one sync): the cost of the evidence is the
+// ratio of the two in one run.
+func BenchmarkOutbound2KBEvidence(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "evidence=off", true: "evidence=on"}[on], func(b *testing.B) {
+			f := pipelinetest.Get(b)
+			qcfg := queue.DefaultConfig()
+			qcfg.Dir = b.TempDir()
+			sp, err := queue.Open(qcfg, heldHop{}, queue.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sp.Close()
+			opts := []Option{WithPGP(f.PGP), WithLogger(slog.New(slog.DiscardHandler))}
+			if on {
+				l, _ := evidenceLog(b)
+				opts = append(opts, WithEvidence(l))
+			}
+			g, err := New(testConfig(), f.Direct, f.SMIME, sp, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := []byte(outbound2KB())
+			b.SetBytes(int64(len(msg)))
+			b.SetParallelism(8) // 16 sessions on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					s, err := g.NewSession(pipelinetest.Trusted)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := s.Mail(context.Background(), "statements@bank.example", 0); err != nil {
+						b.Fatal(err)
+					}
+					if err := s.Rcpt(context.Background(), "alice@example.com"); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.Data(context.Background(), msg); err != nil {
+						b.Fatal(err)
+					}
+					s.Close()
+				}
+			})
+		})
+	}
+}
+
 // heldHop is never called: the spool is not started, so nothing is delivered.
 type heldHop struct{}
 
