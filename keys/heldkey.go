@@ -18,6 +18,11 @@ const HeldKeyFile = "held.key"
 // like held.key; it is never written to the store.
 const MailboxKeyFile = "mailbox.key"
 
+// ConsoleKeyFile is the file in the data directory that holds the key the web console seals its
+// accounts' TOTP secrets with (AES-256-GCM, Sealer). Every node shares it, like held.key; it is
+// never written to the store.
+const ConsoleKeyFile = "console.key"
+
 // heldKeySize is AES-256's key length.
 const heldKeySize = 32
 
@@ -33,6 +38,9 @@ const OTPKeyFile = "otp.key"
 
 // OTPKey returns the OTP service's server key, made and checked as HeldKey's.
 func (d DataDir) OTPKey() ([]byte, error) { return d.secretKey(OTPKeyFile) }
+
+// ConsoleKey returns the web console's key, made and checked as HeldKey's.
+func (d DataDir) ConsoleKey() ([]byte, error) { return d.secretKey(ConsoleKeyFile) }
 
 // MailboxKey returns the secure mailbox's key, made and checked as HeldKey's.
 func (d DataDir) MailboxKey() ([]byte, error) { return d.secretKey(MailboxKeyFile) }

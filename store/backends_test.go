@@ -43,6 +43,17 @@ type contract interface {
 	ClaimReleased(ctx context.Context, owner string, lease time.Duration, limit int) ([]Held, error)
 	MarkDelivered(ctx context.Context, id string) error
 
+	PutConsoleAccount(ctx context.Context, a ConsoleAccount) error
+	ConsoleAccount(ctx context.Context, name string) (ConsoleAccount, error)
+	ConsoleAccounts(ctx context.Context) ([]ConsoleAccount, error)
+	ResetConsoleAccount(ctx context.Context, name string, password, totp []byte, at time.Time) error
+	DisableConsoleAccount(ctx context.Context, name string, at time.Time) error
+	ConsoleSignInFailed(ctx context.Context, name string, at time.Time, max int, lockFor time.Duration) (bool, error)
+	ConsoleSignedIn(ctx context.Context, name string, step int64) error
+	PutConsoleSession(ctx context.Context, cs ConsoleSession) error
+	ConsoleSession(ctx context.Context, idHash []byte, now time.Time, idle time.Duration) (ConsoleSession, error)
+	DeleteConsoleSession(ctx context.Context, idHash []byte) error
+
 	PutAPIToken(ctx context.Context, t APIToken) error
 	APITokenByHash(ctx context.Context, hash []byte) (APIToken, error)
 	APITokens(ctx context.Context) ([]APIToken, error)

@@ -22,6 +22,7 @@ var pgMigrations = []string{
 	pgSchemaV6,
 	pgSchemaV7,
 	pgSchemaV8,
+	pgSchemaV9,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.

@@ -15,7 +15,7 @@ import (
 
 // schemaVersion is the newest schema this code knows. migrations[i] takes a
 // database from version i to i+1.
-const schemaVersion = 9
+const schemaVersion = 10
 
 // A migration runs inside the transaction that also records the new version.
 type migration func(ctx context.Context, tx *sql.Tx) error
@@ -30,6 +30,7 @@ var migrations = []migration{
 	execMigration(schemaV7),
 	execMigration(schemaV8),
 	execMigration(schemaV9),
+	execMigration(schemaV10),
 }
 
 func execMigration(ddl string) migration {

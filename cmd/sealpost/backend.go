@@ -7,6 +7,7 @@ import (
 
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/ca"
+	"github.com/sealpost/sealpost/console"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/otp"
@@ -32,6 +33,7 @@ type backend interface {
 	otp.Store
 	discoveredKeys
 	decisionOutbox
+	console.Accounts
 	io.Closer
 }
 

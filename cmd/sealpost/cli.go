@@ -197,6 +197,14 @@ func commandTable() []command {
 				"the token from the next call on, on every node. create and revoke are written to the audit log.\n" +
 				"The tokens are in the store -config names (store.postgres: shared by every node); -data DIR without it.",
 			run: apiToken},
+		{name: "console", summary: "the web console for the support desk and the operators: its accounts"},
+		{name: "console user", synopsis: "add -role agent|operator|admin NAME | reset NAME | disable NAME | list  [-config FILE] [-data DIR]",
+			summary: "add, reset, disable or list the console's local accounts",
+			detail: "add and reset print a new password and TOTP secret (with its otpauth:// URL) on stdout, once: sealpost\n" +
+				"keeps the password's argon2id hash and the secret sealed with DATA/console.key. reset also enables a\n" +
+				"disabled or locked account and ends its sessions; disable ends them too. Each is written to the audit log.\n" +
+				"Roles: agent (quarantine: read, release, delete with a reason), operator (also operations), admin (also accounts).",
+			run: cmdConsoleUser},
 		{name: "version", summary: "sealpost's version, VCS revision and Go version",
 			run: func(a []string, _ io.Reader, o, e io.Writer) error { return cmdVersion(a, o) }},
 		{name: "help", synopsis: "[COMMAND [SUBCOMMAND]]", summary: "this text, or a command's"},

@@ -18,6 +18,7 @@ import (
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/config"
+	"github.com/sealpost/sealpost/console"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
@@ -64,6 +65,8 @@ type Config struct {
 	Discovery DiscoveryConfig `json:"discovery"`
 	// Evidence is the tamper-evident log of what was sent, to whom and when.
 	Evidence evidence.Config `json:"evidence"`
+	// Console is the web console for the support desk and the operators (off by default).
+	Console console.Config `json:"console"`
 	// Store is where the shared state lives; left out (the default), the embedded SQLite in the
 	// data directory, so the default configuration prints without it.
 	Store StoreConfig `json:"store,omitzero"`
@@ -208,6 +211,7 @@ func defaultConfig() Config {
 		OTP:        otp.DefaultConfig(),
 		Discovery:  DiscoveryConfig{WKD: discovery.DefaultCacheConfig(), Revocation: discovery.DefaultRevocationConfig()},
 		Evidence:   evidence.DefaultConfig(),
+		Console:    console.DefaultConfig(),
 	}
 }
 
@@ -343,6 +347,9 @@ func (c Config) Validate() error {
 	}
 	if c.API.Enabled {
 		add("api", c.API.Validate())
+	}
+	if c.Console.Enabled {
+		add("console", c.Console.Validate())
 	}
 	if c.Store.Postgres != nil {
 		add("store.postgres", c.Store.Postgres.Validate())

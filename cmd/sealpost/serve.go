@@ -25,6 +25,7 @@ import (
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/config"
+	"github.com/sealpost/sealpost/console"
 	"github.com/sealpost/sealpost/dkim"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
@@ -117,7 +118,8 @@ type instance struct {
 	decided       chan struct{} // a decision on held mail was announced: record it
 	// wkdPublisher serves the bank's OpenPGP key by WKD (nil: discovery.publish_addr is off).
 	wkdPublisher *http.Server
-	api          *api.Server // nil when disabled
+	api          *api.Server     // nil when disabled
+	console      *console.Server // nil when disabled
 	cancel       context.CancelFunc
 	// background are the workers start runs that read or write the data directory and the store
 	// (directory watcher, SIGHUP reloads, release loop, change feed, mailbox expiry): Close waits
@@ -146,6 +148,14 @@ func (i *instance) APIAddr() net.Addr {
 	return i.api.Addr()
 }
 
+// ConsoleAddr is the web console's address (nil when disabled).
+func (i *instance) ConsoleAddr() net.Addr {
+	if i.console == nil {
+		return nil
+	}
+	return i.console.Addr()
+}
+
 // InboundAddr is the inbound listener's address (nil when disabled).
 func (i *instance) InboundAddr() net.Addr {
 	if i.inbound == nil {
@@ -165,6 +175,9 @@ func (i *instance) Close() error {
 	}
 	if i.api != nil {
 		err = errors.Join(err, i.api.Close())
+	}
+	if i.console != nil {
+		err = errors.Join(err, i.console.Close())
 	}
 	if i.inbound != nil {
 		err = errors.Join(err, i.inbound.srv.Close())
@@ -340,6 +353,10 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, err
 	}
+	consoleSrv, err := a.startConsole(in)
+	if err != nil {
+		return nil, err
+	}
 	wkdSrv, err := a.startWKDPublisher()
 	if err != nil {
 		return nil, err
@@ -348,7 +365,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, fmt.Errorf("smtp.addr: %w", err)
 	}
-	inst = &instance{wkdPublisher: wkdSrv, srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, done: make(chan error, 2),
+	inst = &instance{wkdPublisher: wkdSrv, srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, console: consoleSrv, done: make(chan error, 2),
 		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd, evidence: a.evidence, evidenceFiles: a.evidenceFiles, outcomes: a.outcomes,
 		evidenceEvery: time.Duration(cfg.Evidence.CheckpointInterval), decided: make(chan struct{}, 1)}
 	users := []keys.DirectoryUser{gw}

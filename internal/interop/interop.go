@@ -24,6 +24,7 @@ var packages = map[string]string{
 	"softhsm2-util":   "softhsm2",
 	"postfix":         "postfix",
 	"systemd-analyze": "systemd",
+	"chromium":        "chromium",
 }
 
 // Required reports whether SEALPOST_INTEROP=require is set.

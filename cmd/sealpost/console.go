@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sealpost/sealpost/config"
+	"github.com/sealpost/sealpost/console"
+	"github.com/sealpost/sealpost/store"
+)
+
+// startConsole starts the web console when it is enabled; nil when not. It works on the
+// quarantine, so it needs the inbound side.
+func (a *assembly) startConsole(in *inboundListener) (*console.Server, error) {
+	if !a.cfg.Console.Enabled {
+		return nil, nil
+	}
+	if in == nil {
+		return nil, errors.New("console: needs the inbound side (inbound.enabled), whose quarantine it shows")
+	}
+	key, err := a.data.dir.ConsoleKey()
+	if err != nil {
+		return nil, fmt.Errorf("console key: %w", err)
+	}
+	node, _ := os.Hostname()
+	read := func(ctx context.Context, h store.Held) ([]byte, error) {
+		_, m, err := in.held.Get(ctx, h.ID)
+		if err != nil || m == nil {
+			return nil, err
+		}
+		res, err := in.pipeline.Evaluate(ctx, m.Data, h.Received)
+		if err != nil {
+			return nil, err
+		}
+		return res.Message, nil
+	}
+	srv, err := console.New(a.cfg.Console, console.Deps{Accounts: a.data.store, Key: key, Held: in.held, Read: read, Audit: a.data.store,
+		Evidence: a.evidence != nil, Node: node, Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, config.Prefix("console", err)
+	}
+	a.onFailure(func() { srv.Close() })
+	return srv, nil
+}
+
+// cmdConsoleUser adds, resets, disables and lists the console's accounts.
+func cmdConsoleUser(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("console user", stdout)
+	configFile, data := keysStoreFlags(fs)
+	role := fs.String("role", "", "add: agent (quarantine, customers: read; release or delete held mail), operator (also queues and keys) or admin (also accounts)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	usage := fmt.Errorf("%w: console user add -role agent|operator|admin NAME | reset NAME | disable NAME | list", errUsage)
+	sub, rest := fs.Arg(0), fs.Args()[min(1, fs.NArg()):]
+	if (sub == "list" && len(rest) != 0) || (sub != "list" && len(rest) != 1) || (sub != "add" && *role != "") {
+		return usage
+	}
+	st, err := apiStore(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if sub == "list" {
+		return consoleUserList(ctx, st, stdout)
+	}
+	name := rest[0]
+	if err := store.CheckConsoleName(name); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	cfg, err := consoleConfigOf(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	dir, _, err := keysTarget(*configFile, *data)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	switch sub {
+	case "add", "reset":
+		if sub == "add" && *role == "" {
+			return fmt.Errorf("%w: console user add needs -role agent|operator|admin", errUsage)
+		}
+		key, err := dir.ConsoleKey()
+		if err != nil {
+			return fmt.Errorf("console key: %w", err)
+		}
+		e, hash, sealed, err := console.NewEnrolment(name, cfg.Issuer, key)
+		if err != nil {
+			return err
+		}
+		if sub == "add" {
+			err = st.PutConsoleAccount(ctx, store.ConsoleAccount{Name: name, Role: *role, Password: hash, TOTP: sealed, Created: now})
+		} else {
+			err = st.ResetConsoleAccount(ctx, name, hash, sealed, now)
+		}
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return fmt.Errorf("console account %s exists already (reset gives it new credentials)", name)
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("no console account %s (see sealpost console user list)", name)
+		case errors.Is(err, store.ErrInvalid):
+			return fmt.Errorf("%w: %v", errUsage, err)
+		case err != nil:
+			return err
+		}
+		if err := auditCLI(ctx, st, "console user "+sub, name+map[bool]string{true: " role " + *role, false: ""}[sub == "add"]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "password: %s\ntotp secret: %s\ntotp url: %s\n", e.Password, e.Secret, e.URL)
+		fmt.Fprintf(stderr, "%s console account %s: give the password and the TOTP secret (or the URL, as a QR code) to its user; they are shown only now (sealpost keeps the password's argon2id hash and the secret sealed with console.key)%s\n",
+			map[bool]string{true: "added", false: "reset"}[sub == "add"], name, map[bool]string{true: "", false: "; its sessions have ended"}[sub == "add"])
+		return nil
+	case "disable":
+		switch err := st.DisableConsoleAccount(ctx, name, now); {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("no console account %s (see sealpost console user list)", name)
+		case err != nil:
+			return err
+		}
+		if err := auditCLI(ctx, st, "console user disable", name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "disabled console account %s: it signs in no more and its sessions have ended (reset enables it again)\n", name)
+		return nil
+	}
+	return usage
+}
+
+// consoleConfigOf is the console section of the configuration (the embedded default without one).
+func consoleConfigOf(configFile, data string) (console.Config, error) {
+	if configFile == "" {
+		return console.DefaultConfig(), nil
+	}
+	cfg, err := loadConfig(configFile, data)
+	return cfg.Console, err
+}
+
+func consoleUserList(ctx context.Context, st backend, stdout io.Writer) error {
+	list, err := st.ConsoleAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tCREATED")
+	for _, a := range list {
+		state := "active"
+		switch {
+		case !a.Disabled.IsZero():
+			state = "disabled " + a.Disabled.UTC().Format(time.RFC3339)
+		case now.Before(a.LockedUntil):
+			state = "locked until " + a.LockedUntil.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Role, state, a.Created.UTC().Format(time.RFC3339))
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(tw, strings.TrimSpace("(no accounts: sealpost console user add -role agent NAME)"))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sealpost/sealpost/console"
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/mime"
+)
+
+// browserLimit bounds each step in the browser: a hang guard, not a timing assertion.
+const browserLimit = 60 * time.Second
+
+// screenshotDir is where the browser tests write their screenshots: SEALPOST_SCREENSHOTS, or a
+// directory of the test's (named in its log).
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("SEALPOST_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestConsoleInABrowser drives the console in Debian's headless chromium: sign in with password
+// and TOTP (a wrong code refused), an agent opens a held reply whose From and Subject carry
+// <script> and <img onerror> (shown inert: no script runs, no image loads), releases it with a
+// reason and it reaches the desk naming the agent; the agent gets 403 on an operator page; a form
+// posted without its CSRF token is refused; every page is photographed at 1280 and 390 px.
+func TestConsoleInABrowser(t *testing.T) {
+	chromium := interop.Tool(t, "chromium")
+	interop.Tool(t, "swaks")
+	inst, cfg, alice, _ := testInstance(t, func(c *Config) {
+		c.Console.Enabled, c.Console.Addr = true, "127.0.0.1:0"
+	})
+	files := t.TempDir()
+	aliceCert, _ := writeIdentity(t, files, "alice", alice)
+	if code, out, errOut := runCLI(t, "", "keys", "import", "-data", cfg.Data, aliceCert); code != 0 {
+		t.Fatalf("register alice: %s %s", out, errOut)
+	}
+	_, enrol, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "agent", "zoe")
+	pw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrol)
+	secret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrol)
+	if pw == nil || secret == nil {
+		t.Fatalf("console user add:\n%s", enrol)
+	}
+	// Two held replies: an ordinary one, and one whose header fields try to run script and whose
+	// HTML fetches an image from a tracker that counts what it is asked for.
+	var tracked atomic.Int64
+	tracker := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { tracked.Add(1) }))
+	defer tracker.Close()
+	host, port, _ := net.SplitHostPort(inst.InboundAddr().String())
+	for i, msg := range []string{
+		"From: alice@example.com\r\nTo: support@bank.example\r\nSubject: new payee\r\n\r\nPlease add IBAN XX00.\r\n",
+		"From: \"<script>window.pwned=1</script>\" <alice@example.com>\r\nTo: support@bank.example\r\n" +
+			"Subject: <img src=x onerror=\"window.pwned=2\">\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n" +
+			"<html><body onload=\"window.pwned=3\"><script>window.pwned=4</script><img src=\"" + tracker.URL + "/track.gif\"></body></html>\r\n",
+	} {
+		f := filepath.Join(files, fmt.Sprintf("held%d.eml", i))
+		if err := os.WriteFile(f, []byte(msg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, _, err := interop.Try(t, nil, "swaks", "--server", host, "--port", port, "--from", "alice@example.com", "--to", "support@bank.example", "--data", f); err != nil {
+			t.Fatalf("swaks: %v\n%s", err, out)
+		}
+	}
+
+	shots := screenshotDir(t)
+	t.Logf("screenshots in %s", shots)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	base := "http://" + inst.ConsoleAddr().String()
+	if err := chromedp.Do(ctx); err != nil { // starts the browser, on the test's context
+		t.Fatalf("start chromium: %v", err)
+	}
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, stop := context.WithTimeout(ctx, browserLimit)
+		defer stop()
+		if err := chromedp.Do(c, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// load runs steps that load a page (a link, a form) and waits for it; it returns its status.
+	load := func(what string, actions ...chromedp.Action[chromedp.Void]) int64 {
+		t.Helper()
+		c, stop := context.WithTimeout(ctx, browserLimit)
+		defer stop()
+		resp, err := chromedp.RunResponse(c, actions...)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return resp.Status
+	}
+	eval := func(expr string) any {
+		t.Helper()
+		c, stop := context.WithTimeout(ctx, browserLimit)
+		defer stop()
+		v, err := chromedp.Run(c, chromedp.Evaluate[any](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	photo := func(name string) {
+		t.Helper()
+		for _, w := range []int64{1280, 390} {
+			run("viewport", chromedp.EmulateViewport(w, 900))
+			c, stop := context.WithTimeout(ctx, browserLimit)
+			png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
+			stop()
+			if err != nil {
+				t.Fatalf("screenshot %s: %v", name, err)
+			}
+			file := filepath.Join(shots, fmt.Sprintf("console-%s-%d.png", name, w))
+			if err := os.WriteFile(file, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run("viewport back", chromedp.EmulateViewport(1280, 900))
+	}
+	text := func(sel string) string {
+		t.Helper()
+		c, stop := context.WithTimeout(ctx, browserLimit)
+		defer stop()
+		s, err := chromedp.Run(c, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	signIn := func(code string) {
+		t.Helper()
+		load("the sign-in page", chromedp.Navigate(base+"/login"))
+		run("fill in the sign-in form", chromedp.WaitVisible(chromedp.CSS("#name")),
+			chromedp.Clear(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), "zoe"), chromedp.SendKeys(chromedp.CSS("#password"), pw[1]),
+			chromedp.SendKeys(chromedp.CSS("#code"), code))
+		load("sign in", chromedp.Submit(chromedp.CSS("#code")))
+	}
+
+	load("the sign-in page", chromedp.Navigate(base+"/login"))
+	photo("sign-in")
+	signIn("000000")
+	if got := text("p.error"); !strings.Contains(got, "name, password or code is wrong") {
+		t.Fatalf("a wrong code: the page says %q", got)
+	}
+	photo("sign-in-refused")
+	code, err := console.CodeAt(secret[1], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn(code)
+	if got := text("h1"); got != "Quarantine" {
+		t.Fatalf("after signing in: %q", got)
+	}
+	photo("quarantine")
+
+	// The hostile one is shown as text; nothing of it runs or loads.
+	links := eval(`Array.from(document.querySelectorAll('a[href^="/quarantine/"]')).map(a => a.getAttribute('href')).join(" ")`).(string)
+	hrefs := strings.Fields(links)
+	if len(hrefs) != 2 {
+		t.Fatalf("%d held messages listed; want 2", len(hrefs))
+	}
+	var hostile, plain string
+	for _, h := range hrefs {
+		load("open "+h, chromedp.Navigate(base+h))
+		if body := text("main"); strings.Contains(body, "window.pwned") {
+			hostile = h
+		} else {
+			plain = h
+		}
+	}
+	if hostile == "" || plain == "" {
+		t.Fatal("the hostile held message is not shown as text")
+	}
+	load("open the hostile one", chromedp.Navigate(base+hostile))
+	pwned, scripts, images := eval(`String(window.pwned)`), eval(`document.scripts.length`), eval(`document.images.length`)
+	if pwned != "undefined" || scripts != float64(0) || images != float64(0) {
+		t.Fatalf("the hostile message ran or rendered: window.pwned=%v, %d scripts, %d images", pwned, scripts, images)
+	}
+	if body := text("main"); !strings.Contains(body, `<img src=x onerror="window.pwned=2">`) || !strings.Contains(body, "shown as its source") {
+		t.Fatalf("the hostile message's page:\n%s", body)
+	}
+	photo("held-hostile")
+	if n := tracked.Load(); n != 0 {
+		t.Fatalf("the tracker was asked %d times: a remote image of the held message was fetched", n)
+	}
+
+	// An operator page is 403 for an agent.
+	if status := load("the operations page", chromedp.Navigate(base+"/operations")); status != 403 {
+		t.Fatalf("an agent on /operations: status %d; want 403", status)
+	}
+	if got := text("h1"); got != "Not for your role" {
+		t.Fatalf("an agent on /operations: %q", got)
+	}
+	photo("forbidden")
+
+	// A form whose CSRF token was taken out is refused, and nothing changes.
+	load("open the held reply", chromedp.Navigate(base+plain))
+	eval(`document.querySelectorAll('input[name=csrf]').forEach(e => e.remove()); 0`)
+	run("write a reason", chromedp.SendKeys(chromedp.CSS("#reason-release"), "no token"))
+	if status := load("release without the token", chromedp.Submit(chromedp.CSS("#reason-release"))); status != 403 {
+		t.Fatalf("a form without its CSRF token: status %d; want 403", status)
+	}
+	if got := text("h1"); got != "Form refused" {
+		t.Fatalf("a form without its CSRF token: %q", got)
+	}
+	photo("csrf-refused")
+	if files, _ := os.ReadDir(filepath.Join(cfg.Inbound.Delivery.Maildir, "new")); len(files) != 0 {
+		t.Fatal("a form without its token delivered a held message")
+	}
+
+	// The plain one, released with a reason, reaches the desk naming the agent.
+	load("open the held reply", chromedp.Navigate(base+plain))
+	photo("held")
+	run("write the reason", chromedp.SendKeys(chromedp.CSS("#reason-release"), "confirmed by phone"))
+	load("release it", chromedp.Submit(chromedp.CSS("#reason-release")))
+	desk, err := waitForMaildir(cfg.Inbound.Delivery.Maildir, 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if released := mime.HeaderValue(mime.ToCRLF(desk[0]), "Sealpost-Released"); !strings.Contains(released, "released by console:zoe at ") || !strings.Contains(released, "confirmed by phone") {
+		t.Fatalf("the desk copy's Sealpost-Released: %q", released)
+	}
+	if got := text("h1"); got != "Quarantine" {
+		t.Fatalf("after the release: %q", got)
+	}
+	photo("quarantine-after-release")
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/console"
+	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/mime"
+)
+
+// TestServeConsoleReleasesToTheDesk: with the console on, an agent added with sealpost console
+// user add signs in with the password and a TOTP code from the secret it printed, reads a held
+// reply and releases it with a reason; it reaches the desk naming the agent, the decision is in
+// the evidence log, and a disabled account signs in no more.
+func TestServeConsoleReleasesToTheDesk(t *testing.T) {
+	interop.Tool(t, "swaks")
+	inst, cfg, alice, _ := testInstance(t, func(c *Config) {
+		c.Console.Enabled, c.Console.Addr = true, "127.0.0.1:0"
+	})
+	files := t.TempDir()
+	aliceCert, _ := writeIdentity(t, files, "alice", alice)
+	if code, out, errOut := runCLI(t, "", "keys", "import", "-data", cfg.Data, aliceCert); code != 0 {
+		t.Fatalf("register alice: %s %s", out, errOut)
+	}
+	code, enrol, errOut := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "agent", "zoe")
+	pw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrol)
+	secret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrol)
+	if code != 0 || pw == nil || secret == nil || !strings.Contains(enrol, "otpauth://totp/") || !strings.Contains(errOut, "shown only now") {
+		t.Fatalf("console user add: %d\n%s%s", code, enrol, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "agent", "zoe"); code != 1 || !strings.Contains(errOut, "exists already") {
+		t.Fatalf("adding zoe twice: %d %s", code, errOut)
+	}
+	if code, _, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "root", "eve"); code != 2 {
+		t.Fatalf("an unknown role: %d", code)
+	}
+	if _, list, _ := runCLI(t, "", "console", "user", "list", "-data", cfg.Data); !regexp.MustCompile(`zoe +agent +active`).MatchString(list) {
+		t.Fatalf("console user list:\n%s", list)
+	}
+
+	host, port, _ := net.SplitHostPort(inst.InboundAddr().String())
+	f := filepath.Join(files, "unsigned.eml")
+	if err := os.WriteFile(f, []byte("From: alice@example.com\r\nTo: support@bank.example\r\nSubject: new payee\r\n\r\nPlease add IBAN XX00.\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := interop.Try(t, nil, "swaks", "--server", host, "--port", port, "--from", "alice@example.com", "--to", "support@bank.example", "--data", f); err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+
+	base := "http://" + inst.ConsoleAddr().String()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(path string, form url.Values) (int, string) {
+		t.Helper()
+		resp, err := c.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	csrf := func(page string) string {
+		t.Helper()
+		m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no CSRF token:\n%s", page)
+		}
+		return m[1]
+	}
+	signIn := func(code string) (int, string) {
+		_, page := get("/login")
+		return post("/login", url.Values{"csrf": {csrf(page)}, "name": {"zoe"}, "password": {pw[1]}, "code": {code}})
+	}
+	if status, _ := signIn("000000"); status != http.StatusUnauthorized {
+		t.Fatalf("a wrong code: %d", status)
+	}
+	now, err := console.CodeAt(secret[1], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, list := signIn(now)
+	id := regexp.MustCompile(`href="/quarantine/([A-Z2-7]{16})"`).FindStringSubmatch(list)
+	if status != http.StatusOK || id == nil || !strings.Contains(list, "alice@example.com") {
+		t.Fatalf("signed in: %d\n%s", status, list)
+	}
+	status, page := get("/quarantine/" + id[1])
+	if status != http.StatusOK || !strings.Contains(page, "Please add IBAN XX00.") || !strings.Contains(page, "Sealpost-Verdict") {
+		t.Fatalf("the held reply: %d\n%s", status, page)
+	}
+	if status, _ := post("/quarantine/"+id[1]+"/release", url.Values{"csrf": {csrf(page)}, "reason": {"confirmed by phone"}}); status != http.StatusOK {
+		t.Fatalf("release: %d", status)
+	}
+	desk, err := waitForMaildir(cfg.Inbound.Delivery.Maildir, 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := mime.HeaderValue(mime.ToCRLF(desk[0]), "Sealpost-Released")
+	if !strings.Contains(released, "released by console:zoe at ") || !strings.Contains(released, "confirmed by phone") {
+		t.Fatalf("the desk copy's Sealpost-Released: %q", released)
+	}
+	waitFor(t, "the decision in the evidence log", func() bool {
+		for _, r := range evidenceRecords(t, cfg.Data) {
+			if a := r.Action; a != nil && a.Actor == "console:zoe" && a.Action == "held-released" && a.Subject == id[1] && a.Reason == "confirmed by phone" {
+				return true
+			}
+		}
+		return false
+	})
+	if code, out, _ := runCLI(t, "", "console", "user", "disable", "-data", cfg.Data, "zoe"); code != 0 || !strings.Contains(out, "disabled") {
+		t.Fatalf("disable: %d %s", code, out)
+	}
+	if status, page := get("/quarantine"); !strings.Contains(page, "Sign in") {
+		t.Fatalf("a disabled account's session: %d\n%s", status, page)
+	}
+}
