@@ -128,8 +128,12 @@ type Deps struct {
 	// Evidence: decisions queue their evidence record (the gateway keeps an evidence log).
 	Evidence bool
 	Node     string // this node, for the audit log
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Customers looks customers up (nil: the customers page says it is not available).
+	Customers Customers
+	// Metrics reads the gateway's metrics for the operations page and its charts (nil: none).
+	Metrics Metrics
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // Server is the console's HTTP handler, and its listener once started.
@@ -140,6 +144,8 @@ type Server struct {
 	page *template.Template
 
 	idle, lifetime, lockout time.Duration
+	hist                    *history
+	stopHist                context.CancelFunc
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -188,7 +194,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, d: d, mux: http.NewServeMux(), page: t,
-		idle: time.Duration(cfg.IdleTimeout), lifetime: time.Duration(cfg.SessionLifetime), lockout: time.Duration(cfg.Lockout)}
+		idle: time.Duration(cfg.IdleTimeout), lifetime: time.Duration(cfg.SessionLifetime), lockout: time.Duration(cfg.Lockout),
+		hist: &history{step: historyStep, keep: historyKeep}}
 	css, _ := files.ReadFile("static/console.css")
 	s.mux.HandleFunc("GET /static/console.css", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
@@ -204,6 +211,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.mux.HandleFunc("GET /quarantine", s.signedIn(store.RoleAgent, s.quarantineList))
 	s.mux.HandleFunc("GET /quarantine/{id}", s.signedIn(store.RoleAgent, s.quarantineShow))
 	s.mux.HandleFunc("POST /quarantine/{id}/{action}", s.signedIn(store.RoleAgent, s.quarantineDecide))
+	s.mux.HandleFunc("GET /customers", s.signedIn(store.RoleAgent, s.customers))
+	s.mux.HandleFunc("POST /customers/remove-key", s.signedIn(store.RoleOperator, s.removeKey))
 	s.mux.HandleFunc("GET /operations", s.signedIn(store.RoleOperator, s.operations))
 	s.mux.HandleFunc("GET /accounts", s.signedIn(store.RoleAdmin, s.accounts))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -264,7 +273,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, rq *request, sta
 		v.Account, v.CSRF = &rq.account, rq.csrf
 		for _, n := range []struct {
 			href, label, role string
-		}{{"/quarantine", "Quarantine", store.RoleAgent}, {"/operations", "Operations", store.RoleOperator}, {"/accounts", "Accounts", store.RoleAdmin}} {
+		}{{"/quarantine", "Quarantine", store.RoleAgent}, {"/customers", "Customers", store.RoleAgent}, {"/operations", "Operations", store.RoleOperator},
+			{"/accounts", "Accounts", store.RoleAdmin}} {
 			if roleRank(rq.account.Role) >= roleRank(n.role) {
 				v.Nav = append(v.Nav, navItem{n.href, n.label, strings.HasPrefix(r.URL.Path, n.href)})
 			}
@@ -613,10 +623,6 @@ func (s *Server) quarantineDecide(w http.ResponseWriter, r *http.Request, rq *re
 	http.Redirect(w, r, "/quarantine?done="+action, http.StatusSeeOther)
 }
 
-func (s *Server) operations(w http.ResponseWriter, r *http.Request, rq *request) {
-	s.render(w, r, rq, http.StatusOK, "operations.html", "Operations", nil, "")
-}
-
 func (s *Server) accounts(w http.ResponseWriter, r *http.Request, rq *request) {
 	list, err := s.d.Accounts.ConsoleAccounts(r.Context())
 	if err != nil {
@@ -663,10 +669,14 @@ func (s *Server) Start() error {
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(s.d.Log.Handler(), slog.LevelWarn)}
+	hctx, stopHist := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.srv, s.ln, s.done = srv, ln, make(chan struct{})
+	s.srv, s.ln, s.done, s.stopHist = srv, ln, make(chan struct{}), stopHist
 	done := s.done
 	s.mu.Unlock()
+	if s.d.Metrics != nil {
+		go s.hist.run(hctx, s.d.Metrics, s.d.Now)
+	}
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -690,12 +700,13 @@ func (s *Server) Addr() net.Addr {
 // Close lets pages under way finish (for a few seconds) and stops the listener.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	srv, done := s.srv, s.done
+	srv, done, stopHist := s.srv, s.done, s.stopHist
 	s.srv = nil
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
+	stopHist()
 	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	err := srv.Shutdown(ctx)

@@ -3,8 +3,10 @@ package ops
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -421,4 +423,47 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// Snapshot reads every metric now: for each family its sum over all series under its name, and
+// each series under name{label="value",…} (labels sorted); histograms by their sample count. The
+// console samples it for its charts.
+func (m *Metrics) Snapshot() (map[string]float64, error) {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]float64, 4*len(fams))
+	for _, f := range fams {
+		name := f.GetName()
+		for _, s := range f.GetMetric() {
+			var v float64
+			switch {
+			case s.Counter != nil:
+				v = s.Counter.GetValue()
+			case s.Gauge != nil:
+				v = s.Gauge.GetValue()
+			case s.Histogram != nil:
+				v = float64(s.Histogram.GetSampleCount())
+			case s.Untyped != nil:
+				v = s.Untyped.GetValue()
+			default:
+				continue
+			}
+			out[name] += v
+			if len(s.GetLabel()) > 0 {
+				var b strings.Builder
+				b.WriteString(name + "{")
+				for i, l := range s.GetLabel() {
+					if i > 0 {
+						b.WriteByte(',')
+					}
+					fmt.Fprintf(&b, "%s=%q", l.GetName(), l.GetValue())
+				}
+				b.WriteByte('}')
+				out[b.String()] = v
+			}
+		}
+	}
+	return out, nil
 }

@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/config"
 	"github.com/sealpost/sealpost/console"
+	"github.com/sealpost/sealpost/evidence"
+	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/store"
 )
 
@@ -40,8 +46,9 @@ func (a *assembly) startConsole(in *inboundListener) (*console.Server, error) {
 		}
 		return res.Message, nil
 	}
+	customers := consoleCustomers{dir: a.data.dir, st: a.data.store, ev: a.evidenceFiles, evidence: a.evidence != nil}
 	srv, err := console.New(a.cfg.Console, console.Deps{Accounts: a.data.store, Key: key, Held: in.held, Read: read, Audit: a.data.store,
-		Evidence: a.evidence != nil, Node: node, Log: a.log})
+		Evidence: a.evidence != nil, Node: node, Log: a.log, Customers: customers, Metrics: a.m.Snapshot})
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +57,89 @@ func (a *assembly) startConsole(in *inboundListener) (*console.Server, error) {
 	}
 	a.onFailure(func() { srv.Close() })
 	return srv, nil
+}
+
+// consoleCustomers is the console's view of customers: their keys from the recipient directory
+// (registered, learned, discovered), and what was sent to them and what became of it from the
+// evidence log.
+type consoleCustomers struct {
+	dir      keys.DataDir
+	st       backend
+	ev       evidence.Backend // nil: the evidence log is off
+	evidence bool
+}
+
+// maxCustomerRecords bounds the records the customers page shows.
+const maxCustomerRecords = 50
+
+func (c consoleCustomers) Customer(ctx context.Context, q string) (console.Customer, error) {
+	addr, err := address.Normalize(q)
+	if err != nil {
+		return console.Customer{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
+	}
+	out := console.Customer{Address: addr}
+	rows, err := keyRows(ctx, c.dir, c.st)
+	if err != nil {
+		return console.Customer{}, err
+	}
+	for _, r := range rows {
+		if slices.ContainsFunc(r.addresses, func(a string) bool { return address.Same(a, addr) }) {
+			out.Keys = append(out.Keys, r.KeyRow)
+		}
+	}
+	if c.ev == nil {
+		return out, nil
+	}
+	out.From = "the evidence log"
+	var recent []console.MessageRow // a ring of the newest
+	err = scanRecords(c.ev, func(r *evidence.Record) {
+		if !slices.ContainsFunc(r.Addresses(), func(a string) bool { return address.Same(a, addr) }) {
+			return
+		}
+		row := console.MessageRow{Time: r.Time, QueueID: recordQueueID(r), Kind: string(r.Kind), What: describeRecord(r)}
+		if len(recent) == maxCustomerRecords {
+			recent = append(recent[1:], row)
+		} else {
+			recent = append(recent, row)
+		}
+	})
+	if err != nil {
+		return console.Customer{}, err
+	}
+	slices.Reverse(recent)
+	out.Messages = recent
+	return out, nil
+}
+
+func (c consoleCustomers) RemoveKey(ctx context.Context, q, fp, by, why string) error {
+	addr, err := address.Normalize(q)
+	if err != nil {
+		return fmt.Errorf("%w: %v", store.ErrInvalid, err)
+	}
+	d, err := recipientDirectory(ctx, c.dir, c.st)
+	if err != nil {
+		return err
+	}
+	regs, err := c.st.Registrations(ctx, addr)
+	if err != nil {
+		return err
+	}
+	found, order := api.AddressKeys(d.Entries(), regs, addr, fp)
+	if len(order) != 1 {
+		return fmt.Errorf("%s: %d keys match %s: %w", addr, len(order), fp, store.ErrNotFound)
+	}
+	if err := removeKey(ctx, c.st, c.dir, addr, order[0], found[order[0]], io.Discard); err != nil {
+		return err
+	}
+	if !c.evidence {
+		return nil
+	}
+	rec, err := json.Marshal(&evidence.Record{Time: time.Now().UTC(), Kind: evidence.KindAction, Action: &evidence.Action{
+		Actor: by, Action: "key-removed", Subject: addr, Reason: why, Detail: order[0]}})
+	if err != nil {
+		return err
+	}
+	return c.st.QueueEvidence(ctx, "", rec)
 }
 
 // cmdConsoleUser adds, resets, disables and lists the console's accounts.

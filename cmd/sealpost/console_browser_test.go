@@ -147,14 +147,15 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 		return strings.TrimSpace(s)
 	}
-	signIn := func(code string) {
+	signInAs := func(name, password, code string) {
 		t.Helper()
 		load("the sign-in page", chromedp.Navigate(base+"/login"))
 		run("fill in the sign-in form", chromedp.WaitVisible(chromedp.CSS("#name")),
-			chromedp.Clear(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), "zoe"), chromedp.SendKeys(chromedp.CSS("#password"), pw[1]),
+			chromedp.Clear(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), name), chromedp.SendKeys(chromedp.CSS("#password"), password),
 			chromedp.SendKeys(chromedp.CSS("#code"), code))
 		load("sign in", chromedp.Submit(chromedp.CSS("#code")))
 	}
+	signIn := func(code string) { t.Helper(); signInAs("zoe", pw[1], code) }
 
 	load("the sign-in page", chromedp.Navigate(base+"/login"))
 	photo("sign-in")
@@ -244,4 +245,37 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("after the release: %q", got)
 	}
 	photo("quarantine-after-release")
+
+	// The customer's page, reached by the search form.
+	load("the customers page", chromedp.Navigate(base+"/customers"))
+	run("search", chromedp.SendKeys(chromedp.CSS("#address"), "alice@example.com"))
+	load("look alice up", chromedp.Submit(chromedp.CSS("#address")))
+	if got := text("main"); !strings.Contains(got, "registered, usable") {
+		t.Fatalf("alice's page:\n%s", got)
+	}
+	photo("customer")
+
+	// Signed out, then in as an operator: the operations page with its charts.
+	load("sign out", chromedp.Submit(chromedp.CSS("form.signout")))
+	if got := text("h1"); got != "Sign in" {
+		t.Fatalf("after signing out: %q", got)
+	}
+	_, enrolOps, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "operator", "otto")
+	opsPw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrolOps)
+	opsSecret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrolOps)
+	opsCode, err := console.CodeAt(opsSecret[1], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInAs("otto", opsPw[1], opsCode)
+	if status := load("the operations page", chromedp.Navigate(base+"/operations")); status != 200 {
+		t.Fatalf("an operator on /operations: %d", status)
+	}
+	if got := text("main"); !strings.Contains(got, "Queues") || !strings.Contains(got, "development identities") {
+		t.Fatalf("the operations page:\n%s", got)
+	}
+	if n := eval(`document.querySelectorAll('svg.chart').length`); n == float64(0) {
+		t.Fatal("the operations page has no chart")
+	}
+	photo("operations")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sealpost/sealpost/console"
 	"github.com/sealpost/sealpost/internal/interop"
+	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
 )
 
@@ -127,6 +128,54 @@ func TestServeConsoleReleasesToTheDesk(t *testing.T) {
 		}
 		return false
 	})
+	// The customer's page: her registered certificate, and the statement sent to her with what
+	// the next hop did with it (from the evidence log). Removing a key is for operators.
+	if res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Statement\r\n\r\nBalance 1,00 EUR\r\n"); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	fp := keys.CertFingerprint(alice.Certificate())
+	waitFor(t, "the statement's delivery on alice's page", func() bool {
+		_, page := get("/customers?address=Alice@Example.com")
+		return strings.Contains(page, fp) && strings.Contains(page, "registered, usable") && strings.Contains(page, "statement smime") && strings.Contains(page, "delivered")
+	})
+	if status, _ := get("/customers?address=not-an-address"); status != http.StatusBadRequest {
+		t.Errorf("a customer search that is not an address: %d; want 400", status)
+	}
+	_, page = get("/customers?address=alice@example.com")
+	if strings.Contains(page, "Remove key") {
+		t.Error("an agent is offered to remove a key")
+	}
+	if status, _ := post("/customers/remove-key", url.Values{"csrf": {csrf(page)}, "address": {"alice@example.com"}, "fingerprint": {fp}, "reason": {"lost"}}); status != http.StatusForbidden {
+		t.Errorf("an agent removing a key: %d; want 403", status)
+	}
+	_, enrolOps, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "operator", "otto")
+	opsPw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrolOps)
+	opsSecret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrolOps)
+	opsJar, _ := cookiejar.New(nil)
+	zoe := c
+	c = &http.Client{Jar: opsJar}
+	_, loginPage := get("/login")
+	opsCode, _ := console.CodeAt(opsSecret[1], time.Now())
+	if status, _ := post("/login", url.Values{"csrf": {csrf(loginPage)}, "name": {"otto"}, "password": {opsPw[1]}, "code": {opsCode}}); status != http.StatusOK {
+		t.Fatalf("operator sign-in: %d", status)
+	}
+	_, page = get("/customers?address=alice@example.com")
+	if status, body := post("/customers/remove-key", url.Values{"csrf": {csrf(page)}, "address": {"alice@example.com"}, "fingerprint": {fp}, "reason": {"the customer lost her laptop"}}); status != http.StatusOK || strings.Contains(body, fp) {
+		t.Fatalf("an operator removing alice's key: %d\n%s", status, body)
+	}
+	if _, list, _ := runCLI(t, "", "keys", "list", "-data", cfg.Data); strings.Contains(list, fp[:16]) {
+		t.Fatalf("alice's key is still listed:\n%s", list)
+	}
+	waitFor(t, "the key's removal in the evidence log", func() bool {
+		for _, r := range evidenceRecords(t, cfg.Data) {
+			if a := r.Action; a != nil && a.Actor == "console:otto" && a.Action == "key-removed" && a.Subject == "alice@example.com" && a.Detail == fp && a.Reason == "the customer lost her laptop" {
+				return true
+			}
+		}
+		return false
+	})
+	c = zoe
+
 	if code, out, _ := runCLI(t, "", "console", "user", "disable", "-data", cfg.Data, "zoe"); code != 0 || !strings.Contains(out, "disabled") {
 		t.Fatalf("disable: %d %s", code, out)
 	}

@@ -154,13 +154,34 @@ func TestCrashLosesNothingThatGot250(t *testing.T) {
 }
 
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	// Below the kernel's ephemeral range (32768 and up on Linux): a port from there, free when
+	// looked at, can be taken by any outgoing connection before the process it is for binds it.
+	// Each port is handed out once per test binary.
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if freePorts.given[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		freePorts.given[port] = true
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }
+
+// freePorts are the ports freeAddr handed out.
+var freePorts = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
 
 func startBinary(t *testing.T, bin, cfgFile, addr string) *exec.Cmd {
 	t.Helper()

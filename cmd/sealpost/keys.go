@@ -18,6 +18,7 @@ import (
 
 	"github.com/sealpost/sealpost/address"
 	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/console"
 	"github.com/sealpost/sealpost/discovery"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/store"
@@ -348,13 +349,10 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var shared sharedDirectory
-	var reg registry
 	if st != nil {
 		defer st.Close()
-		shared, reg = st, st
 	}
-	d, err := recipientDirectory(context.Background(), dir, shared)
+	rows, err := keyRows(context.Background(), dir, st)
 	if err != nil {
 		return err
 	}
@@ -362,22 +360,57 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tKIND\tSOURCE\tFINGERPRINT\tSTATE\tEXPIRES\tSUBJECT")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Join(r.addresses, ","), r.Kind, r.Source, r.Fingerprint[:fingerprintShown],
+			r.State, r.Expires, printableLine(r.Subject))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range roots {
+		fmt.Fprintf(stdout, "trusted root: %s (expires %s)\n", printableLine(r.Subject.String()), r.NotAfter.UTC().Format(time.DateOnly))
+	}
+	return nil
+}
+
+// keyRow is one key of the recipient directory (and of the keys WKD found) as keys list and the
+// console show it: its addresses, kind, source, fingerprint, state (registered, usable or why not),
+// expiry and subject.
+type keyRow struct {
+	console.KeyRow
+	addresses []string
+}
+
+// keyRows are the recipient directory's keys, the learned and the discovered ones, judged now; st
+// may be nil (a data directory without a store).
+func keyRows(ctx context.Context, dir keys.DataDir, st backend) ([]keyRow, error) {
+	var shared sharedDirectory
+	var reg registry
+	if st != nil {
+		shared, reg = st, st
+	}
+	d, err := recipientDirectory(ctx, dir, shared)
+	if err != nil {
+		return nil, err
+	}
 	entries := append(d.Entries(), d.Learned()...)
 	registered, err := registeredFingerprints(reg, entries)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	discovered, err := discoveredEntries(st)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	entries = append(entries, discovered...)
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tKIND\tSOURCE\tFINGERPRINT\tSTATE\tEXPIRES\tSUBJECT")
+	rows := make([]keyRow, 0, len(entries))
 	for _, e := range entries {
 		fp := api.EntryFingerprint(e)
 		var state []string
-		if slices.ContainsFunc(e.Addresses, func(a string) bool { return registered[a][fp] }) {
+		reg := slices.ContainsFunc(e.Addresses, func(a string) bool { return registered[a][fp] })
+		if reg {
 			state = append(state, "registered")
 		}
 		if e.Problem != nil {
@@ -393,16 +426,10 @@ func listKeys(dir keys.DataDir, sc StoreConfig, stdout io.Writer) error {
 		if t := e.Expires(); !t.IsZero() {
 			expires = t.UTC().Format(time.DateOnly)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Join(e.Addresses, ","), e.Kind(), e.Source, fp[:fingerprintShown],
-			strings.Join(state, ", "), expires, printableLine(e.Subject()))
+		rows = append(rows, keyRow{console.KeyRow{Kind: e.Kind().String(), Source: string(e.Source), Fingerprint: fp, State: strings.Join(state, ", "),
+			Expires: expires, Subject: e.Subject(), Registered: reg}, e.Addresses})
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, r := range roots {
-		fmt.Fprintf(stdout, "trusted root: %s (expires %s)\n", printableLine(r.Subject.String()), r.NotAfter.UTC().Format(time.DateOnly))
-	}
-	return nil
+	return rows, nil
 }
 
 // discoveredEntries are the keys WKD lookups found, from the shared store (none without one), as
