@@ -73,6 +73,7 @@ type queueRow struct {
 	Oldest  string
 	Corrupt int
 	Stuck   bool // the oldest entry waits longer than an hour
+	Link    bool // the console can list its entries
 }
 
 type identityRow struct {
@@ -107,6 +108,9 @@ func (s *Server) operations(w http.ResponseWriter, r *http.Request, rq *request)
 			return
 		}
 		d = opsView(now, s.hist.all(), s.d.Now())
+		for i := range d.Queues {
+			_, d.Queues[i].Link = s.d.Queues[d.Queues[i].Name]
+		}
 	}
 	s.render(w, r, rq, http.StatusOK, "operations.html", "Operations", d, "")
 }

@@ -132,8 +132,14 @@ type Deps struct {
 	Customers Customers
 	// Metrics reads the gateway's metrics for the operations page and its charts (nil: none).
 	Metrics Metrics
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Queues are the gateway's spools by name (outbound, desk), for operators.
+	Queues map[string]Queue
+	// Tokens lists the bank API's tokens for admins (nil: not shown).
+	Tokens interface {
+		APITokens(ctx context.Context) ([]store.APIToken, error)
+	}
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Server is the console's HTTP handler, and its listener once started.
@@ -214,6 +220,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.mux.HandleFunc("GET /customers", s.signedIn(store.RoleAgent, s.customers))
 	s.mux.HandleFunc("POST /customers/remove-key", s.signedIn(store.RoleOperator, s.removeKey))
 	s.mux.HandleFunc("GET /operations", s.signedIn(store.RoleOperator, s.operations))
+	s.mux.HandleFunc("GET /operations/queue/{name}", s.signedIn(store.RoleOperator, s.queueList))
+	s.mux.HandleFunc("POST /operations/queue/{name}/{id}/{action}", s.signedIn(store.RoleOperator, s.queueAction))
 	s.mux.HandleFunc("GET /accounts", s.signedIn(store.RoleAdmin, s.accounts))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, nil, http.StatusNotFound, "Not found", "There is no such page.")
@@ -623,8 +631,17 @@ func (s *Server) quarantineDecide(w http.ResponseWriter, r *http.Request, rq *re
 	http.Redirect(w, r, "/quarantine?done="+action, http.StatusSeeOther)
 }
 
+type accountsData struct {
+	Accounts []store.ConsoleAccount
+	Tokens   []store.APIToken
+}
+
 func (s *Server) accounts(w http.ResponseWriter, r *http.Request, rq *request) {
 	list, err := s.d.Accounts.ConsoleAccounts(r.Context())
+	var toks []store.APIToken
+	if err == nil && s.d.Tokens != nil {
+		toks, err = s.d.Tokens.APITokens(r.Context())
+	}
 	if err != nil {
 		s.problem(w, r, rq, http.StatusServiceUnavailable, "Try again", "The accounts cannot be read now.")
 		return
@@ -632,7 +649,10 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request, rq *request) {
 	for i := range list {
 		list[i].Password, list[i].TOTP = nil, nil
 	}
-	s.render(w, r, rq, http.StatusOK, "accounts.html", "Accounts", list, "")
+	for i := range toks {
+		toks[i].Hash, toks[i].Name = nil, cleanLine(toks[i].Name, 100)
+	}
+	s.render(w, r, rq, http.StatusOK, "accounts.html", "Accounts", accountsData{list, toks}, "")
 }
 
 // age is a duration as people say it: 5 min, 3 h, 2 d.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/quarantine"
+	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/store"
 )
 
@@ -43,7 +45,10 @@ type rig struct {
 	users map[string]Enrolment
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { t.Helper(); return newRigWith(t, nil) }
+
+// newRigWith is newRig with the console's dependencies changed by edit first.
+func newRigWith(t *testing.T, edit func(*Deps)) *rig {
 	t.Helper()
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "sealpost.db"))
 	if err != nil {
@@ -57,7 +62,7 @@ func newRig(t *testing.T) *rig {
 	key := make([]byte, 32)
 	rand.Read(key)
 	r := &rig{t: t, st: st, held: held, clock: &clock{t: time.Now()}, key: key, users: map[string]Enrolment{}}
-	s, err := New(Config{}, Deps{Accounts: st, Key: key, Held: held, Audit: st, Evidence: true, Node: "test",
+	d := Deps{Accounts: st, Key: key, Held: held, Audit: st, Evidence: true, Node: "test", Tokens: st,
 		Read: func(ctx context.Context, h store.Held) ([]byte, error) {
 			_, m, err := held.Get(ctx, h.ID)
 			if err != nil || m == nil {
@@ -65,7 +70,11 @@ func newRig(t *testing.T) *rig {
 			}
 			return m.Data, nil // the message as the desk would get it: here, as held
 		},
-		Now: r.clock.now, Log: slog.New(slog.DiscardHandler)})
+		Now: r.clock.now, Log: slog.New(slog.DiscardHandler)}
+	if edit != nil {
+		edit(&d)
+	}
+	s, err := New(Config{}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +276,14 @@ func TestRolesAndForms(t *testing.T) {
 	if code, _, _ := op.get("/accounts"); code != http.StatusForbidden {
 		t.Errorf("operator /accounts: %d", code)
 	}
+	hash := bytes.Repeat([]byte{7}, 32)
+	if err := r.st.PutAPIToken(context.Background(), store.APIToken{ID: "tok_abcdefghijklmnop", Name: "online <banking>", Hash: hash, Scopes: []string{"customers"}}); err != nil {
+		t.Fatal(err)
+	}
 	admin := r.browser()
 	admin.mustSignIn("ada")
-	if code, body, _ := admin.get("/accounts"); code != http.StatusOK || !strings.Contains(body, "otto") || strings.Contains(body, "argon2") {
+	if code, body, _ := admin.get("/accounts"); code != http.StatusOK || !strings.Contains(body, "otto") || strings.Contains(body, "argon2") ||
+		!strings.Contains(body, "tok_abcdefghijklmnop") || !strings.Contains(body, "online &lt;banking&gt;") {
 		t.Errorf("admin /accounts: %d\n%s", code, body)
 	}
 
@@ -440,5 +454,74 @@ func BenchmarkQuarantineList(b *testing.B) {
 		if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte("10000 held messages")) {
 			b.Fatalf("%d\n%s", w.Code, w.Body.String())
 		}
+	}
+}
+
+// neverHop is the next hop of a spool that is never started.
+type neverHop struct{}
+
+func (neverHop) Deliver(context.Context, string, []string, []byte) []error { panic("not started") }
+
+// TestQueuePages: an operator lists a queue's entries (recipients by domain only), makes one
+// due now, and deletes one with a reason (without, refused); unknown queues and entries are clear
+// pages; an agent gets 403; each action is audited.
+func TestQueuePages(t *testing.T) {
+	qcfg := queue.DefaultConfig()
+	qcfg.Dir = t.TempDir()
+	sp, err := queue.Open(qcfg, neverHop{}, queue.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	id, err := sp.Put(context.Background(), &queue.Message{From: "statements@bank.example", Recipients: []string{"secret.customer@example.org"},
+		Data: []byte("From: x\r\n\r\nbody\r\n"), Class: "statement", Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRigWith(t, func(d *Deps) { d.Queues = map[string]Queue{"outbound": sp} })
+	r.addUser("otto", store.RoleOperator)
+	r.addUser("zoe", store.RoleAgent)
+	op := r.browser()
+	op.mustSignIn("otto")
+	code, page, _ := op.get("/operations/queue/outbound")
+	if code != http.StatusOK || !strings.Contains(page, id) || !strings.Contains(page, "example.org") || strings.Contains(page, "secret.customer") {
+		t.Fatalf("the queue page: %d\n%s", code, page)
+	}
+	token := op.csrf("/operations/queue/outbound")
+	if code, _ := op.post("/operations/queue/outbound/"+id+"/retry", url.Values{"csrf": {token}}); code != http.StatusSeeOther {
+		t.Errorf("retry: %d", code)
+	}
+	if code, _ := op.post("/operations/queue/outbound/"+id+"/delete", url.Values{"csrf": {token}}); code != http.StatusBadRequest {
+		t.Errorf("delete without a reason: %d; want 400", code)
+	}
+	if _, err := sp.Get(id); err != nil {
+		t.Fatalf("deleted without a reason: %v", err)
+	}
+	if code, _ := op.post("/operations/queue/outbound/NOSUCH/retry", url.Values{"csrf": {token}}); code != http.StatusNotFound {
+		t.Errorf("an unknown entry: %d; want 404", code)
+	}
+	if code, _, _ := op.get("/operations/queue/nosuch"); code != http.StatusNotFound {
+		t.Errorf("an unknown queue: %d; want 404", code)
+	}
+	if code, _ := op.post("/operations/queue/outbound/"+id+"/delete", url.Values{"csrf": {token}, "reason": {"sent to the wrong customer"}}); code != http.StatusSeeOther {
+		t.Errorf("delete: %d", code)
+	}
+	if _, err := sp.Get(id); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	agent := r.browser()
+	agent.mustSignIn("zoe")
+	if code, _, _ := agent.get("/operations/queue/outbound"); code != http.StatusForbidden {
+		t.Errorf("an agent on a queue: %d; want 403", code)
+	}
+	audit, _ := r.st.AuditLog(context.Background(), 0, 100)
+	var actions []string
+	for _, a := range audit {
+		if strings.HasPrefix(a.Action, "console.queue-") {
+			actions = append(actions, a.Action+" "+a.Target+" "+a.Detail)
+		}
+	}
+	if len(actions) != 2 || !strings.Contains(actions[1], "sent to the wrong customer") {
+		t.Errorf("audit: %q", actions)
 	}
 }

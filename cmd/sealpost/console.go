@@ -18,12 +18,13 @@ import (
 	"github.com/sealpost/sealpost/console"
 	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/keys"
+	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/store"
 )
 
 // startConsole starts the web console when it is enabled; nil when not. It works on the
 // quarantine, so it needs the inbound side.
-func (a *assembly) startConsole(in *inboundListener) (*console.Server, error) {
+func (a *assembly) startConsole(in *inboundListener, outbound *queue.Spool) (*console.Server, error) {
 	if !a.cfg.Console.Enabled {
 		return nil, nil
 	}
@@ -48,7 +49,8 @@ func (a *assembly) startConsole(in *inboundListener) (*console.Server, error) {
 	}
 	customers := consoleCustomers{dir: a.data.dir, st: a.data.store, ev: a.evidenceFiles, evidence: a.evidence != nil}
 	srv, err := console.New(a.cfg.Console, console.Deps{Accounts: a.data.store, Key: key, Held: in.held, Read: read, Audit: a.data.store,
-		Evidence: a.evidence != nil, Node: node, Log: a.log, Customers: customers, Metrics: a.m.Snapshot})
+		Evidence: a.evidence != nil, Node: node, Log: a.log, Customers: customers, Metrics: a.m.Snapshot,
+		Queues: map[string]console.Queue{"outbound": outbound, "desk": in.desk}, Tokens: a.data.store})
 	if err != nil {
 		return nil, err
 	}

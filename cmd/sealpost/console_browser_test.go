@@ -278,4 +278,8 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatal("the operations page has no chart")
 	}
 	photo("operations")
+	if status := load("the outbound queue", chromedp.Navigate(base+"/operations/queue/outbound")); status != 200 {
+		t.Fatalf("the outbound queue's page: %d", status)
+	}
+	photo("queue")
 }

@@ -353,7 +353,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	if err != nil {
 		return nil, err
 	}
-	consoleSrv, err := a.startConsole(in)
+	consoleSrv, err := a.startConsole(in, spool)
 	if err != nil {
 		return nil, err
 	}

@@ -76,11 +76,12 @@ var notInDesign = map[string][]string{
 // rule. quarantine seals held mail with keys' one Sealer (AES-256-GCM at rest), which the secure
 // mailbox uses too, rather than a copy of it. discovery compares a WKD key's user IDs with the
 // address it was looked up for, and takes the address's domain, by the same rule. console shows a
-// held reply's parts through the one MIME layer rather than a parser of its own.
+// held reply's parts through the one MIME layer rather than a parser of its own, and the domains
+// of queued recipients by the one address rule.
 var beyondDesign = map[string][]string{
 	"gateway": {"address"}, "queue": {"address"}, "dkim": {"address"}, "ops": {"address"},
 	"smime": {"address"}, "pgp": {"address"}, "quarantine": {"keys"}, "ca": {"address"}, "api": {"address"},
-	"discovery": {"address"}, "console": {"mime"},
+	"discovery": {"address"}, "console": {"mime", "address"},
 }
 
 // softhsmKeys: DESIGN's internal row says "—", but internal/softhsm (the PKCS#11 session code)

@@ -1,0 +1,138 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/queue"
+)
+
+// Queue is one of the gateway's spools as the operations pages use it (queue.Spool).
+type Queue interface {
+	List() ([]queue.Info, error)
+	Retry(id string) error
+	Delete(id string) error
+}
+
+type entryRow struct {
+	ID, Class, Domains, NextAttempt, Expires, LastError string
+	Pending, Attempts                                   int
+	Age                                                 string
+}
+
+type queueData struct {
+	Name       string
+	Entries    []entryRow
+	Total      int
+	Page, Last int
+	Prev, Next int
+}
+
+// queueNamed is the queue the path names, answering with a page when there is none.
+func (s *Server) queueNamed(w http.ResponseWriter, r *http.Request, rq *request) (string, Queue, bool) {
+	name := r.PathValue("name")
+	q, ok := s.d.Queues[name]
+	if !ok {
+		s.problem(w, r, rq, http.StatusNotFound, "No such queue", "The gateway has no queue of this name.")
+		return "", nil, false
+	}
+	return name, q, true
+}
+
+func (s *Server) queueList(w http.ResponseWriter, r *http.Request, rq *request) {
+	name, q, ok := s.queueNamed(w, r, rq)
+	if !ok {
+		return
+	}
+	page := 1
+	if p := r.URL.Query().Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 1<<20 {
+			s.problem(w, r, rq, http.StatusBadRequest, "No such page", "The page number is not a number from 1 on.")
+			return
+		}
+		page = n
+	}
+	infos, err := q.List()
+	if err != nil {
+		s.problem(w, r, rq, http.StatusServiceUnavailable, "Try again", "The queue cannot be read now.")
+		return
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Created.Before(infos[j].Created) }) // oldest first: what waits longest
+	last := max(1, (len(infos)+perPage-1)/perPage)
+	if page > last {
+		s.problem(w, r, rq, http.StatusNotFound, "No such page", fmt.Sprintf("The queue has %d pages.", last))
+		return
+	}
+	now := s.d.Now()
+	d := queueData{Name: name, Total: len(infos), Page: page, Last: last}
+	if page > 1 {
+		d.Prev = page - 1
+	}
+	if page < last {
+		d.Next = page + 1
+	}
+	for _, in := range infos[(page-1)*perPage : min(page*perPage, len(infos))] {
+		row := entryRow{ID: in.ID, Class: cleanLine(in.Class, 40), Age: age(now.Sub(in.Created)),
+			NextAttempt: in.NextAttempt.UTC().Format("2006-01-02 15:04"), Expires: in.Expires.UTC().Format("2006-01-02 15:04")}
+		domains := map[string]bool{}
+		for _, rc := range in.Recipients {
+			domains[address.Domain(rc.Address)] = true // domains only: addresses are the customers'
+			if rc.Status == "pending" {
+				row.Pending++
+			}
+			row.Attempts = max(row.Attempts, rc.Attempts)
+			if rc.LastError != "" {
+				row.LastError = cleanLine(rc.LastError, 200)
+			}
+		}
+		var ds []string
+		for dm := range domains {
+			ds = append(ds, cleanLine(dm, 100))
+		}
+		sort.Strings(ds)
+		row.Domains = strings.Join(ds, ", ")
+		d.Entries = append(d.Entries, row)
+	}
+	s.render(w, r, rq, http.StatusOK, "queue.html", "Queue "+name, d, "")
+}
+
+func (s *Server) queueAction(w http.ResponseWriter, r *http.Request, rq *request) {
+	name, q, ok := s.queueNamed(w, r, rq)
+	if !ok {
+		return
+	}
+	id, action := r.PathValue("id"), r.PathValue("action")
+	if action != "retry" && action != "delete" {
+		s.problem(w, r, rq, http.StatusNotFound, "Not found", "There is no such action.")
+		return
+	}
+	why := strings.Join(strings.Fields(r.PostForm.Get("reason")), " ")
+	if action == "delete" && (why == "" || len([]rune(why)) > maxReason) {
+		s.problem(w, r, rq, http.StatusBadRequest, "A reason is required", fmt.Sprintf("A reason of 1 to %d characters is required to delete a queued message. Nothing was changed.", maxReason))
+		return
+	}
+	var err error
+	if action == "retry" {
+		err = q.Retry(id)
+	} else {
+		err = q.Delete(id)
+	}
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		s.problem(w, r, rq, http.StatusNotFound, "Not in the queue", "No entry of this queue has this id (delivered or deleted meanwhile?). Nothing was changed.")
+		return
+	case err != nil:
+		s.d.Log.Error("console: queue action", "action", action, "err", err.Error())
+		s.problem(w, r, rq, http.StatusServiceUnavailable, "Try again", "The queue could not be changed now.")
+		return
+	}
+	s.audit(r.Context(), rq.account.Name, "console.queue-"+action, name+"/"+id, http.StatusOK, why)
+	http.Redirect(w, r, "/operations/queue/"+url.PathEscape(name), http.StatusSeeOther)
+}
