@@ -76,6 +76,15 @@ type queueRow struct {
 	Link    bool // the console can list its entries
 }
 
+// laneRow is one class's entries in a queue (each class has its lane: OTPs never wait behind
+// statements).
+type laneRow struct {
+	Queue, Class string
+	Depth        int
+	Oldest       string
+	Stuck        bool
+}
+
 type identityRow struct {
 	Role     string
 	Expires  string
@@ -91,6 +100,7 @@ type chart struct {
 
 type opsData struct {
 	Queues       []queueRow
+	Lanes        []laneRow
 	Identities   []identityRow
 	Development  bool
 	TSAErrors    int
@@ -112,6 +122,7 @@ func (s *Server) operations(w http.ResponseWriter, r *http.Request, rq *request)
 			_, d.Queues[i].Link = s.d.Queues[d.Queues[i].Name]
 		}
 	}
+	d.Lanes = s.lanes()
 	s.render(w, r, rq, http.StatusOK, "operations.html", "Operations", d, "")
 }
 
@@ -245,4 +256,50 @@ func ageText(d time.Duration) string {
 		return fmt.Sprintf("%d s", int(d/time.Second))
 	}
 	return age(d)
+}
+
+// lanes are the queues' entries by class: how many, and how long the oldest has waited.
+func (s *Server) lanes() []laneRow {
+	now := s.d.Now()
+	var out []laneRow
+	for _, name := range sortedQueueNames(s.d.Queues) {
+		infos, err := s.d.Queues[name].List()
+		if err != nil {
+			continue
+		}
+		by := map[string]*laneRow{}
+		oldest := map[string]time.Time{}
+		for _, in := range infos {
+			r := by[in.Class]
+			if r == nil {
+				r = &laneRow{Queue: name, Class: cleanLine(in.Class, 40)}
+				by[in.Class] = r
+			}
+			r.Depth++
+			if o, ok := oldest[in.Class]; !ok || in.Created.Before(o) {
+				oldest[in.Class] = in.Created
+			}
+		}
+		classes := make([]string, 0, len(by))
+		for c := range by {
+			classes = append(classes, c)
+		}
+		sort.Strings(classes)
+		for _, c := range classes {
+			r := by[c]
+			waited := now.Sub(oldest[c])
+			r.Oldest, r.Stuck = ageText(waited), waited > time.Hour
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+func sortedQueueNames(qs map[string]Queue) []string {
+	out := make([]string, 0, len(qs))
+	for n := range qs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -487,6 +487,9 @@ func TestQueuePages(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, id) || !strings.Contains(page, "example.org") || strings.Contains(page, "secret.customer") {
 		t.Fatalf("the queue page: %d\n%s", code, page)
 	}
+	if _, ops, _ := op.get("/operations"); !strings.Contains(ops, `<td data-label="Lane">statement</td><td data-label="Entries">1</td>`) {
+		t.Errorf("the operations page lacks the statement lane:\n%s", ops)
+	}
 	token := op.csrf("/operations/queue/outbound")
 	if code, _ := op.post("/operations/queue/outbound/"+id+"/retry", url.Values{"csrf": {token}}); code != http.StatusSeeOther {
 		t.Errorf("retry: %d", code)

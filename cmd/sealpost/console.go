@@ -47,7 +47,7 @@ func (a *assembly) startConsole(in *inboundListener, outbound *queue.Spool) (*co
 		}
 		return res.Message, nil
 	}
-	customers := consoleCustomers{dir: a.data.dir, st: a.data.store, ev: a.evidenceFiles, evidence: a.evidence != nil}
+	customers := consoleCustomers{dir: a.data.dir, st: a.data.store, ev: a.evidenceFiles, evidence: a.evidence != nil, outbound: outbound}
 	srv, err := console.New(a.cfg.Console, console.Deps{Accounts: a.data.store, Key: key, Held: in.held, Read: read, Audit: a.data.store,
 		Evidence: a.evidence != nil, Node: node, Log: a.log, Customers: customers, Metrics: a.m.Snapshot,
 		Queues: map[string]console.Queue{"outbound": outbound, "desk": in.desk}, Tokens: a.data.store})
@@ -69,6 +69,7 @@ type consoleCustomers struct {
 	st       backend
 	ev       evidence.Backend // nil: the evidence log is off
 	evidence bool
+	outbound *queue.Spool // without the evidence log, what still waits for the customer there
 }
 
 // maxCustomerRecords bounds the records the customers page shows.
@@ -90,7 +91,7 @@ func (c consoleCustomers) Customer(ctx context.Context, q string) (console.Custo
 		}
 	}
 	if c.ev == nil {
-		return out, nil
+		return c.queued(out, addr)
 	}
 	out.From = "the evidence log"
 	var recent []console.MessageRow // a ring of the newest
@@ -110,6 +111,36 @@ func (c consoleCustomers) Customer(ctx context.Context, q string) (console.Custo
 	}
 	slices.Reverse(recent)
 	out.Messages = recent
+	return out, nil
+}
+
+// queued adds what waits in the outbound queue for addr, newest first: without the evidence log
+// that is all there is to tell.
+func (c consoleCustomers) queued(out console.Customer, addr string) (console.Customer, error) {
+	if c.outbound == nil {
+		return out, nil
+	}
+	infos, err := c.outbound.List()
+	if err != nil {
+		return console.Customer{}, err
+	}
+	out.From = "the outbound queue"
+	slices.SortFunc(infos, func(a, b queue.Info) int { return b.Created.Compare(a.Created) })
+	for _, in := range infos {
+		for _, r := range in.Recipients {
+			if !address.Same(r.Address, addr) {
+				continue
+			}
+			what := fmt.Sprintf("%s, %s after %d attempts", in.Class, r.Status, r.Attempts)
+			if r.LastError != "" {
+				what += ": " + r.LastError
+			}
+			out.Messages = append(out.Messages, console.MessageRow{Time: in.Created, QueueID: in.ID, Kind: "queued", What: what})
+		}
+		if len(out.Messages) == maxCustomerRecords {
+			break
+		}
+	}
 	return out, nil
 }
 

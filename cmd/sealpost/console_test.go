@@ -17,6 +17,7 @@ import (
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/mime"
+	"github.com/sealpost/sealpost/queue"
 )
 
 // TestServeConsoleReleasesToTheDesk: with the console on, an agent added with sealpost console
@@ -182,4 +183,47 @@ func TestServeConsoleReleasesToTheDesk(t *testing.T) {
 	if status, page := get("/quarantine"); !strings.Contains(page, "Sign in") {
 		t.Fatalf("a disabled account's session: %d\n%s", status, page)
 	}
+}
+
+// TestConsoleCustomerFromTheQueue: without the evidence log, the customer's page shows what still
+// waits for them in the outbound queue (here: a statement deferred, its next hop down).
+func TestConsoleCustomerFromTheQueue(t *testing.T) {
+	down := freeAddr(t) // nothing listens here
+	inst, cfg, _, _ := testInstance(t, func(c *Config) {
+		c.Console.Enabled, c.Console.Addr = true, "127.0.0.1:0"
+		c.Evidence.Enabled = false
+		hop := defaultSmarthost()
+		hop.Addr, hop.TLS = down, queue.TLSNone
+		c.Delivery = DeliveryConfig{Smarthost: &hop}
+	})
+	if res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Statement\r\n\r\nBalance\r\n"); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	_, enrol, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "agent", "zoe")
+	pw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrol)
+	secret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrol)
+	base := "http://" + inst.ConsoleAddr().String()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tok := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	code, _ := console.CodeAt(secret[1], time.Now())
+	if resp, err = c.PostForm(base+"/login", url.Values{"csrf": {string(tok[1])}, "name": {"zoe"}, "password": {pw[1]}, "code": {code}}); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, "the deferred statement on alice's page", func() bool {
+		resp, err := c.Get(base + "/customers?address=alice@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "From the outbound queue") && regexp.MustCompile(`statement, pending after [1-9][0-9]* attempts`).Match(b)
+	})
 }
