@@ -30,6 +30,8 @@ type MessageRow struct {
 type Customer struct {
 	Address string
 	Keys    []KeyRow
+	// Threads are the customer's newest support threads, newest first.
+	Threads []store.Thread
 	// Messages are the newest records about the customer, newest first; From says where they
 	// come from ("the evidence log"), "" when there is no such source.
 	Messages []MessageRow
@@ -80,6 +82,9 @@ func (s *Server) customers(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	for i := range c.Messages {
 		c.Messages[i].What = cleanLine(c.Messages[i].What, 300)
+	}
+	for i := range c.Threads {
+		c.Threads[i].Subject = cleanLine(c.Threads[i].Subject, 200)
 	}
 	d.Customer = &c
 	s.audit(r.Context(), rq.account.Name, "console.customer-read", c.Address, http.StatusOK, "")

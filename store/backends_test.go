@@ -18,6 +18,7 @@ type contract interface {
 	Registrations(ctx context.Context, address string) ([]Registration, error)
 	NewThread(ctx context.Context, customer, method, fingerprint, subject string) (Thread, error)
 	Thread(ctx context.Context, token string) (Thread, error)
+	CustomerThreads(ctx context.Context, customer string, limit int) ([]Thread, error)
 	ThreadForMessageIDs(ctx context.Context, ids []string) (Thread, error)
 	AddMessage(ctx context.Context, m ThreadMessage) error
 	Messages(ctx context.Context, token string) ([]ThreadMessage, error)

@@ -178,3 +178,39 @@ func testConsoleSessions(t *testing.T, s contract, _ func(testing.TB) contract) 
 		t.Errorf("a malformed hash: %v", err)
 	}
 }
+
+// TestCustomerThreads: a customer's threads, newest first, at most limit; another customer's are
+// not among them; a malformed address or limit is ErrInvalid.
+func TestCustomerThreads(t *testing.T) { forEachStore(t, testCustomerThreads) }
+
+func testCustomerThreads(t *testing.T, s contract, _ func(testing.TB) contract) {
+	ctx := context.Background()
+	var tokens []string
+	for i, who := range []string{"alice@example.com", "bob@example.com", "alice@example.com", "alice@example.com"} {
+		th, err := s.NewThread(ctx, who, "", "", "case "+string(rune('1'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, th.Token)
+		time.Sleep(2 * time.Millisecond) // distinct creation times
+	}
+	got, err := s.CustomerThreads(ctx, "alice@example.com", 2)
+	if err != nil || len(got) != 2 || got[0].Token != tokens[3] || got[1].Token != tokens[2] || got[0].Subject != "case 4" {
+		t.Fatalf("alice's newest two threads: %+v, %v", got, err)
+	}
+	if got, err := s.CustomerThreads(ctx, "alice@example.com", 10); err != nil || len(got) != 3 {
+		t.Fatalf("alice's threads: %d, %v; want 3", len(got), err)
+	}
+	if got, err := s.CustomerThreads(ctx, "carol@example.org", 10); err != nil || len(got) != 0 {
+		t.Fatalf("an unknown customer: %+v, %v", got, err)
+	}
+	for _, bad := range []func() error{
+		func() error { _, err := s.CustomerThreads(ctx, "not an address", 10); return err },
+		func() error { _, err := s.CustomerThreads(ctx, "alice@example.com", 0); return err },
+		func() error { _, err := s.CustomerThreads(ctx, "alice@example.com", 1000); return err },
+	} {
+		if err := bad(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%v; want ErrInvalid", err)
+		}
+	}
+}

@@ -34,6 +34,8 @@ type backend interface {
 	discoveredKeys
 	decisionOutbox
 	console.Accounts
+	// CustomerThreads lists a customer's newest support threads (the console's customer page).
+	CustomerThreads(ctx context.Context, customer string, limit int) ([]store.Thread, error)
 	io.Closer
 }
 

@@ -81,6 +81,9 @@ func (c consoleCustomers) Customer(ctx context.Context, q string) (console.Custo
 		return console.Customer{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
 	}
 	out := console.Customer{Address: addr}
+	if out.Threads, err = c.st.CustomerThreads(ctx, addr, 20); err != nil {
+		return console.Customer{}, err
+	}
 	rows, err := keyRows(ctx, c.dir, c.st)
 	if err != nil {
 		return console.Customer{}, err
