@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/sealpost/sealpost/address"
@@ -27,11 +26,9 @@ type entryRow struct {
 }
 
 type queueData struct {
-	Name       string
-	Entries    []entryRow
-	Total      int
-	Page, Last int
-	Prev, Next int
+	Name    string
+	Entries []entryRow
+	pages
 }
 
 // queueNamed is the queue the path names, answering with a page when there is none.
@@ -50,14 +47,9 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, rq *request) 
 	if !ok {
 		return
 	}
-	page := 1
-	if p := r.URL.Query().Get("page"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 1<<20 {
-			s.problem(w, r, rq, http.StatusBadRequest, "No such page", "The page number is not a number from 1 on.")
-			return
-		}
-		page = n
+	page, ok := s.pageNumber(w, r, rq)
+	if !ok {
+		return
 	}
 	infos, err := q.List()
 	if err != nil {
@@ -65,20 +57,13 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, rq *request) 
 		return
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Created.Before(infos[j].Created) }) // oldest first: what waits longest
-	last := max(1, (len(infos)+perPage-1)/perPage)
-	if page > last {
-		s.problem(w, r, rq, http.StatusNotFound, "No such page", fmt.Sprintf("The queue has %d pages.", last))
+	p, ok := s.paging(w, r, rq, page, len(infos))
+	if !ok {
 		return
 	}
 	now := s.d.Now()
-	d := queueData{Name: name, Total: len(infos), Page: page, Last: last}
-	if page > 1 {
-		d.Prev = page - 1
-	}
-	if page < last {
-		d.Next = page + 1
-	}
-	for _, in := range infos[(page-1)*perPage : min(page*perPage, len(infos))] {
+	d := queueData{Name: name, pages: p}
+	for _, in := range infos[p.from:p.to] {
 		row := entryRow{ID: in.ID, Class: cleanLine(in.Class, 40), Age: age(now.Sub(in.Created)),
 			NextAttempt: in.NextAttempt.UTC().Format("2006-01-02 15:04"), Expires: in.Expires.UTC().Format("2006-01-02 15:04")}
 		domains := map[string]bool{}

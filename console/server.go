@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -480,21 +479,54 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, rq *request) {
 }
 
 type listData struct {
-	Held       []store.Held
-	Page, Last int
-	Total      int
-	Prev, Next int
+	Held []store.Held
+	pages
+}
+
+// pages is where one page of a list stands: its number, the last, the total, the neighbours (0:
+// none), and the slice of the list it shows.
+type pages struct {
+	Page, Last, Total, Prev, Next int
+	from, to                      int
+}
+
+// pageNumber reads the ?page= of r (1 without one), answering with a page when it is no number
+// from 1 on.
+func (s *Server) pageNumber(w http.ResponseWriter, r *http.Request, rq *request) (int, bool) {
+	p := r.URL.Query().Get("page")
+	if p == "" {
+		return 1, true
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 1<<20 {
+		s.problem(w, r, rq, http.StatusBadRequest, "No such page", "The page number is not a number from 1 on.")
+		return 0, false
+	}
+	return n, true
+}
+
+// paging places page in a list of total items, perPage a page, answering with a page when the
+// list has fewer pages.
+func (s *Server) paging(w http.ResponseWriter, r *http.Request, rq *request, page, total int) (pages, bool) {
+	last := max(1, (total+perPage-1)/perPage)
+	if page > last {
+		s.problem(w, r, rq, http.StatusNotFound, "No such page", fmt.Sprintf("The list has %d pages.", last))
+		return pages{}, false
+	}
+	p := pages{Page: page, Last: last, Total: total, from: (page - 1) * perPage, to: min(page*perPage, total)}
+	if page > 1 {
+		p.Prev = page - 1
+	}
+	if page < last {
+		p.Next = page + 1
+	}
+	return p, true
 }
 
 func (s *Server) quarantineList(w http.ResponseWriter, r *http.Request, rq *request) {
-	page := 1
-	if p := r.URL.Query().Get("page"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 1<<20 {
-			s.problem(w, r, rq, http.StatusBadRequest, "No such page", "The page number is not a number from 1 on.")
-			return
-		}
-		page = n
+	page, ok := s.pageNumber(w, r, rq)
+	if !ok {
+		return
 	}
 	all, err := s.d.Held.List(r.Context(), false)
 	if err != nil {
@@ -506,18 +538,11 @@ func (s *Server) quarantineList(w http.ResponseWriter, r *http.Request, rq *requ
 	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
 		all[i], all[j] = all[j], all[i]
 	}
-	last := max(1, (len(all)+perPage-1)/perPage)
-	if page > last {
-		s.problem(w, r, rq, http.StatusNotFound, "No such page", fmt.Sprintf("The list has %d pages.", last))
+	p, ok := s.paging(w, r, rq, page, len(all))
+	if !ok {
 		return
 	}
-	d := listData{Held: all[(page-1)*perPage : min(page*perPage, len(all))], Page: page, Last: last, Total: len(all)}
-	if page > 1 {
-		d.Prev = page - 1
-	}
-	if page < last {
-		d.Next = page + 1
-	}
+	d := listData{Held: all[p.from:p.to], pages: p}
 	for i := range d.Held {
 		d.Held[i].From = cleanLine(d.Held[i].From, 200)
 	}
@@ -597,10 +622,7 @@ func (s *Server) quarantineDecide(w http.ResponseWriter, r *http.Request, rq *re
 	at := s.d.Now()
 	d := store.Decision{By: by, Why: why, At: at}
 	if s.d.Evidence {
-		name := map[string]string{"release": "held-released", "delete": "held-deleted"}[action]
-		rec, err := json.Marshal(&evidence.Record{Time: at.UTC(), Kind: evidence.KindAction, Action: &evidence.Action{
-			Actor: by, Action: name, Subject: h.ID, Reason: why,
-			Detail: fmt.Sprintf("from %s, held for %s, received %s", h.From, h.Reason, h.Received.UTC().Format(time.RFC3339))}})
+		rec, err := evidence.HeldDecision(action, h, by, why, at)
 		if err != nil {
 			s.problem(w, r, rq, http.StatusInternalServerError, "Not done", "The evidence record could not be made. Nothing was changed.")
 			return

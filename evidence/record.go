@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sealpost/sealpost/store"
 )
 
 // Kind says what a record is about.
@@ -148,4 +150,16 @@ func (r *Record) Addresses() []string {
 		return []string{r.Action.Subject}
 	}
 	return nil
+}
+
+// HeldDecision is the record of an operator's decision on held message h — action "release" or
+// "delete" (recorded as held-released, held-deleted) — by who, why and when, encoded as a store's
+// evidence outbox keeps it until the gateway appends it (store.Decision.Evidence).
+func HeldDecision(action string, h store.Held, by, why string, at time.Time) ([]byte, error) {
+	name := map[string]string{"release": "held-released", "delete": "held-deleted"}[action]
+	if name == "" {
+		return nil, fmt.Errorf("evidence: no held decision %q", action)
+	}
+	return json.Marshal(&Record{Time: at.UTC(), Kind: KindAction, Action: &Action{Actor: by, Action: name, Subject: h.ID, Reason: why,
+		Detail: fmt.Sprintf("from %s, held for %s, received %s", h.From, h.Reason, h.Received.UTC().Format(time.RFC3339))}})
 }

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -52,12 +51,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	if code, out, errOut := runCLI(t, "", "keys", "import", "-data", cfg.Data, aliceCert); code != 0 {
 		t.Fatalf("register alice: %s %s", out, errOut)
 	}
-	_, enrol, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "agent", "zoe")
-	pw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrol)
-	secret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrol)
-	if pw == nil || secret == nil {
-		t.Fatalf("console user add:\n%s", enrol)
-	}
+	pw, secret := enrolConsole(t, cfg.Data, "agent", "zoe")
 	// Two held replies: an ordinary one, and one whose header fields try to run script and whose
 	// HTML fetches an image from a tracker that counts what it is asked for.
 	var tracked atomic.Int64
@@ -155,7 +149,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#code"), code))
 		load("sign in", chromedp.Submit(chromedp.CSS("#code")))
 	}
-	signIn := func(code string) { t.Helper(); signInAs("zoe", pw[1], code) }
+	signIn := func(code string) { t.Helper(); signInAs("zoe", pw, code) }
 
 	load("the sign-in page", chromedp.Navigate(base+"/login"))
 	photo("sign-in")
@@ -164,7 +158,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("a wrong code: the page says %q", got)
 	}
 	photo("sign-in-refused")
-	code, err := console.CodeAt(secret[1], time.Now())
+	code, err := console.CodeAt(secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,14 +254,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	if got := text("h1"); got != "Sign in" {
 		t.Fatalf("after signing out: %q", got)
 	}
-	_, enrolOps, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "operator", "otto")
-	opsPw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrolOps)
-	opsSecret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrolOps)
-	opsCode, err := console.CodeAt(opsSecret[1], time.Now())
+	opsPw, opsSecret := enrolConsole(t, cfg.Data, "operator", "otto")
+	opsCode, err := console.CodeAt(opsSecret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	signInAs("otto", opsPw[1], opsCode)
+	signInAs("otto", opsPw, opsCode)
 	if status := load("the operations page", chromedp.Navigate(base+"/operations")); status != 200 {
 		t.Fatalf("an operator on /operations: %d", status)
 	}

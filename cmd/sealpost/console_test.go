@@ -156,15 +156,13 @@ func TestServeConsoleReleasesToTheDesk(t *testing.T) {
 	if status, _ := post("/customers/remove-key", url.Values{"csrf": {csrf(page)}, "address": {"alice@example.com"}, "fingerprint": {fp}, "reason": {"lost"}}); status != http.StatusForbidden {
 		t.Errorf("an agent removing a key: %d; want 403", status)
 	}
-	_, enrolOps, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "operator", "otto")
-	opsPw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrolOps)
-	opsSecret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrolOps)
+	opsPw, opsSecret := enrolConsole(t, cfg.Data, "operator", "otto")
 	opsJar, _ := cookiejar.New(nil)
 	zoe := c
 	c = &http.Client{Jar: opsJar}
 	_, loginPage := get("/login")
-	opsCode, _ := console.CodeAt(opsSecret[1], time.Now())
-	if status, _ := post("/login", url.Values{"csrf": {csrf(loginPage)}, "name": {"otto"}, "password": {opsPw[1]}, "code": {opsCode}}); status != http.StatusOK {
+	opsCode, _ := console.CodeAt(opsSecret, time.Now())
+	if status, _ := post("/login", url.Values{"csrf": {csrf(loginPage)}, "name": {"otto"}, "password": {opsPw}, "code": {opsCode}}); status != http.StatusOK {
 		t.Fatalf("operator sign-in: %d", status)
 	}
 	_, page = get("/customers?address=alice@example.com")
@@ -206,9 +204,7 @@ func TestConsoleCustomerFromTheQueue(t *testing.T) {
 	if res := submit(t, inst, "statements@bank.example", []string{"alice@example.com"}, "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Statement\r\n\r\nBalance\r\n"); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	_, enrol, _ := runCLI(t, "", "console", "user", "add", "-data", cfg.Data, "-role", "agent", "zoe")
-	pw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(enrol)
-	secret := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(enrol)
+	pw, secret := enrolConsole(t, cfg.Data, "agent", "zoe")
 	base := "http://" + inst.ConsoleAddr().String()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
@@ -219,8 +215,8 @@ func TestConsoleCustomerFromTheQueue(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	tok := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
-	code, _ := console.CodeAt(secret[1], time.Now())
-	if resp, err = c.PostForm(base+"/login", url.Values{"csrf": {string(tok[1])}, "name": {"zoe"}, "password": {pw[1]}, "code": {code}}); err != nil {
+	code, _ := console.CodeAt(secret, time.Now())
+	if resp, err = c.PostForm(base+"/login", url.Values{"csrf": {string(tok[1])}, "name": {"zoe"}, "password": {pw}, "code": {code}}); err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
@@ -233,4 +229,17 @@ func TestConsoleCustomerFromTheQueue(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), "From the outbound queue") && regexp.MustCompile(`statement, pending after [1-9][0-9]* attempts`).Match(b)
 	})
+}
+
+// enrolConsole adds a console account with sealpost console user add and returns the password
+// and the TOTP secret it printed.
+func enrolConsole(t *testing.T, data, role, name string) (password, secret string) {
+	t.Helper()
+	code, out, errOut := runCLI(t, "", "console", "user", "add", "-data", data, "-role", role, name)
+	pw := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(out)
+	sec := regexp.MustCompile(`(?m)^totp secret: (\S+)$`).FindStringSubmatch(out)
+	if code != 0 || pw == nil || sec == nil {
+		t.Fatalf("console user add %s: %d\n%s%s", name, code, out, errOut)
+	}
+	return pw[1], sec[1]
 }

@@ -597,19 +597,6 @@ type decisionOutbox interface {
 	QueueEvidence(ctx context.Context, node string, line []byte) error
 }
 
-// decisionRecord is the evidence record of an operator's decision on a held message, as the
-// outbox keeps it until the gateway appends it.
-func decisionRecord(action, id, by, why string, at time.Time, h heldSummary) ([]byte, error) {
-	return json.Marshal(&evidence.Record{Time: at.UTC(), Kind: evidence.KindAction, Action: &evidence.Action{
-		Actor: by, Action: action, Subject: id, Reason: why,
-		Detail: fmt.Sprintf("from %s, held for %s, received %s", h.from, h.reason, h.received.UTC().Format(time.RFC3339))}})
-}
-
-type heldSummary struct {
-	from, reason string
-	received     time.Time
-}
-
 // decisionsInterval is how often serve appends queued decisions when no change is announced.
 const decisionsInterval = 5 * time.Second
 

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/gateway"
 	"github.com/sealpost/sealpost/store"
 )
@@ -111,8 +112,8 @@ func quarantineDecide(ctx context.Context, o *offline, action, id, by, why strin
 	at := time.Now()
 	var rec []byte // no evidence log, no record queued for it
 	if o.cfg.Evidence.Enabled {
-		if rec, err = decisionRecord("held-"+map[string]string{"release": "released", "delete": "deleted"}[action], id, by, why, at,
-			heldSummary{from: printableLine(h.From), reason: h.Reason, received: h.Received}); err != nil {
+		h.From = printableLine(h.From)
+		if rec, err = evidence.HeldDecision(action, h, by, why, at); err != nil {
 			return err
 		}
 	}
