@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -48,6 +49,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	softhsm := fs.Bool("softhsm", false, "run again with the signer and TSA keys in a throw-away SoftHSM2 token, and compare")
 	noEvidence := fs.Bool("evidence", false, "run again with the evidence log off, and compare (its cost: the target is at most 5% fewer messages/s)")
+	pairs := fs.Int("pairs", 1, "with -evidence: how many times to run off then on again (a busy machine drifts: the median of each off run's ratio to the on runs beside it is printed)")
 	postgres := fs.Bool("postgres", false, "run again with the shared state on PostgreSQL (a private server, or -dsn-file), and compare")
 	dsnFile := fs.String("dsn-file", "", "with -postgres: a file holding the connection string of an empty database to use instead of a private server")
 	otp := fs.Bool("otp", false, "run again with the API on and measure one-time passcodes' latency from the API call to the sink: with no load, then while -otp-load statements saturate the relay")
@@ -78,6 +80,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if *nodes < 1 || *nodes > *conc || (*nodes > 1 && !*postgres) {
 		return fmt.Errorf("%w: need 1 ≤ nodes ≤ c, and -postgres for nodes > 1", errUsage)
 	}
+	if *pairs < 1 || *pairs > 50 {
+		return fmt.Errorf("%w: need 1 ≤ pairs ≤ 50", errUsage)
+	}
 	if *otp && (*otpLoad < 1 || *otpSeconds < 1) {
 		return fmt.Errorf("%w: need otp-load ≥ 1 and otp-seconds ≥ 1", errUsage)
 	}
@@ -94,16 +99,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *noEvidence {
-		off, err := b.run("evidence off", benchOptions{noEvidence: true}, 1)
-		if err != nil {
+		if err := b.evidenceCost(file, *pairs); err != nil {
 			return err
 		}
-		again, err := b.run("evidence on, again", benchOptions{}, 1)
-		if err != nil {
-			return err
-		}
-		on := (file.perSecond + again.perSecond) / 2
-		b.w("evidence on ÷ off: %.3f (%.1f%% fewer messages/s; on is the mean of the runs before and after off)", on/off.perSecond, 100*(1-on/off.perSecond))
 	}
 	if *softhsm {
 		hsm, err := b.run("SoftHSM2 keys", benchOptions{hsm: true}, 1)
@@ -121,6 +119,43 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return b.postgres(*dsnFile, *nodes, file)
 	}
 	return nil
+}
+
+// evidenceCost runs the gateway with the evidence log off and then on again, pairs times after the
+// run on, and prints each off run's ratio to the mean of the on runs before and after it, and
+// their median: interleaved, so that a machine whose speed drifts during the runs weighs on both.
+func (b *bench) evidenceCost(on benchFigures, pairs int) error {
+	ratios, cpus := make([]float64, 0, pairs), make([]float64, 0, pairs)
+	for i := range pairs {
+		off, err := b.run(fmt.Sprintf("evidence off, %d", i+1), benchOptions{noEvidence: true}, 1)
+		if err != nil {
+			return err
+		}
+		again, err := b.run(fmt.Sprintf("evidence on, %d", i+2), benchOptions{}, 1)
+		if err != nil {
+			return err
+		}
+		r := (on.perSecond + again.perSecond) / 2 / off.perSecond
+		c := float64(on.cpu+again.cpu) / 2 / float64(off.cpu)
+		b.w("evidence on ÷ off, pair %d: %.3f (%.1f%% fewer messages/s; on is the mean of the runs before and after off); CPU per message on ÷ off %.3f", i+1, r, 100*(1-r), c)
+		ratios, cpus = append(ratios, r), append(cpus, c)
+		on = again
+	}
+	if pairs > 1 {
+		m := median(ratios)
+		b.w("evidence on ÷ off, median of %d pairs: %.3f (%.1f%% fewer messages/s; the target is at most 5%%); CPU per message on ÷ off %.3f", pairs, m, 100*(1-m), median(cpus))
+	}
+	return nil
+}
+
+// median is the middle of xs (the mean of the two middle ones when even); xs is sorted in place.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // bench is one sealpost bench: what it sends, to which sink, and where it prints.
@@ -141,6 +176,7 @@ type benchFigures struct {
 	perSecond float64
 	p50, p99  time.Duration
 	ops       float64
+	cpu       time.Duration // CPU per message of the whole process (gateway, clients, sink)
 }
 
 // run measures the gateway under opt, on nodes instances: the throughput run, then (with a rate)
@@ -152,13 +188,15 @@ func (b *bench) run(name string, opt benchOptions, nodes int) (benchFigures, err
 	}
 	defer done()
 	before := cluster.snapshots()
+	cpu0 := processCPU()
 	res, err := load(cluster, b.sink, b.n, b.conc, 0, b.mix, name)
 	if err != nil {
 		return benchFigures{}, err
 	}
+	cpu := (processCPU() - cpu0) / time.Duration(b.n)
 	ops, each := cluster.storeOps(before, b.n)
-	b.w("throughput (%s): %d messages of %d bytes (%d%% support), %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v",
-		name, b.n, b.mix.size, b.mix.support, b.conc, res.perSecond, res.perSecond/b.sigs, res.accepted, res.p50, res.p99)
+	b.w("throughput (%s): %d messages of %d bytes (%d%% support), %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v; CPU %.2f ms/message (this process: clients and sink too)",
+		name, b.n, b.mix.size, b.mix.support, b.conc, res.perSecond, res.perSecond/b.sigs, res.accepted, res.p50, res.p99, float64(cpu)/1e6)
 	b.w("store (%s): %.2f operations/message (%s)", name, ops, each)
 	if nodes > 1 {
 		b.w("delivered (%s): %d of %d messages (%s)", name, b.n, b.n, perNode(res.delivered))
@@ -171,7 +209,16 @@ func (b *bench) run(name string, opt benchOptions, nodes int) (benchFigures, err
 		}
 		b.w("latency (%s) at %d messages/s offered (%d messages): p50 %v, p99 %v, delivered %.0f messages/s", name, b.rate, m, lat.p50, lat.p99, lat.perSecond)
 	}
-	return benchFigures{perSecond: res.perSecond, p50: res.p50, p99: res.p99, ops: ops}, nil
+	return benchFigures{perSecond: res.perSecond, p50: res.p50, p99: res.p99, ops: ops, cpu: cpu}, nil
+}
+
+// processCPU is the CPU time (user and system) this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // flagSet reports whether the command line set the flag name.

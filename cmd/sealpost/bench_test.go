@@ -192,3 +192,35 @@ func TestBenchOTP(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchEvidencePairs: -evidence -pairs 2 runs evidence off and on again twice after the first
+// run on, prints each pair's ratio of messages/s and of CPU per message, then their medians;
+// -pairs out of range is a usage error.
+func TestBenchEvidencePairs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	code, out, errOut := runCLI(t, "", "bench", "-n", "20", "-c", "4", "-rate", "0", "-evidence", "-pairs", "2")
+	for _, want := range []string{
+		"throughput (file keys): 20 messages",
+		"throughput (evidence off, 1): 20 messages",
+		"throughput (evidence on, 2): 20 messages",
+		"throughput (evidence off, 2): 20 messages",
+		"throughput (evidence on, 3): 20 messages",
+		"evidence on ÷ off, pair 1: ",
+		"evidence on ÷ off, pair 2: ",
+		"evidence on ÷ off, median of 2 pairs: ",
+		"; CPU per message on ÷ off ",
+		" ms/message (this process",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("bench -evidence -pairs 2: exit %d, want %q in\n%s\n%s", code, want, out, errOut)
+		}
+	}
+	for _, p := range []string{"0", "51"} {
+		code, out, errOut := runCLI(t, "", "bench", "-evidence", "-pairs", p)
+		if code != 2 || !strings.Contains(errOut, "pairs") {
+			t.Fatalf("bench -pairs %s: exit %d, want 2 and a usage error naming pairs\n%s\n%s", p, code, out, errOut)
+		}
+	}
+}
