@@ -36,6 +36,7 @@ type Customer struct {
 	// come from ("the evidence log"), "" when there is no such source.
 	Messages []MessageRow
 	From     string
+	Note     string // what the staff should know of Messages (an index catching up), or ""
 }
 
 // Customers looks customers up and changes their keys (cmd implements it over the store, the

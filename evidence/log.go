@@ -59,9 +59,12 @@ type Log struct {
 	resume *sync.Cond // on mu: paused ended, or writing did
 
 	cpMu sync.Mutex // one checkpoint at a time
+
+	appended func([]*Record) // told of each durable batch, in order (nil: nobody)
 }
 
 type batch struct {
+	recs   []*Record
 	lines  [][]byte
 	leaves []Hash
 	done   chan struct{}
@@ -87,6 +90,10 @@ func WithCheckpointRecords(n int) Option { return func(l *Log) { l.every = n } }
 
 // WithSegmentRecords starts a new segment at the first checkpoint after n records (default 100,000).
 func WithSegmentRecords(n int) Option { return func(l *Log) { l.seg = n } }
+
+// WithAppended makes the log call f with the records of each batch it made durable, in the
+// chain's order, from the appender that wrote them: f must not wait (an Indexer's Appended).
+func WithAppended(f func([]*Record)) Option { return func(l *Log) { l.appended = f } }
 
 // WithRetention makes Run prune, every hour, the segments whose records were all checkpointed
 // longer than d ago (0, the default here: never).
@@ -192,14 +199,14 @@ func (l *Log) Append(ctx context.Context, recs ...*Record) error {
 		}
 		line, err := encode(r)
 		if err != nil {
-			l.next, l.prev, l.front, b.lines, b.leaves = next, prev, front, b.lines[:n], b.leaves[:n]
+			l.next, l.prev, l.front, b.recs, b.lines, b.leaves = next, prev, front, b.recs[:n], b.lines[:n], b.leaves[:n]
 			l.mu.Unlock()
 			return fmt.Errorf("evidence: encode: %w", err)
 		}
 		l.prev = LeafHash(line)
 		l.front.Append(l.prev)
 		l.next++
-		b.lines, b.leaves = append(b.lines, line), append(b.leaves, l.prev)
+		b.recs, b.lines, b.leaves = append(b.recs, r), append(b.lines, line), append(b.leaves, l.prev)
 	}
 	lead := !l.writing
 	l.writing = true
@@ -246,6 +253,9 @@ func (l *Log) write() {
 			l.log.Error("evidence log write failed: mail waits for it (451)", "err", err.Error())
 		}
 		l.mu.Unlock()
+		if err == nil && l.appended != nil {
+			l.appended(b.recs)
+		}
 		b.err = err
 		close(b.done)
 	}

@@ -152,6 +152,19 @@ func (r *Record) Addresses() []string {
 	return nil
 }
 
+// QueueID is the queue ID the record is about ("" for an action).
+func (r *Record) QueueID() string {
+	switch {
+	case r.Outbound != nil:
+		return r.Outbound.QueueID
+	case r.Delivery != nil:
+		return r.Delivery.QueueID
+	case r.Inbound != nil:
+		return r.Inbound.QueueID
+	}
+	return ""
+}
+
 // HeldDecision is the record of an operator's decision on held message h — action "release" or
 // "delete" (recorded as held-released, held-deleted) — by who, why and when, encoded as a store's
 // evidence outbox keeps it until the gateway appends it (store.Decision.Evidence).

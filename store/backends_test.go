@@ -29,6 +29,10 @@ type contract interface {
 	Delete(ctx context.Context, id string, d Decision) error
 	EvidenceOutboxTake(ctx context.Context, node string, limit int, fn func(lines [][]byte) error) (int, error)
 	QueueEvidence(ctx context.Context, node string, line []byte) error
+	IndexEvidence(ctx context.Context, node string, next uint64, items []IndexedEvidence) error
+	EvidenceIndexed(ctx context.Context, node string) (uint64, error)
+	EvidenceAbout(ctx context.Context, addr string, limit int) ([]EvidenceEntry, error)
+	PruneEvidenceIndex(ctx context.Context, node string, before uint64) error
 	SetCapabilities(ctx context.Context, c Capabilities) error
 	Capabilities(ctx context.Context, address string) (Capabilities, error)
 	PutRecipientKey(ctx context.Context, k RecipientKey) error

@@ -23,6 +23,7 @@ var pgMigrations = []string{
 	pgSchemaV7,
 	pgSchemaV8,
 	pgSchemaV9,
+	pgSchemaV10,
 }
 
 // pgSchemaVersion is the newest PostgreSQL schema this code knows.

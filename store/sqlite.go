@@ -15,7 +15,7 @@ import (
 
 // schemaVersion is the newest schema this code knows. migrations[i] takes a
 // database from version i to i+1.
-const schemaVersion = 10
+const schemaVersion = 11
 
 // A migration runs inside the transaction that also records the new version.
 type migration func(ctx context.Context, tx *sql.Tx) error
@@ -31,6 +31,7 @@ var migrations = []migration{
 	execMigration(schemaV8),
 	execMigration(schemaV9),
 	execMigration(schemaV10),
+	execMigration(schemaV11),
 }
 
 func execMigration(ddl string) migration {

@@ -8,6 +8,7 @@ import (
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/ca"
 	"github.com/sealpost/sealpost/console"
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/otp"
@@ -36,6 +37,9 @@ type backend interface {
 	console.Accounts
 	// CustomerThreads lists a customer's newest support threads (the console's customer page).
 	CustomerThreads(ctx context.Context, customer string, limit int) ([]store.Thread, error)
+	// The evidence log's index by address (the console's customer page), kept by an indexer.
+	evidence.IndexStore
+	EvidenceAbout(ctx context.Context, addr string, limit int) ([]store.EvidenceEntry, error)
 	io.Closer
 }
 

@@ -47,7 +47,7 @@ func (a *assembly) startConsole(in *inboundListener, outbound *queue.Spool) (*co
 		}
 		return res.Message, nil
 	}
-	customers := consoleCustomers{dir: a.data.dir, st: a.data.store, ev: a.evidenceFiles, evidence: a.evidence != nil, outbound: outbound}
+	customers := consoleCustomers{dir: a.data.dir, st: a.data.store, ev: a.evidenceFiles, index: a.evidenceIndex, evidence: a.evidence != nil, outbound: outbound}
 	srv, err := console.New(a.cfg.Console, console.Deps{Accounts: a.data.store, Key: key, Held: in.held, Read: read, Audit: a.data.store,
 		Evidence: a.evidence != nil, Node: node, Log: a.log, Customers: customers, Metrics: a.m.Snapshot,
 		Queues: map[string]console.Queue{"outbound": outbound, "desk": in.desk}, Tokens: a.data.store})
@@ -67,7 +67,8 @@ func (a *assembly) startConsole(in *inboundListener, outbound *queue.Spool) (*co
 type consoleCustomers struct {
 	dir      keys.DataDir
 	st       backend
-	ev       evidence.Backend // nil: the evidence log is off
+	ev       evidence.Backend  // nil: the evidence log is off
+	index    *evidence.Indexer // the store's index of ev by address (nil when ev is)
 	evidence bool
 	outbound *queue.Spool // without the evidence log, what still waits for the customer there
 }
@@ -97,23 +98,18 @@ func (c consoleCustomers) Customer(ctx context.Context, q string) (console.Custo
 		return c.queued(out, addr)
 	}
 	out.From = "the evidence log"
-	var recent []console.MessageRow // a ring of the newest
-	err = scanRecords(c.ev, func(r *evidence.Record) {
-		if !slices.ContainsFunc(r.Addresses(), func(a string) bool { return address.Same(a, addr) }) {
-			return
-		}
-		row := console.MessageRow{Time: r.Time, QueueID: recordQueueID(r), Kind: string(r.Kind), What: describeRecord(r)}
-		if len(recent) == maxCustomerRecords {
-			recent = append(recent[1:], row)
-		} else {
-			recent = append(recent, row)
-		}
-	})
+	entries, err := c.st.EvidenceAbout(ctx, addr, maxCustomerRecords)
 	if err != nil {
 		return console.Customer{}, err
 	}
-	slices.Reverse(recent)
-	out.Messages = recent
+	for _, e := range entries {
+		out.Messages = append(out.Messages, console.MessageRow{Time: e.Time, QueueID: e.QueueID, Kind: e.Kind, What: e.Summary})
+	}
+	if c.index != nil {
+		if behind := c.ev.Size() - min(c.ev.Size(), c.index.Indexed()); behind > 0 {
+			out.Note = fmt.Sprintf("The index of this node's evidence log is %d records behind it (it catches up in the background): the newest records may be missing.", behind)
+		}
+	}
 	return out, nil
 }
 

@@ -180,6 +180,12 @@ func TestServeConsoleReleasesToTheDesk(t *testing.T) {
 		}
 		return false
 	})
+	// The store's index of the log finds the removal under alice's address, newest first.
+	waitFor(t, "the key's removal on alice's page", func() bool {
+		_, page := get("/customers?address=alice@example.com")
+		i, j := strings.Index(page, "key-removed alice@example.com by console:otto: the customer lost her laptop"), strings.Index(page, "statement smime")
+		return i > 0 && j > i
+	})
 	c = zoe
 
 	if code, out, _ := runCLI(t, "", "console", "user", "disable", "-data", cfg.Data, "zoe"); code != 0 || !strings.Contains(out, "disabled") {

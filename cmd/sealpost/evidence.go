@@ -27,6 +27,9 @@ import (
 	"github.com/sealpost/sealpost/tsa"
 )
 
+// evidenceIndexInterval is how often the console's index by address takes in what the log appended.
+const evidenceIndexInterval = time.Second
+
 // evidenceDir is where the evidence log lives in the data directory.
 func evidenceDir(data string) string { return filepath.Join(data, "evidence") }
 
@@ -59,9 +62,15 @@ func (a *assembly) openEvidence(ts tsa.Timestamper) error {
 		}
 		b = fb
 	}
-	l, err := evidence.Open(b, node, a.data.signer, ts, evidence.WithLogger(a.log), evidence.WithObserver(a.m),
+	opts := []evidence.Option{evidence.WithLogger(a.log), evidence.WithObserver(a.m),
 		evidence.WithCheckpointRecords(c.CheckpointRecords), evidence.WithSegmentRecords(c.SegmentRecords),
-		evidence.WithRetention(time.Duration(c.Retention)))
+		evidence.WithRetention(time.Duration(c.Retention))}
+	if a.cfg.Console.Enabled {
+		// The console finds a customer's records through the store's index, kept off the mail's path.
+		a.evidenceIndex = evidence.NewIndexer(b, a.data.store, node, describeRecord, a.log)
+		opts = append(opts, evidence.WithAppended(a.evidenceIndex.Appended))
+	}
+	l, err := evidence.Open(b, node, a.data.signer, ts, opts...)
 	if err != nil {
 		b.Close()
 		return err
@@ -335,7 +344,7 @@ func cmdEvidenceShow(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	err = scanRecords(fb, func(r *evidence.Record) {
-		if fmt.Sprint(r.Seq) == want || recordQueueID(r) == want {
+		if fmt.Sprint(r.Seq) == want || r.QueueID() == want {
 			found++
 			enc.Encode(r)
 		}
@@ -347,19 +356,6 @@ func cmdEvidenceShow(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		return fmt.Errorf("evidence: no record for %s", gateway.Printable(want))
 	}
 	return nil
-}
-
-// recordQueueID is the queue ID a record is about, or "".
-func recordQueueID(r *evidence.Record) string {
-	switch {
-	case r.Outbound != nil:
-		return r.Outbound.QueueID
-	case r.Delivery != nil:
-		return r.Delivery.QueueID
-	case r.Inbound != nil:
-		return r.Inbound.QueueID
-	}
-	return ""
 }
 
 func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
@@ -405,7 +401,7 @@ func cmdEvidenceFind(args []string, _ io.Reader, stdout, _ io.Writer) error {
 			return
 		}
 		n++
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), r.Kind, recordQueueID(r), describeRecord(r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), r.Kind, r.QueueID(), describeRecord(r))
 	})
 	if err != nil {
 		return err
@@ -448,7 +444,7 @@ func describeRecord(r *evidence.Record) string {
 
 // recordAbout reports whether r is about subject: its queue id, or an action's subject.
 func recordAbout(r *evidence.Record, subject string) bool {
-	if recordQueueID(r) == subject {
+	if r.QueueID() == subject {
 		return true
 	}
 	return r.Action != nil && (r.Action.Subject == subject || address.Same(r.Action.Subject, subject))

@@ -113,7 +113,8 @@ type instance struct {
 	// after the spool (whose workers record outcomes in it).
 	evidence      *evidence.Log
 	evidenceFiles evidence.Backend
-	evidenceEvery time.Duration // evidence.checkpoint_interval
+	evidenceEvery time.Duration     // evidence.checkpoint_interval
+	evidenceIndex *evidence.Indexer // with the console: keeps the store's index by address of the log
 	outcomes      *outcomeRecorder
 	decided       chan struct{} // a decision on held mail was announced: record it
 	// wkdPublisher serves the bank's OpenPGP key by WKD (nil: discovery.publish_addr is off).
@@ -299,6 +300,7 @@ type assembly struct {
 	// evidence is this node's evidence log (nil: evidence.enabled is off); evidenceFiles its files.
 	evidence      *evidence.Log
 	evidenceFiles evidence.Backend
+	evidenceIndex *evidence.Indexer // nil: no console to use it
 	outcomes      *outcomeRecorder
 	cleanup       []func()
 }
@@ -367,7 +369,7 @@ func startInstance(ctx context.Context, cfg Config, log *slog.Logger) (inst *ins
 	}
 	inst = &instance{wkdPublisher: wkdSrv, srv: srv, spool: spool, ln: ln, inbound: in, data: a.data, hup: make(chan os.Signal, 1), ops: opsSrv, api: apiSrv, console: consoleSrv, done: make(chan error, 2),
 		log: log, m: a.m, mailbox: notifies(cfg.Gateway), wkd: a.wkd, evidence: a.evidence, evidenceFiles: a.evidenceFiles, outcomes: a.outcomes,
-		evidenceEvery: time.Duration(cfg.Evidence.CheckpointInterval), decided: make(chan struct{}, 1)}
+		evidenceIndex: a.evidenceIndex, evidenceEvery: time.Duration(cfg.Evidence.CheckpointInterval), decided: make(chan struct{}, 1)}
 	users := []keys.DirectoryUser{gw}
 	if in != nil {
 		users = append(users, in.pipeline)
@@ -726,6 +728,9 @@ func (i *instance) start(ctx context.Context) {
 	}
 	if i.evidence != nil {
 		i.background.Go(func() { i.evidence.Run(wctx, i.evidenceEvery) })
+		if i.evidenceIndex != nil {
+			i.background.Go(func() { i.evidenceIndex.Run(wctx, evidenceIndexInterval) })
+		}
 		i.background.Go(func() { i.recordDecisions(wctx) })
 	}
 }
