@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -116,8 +117,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	photo := func(name string) {
 		t.Helper()
+		keyboard(t, name, run, eval)
 		for _, w := range []int64{1280, 390} {
 			run("viewport", chromedp.EmulateViewport(w, 900))
+			if problems := eval(accessibilityCheck).(string); problems != "" {
+				t.Errorf("page %s at %d px:\n%s", name, w, problems)
+			}
 			c, stop := context.WithTimeout(ctx, browserLimit)
 			png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
 			stop()
@@ -274,4 +279,62 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the outbound queue's page: %d", status)
 	}
 	photo("queue")
+}
+
+// accessibilityCheck is evaluated on every page the browser test photographs, at both widths: it
+// lists what would stop a keyboard or screen-reader user, or a phone's reader ("" when nothing):
+// form fields without a label, buttons and links without a name, a positive tabindex, a chart
+// without a text alternative, headers without a scope, not one h1, no main landmark or language,
+// and a page wider than the window (scrolled sideways at 390 px).
+const accessibilityCheck = `(() => {
+	const bad = [];
+	const short = e => e.outerHTML.slice(0, 100);
+	for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+		if (!(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')) bad.push('a field without a label: ' + short(e));
+	for (const e of document.querySelectorAll('button, a[href]'))
+		if (!e.textContent.trim() && !e.getAttribute('aria-label')) bad.push('a control without a name: ' + short(e));
+	for (const e of document.querySelectorAll('[tabindex]'))
+		if (e.tabIndex > 0) bad.push('a positive tabindex: ' + short(e));
+	for (const e of document.querySelectorAll('svg'))
+		if (e.getAttribute('role') !== 'img' || !(e.getAttribute('aria-label') || e.querySelector('title'))) bad.push('a chart without a text alternative: ' + short(e));
+	for (const e of document.querySelectorAll('thead th'))
+		if (!e.getAttribute('scope')) bad.push('a column header without scope: ' + short(e));
+	const h1 = document.querySelectorAll('h1').length;
+	if (h1 !== 1) bad.push(h1 + ' h1 elements');
+	if (!document.querySelector('main')) bad.push('no main landmark');
+	if (!document.documentElement.lang) bad.push('no language');
+	if (document.documentElement.scrollWidth > window.innerWidth + 1) bad.push('the page is ' + document.documentElement.scrollWidth + ' px wide in a window of ' + window.innerWidth);
+	return bad.join('\n');
+})()`
+
+// keyboard walks the page with the Tab key: from the start (or the field focused on arrival),
+// each press must move to the next link, button or field in the page's order, reaching all of
+// them, the skip link first.
+func keyboard(t *testing.T, page string, run func(string, ...chromedp.Action[chromedp.Void]), eval func(string) any) {
+	t.Helper()
+	const mark = `(() => {
+		const f = Array.from(document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]'))
+			.filter(e => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0);
+		f.forEach((e, i) => e.dataset.kb = String(i));
+		const at = document.activeElement && document.activeElement.dataset.kb;
+		return JSON.stringify({n: f.length, from: at === undefined ? 0 : Number(at) + 1, first: f.length ? f[0].className : ""});
+	})()`
+	var m struct {
+		N, From int
+		First   string
+	}
+	if err := json.Unmarshal([]byte(eval(mark).(string)), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.First != "skip" {
+		t.Errorf("page %s: the first focusable element is %q, not the skip link", page, m.First)
+	}
+	for i := m.From; i < m.N; i++ {
+		run("press Tab", chromedp.KeyEvent("\t"))
+		if got := eval(`(document.activeElement && document.activeElement.dataset.kb) || ""`).(string); got != fmt.Sprint(i) {
+			t.Errorf("page %s: Tab press %d reached %s; want element %d of %d: %v", page, i-m.From+1, got, i, m.N,
+				eval(`document.activeElement ? document.activeElement.outerHTML.slice(0, 100) : "nothing"`))
+			return
+		}
+	}
 }
