@@ -1,6 +1,8 @@
 package console
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sealpost/sealpost/address"
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/queue"
 )
 
@@ -119,5 +122,24 @@ func (s *Server) queueAction(w http.ResponseWriter, r *http.Request, rq *request
 		return
 	}
 	s.audit(r.Context(), rq.account.Name, "console.queue-"+action, name+"/"+id, http.StatusOK, why)
+	s.recordQueueAction(r.Context(), name, action, id, "console:"+rq.account.Name, why)
 	http.Redirect(w, r, "/operations/queue/"+url.PathEscape(name), http.StatusSeeOther)
+}
+
+// recordQueueAction records an operator's retry or delete in the evidence log (through the store's
+// outbox, as decisions on held mail are): the queue spool itself records each recipient a delete
+// left without the message; this names who did it and why.
+func (s *Server) recordQueueAction(ctx context.Context, queueName, action, id, by, why string) {
+	if !s.d.Evidence || s.d.Outbox == nil {
+		return
+	}
+	rec, err := json.Marshal(&evidence.Record{Time: s.d.Now().UTC(), Kind: evidence.KindAction, Action: &evidence.Action{
+		Actor: by, Action: "queue-" + map[string]string{"retry": "retried", "delete": "deleted"}[action], Subject: id, Reason: why,
+		Detail: "the " + queueName + " queue"}})
+	if err == nil {
+		err = s.d.Outbox.QueueEvidence(context.WithoutCancel(ctx), "", rec)
+	}
+	if err != nil {
+		s.d.Log.Error("console: the queue action is done but not recorded in the evidence log", "action", action, "id", id, "err", err.Error())
+	}
 }

@@ -117,6 +117,11 @@ type Audit interface {
 	AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error)
 }
 
+// Outbox queues an evidence record for this node's log (store's QueueEvidence, node "").
+type Outbox interface {
+	QueueEvidence(ctx context.Context, node string, line []byte) error
+}
+
 // Deps are what the console works on.
 type Deps struct {
 	Accounts Accounts
@@ -124,8 +129,10 @@ type Deps struct {
 	Held     Held
 	Read     Reader
 	Audit    Audit
-	// Evidence: decisions queue their evidence record (the gateway keeps an evidence log).
+	// Evidence: decisions queue their evidence record (the gateway keeps an evidence log), and
+	// queue actions theirs in Outbox.
 	Evidence bool
+	Outbox   Outbox
 	Node     string // this node, for the audit log
 	// Customers looks customers up (nil: the customers page says it is not available).
 	Customers Customers

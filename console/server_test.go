@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +15,14 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/quarantine"
 	"github.com/sealpost/sealpost/queue"
 	"github.com/sealpost/sealpost/store"
@@ -62,7 +65,7 @@ func newRigWith(t *testing.T, edit func(*Deps)) *rig {
 	key := make([]byte, 32)
 	rand.Read(key)
 	r := &rig{t: t, st: st, held: held, clock: &clock{t: time.Now()}, key: key, users: map[string]Enrolment{}}
-	d := Deps{Accounts: st, Key: key, Held: held, Audit: st, Evidence: true, Node: "test", Tokens: st,
+	d := Deps{Accounts: st, Key: key, Held: held, Audit: st, Evidence: true, Outbox: st, Node: "test", Tokens: st,
 		Read: func(ctx context.Context, h store.Held) ([]byte, error) {
 			_, m, err := held.Get(ctx, h.ID)
 			if err != nil || m == nil {
@@ -526,5 +529,23 @@ func TestQueuePages(t *testing.T) {
 	}
 	if len(actions) != 2 || !strings.Contains(actions[1], "sent to the wrong customer") {
 		t.Errorf("audit: %q", actions)
+	}
+	// Both actions wait in the store's outbox for the evidence log, naming who and why.
+	var recs []string
+	if _, err := r.st.EvidenceOutboxTake(context.Background(), "test", 10, func(lines [][]byte) error {
+		for _, l := range lines {
+			var rec evidence.Record
+			if err := json.Unmarshal(l, &rec); err != nil || rec.Action == nil {
+				return fmt.Errorf("%s: not an action (%v)", l, err)
+			}
+			recs = append(recs, rec.Action.Action+" "+rec.Action.Subject+" by "+rec.Action.Actor+": "+rec.Action.Reason+" ("+rec.Action.Detail+")")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"queue-retried " + id + " by console:otto:  (the outbound queue)", "queue-deleted " + id + " by console:otto: sent to the wrong customer (the outbound queue)"}
+	if !slices.Equal(recs, want) {
+		t.Errorf("evidence outbox: %q; want %q", recs, want)
 	}
 }

@@ -57,7 +57,7 @@ type Outbound struct {
 type Delivery struct {
 	QueueID   string `json:"queue_id"`
 	Recipient string `json:"recipient"`
-	Outcome   string `json:"outcome"` // delivered, deferred, bounced
+	Outcome   string `json:"outcome"` // delivered, deferred, bounced, deleted (by an operator), not-queued
 	NextHop   string `json:"next_hop,omitempty"`
 	Code      int    `json:"code,omitempty"`
 	Reply     string `json:"reply,omitempty"` // the next hop's reply text (or why it could not be reached)

@@ -448,6 +448,8 @@ func (s *Spool) release(e *entry) {
 	if deleted {
 		if err := s.removeEntry(e.meta.ID); err != nil {
 			s.log.Error("queue: could not remove deleted entry", "id", e.meta.ID, "err", err)
+		} else {
+			s.deletedOutcomes(e)
 		}
 	}
 	e.lane.wake()

@@ -54,7 +54,7 @@ type Outcome struct {
 	ID        string
 	Class     string
 	Recipient string
-	Result    string // delivered, deferred, bounced
+	Result    string // delivered, deferred, bounced, deleted
 	Code      int    // the next hop's reply code (a ReplyingHop's 250 when delivered); 0 when none
 	Enhanced  string
 	Text      string // the reply text or the local reason (bounded)
@@ -67,6 +67,7 @@ const (
 	OutcomeDelivered = "delivered"
 	OutcomeDeferred  = "deferred"
 	OutcomeBounced   = "bounced"
+	OutcomeDeleted   = "deleted" // an operator deleted the entry before this recipient had it
 )
 
 // WithOutcomes calls f with every recipient's delivery outcome, from the delivery workers (f

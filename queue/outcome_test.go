@@ -77,3 +77,44 @@ func TestOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedOutcomes: an operator's delete tells WithOutcomes that each recipient still pending
+// will not get the message ("deleted"); a recipient delivered before is not reported again.
+func TestDeletedOutcomes(t *testing.T) {
+	sk := newSink(t, nil, func(sk *sink) {
+		sk.rcptReply = func(to string) error {
+			if strings.HasPrefix(to, "busy") {
+				return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "try later")
+			}
+			return nil
+		}
+	})
+	var mu sync.Mutex
+	var got []Outcome
+	s := openSpool(t, t.TempDir(), newSmarthost(t, SmarthostConfig{Addr: sk.Addr, TLS: TLSNone}), WithOutcomes(func(o Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, o)
+	}))
+	start(t, s)
+	id, err := s.Put(context.Background(), testMessage("statements@bank.example", "ok@example.com", "busy@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt's outcomes", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	waitFor(t, "the entry back in the queue", func() bool { _, err := s.Get(id); return err == nil })
+	if err := s.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deletion's outcome", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	mu.Lock()
+	defer mu.Unlock()
+	if o := got[2]; o.ID != id || o.Recipient != "busy@example.com" || o.Result != OutcomeDeleted || !strings.Contains(o.Text, "deleted") {
+		t.Fatalf("after the delete: %+v", o)
+	}
+	for _, o := range got[:2] {
+		if o.Result == OutcomeDeleted {
+			t.Errorf("reported deleted before the delete: %+v", o)
+		}
+	}
+}

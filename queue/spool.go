@@ -669,7 +669,21 @@ func (s *Spool) Delete(id string) error {
 	s.untrack(e)
 	s.mu.Unlock()
 	s.log.Info("queue: deleted by operator", "id", id, "class", e.meta.Class)
-	return s.removeEntry(id)
+	if err := s.removeEntry(id); err != nil {
+		return err
+	}
+	s.deletedOutcomes(e)
+	return nil
+}
+
+// deletedOutcomes tells the WithOutcomes function that e's recipients still pending will not get
+// the message: an operator deleted it.
+func (s *Spool) deletedOutcomes(e *entry) {
+	for i, r := range e.state.Rcpts {
+		if r.Status == statusPending {
+			s.outcome(e.meta, i, OutcomeDeleted, &DeliveryError{Message: "deleted from the queue by an operator, without a bounce"})
+		}
+	}
 }
 
 // removeFinished removes an entry whose recipients are all done, without syncing the directory

@@ -49,7 +49,7 @@ func (a *assembly) startConsole(in *inboundListener, outbound *queue.Spool) (*co
 	}
 	customers := consoleCustomers{dir: a.data.dir, st: a.data.store, ev: a.evidenceFiles, index: a.evidenceIndex, evidence: a.evidence != nil, outbound: outbound}
 	srv, err := console.New(a.cfg.Console, console.Deps{Accounts: a.data.store, Key: key, Held: in.held, Read: read, Audit: a.data.store,
-		Evidence: a.evidence != nil, Node: node, Log: a.log, Customers: customers, Metrics: a.m.Snapshot,
+		Evidence: a.evidence != nil, Outbox: a.data.store, Node: node, Log: a.log, Customers: customers, Metrics: a.m.Snapshot,
 		Queues: map[string]console.Queue{"outbound": outbound, "desk": in.desk}, Tokens: a.data.store})
 	if err != nil {
 		return nil, err
