@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sealpost/sealpost/keys"
@@ -61,6 +62,7 @@ type Log struct {
 	cpMu sync.Mutex // one checkpoint at a time
 
 	appended func([]*Record) // told of each durable batch, in order (nil: nobody)
+	writes   atomic.Uint64   // backend appends (each a write and a sync)
 }
 
 type batch struct {
@@ -169,6 +171,10 @@ func Open(b Backend, node string, id *keys.Identity, ts tsa.Timestamper, opts ..
 	return l, nil
 }
 
+// Writes is how many writes (each with its sync) the log has made of records: concurrent appends
+// share one.
+func (l *Log) Writes() uint64 { return l.writes.Load() }
+
 // Node is the name of the log's chain.
 func (l *Log) Node() string { return l.node }
 
@@ -236,6 +242,7 @@ func (l *Log) write() {
 		l.cur = newBatch()
 		l.mu.Unlock()
 		err := l.b.Append(b.lines)
+		l.writes.Add(1)
 		l.mu.Lock()
 		if err == nil {
 			for _, h := range b.leaves {

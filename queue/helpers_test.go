@@ -97,11 +97,11 @@ func start(t testing.TB, s *testSpool) {
 	s.Start(ctx)
 }
 
-// waitFor polls cond until it holds; it fails the test after 15s. It waits
+// waitFor polls cond until it holds; it fails the test after 60 s. It waits
 // for an outcome, it does not time anything.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a hang guard (CI runs packages side by side under -race)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -188,7 +188,7 @@ func (b *bench) run(name string, opt benchOptions, nodes int) (benchFigures, err
 	}
 	defer done()
 	before := cluster.snapshots()
-	cpu0 := processCPU()
+	cpu0, writes0 := processCPU(), cluster.evidenceWrites()
 	res, err := load(cluster, b.sink, b.n, b.conc, 0, b.mix, name)
 	if err != nil {
 		return benchFigures{}, err
@@ -198,6 +198,9 @@ func (b *bench) run(name string, opt benchOptions, nodes int) (benchFigures, err
 	b.w("throughput (%s): %d messages of %d bytes (%d%% support), %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v; CPU %.2f ms/message (this process: clients and sink too)",
 		name, b.n, b.mix.size, b.mix.support, b.conc, res.perSecond, res.perSecond/b.sigs, res.accepted, res.p50, res.p99, float64(cpu)/1e6)
 	b.w("store (%s): %.2f operations/message (%s)", name, ops, each)
+	if w := cluster.evidenceWrites() - writes0; !opt.noEvidence {
+		b.w("evidence log (%s): %.2f writes/message, each with its sync (concurrent appends share one)", name, float64(w)/float64(b.n))
+	}
 	if nodes > 1 {
 		b.w("delivered (%s): %d of %d messages (%s)", name, b.n, b.n, perNode(res.delivered))
 	}

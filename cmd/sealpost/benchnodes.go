@@ -185,6 +185,17 @@ func (c benchCluster) storeOps(before []map[string]int, messages int) (float64, 
 	return storeOps(sum(before), sum(c.snapshots()), messages)
 }
 
+// evidenceWrites is the evidence logs' writes (each a sync) so far, over every node.
+func (c benchCluster) evidenceWrites() uint64 {
+	var n uint64
+	for _, node := range c {
+		if node.inst.evidence != nil {
+			n += node.inst.evidence.Writes()
+		}
+	}
+	return n
+}
+
 // deliveries are the messages that arrived so far on each node's port of the sink.
 func (c benchCluster) deliveries(sink *sink) []int {
 	out := make([]int, len(c))

@@ -122,8 +122,13 @@ func evidenceNode(c evidence.Config, data string, create bool) (string, error) {
 
 // outcomeRecorder appends delivery outcomes to the evidence log from its own goroutine, in
 // batches: a delivery worker hands an outcome over and goes on, instead of waiting for a sync of
-// its own (measured: waiting cost the relay 15% of its messages/s). An outcome is durable a sync
-// later; Close writes what is still waiting.
+// its own (measured: waiting cost the relay 15% of its messages/s), and the outcomes of
+// outcomeGather share one write (measured: without it, each outcome took a sync of the log of
+// its own under load, 1.16 writes a message with the outbound records). An outcome is durable at
+// most outcomeGather and a sync later; Close writes what is still waiting.
+// outcomeGather is how long the recorder gathers outcomes into one append.
+const outcomeGather = 100 * time.Millisecond
+
 type outcomeRecorder struct {
 	l     *evidence.Log
 	log   *slog.Logger
@@ -152,6 +157,7 @@ func (r *outcomeRecorder) run() {
 	defer close(r.done)
 	for rec := range r.ch {
 		batch := []*evidence.Record{rec}
+		gather := time.NewTimer(outcomeGather)
 	more:
 		for len(batch) < 1024 {
 			select {
@@ -160,10 +166,11 @@ func (r *outcomeRecorder) run() {
 					break more
 				}
 				batch = append(batch, next)
-			default:
+			case <-gather.C:
 				break more
 			}
 		}
+		gather.Stop()
 		if err := r.l.Append(context.Background(), batch...); err != nil {
 			r.log.Error("evidence: cannot record delivery outcomes", "outcomes", len(batch), "err", err.Error())
 		}

@@ -160,7 +160,9 @@ func TestServeEvidenceOnPostgres(t *testing.T) {
 			t.Fatalf("submit: %+v", res)
 		}
 	}
-	for _, inst := range []*instance{a, b} {
+	for inst, sent := range map[*instance]uint64{a: 2, b: 1} {
+		// Each statement's record, then its delivery's (gathered by the outcome recorder).
+		waitFor(t, "the deliveries' records", func() bool { return inst.evidence.Size() == 2*sent })
 		if _, err := inst.evidence.Checkpoint(context.Background()); err != nil {
 			t.Fatal(err)
 		}
