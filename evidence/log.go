@@ -63,6 +63,7 @@ type Log struct {
 
 	appended func([]*Record) // told of each durable batch, in order (nil: nobody)
 	writes   atomic.Uint64   // backend appends (each a write and a sync)
+	gather   time.Duration   // how long the first appender waits for others before writing
 }
 
 type batch struct {
@@ -96,6 +97,11 @@ func WithSegmentRecords(n int) Option { return func(l *Log) { l.seg = n } }
 // WithAppended makes the log call f with the records of each batch it made durable, in the
 // chain's order, from the appender that wrote them: f must not wait (an Indexer's Appended).
 func WithAppended(f func([]*Record)) Option { return func(l *Log) { l.appended = f } }
+
+// WithGather makes the appender that finds no write under way wait d before writing, so that
+// those who append in that moment share its write and sync (default 0: it writes at once; appends
+// that come while a write is under way share the next one anyway).
+func WithGather(d time.Duration) Option { return func(l *Log) { l.gather = d } }
 
 // WithRetention makes Run prune, every hour, the segments whose records were all checkpointed
 // longer than d ago (0, the default here: never).
@@ -230,6 +236,9 @@ func (l *Log) Append(ctx context.Context, recs ...*Record) error {
 // write writes batches until none waits: the first appender writes for those who came while it
 // was writing.
 func (l *Log) write() {
+	if l.gather > 0 {
+		time.Sleep(l.gather) // let the appenders of the next moments share this write
+	}
 	for {
 		l.mu.Lock()
 		b := l.cur

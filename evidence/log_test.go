@@ -418,3 +418,30 @@ func BenchmarkVerify(b *testing.B) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestGatherSharesOneWrite: with WithGather, appenders that come while the first one waits share
+// its write (one sync for all of them); each still returns only once its record is durable.
+func TestGatherSharesOneWrite(t *testing.T) {
+	l, fb := openLog(t, t.TempDir(), WithGather(500*time.Millisecond))
+	const n = 16
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			<-start
+			errs <- l.Append(context.Background(), outboundRecord(i))
+		}()
+	}
+	close(start)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := l.Writes(); w != 1 {
+		t.Errorf("%d concurrent appends made %d writes; want 1", n, w)
+	}
+	if fb.Size() != n || l.Size() != n {
+		t.Errorf("%d records durable (%d in the backend); want %d", l.Size(), fb.Size(), n)
+	}
+}

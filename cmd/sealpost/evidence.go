@@ -27,6 +27,12 @@ import (
 	"github.com/sealpost/sealpost/tsa"
 )
 
+// evidenceGather is how long the first of the appenders waits for others before the evidence log
+// writes (adds at most that to a message's 250). Measured with sealpost bench (3,000 messages, 16
+// clients): 0 → 0.64 writes a message, 2 ms → 0.47, 5 ms → 0.37, 10 ms → 0.33; a write with its
+// sync costs about 0.1 ms of CPU here.
+const evidenceGather = 5 * time.Millisecond
+
 // evidenceIndexInterval is how often the console's index by address takes in what the log appended.
 const evidenceIndexInterval = time.Second
 
@@ -64,7 +70,7 @@ func (a *assembly) openEvidence(ts tsa.Timestamper) error {
 	}
 	opts := []evidence.Option{evidence.WithLogger(a.log), evidence.WithObserver(a.m),
 		evidence.WithCheckpointRecords(c.CheckpointRecords), evidence.WithSegmentRecords(c.SegmentRecords),
-		evidence.WithRetention(time.Duration(c.Retention))}
+		evidence.WithRetention(time.Duration(c.Retention)), evidence.WithGather(evidenceGather)}
 	if a.cfg.Console.Enabled {
 		// The console finds a customer's records through the store's index, kept off the mail's path.
 		a.evidenceIndex = evidence.NewIndexer(b, a.data.store, node, describeRecord, a.log)
