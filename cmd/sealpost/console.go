@@ -107,7 +107,8 @@ func (c consoleCustomers) Customer(ctx context.Context, q string) (console.Custo
 	}
 	if c.index != nil {
 		if behind := c.ev.Size() - min(c.ev.Size(), c.index.Indexed()); behind > 0 {
-			out.Note = fmt.Sprintf("The index of this node's evidence log is %d records behind it (it catches up in the background): the newest records may be missing.", behind)
+			records := map[bool]string{true: "record", false: "records"}[behind == 1]
+			out.Note = fmt.Sprintf("The index of this node's evidence log is %d %s behind it (it catches up in the background): the newest records may be missing.", behind, records)
 		}
 	}
 	return out, nil
