@@ -26,7 +26,7 @@ import (
 // the evidence log, and a disabled account signs in no more.
 func TestServeConsoleReleasesToTheDesk(t *testing.T) {
 	interop.Tool(t, "swaks")
-	inst, cfg, alice, _ := testInstance(t, func(c *Config) {
+	inst, cfg, alice, carol := testInstance(t, func(c *Config) {
 		c.Console.Enabled, c.Console.Addr = true, "127.0.0.1:0"
 	})
 	files := t.TempDir()
@@ -166,6 +166,14 @@ func TestServeConsoleReleasesToTheDesk(t *testing.T) {
 		t.Fatalf("operator sign-in: %d", status)
 	}
 	_, page = get("/customers?address=alice@example.com")
+	// Another customer's key is not alice's to remove: 404, and carol keeps hers.
+	carolFP := keys.PGPFingerprint(carol)
+	if status, body := post("/customers/remove-key", url.Values{"csrf": {csrf(page)}, "address": {"alice@example.com"}, "fingerprint": {carolFP}, "reason": {"wrong customer"}}); status != http.StatusNotFound || !strings.Contains(body, "Nothing was changed") {
+		t.Errorf("removing carol's key from alice's page: %d\n%s", status, body)
+	}
+	if _, list, _ := runCLI(t, "", "keys", "list", "-data", cfg.Data); !strings.Contains(list, carolFP[:16]) {
+		t.Fatalf("carol's key went with a request on alice's page:\n%s", list)
+	}
 	if status, body := post("/customers/remove-key", url.Values{"csrf": {csrf(page)}, "address": {"alice@example.com"}, "fingerprint": {fp}, "reason": {"the customer lost her laptop"}}); status != http.StatusOK || !strings.Contains(body, "No key:") {
 		t.Fatalf("an operator removing alice's key: %d\n%s", status, body)
 	}
