@@ -36,6 +36,8 @@ var (
 	ErrRelayDenied      = errors.New("relaying denied")
 	ErrTimestampFailed  = errors.New("no timestamp authority answered")
 	ErrQueueUnavailable = errors.New("queue cannot accept the message")
+	// ErrPaced: the queue lane of the message's class is backed up; the sender retries later.
+	ErrPaced = errors.New("queue lane paced")
 	// ErrBadEnvelopeAddress: a MAIL FROM or RCPT TO address that can never be served as written
 	// (CheckSender, CheckRecipient).
 	ErrBadEnvelopeAddress = errors.New("malformed envelope address")
@@ -67,11 +69,12 @@ var reasons = []struct {
 }{
 	{ErrNoKey, "no_key"}, {ErrRelayDenied, "relay_denied"}, {ErrTimestampFailed, "timestamp_failed"},
 	{ErrQueueUnavailable, "queue_unavailable"}, {ErrBadEnvelopeAddress, "bad_address"}, {ErrClassMismatch, "class_mismatch"},
-	{ErrKeyPending, "key_pending"}, {ErrRevocationUnknown, "revocation_unknown"},
+	{ErrKeyPending, "key_pending"}, {ErrRevocationUnknown, "revocation_unknown"}, {ErrPaced, "paced"},
 }
 
 // ReasonCode is Reason as a short token for metric labels: no_key, relay_denied,
-// timestamp_failed, queue_unavailable, bad_address, class_mismatch or refused.
+// timestamp_failed, queue_unavailable, bad_address, class_mismatch, key_pending,
+// revocation_unknown, paced or refused.
 func ReasonCode(err error) string {
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {

@@ -203,6 +203,12 @@ func (s *session) Data(ctx context.Context, msg []byte) (_ string, err error) {
 			return "", err
 		}
 	}
+	// A backed-up lane takes no more for now, before any signing is spent on it.
+	if p, ok := s.g.spool.(queue.Pacer); ok {
+		if err := p.Pressure(class); err != nil {
+			return "", gateway.Refuse(451, [3]int{4, 3, 2}, fmt.Sprintf("not accepting %s mail now: %s; try again later", class, err), errors.Join(gateway.ErrPaced, err))
+		}
+	}
 	policy := s.g.cfg.Policies[class]
 	if class == ClassSupport && s.g.store != nil {
 		if h, err = s.startThread(ctx, h); err != nil {

@@ -159,13 +159,28 @@ func (s *Spool) dueEntries(l *lane) []*entry {
 	defer s.mu.Unlock()
 	now := s.now()
 	var due []*entry
+	var oldestNew time.Time
 	for _, e := range l.entries {
 		if !e.busy && !e.deleted && !e.state.Next.After(now) {
 			due = append(due, e)
 		}
+		if !e.busy && !e.deleted && untried(e) && (oldestNew.IsZero() || e.meta.Created.Before(oldestNew)) {
+			oldestNew = e.meta.Created
+		}
 	}
+	l.oldestNew = oldestNew
 	slices.SortFunc(due, func(a, b *entry) int { return a.state.Next.Compare(b.state.Next) })
 	return due
+}
+
+// untried reports whether no delivery of e has been attempted yet.
+func untried(e *entry) bool {
+	for _, r := range e.state.Rcpts {
+		if r.Attempts > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // claim marks e busy if it is still due and free.

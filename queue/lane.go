@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -18,6 +19,11 @@ type Lane struct {
 	Workers    int             `json:"workers"`     // its delivery workers
 	MinBackoff config.Duration `json:"min_backoff"` // its first retry delay
 	MaxBackoff config.Duration `json:"max_backoff"` // its longest retry delay
+	// Pacing (Spool.Pressure): new mail of the lane's classes is refused for now (the sender's MTA
+	// keeps it) while the lane holds MaxDepth entries, or its oldest entry not yet tried has
+	// waited MaxWait. Zero (a lane written before these existed) means the default lane's.
+	MaxDepth int             `json:"max_depth"`
+	MaxWait  config.Duration `json:"max_wait"`
 }
 
 // Defaults of the lane DefaultConfig sets: one-time passcodes live 10 minutes, so they are
@@ -27,13 +33,17 @@ const (
 	DefaultOTPWorkers    = 2
 	DefaultOTPMinBackoff = 30 * time.Second
 	DefaultOTPMaxBackoff = 2 * time.Minute
+	DefaultOTPMaxDepth   = 2000
+	DefaultOTPMaxWait    = 2 * time.Minute
 )
 
 // DefaultLanes is the lane "otp" for class "otp": DefaultOTPWorkers workers, retries from
-// DefaultOTPMinBackoff up to DefaultOTPMaxBackoff.
+// DefaultOTPMinBackoff up to DefaultOTPMaxBackoff, paced at DefaultOTPMaxDepth entries or
+// DefaultOTPMaxWait.
 func DefaultLanes() map[string]Lane {
 	return map[string]Lane{OTPLane: {Classes: []string{"otp"}, Workers: DefaultOTPWorkers,
-		MinBackoff: config.Duration(DefaultOTPMinBackoff), MaxBackoff: config.Duration(DefaultOTPMaxBackoff)}}
+		MinBackoff: config.Duration(DefaultOTPMinBackoff), MaxBackoff: config.Duration(DefaultOTPMaxBackoff),
+		MaxDepth: DefaultOTPMaxDepth, MaxWait: config.Duration(DefaultOTPMaxWait)}}
 }
 
 // validateLanes reports the problems of the lanes, each at its key: lanes.NAME.workers and so on.
@@ -76,6 +86,27 @@ func validateLanes(lanes map[string]Lane) []error {
 		if l.MaxBackoff < l.MinBackoff {
 			bad(".max_backoff", "%v: want at least min_backoff (%v)", time.Duration(l.MaxBackoff), time.Duration(l.MinBackoff))
 		}
+		// Zero is the default lane's; anything else must be in range.
+		depth, wait := l.MaxDepth, l.MaxWait
+		if depth == 0 {
+			depth = 1
+		}
+		if wait == 0 {
+			wait = config.Duration(time.Second)
+		}
+		errs = append(errs, validatePacing(path, depth, wait)...)
+	}
+	return errs
+}
+
+// validatePacing reports a lane's max_depth and max_wait out of range, at path.
+func validatePacing(path string, depth int, wait config.Duration) []error {
+	var errs []error
+	if depth < 1 || depth > 10_000_000 {
+		errs = append(errs, &config.FieldError{Path: path + ".max_depth", Problem: fmt.Sprintf("%d: want 1 to 10000000 entries", depth)})
+	}
+	if wait < config.Duration(time.Second) {
+		errs = append(errs, &config.FieldError{Path: path + ".max_wait", Problem: fmt.Sprintf("%v: want at least 1s", time.Duration(wait))})
 	}
 	return errs
 }
@@ -87,21 +118,26 @@ type lane struct {
 	workers    int
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	maxDepth   int
+	maxWait    time.Duration
 	kick       chan struct{} // wakes the lane's scanner early
+	// oldestNew is when the oldest entry not yet tried was queued (zero: none), as the lane's
+	// last scan found it; guarded by Spool.mu.
+	oldestNew time.Time
 	// entries are the spool's entries of the lane's classes, guarded by Spool.mu: a scanner looks
 	// at its own only, so thousands of due statements cost an OTP's scanner nothing.
 	entries map[string]*entry
 }
 
-func newLane(name string, workers int, minB, maxB config.Duration) *lane {
+func newLane(name string, workers int, minB, maxB config.Duration, maxDepth int, maxWait config.Duration) *lane {
 	return &lane{name: name, workers: workers, minBackoff: time.Duration(minB), maxBackoff: time.Duration(maxB),
-		kick: make(chan struct{}, 1), entries: make(map[string]*entry)}
+		maxDepth: maxDepth, maxWait: time.Duration(maxWait), kick: make(chan struct{}, 1), entries: make(map[string]*entry)}
 }
 
 // buildLanes returns the default lane, the configured ones (by name) and which lane each class
 // is delivered by; cfg is valid.
 func buildLanes(cfg Config) (lanes []*lane, byClass map[string]*lane) {
-	lanes = []*lane{newLane("", cfg.Workers, cfg.MinBackoff, cfg.MaxBackoff)}
+	lanes = []*lane{newLane("", cfg.Workers, cfg.MinBackoff, cfg.MaxBackoff, cfg.MaxDepth, cfg.MaxWait)}
 	byClass = make(map[string]*lane)
 	names := make([]string, 0, len(cfg.Lanes))
 	for name := range cfg.Lanes {
@@ -110,7 +146,14 @@ func buildLanes(cfg Config) (lanes []*lane, byClass map[string]*lane) {
 	slices.Sort(names)
 	for _, name := range names {
 		l := cfg.Lanes[name]
-		ln := newLane(name, l.Workers, l.MinBackoff, l.MaxBackoff)
+		depth, wait := l.MaxDepth, l.MaxWait
+		if depth == 0 {
+			depth = cfg.MaxDepth
+		}
+		if wait == 0 {
+			wait = cfg.MaxWait
+		}
+		ln := newLane(name, l.Workers, l.MinBackoff, l.MaxBackoff, depth, wait)
 		lanes = append(lanes, ln)
 		for _, c := range l.Classes {
 			byClass[c] = ln
@@ -165,4 +208,50 @@ func (s *Spool) startLanes(ctx context.Context) {
 			go s.work(ctx, jobs)
 		}
 	}
+}
+
+// ErrPaced: the lane of a message's class is backed up; new mail of it is refused for now (451
+// 4.3.2, the sender's MTA keeps it) while other lanes flow.
+var ErrPaced = errors.New("queue: lane paced")
+
+// PacedError says which lane is paced and why; it wraps ErrPaced.
+type PacedError struct {
+	Lane   string // "" is the default lane
+	Depth  int    // entries in the lane
+	Waited time.Duration
+	Why    string
+}
+
+func (e *PacedError) Error() string { return e.Why }
+func (e *PacedError) Unwrap() error { return ErrPaced }
+
+// Pacer tells whether new mail of a class may be queued now (Spool implements it).
+type Pacer interface {
+	Pressure(class string) error
+}
+
+var _ Pacer = (*Spool)(nil)
+
+// Pressure returns a *PacedError when the lane of class holds its max_depth entries or more, or
+// its oldest entry not yet tried (as the lane's scanner last saw) has waited max_wait; nil when
+// new mail of class may be queued. It costs a lock and no scan.
+func (s *Spool) Pressure(class string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.laneOf(class)
+	name := l.name
+	if name == "" {
+		name = "default"
+	}
+	depth := len(l.entries)
+	if depth >= l.maxDepth {
+		return &PacedError{Lane: l.name, Depth: depth, Why: fmt.Sprintf("the %s lane holds %d messages (max_depth %d)", name, depth, l.maxDepth)}
+	}
+	if !l.oldestNew.IsZero() {
+		if w := s.now().Sub(l.oldestNew); w >= l.maxWait {
+			return &PacedError{Lane: l.name, Depth: depth, Waited: w,
+				Why: fmt.Sprintf("the %s lane's oldest message not yet tried has waited %v (max_wait %v)", name, w.Round(time.Second), l.maxWait)}
+		}
+	}
+	return nil
 }

@@ -55,6 +55,9 @@ type Config struct {
 	Workers    int             `json:"workers"`     // delivery workers
 	MinBackoff config.Duration `json:"min_backoff"` // first retry delay (Postfix minimal_backoff_time)
 	MaxBackoff config.Duration `json:"max_backoff"` // longest retry delay (Postfix maximal_backoff_time)
+	// MaxDepth and MaxWait pace the default lane (see Lane).
+	MaxDepth int             `json:"max_depth"`
+	MaxWait  config.Duration `json:"max_wait"`
 	// Lanes by name, each with its own workers and retries for its classes; DefaultConfig holds
 	// DefaultLanes, and a file's entries replace those of their names.
 	Lanes        map[string]Lane `json:"lanes"`
@@ -67,14 +70,16 @@ const (
 	DefaultMinBackoff   = 5 * time.Minute
 	DefaultMaxBackoff   = 67 * time.Minute
 	DefaultScanInterval = time.Second
+	DefaultMaxDepth     = 20000
+	DefaultMaxWait      = 15 * time.Minute
 )
 
 // DefaultConfig is a spool with DefaultWorkers workers, retries from DefaultMinBackoff up to
-// DefaultMaxBackoff, the lanes of DefaultLanes, scanned every DefaultScanInterval; Dir is left for
-// the caller.
+// DefaultMaxBackoff, paced at DefaultMaxDepth entries or DefaultMaxWait, the lanes of
+// DefaultLanes, scanned every DefaultScanInterval; Dir is left for the caller.
 func DefaultConfig() Config {
 	return Config{Workers: DefaultWorkers, MinBackoff: config.Duration(DefaultMinBackoff),
-		MaxBackoff: config.Duration(DefaultMaxBackoff), Lanes: DefaultLanes(),
+		MaxBackoff: config.Duration(DefaultMaxBackoff), MaxDepth: DefaultMaxDepth, MaxWait: config.Duration(DefaultMaxWait), Lanes: DefaultLanes(),
 		ScanInterval: config.Duration(DefaultScanInterval)}
 }
 
@@ -104,6 +109,11 @@ func (c Config) Validate() error {
 	}
 	if c.ScanInterval < config.Duration(time.Millisecond) {
 		bad("scan_interval", "%v: want at least 1ms", time.Duration(c.ScanInterval))
+	}
+	for _, e := range validatePacing("", c.MaxDepth, c.MaxWait) {
+		fe := e.(*config.FieldError)
+		fe.Path = strings.TrimPrefix(fe.Path, ".")
+		errs = append(errs, fe)
 	}
 	errs = append(errs, validateLanes(c.Lanes)...)
 	return errors.Join(errs...)
