@@ -171,6 +171,9 @@ const busyTimeout = 10 * time.Second
 // inbound, quarantine, cmd/sealpost); a test in each of them checks it.
 type SQLite struct {
 	db *sql.DB
+	// capabilities is the outbound hot path's one query (a recipient's capabilities), prepared
+	// once instead of for every recipient.
+	capabilities *sql.Stmt
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path,
@@ -204,6 +207,10 @@ func OpenSQLite(path string) (*SQLite, error) {
 	}
 	s := &SQLite{db: db}
 	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if s.capabilities, err = db.Prepare(capabilitiesQuery); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -244,7 +251,10 @@ func (s *SQLite) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	s.capabilities.Close()
+	return s.db.Close()
+}
 
 // stamp converts t for storage, defaulting a zero time to now.
 func stamp(t time.Time) int64 {
@@ -661,6 +671,9 @@ func (s *SQLite) decide(ctx context.Context, what, set, id string, d Decision) e
 // variants.
 const capabilitiesRowOf = `address_key = ?2 ORDER BY address = ?1 DESC, updated DESC, address LIMIT 1`
 
+// capabilitiesQuery reads the capabilities of ?1 (normalized) by its key ?2.
+const capabilitiesQuery = `SELECT address, smime_gcm, pgp_seipdv2, updated FROM capabilities WHERE ` + capabilitiesRowOf
+
 // SetCapabilities records capabilities; an update older than the stored
 // one is ignored, so replies processed out of order do not regress them.
 func (s *SQLite) SetCapabilities(ctx context.Context, c Capabilities) error {
@@ -693,9 +706,7 @@ func (s *SQLite) Capabilities(ctx context.Context, address string) (Capabilities
 	}
 	var c Capabilities
 	var at int64
-	err = s.db.QueryRowContext(ctx, `SELECT address, smime_gcm, pgp_seipdv2, updated FROM capabilities
-		WHERE `+capabilitiesRowOf, addr, foldAddress(addr)).
-		Scan(&c.Address, &c.SMIMEGCM, &c.PGPSEIPDv2, &at)
+	err = s.capabilities.QueryRowContext(ctx, addr, foldAddress(addr)).Scan(&c.Address, &c.SMIMEGCM, &c.PGPSEIPDv2, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Capabilities{}, fmt.Errorf("capabilities %s: %w", addr, ErrNotFound)
 	}

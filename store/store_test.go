@@ -754,3 +754,26 @@ func testDecisionsQueueTheirEvidence(t *testing.T, s contract, _ func(testing.TB
 		t.Fatalf("node n2 took %q (%d, %v); want its request", got, n, err)
 	}
 }
+
+// BenchmarkCapabilities: the store's lookup on the outbound hot path, one per S/MIME recipient
+// (among 1,000 customers' capabilities).
+func BenchmarkCapabilities(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s, _ := be.open(b)
+			ctx := context.Background()
+			for i := range 1000 {
+				if err := s.SetCapabilities(ctx, Capabilities{Address: fmt.Sprintf("c%d@example.com", i), SMIMEGCM: true, Updated: time.Now()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i := 0
+			for b.Loop() {
+				if _, err := s.Capabilities(ctx, fmt.Sprintf("C%d@Example.com", i%1000)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
