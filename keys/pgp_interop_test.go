@@ -181,6 +181,15 @@ func TestPGPInteropBankKeyIntoGnuPG(t *testing.T) {
 	if !strings.Contains(string(g.run(nil, "--with-colons", "--list-secret-keys")), "sec:") {
 		t.Fatal("gpg did not import the bank's secret key")
 	}
+	// The passphrase is random, so its S2K hashes 65,536 bytes (not go-crypto's 16 MiB), and gpg
+	// unlocks the key with it: it signs, and verifies its own signature.
+	if packets := string(g.run(nil, "--list-packets", filepath.Join(string(dir), "pgp.key"))); strings.Count(packets, "protect count: 65536") != 2 {
+		t.Fatalf("the secret keys' S2K:\n%s", packets)
+	}
+	signed := g.run([]byte("signed by gpg with the bank's key\n"), "--passphrase-file", filepath.Join(string(dir), "pgp.pass"), "--local-user", "statements@bank.example", "--clearsign")
+	if out := string(g.run(signed, "--status-fd", "1", "--verify")); !strings.Contains(out, "[GNUPG:] GOODSIG") {
+		t.Fatalf("gpg cannot sign with the bank's secret key:\n%s", out)
+	}
 
 	var sig bytes.Buffer
 	msg := []byte("Your statement is ready.\r\n")
