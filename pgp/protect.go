@@ -192,20 +192,17 @@ func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []*open
 	m.Part(versionPartHeader)
 	b.WriteString("Version: 1\r\n")
 	m.Part(encryptedPartHeader)
-	if err := p.encrypt(crlfWriter{&b}, encKeys, aead, head.Bytes(), prep.Body, sig); err != nil {
+	if err := p.encrypt(&b, encKeys, aead, head.Bytes(), prep.Body, sig); err != nil {
 		return nil, err
 	}
 	m.Close()
 	return b.Bytes(), nil
 }
 
-// encrypt writes the armored OpenPGP message to w: a session key for each of keys, then the
+// encrypt writes the armored OpenPGP message to b: a session key for each of keys, then the
 // encrypted one-pass-signed literal data (head and body) and sig.
-func (p *Protector) encrypt(w io.Writer, encKeys []openpgp.Key, aead bool, head, body, sig []byte) error {
-	aw, err := armor.Encode(w, "PGP MESSAGE", nil)
-	if err != nil {
-		return err
-	}
+func (p *Protector) encrypt(b *bytes.Buffer, encKeys []openpgp.Key, aead bool, head, body, sig []byte) error {
+	aw := newArmor(b, "PGP MESSAGE")
 	cfg := p.config()
 	sessionKey := make([]byte, packet.CipherAES256.KeySize())
 	if _, err := rand.Read(sessionKey); err != nil {
