@@ -46,7 +46,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	seconds := fs.Int("seconds", 10, "length of the latency run")
 	size := fs.Int("size", 2048, "message size in bytes")
 	support := fs.Int("support", 0, "percent of the messages sent as support replies, which write a thread in the store (default 50 with -postgres)")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the runs (not of the RSA yardstick) to this file")
 	softhsm := fs.Bool("softhsm", false, "run again with the signer and TSA keys in a throw-away SoftHSM2 token, and compare")
 	noEvidence := fs.Bool("evidence", false, "run again with the evidence log off, and compare (its cost: the target is at most 5% fewer messages/s)")
 	pairs := fs.Int("pairs", 1, "with -evidence: how many times to run off then on again (a busy machine drifts: the median of each off run's ratio to the on runs beside it is printed)")
@@ -61,17 +61,6 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if *postgres && !flagSet(fs, "support") {
 		*support = 50
-	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	if *n < 1 || *conc < 1 || *conc > 20 || *size < 512 || *support < 0 || *support > 100 {
 		return fmt.Errorf("%w: need n ≥ 1, 1 ≤ c ≤ 20 (the listener's per-client limit), size ≥ 512, 0 ≤ support ≤ 100", errUsage)
@@ -89,6 +78,18 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	b := &bench{n: *n, conc: *conc, rate: *rate, seconds: *seconds, mix: benchMix{size: *size, support: *support}, stdout: stdout, stderr: stderr}
 	b.sigs = rsaSignaturesPerSecond(rsaProbe)
 	b.w("RSA-2048 signatures/s on this machine (all %d cores, over %v): %.0f", runtime.GOMAXPROCS(0), rsaProbe, b.sigs)
+	// The profile is of the runs, not of the yardstick.
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	if b.sink, err = newSink(); err != nil {
 		return err
