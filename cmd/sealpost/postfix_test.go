@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sealpost/sealpost/config"
+	"github.com/sealpost/sealpost/evidence"
 	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/logtest"
 	"github.com/sealpost/sealpost/keys"
@@ -97,18 +98,25 @@ func TestPostfixRelaysToSealpost(t *testing.T) {
 		}
 		openWithPeers(t, cfg, alice, carol, msgs)
 		checkBounce(t, next)
-		// The evidence log has, per recipient, Postfix's address and its 250 with its queue ID.
-		var delivered int
-		for _, r := range evidenceRecords(t, cfg.Data) {
-			if d := r.Delivery; d != nil && d.Outcome == "delivered" {
-				delivered++
-				if d.NextHop != reinject || d.Code != 250 || !strings.Contains(d.Reply, "queued as") {
-					t.Errorf("delivery record %+v; want Postfix's address %s and its 250 queued as", d, reinject)
+		// The evidence log has, per recipient, Postfix's address and its 250 with its queue ID
+		// (outcomes are gathered for a moment before they are appended).
+		var delivered []*evidence.Delivery
+		waitFor(t, "alice's and carol's delivery records", func() bool {
+			delivered = nil
+			for _, r := range evidenceRecords(t, cfg.Data) {
+				if d := r.Delivery; d != nil && d.Outcome == "delivered" {
+					delivered = append(delivered, d)
 				}
 			}
+			return len(delivered) >= 2
+		})
+		for _, d := range delivered {
+			if d.NextHop != reinject || d.Code != 250 || !strings.Contains(d.Reply, "queued as") {
+				t.Errorf("delivery record %+v; want Postfix's address %s and its 250 queued as", d, reinject)
+			}
 		}
-		if delivered != 2 {
-			t.Errorf("%d delivery records; want alice's and carol's", delivered)
+		if len(delivered) != 2 {
+			t.Errorf("%d delivery records; want alice's and carol's", len(delivered))
 		}
 	})
 }
