@@ -25,9 +25,6 @@ const (
 	indexQueue = 65536
 )
 
-// maxSummary bounds the line the index keeps of a record (store's limit).
-const maxSummary = 2048
-
 // An Indexer keeps a store's index by address of one node's chain up to date, off the mail's
 // path: the log hands it each batch it made durable (Log's WithAppended), and it writes them to
 // the store in one transaction a second. It starts from the store's mark, reading the chain for
@@ -162,18 +159,18 @@ func (ix *Indexer) add(r *Record) {
 	}
 	ix.next++
 	it := store.IndexedEvidence{EvidenceEntry: store.EvidenceEntry{Node: ix.node, Seq: r.Seq, Time: r.Time, Kind: string(r.Kind),
-		QueueID: r.QueueID(), Summary: clip(ix.summary(r), maxSummary)}}
-	if len(it.QueueID) > 128 || !printable(it.QueueID) {
+		QueueID: r.QueueID(), Summary: clip(ix.summary(r), store.MaxIndexedSummary)}}
+	if len(it.QueueID) > store.MaxIndexedQueueID || !printable(it.QueueID) {
 		it.QueueID = ""
 	}
-	if it.Kind == "" || len(it.Kind) > 32 || !printable(it.Kind) {
+	if it.Kind == "" || len(it.Kind) > store.MaxIndexedKind || !printable(it.Kind) {
 		it.Kind = "unknown"
 	}
 	if it.Time.IsZero() {
 		it.Time = time.Unix(0, 0)
 	}
 	for _, a := range r.Addresses() {
-		if _, err := store.AddressKey(a); err == nil && len(it.Addresses) < 1000 {
+		if _, err := store.AddressKey(a); err == nil && len(it.Addresses) < store.MaxIndexedAddresses {
 			it.Addresses = append(it.Addresses, a)
 		}
 	}

@@ -86,27 +86,20 @@ func validateLanes(lanes map[string]Lane) []error {
 		if l.MaxBackoff < l.MinBackoff {
 			bad(".max_backoff", "%v: want at least min_backoff (%v)", time.Duration(l.MaxBackoff), time.Duration(l.MinBackoff))
 		}
-		// Zero is the default lane's; anything else must be in range.
-		depth, wait := l.MaxDepth, l.MaxWait
-		if depth == 0 {
-			depth = 1
-		}
-		if wait == 0 {
-			wait = config.Duration(time.Second)
-		}
-		errs = append(errs, validatePacing(path, depth, wait)...)
+		errs = append(errs, validatePacing(path+".", l.MaxDepth, l.MaxWait, true)...)
 	}
 	return errs
 }
 
-// validatePacing reports a lane's max_depth and max_wait out of range, at path.
-func validatePacing(path string, depth int, wait config.Duration) []error {
+// validatePacing reports max_depth and max_wait out of range, at their keys after prefix; with
+// zeroInherits (a lane's), zero is allowed: it means the default lane's.
+func validatePacing(prefix string, depth int, wait config.Duration, zeroInherits bool) []error {
 	var errs []error
-	if depth < 1 || depth > 10_000_000 {
-		errs = append(errs, &config.FieldError{Path: path + ".max_depth", Problem: fmt.Sprintf("%d: want 1 to 10000000 entries", depth)})
+	if (depth != 0 || !zeroInherits) && (depth < 1 || depth > 10_000_000) {
+		errs = append(errs, &config.FieldError{Path: prefix + "max_depth", Problem: fmt.Sprintf("%d: want 1 to 10000000 entries", depth)})
 	}
-	if wait < config.Duration(time.Second) {
-		errs = append(errs, &config.FieldError{Path: path + ".max_wait", Problem: fmt.Sprintf("%v: want at least 1s", time.Duration(wait))})
+	if (wait != 0 || !zeroInherits) && wait < config.Duration(time.Second) {
+		errs = append(errs, &config.FieldError{Path: prefix + "max_wait", Problem: fmt.Sprintf("%v: want at least 1s", time.Duration(wait))})
 	}
 	return errs
 }

@@ -110,11 +110,7 @@ func (c Config) Validate() error {
 	if c.ScanInterval < config.Duration(time.Millisecond) {
 		bad("scan_interval", "%v: want at least 1ms", time.Duration(c.ScanInterval))
 	}
-	for _, e := range validatePacing("", c.MaxDepth, c.MaxWait) {
-		fe := e.(*config.FieldError)
-		fe.Path = strings.TrimPrefix(fe.Path, ".")
-		errs = append(errs, fe)
-	}
+	errs = append(errs, validatePacing("", c.MaxDepth, c.MaxWait, false)...)
 	errs = append(errs, validateLanes(c.Lanes)...)
 	return errors.Join(errs...)
 }

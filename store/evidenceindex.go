@@ -48,12 +48,12 @@ const pgSchemaV10 = `CREATE TABLE evidence_index (
 		next BIGINT NOT NULL
 	);`
 
-// Limits of the evidence index.
+// Limits of the evidence index; an indexer keeps within the exported ones.
 const (
-	maxIndexedAddresses = 1000 // of one record
-	maxIndexedSummary   = 2048 // bytes
-	maxIndexedKind      = 32
-	maxIndexedQueueID   = 128
+	MaxIndexedAddresses = 1000  // of one record
+	MaxIndexedSummary   = 2048  // bytes
+	MaxIndexedKind      = 32    // bytes of printable ASCII
+	MaxIndexedQueueID   = 128   // bytes of printable ASCII
 	maxIndexBatch       = 10000 // records in one IndexEvidence
 	maxEvidenceAbout    = 500   // rows EvidenceAbout returns at most
 )
@@ -92,14 +92,14 @@ func checkIndexedEvidence(node string, next uint64, items []IndexedEvidence) ([]
 			return nil, fmt.Errorf("%w: seq out of range", ErrInvalid)
 		case it.Time.IsZero():
 			return nil, fmt.Errorf("%w: record %d has no time", ErrInvalid, it.Seq)
-		case !printableASCII(it.Kind, 1, maxIndexedKind):
+		case !printableASCII(it.Kind, 1, MaxIndexedKind):
 			return nil, fmt.Errorf("%w: record %d: kind %q", ErrInvalid, it.Seq, it.Kind)
-		case !printableASCII(it.QueueID, 0, maxIndexedQueueID):
+		case !printableASCII(it.QueueID, 0, MaxIndexedQueueID):
 			return nil, fmt.Errorf("%w: record %d: queue ID of %d bytes", ErrInvalid, it.Seq, len(it.QueueID))
-		case len(it.Summary) > maxIndexedSummary:
-			return nil, fmt.Errorf("%w: record %d: summary of %d bytes (at most %d)", ErrInvalid, it.Seq, len(it.Summary), maxIndexedSummary)
-		case len(it.Addresses) > maxIndexedAddresses:
-			return nil, fmt.Errorf("%w: record %d: %d addresses (at most %d)", ErrInvalid, it.Seq, len(it.Addresses), maxIndexedAddresses)
+		case len(it.Summary) > MaxIndexedSummary:
+			return nil, fmt.Errorf("%w: record %d: summary of %d bytes (at most %d)", ErrInvalid, it.Seq, len(it.Summary), MaxIndexedSummary)
+		case len(it.Addresses) > MaxIndexedAddresses:
+			return nil, fmt.Errorf("%w: record %d: %d addresses (at most %d)", ErrInvalid, it.Seq, len(it.Addresses), MaxIndexedAddresses)
 		}
 		seen := map[string]bool{}
 		for _, a := range it.Addresses {

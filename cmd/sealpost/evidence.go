@@ -33,6 +33,9 @@ import (
 // sync costs about 0.1 ms of CPU here.
 const evidenceGather = 5 * time.Millisecond
 
+// outcomeGather is how long the outcome recorder gathers outcomes into one append.
+const outcomeGather = 100 * time.Millisecond
+
 // evidenceIndexInterval is how often the console's index by address takes in what the log appended.
 const evidenceIndexInterval = time.Second
 
@@ -132,9 +135,6 @@ func evidenceNode(c evidence.Config, data string, create bool) (string, error) {
 // outcomeGather share one write (measured: without it, each outcome took a sync of the log of
 // its own under load, 1.16 writes a message with the outbound records). An outcome is durable at
 // most outcomeGather and a sync later; Close writes what is still waiting.
-// outcomeGather is how long the recorder gathers outcomes into one append.
-const outcomeGather = 100 * time.Millisecond
-
 type outcomeRecorder struct {
 	l     *evidence.Log
 	log   *slog.Logger
