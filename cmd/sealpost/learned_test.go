@@ -65,8 +65,9 @@ func TestServeLearnsCertificateFromReply(t *testing.T) {
 		t.Fatalf("desk verdict %q; want unregistered", v)
 	}
 
-	// The learned certificate reaches the directory through the store's change feed.
-	deadline := time.Now().Add(20 * time.Second)
+	// The learned certificate reaches the directory through the store's change feed (a hang
+	// guard of 60 s: CI runs packages side by side under -race).
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		res := submit(t, inst, "statements@bank.example", []string{"dave@example.com"}, statement)
 		if res.Err == nil && len(res.Refused) == 0 {
