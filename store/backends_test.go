@@ -44,7 +44,7 @@ type contract interface {
 	DiscoveredKeys(ctx context.Context) ([]DiscoveredKey, error)
 	RemoveDiscoveredKey(ctx context.Context, address string) error
 	ChangeVersions(ctx context.Context) (map[string]int64, error)
-	Watch(ctx context.Context, poll time.Duration, f func(topic string))
+	Watch(ctx context.Context, poll time.Duration, since map[string]int64, f func(topic string))
 	ClaimReleased(ctx context.Context, owner string, lease time.Duration, limit int) ([]Held, error)
 	MarkDelivered(ctx context.Context, id string) error
 

@@ -132,43 +132,43 @@ func (p *Postgres) ChangeVersions(ctx context.Context) (map[string]int64, error)
 
 // Watch blocks until ctx ends, calling f(topic) (on Watch's goroutine, one
 // call at a time) for every topic whose version differs from the one it saw
-// last. It reads the versions first as a baseline, then again every poll
-// (DefaultWatchPoll when poll <= 0). A failed read is retried at the next
-// wake-up: changes made meanwhile are seen then, by the comparison.
+// last. Its baseline is since, the ChangeVersions the caller read before it
+// loaded what the topics announce, so that a write between that load and
+// Watch's start is reported; with since nil, its own first read is the
+// baseline (and such a write is missed). It reads the versions then again
+// every poll (DefaultWatchPoll when poll <= 0). A failed read is retried at
+// the next wake-up: changes made meanwhile are seen then, by the comparison.
 //
 // SQLite has no notifications: other processes' writes are seen at the next
 // poll.
-func (s *SQLite) Watch(ctx context.Context, poll time.Duration, f func(topic string)) {
-	watchVersions(ctx, poll, nil, s.ChangeVersions, f)
+func (s *SQLite) Watch(ctx context.Context, poll time.Duration, since map[string]int64, f func(topic string)) {
+	watchVersions(ctx, poll, nil, since, s.ChangeVersions, f)
 }
 
-// Watch blocks until ctx ends, calling f(topic) (on Watch's goroutine, one
-// call at a time) for every topic whose version differs from the one it saw
-// last. It reads the versions first as a baseline, then again every poll
-// (DefaultWatchPoll when poll <= 0) and at once when a node's write is
-// notified: Watch LISTENs on a connection of its own (not one of the pool),
-// reconnecting with a capped backoff when it drops. A failed read is
-// retried at the next wake-up; changes made while PostgreSQL was down are
+// Watch is SQLite.Watch on PostgreSQL (since is its baseline alike), reading
+// the versions also at once when a node's write is notified: Watch LISTENs
+// on a connection of its own (not one of the pool), reconnecting with a
+// capped backoff when it drops. Changes made while PostgreSQL was down are
 // seen when it is back, by the comparison.
-func (p *Postgres) Watch(ctx context.Context, poll time.Duration, f func(topic string)) {
+func (p *Postgres) Watch(ctx context.Context, poll time.Duration, since map[string]int64, f func(topic string)) {
 	ctx, cancel := context.WithCancel(ctx)
 	wake := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { p.listen(ctx, wake) })
 	defer wg.Wait()
 	defer cancel()
-	watchVersions(ctx, poll, wake, p.ChangeVersions, f)
+	watchVersions(ctx, poll, wake, since, p.ChangeVersions, f)
 }
 
-// watchVersions is the loop of Watch: read, compare, report, wait for the
-// ticker or wake.
-func watchVersions(ctx context.Context, poll time.Duration, wake <-chan struct{}, read func(context.Context) (map[string]int64, error), f func(string)) {
+// watchVersions is the loop of Watch: read, compare with seen (since at
+// first), report, wait for the ticker or wake.
+func watchVersions(ctx context.Context, poll time.Duration, wake <-chan struct{}, since map[string]int64, read func(context.Context) (map[string]int64, error), f func(string)) {
 	if poll <= 0 {
 		poll = DefaultWatchPoll
 	}
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
-	var seen map[string]int64
+	seen := since
 	for {
 		if now, err := read(ctx); err == nil {
 			if seen != nil {

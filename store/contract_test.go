@@ -370,15 +370,20 @@ func testChangeVersions(t *testing.T, s contract, reopen func(testing.TB) contra
 	}
 }
 
-// watchEvents runs s.Watch until the end of the test and returns the topics
-// it reports.
+// watchEvents runs s.Watch (without a baseline) until the end of the test
+// and returns the topics it reports.
 func watchEvents(t *testing.T, s contract, poll time.Duration) <-chan string {
+	return watchEventsSince(t, s, poll, nil)
+}
+
+// watchEventsSince is watchEvents with since as Watch's baseline.
+func watchEventsSince(t *testing.T, s contract, poll time.Duration, since map[string]int64) <-chan string {
 	ctx, cancel := context.WithCancel(context.Background())
 	events := make(chan string, 100)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.Watch(ctx, poll, func(topic string) {
+		s.Watch(ctx, poll, since, func(topic string) {
 			select {
 			case events <- topic:
 			default:
@@ -456,6 +461,38 @@ func testWatch(t *testing.T, s contract, reopen func(testing.TB) contract) {
 	awaitTopic(t, events, TopicTokens, func(i int) error {
 		return other.PutAPIToken(ctx, testToken(i))
 	})
+}
+
+// TestWatchFromBaseline: a write made after the baseline was read but
+// before Watch started — a key learned while serve was still starting — is
+// reported at Watch's first read, and a topic nobody wrote is not. (Without
+// a baseline such a write was taken into Watch's own first read, unseen:
+// the directory was never reloaded for it.)
+func TestWatchFromBaseline(t *testing.T) { forEachStore(t, testWatchFromBaseline) }
+
+func testWatchFromBaseline(t *testing.T, s contract, reopen func(testing.TB) contract) {
+	ctx := context.Background()
+	since, err := s.ChangeVersions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reopen(t).PutRecipientKey(ctx, RecipientKey{Method: MethodSMIME, Fingerprint: fpB, Data: []byte("cert")}); err != nil {
+		t.Fatal(err)
+	}
+	events := watchEventsSince(t, s, time.Hour, since) // no poll or NOTIFY: the first read alone
+	select {
+	case got := <-events:
+		if got != TopicDirectory {
+			t.Fatalf("Watch reported %s first; want %s", got, TopicDirectory)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Watch did not report the %s write made before it started", TopicDirectory)
+	}
+	select {
+	case got := <-events:
+		t.Errorf("Watch also reported %s, which nobody wrote", got)
+	case <-time.After(100 * time.Millisecond):
+	}
 }
 
 // TestClaimReleased: claims go to released, undelivered messages, oldest

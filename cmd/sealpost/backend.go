@@ -65,8 +65,10 @@ type sharedDirectory = api.SharedDirectory
 // changeFeed announces what changed in the shared store, on any node: serve reloads the recipient
 // directory and delivers released messages without waiting for its next look.
 type changeFeed interface {
-	// Watch calls f with each topic that changed, until ctx ends.
-	Watch(ctx context.Context, poll time.Duration, f func(topic string))
+	// ChangeVersions is every topic's version now: Watch's baseline.
+	ChangeVersions(ctx context.Context) (map[string]int64, error)
+	// Watch calls f with each topic that changed since the versions since, until ctx ends.
+	Watch(ctx context.Context, poll time.Duration, since map[string]int64, f func(topic string))
 }
 
 // recipientDirectory loads the recipient directory: the data directory's files, and the shared

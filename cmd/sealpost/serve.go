@@ -211,7 +211,10 @@ type bankData struct {
 	pgpKey     *openpgp.Entity  // nil when the data directory has none
 	directory  *keys.Directory
 	store      backend
-	closers    []io.Closer // HSM sessions, closed last opened first
+	// versions are the store's change versions read just before the directory was loaded: the
+	// change feed's baseline, so that a key learned or imported meanwhile reloads it.
+	versions map[string]int64
+	closers  []io.Closer // HSM sessions, closed last opened first
 	// revocations checks customers' certificates (CRL, OCSP); nil when discovery.revocation is off.
 	revocations *discovery.Checker
 }
@@ -257,6 +260,10 @@ func openBankData(cfg Config, decrypt bool) (_ *bankData, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
 	defer cancel()
+	if b.versions, err = b.store.ChangeVersions(ctx); err != nil {
+		b.store.Close()
+		return nil, err
+	}
 	if b.directory, err = recipientDirectory(ctx, b.dir, b.store); err != nil {
 		b.store.Close()
 		return nil, fmt.Errorf("recipient directory: %w", err)
@@ -719,7 +726,7 @@ func (i *instance) start(ctx context.Context) {
 		go func() { i.done <- in.srv.Serve(in.ln) }()
 		i.background.Go(func() { in.held.Run(wctx, releaseInterval, in.pipeline.DeliverReleased) })
 	}
-	i.background.Go(func() { i.data.store.Watch(wctx, 0, i.storeChanged(wctx)) })
+	i.background.Go(func() { i.data.store.Watch(wctx, 0, i.data.versions, i.storeChanged(wctx)) })
 	if i.mailbox {
 		i.background.Go(func() { i.expireMailbox(wctx) })
 	}
