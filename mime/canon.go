@@ -218,29 +218,73 @@ func MultipartParts(body []byte, boundary string) (preamble []byte, parts [][]by
 
 // canonicalMultipart rebuilds a multipart body with each part canonical. The preamble is kept only
 // when it is safe; the epilogue is dropped (no agent displays it, and it would be unsigned noise).
+// When the rebuilt body is the start of body byte for byte (the common case: a statement whose parts
+// are already 7-bit, its attachment base64), that slice of body is returned and nothing is copied: a
+// 10 MB attachment costs no second 10 MB.
 func canonicalMultipart(body []byte, boundary string, depth int) ([]byte, error) {
 	preamble, parts, err := MultipartParts(body, boundary)
 	if err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	out.Grow(len(body) + len(body)/16)
+	out := rebuild{in: body, grow: len(body) + len(body)/16}
 	if len(preamble) > 0 && SignatureSafe(preamble) {
-		out.Write(preamble)
-		out.WriteString("\r\n")
+		out.write(preamble)
+		out.writeString("\r\n")
 	}
 	for _, p := range parts {
-		out.WriteString("--" + boundary + "\r\n")
+		out.writeString("--" + boundary + "\r\n")
 		if err := writePart(&out, p, depth); err != nil {
 			return nil, err
 		}
-		out.WriteString("\r\n")
+		out.writeString("\r\n")
 	}
-	out.WriteString("--" + boundary + "--\r\n")
-	return out.Bytes(), nil
+	out.writeString("--" + boundary + "--\r\n")
+	return out.bytes(), nil
 }
 
-func writePart(out *bytes.Buffer, part []byte, depth int) error {
+// rebuild writes a rebuilt entity, comparing it with in, the one it rebuilds, for as long as they
+// agree: only at the first difference does it copy what agreed so far and write from there on.
+type rebuild struct {
+	in   []byte
+	pos  int // while out is nil: in[:pos] is what was written
+	grow int // the size to reserve once it must copy
+	out  *bytes.Buffer
+}
+
+func (r *rebuild) write(b []byte) {
+	if r.out == nil {
+		if r.pos+len(b) <= len(r.in) && bytes.Equal(r.in[r.pos:r.pos+len(b)], b) {
+			r.pos += len(b)
+			return
+		}
+		r.out = new(bytes.Buffer)
+		r.out.Grow(max(r.grow, r.pos+len(b)))
+		r.out.Write(r.in[:r.pos])
+	}
+	r.out.Write(b)
+}
+
+func (r *rebuild) writeString(s string) {
+	if r.out == nil {
+		if r.pos+len(s) <= len(r.in) && string(r.in[r.pos:r.pos+len(s)]) == s {
+			r.pos += len(s)
+			return
+		}
+		r.write([]byte(s))
+		return
+	}
+	r.out.WriteString(s)
+}
+
+// bytes is what was written: a slice of in when it all agreed.
+func (r *rebuild) bytes() []byte {
+	if r.out == nil {
+		return r.in[:r.pos:r.pos]
+	}
+	return r.out.Bytes()
+}
+
+func writePart(out *rebuild, part []byte, depth int) error {
 	h, body, err := SplitEntity(part)
 	if err != nil {
 		return err
@@ -249,9 +293,11 @@ func writePart(out *bytes.Buffer, part []byte, depth int) error {
 	if err != nil {
 		return err
 	}
-	h.WriteTo(out)
-	out.WriteString("\r\n")
-	out.Write(body)
+	for _, f := range h {
+		out.write(f.Raw)
+	}
+	out.writeString("\r\n")
+	out.write(body)
 	return nil
 }
 
@@ -288,14 +334,52 @@ func Base64Len(n int) int { return (n+56)/57*78 + 2 }
 
 // AppendBase64 appends the RFC 2045 base64 of b to dst.
 func AppendBase64(dst, b []byte) []byte {
-	enc := base64.StdEncoding
 	for len(b) > 0 {
-		chunk := min(len(b), 57)
-		dst = enc.AppendEncode(dst, b[:chunk])
-		dst = append(dst, '\r', '\n')
+		chunk := min(len(b), base64Line)
+		dst = appendBase64Line(dst, b[:chunk])
 		b = b[chunk:]
 	}
 	return dst
+}
+
+// base64Line is how many bytes one line of 76 base64 characters holds.
+const base64Line = 57
+
+func appendBase64Line(dst, b []byte) []byte {
+	return append(base64.StdEncoding.AppendEncode(dst, b), '\r', '\n')
+}
+
+// Base64Appender is AppendBase64 of bytes given in pieces: Dst grows by the lines of what was
+// written, and Close writes the last, short line. What it appends is AppendBase64 of the pieces
+// joined, without joining them.
+type Base64Appender struct {
+	Dst  []byte
+	part [base64Line]byte
+	n    int // bytes in part, waiting for a whole line
+}
+
+// Write appends the lines b completes.
+func (e *Base64Appender) Write(b []byte) {
+	if e.n > 0 {
+		k := copy(e.part[e.n:], b)
+		e.n, b = e.n+k, b[k:]
+		if e.n < base64Line {
+			return
+		}
+		e.Dst, e.n = appendBase64Line(e.Dst, e.part[:]), 0
+	}
+	for len(b) >= base64Line {
+		e.Dst, b = appendBase64Line(e.Dst, b[:base64Line]), b[base64Line:]
+	}
+	e.n = copy(e.part[:], b)
+}
+
+// Close appends the last line and returns Dst.
+func (e *Base64Appender) Close() []byte {
+	if e.n > 0 {
+		e.Dst, e.n = appendBase64Line(e.Dst, e.part[:e.n]), 0
+	}
+	return e.Dst
 }
 
 func DecodeBase64(b []byte) ([]byte, error) {

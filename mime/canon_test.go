@@ -110,3 +110,63 @@ func TestCanonicalizationRejectsMalformed(t *testing.T) {
 		})
 	}
 }
+
+// TestCanonicalMultipartSharesCanonicalInput: a multipart already canonical (a statement with a
+// base64 attachment) comes back as the input's own bytes, not a copy, its epilogue cut off; one that
+// needs any change comes back rebuilt, with the input left as it was.
+func TestCanonicalMultipartSharesCanonicalInput(t *testing.T) {
+	h := Header{NewField("Content-Type", `multipart/mixed; boundary="b1"`)}
+	canonical := "--b1\r\nContent-Type: text/plain\r\n\r\nYour statement.\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n"
+	for _, tc := range []struct {
+		name, body, want string
+		shared           bool
+	}{
+		{"canonical", canonical, canonical, true},
+		{"epilogue", canonical + "an epilogue\r\n", canonical, true},
+		{"preamble", "A preamble.\r\n" + canonical, "A preamble.\r\n" + canonical, true},
+		{"delimiter with trailing space", strings.Replace(canonical, "--b1\r\nContent-Type: application", "--b1  \r\nContent-Type: application", 1), canonical, false},
+		{"8-bit part", strings.Replace(canonical, "Your statement.", "Gr\xc3\xbc\xc3\x9fe", 1),
+			strings.Replace(canonical, "Content-Type: text/plain\r\n\r\nYour statement.", "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe", 1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			_, out, err := Canonical(h, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tc.want {
+				t.Fatalf("canonical body:\n%q\nwant\n%q", out, tc.want)
+			}
+			if shared := &out[0] == &body[0]; shared != tc.shared {
+				t.Errorf("the output shares the input's memory: %v; want %v", shared, tc.shared)
+			}
+			if cap(out) != len(out) && &out[0] == &body[0] {
+				t.Errorf("a shared output has room past its end (cap %d, len %d): an append would write into the input", cap(out), len(out))
+			}
+			if string(body) != tc.body {
+				t.Errorf("the input was changed")
+			}
+		})
+	}
+}
+
+// TestBase64Appender: bytes written in pieces of any size come out as AppendBase64 of them joined.
+func TestBase64Appender(t *testing.T) {
+	data := make([]byte, 1000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, n := range []int{0, 1, 56, 57, 58, 114, 1000} {
+		for _, piece := range []int{1, 2, 56, 57, 58, 200, 1000} {
+			e := Base64Appender{Dst: []byte("head:")}
+			for b := data[:n]; len(b) > 0; {
+				k := min(piece, len(b))
+				e.Write(b[:k])
+				b = b[k:]
+			}
+			if got, want := e.Close(), AppendBase64([]byte("head:"), data[:n]); !bytes.Equal(got, want) {
+				t.Errorf("%d bytes in pieces of %d:\n%q\nwant\n%q", n, piece, got, want)
+			}
+		}
+	}
+}
