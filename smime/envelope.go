@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
+
+	"github.com/sealpost/sealpost/mime"
 )
 
 // Recipient is one certificate to encrypt to, with what its client is known to read.
@@ -22,12 +24,13 @@ type Recipient struct {
 	OAEP bool
 }
 
-// envelope encrypts content for every recipient under one fresh AES-256 key: AES-256-GCM in
-// AuthEnvelopedData when all recipients read it, else AES-256-CBC in EnvelopedData. It returns the
-// DER ContentInfo and whether GCM was used.
-func envelope(content []byte, to []Recipient) ([]byte, bool, error) {
+// envelope encrypts content (the pieces joined) for every recipient under one fresh AES-256 key:
+// AES-256-GCM in AuthEnvelopedData when all recipients read it, else AES-256-CBC in EnvelopedData.
+// It appends the DER ContentInfo's RFC 2045 base64 to out, never holding the DER whole, and reports
+// whether GCM was used.
+func envelope(out *mime.Base64Appender, content [][]byte, to []Recipient) (bool, error) {
 	if len(to) == 0 {
-		return nil, false, ErrNoRecipients
+		return false, ErrNoRecipients
 	}
 	gcm := true
 	for _, r := range to {
@@ -35,83 +38,121 @@ func envelope(content []byte, to []Recipient) ([]byte, bool, error) {
 	}
 	cek := make([]byte, 32)
 	if _, err := rand.Read(cek); err != nil {
-		return nil, false, err
+		return false, err
 	}
 	ris := make([]asn1.RawValue, len(to))
 	for i, r := range to {
 		ri, err := keyTransRecipient(r, cek)
 		if err != nil {
-			return nil, false, err
+			return false, err
 		}
 		ris[i] = asn1.RawValue{FullBytes: ri}
 	}
 	block, err := aes.NewCipher(cek)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
-	var der []byte
 	if gcm {
-		der, err = sealGCM(block, content, ris)
-	} else {
-		der, err = sealCBC(block, content, ris)
+		return true, sealGCM(out, block, content, ris)
 	}
-	return der, gcm, err
+	return false, sealCBC(out, block, content, ris)
 }
 
-// The envelopes are laid out by hand around the ciphertext, which is encrypted in place in the final
-// buffer: encoding/asn1 would copy a 10 MB ciphertext twice more.
+// envelopeLen is the length of the pieces joined: the plaintext.
+func envelopeLen(content [][]byte) int {
+	n := 0
+	for _, c := range content {
+		n += len(c)
+	}
+	return n
+}
 
-func sealCBC(block cipher.Block, content []byte, ris []asn1.RawValue) ([]byte, error) {
+// The envelopes are framed by hand around the ciphertext, which goes straight into the base64:
+// encoding/asn1 would copy a 10 MB ciphertext twice more, and the DER whole would be one more.
+
+// cbcChunk is how much plaintext sealCBC encrypts at a time: a multiple of the block size.
+const cbcChunk = 64 << 10
+
+func sealCBC(out *mime.Base64Appender, block cipher.Block, content [][]byte, ris []asn1.RawValue) error {
 	iv := make([]byte, aes.BlockSize)
 	if _, err := rand.Read(iv); err != nil {
-		return nil, err
+		return err
 	}
 	ivDER, _ := asn1.Marshal(iv)
-	pad := aes.BlockSize - len(content)%aes.BlockSize
-	der, ct, err := layoutEnvelope(oidEnvelopedData, ris,
-		pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: ivDER}}, len(content)+pad, nil)
+	n := envelopeLen(content)
+	pad := aes.BlockSize - n%aes.BlockSize
+	head, _, err := frameEnvelope(oidEnvelopedData, ris,
+		pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: ivDER}}, n+pad, 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	copy(ct, content)
-	for i := len(content); i < len(ct); i++ {
-		ct[i] = byte(pad)
+	out.Write(head)
+	// The pieces are encrypted through one buffer; the mode carries the chaining across calls.
+	cbc := cipher.NewCBCEncrypter(block, iv)
+	buf := make([]byte, 0, min(cbcChunk, n+pad))
+	flush := func() {
+		cbc.CryptBlocks(buf, buf)
+		out.Write(buf)
+		buf = buf[:0]
 	}
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
-	return der, nil
+	for _, c := range content {
+		for len(c) > 0 {
+			k := min(len(c), cap(buf)-len(buf))
+			buf, c = append(buf, c[:k]...), c[k:]
+			if len(buf) == cap(buf) {
+				flush()
+			}
+		}
+	}
+	for range pad {
+		if len(buf) == cap(buf) {
+			flush()
+		}
+		buf = append(buf, byte(pad))
+	}
+	flush()
+	return nil
 }
 
-func sealGCM(block cipher.Block, content []byte, ris []asn1.RawValue) ([]byte, error) {
+func sealGCM(out *mime.Base64Appender, block cipher.Block, content [][]byte, ris []asn1.RawValue) error {
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
+		return err
 	}
 	params, err := asn1.Marshal(gcmParameters{Nonce: nonce, ICVLen: aead.Overhead()})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tag := make([]byte, aead.Overhead())
-	der, ct, err := layoutEnvelope(oidAuthEnvelopedData, ris,
-		pkix.AlgorithmIdentifier{Algorithm: oidAES256GCM, Parameters: asn1.RawValue{FullBytes: params}}, len(content), tag)
+	n := envelopeLen(content)
+	head, macHead, err := frameEnvelope(oidAuthEnvelopedData, ris,
+		pkix.AlgorithmIdentifier{Algorithm: oidAES256GCM, Parameters: asn1.RawValue{FullBytes: params}}, n, aead.Overhead())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// No authAttrs, so the additional data is empty (RFC 5083 2.2). Seal writes ciphertext||tag;
-	// the tag goes into the separate mac field that follows.
-	sealed := aead.Seal(make([]byte, 0, len(content)+aead.Overhead()), nonce, content, nil)
-	copy(ct, sealed[:len(content)])
-	copy(der[len(der)-len(tag):], sealed[len(content):])
-	return der, nil
+	// GCM seals a whole plaintext: the pieces are joined once, into a buffer with room for the tag,
+	// and sealed in place. No authAttrs, so the additional data is empty (RFC 5083 2.2). Seal
+	// writes ciphertext||tag; the tag goes into the separate mac field that follows.
+	pt := make([]byte, 0, n+aead.Overhead())
+	for _, c := range content {
+		pt = append(pt, c...)
+	}
+	sealed := aead.Seal(pt[:0], nonce, pt, nil)
+	out.Write(head)
+	out.Write(sealed[:n])
+	out.Write(macHead)
+	out.Write(sealed[n:])
+	return nil
 }
 
-// layoutEnvelope returns the DER of a ContentInfo holding an EnvelopedData (mac == nil) or an
-// AuthEnvelopedData, version 0, with room for ctLen bytes of ciphertext, and the slice of it where
-// the ciphertext goes. For AuthEnvelopedData the mac's bytes are reserved at the very end.
-func layoutEnvelope(contentType asn1.ObjectIdentifier, ris []asn1.RawValue, alg pkix.AlgorithmIdentifier, ctLen int, mac []byte) ([]byte, []byte, error) {
+// frameEnvelope returns the DER of a ContentInfo holding an EnvelopedData (macLen 0) or an
+// AuthEnvelopedData, version 0, with ctLen bytes of ciphertext, in two pieces: head, all that comes
+// before the ciphertext, and macHead, the mac's tag and length after it (nil for EnvelopedData), so
+// that the DER is head, the ciphertext, macHead and the macLen bytes of the mac.
+func frameEnvelope(contentType asn1.ObjectIdentifier, ris []asn1.RawValue, alg pkix.AlgorithmIdentifier, ctLen, macLen int) (head, macHead []byte, err error) {
 	setDER, err := asn1.MarshalWithParams(ris, "set")
 	if err != nil {
 		return nil, nil, err
@@ -126,33 +167,29 @@ func layoutEnvelope(contentType asn1.ObjectIdentifier, ris []asn1.RawValue, alg 
 
 	eciLen := len(dataOID) + len(algDER) + tlvLen(ctLen)
 	bodyLen := len(version) + len(setDER) + tlvLen(eciLen)
-	if mac != nil {
-		bodyLen += tlvLen(len(mac))
+	if macLen > 0 {
+		bodyLen += tlvLen(macLen)
 	}
 	explicitLen := tlvLen(bodyLen)
 	total := tlvLen(len(typeOID) + tlvLen(explicitLen))
 
-	der := make([]byte, 0, total)
-	der = appendHeader(der, 0x30, len(typeOID)+tlvLen(explicitLen))
-	der = append(der, typeOID...)
-	der = appendHeader(der, 0xa0, explicitLen)
-	der = appendHeader(der, 0x30, bodyLen)
-	der = append(der, version...)
-	der = append(der, setDER...)
-	der = appendHeader(der, 0x30, eciLen)
-	der = append(der, dataOID...)
-	der = append(der, algDER...)
-	der = appendHeader(der, 0x80, ctLen) // [0] IMPLICIT OCTET STRING
-	start := len(der)
-	der = der[:start+ctLen]
-	if mac != nil {
-		der = appendHeader(der, 0x04, len(mac))
-		der = append(der, mac...)
+	head = appendHeader(nil, 0x30, len(typeOID)+tlvLen(explicitLen))
+	head = append(head, typeOID...)
+	head = appendHeader(head, 0xa0, explicitLen)
+	head = appendHeader(head, 0x30, bodyLen)
+	head = append(head, version...)
+	head = append(head, setDER...)
+	head = appendHeader(head, 0x30, eciLen)
+	head = append(head, dataOID...)
+	head = append(head, algDER...)
+	head = appendHeader(head, 0x80, ctLen) // [0] IMPLICIT OCTET STRING
+	if macLen > 0 {
+		macHead = appendHeader(nil, 0x04, macLen)
 	}
-	if len(der) != total {
-		return nil, nil, fmt.Errorf("envelope layout: %d bytes, expected %d", len(der), total)
+	if n := len(head) + ctLen + len(macHead) + macLen; n != total {
+		return nil, nil, fmt.Errorf("envelope layout: %d bytes, expected %d", n, total)
 	}
-	return der, der[start : start+ctLen], nil
+	return head, macHead, nil
 }
 
 // tlvLen is the size of a DER element whose content is n bytes (one-byte tag).

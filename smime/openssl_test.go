@@ -3,10 +3,12 @@ package smime
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	stdmime "mime"
 	"mime/multipart"
 	"net/mail"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,6 +231,90 @@ func TestOpenSSLDecryptsLargeMessage(t *testing.T) {
 		content, _ := splitSigned(t, dec)
 		if len(content) < 1_000_000 || !bytes.Equal(normalizeLF(verified), normalizeLF(content)) {
 			t.Fatalf("gcm=%v: openssl verified %d bytes, want the whole %d-byte signed part", gcm, len(verified), len(content))
+		}
+	}
+}
+
+// TestOpenSSLReadsLargeStatements: statements whose plaintext ends at, just before and just after
+// the edges of the chunks the CBC envelope is encrypted in (and a 3 MB one), CBC and GCM, are
+// decrypted and verified by OpenSSL, and their signed content is the canonical statement byte for
+// byte (the pieces of the signed entity are encrypted without being joined).
+func TestOpenSSLReadsLargeStatements(t *testing.T) {
+	interop.Tool(t, "openssl")
+	f := getFixture(t)
+	files := f.files(t)
+	head := "From: statements@bank.example\r\nTo: customer0@example.com\r\nSubject: Statement\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"s1\"\r\n\r\n--s1\r\nContent-Type: text/plain\r\n\r\nAttached.\r\n--s1\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	line := strings.Repeat("QUJD", 19) + "\r\n" // 78 bytes
+	for _, size := range []int{cbcChunk - 200, cbcChunk, cbcChunk + 90, 2*cbcChunk + 1000, 3 << 20} {
+		for _, gcm := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d/gcm=%v", size, gcm), func(t *testing.T) {
+				msg := []byte(head + strings.Repeat(line, size/len(line)) + "--s1--\r\n")
+				out, err := f.protector.ProtectMessage(ctx, msg, recipients(f.customers[:1], gcm, false), Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				prep, err := mime.Prepare(msg, mime.Options{Encrypted: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := Decrypt(envelopeDER(t, out), f.customers[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if content, _ := splitSigned(t, d.Content); !bytes.Equal(content, prep.Content()) {
+					t.Fatalf("signed content (%d bytes) is not the canonical statement (%d bytes)", len(content), len(prep.Content()))
+				}
+				eml := filepath.Join(files.dir, "large.eml")
+				write(t, eml, out)
+				dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-in", eml, "-recip", files.certs[0], "-inkey", files.keys[0])
+				if !bytes.Equal(dec, d.Content) {
+					t.Fatalf("OpenSSL decrypted %d bytes, sealpost %d", len(dec), len(d.Content))
+				}
+				decFile := filepath.Join(files.dir, "large-dec.eml")
+				write(t, decFile, dec)
+				interop.Run(t, nil, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", files.ca, "-in", decFile, "-out", os.DevNull)
+			})
+		}
+	}
+}
+
+// TestEnvelopeAtChunkEdges: plaintexts of every length around the CBC chunk's edges (where the
+// padding fills or overflows the last chunk), given in uneven pieces, decrypt to the pieces joined,
+// by sealpost's reader and by OpenSSL.
+func TestEnvelopeAtChunkEdges(t *testing.T) {
+	interop.Tool(t, "openssl")
+	f := getFixture(t)
+	files := f.files(t)
+	for _, n := range []int{0, 1, 15, 16, 17, cbcChunk - 17, cbcChunk - 16, cbcChunk - 1, cbcChunk, cbcChunk + 1, 2 * cbcChunk} {
+		for _, gcm := range []bool{false, true} {
+			plain := make([]byte, n)
+			for i := range plain {
+				plain[i] = byte(i*31 + i>>8)
+			}
+			pieces := [][]byte{plain[:n/3], plain[n/3 : n/3], plain[n/3 : n-n/5], plain[n-n/5:]}
+			out := mime.Base64Appender{}
+			if _, err := envelope(&out, pieces, recipients(f.customers[:1], gcm, false)); err != nil {
+				t.Fatal(err)
+			}
+			der, err := mime.DecodeBase64(out.Close())
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := Decrypt(der, f.customers[0])
+			if err != nil {
+				t.Fatalf("%d bytes, gcm=%v: %v", n, gcm, err)
+			}
+			if !bytes.Equal(d.Content, plain) {
+				t.Fatalf("%d bytes, gcm=%v: decrypted %d bytes that differ", n, gcm, len(d.Content))
+			}
+			if n == cbcChunk-16 || n == cbcChunk {
+				in := filepath.Join(files.dir, "edge.der")
+				write(t, in, der)
+				dec := interop.Run(t, nil, "openssl", "cms", "-decrypt", "-inform", "DER", "-in", in, "-recip", files.certs[0], "-inkey", files.keys[0], "-binary")
+				if !bytes.Equal(dec, plain) {
+					t.Fatalf("%d bytes, gcm=%v: OpenSSL decrypted %d bytes that differ", n, gcm, len(dec))
+				}
+			}
 		}
 	}
 }

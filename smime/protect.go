@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -109,28 +110,39 @@ func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []Recip
 	if !prep.Encrypted {
 		return nil, errors.New("smime: Protect needs a payload prepared for encryption")
 	}
-	signed, err := p.signedEntity(ctx, prep)
+	signed, err := p.signedPieces(ctx, prep)
 	if err != nil {
 		return nil, err
 	}
-	der, gcm, err := envelope(signed, to)
-	if err != nil {
-		return nil, err
+	// The output is written once, into a buffer of its size: the DER is the plaintext, its padding
+	// or tag, and a frame of at most a few hundred bytes per recipient, all in base64.
+	var hdr bytes.Buffer
+	prep.Outer.WriteTo(&hdr)
+	hdr.WriteString("MIME-Version: 1.0\r\n")
+	typeAt := hdr.Len()
+	hdr.WriteString("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n")
+	hdr.WriteString("Content-Transfer-Encoding: base64\r\n")
+	hdr.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
+	der := envelopeLen(signed) + 2*aesBlock + 1024 + 1024*len(to)
+	out := mime.Base64Appender{Dst: make([]byte, 0, hdr.Len()+len("auth")+mime.Base64Len(der))}
+	out.Dst = append(out.Dst, hdr.Bytes()[:typeAt]...)
+	rest := hdr.Bytes()[typeAt:]
+	gcm := true
+	for _, r := range to {
+		gcm = gcm && r.GCM
 	}
-	smimeType := "enveloped-data"
 	if gcm {
-		smimeType = "authEnveloped-data"
+		rest = bytes.Replace(rest, []byte("enveloped-data"), []byte("authEnveloped-data"), 1)
 	}
-	var b bytes.Buffer
-	b.Grow(mime.Base64Len(len(der)) + 4096)
-	prep.Outer.WriteTo(&b)
-	b.WriteString("MIME-Version: 1.0\r\n")
-	b.WriteString("Content-Type: application/pkcs7-mime; smime-type=" + smimeType + "; name=smime.p7m\r\n")
-	b.WriteString("Content-Transfer-Encoding: base64\r\n")
-	b.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
-	b.Write(mime.AppendBase64(b.AvailableBuffer(), der))
-	return b.Bytes(), nil
+	out.Dst = append(out.Dst, rest...)
+	if _, err := envelope(&out, signed, to); err != nil {
+		return nil, err
+	}
+	return out.Close(), nil
 }
+
+// aesBlock is AES's block size and GCM's tag size.
+const aesBlock = 16
 
 // Sign returns the prepared payload signed but not encrypted, as multipart/signed, for mail policy
 // allows in clear. prep must have been prepared for signing only.
@@ -138,15 +150,17 @@ func (p *Protector) Sign(ctx context.Context, prep *mime.Prepared) ([]byte, erro
 	if prep.Encrypted {
 		return nil, errors.New("smime: Sign needs a payload prepared for signing in clear")
 	}
-	signed, err := p.signedEntity(ctx, prep)
+	signed, err := p.signedPieces(ctx, prep)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.Grow(len(signed) + 1024)
+	b.Grow(envelopeLen(signed) + 1024)
 	prep.Outer.WriteTo(&b)
 	b.WriteString("MIME-Version: 1.0\r\n")
-	b.Write(signed)
+	for _, s := range signed {
+		b.Write(s)
+	}
 	return b.Bytes(), nil
 }
 
@@ -157,14 +171,17 @@ var p7sHeader = mime.Header{
 	mime.NewField("Content-Disposition", "attachment; filename=smime.p7s"),
 }
 
-// signedEntity returns a multipart/signed entity (header and body) over prep's payload, once the
-// From address is one the signing certificate covers.
-func (p *Protector) signedEntity(ctx context.Context, prep *mime.Prepared) ([]byte, error) {
+// signedPieces returns a multipart/signed entity (header and body) over prep's payload, once the
+// From address is one the signing certificate covers, as three pieces to be joined: what comes
+// before the payload's body (the entity's header, the preamble, the delimiter, the payload's
+// header), the body itself (prep.Body, not copied) and what follows it (the signature part and the
+// close delimiter). The signature is over the payload entity, hashed where it lies.
+func (p *Protector) signedPieces(ctx context.Context, prep *mime.Prepared) ([][]byte, error) {
 	if err := p.checkSender(prep.From); err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.Grow(len(prep.Body) + 16384)
+	b.Grow(16384)
 	m, err := mime.NewMultipart(&b, p.boundary, prep)
 	if err != nil {
 		return nil, err
@@ -172,11 +189,15 @@ func (p *Protector) signedEntity(ctx context.Context, prep *mime.Prepared) ([]by
 	m.ContentType(`multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256`)
 	b.WriteString("\r\n")
 	m.Preamble("This is a cryptographically signed message in MIME format.\r\n")
-	// The content is written once, into the multipart body, and signed where it lies.
 	m.Entity()
 	start := b.Len()
-	prep.WriteContent(&b)
-	sig, err := p.detachedSignature(ctx, b.Bytes()[start:])
+	prep.Inner.WriteTo(&b)
+	b.WriteString("\r\n")
+	bodyAt := b.Len()
+	h := sha256.New()
+	h.Write(b.Bytes()[start:])
+	h.Write(prep.Body)
+	sig, err := p.signDigest(ctx, h.Sum(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +205,8 @@ func (p *Protector) signedEntity(ctx context.Context, prep *mime.Prepared) ([]by
 	b64 := mime.AppendBase64(b.AvailableBuffer(), sig)
 	b.Write(b64[:len(b64)-2]) // its last line break is the close delimiter's
 	m.Close()
-	return b.Bytes(), nil
+	all := b.Bytes()
+	return [][]byte{all[:bodyAt], prep.Body, all[bodyAt:]}, nil
 }
 
 // checkSender requires the From address to be one the signing certificate names (when it names any).

@@ -23,42 +23,43 @@ var capabilitiesAttr = func() asn1.RawValue {
 	return asn1.RawValue{FullBytes: b}
 }()
 
-// detachedSignature returns a DER CMS SignedData over content: SHA-256, RSA PKCS#1 v1.5, signed
-// attributes contentType, signingTime, messageDigest and SMIMECapabilities, the signer's chain, and,
-// when a timestamper is set, an RFC 3161 token over the signature value in the unsigned attribute
-// id-aa-timeStampToken (RFC 3161 appendix A).
+// detachedSignature returns a DER CMS SignedData over content (signDigest of its SHA-256).
 func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]byte, error) {
-	sd, err := pkcs7.NewSignedData(content)
+	digest := sha256.Sum256(content)
+	return p.signDigest(ctx, digest[:])
+}
+
+// signDigest returns a DER CMS SignedData over the content whose SHA-256 is digest, detached:
+// SHA-256, RSA PKCS#1 v1.5, signed attributes contentType, signingTime, messageDigest and
+// SMIMECapabilities, the signer's chain, and, when a timestamper is set, an RFC 3161 token over the
+// signature value in the unsigned attribute id-aa-timeStampToken (RFC 3161 appendix A).
+//
+// pkcs7 hashes the content it is given, which would need the content whole (a 10 MB statement
+// copied once more, and encoded once more as an OCTET STRING it then drops). It is given none, signs
+// with a stand-in, and the real key signs once the attributes hold digest (and the clock's time).
+func (p *Protector) signDigest(ctx context.Context, digest []byte) ([]byte, error) {
+	sd, err := pkcs7.NewSignedData(nil)
 	if err != nil {
 		return nil, err
 	}
 	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
 	chain := p.signer.Chain
-	var key crypto.Signer = p.signer.Signer
-	if p.now != nil {
-		// pkcs7 takes signingTime from time.Now and signs at once; with a clock set it signs with
-		// a stand-in, and the real key signs once the attribute holds the clock's time. Without
-		// one, pkcs7 signs as it is: no second encoding of the attributes per message.
-		key = deferredSigner{key}
-	}
-	err = sd.AddSignerChain(chain[0], key, chain[1:], pkcs7.SignerInfoConfig{
+	err = sd.AddSignerChain(chain[0], deferredSigner{p.signer.Signer}, chain[1:], pkcs7.SignerInfoConfig{
 		ExtraSignedAttributes: []pkcs7.Attribute{{Type: oidSMIMECapabilities, Value: capabilitiesAttr}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	si := &sd.GetSignedData().SignerInfos[0]
-	if p.now != nil {
-		attrs := make([]attrOf, len(si.AuthenticatedAttributes))
-		for i, a := range si.AuthenticatedAttributes {
-			attrs[i] = attrOf(a)
-		}
-		if si.EncryptedDigest, err = p.signAttributes(attrs); err != nil {
-			return nil, fmt.Errorf("sign: %w", err)
-		}
-		for i, a := range attrs {
-			si.AuthenticatedAttributes[i].Type, si.AuthenticatedAttributes[i].Value = a.Type, a.Value
-		}
+	attrs := make([]attrOf, len(si.AuthenticatedAttributes))
+	for i, a := range si.AuthenticatedAttributes {
+		attrs[i] = attrOf(a)
+	}
+	if si.EncryptedDigest, err = p.signAttributes(attrs, digest); err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	for i, a := range attrs {
+		si.AuthenticatedAttributes[i].Type, si.AuthenticatedAttributes[i].Value = a.Type, a.Value
 	}
 	// pkcs7 leaves the parameters of sha256WithRSAEncryption out; RFC 5754 3.2 says they MUST be
 	// NULL. The signature does not cover this field, so it is set after signing.
@@ -96,18 +97,32 @@ type attrOf struct {
 // oidAttrSigningTime is the signingTime attribute (RFC 5652 11.3).
 var oidAttrSigningTime = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
 
-// signAttributes sets the signingTime attribute among attrs (pkcs7's signed attributes, changed in
-// place) to the Protector's clock, restores the DER SET OF order and signs their DER encoding
-// (RFC 5652 5.4: the SET OF tag, not the [0] of the SignerInfo).
-func (p *Protector) signAttributes(attrs []attrOf) ([]byte, error) {
-	when, err := asn1.Marshal(p.now().UTC())
+// signAttributes sets the messageDigest attribute among attrs (pkcs7's signed attributes, changed
+// in place) to digest and, with a clock set, the signingTime attribute to the Protector's clock,
+// restores the DER SET OF order and signs their DER encoding (RFC 5652 5.4: the SET OF tag, not the
+// [0] of the SignerInfo).
+func (p *Protector) signAttributes(attrs []attrOf, digest []byte) ([]byte, error) {
+	md, err := asn1.Marshal(digest)
 	if err != nil {
 		return nil, err
 	}
+	var when []byte
+	if p.now != nil {
+		if when, err = asn1.Marshal(p.now().UTC()); err != nil {
+			return nil, err
+		}
+	}
+	found := false
 	for i := range attrs {
-		if attrs[i].Type.Equal(oidAttrSigningTime) {
+		switch {
+		case attrs[i].Type.Equal(oidAttrMessageDigest):
+			attrs[i].Value.Bytes, found = md, true
+		case attrs[i].Type.Equal(oidAttrSigningTime) && when != nil:
 			attrs[i].Value.Bytes = when
 		}
+	}
+	if !found {
+		return nil, errors.New("no messageDigest attribute to set")
 	}
 	enc := make([][]byte, len(attrs))
 	for i := range attrs {
@@ -120,8 +135,8 @@ func (p *Protector) signAttributes(attrs []attrOf) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(set)
-	sig, err := p.signer.Signer.Sign(rand.Reader, digest[:], crypto.SHA256)
+	signed := sha256.Sum256(set)
+	sig, err := p.signer.Signer.Sign(rand.Reader, signed[:], crypto.SHA256)
 	if err != nil {
 		return nil, err
 	}
