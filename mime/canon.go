@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
 	stdmime "mime"
 	"mime/quotedprintable"
 	"strings"
@@ -352,14 +353,23 @@ func appendBase64Line(dst, b []byte) []byte {
 // Base64Appender is AppendBase64 of bytes given in pieces: Dst grows by the lines of what was
 // written, and Close writes the last, short line. What it appends is AppendBase64 of the pieces
 // joined, without joining them.
+//
+// With W set, Dst is written to W (and emptied) whenever it holds FlushAt bytes or more, and by
+// Flush: the output then streams through a buffer of that size.
 type Base64Appender struct {
 	Dst  []byte
+	W    io.Writer
 	part [base64Line]byte
-	n    int // bytes in part, waiting for a whole line
+	n    int   // bytes in part, waiting for a whole line
+	err  error // W's first error: nothing is written after it
 }
+
+// FlushAt is how much a Base64Appender with a writer gathers before it writes.
+const FlushAt = 64 << 10
 
 // Write appends the lines b completes.
 func (e *Base64Appender) Write(b []byte) {
+	defer e.flushFull()
 	if e.n > 0 {
 		k := copy(e.part[e.n:], b)
 		e.n, b = e.n+k, b[k:]
@@ -370,6 +380,9 @@ func (e *Base64Appender) Write(b []byte) {
 	}
 	for len(b) >= base64Line {
 		e.Dst, b = appendBase64Line(e.Dst, b[:base64Line]), b[base64Line:]
+		if e.W != nil && len(e.Dst) >= FlushAt {
+			e.Flush()
+		}
 	}
 	e.n = copy(e.part[:], b)
 }
@@ -380,6 +393,24 @@ func (e *Base64Appender) Close() []byte {
 		e.Dst, e.n = appendBase64Line(e.Dst, e.part[:e.n]), 0
 	}
 	return e.Dst
+}
+
+// flushFull writes Dst to W once it holds FlushAt bytes.
+func (e *Base64Appender) flushFull() {
+	if e.W != nil && len(e.Dst) >= FlushAt {
+		e.Flush()
+	}
+}
+
+// Flush writes Dst to W and empties it, and returns W's first error.
+func (e *Base64Appender) Flush() error {
+	if e.W != nil && e.err == nil && len(e.Dst) > 0 {
+		_, e.err = e.W.Write(e.Dst)
+	}
+	if e.W != nil {
+		e.Dst = e.Dst[:0]
+	}
+	return e.err
 }
 
 func DecodeBase64(b []byte) ([]byte, error) {

@@ -306,6 +306,23 @@ func (m *Metrics) WatchSpool(name string, s SpoolStats) {
 				return float64(n)
 			}),
 	)
+	if c, ok := s.(ConcurrencyStats); ok {
+		for i, l := range c.DeliveryConcurrency() { // the lanes are fixed when the spool opens
+			lane := l.Lane
+			if lane == "" {
+				lane = "default"
+			}
+			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sealpost_queue_delivery_concurrency",
+				Help:        "How many of a lane's workers may deliver at once now: its workers while the next hop takes mail, fewer (halved per pushback, down to 1) while it pushes back, by queue and lane.",
+				ConstLabels: prometheus.Labels{"queue": name, "lane": lane}},
+				func() float64 { return float64(c.DeliveryConcurrency()[i].Limit) }))
+		}
+	}
+}
+
+// ConcurrencyStats is what the delivery-concurrency gauge reads; *queue.Spool implements it.
+type ConcurrencyStats interface {
+	DeliveryConcurrency() []queue.LaneConcurrency
 }
 
 // WatchStore exports sealpost_store_up: 1 when the shared store answers ping within

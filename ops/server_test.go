@@ -280,6 +280,9 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		`sealpost_queue_deferred_total{queue="desk",class="support",reason="4.2.1"}`:                               1,
 		`sealpost_queue_depth{queue="outbound"}`:                                                                   0,
 		`sealpost_queue_depth{queue="desk"}`:                                                                       1,
+		`sealpost_queue_delivery_concurrency{queue="outbound",lane="default"}`:                                     2, // its workers: the Maildir took the mail
+		`sealpost_queue_delivery_concurrency{queue="desk",lane="default"}`:                                         2, // a busy mailbox (4.2.1) is not the hop pushing back
+		`sealpost_queue_delivery_concurrency{queue="outbound",lane="otp"}`:                                         queue.DefaultOTPWorkers,
 		`sealpost_certificate_expiry_timestamp_seconds{identity="signer"}`:                                         float64(b.signer.Certificate().NotAfter.Unix()),
 	} {
 		got, ok := after[canonKey(key)]

@@ -158,21 +158,29 @@ func corruptID(name string) string {
 // readable by its owner alone, which someone other than sealpost made so. Every error wraps
 // errCorrupt.
 func readSpoolFile(path string) ([]byte, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, corrupt("%s", describePathError(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, corrupt("%s where a file should be", kindOf(fi.Mode()))
-	}
-	if p := fi.Mode().Perm(); p&0o077 != 0 || p&0o400 == 0 {
-		return nil, corrupt("mode %04o: sealpost writes its spool files 0600", p)
+	if err := checkSpoolFile(path); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, corrupt("%s", describePathError(err))
 	}
 	return b, nil
+}
+
+// checkSpoolFile requires path to be a regular file that only sealpost may read or write.
+func checkSpoolFile(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return corrupt("%s", describePathError(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return corrupt("%s where a file should be", kindOf(fi.Mode()))
+	}
+	if p := fi.Mode().Perm(); p&0o077 != 0 || p&0o400 == 0 {
+		return corrupt("mode %04o: sealpost writes its spool files 0600", p)
+	}
+	return nil
 }
 
 func kindOf(m fs.FileMode) string {

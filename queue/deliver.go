@@ -194,28 +194,39 @@ func (s *Spool) claim(e *entry) bool {
 	return true
 }
 
-func (s *Spool) work(ctx context.Context, jobs <-chan *entry) {
+func (s *Spool) work(ctx context.Context, l *lane, jobs <-chan *entry) {
 	defer s.wg.Done()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case e := <-jobs:
+			// The entry is claimed: it waits for a place under the lane's concurrency (or, at
+			// Close, stays claimed by a closing spool; the next start delivers it).
+			if !l.conc.acquire(ctx) {
+				return
+			}
 			// An attempt under way finishes even when Close is called: the
 			// next hop's own timeouts bound it.
-			s.attempt(context.WithoutCancel(ctx), e)
+			if from, to := l.conc.release(s.attempt(context.WithoutCancel(ctx), e)); to < from {
+				s.log.Warn("queue: the next hop pushes back; fewer deliveries at once", "lane", l.name, "concurrency", to, "workers", l.workers)
+			} else if to > from && to == l.workers {
+				s.log.Info("queue: the next hop takes mail again; every worker delivers", "lane", l.name, "concurrency", to)
+			}
 		}
 	}
 }
 
 // attempt makes one delivery attempt for e, which the caller has claimed,
-// and records the outcome durably before it releases e.
-func (s *Spool) attempt(ctx context.Context, e *entry) {
-	data, err := s.readData(e.meta.ID)
+// and records the outcome durably before it releases e. It says what the
+// next hop's answers tell of it.
+func (s *Spool) attempt(ctx context.Context, e *entry) (v hopVerdict) {
+	data, err := s.openData(e.meta)
 	if err != nil {
 		s.quarantine(e, err)
-		return
+		return hopSilent
 	}
+	defer data.Close()
 
 	s.mu.Lock()
 	st := cloneState(e.state)
@@ -230,7 +241,12 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 	case !now.Before(meta.Expires):
 		s.expire(meta, st, pending)
 	default:
-		s.deliverPending(ctx, meta, st, pending, data)
+		v = s.deliverPending(ctx, meta, st, pending, data)
+		if data.changed != nil {
+			// Nobody got it (the hop was told to drop it); the entry is damaged.
+			s.quarantine(e, data.changed)
+			return hopSilent
+		}
 	}
 
 	stillPending, unreported := s.outstanding(meta, st)
@@ -241,7 +257,8 @@ func (s *Spool) attempt(ctx context.Context, e *entry) {
 			st.Next = meta.Expires
 		}
 	}
-	s.record(e, st, data, now, stillPending, unreported)
+	s.record(e, st, data.dsnSource(), now, stillPending, unreported)
+	return v
 }
 
 // readData reads and checks queue/ID.msg and returns the message it holds.
@@ -318,7 +335,7 @@ func boundedText(s string) string {
 }
 
 // deliverPending hands the pending recipients to the next hop and notes each one's outcome in st.
-func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entryState, pending []int, data []byte) {
+func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entryState, pending []int, data *spoolData) hopVerdict {
 	id, class := meta.ID, meta.Class
 	to := make([]string, len(pending))
 	for k, i := range pending {
@@ -326,10 +343,12 @@ func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entrySt
 	}
 	errs, acc := s.deliver(ctx, meta.From, to, data)
 	done := s.now()
+	answers := make([]*DeliveryError, len(pending))
 	for k, i := range pending {
 		r := &st.Rcpts[i]
 		r.Attempts++
 		de := normalize(errs[k])
+		answers[k] = de
 		domain := address.Domain(meta.Recipients[i])
 		switch {
 		case de == nil:
@@ -352,6 +371,7 @@ func (s *Spool) deliverPending(ctx context.Context, meta *entryMeta, st *entrySt
 			s.outcome(meta, i, OutcomeBounced, de)
 		}
 	}
+	return verdictOf(answers)
 }
 
 // outstanding reports whether any recipient is still pending, and which failed ones are still to
@@ -408,17 +428,19 @@ func (s *Spool) record(e *entry, st *entryState, data []byte, now time.Time, pen
 
 // deliver calls the next hop, holding it to its contract: one result per
 // recipient, and a panic is a temporary failure rather than a crash.
-func (s *Spool) deliver(ctx context.Context, from string, to []string, data []byte) (errs []error, acc Accepted) {
+func (s *Spool) deliver(ctx context.Context, from string, to []string, data *spoolData) (errs []error, acc Accepted) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("queue: next hop panicked", "panic", fmt.Sprint(p))
 			errs, acc = sameError(len(to), &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "local error in next hop"}), Accepted{}
 		}
 	}()
-	if rh, ok := s.next.(ReplyingHop); ok {
-		errs, acc = rh.DeliverReply(ctx, from, slices.Clone(to), data)
+	if sh, ok := s.next.(StreamingHop); ok && data.streaming() {
+		errs, acc = sh.DeliverStream(ctx, from, slices.Clone(to), data.reader(), data.size)
+	} else if rh, ok := s.next.(ReplyingHop); ok {
+		errs, acc = rh.DeliverReply(ctx, from, slices.Clone(to), data.mem)
 	} else {
-		errs = s.next.Deliver(ctx, from, slices.Clone(to), data)
+		errs = s.next.Deliver(ctx, from, slices.Clone(to), data.mem)
 	}
 	if len(errs) != len(to) {
 		s.log.Error("queue: next hop returned the wrong number of results", "want", len(to), "got", len(errs))

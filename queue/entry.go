@@ -248,11 +248,26 @@ func parseEntry(b []byte) (*entryMeta, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	m, data, err := parseEntryHeader(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) != m.Size {
+		return nil, nil, corrupt("message is %d bytes, header says %d", len(data), m.Size)
+	}
+	return m, data, nil
+}
+
+// parseEntryHeader parses the header of an entry file's content (what its end record covers) and
+// returns it with what follows the header: the message, whose length the caller checks against
+// the header's size.
+func parseEntryHeader(body []byte) (*entryMeta, []byte, error) {
 	lr := &lineReader{b: body}
 	if err := lr.magic(entryMagic); err != nil {
 		return nil, nil, err
 	}
 	m := &entryMeta{}
+	var err error
 	if m.ID, err = lr.id(); err != nil {
 		return nil, nil, err
 	}
@@ -305,9 +320,6 @@ func parseEntry(b []byte) (*entryMeta, []byte, error) {
 	}
 	if blank, err := lr.next(); err != nil || blank != "" {
 		return nil, nil, corrupt("no blank line after header")
-	}
-	if len(lr.b) != size {
-		return nil, nil, corrupt("message is %d bytes, header says %d", len(lr.b), size)
 	}
 	m.Size = size
 	return m, lr.b, nil

@@ -114,6 +114,7 @@ type lane struct {
 	maxDepth   int
 	maxWait    time.Duration
 	kick       chan struct{} // wakes the lane's scanner early
+	conc       *concurrency  // how many of its workers may deliver at once
 	// oldestNew is when the oldest entry not yet tried was queued (zero: none), as the lane's
 	// last scan found it; guarded by Spool.mu.
 	oldestNew time.Time
@@ -124,7 +125,8 @@ type lane struct {
 
 func newLane(name string, workers int, minB, maxB config.Duration, maxDepth int, maxWait config.Duration) *lane {
 	return &lane{name: name, workers: workers, minBackoff: time.Duration(minB), maxBackoff: time.Duration(maxB),
-		maxDepth: maxDepth, maxWait: time.Duration(maxWait), kick: make(chan struct{}, 1), entries: make(map[string]*entry)}
+		maxDepth: maxDepth, maxWait: time.Duration(maxWait), kick: make(chan struct{}, 1), entries: make(map[string]*entry),
+		conc: newConcurrency(workers, time.Now)}
 }
 
 // buildLanes returns the default lane, the configured ones (by name) and which lane each class
@@ -198,7 +200,7 @@ func (s *Spool) startLanes(ctx context.Context) {
 		s.wg.Add(1 + l.workers)
 		go s.scan(ctx, l, jobs)
 		for range l.workers {
-			go s.work(ctx, jobs)
+			go s.work(ctx, l, jobs)
 		}
 	}
 }

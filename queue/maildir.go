@@ -1,8 +1,10 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +24,18 @@ var maildirSeq atomic.Uint64
 // Deliver writes data into the Maildir once and reports the same outcome for
 // every recipient. Local failures (disk full, permissions) are temporary.
 func (m *Maildir) Deliver(ctx context.Context, from string, to []string, data []byte) []error {
+	errs, _ := m.DeliverStream(ctx, from, to, bytes.NewReader(data), int64(len(data)))
+	return errs
+}
+
+// DeliverReply is Deliver (queue.ReplyingHop: a Maildir has no reply to give).
+func (m *Maildir) DeliverReply(ctx context.Context, from string, to []string, data []byte) ([]error, Accepted) {
+	return m.Deliver(ctx, from, to, data), Accepted{}
+}
+
+// DeliverStream is Deliver with the message read from data (queue.StreamingHop): a read error
+// removes the file from tmp/, so nothing reaches new/.
+func (m *Maildir) DeliverStream(ctx context.Context, from string, to []string, data io.Reader, size int64) ([]error, Accepted) {
 	err := m.deliver(ctx, data)
 	errs := make([]error, len(to))
 	if err != nil {
@@ -29,10 +43,10 @@ func (m *Maildir) Deliver(ctx context.Context, from string, to []string, data []
 			errs[i] = &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "maildir: " + err.Error()}
 		}
 	}
-	return errs
+	return errs, Accepted{}
 }
 
-func (m *Maildir) deliver(ctx context.Context, data []byte) error {
+func (m *Maildir) deliver(ctx context.Context, data io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -50,7 +64,7 @@ func (m *Maildir) deliver(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	_, err = io.CopyBuffer(struct{ io.Writer }{f}, data, make([]byte, streamBuffer))
 	if err == nil {
 		err = f.Sync()
 	}

@@ -1,10 +1,12 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -155,6 +157,12 @@ func (h *Smarthost) Deliver(ctx context.Context, from string, to []string, data 
 // DeliverReply is Deliver that also returns the relay's address and its reply to DATA when it
 // accepted the message (queue.ReplyingHop).
 func (h *Smarthost) DeliverReply(ctx context.Context, from string, to []string, data []byte) ([]error, Accepted) {
+	return h.DeliverStream(ctx, from, to, bytes.NewReader(data), int64(len(data)))
+}
+
+// DeliverStream is DeliverReply with the message read from data (queue.StreamingHop): a read
+// error drops the connection before the end of DATA, so the relay discards what it got.
+func (h *Smarthost) DeliverStream(ctx context.Context, from string, to []string, data io.Reader, size int64) ([]error, Accepted) {
 	errs := make([]error, len(to))
 	conn, err := h.get(ctx)
 	if err != nil {
@@ -162,7 +170,7 @@ func (h *Smarthost) DeliverReply(ctx context.Context, from string, to []string, 
 	}
 	// Cancelling ctx aborts the transaction by closing the connection.
 	stop := context.AfterFunc(ctx, func() { conn.nc.Close() })
-	keep, reply := h.transact(conn, from, to, data, errs)
+	keep, reply := h.transact(conn, from, to, data, size, errs)
 	if stop() && keep {
 		h.putIdle(conn)
 	} else {
@@ -178,9 +186,9 @@ func (h *Smarthost) DeliverReply(ctx context.Context, from string, to []string, 
 // transact runs MAIL, RCPT and DATA on conn, filling errs. It reports
 // whether the connection is fit for reuse, and the reply to DATA when the
 // message was accepted.
-func (h *Smarthost) transact(conn *smtpConn, from string, to []string, data []byte, errs []error) (bool, *smtp.DataResponse) {
+func (h *Smarthost) transact(conn *smtpConn, from string, to []string, data io.Reader, size int64, errs []error) (bool, *smtp.DataResponse) {
 	c := conn.c
-	opts := &smtp.MailOptions{Size: int64(len(data))}
+	opts := &smtp.MailOptions{Size: size}
 	if !isASCII(from) || !allASCII(to) {
 		opts.UTF8 = true
 	}
@@ -211,11 +219,22 @@ func (h *Smarthost) transact(conn *smtpConn, from string, to []string, data []by
 		fill(errs, accepted, replyError(err))
 		return false, nil
 	}
-	for off := 0; off < len(data); off += dataChunk {
-		end := min(off+dataChunk, len(data))
-		_ = conn.nc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
-		if _, err := w.Write(data[off:end]); err != nil {
-			fill(errs, accepted, replyError(err))
+	buf := make([]byte, max(min(size, dataChunk), 1))
+	for {
+		n, rerr := io.ReadFull(data, buf)
+		if n > 0 {
+			_ = conn.nc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
+			if _, err := w.Write(buf[:n]); err != nil {
+				fill(errs, accepted, replyError(err))
+				return false, nil
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			// Not ended with ".": the relay drops the transaction with the connection.
+			fill(errs, accepted, &DeliveryError{Temporary: true, Enhanced: "4.3.0", Message: "reading the queued message: " + rerr.Error()})
 			return false, nil
 		}
 	}

@@ -32,10 +32,7 @@ func envelope(out *mime.Base64Appender, content [][]byte, to []Recipient) (bool,
 	if len(to) == 0 {
 		return false, ErrNoRecipients
 	}
-	gcm := true
-	for _, r := range to {
-		gcm = gcm && r.GCM
-	}
+	gcm := allGCM(to)
 	cek := make([]byte, 32)
 	if _, err := rand.Read(cek); err != nil {
 		return false, err

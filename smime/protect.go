@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sealpost/sealpost/address"
@@ -104,41 +105,68 @@ func (p *Protector) prepareOptions(opts Options, encrypted bool) mime.Options {
 // encoding that no relay will alter, so what is signed is exactly what is sent. prep must have been
 // prepared for encryption; it is not changed, so other protectors may share it.
 func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []Recipient) ([]byte, error) {
-	if len(to) == 0 {
-		return nil, ErrNoRecipients
-	}
-	if !prep.Encrypted {
-		return nil, errors.New("smime: Protect needs a payload prepared for encryption")
-	}
-	signed, err := p.signedPieces(ctx, prep)
+	// The output is written once, into a buffer of its size: the DER is the plaintext, its padding
+	// or tag, and a frame of at most a few hundred bytes per recipient, all in base64.
+	var out mime.Base64Appender
+	err := p.protect(ctx, prep, to, &out, func(n int) { out.Dst = make([]byte, 0, n) })
 	if err != nil {
 		return nil, err
 	}
-	// The output is written once, into a buffer of its size: the DER is the plaintext, its padding
-	// or tag, and a frame of at most a few hundred bytes per recipient, all in base64.
+	return out.Close(), nil
+}
+
+// ProtectTo is Protect writing the message to w as it is made, through a buffer of
+// mime.FlushAt bytes (sealpost protect: a 10 MB statement is not held twice). Nothing is written
+// when the message cannot be signed or a recipient's key cannot wrap the content key; an error of
+// w's ends it.
+func (p *Protector) ProtectTo(ctx context.Context, w io.Writer, prep *mime.Prepared, to []Recipient) error {
+	out := mime.Base64Appender{W: w, Dst: make([]byte, 0, mime.FlushAt+4096)}
+	if err := p.protect(ctx, prep, to, &out, func(int) {}); err != nil {
+		return err
+	}
+	out.Close()
+	return out.Flush()
+}
+
+// protect writes the enveloped message into out, once size(n) has been told how many bytes it is
+// at most.
+func (p *Protector) protect(ctx context.Context, prep *mime.Prepared, to []Recipient, out *mime.Base64Appender, size func(n int)) error {
+	if len(to) == 0 {
+		return ErrNoRecipients
+	}
+	if !prep.Encrypted {
+		return errors.New("smime: Protect needs a payload prepared for encryption")
+	}
+	signed, err := p.signedPieces(ctx, prep)
+	if err != nil {
+		return err
+	}
+	smimeType := "enveloped-data"
+	if allGCM(to) {
+		smimeType = "authEnveloped-data"
+	}
 	var hdr bytes.Buffer
 	prep.Outer.WriteTo(&hdr)
 	hdr.WriteString("MIME-Version: 1.0\r\n")
-	typeAt := hdr.Len()
-	hdr.WriteString("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n")
+	hdr.WriteString("Content-Type: application/pkcs7-mime; smime-type=" + smimeType + "; name=smime.p7m\r\n")
 	hdr.WriteString("Content-Transfer-Encoding: base64\r\n")
 	hdr.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
-	der := envelopeLen(signed) + 2*aesBlock + 1024 + 1024*len(to)
-	out := mime.Base64Appender{Dst: make([]byte, 0, hdr.Len()+len("auth")+mime.Base64Len(der))}
-	out.Dst = append(out.Dst, hdr.Bytes()[:typeAt]...)
-	rest := hdr.Bytes()[typeAt:]
-	gcm := true
+	size(hdr.Len() + mime.Base64Len(envelopeLen(signed)+2*aesBlock+1024+1024*len(to)))
+	out.Dst = append(out.Dst, hdr.Bytes()...)
+	if _, err := envelope(out, signed, to); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// allGCM reports whether every recipient reads AES-GCM (then the message uses it).
+func allGCM(to []Recipient) bool {
 	for _, r := range to {
-		gcm = gcm && r.GCM
+		if !r.GCM {
+			return false
+		}
 	}
-	if gcm {
-		rest = bytes.Replace(rest, []byte("enveloped-data"), []byte("authEnveloped-data"), 1)
-	}
-	out.Dst = append(out.Dst, rest...)
-	if _, err := envelope(&out, signed, to); err != nil {
-		return nil, err
-	}
-	return out.Close(), nil
+	return true
 }
 
 // aesBlock is AES's block size and GCM's tag size.

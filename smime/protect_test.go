@@ -474,3 +474,58 @@ func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
 		interop.Run(t, nil, "openssl", "cms", "-verify", "-purpose", "smimesign", "-CAfile", files.ca, "-in", eml)
 	}
 }
+
+// TestProtectToStreamsTheSameMessage: ProtectTo writes what Protect returns (the same header, the
+// length give or take a token's, an envelope that opens to the same signed statement) through a small buffer, and
+// stops at its writer's error.
+func TestProtectToStreamsTheSameMessage(t *testing.T) {
+	f := getFixture(t)
+	big := strings.Replace(statement, "1 234,56", strings.Repeat("1 234,56 ", 40000), 1) // > mime.FlushAt
+	prep, err := mime.Prepare([]byte(big), mime.Options{Encrypted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := recipients(f.customers[:1], false, false)
+	whole, err := f.protector.Protect(ctx, prep, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w countingWriter
+	if err := f.protector.ProtectTo(ctx, &w, prep, to); err != nil {
+		t.Fatal(err)
+	}
+	streamed := w.Bytes()
+	// (The lengths differ by the timestamp tokens' own: their serial numbers and times vary.)
+	if d := len(streamed) - len(whole); d < -200 || d > 200 || !bytes.Equal(head(streamed), head(whole)) {
+		t.Fatalf("streamed %d bytes, header\n%s\nProtect %d bytes, header\n%s", len(streamed), head(streamed), len(whole), head(whole))
+	}
+	if w.writes < 2 || w.largest > mime.FlushAt+4096 {
+		t.Errorf("%d writes, the largest %d bytes: not streamed through a buffer of about %d", w.writes, w.largest, mime.FlushAt)
+	}
+	d, err := Decrypt(envelopeDER(t, streamed), f.customers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(verifyGo(t, f, d.Content), prep.Content()) {
+		t.Error("the streamed envelope does not hold the signed statement")
+	}
+	broken := errors.New("disk full")
+	if err := f.protector.ProtectTo(ctx, failingWriter{broken}, prep, to); !errors.Is(err, broken) {
+		t.Errorf("ProtectTo with a failing writer: %v; want its error", err)
+	}
+}
+
+type countingWriter struct {
+	bytes.Buffer
+	writes, largest int
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	w.writes++
+	w.largest = max(w.largest, len(b))
+	return w.Buffer.Write(b)
+}
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }

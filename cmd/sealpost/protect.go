@@ -39,7 +39,7 @@ type protectOptions struct {
 // protected is one output message and the file it goes to under -outdir.
 type protected struct {
 	name string
-	data []byte
+	data []byte // nil when it was written as it was made (streamed to stdout)
 }
 
 func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -62,7 +62,11 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err := checkFrom(msg, o.from); err != nil {
 		return err
 	}
-	outs, err := o.protect(context.Background(), dir, msg, plan)
+	var stream io.Writer // the one message goes to stdout: S/MIME writes it as it makes it
+	if o.outdir == "" {
+		stream = stdout
+	}
+	outs, err := o.protect(context.Background(), dir, msg, plan, stream)
 	if err != nil {
 		return err
 	}
@@ -139,7 +143,7 @@ func (o *protectOptions) plan(dir keys.DataDir) (outbound.Plan, error) {
 // protect makes the S/MIME and the OpenPGP message plan asks for (with -sign-only, the -prefer
 // method's signed message). The message is prepared once, when the first protector is ready, and
 // shared by both.
-func (o *protectOptions) protect(ctx context.Context, dir keys.DataDir, msg []byte, plan outbound.Plan) ([]protected, error) {
+func (o *protectOptions) protect(ctx context.Context, dir keys.DataDir, msg []byte, plan outbound.Plan, stream io.Writer) ([]protected, error) {
 	tc := tsa.DefaultConfig()
 	tc.URLs, tc.Roots, tc.Timeout = splitList(o.tsaURLs), o.tsaRoots, config.Duration(o.timeout)
 	ts, err := newTimestamper(dir, tc)
@@ -157,7 +161,7 @@ func (o *protectOptions) protect(ctx context.Context, dir keys.DataDir, msg []by
 	}
 	var outs []protected
 	if (o.signOnly && o.method == keys.MethodSMIME) || len(plan.SMIME) > 0 {
-		out, err := o.protectSMIME(ctx, dir, ts, prepared, plan.SMIME)
+		out, err := o.protectSMIME(ctx, dir, ts, prepared, plan.SMIME, stream)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +177,9 @@ func (o *protectOptions) protect(ctx context.Context, dir keys.DataDir, msg []by
 	return outs, nil
 }
 
-func (o *protectOptions) protectSMIME(ctx context.Context, dir keys.DataDir, ts tsa.Timestamper, prepared func() (*mime.Prepared, error), to []smime.Recipient) ([]byte, error) {
+// protectSMIME returns the S/MIME message, or with stream set writes an encrypted one to it as it
+// is made (and returns nil).
+func (o *protectOptions) protectSMIME(ctx context.Context, dir keys.DataDir, ts tsa.Timestamper, prepared func() (*mime.Prepared, error), to []smime.Recipient, stream io.Writer) ([]byte, error) {
 	signer, err := loadSigner(dir, o.p12, o.signerPass)
 	if err != nil {
 		return nil, err
@@ -188,6 +194,9 @@ func (o *protectOptions) protectSMIME(ctx context.Context, dir keys.DataDir, ts 
 	}
 	if o.signOnly {
 		return p.Sign(ctx, pp)
+	}
+	if stream != nil {
+		return nil, p.ProtectTo(ctx, stream, pp, to)
 	}
 	return p.Protect(ctx, pp, to)
 }
@@ -215,6 +224,9 @@ func (o *protectOptions) protectPGP(ctx context.Context, dir keys.DataDir, ts ts
 // files on stdout).
 func writeProtected(stdout io.Writer, outdir string, outs []protected) error {
 	if outdir == "" {
+		if outs[0].data == nil {
+			return nil // written as it was made
+		}
 		_, err := stdout.Write(outs[0].data)
 		return err
 	}
