@@ -55,6 +55,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	otp := fs.Bool("otp", false, "run again with the API on and measure one-time passcodes' latency from the API call to the sink: with no load, then while -otp-load statements saturate the relay")
 	otpLoad := fs.Int("otp-load", 20000, "with -otp: statements sent through SMTP, as fast as the relay takes them, while codes are measured")
 	otpSeconds := fs.Int("otp-seconds", 3, "with -otp: length of each OTP run")
+	process := fs.Bool("process", false, "run serve as its own process (this executable), driven from outside over SMTP: the figures then include serve's own CPU per message and its peak memory, read from /proc (Linux)")
+	statements := fs.String("statements", "", "with -process: comma-separated statement sizes in MB (e.g. 10,25): each sent once to a fresh serve, whose peak memory is printed")
+	withOpenSSL := fs.Bool("openssl", false, "measure the openssl cms -sign | openssl cms -encrypt pipeline on every core over 3 s, and compare")
 	nodes := fs.Int("nodes", 1, "with -postgres: when above 1, run again with this many gateways on the one PostgreSQL database (each its own data directory and spool, the messages dealt round-robin over the same clients), and compare with one")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -75,7 +78,11 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if *otp && (*otpLoad < 1 || *otpSeconds < 1) {
 		return fmt.Errorf("%w: need otp-load ≥ 1 and otp-seconds ≥ 1", errUsage)
 	}
-	b := &bench{n: *n, conc: *conc, rate: *rate, seconds: *seconds, mix: benchMix{size: *size, support: *support}, stdout: stdout, stderr: stderr}
+	sizes, err := parseSizes(*statements)
+	if err != nil || (len(sizes) > 0 && !*process) {
+		return fmt.Errorf("%w: -statements needs -process and sizes of 1 to 25 MB (e.g. 10,25)", errUsage)
+	}
+	b := &bench{n: *n, conc: *conc, rate: *rate, seconds: *seconds, mix: benchMix{size: *size, support: *support}, process: *process, stdout: stdout, stderr: stderr}
 	b.sigs = rsaSignaturesPerSecond(rsaProbe)
 	b.w("RSA-2048 signatures/s on this machine (all %d cores, over %v): %.0f", runtime.GOMAXPROCS(0), rsaProbe, b.sigs)
 	// The profile is of the runs, not of the yardstick.
@@ -90,7 +97,6 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var err error
 	if b.sink, err = newSink(); err != nil {
 		return err
 	}
@@ -98,6 +104,19 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	file, err := b.run("file keys", benchOptions{}, 1)
 	if err != nil {
 		return err
+	}
+	if *withOpenSSL {
+		_, msg := b.mix.message(0, "<bench-openssl@bank.example>")
+		ps, err := opensslPipelinePerSecond(msg, rsaProbe)
+		if err != nil {
+			return err
+		}
+		b.w("openssl cms -sign | openssl cms -encrypt (all %d cores, over %v): %.0f messages/s; sealpost ÷ openssl pipeline: %.1f (target ≥ 10)", runtime.GOMAXPROCS(0), rsaProbe, ps, file.perSecond/ps)
+	}
+	if len(sizes) > 0 {
+		if err := b.statementMemory(sizes); err != nil {
+			return err
+		}
 	}
 	if *noEvidence {
 		if err := b.evidenceCost(file, *pairs); err != nil {
@@ -162,6 +181,7 @@ func median(xs []float64) float64 {
 // bench is one sealpost bench: what it sends, to which sink, and where it prints.
 type bench struct {
 	n, conc, rate, seconds int
+	process                bool // serve as its own process in every run
 	mix                    benchMix
 	sigs                   float64 // RSA-2048 signatures/s, the yardstick
 	sink                   *sink
@@ -183,23 +203,33 @@ type benchFigures struct {
 // run measures the gateway under opt, on nodes instances: the throughput run, then (with a rate)
 // the latency run, each line named name.
 func (b *bench) run(name string, opt benchOptions, nodes int) (benchFigures, error) {
+	opt.process = opt.process || b.process
 	cluster, done, err := benchNodes(b.sink, opt, nodes, b.stderr)
 	if err != nil {
 		return benchFigures{}, err
 	}
 	defer done()
 	before := cluster.snapshots()
-	cpu0, writes0 := processCPU(), cluster.evidenceWrites()
+	cpu0, writes0, served0 := processCPU(), cluster.evidenceWrites(), cluster.serveCPU()
 	res, err := load(cluster, b.sink, b.n, b.conc, 0, b.mix, name)
 	if err != nil {
 		return benchFigures{}, err
 	}
 	cpu := (processCPU() - cpu0) / time.Duration(b.n)
+	if opt.process {
+		// The gateway's CPU alone; one signature's share is what the yardstick says a core takes.
+		served := float64(cluster.serveCPU()-served0) / float64(b.n) / 1e6
+		sig := 1e3 * float64(runtime.GOMAXPROCS(0)) / b.sigs
+		b.w("serve (%s, its own process): CPU %.2f ms/message; one RSA-2048 signature is %.2f ms of a core here, the rest %.2f ms (target ≤ 0.5); peak RSS %.1f MB",
+			name, served, sig, served-sig, mib(cluster.peakRSS()))
+	}
 	ops, each := cluster.storeOps(before, b.n)
 	b.w("throughput (%s): %d messages of %d bytes (%d%% support), %d clients: %.0f messages/s delivered (%.2f × RSA-2048 signatures/s), %.0f/s accepted; latency p50 %v, p99 %v; CPU %.2f ms/message (this process: clients and sink too)",
 		name, b.n, b.mix.size, b.mix.support, b.conc, res.perSecond, res.perSecond/b.sigs, res.accepted, res.p50, res.p99, float64(cpu)/1e6)
-	b.w("store (%s): %.2f operations/message (%s)", name, ops, each)
-	if w := cluster.evidenceWrites() - writes0; !opt.noEvidence {
+	if !opt.process { // a process's store calls and log writes are its own
+		b.w("store (%s): %.2f operations/message (%s)", name, ops, each)
+	}
+	if w := cluster.evidenceWrites() - writes0; !opt.noEvidence && !opt.process {
 		b.w("evidence log (%s): %.2f writes/message, each with its sync (concurrent appends share one)", name, float64(w)/float64(b.n))
 	}
 	if nodes > 1 {
@@ -236,6 +266,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // benchOptions are what one run of the bench changes: the signer's keys in SoftHSM2, the shared
 // state on PostgreSQL, the API on with that many OTP customers registered (otpAddress).
 type benchOptions struct {
+	process      bool // serve as its own process (-process)
 	hsm          bool
 	noEvidence   bool // the evidence log off (-evidence compares)
 	postgres     *PostgresConfig
@@ -330,7 +361,7 @@ func load(cluster benchCluster, sink *sink, m, conc, rate int, mix benchMix, tag
 		go func() {
 			defer wg.Done()
 			node := j % len(cluster)
-			c, err := dialSMTP(cluster[node].inst.Addr().String())
+			c, err := dialSMTP(cluster[node].addr)
 			if err != nil {
 				mu.Lock()
 				firstErr = err

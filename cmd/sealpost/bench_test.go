@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sealpost/sealpost/internal/interop"
 	"github.com/sealpost/sealpost/internal/pgtest"
 	"github.com/sealpost/sealpost/store"
 )
@@ -222,5 +226,43 @@ func TestBenchEvidencePairs(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, "pairs") {
 			t.Fatalf("bench -pairs %s: exit %d, want 2 and a usage error naming pairs\n%s\n%s", p, code, out, errOut)
 		}
+	}
+}
+
+// TestBenchProcess: -process runs serve as its own process and prints its own CPU per message and
+// peak memory; -statements sends a statement of each size to a fresh serve and prints its peak
+// memory and the growth per MB; -openssl compares with the openssl pipeline. The figures are
+// printed, never judged here (no timed assertions): only that each was measured (a zero would
+// mean /proc or the pipeline was not read). -statements without -process is a usage error.
+func TestBenchProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; skipped with -short")
+	}
+	interop.Tool(t, "openssl")
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("-process reads /proc (Linux)")
+	}
+	out, err := exec.Command(testBinary(t), "bench", "-process", "-n", "20", "-c", "4", "-rate", "0", "-openssl", "-statements", "1,2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench -process: %v\n%s", err, out)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`serve \(file keys, its own process\): CPU [1-9][0-9.]* ms/message; one RSA-2048 signature is [0-9.]+ ms of a core here, the rest -?[0-9.]+ ms \(target ≤ 0.5\); peak RSS [1-9][0-9.]* MB`),
+		regexp.MustCompile(`throughput \(file keys\): 20 messages`),
+		regexp.MustCompile(`openssl cms -sign \| openssl cms -encrypt \(all \d+ cores, over 3s\): [1-9]\d* messages/s; sealpost ÷ openssl pipeline: [0-9.]+`),
+		regexp.MustCompile(`memory: a 1 MB statement \(\d+ bytes\) through serve: peak RSS [1-9][0-9.]* MB \([1-9][0-9.]* MB before it`),
+		regexp.MustCompile(`memory: a 2 MB statement \(\d+ bytes\) through serve: peak RSS`),
+		regexp.MustCompile(`memory: growth per MB of message from \d+ to \d+ bytes: -?[0-9.]+ MB \(target ≤ 2.5\)`),
+	} {
+		if !want.Match(out) {
+			t.Fatalf("bench -process: want %s in\n%s", want, out)
+		}
+	}
+	if bytes.Contains(out, []byte("store (file keys)")) {
+		t.Errorf("bench -process printed the store calls, which it cannot count in another process:\n%s", out)
+	}
+	code, _, errOut := runCLI(t, "", "bench", "-statements", "10")
+	if code != 2 || !strings.Contains(errOut, "-statements needs -process") {
+		t.Errorf("bench -statements without -process: exit %d\n%s", code, errOut)
 	}
 }

@@ -16,7 +16,9 @@ import (
 // benchNode is one gateway of a bench run: the instance, its store's calls counted, and the port
 // of the sink it delivers to, so that the sink counts its deliveries apart.
 type benchNode struct {
-	inst     *instance
+	inst     *instance     // nil when serve runs as its own process
+	proc     *serveProcess // that process, or nil
+	addr     string        // its SMTP listener
 	counter  *countingStore
 	sinkAddr string
 }
@@ -48,7 +50,11 @@ func benchNodes(sink *sink, opt benchOptions, nodes int, stderr io.Writer) (benc
 	var cluster benchCluster
 	done := func() {
 		for _, n := range cluster {
-			n.inst.Close()
+			if n.proc != nil {
+				n.proc.stop()
+			} else {
+				n.inst.Close()
+			}
 		}
 		os.RemoveAll(tmp)
 	}
@@ -76,6 +82,15 @@ func benchNodes(sink *sink, opt benchOptions, nodes int, stderr io.Writer) (benc
 		hop := *cfg.Delivery.Smarthost
 		hop.Addr = node.sinkAddr
 		c.Delivery.Smarthost = &hop
+		if opt.process {
+			// Its own process: its store calls are not counted.
+			if node.proc, err = startServeProcess(c, tmp); err != nil {
+				return fail(fmt.Errorf("node %d: %w", k+1, err))
+			}
+			node.addr = node.proc.addr
+			cluster = append(cluster, node)
+			continue
+		}
 		c.wrapStore = func(b backend) backend { node.counter = newCountingStore(b); return node.counter }
 		c.resolvePaths()
 		if err := c.Validate(); err != nil {
@@ -84,6 +99,7 @@ func benchNodes(sink *sink, opt benchOptions, nodes int, stderr io.Writer) (benc
 		if node.inst, err = startInstance(context.Background(), c, log); err != nil {
 			return fail(fmt.Errorf("node %d: %w", k+1, err))
 		}
+		node.addr = node.inst.Addr().String()
 		cluster = append(cluster, node)
 	}
 	return cluster, done, nil
@@ -166,7 +182,9 @@ func copyDataDir(src, dst string) error {
 func (c benchCluster) snapshots() []map[string]int {
 	out := make([]map[string]int, len(c))
 	for k, n := range c {
-		out[k] = n.counter.snapshot()
+		if n.counter != nil {
+			out[k] = n.counter.snapshot()
+		}
 	}
 	return out
 }
@@ -189,7 +207,7 @@ func (c benchCluster) storeOps(before []map[string]int, messages int) (float64, 
 func (c benchCluster) evidenceWrites() uint64 {
 	var n uint64
 	for _, node := range c {
-		if node.inst.evidence != nil {
+		if node.inst != nil && node.inst.evidence != nil {
 			n += node.inst.evidence.Writes()
 		}
 	}

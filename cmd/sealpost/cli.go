@@ -40,7 +40,7 @@ func commandTable() []command {
 				"command that opens each delivered message is printed; without it everything is in a temporary\n" +
 				"directory removed at exit.",
 			run: func(a []string, _ io.Reader, o, e io.Writer) error { return cmdDemo(a, o, e) }},
-		{name: "bench", synopsis: "[-n N] [-c C] [-size BYTES] [-rate R] [-softhsm] [-evidence]",
+		{name: "bench", synopsis: "[-n N] [-c C] [-size BYTES] [-rate R] [-process [-statements MB,…]] [-openssl] [-softhsm] [-evidence]",
 			summary: "measure the relay on this machine: messages/s and latency beside RSA-2048 signatures/s",
 			run:     func(a []string, _ io.Reader, o, e io.Writer) error { return cmdBench(a, o, e) }},
 		{name: "keys", summary: "the bank's identities, customers' certificates and OpenPGP keys, trusted roots"},
