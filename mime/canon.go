@@ -3,6 +3,7 @@ package mime
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	stdmime "mime"
@@ -19,14 +20,7 @@ const maxLine = 998
 // ToCRLF returns b with every bare LF and bare CR turned into CRLF. It returns b itself when it is
 // already canonical, which is the common case for mail that came over SMTP.
 func ToCRLF(b []byte) []byte {
-	canonical := true
-	for i, c := range b {
-		if (c == '\n' && (i == 0 || b[i-1] != '\r')) || (c == '\r' && (i+1 == len(b) || b[i+1] != '\n')) {
-			canonical = false
-			break
-		}
-	}
-	if canonical {
+	if isCRLF(b) {
 		return b
 	}
 	out := make([]byte, 0, len(b)+len(b)/32)
@@ -42,6 +36,23 @@ func ToCRLF(b []byte) []byte {
 		}
 	}
 	return out
+}
+
+// isCRLF reports whether every line break of b is CRLF: each LF follows a CR, and there are no
+// more CRs than LFs (so none is bare). IndexByte and Count scan a word at a time.
+func isCRLF(b []byte) bool {
+	lf := 0
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		if i += j; i == 0 || b[i-1] != '\r' {
+			return false
+		}
+		lf++
+	}
+	return bytes.Count(b, []byte{'\r'}) == lf
 }
 
 // SignatureSafe reports whether body can travel unchanged through any MTA: 7-bit, no NUL, lines of at
@@ -62,10 +73,28 @@ func SignatureSafe(b []byte) bool {
 		if n := len(line); n > 0 && (line[n-1] == ' ' || line[n-1] == '\t') {
 			return false
 		}
-		for _, c := range line {
-			if c == 0 || c >= 0x80 {
-				return false
-			}
+		if !sevenBitNoNUL(line) {
+			return false
+		}
+	}
+	return true
+}
+
+// sevenBitNoNUL reports whether b holds neither a NUL nor a byte with its high bit set, eight
+// bytes at a time.
+func sevenBitNoNUL(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		v := binary.LittleEndian.Uint64(b)
+		// v&highs: an 8-bit byte; (v-ones)&^v&highs: a zero byte (exact once none is 8-bit).
+		if v&highs != 0 || (v-ones)&^v&highs != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c == 0 || c >= 0x80 {
+			return false
 		}
 	}
 	return true

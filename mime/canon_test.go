@@ -170,3 +170,49 @@ func TestBase64Appender(t *testing.T) {
 		}
 	}
 }
+
+// TestWordScansAsByteLoops: isCRLF and sevenBitNoNUL, which scan a word at a time, say what a
+// byte-by-byte loop says, for every byte value at every place of short inputs and for CRs and
+// LFs at and around word edges.
+func TestWordScansAsByteLoops(t *testing.T) {
+	crlf := func(b []byte) bool {
+		for i, c := range b {
+			if (c == '\n' && (i == 0 || b[i-1] != '\r')) || (c == '\r' && (i+1 == len(b) || b[i+1] != '\n')) {
+				return false
+			}
+		}
+		return true
+	}
+	clean := func(b []byte) bool {
+		for _, c := range b {
+			if c == 0 || c >= 0x80 {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(b []byte) {
+		t.Helper()
+		if got, want := isCRLF(b), crlf(b); got != want {
+			t.Fatalf("isCRLF(%q) = %v; want %v", b, got, want)
+		}
+		if got, want := sevenBitNoNUL(b), clean(b); got != want {
+			t.Fatalf("sevenBitNoNUL(%q) = %v; want %v", b, got, want)
+		}
+	}
+	for n := 0; n <= 19; n++ {
+		for at := 0; at < n; at++ {
+			for c := range 256 {
+				b := bytes.Repeat([]byte("a"), n)
+				b[at] = byte(c)
+				check(b)
+			}
+			for _, s := range []string{"\r\n", "\n\r", "\r\r\n", "\r\n\n"} {
+				b := bytes.Repeat([]byte("x"), n)
+				check(append(b[:at:at], append([]byte(s), b[at:]...)...))
+			}
+		}
+	}
+	check([]byte("line\r\nline\r\n\r\n"))
+	check([]byte("\r"))
+}

@@ -3,6 +3,7 @@ package pgp
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 )
 
 // armorWriter writes OpenPGP ASCII armor (RFC 4880 6.2) with CRLF line ends straight into a
@@ -26,26 +27,46 @@ const (
 	crc24Poly = 0x1864cfb
 )
 
-var crc24Table = func() (t [256]uint32) {
-	for i := range t {
-		c := uint32(i) << 16
+// crc24Tables are the slicing-by-8 tables of CRC-24 over a 32-bit register holding the CRC in its
+// top 24 bits: crc24Tables[0][i] is byte i's step, crc24Tables[k][i] the step of byte i followed
+// by k zero bytes. Eight bytes then cost eight lookups and no carried dependency between them
+// (about four times the speed of a byte at a time: the armor of a 10 MB statement is 13.7 MB).
+var crc24Tables = func() (t [8][256]uint32) {
+	for i := range t[0] {
+		c := uint32(i) << 24
 		for range 8 {
-			c <<= 1
-			if c&0x1000000 != 0 {
-				c ^= crc24Poly
+			if c&0x80000000 != 0 {
+				c = c<<1 ^ (crc24Poly&0xffffff)<<8
+			} else {
+				c <<= 1
 			}
 		}
-		t[i] = c & 0xffffff
+		t[0][i] = c
+	}
+	for k := 1; k < 8; k++ {
+		for i := range t[k] {
+			p := t[k-1][i]
+			t[k][i] = p<<8 ^ t[0][p>>24]
+		}
 	}
 	return t
 }()
 
 // crc24 is the OpenPGP CRC-24 of p continuing from crc.
 func crc24(crc uint32, p []byte) uint32 {
-	for _, b := range p {
-		crc = (crc<<8)&0xffffff ^ crc24Table[byte(crc>>16)^b]
+	r := crc << 8 // the register: the CRC in its top 24 bits
+	t := &crc24Tables
+	for len(p) >= 8 {
+		hi := r ^ binary.BigEndian.Uint32(p)
+		lo := binary.BigEndian.Uint32(p[4:])
+		r = t[7][hi>>24] ^ t[6][hi>>16&0xff] ^ t[5][hi>>8&0xff] ^ t[4][hi&0xff] ^
+			t[3][lo>>24] ^ t[2][lo>>16&0xff] ^ t[1][lo>>8&0xff] ^ t[0][lo&0xff]
+		p = p[8:]
 	}
-	return crc
+	for _, b := range p {
+		r = r<<8 ^ t[0][byte(r>>24)^b]
+	}
+	return r >> 8
 }
 
 // newArmor writes the armor's header for kind ("PGP MESSAGE") into b.

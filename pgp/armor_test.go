@@ -69,3 +69,42 @@ func BenchmarkArmor(b *testing.B) {
 		}
 	})
 }
+
+// TestCRC24: the sliced CRC-24 is RFC 4880 6.1's bit-at-a-time one, for every length up to 100
+// and a long one, whole or continued across any split.
+func TestCRC24(t *testing.T) {
+	bitwise := func(p []byte) uint32 { // RFC 4880 6.1, as written there
+		crc := uint32(crc24Init)
+		for _, b := range p {
+			crc ^= uint32(b) << 16
+			for range 8 {
+				crc <<= 1
+				if crc&0x1000000 != 0 {
+					crc ^= crc24Poly
+				}
+			}
+		}
+		return crc & 0xffffff
+	}
+	data := make([]byte, 65537)
+	rand.Read(data)
+	for _, n := range append([]int{65537}, func() (ns []int) {
+		for n := range 101 {
+			ns = append(ns, n)
+		}
+		return ns
+	}()...) {
+		want := bitwise(data[:n])
+		if got := crc24(crc24Init, data[:n]); got != want {
+			t.Fatalf("%d bytes: %06x; want %06x", n, got, want)
+		}
+		for _, at := range []int{1, 7, 8, 9, n / 2} {
+			if at > n {
+				continue
+			}
+			if got := crc24(crc24(crc24Init, data[:at]), data[at:n]); got != want {
+				t.Fatalf("%d bytes split at %d: %06x; want %06x", n, at, got, want)
+			}
+		}
+	}
+}

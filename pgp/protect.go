@@ -199,6 +199,9 @@ func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []*open
 	return b.Bytes(), nil
 }
 
+// literalChunk is how much of the literal data encrypt writes at a time.
+const literalChunk = 64 << 10
+
 // encrypt writes the armored OpenPGP message to b: a session key for each of keys, then the
 // encrypted one-pass-signed literal data (head and body) and sig.
 func (p *Protector) encrypt(b *bytes.Buffer, encKeys []openpgp.Key, aead bool, head, body, sig []byte) error {
@@ -227,9 +230,15 @@ func (p *Protector) encrypt(b *bytes.Buffer, encKeys []openpgp.Key, aead bool, h
 	if err != nil {
 		return err
 	}
+	// Written in chunks: go-crypto's stream writer allocates a buffer the size of each write,
+	// and its partial-length writer gathers one, so a 10 MB body in one write cost 30 MB.
 	for _, part := range [][]byte{head, body} {
-		if _, err := lit.Write(part); err != nil {
-			return err
+		for len(part) > 0 {
+			n := min(len(part), literalChunk)
+			if _, err := lit.Write(part[:n]); err != nil {
+				return err
+			}
+			part = part[n:]
 		}
 	}
 	if err := lit.Close(); err != nil {
