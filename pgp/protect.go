@@ -216,8 +216,14 @@ func (p *Protector) encrypt(b *bytes.Buffer, encKeys []openpgp.Key, aead bool, h
 			return fmt.Errorf("%w: %v", ErrRecipientKey, err)
 		}
 	}
-	suite := packet.CipherSuite{Cipher: packet.CipherAES256, Mode: packet.AEADModeOCB}
-	enc, err := packet.SerializeSymmetricallyEncrypted(aw, packet.CipherAES256, aead, suite, sessionKey, cfg)
+	var enc io.WriteCloser
+	var err error
+	if aead {
+		suite := packet.CipherSuite{Cipher: packet.CipherAES256, Mode: packet.AEADModeOCB}
+		enc, err = packet.SerializeSymmetricallyEncrypted(aw, packet.CipherAES256, aead, suite, sessionKey, cfg)
+	} else {
+		enc, err = newSEIPD(aw, sessionKey, cfg.Random())
+	}
 	if err != nil {
 		return err
 	}
