@@ -294,17 +294,7 @@ func (r *rebuild) write(b []byte) {
 	r.out.Write(b)
 }
 
-func (r *rebuild) writeString(s string) {
-	if r.out == nil {
-		if r.pos+len(s) <= len(r.in) && string(r.in[r.pos:r.pos+len(s)]) == s {
-			r.pos += len(s)
-			return
-		}
-		r.write([]byte(s))
-		return
-	}
-	r.out.WriteString(s)
-}
+func (r *rebuild) writeString(s string) { r.write([]byte(s)) }
 
 // bytes is what was written: a slice of in when it all agreed.
 func (r *rebuild) bytes() []byte {
@@ -398,7 +388,6 @@ const FlushAt = 64 << 10
 
 // Write appends the lines b completes.
 func (e *Base64Appender) Write(b []byte) {
-	defer e.flushFull()
 	if e.n > 0 {
 		k := copy(e.part[e.n:], b)
 		e.n, b = e.n+k, b[k:]
@@ -409,9 +398,7 @@ func (e *Base64Appender) Write(b []byte) {
 	}
 	for len(b) >= base64Line {
 		e.Dst, b = appendBase64Line(e.Dst, b[:base64Line]), b[base64Line:]
-		if e.W != nil && len(e.Dst) >= FlushAt {
-			e.Flush()
-		}
+		e.flushFull()
 	}
 	e.n = copy(e.part[:], b)
 }

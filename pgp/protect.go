@@ -236,8 +236,9 @@ func (p *Protector) encrypt(b *bytes.Buffer, encKeys []openpgp.Key, aead bool, h
 	if err != nil {
 		return err
 	}
-	// Written in chunks: go-crypto's stream writer allocates a buffer the size of each write,
-	// and its partial-length writer gathers one, so a 10 MB body in one write cost 30 MB.
+	// Written in chunks: go-crypto's literal writer gathers each write whole for its partial
+	// lengths, and the encryption below it takes a buffer of the write's size, so a 10 MB body
+	// in one write cost 30 MB.
 	for _, part := range [][]byte{head, body} {
 		for len(part) > 0 {
 			n := min(len(part), literalChunk)

@@ -14,18 +14,18 @@ import (
 // limit deliveries the hop takes (additive increase, multiplicative decrease, as TCP does), so
 // that a struggling relay is not hammered by every worker at once and a healthy one gets them all.
 type concurrency struct {
-	max int
+	workers int // the most at once
 
 	mu      sync.Mutex
-	limit   float64 // between 1 and max
+	limit   float64 // between 1 and workers
 	active  int
 	lastCut time.Time
 	wake    chan struct{} // closed when a worker leaves or the limit grows
 	now     func() time.Time
 }
 
-func newConcurrency(max int, now func() time.Time) *concurrency {
-	return &concurrency{max: max, limit: float64(max), wake: make(chan struct{}), now: now}
+func newConcurrency(workers int, now func() time.Time) *concurrency {
+	return &concurrency{workers: workers, limit: float64(workers), wake: make(chan struct{}), now: now}
 }
 
 // cutEvery is how often pushback may halve the limit: the attempts under way when the hop began
@@ -61,7 +61,7 @@ func (c *concurrency) release(v hopVerdict) (from, to int) {
 	c.active--
 	switch v {
 	case hopTook:
-		c.limit = min(float64(c.max), c.limit+1/c.limit)
+		c.limit = min(float64(c.workers), c.limit+1/c.limit)
 	case hopPushedBack:
 		if now := c.now(); now.Sub(c.lastCut) >= cutEvery {
 			c.limit, c.lastCut = max(1, c.limit/2), now

@@ -123,9 +123,12 @@ func (hw *hashingWriter) Write(p []byte) (int, error) {
 
 // writeTrailer writes the end record for what passed through hw.
 func (hw *hashingWriter) writeTrailer() error {
-	_, err := fmt.Fprintf(hw.w, "END %016x %x\n", hw.n, hw.h.Sum(nil))
+	_, err := io.WriteString(hw.w, endRecord(hw.n, hw.h.Sum(nil)))
 	return err
 }
+
+// endRecord is the end record of content of n bytes whose SHA-256 is sum.
+func endRecord(n int64, sum []byte) string { return fmt.Sprintf("END %016x %x\n", n, sum) }
 
 // checkTrailer verifies b's end record and returns the content it covers.
 // The record must be exactly the one writeTrailer would write.
@@ -138,7 +141,7 @@ func checkTrailer(b []byte) ([]byte, error) {
 		return nil, corrupt("no end record")
 	}
 	sum := sha256.Sum256(body)
-	want := fmt.Sprintf("END %016x %x\n", len(body), sum)
+	want := endRecord(int64(len(body)), sum[:])
 	if string(tr) != want {
 		return nil, corrupt("end record does not match the content")
 	}

@@ -64,7 +64,7 @@ func (m *Maildir) deliver(ctx context.Context, data io.Reader) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, data, make([]byte, streamBuffer))
+	_, err = io.Copy(f, data) // a bytes.Reader writes itself in one write
 	if err == nil {
 		err = f.Sync()
 	}

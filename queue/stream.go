@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"hash"
 	"io"
 	"os"
@@ -25,7 +24,7 @@ type StreamingHop interface {
 // StreamMin is the size from which a StreamingHop is handed the message as a stream.
 const StreamMin = 1 << 20
 
-// streamBuffer is the buffer a stream is read through, once to check it and once to deliver it.
+// streamBuffer is the buffer a large entry file is read through to check it.
 const streamBuffer = 64 << 10
 
 // spoolData is a queued message as an attempt holds it: in memory, or (a large message for a
@@ -89,7 +88,7 @@ func checkEntryFile(f *os.File) (*spoolData, error) {
 	}
 	d := &spoolData{f: f}
 	h.Sum(d.sum[:0])
-	if string(tr) != fmt.Sprintf("END %016x %x\n", body, d.sum) {
+	if string(tr) != endRecord(body, d.sum[:]) {
 		return nil, corrupt("end record does not match the content")
 	}
 	// The header ends at the first blank line, "\n\n" (its fields are quoted: none holds a line

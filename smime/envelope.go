@@ -26,33 +26,31 @@ type Recipient struct {
 
 // envelope encrypts content (the pieces joined) for every recipient under one fresh AES-256 key:
 // AES-256-GCM in AuthEnvelopedData when all recipients read it, else AES-256-CBC in EnvelopedData.
-// It appends the DER ContentInfo's RFC 2045 base64 to out, never holding the DER whole, and reports
-// whether GCM was used.
-func envelope(out *mime.Base64Appender, content [][]byte, to []Recipient) (bool, error) {
+// It appends the DER ContentInfo's RFC 2045 base64 to out, never holding the DER whole.
+func envelope(out *mime.Base64Appender, content [][]byte, to []Recipient) error {
 	if len(to) == 0 {
-		return false, ErrNoRecipients
+		return ErrNoRecipients
 	}
-	gcm := allGCM(to)
 	cek := make([]byte, 32)
 	if _, err := rand.Read(cek); err != nil {
-		return false, err
+		return err
 	}
 	ris := make([]asn1.RawValue, len(to))
 	for i, r := range to {
 		ri, err := keyTransRecipient(r, cek)
 		if err != nil {
-			return false, err
+			return err
 		}
 		ris[i] = asn1.RawValue{FullBytes: ri}
 	}
 	block, err := aes.NewCipher(cek)
 	if err != nil {
-		return false, err
+		return err
 	}
-	if gcm {
-		return true, sealGCM(out, block, content, ris)
+	if allGCM(to) {
+		return sealGCM(out, block, content, ris)
 	}
-	return false, sealCBC(out, block, content, ris)
+	return sealCBC(out, block, content, ris)
 }
 
 // envelopeLen is the length of the pieces joined: the plaintext.

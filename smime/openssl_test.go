@@ -293,7 +293,7 @@ func TestEnvelopeAtChunkEdges(t *testing.T) {
 			}
 			pieces := [][]byte{plain[:n/3], plain[n/3 : n/3], plain[n/3 : n-n/5], plain[n-n/5:]}
 			out := mime.Base64Appender{}
-			if _, err := envelope(&out, pieces, recipients(f.customers[:1], gcm, false)); err != nil {
+			if err := envelope(&out, pieces, recipients(f.customers[:1], gcm, false)); err != nil {
 				t.Fatal(err)
 			}
 			der, err := mime.DecodeBase64(out.Close())

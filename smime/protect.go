@@ -34,7 +34,7 @@ type Option func(*Protector)
 func WithTimestamper(ts tsa.Timestamper) Option { return func(p *Protector) { p.timestamper = ts } }
 
 // WithClock makes now the source of the signingTime attribute (default time.Now). Tests set it for
-// byte-stable output; it costs one more encoding of the signed attributes per signature.
+// byte-stable output.
 func WithClock(now func() time.Time) Option { return func(p *Protector) { p.now = now } }
 
 // WithBoundaries makes next the source of every MIME boundary the Protector writes (default
@@ -153,7 +153,7 @@ func (p *Protector) protect(ctx context.Context, prep *mime.Prepared, to []Recip
 	hdr.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
 	size(hdr.Len() + mime.Base64Len(envelopeLen(signed)+2*aesBlock+1024+1024*len(to)))
 	out.Dst = append(out.Dst, hdr.Bytes()...)
-	if _, err := envelope(out, signed, to); err != nil {
+	if err := envelope(out, signed, to); err != nil {
 		return err
 	}
 	return out.Flush()

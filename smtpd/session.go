@@ -368,34 +368,28 @@ var errMessageTooBig = errors.New("smtpd: message too big")
 // readChunk and joined once into a slice of the message's size, each chunk freed as soon as it is
 // copied (newChunk): a 10 MB message sent without SIZE holds 10 MB and, while it is joined, one
 // chunk more, where a doubling buffer allocated 32 and held 16.
-func readMessage(r io.Reader, limit, hint int64) (_ []byte, err error) {
+func readMessage(r io.Reader, limit, hint int64) ([]byte, error) {
 	lr := io.LimitReader(r, limit+1)
 	buf := make([]byte, 0, min(max(hint, 4096), limit, maxSizeHint)+2)
-	var chunks [][]byte // filled after buf, in order; each one is freed once copied
+	var chunks [][]byte // what did not fit buf, in order; each one is freed once copied
 	defer func() {
 		for _, c := range chunks {
 			freeChunk(c)
 		}
 	}()
-	total := 0
-	last := &buf
-	for {
-		if len(*last) == cap(*last) {
-			c, err := newChunk()
-			if err != nil {
-				return nil, err
-			}
-			chunks = append(chunks, c[:0])
-			last = &chunks[len(chunks)-1]
+	// Each buffer is filled before the next is taken: only the last is short.
+	n, err := fill(lr, buf[:cap(buf)])
+	buf, total := buf[:n], n
+	for err == nil {
+		c, cerr := newChunk()
+		if cerr != nil {
+			return nil, cerr
 		}
-		n, err := lr.Read((*last)[len(*last):cap(*last)])
-		*last, total = (*last)[:len(*last)+n], total+n
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+		n, err = fill(lr, c)
+		chunks, total = append(chunks, c[:n]), total+n
+	}
+	if err != io.EOF {
+		return nil, err
 	}
 	if int64(total) > limit {
 		// Drain, so that the reply comes after the real end (BDAT: the pipe must be read).
@@ -406,10 +400,9 @@ func readMessage(r io.Reader, limit, hint int64) (_ []byte, err error) {
 	if len(chunks) > 0 {
 		msg = make([]byte, 0, total+2) // room for the CRLF below
 		msg = append(msg, buf...)
-		for i, c := range chunks {
+		for _, c := range chunks {
 			msg = append(msg, c...)
 			freeChunk(c)
-			chunks[i] = nil
 		}
 		chunks = nil
 	}
@@ -417,6 +410,20 @@ func readMessage(r io.Reader, limit, hint int64) (_ []byte, err error) {
 		msg = append(msg, '\r', '\n')
 	}
 	return msg, nil
+}
+
+// fill reads r into b until b is full (nil) or r fails or ends (its error: io.EOF at the end).
+// Unlike io.ReadFull it keeps io.ErrUnexpectedEOF apart from the end: a connection that drops
+// inside DATA is an error, not a message.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := r.Read(b[n:])
+		if n += k; err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readChunk is the size of readMessage's chunks beyond its first buffer.
