@@ -81,12 +81,13 @@ func TestStreamedEntryDamagedBeforeDelivery(t *testing.T) {
 	}
 	flipByte(t, filepath.Join(dir, "queue", id+".msg"), StreamMin/2)
 	start(t, s)
-	waitFor(t, "quarantine", gone(s, id))
+	// Gone from the spool first, then moved into corrupt/: wait for the move.
+	waitFor(t, "the entry set aside", setAside(dir, id))
 	if n := len(sk.Messages()); n != 0 {
 		t.Errorf("a damaged entry reached the relay (%d messages)", n)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "corrupt", id+".msg")); err != nil {
-		t.Errorf("not set aside: %v", err)
+	if !gone(s, id)() {
+		t.Error("the damaged entry is still queued")
 	}
 }
 
@@ -121,14 +122,22 @@ func TestStreamedEntryChangedWhileDelivered(t *testing.T) {
 			}
 			path = filepath.Join(dir, "queue", id+".msg")
 			start(t, s)
-			waitFor(t, "quarantine", gone(s, id))
+			waitFor(t, "the entry set aside", setAside(dir, id))
 			if n := delivered(); n != 0 {
 				t.Errorf("a message changed while it was delivered was accepted (%d)", n)
 			}
-			if _, err := os.Stat(filepath.Join(dir, "corrupt", id+".msg")); err != nil {
-				t.Errorf("not set aside: %v", err)
+			if !gone(s, id)() {
+				t.Error("the changed entry is still queued")
 			}
 		})
+	}
+}
+
+// setAside reports whether entry id's message file is in the spool's corrupt/.
+func setAside(dir, id string) func() bool {
+	return func() bool {
+		_, err := os.Stat(filepath.Join(dir, "corrupt", id+".msg"))
+		return err == nil
 	}
 }
 
