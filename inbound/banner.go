@@ -273,6 +273,7 @@ func decodeTransfer(cte string, body []byte) ([]byte, error) {
 		return mime.DecodeBase64(body)
 	case "quoted-printable":
 		var out bytes.Buffer
+		out.Grow(len(body) + bytes.MinRead) // decoded is never longer: ReadFrom then never grows it
 		if _, err := out.ReadFrom(quotedprintable.NewReader(bytes.NewReader(body))); err != nil {
 			return nil, err
 		}

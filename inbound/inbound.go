@@ -266,6 +266,7 @@ type trust struct {
 	signers         openpgp.EntityList
 	smime           knownSigners
 	dir             *keys.Directory // for Learnable
+	chains          *smime.ChainCache
 }
 
 // SetDirectory replaces the directory (reload); messages being evaluated keep the previous one.
@@ -276,6 +277,7 @@ func (ib *Pipeline) SetDirectory(d *keys.Directory) {
 	if t.tsaRoots == nil {
 		t.tsaRoots = d.Roots()
 	}
+	t.chains = smime.NewChainCache(t.roots, t.smime.intermediates)
 	ib.trust.Store(t)
 }
 

@@ -48,7 +48,7 @@ func (f *facts) check(code string, err error) {
 func (ib *Pipeline) inspect(root *mime.Entity, arrival time.Time) (facts, *smime.Inbound, error) {
 	tr := ib.trust.Load()
 	sl := smime.NewLayer(smime.InboundOptions{Identities: ib.d.Identities, Roots: tr.roots, TSARoots: tr.tsaRoots, Arrival: arrival,
-		Certificates: tr.smime.certs, Intermediates: tr.smime.intermediates})
+		Certificates: tr.smime.certs, Intermediates: tr.smime.intermediates, Chains: tr.chains})
 	pl := pgp.NewLayer(pgp.InboundOptions{Decrypt: ib.d.PGPKeys, Signers: tr.signers, TSARoots: tr.tsaRoots, Arrival: arrival})
 	walked, err := mime.Walk(root, mime.MaxLayers, sl, pl)
 	if err != nil {

@@ -429,11 +429,15 @@ func (e *Base64Appender) Flush() error {
 	return e.err
 }
 
+// DecodeBase64 decodes a base64 body, ignoring line breaks, spaces and tabs wherever they are.
 func DecodeBase64(b []byte) ([]byte, error) {
-	clean := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c != '\r' && c != '\n' && c != ' ' && c != '\t' {
-			clean = append(clean, c)
+	clean := b // encoding/base64 skips CR and LF itself: only spaces and tabs need removing
+	if bytes.IndexByte(b, ' ') >= 0 || bytes.IndexByte(b, '\t') >= 0 {
+		clean = make([]byte, 0, len(b))
+		for _, c := range b {
+			if c != ' ' && c != '\t' {
+				clean = append(clean, c)
+			}
 		}
 	}
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))

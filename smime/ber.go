@@ -18,18 +18,25 @@ const (
 // reads a constructed [0] IMPLICIT encryptedContent itself). SET OF ordering is not changed. DER input
 // comes out unchanged. Trailing bytes after the first TLV, nesting deeper than maxBERDepth or input
 // larger than maxBERSize are errors (ErrMalformed); it never panics.
+//
+// It works in two passes over the input, so that the output is allocated once: the first checks the
+// encoding and records each constructed value's DER content length (in the order the values start),
+// the second writes the DER with those lengths.
 func BERToDER(ber []byte) ([]byte, error) {
 	if len(ber) > maxBERSize {
 		return nil, fmt.Errorf("%w: BER input of %d bytes", ErrMalformed, len(ber))
 	}
-	out, n, err := berValue(ber, 0, make([]byte, 0, len(ber)))
+	var m berMeasure
+	n, content, err := m.value(ber, 0, false)
 	if err != nil {
 		return nil, err
 	}
 	if n != len(ber) {
 		return nil, fmt.Errorf("%w: %d bytes after the BER value", ErrMalformed, len(ber)-n)
 	}
-	return out, nil
+	w := berWriter{lens: m.lens, out: make([]byte, 0, m.size(ber, content))}
+	w.value(ber, false)
+	return w.out, nil
 }
 
 // berHeader parses identifier and length octets. length is -1 for the indefinite form.
@@ -84,81 +91,117 @@ func berHeader(b []byte) (class byte, constructed bool, tag []byte, length, hdrL
 	return class, constructed, tag, length, i, nil
 }
 
-// berValue appends the DER form of the TLV at the start of b to out and returns how many input
-// bytes it used.
-func berValue(b []byte, depth int, out []byte) ([]byte, int, error) {
+// berMeasure is BERToDER's first pass. lens holds the DER content length of each constructed value
+// in the order the values start.
+type berMeasure struct{ lens []int }
+
+// isOctetString reports whether tag and class are a universal OCTET STRING's.
+func isOctetString(class byte, tag []byte) bool {
+	return class == 0 && len(tag) == 1 && tag[0]&0x1f == 4
+}
+
+// value checks the TLV at the start of b and returns how many input bytes it uses and the length of
+// its DER content. inOctets: b is a chunk of a constructed OCTET STRING, which must be one itself.
+func (m *berMeasure) value(b []byte, depth int, inOctets bool) (used, content int, err error) {
 	if depth > maxBERDepth {
-		return nil, 0, fmt.Errorf("%w: BER nested too deeply", ErrMalformed)
+		return 0, 0, fmt.Errorf("%w: BER nested too deeply", ErrMalformed)
 	}
 	class, constructed, tag, length, hl, err := berHeader(b)
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, err
+	}
+	octets := isOctetString(class, tag)
+	if inOctets && !octets {
+		return 0, 0, fmt.Errorf("%w: constructed OCTET STRING holds a non-OCTET STRING", ErrMalformed)
 	}
 	if !constructed {
-		out = append(out, tag...)
-		out = appendLength(out, length)
-		return append(out, b[hl:hl+length]...), hl + length, nil
+		return hl + length, length, nil
 	}
-	// Constructed: convert the children into a scratch buffer, then emit with a definite length.
-	var body []byte
-	var used int
+	at := len(m.lens)
+	m.lens = append(m.lens, 0)
+	pos, end := hl, len(b)
 	if length >= 0 {
-		inner := b[hl : hl+length]
-		for pos := 0; pos < len(inner); {
-			var n int
-			if body, n, err = berValue(inner[pos:], depth+1, body); err != nil {
-				return nil, 0, err
-			}
-			pos += n
-		}
-		used = hl + length
-	} else {
-		pos := hl
-		for {
-			if pos+1 < len(b) && b[pos] == 0 && b[pos+1] == 0 {
-				pos += 2
-				break
-			}
-			if pos >= len(b) {
-				return nil, 0, fmt.Errorf("%w: BER without end-of-contents", ErrMalformed)
-			}
-			var n int
-			if body, n, err = berValue(b[pos:], depth+1, body); err != nil {
-				return nil, 0, err
-			}
-			pos += n
-		}
-		used = pos
+		end = hl + length
 	}
-	if class == 0 && len(tag) == 1 && tag[0]&0x1f == 4 { // universal OCTET STRING: concatenate
-		chunks, err := octetChunks(body)
+	for {
+		if length >= 0 && pos == end {
+			break
+		}
+		if length < 0 && pos+1 < len(b) && b[pos] == 0 && b[pos+1] == 0 {
+			pos += 2
+			break
+		}
+		if pos >= end {
+			return 0, 0, fmt.Errorf("%w: BER without end-of-contents", ErrMalformed)
+		}
+		n, c, err := m.value(b[pos:end], depth+1, octets)
 		if err != nil {
-			return nil, 0, err
+			return 0, 0, err
 		}
-		out = append(out, 0x04)
-		out = appendLength(out, len(chunks))
-		return append(out, chunks...), used, nil
+		pos += n
+		if octets {
+			content += c // the chunks' contents, concatenated
+		} else {
+			content += m.size(b[pos-n:], c)
+		}
 	}
-	out = append(out, tag...)
-	out = appendLength(out, len(body))
-	return append(out, body...), used, nil
+	m.lens[at] = content
+	return pos, content, nil
 }
 
-// octetChunks concatenates the DER OCTET STRINGs in body (already normalized, so each is primitive).
-func octetChunks(body []byte) ([]byte, error) {
-	out := make([]byte, 0, len(body))
-	for len(body) > 0 {
-		class, constructed, tag, length, hl, err := berHeader(body)
-		if err != nil {
-			return nil, err
+// size is the DER length of the TLV at the start of b with a content of content bytes (a constructed
+// OCTET STRING is written primitive, with a tag of the same length).
+func (m *berMeasure) size(b []byte, content int) int {
+	_, _, tag, _, _, _ := berHeader(b)
+	n := 1 // the short form
+	if content >= 0x80 {
+		for c := content; c > 0; c >>= 8 {
+			n++ // 0x8k and k bytes
 		}
-		if class != 0 || constructed || len(tag) != 1 || tag[0] != 0x04 || length < 0 {
-			return nil, fmt.Errorf("%w: constructed OCTET STRING holds a non-OCTET STRING", ErrMalformed)
-		}
-		out = append(out, body[hl:hl+length]...)
-		body = body[hl+length:]
 	}
-	return out, nil
+	return len(tag) + n + content
+}
+
+// berWriter is BERToDER's second pass, over input the first has checked.
+type berWriter struct {
+	lens []int
+	out  []byte
+}
+
+// value writes the DER form of the TLV at the start of b (only its content when inOctets: it is a
+// chunk of an OCTET STRING being joined) and returns how many input bytes it used.
+func (w *berWriter) value(b []byte, inOctets bool) int {
+	class, constructed, tag, length, hl, _ := berHeader(b)
+	if !constructed {
+		if !inOctets {
+			w.out = append(w.out, tag...)
+			w.out = appendLength(w.out, length)
+		}
+		w.out = append(w.out, b[hl:hl+length]...)
+		return hl + length
+	}
+	content := w.lens[0]
+	w.lens = w.lens[1:]
+	octets := isOctetString(class, tag)
+	if !inOctets {
+		if octets {
+			w.out = append(w.out, 0x04)
+		} else {
+			w.out = append(w.out, tag...)
+		}
+		w.out = appendLength(w.out, content)
+	}
+	pos, end := hl, len(b)
+	if length >= 0 {
+		end = hl + length
+	}
+	for pos < end {
+		if length < 0 && b[pos] == 0 && b[pos+1] == 0 {
+			return pos + 2
+		}
+		pos += w.value(b[pos:end], octets)
+	}
+	return pos
 }
 
 func appendLength(out []byte, n int) []byte {

@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -106,6 +107,10 @@ func FuzzBERToDER(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, ber []byte) {
 		der, err := BERToDER(ber)
+		ref, refErr := berToDERReference(ber)
+		if (err == nil) != (refErr == nil) || !bytes.Equal(der, ref) {
+			t.Fatalf("BERToDER(% x) = % x, %v; the reference gives % x, %v", ber, der, err, ref, refErr)
+		}
 		if err != nil {
 			return
 		}
@@ -115,4 +120,97 @@ func FuzzBERToDER(f *testing.F) {
 			t.Fatalf("not idempotent on % x: % x, %v", ber, again, err)
 		}
 	})
+}
+
+// berToDERReference is the one-pass, allocating BERToDER sealpost used before the two-pass one:
+// FuzzBERToDER requires both to agree on every input.
+func berToDERReference(ber []byte) ([]byte, error) {
+	if len(ber) > maxBERSize {
+		return nil, fmt.Errorf("%w: BER input of %d bytes", ErrMalformed, len(ber))
+	}
+	out, n, err := refBERValue(ber, 0, make([]byte, 0, len(ber)))
+	if err != nil {
+		return nil, err
+	}
+	if n != len(ber) {
+		return nil, fmt.Errorf("%w: %d bytes after the BER value", ErrMalformed, len(ber)-n)
+	}
+	return out, nil
+}
+
+// berValue appends the DER form of the TLV at the start of b to out and returns how many input
+// bytes it used.
+func refBERValue(b []byte, depth int, out []byte) ([]byte, int, error) {
+	if depth > maxBERDepth {
+		return nil, 0, fmt.Errorf("%w: BER nested too deeply", ErrMalformed)
+	}
+	class, constructed, tag, length, hl, err := berHeader(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !constructed {
+		out = append(out, tag...)
+		out = appendLength(out, length)
+		return append(out, b[hl:hl+length]...), hl + length, nil
+	}
+	// Constructed: convert the children into a scratch buffer, then emit with a definite length.
+	var body []byte
+	var used int
+	if length >= 0 {
+		inner := b[hl : hl+length]
+		for pos := 0; pos < len(inner); {
+			var n int
+			if body, n, err = refBERValue(inner[pos:], depth+1, body); err != nil {
+				return nil, 0, err
+			}
+			pos += n
+		}
+		used = hl + length
+	} else {
+		pos := hl
+		for {
+			if pos+1 < len(b) && b[pos] == 0 && b[pos+1] == 0 {
+				pos += 2
+				break
+			}
+			if pos >= len(b) {
+				return nil, 0, fmt.Errorf("%w: BER without end-of-contents", ErrMalformed)
+			}
+			var n int
+			if body, n, err = refBERValue(b[pos:], depth+1, body); err != nil {
+				return nil, 0, err
+			}
+			pos += n
+		}
+		used = pos
+	}
+	if class == 0 && len(tag) == 1 && tag[0]&0x1f == 4 { // universal OCTET STRING: concatenate
+		chunks, err := refOctetChunks(body)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, 0x04)
+		out = appendLength(out, len(chunks))
+		return append(out, chunks...), used, nil
+	}
+	out = append(out, tag...)
+	out = appendLength(out, len(body))
+	return append(out, body...), used, nil
+}
+
+// octetChunks concatenates the DER OCTET STRINGs in body (already normalized, so each is primitive).
+func refOctetChunks(body []byte) ([]byte, error) {
+	out := make([]byte, 0, len(body))
+	for len(body) > 0 {
+		class, constructed, tag, length, hl, err := berHeader(body)
+		if err != nil {
+			return nil, err
+		}
+		if class != 0 || constructed || len(tag) != 1 || tag[0] != 0x04 || length < 0 {
+			return nil, fmt.Errorf("%w: constructed OCTET STRING holds a non-OCTET STRING", ErrMalformed)
+		}
+		out = append(out, body[hl:hl+length]...)
+		body = body[hl+length:]
+	}
+	return out, nil
 }

@@ -30,6 +30,9 @@ type InboundOptions struct {
 	// Intermediates are CA certificates to build signers' chains with, beside those the message
 	// carries (nil: only those).
 	Intermediates *x509.CertPool
+	// Chains keeps verified chains from one message to the next (nil: each is built again). It is
+	// used only when it was made for these Roots and Intermediates.
+	Chains *ChainCache
 }
 
 // Inbound is what Inspect found in a customer's message: facts, not a verdict.
@@ -387,7 +390,7 @@ func (w *walker) verify(sd *signedData, content []byte, layer string) {
 	}
 	in.Capabilities = si.capabilities()
 	w.timestamps(si, fail)
-	chains, err := signerChains(signer, sd.certs, w.opts.Intermediates, w.opts.Roots, in.SignedAt)
+	chains, err := w.chains(signer, sd.certs, in.SignedAt)
 	if err != nil {
 		fail(&w.chainErrs, nil, "signer %s: %w", signer.Subject, err)
 	}
@@ -445,6 +448,23 @@ func (w *walker) weak(si *signerInfo, fail failFunc) {
 	case err == nil && s.hash != d && (s.hash == crypto.MD5 || s.hash == crypto.SHA1):
 		fail(&w.weakErrs, nil, "signature algorithm %v over %v", si.sigAlg.Algorithm, s.hash)
 	}
+}
+
+// chains is signerChains through the options' cache, when it is the one for their pools.
+func (w *walker) chains(signer *x509.Certificate, carried []*x509.Certificate, at time.Time) ([][]*x509.Certificate, error) {
+	c := w.opts.Chains
+	if c == nil || c.roots != w.opts.Roots || c.known != w.opts.Intermediates {
+		return signerChains(signer, carried, w.opts.Intermediates, w.opts.Roots, at)
+	}
+	k := chainKey(signer, carried)
+	if chains, ok := c.get(k, at); ok {
+		return chains, nil
+	}
+	chains, err := signerChains(signer, carried, w.opts.Intermediates, w.opts.Roots, at)
+	if err == nil {
+		c.put(k, chains)
+	}
+	return chains, err
 }
 
 // signerChains checks signer's chain to roots at time at with the emailProtection usage, using the
