@@ -461,6 +461,9 @@ func sameError(n int, err error) []error {
 // outcome is still kept in memory for this process, and the write happens
 // again after the next attempt.
 func (s *Spool) saveState(e *entry, st *entryState) {
+	s.mu.Lock()
+	e.stateFile = true // from now on, whether or not the write succeeds
+	s.mu.Unlock()
 	err := writeAtomic(s.ops, s.tmpDir, s.qDir, st.ID+".state", func(w io.Writer) error {
 		return writeState(w, st)
 	})
@@ -497,7 +500,7 @@ func (s *Spool) finish(e *entry) {
 	// Every recipient is done, so the removal need not be durable: if a crash undoes it, the entry
 	// is delivered again (at least once, like Postfix), never lost. Skipping the directory fsync
 	// saves one of the three a message costs.
-	if err := s.removeFinished(e.meta.ID); err != nil {
+	if err := s.removeFinished(e); err != nil {
 		// Left on disk it is retried after a restart (at least once).
 		s.log.Error("queue: could not remove finished entry", "id", e.meta.ID, "err", err)
 	}

@@ -21,6 +21,8 @@ type tempFile interface {
 // surfaces as ErrSpoolWrite and leaves no entry visible.
 type fileOps interface {
 	CreateTemp(dir, pattern string) (tempFile, error)
+	// Reuse opens an existing file to be written afresh (truncated), as CreateTemp's would be.
+	Reuse(path string) (tempFile, error)
 	Rename(oldpath, newpath string) error
 	SyncDir(dir string) error
 	Remove(path string) error
@@ -30,6 +32,10 @@ type osOps struct{}
 
 func (osOps) CreateTemp(dir, pattern string) (tempFile, error) {
 	return os.CreateTemp(dir, pattern) // mode 0600
+}
+
+func (osOps) Reuse(path string) (tempFile, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 }
 
 func (osOps) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
@@ -54,9 +60,23 @@ func (osOps) SyncDir(dir string) error {
 // file already renamed into place is removed again, and the error wraps
 // ErrSpoolWrite.
 func writeAtomic(ops fileOps, tmpDir, dir, name string, write func(io.Writer) error) error {
-	f, err := ops.CreateTemp(tmpDir, name+".*")
-	if err != nil {
-		return fmt.Errorf("%w: create temporary file: %w", ErrSpoolWrite, err)
+	return writeAtomicOver(ops, "", tmpDir, dir, name, write)
+}
+
+// writeAtomicOver is writeAtomic writing over spare, a file in tmpDir free to be overwritten
+// ("": none; nor when it cannot be opened).
+func writeAtomicOver(ops fileOps, spare, tmpDir, dir, name string, write func(io.Writer) error) error {
+	var f tempFile
+	var err error
+	if spare != "" {
+		if f, err = ops.Reuse(spare); err != nil {
+			_ = ops.Remove(spare)
+		}
+	}
+	if f == nil {
+		if f, err = ops.CreateTemp(tmpDir, name+".*"); err != nil {
+			return fmt.Errorf("%w: create temporary file: %w", ErrSpoolWrite, err)
+		}
 	}
 	tmp := f.Name()
 	fail := func(step string, err error) error {

@@ -157,6 +157,7 @@ type Spool struct {
 	lock       *os.File
 	lanes      []*lane          // the default lane first, then Config.Lanes by name
 	byClass    map[string]*lane // the lane of each class Config.Lanes names
+	spares     spares           // finished entries' files, for new ones
 
 	mu      sync.Mutex
 	entries map[string]*entry // every lane's, by ID
@@ -177,6 +178,8 @@ type entry struct {
 	deleted bool
 	// lane delivers the entry, chosen by its class when it is tracked.
 	lane *lane
+	// stateFile: queue/ID.state may exist (it was loaded or written).
+	stateFile bool
 }
 
 // Info describes a queue entry, for operators.
@@ -358,7 +361,7 @@ func (s *Spool) recoverState(id string, entryAside bool) (removed bool, err erro
 			"id", id, "class", e.meta.Class, "err", err)
 		return false, s.setAside(name, problemOf(err)+"; every recipient of the entry is tried again")
 	}
-	e.state = st
+	e.state, e.stateFile = st, true
 	return false, nil
 }
 
@@ -378,7 +381,9 @@ func (s *Spool) clearTmp() error {
 		if err := os.Remove(filepath.Join(s.tmpDir, de.Name())); err != nil {
 			return err
 		}
-		s.log.Warn("queue: removed temporary file left by a crash", "file", de.Name())
+		if !isSpare(de.Name()) { // a spare is a finished entry's file, kept for reuse
+			s.log.Warn("queue: removed temporary file left by a crash", "file", de.Name())
+		}
 	}
 	return nil
 }
@@ -469,9 +474,13 @@ func (s *Spool) Put(ctx context.Context, m *Message) (string, error) {
 // put writes an entry and registers it. Workers use it for DSNs, also while
 // Close waits for them.
 func (s *Spool) put(meta *entryMeta, data []byte) (string, error) {
-	err := writeAtomic(s.ops, s.tmpDir, s.qDir, meta.ID+".msg", func(w io.Writer) error {
+	mark, spare := s.spares.mark(), s.spares.take()
+	err := writeAtomicOver(s.ops, spare, s.tmpDir, s.qDir, meta.ID+".msg", func(w io.Writer) error {
 		return writeEntry(w, meta, data)
 	})
+	if err == nil {
+		s.spares.synced(mark) // writeAtomic ended with an fsync of queue/
+	}
 	if err != nil {
 		s.log.Error("queue: spool write failed", "class", meta.Class, "err", err)
 		return "", err
@@ -692,13 +701,18 @@ func (s *Spool) deletedOutcomes(e *entry) {
 	}
 }
 
-// removeFinished removes an entry whose recipients are all done, without syncing the directory
-// (see finish). The message goes first, as in removeEntry.
-func (s *Spool) removeFinished(id string) error {
-	for _, name := range []string{id + ".msg", id + ".state"} {
-		if err := s.ops.Remove(filepath.Join(s.qDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+// removeFinished takes an entry whose recipients are all done out of queue/, without syncing the
+// directory (see finish): its message file becomes a spare, or is removed. The message goes
+// first, as in removeEntry.
+func (s *Spool) removeFinished(e *entry) error {
+	if err := s.retire(e.meta.ID); err != nil {
+		return err
+	}
+	if !e.stateFile {
+		return nil
+	}
+	if err := s.ops.Remove(filepath.Join(s.qDir, e.meta.ID+".state")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }

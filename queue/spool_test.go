@@ -152,6 +152,14 @@ func (o failingOps) CreateTemp(dir, pattern string) (tempFile, error) {
 	return failingFile{f, o.fail}, nil
 }
 
+func (o failingOps) Reuse(path string) (tempFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return failingFile{f, o.fail}, nil
+}
+
 func (o failingOps) Rename(oldpath, newpath string) error {
 	if o.fail == "rename" {
 		return errors.New("injected rename error")
