@@ -68,7 +68,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if *check {
 		return checkConfig(cfg, *configFile, stdout)
 	}
-	log := slog.New(cfg.Log.handler(stderr, nil))
+	logs := newLogBuffer(stderr, logFlushAfter)
+	defer logs.Close()
+	log := slog.New(flushOnWarn{cfg.Log.handler(logs, nil), logs})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	inst, err := startInstance(ctx, cfg, log)
