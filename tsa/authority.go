@@ -11,12 +11,9 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/digitorus/timestamp"
 )
 
 // tokenAccuracy is the accuracy the Authority claims for genTime. genTime is encoded in whole seconds,
@@ -26,13 +23,13 @@ const tokenAccuracy = time.Second
 // Authority is an embedded, in-process time-stamping authority. It is immutable after NewAuthority
 // and safe for concurrent use.
 //
-// Serial numbers are 160-bit random integers drawn from crypto/rand for every token (the
-// digitorus/timestamp library chooses them and offers no way to set them), so they are unique without
-// any state shared between processes or restarts.
+// Serial numbers are 159-bit random integers drawn from crypto/rand for every token, so they are
+// unique without any state shared between processes or restarts. Tokens are encoded by issue.go.
 type Authority struct {
 	signer  crypto.Signer
 	cert    *x509.Certificate   // chain[0]: the TSA certificate
 	parents []*x509.Certificate // chain[1:] without a self-signed root: embedded with the TSA certificate
+	parts   *tokenParts         // what every token holds alike
 	policy  asn1.ObjectIdentifier
 	now     func() time.Time
 }
@@ -109,13 +106,16 @@ func NewAuthority(signer crypto.Signer, chain []*x509.Certificate, opts ...Autho
 	if err := a.checkValidity(a.now()); err != nil {
 		return nil, err
 	}
-	// A self-signed root is not embedded: a verifier must hold it as a trust anchor anyway, and
-	// digitorus/timestamp re-verifies every embedded parent's signature on each token (an ECDSA
-	// verification, as much again as the signing itself).
+	// A self-signed root is not embedded: a verifier must hold it as a trust anchor anyway.
 	a.parents = slices.Clone(chain[1:])
 	if n := len(a.parents); n > 0 && selfSigned(a.parents[n-1]) {
 		a.parents = a.parents[:n-1]
 	}
+	parts, err := newTokenParts(a.cert, a.parents, a.policy, signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	a.parts = parts
 	return a, nil
 }
 
@@ -161,52 +161,17 @@ func (a *Authority) Timestamp(ctx context.Context, message []byte) (*Token, erro
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	digest := sha256.Sum256(message)
-	resp, err := a.issue(crypto.SHA256, digest[:], nil, true)
+	t, err := a.token(crypto.SHA256, digest[:], nil, true)
 	if err != nil {
 		return nil, err
-	}
-	der, err := tokenFromResponse(resp)
-	var p *parsedToken
-	if err == nil {
-		p, err = parseToken(der)
-	}
-	if err != nil {
-		// Our own library produced something we cannot read back: a bug, not the network.
-		return nil, fmt.Errorf("%w: reading back own token: %w", ErrUnavailable, err)
 	}
 	return &Token{
-		DER:       der,
-		Time:      p.info.GenTime,
-		Serial:    p.info.SerialNumber,
-		Policy:    p.info.Policy,
+		DER:       t.der,
+		Time:      t.genTime,
+		Serial:    t.serial,
+		Policy:    slices.Clone(a.policy),
 		Authority: a.cert,
 	}, nil
-}
-
-// issue signs a granted TimeStampResp. Only the TSA's own choices are made here; the caller has
-// already checked the request.
-func (a *Authority) issue(h crypto.Hash, digest []byte, nonce *big.Int, certReq bool) ([]byte, error) {
-	now := a.now()
-	if err := a.checkValidity(now); err != nil {
-		return nil, err
-	}
-	ts := timestamp.Timestamp{
-		HashAlgorithm:     h,
-		HashedMessage:     digest,
-		Time:              now.UTC(), // RFC 3161 wants genTime in UTC ("Z"); asn1 would write a local offset
-		Accuracy:          tokenAccuracy,
-		Policy:            a.policy,
-		Nonce:             nonce,
-		AddTSACertificate: certReq,
-	}
-	if certReq {
-		ts.Certificates = a.parents
-	}
-	resp, err := ts.CreateResponseWithOpts(a.cert, a.signer, crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("%w: signing token: %w", ErrUnavailable, err)
-	}
-	return resp, nil
 }
 
 // tokenFromResponse extracts the TimeStampToken of a granted TimeStampResp, undecoded. A refusal

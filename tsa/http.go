@@ -66,7 +66,10 @@ func (a *Authority) respond(query []byte) (resp []byte) {
 	if fail != 0 {
 		return rejectionResponse(fail, text)
 	}
-	resp, err := a.issue(q.hash, q.digest, q.nonce, q.certReq)
+	t, err := a.token(q.hash, q.digest, q.nonce, q.certReq)
+	if err == nil {
+		resp, err = grantedResponse(t.der)
+	}
 	if err != nil {
 		// Details (an expired certificate, an HSM error) are for our logs, not for the client.
 		return rejectionResponse(FailSystemFailure, "time-stamping service unavailable")
