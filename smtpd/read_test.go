@@ -52,3 +52,24 @@ func TestReadMessage(t *testing.T) {
 		t.Errorf("a reader's error: %v", err)
 	}
 }
+
+// TestReadAll: what ReadAll returns is the input exactly (no CRLF added), whatever its size
+// against the first buffer and the chunks; past the limit it is ErrTooLarge, and the input is not
+// read to its end (a pipe into sealpost protect need not be drained).
+func TestReadAll(t *testing.T) {
+	const limit = 2*readChunk + 10
+	for _, size := range []int{0, 1, 4095, 4096, 4097, readChunk + 4096, limit} {
+		msg := bytes.Repeat([]byte("no line end here "), size/17+1)[:size]
+		got, err := ReadAll(iotest.HalfReader(bytes.NewReader(msg)), limit)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("%d bytes: got %d bytes, %v", size, len(got), err)
+		}
+	}
+	over := bytes.NewReader(make([]byte, limit+1+5*readChunk))
+	if _, err := ReadAll(over, limit); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("one byte over the limit: %v", err)
+	}
+	if over.Len() == 0 {
+		t.Error("the input over the limit was read to its end")
+	}
+}

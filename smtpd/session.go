@@ -361,16 +361,40 @@ func (s *session) Logout() error {
 // errMessageTooBig: the message is over the limit (our own check, behind go-smtp's).
 var errMessageTooBig = errors.New("smtpd: message too big")
 
-// readMessage reads r to its end, holding at most limit bytes. A message that does not end
-// in CRLF (possible with BDAT) gets one, so the gateway always sees whole lines.
-//
-// What does not fit the first buffer (sized by hint, the client's SIZE) is read in chunks of
-// readChunk and joined once into a slice of the message's size, each chunk freed as soon as it is
-// copied (newChunk): a 10 MB message sent without SIZE holds 10 MB and, while it is joined, one
-// chunk more, where a doubling buffer allocated 32 and held 16.
+// ErrTooLarge is ReadAll's error for input longer than its limit.
+var ErrTooLarge = errors.New("larger than the limit")
+
+// readMessage reads r to its end, holding at most limit bytes (ReadAll, sized by hint, the
+// client's SIZE). A message that does not end in CRLF (possible with BDAT) gets one, so the
+// gateway always sees whole lines. An oversized message is read to its end before the error, so
+// that the reply comes after it (BDAT: the pipe must be read).
 func readMessage(r io.Reader, limit, hint int64) ([]byte, error) {
+	msg, err := readAll(r, limit, hint, 2)
+	if errors.Is(err, ErrTooLarge) {
+		_, _ = io.Copy(io.Discard, r)
+		return nil, errMessageTooBig
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(msg) > 0 && !bytes.HasSuffix(msg, []byte("\r\n")) && msg[len(msg)-1] != '\r' {
+		msg = append(msg, '\r', '\n')
+	}
+	return msg, nil
+}
+
+// ReadAll reads r to its end into one slice of exactly its length (an error wrapping ErrTooLarge
+// when r holds more than limit bytes, read no further). A message sent without SIZE and a
+// statement piped into sealpost protect are read this way: in chunks of readChunk, outside the Go
+// heap where the system allows (newChunk), joined once, each chunk freed as soon as it is copied.
+// A 10 MB message then holds 10 MB and, while it is joined, one chunk more, where a doubling
+// buffer allocated 32 and held 16.
+func ReadAll(r io.Reader, limit int64) ([]byte, error) { return readAll(r, limit, 0, 0) }
+
+// readAll is ReadAll with a first buffer sized by hint and room for spare bytes after the end.
+func readAll(r io.Reader, limit, hint int64, spare int) ([]byte, error) {
 	lr := io.LimitReader(r, limit+1)
-	buf := make([]byte, 0, min(max(hint, 4096), limit, maxSizeHint)+2)
+	buf := make([]byte, 0, min(max(hint, 4096), limit, maxSizeHint)+int64(spare))
 	var chunks [][]byte // what did not fit buf, in order; each one is freed once copied
 	defer func() {
 		for _, c := range chunks {
@@ -378,7 +402,7 @@ func readMessage(r io.Reader, limit, hint int64) ([]byte, error) {
 		}
 	}()
 	// Each buffer is filled before the next is taken: only the last is short.
-	n, err := fill(lr, buf[:cap(buf)])
+	n, err := fill(lr, buf[:cap(buf)-spare])
 	buf, total := buf[:n], n
 	for err == nil {
 		c, cerr := newChunk()
@@ -392,23 +416,18 @@ func readMessage(r io.Reader, limit, hint int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(total) > limit {
-		// Drain, so that the reply comes after the real end (BDAT: the pipe must be read).
-		_, _ = io.Copy(io.Discard, r)
-		return nil, errMessageTooBig
+		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
 	}
-	msg := buf
-	if len(chunks) > 0 {
-		msg = make([]byte, 0, total+2) // room for the CRLF below
-		msg = append(msg, buf...)
-		for _, c := range chunks {
-			msg = append(msg, c...)
-			freeChunk(c)
-		}
-		chunks = nil
+	if len(chunks) == 0 {
+		return buf, nil
 	}
-	if len(msg) > 0 && !bytes.HasSuffix(msg, []byte("\r\n")) && msg[len(msg)-1] != '\r' {
-		msg = append(msg, '\r', '\n')
+	msg := make([]byte, 0, total+spare)
+	msg = append(msg, buf...)
+	for _, c := range chunks {
+		msg = append(msg, c...)
+		freeChunk(c)
 	}
+	chunks = nil
 	return msg, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/sealpost/sealpost/inbound"
 	"github.com/sealpost/sealpost/keys"
 	"github.com/sealpost/sealpost/quarantine"
+	"github.com/sealpost/sealpost/smtpd"
 )
 
 // exitCode makes run exit with a status other than 1 (verify: 1 not verified, 2 not processed).
@@ -133,23 +134,27 @@ func readMessage(name string, stdin io.Reader) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	var buf bytes.Buffer
 	if f, ok := r.(*os.File); ok {
 		// A file (or stdin redirected from one) is read into a buffer of its size, not one grown by
 		// doubling: a 10 MB statement costs 10 MB, not 32.
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			var buf bytes.Buffer
 			buf.Grow(int(min(fi.Size(), maxMessage)) + bytes.MinRead)
+			if _, err := buf.ReadFrom(io.LimitReader(r, maxMessage+1)); err != nil {
+				return nil, err
+			}
+			if buf.Len() > maxMessage {
+				return nil, fmt.Errorf("%s: larger than %d bytes", name, maxMessage)
+			}
+			return buf.Bytes(), nil
 		}
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r, maxMessage+1))
-	msg := buf.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	if len(msg) > maxMessage {
+	// A pipe is read in chunks joined once (it may have grown since a size was read, if any).
+	msg, err := smtpd.ReadAll(r, maxMessage)
+	if errors.Is(err, smtpd.ErrTooLarge) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxMessage)
 	}
-	return msg, nil
+	return msg, err
 }
 
 // printVerdict writes a verdict for a person: one "name: value" line per fact.
