@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"io"
 )
 
 // armorWriter writes OpenPGP ASCII armor (RFC 4880 6.2) with CRLF line ends straight into a
@@ -12,12 +13,19 @@ import (
 // computed with a table: go-crypto's armor computes it a bit at a time (a third of a 10 MB
 // message's CPU), and GnuPG 2.2 and RNP refuse armor without it (RFC 9580 would allow that).
 type armorWriter struct {
-	b    *bytes.Buffer
+	b *bytes.Buffer
+	// w, when set, is given b's bytes whenever armorSpill of them wait (b then holds at most that
+	// much and a line): the message is written as it is made instead of held whole.
+	w    io.Writer
+	err  error // w's first error
 	kind string
 	crc  uint32
 	rest [armorLineBytes]byte // bytes of an unfinished line
 	n    int
 }
+
+// armorSpill is how much of the armored output waits in b before it goes to w.
+const armorSpill = 64 << 10
 
 // armorLineBytes is what one armor line of 64 base64 characters encodes.
 const armorLineBytes = 48
@@ -69,10 +77,11 @@ func crc24(crc uint32, p []byte) uint32 {
 	return r >> 8
 }
 
-// newArmor writes the armor's header for kind ("PGP MESSAGE") into b.
-func newArmor(b *bytes.Buffer, kind string) *armorWriter {
+// newArmor writes the armor's header for kind ("PGP MESSAGE") into b; with w set, what gathers in
+// b goes on to w as the armor is written (b is not emptied at Close: the caller writes the rest).
+func newArmor(b *bytes.Buffer, w io.Writer, kind string) *armorWriter {
 	b.WriteString("-----BEGIN " + kind + "-----\r\n\r\n")
-	return &armorWriter{b: b, kind: kind, crc: crc24Init}
+	return &armorWriter{b: b, w: w, kind: kind, crc: crc24Init}
 }
 
 func (a *armorWriter) Write(p []byte) (int, error) {
@@ -87,12 +96,29 @@ func (a *armorWriter) Write(p []byte) (int, error) {
 		a.line(a.rest[:])
 		a.n = 0
 	}
-	if full := len(p) / armorLineBytes * armorLineBytes; full > 0 {
+	for len(p) >= armorLineBytes {
+		lines := len(p) / armorLineBytes
+		if a.w != nil { // no more than fills b to armorSpill: it stays small when the output goes to w
+			lines = min(lines, max(armorSpill-a.b.Len(), 0)/66+1)
+		}
+		full := lines * armorLineBytes
 		a.lines(p[:full])
 		p = p[full:]
+		if a.spill(); a.err != nil {
+			return 0, a.err
+		}
 	}
 	a.n = copy(a.rest[:], p)
 	return n, nil
+}
+
+// spill gives w what waits in b once there is armorSpill of it.
+func (a *armorWriter) spill() {
+	if a.w == nil || a.err != nil || a.b.Len() < armorSpill {
+		return
+	}
+	_, a.err = a.w.Write(a.b.Bytes())
+	a.b.Reset()
 }
 
 // lines writes p, whole lines of armorLineBytes, encoded in place in the buffer's free space.
@@ -126,5 +152,5 @@ func (a *armorWriter) Close() error {
 	}
 	sum := []byte{byte(a.crc >> 16), byte(a.crc >> 8), byte(a.crc)}
 	a.b.WriteString("=" + base64.StdEncoding.EncodeToString(sum) + "\r\n-----END " + a.kind + "-----")
-	return nil
+	return a.err
 }

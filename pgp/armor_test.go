@@ -23,7 +23,7 @@ func TestArmorAsGoCrypto(t *testing.T) {
 		w.Write(data)
 		w.Close()
 		var got bytes.Buffer
-		a := newArmor(&got, "PGP MESSAGE")
+		a := newArmor(&got, nil, "PGP MESSAGE")
 		for p := data; len(p) > 0; {
 			k := min(len(p), 1+len(p)%61) // uneven pieces
 			a.Write(p[:k])
@@ -53,7 +53,7 @@ func BenchmarkArmor(b *testing.B) {
 		var out bytes.Buffer
 		for b.Loop() {
 			out.Reset()
-			a := newArmor(&out, "PGP MESSAGE")
+			a := newArmor(&out, nil, "PGP MESSAGE")
 			a.Write(data)
 			a.Close()
 		}

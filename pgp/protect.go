@@ -158,15 +158,36 @@ var (
 // framed as multipart/encrypted (RFC 3156 6.2). prep must have been prepared for encryption; it is
 // not changed, so other protectors may share it.
 func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []*openpgp.Entity) ([]byte, error) {
+	var b bytes.Buffer
+	if err := p.protect(ctx, &b, nil, prep, to); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// ProtectTo is Protect writing the message to w as it is made (64 KB at a time) instead of
+// returning it: sealpost protect then holds a large statement once, not also its ciphertext. On
+// an error, what w was given is not a message.
+func (p *Protector) ProtectTo(ctx context.Context, w io.Writer, prep *mime.Prepared, to []*openpgp.Entity) error {
+	var b bytes.Buffer
+	if err := p.protect(ctx, &b, w, prep, to); err != nil {
+		return err
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// protect writes the message into b, or through b to w when w is set (b then holds the end).
+func (p *Protector) protect(ctx context.Context, b *bytes.Buffer, w io.Writer, prep *mime.Prepared, to []*openpgp.Entity) error {
 	encKeys, aead, err := p.encryptionKeys(to)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !prep.Encrypted {
-		return nil, errors.New("pgp: Protect needs a payload prepared for encryption")
+		return errors.New("pgp: Protect needs a payload prepared for encryption")
 	}
 	if err := p.checkSender(prep.From); err != nil {
-		return nil, err
+		return err
 	}
 	// The payload is signed and encrypted from its parts, without assembling a copy of a large body.
 	var head bytes.Buffer
@@ -175,16 +196,17 @@ func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []*open
 	contentLen := head.Len() + len(prep.Body)
 	sig, err := p.signature(ctx, io.MultiReader(bytes.NewReader(head.Bytes()), bytes.NewReader(prep.Body)))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var b bytes.Buffer
-	b.Grow(armoredLen(contentLen+len(sig)) + 4096)
-	prep.Outer.WriteTo(&b)
+	if w == nil {
+		b.Grow(armoredLen(contentLen+len(sig)) + 4096)
+	}
+	prep.Outer.WriteTo(b)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	// The armored ciphertext cannot hold a boundary ("--" is not base64), so nothing is excluded.
-	m, err := mime.NewMultipart(&b, p.boundary, nil)
+	m, err := mime.NewMultipart(b, p.boundary, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.ContentType(`multipart/encrypted; protocol="application/pgp-encrypted"`)
 	b.WriteString("\r\n")
@@ -192,20 +214,20 @@ func (p *Protector) Protect(ctx context.Context, prep *mime.Prepared, to []*open
 	m.Part(versionPartHeader)
 	b.WriteString("Version: 1\r\n")
 	m.Part(encryptedPartHeader)
-	if err := p.encrypt(&b, encKeys, aead, head.Bytes(), prep.Body, sig); err != nil {
-		return nil, err
+	if err := p.encrypt(b, w, encKeys, aead, head.Bytes(), prep.Body, sig); err != nil {
+		return err
 	}
 	m.Close()
-	return b.Bytes(), nil
+	return nil
 }
 
 // literalChunk is how much of the literal data encrypt writes at a time.
 const literalChunk = 64 << 10
 
-// encrypt writes the armored OpenPGP message to b: a session key for each of keys, then the
-// encrypted one-pass-signed literal data (head and body) and sig.
-func (p *Protector) encrypt(b *bytes.Buffer, encKeys []openpgp.Key, aead bool, head, body, sig []byte) error {
-	aw := newArmor(b, "PGP MESSAGE")
+// encrypt writes the armored OpenPGP message to b (through b to w, when set): a session key for
+// each of keys, then the encrypted one-pass-signed literal data (head and body) and sig.
+func (p *Protector) encrypt(b *bytes.Buffer, w io.Writer, encKeys []openpgp.Key, aead bool, head, body, sig []byte) error {
+	aw := newArmor(b, w, "PGP MESSAGE")
 	cfg := p.config()
 	sessionKey := make([]byte, packet.CipherAES256.KeySize())
 	if _, err := rand.Read(sessionKey); err != nil {

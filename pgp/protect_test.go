@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -374,5 +375,51 @@ func TestEightBitHeadersSevenBitOnTheWire(t *testing.T) {
 		if _, status := g.run(nil, "--verify", write(t, filepath.Join(dir, "sig.asc"), sig), write(t, filepath.Join(dir, "c"), content)); !bytes.Contains(status, []byte("[GNUPG:] GOODSIG")) {
 			t.Fatalf("hp=%v gpg --verify: %s", hp, status)
 		}
+	}
+}
+
+// chunkWriter records the size of each write, and fails after failAfter bytes when set.
+type chunkWriter struct {
+	bytes.Buffer
+	writes    []int
+	failAfter int
+}
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	if w.failAfter > 0 && w.Len()+len(p) > w.failAfter {
+		return 0, errors.New("disk full")
+	}
+	w.writes = append(w.writes, len(p))
+	return w.Buffer.Write(p)
+}
+
+// TestProtectToStreams: ProtectTo writes a large statement as it encrypts it, 64 KB and a line at a
+// time, and what it wrote is a message that decrypts and verifies; a failing writer stops it with
+// its error.
+func TestProtectToStreams(t *testing.T) {
+	f := getFixture(t)
+	statement := "From: statements@bank.example\r\nTo: alice@example.com\r\nSubject: Statement\r\n\r\n" +
+		strings.Repeat("0123456789 balance line of the statement, one of many lines\r\n", 40000)
+	prep, err := mime.Prepare([]byte(statement), f.protector.prepareOptions(Options{}, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w chunkWriter
+	if err := f.protector.ProtectTo(ctx, &w, prep, f.customers[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.writes) < 20 || slices.Max(w.writes) > armorSpill+armorSpill/10 {
+		t.Fatalf("%d writes of at most %d bytes for %d: not streamed", len(w.writes), slices.Max(w.writes), w.Len())
+	}
+	o, err := inspectVerified(w.Bytes(), InboundOptions{Decrypt: openpgp.EntityList{f.bank, f.customers[0]}, Signers: openpgp.EntityList{f.bank, f.customers[0]}, TSARoots: f.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(o.Content, []byte("one of many lines")) || len(o.Content) < len(statement)-200 {
+		t.Fatalf("decrypted %d bytes, want the %d-byte statement", len(o.Content), len(statement))
+	}
+	failing := chunkWriter{failAfter: 300 << 10}
+	if err := f.protector.ProtectTo(ctx, &failing, prep, f.customers[:1]); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("a failing writer: %v", err)
 	}
 }

@@ -62,7 +62,7 @@ func cmdProtect(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err := checkFrom(msg, o.from); err != nil {
 		return err
 	}
-	var stream io.Writer // the one message goes to stdout: S/MIME writes it as it makes it
+	var stream io.Writer // the one message goes to stdout: it is written as it is made
 	if o.outdir == "" {
 		stream = stdout
 	}
@@ -168,7 +168,7 @@ func (o *protectOptions) protect(ctx context.Context, dir keys.DataDir, msg []by
 		outs = append(outs, protected{"smime.eml", out})
 	}
 	if (o.signOnly && o.method == keys.MethodPGP) || len(plan.PGP) > 0 {
-		out, err := o.protectPGP(ctx, dir, ts, prepared, plan.PGP)
+		out, err := o.protectPGP(ctx, dir, ts, prepared, plan.PGP, stream)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +201,8 @@ func (o *protectOptions) protectSMIME(ctx context.Context, dir keys.DataDir, ts 
 	return p.Protect(ctx, pp, to)
 }
 
-func (o *protectOptions) protectPGP(ctx context.Context, dir keys.DataDir, ts tsa.Timestamper, prepared func() (*mime.Prepared, error), to []*openpgp.Entity) ([]byte, error) {
+// protectPGP is protectSMIME for an OpenPGP message.
+func (o *protectOptions) protectPGP(ctx context.Context, dir keys.DataDir, ts tsa.Timestamper, prepared func() (*mime.Prepared, error), to []*openpgp.Entity, stream io.Writer) ([]byte, error) {
 	key, err := loadPGPKey(dir, o.pgpKey, o.pgpPass)
 	if err != nil {
 		return nil, err
@@ -216,6 +217,9 @@ func (o *protectOptions) protectPGP(ctx context.Context, dir keys.DataDir, ts ts
 	}
 	if o.signOnly {
 		return p.Sign(ctx, pp)
+	}
+	if stream != nil {
+		return nil, p.ProtectTo(ctx, stream, pp, to)
 	}
 	return p.Protect(ctx, pp, to)
 }
