@@ -291,6 +291,7 @@ func encodeTransfer(cte string, raw []byte) ([]byte, error) {
 		return mime.EncodeBase64(raw), nil
 	case "quoted-printable":
 		var out bytes.Buffer
+		out.Grow(len(raw) + len(raw)/16 + 64) // text with soft line breaks; 8-bit text grows it further
 		w := quotedprintable.NewWriter(&out)
 		if _, err := w.Write(raw); err != nil {
 			return nil, err

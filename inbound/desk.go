@@ -40,6 +40,7 @@ const maxDeskDepth = 32
 // deskMessage builds the fresh message the desk receives.
 func (ib *Pipeline) deskMessage(in deskInput, v *Verdict) []byte {
 	var b bytes.Buffer
+	b.Grow(len(in.body) + 4096) // the header fields and the banner: grown once, not at every write
 	mime.Header{
 		mime.NewField("Authentication-Results", v.AuthenticationResults(ib.cfg.AuthServID)),
 		mime.NewField("Sealpost-Verdict", v.Header()),

@@ -433,13 +433,6 @@ const threadQuery = `SELECT token, customer, method, fingerprint, created, subje
 const registrationsQuery = `SELECT address, method, fingerprint, registered FROM registrations
 		WHERE ` + registrationsOf + ` ORDER BY registered, method, fingerprint`
 
-// stmtQuerier runs its one prepared statement as a querier (the query text given is that one's).
-type stmtQuerier struct{ st *sql.Stmt }
-
-func (q stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
-	return q.st.QueryRowContext(ctx, args...)
-}
-
 func getThread(ctx context.Context, q querier, token string) (Thread, error) {
 	var t Thread
 	var at int64
@@ -463,28 +456,31 @@ func (s *SQLite) Thread(ctx context.Context, token string) (Thread, error) {
 // either a stored Message-ID or embeds a known token; ErrNotFound when
 // none does.
 func (s *SQLite) ThreadForMessageIDs(ctx context.Context, ids []string) (Thread, error) {
-	byMessage, err := s.stmt(`SELECT token FROM thread_messages WHERE message_key = ?`)
-	if err != nil {
-		return Thread{}, fmt.Errorf("thread for message: %w", err)
-	}
-	thread, err := s.stmt(threadQuery)
+	// One query an id (SQLite's read transaction is much of a lookup's cost): whether the id is a
+	// stored Message-ID, and the thread of its token, else of the token the id embeds.
+	q, err := s.stmt(`SELECT m.token IS NOT NULL, t.token, t.customer, t.method, t.fingerprint, t.created, t.subject
+		FROM (SELECT (SELECT token FROM thread_messages WHERE message_key = ?1) AS token) AS m
+		LEFT JOIN threads AS t ON t.token = COALESCE(m.token, ?2)`)
 	if err != nil {
 		return Thread{}, fmt.Errorf("thread for message: %w", err)
 	}
 	for _, id := range ids {
-		var token string
-		err := byMessage.QueryRowContext(ctx, messageIDKey(id)).Scan(&token)
-		switch {
-		case err == nil:
-			return getThread(ctx, stmtQuerier{thread}, token)
-		case !errors.Is(err, sql.ErrNoRows):
-			return Thread{}, fmt.Errorf("thread for message: %w", err)
-		}
+		var embedded any // NULL: the id embeds no token
 		if tok, ok := TokenFromMessageID(id); ok {
-			t, err := getThread(ctx, stmtQuerier{thread}, tok)
-			if !errors.Is(err, ErrNotFound) {
-				return t, err
-			}
+			embedded = tok
+		}
+		var stored bool
+		var token, customer, method, fp, subject sql.NullString
+		var at sql.NullInt64
+		err := q.QueryRowContext(ctx, messageIDKey(id), embedded).Scan(&stored, &token, &customer, &method, &fp, &at, &subject)
+		switch {
+		case err != nil:
+			return Thread{}, fmt.Errorf("thread for message: %w", err)
+		case token.Valid:
+			return Thread{Token: token.String, Customer: customer.String, Method: method.String, Fingerprint: fp.String,
+				Created: unstamp(at.Int64), Subject: subject.String}, nil
+		case stored: // a stored Message-ID whose thread is gone names no other
+			return Thread{}, fmt.Errorf("thread: %w", ErrNotFound)
 		}
 	}
 	return Thread{}, fmt.Errorf("thread for message: %w", ErrNotFound)

@@ -237,6 +237,13 @@ func testThreads(t *testing.T, s contract, _ func(testing.TB) contract) {
 			if !errors.Is(err, tt.err) || got.Token != tt.want {
 				t.Errorf("ThreadForMessageIDs(%q) = %q, %v; want %q, %v", tt.ids, got.Token, err, tt.want, tt.err)
 			}
+			if err == nil { // the whole thread, as Thread reads it
+				want, err := s.Thread(ctx, tt.want)
+				if err != nil || got.Customer != want.Customer || got.Method != want.Method || got.Fingerprint != want.Fingerprint ||
+					got.Subject != want.Subject || !got.Created.Equal(want.Created) {
+					t.Errorf("ThreadForMessageIDs(%q) = %+v; Thread gives %+v, %v", tt.ids, got, want, err)
+				}
+			}
 		})
 	}
 }
