@@ -24,6 +24,7 @@ type Protector struct {
 	senders     map[string]bool
 	now         func() time.Time       // the signingTime attribute
 	boundary    func() (string, error) // multipart boundaries
+	parts       *signedParts           // what every signature holds alike
 }
 
 // Option configures a Protector.
@@ -59,6 +60,9 @@ func NewProtector(signer *keys.Identity, opts ...Option) (*Protector, error) {
 	}
 	for _, o := range opts {
 		o(p)
+	}
+	if err := p.encodeSignedParts(); err != nil {
+		return nil, fmt.Errorf("smime: %w", err)
 	}
 	return p, nil
 }

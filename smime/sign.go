@@ -1,7 +1,6 @@
 package smime
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -9,19 +8,56 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"io"
-	"sort"
+	"time"
 
-	"github.com/smallstep/pkcs7"
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/sealpost/sealpost/internal/cms"
 )
 
-var capabilitiesAttr = func() asn1.RawValue {
-	b, err := asn1.Marshal(sealpostCapabilities)
+// sigAlgRSA is sha256WithRSAEncryption with the NULL parameters RFC 5754 3.2 asks for.
+var sigAlgRSA = func() []byte {
+	b, err := asn1.Marshal(struct {
+		Algorithm  asn1.ObjectIdentifier
+		Parameters asn1.RawValue
+	}{oidSHA256WithRSA, asn1Null})
 	if err != nil {
 		panic(err)
 	}
-	return asn1.RawValue{FullBytes: b}
+	return b
 }()
+
+// signedParts are the encodings every signature of a Protector shares, made by NewProtector.
+type signedParts struct {
+	certs        []byte // the signer's chain (content of SignedData's [0] IMPLICIT certificates)
+	sid          []byte // IssuerAndSerialNumber of the signer's certificate
+	contentType  []byte // the contentType attribute (id-data)
+	capabilities []byte // the SMIMECapabilities attribute (sealpostCapabilities)
+}
+
+func (p *Protector) encodeSignedParts() error {
+	chain := p.signer.Chain
+	var sp signedParts
+	for _, c := range chain {
+		sp.certs = append(sp.certs, c.Raw...)
+	}
+	var err error
+	if sp.sid, err = cms.IssuerAndSerial(chain[0]); err != nil {
+		return err
+	}
+	if sp.contentType, err = cms.Attribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) }); err != nil {
+		return err
+	}
+	caps, err := asn1.Marshal(sealpostCapabilities)
+	if err != nil {
+		return err
+	}
+	if sp.capabilities, err = cms.Attribute(oidSMIMECapabilities, func(b *cryptobyte.Builder) { b.AddBytes(caps) }); err != nil {
+		return err
+	}
+	p.parts = &sp
+	return nil
+}
 
 // detachedSignature returns a DER CMS SignedData over content (signDigest of its SHA-256).
 func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]byte, error) {
@@ -30,142 +66,57 @@ func (p *Protector) detachedSignature(ctx context.Context, content []byte) ([]by
 }
 
 // signDigest returns a DER CMS SignedData over the content whose SHA-256 is digest, detached:
-// SHA-256, RSA PKCS#1 v1.5, signed attributes contentType, signingTime, messageDigest and
+// SHA-256, RSA PKCS#1 v1.5 (sha256WithRSAEncryption, its parameters NULL as RFC 5754 3.2 says), the
+// signed attributes contentType, signingTime (the Protector's clock), messageDigest and
 // SMIMECapabilities, the signer's chain, and, when a timestamper is set, an RFC 3161 token over the
-// signature value in the unsigned attribute id-aa-timeStampToken (RFC 3161 appendix A).
-//
-// pkcs7 hashes the content it is given, which would need the content whole (a 10 MB statement
-// copied once more, and encoded once more as an OCTET STRING it then drops). It is given none, signs
-// with a stand-in, and the real key signs once the attributes hold digest (and the clock's time).
+// signature value in the unsigned attribute id-aa-timeStampToken (RFC 3161 appendix A). It writes
+// what smallstep/pkcs7 wrote, byte for byte (the golden files), without its reflection-driven
+// encoding/asn1 or a copy of the content: only its digest is needed.
 func (p *Protector) signDigest(ctx context.Context, digest []byte) ([]byte, error) {
-	sd, err := pkcs7.NewSignedData(nil)
-	if err != nil {
-		return nil, err
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	chain := p.signer.Chain
-	err = sd.AddSignerChain(chain[0], deferredSigner{p.signer.Signer}, chain[1:], pkcs7.SignerInfoConfig{
-		ExtraSignedAttributes: []pkcs7.Attribute{{Type: oidSMIMECapabilities, Value: capabilitiesAttr}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	si := &sd.GetSignedData().SignerInfos[0]
-	attrs := make([]attrOf, len(si.AuthenticatedAttributes))
-	for i, a := range si.AuthenticatedAttributes {
-		attrs[i] = attrOf(a)
-	}
-	if si.EncryptedDigest, err = p.signAttributes(attrs, digest); err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	for i, a := range attrs {
-		si.AuthenticatedAttributes[i].Type, si.AuthenticatedAttributes[i].Value = a.Type, a.Value
-	}
-	// pkcs7 leaves the parameters of sha256WithRSAEncryption out; RFC 5754 3.2 says they MUST be
-	// NULL. The signature does not cover this field, so it is set after signing.
-	if rsaPKCS1(si.DigestEncryptionAlgorithm.Algorithm) {
-		si.DigestEncryptionAlgorithm.Parameters = asn1Null
-	}
-	if p.timestamper != nil {
-		// The token must cover the final signature value, so it is added after signing; unsigned
-		// attributes are outside the signature, which is what makes this possible.
-		tok, err := p.timestamper.Timestamp(ctx, si.EncryptedDigest)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
-		}
-		err = si.SetUnauthenticatedAttributes([]pkcs7.Attribute{{Type: oidAttrTimeStampToken, Value: asn1.RawValue{FullBytes: tok.DER}}})
-		if err != nil {
-			return nil, fmt.Errorf("%w: attach token: %w", ErrTimestamp, err)
-		}
-	}
-	sd.Detach()
-	return sd.Finish()
-}
-
-// deferredSigner stands in for the signing key inside pkcs7: it has the key's public half (which
-// names the algorithm) and an empty signature.
-type deferredSigner struct{ crypto.Signer }
-
-func (deferredSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) { return nil, nil }
-
-// attrOf is pkcs7's (unexported) attribute type: Attribute (RFC 5652 5.3).
-type attrOf struct {
-	Type  asn1.ObjectIdentifier
-	Value asn1.RawValue `asn1:"set"`
-}
-
-// oidAttrSigningTime is the signingTime attribute (RFC 5652 11.3).
-var oidAttrSigningTime = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
-
-// signAttributes sets the messageDigest attribute among attrs (pkcs7's signed attributes, changed
-// in place) to digest and, with a clock set, the signingTime attribute to the Protector's clock,
-// restores the DER SET OF order and signs their DER encoding (RFC 5652 5.4: the SET OF tag, not the
-// [0] of the SignerInfo).
-func (p *Protector) signAttributes(attrs []attrOf, digest []byte) ([]byte, error) {
-	md, err := asn1.Marshal(digest)
-	if err != nil {
-		return nil, err
-	}
-	var when []byte
+	when := time.Now()
 	if p.now != nil {
-		if when, err = asn1.Marshal(p.now().UTC()); err != nil {
-			return nil, err
-		}
+		when = p.now()
 	}
-	found := false
-	for i := range attrs {
-		switch {
-		case attrs[i].Type.Equal(oidAttrMessageDigest):
-			attrs[i].Value.Bytes, found = md, true
-		case attrs[i].Type.Equal(oidAttrSigningTime) && when != nil:
-			attrs[i].Value.Bytes = when
-		}
-	}
-	if !found {
-		return nil, errors.New("no messageDigest attribute to set")
-	}
-	enc := make([][]byte, len(attrs))
-	for i := range attrs {
-		if enc[i], err = asn1.Marshal(attrs[i]); err != nil {
-			return nil, err
-		}
-	}
-	sort.Sort(byEncoding{attrs, enc})
-	set, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: bytes.Join(enc, nil)})
+	signingTime, err := cms.SigningTime(when)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	messageDigest, err := cms.MessageDigest(digest)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	sp := p.parts
+	attrs := [][]byte{sp.contentType, signingTime, messageDigest, sp.capabilities}
+	set, err := cms.SignedAttributes(attrs)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	signed := sha256.Sum256(set)
 	sig, err := p.signer.Signer.Sign(rand.Reader, signed[:], crypto.SHA256)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	if len(sig) == 0 {
-		return nil, errors.New("empty signature")
+		return nil, errors.New("sign: empty signature")
 	}
-	return sig, nil
-}
-
-// byEncoding sorts attributes by their DER encodings (X.690 11.6, SET OF).
-type byEncoding struct {
-	attrs []attrOf
-	enc   [][]byte
-}
-
-func (b byEncoding) Len() int           { return len(b.attrs) }
-func (b byEncoding) Less(i, j int) bool { return bytes.Compare(b.enc[i], b.enc[j]) < 0 }
-func (b byEncoding) Swap(i, j int) {
-	b.attrs[i], b.attrs[j] = b.attrs[j], b.attrs[i]
-	b.enc[i], b.enc[j] = b.enc[j], b.enc[i]
-}
-
-// rsaPKCS1 reports whether oid is an RSA PKCS #1 v1.5 signature algorithm, whose parameters are NULL
-// (RFC 8017 A.2.4, RFC 5754 3.2).
-func rsaPKCS1(oid asn1.ObjectIdentifier) bool {
-	for _, o := range []asn1.ObjectIdentifier{oidRSAEncryption, oidSHA256WithRSA, oidSHA384WithRSA, oidSHA512WithRSA} {
-		if oid.Equal(o) {
-			return true
+	sd := cms.SignedData{Version: 1, ContentType: oidData, Certificates: sp.certs, SID: sp.sid,
+		SignedAttrs: attrs, SigAlg: sigAlgRSA, Signature: sig}
+	if p.timestamper != nil {
+		// The token covers the final signature value; unsigned attributes are outside the
+		// signature, which is what makes this possible.
+		tok, err := p.timestamper.Timestamp(ctx, sig)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
 		}
+		a, err := cms.Attribute(oidAttrTimeStampToken, func(b *cryptobyte.Builder) { b.AddBytes(tok.DER) })
+		if err != nil {
+			return nil, fmt.Errorf("%w: attach token: %w", ErrTimestamp, err)
+		}
+		sd.Unsigned = [][]byte{a}
 	}
-	return false
+	out, err := sd.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return out, nil
 }

@@ -1,7 +1,6 @@
 package tsa
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -16,12 +15,15 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/sealpost/sealpost/internal/cms"
 )
 
 // The Authority writes its tokens itself rather than through digitorus/timestamp and pkcs7: their
 // reflection-driven encoding/asn1 cost twice the ECDSA signature each token (a token was 6% of a
 // relayed message's CPU). What is the same in every token is encoded once, in tokenParts; a token
-// adds its TSTInfo, three attributes and the signature. The shape is the one those libraries gave:
+// adds its TSTInfo, three attributes and the signature (internal/cms writes the SignedData, as
+// it does S/MIME's). The shape is the one those libraries gave:
 //
 //	ContentInfo { signedData, [0] SignedData {
 //	  version 3, digestAlgorithms { sha256 },
@@ -34,7 +36,6 @@ import (
 //	    sha256WithRSAEncryption or ecdsa-with-SHA256, signature } } } }
 
 var (
-	oidAttrSigningTime  = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
 	errTokenEncoding    = fmt.Errorf("%w: encoding a token", ErrUnavailable)
 	oidHashAlgorithmFor = map[crypto.Hash]asn1.ObjectIdentifier{crypto.SHA256: oidSHA256, crypto.SHA384: oidSHA384, crypto.SHA512: oidSHA512}
 )
@@ -50,19 +51,13 @@ type tokenParts struct {
 	ess         []byte // the signingCertificateV2 attribute
 }
 
-func build(f func(b *cryptobyte.Builder)) ([]byte, error) {
-	var b cryptobyte.Builder
-	f(&b)
-	return b.Bytes()
-}
-
 func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy asn1.ObjectIdentifier, pub crypto.PublicKey) (*tokenParts, error) {
 	p := &tokenParts{}
 	var err error
-	if p.policy, err = build(func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(policy) }); err != nil {
+	if p.policy, err = cms.Build(func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(policy) }); err != nil {
 		return nil, err
 	}
-	if p.tsaName, err = build(func(b *cryptobyte.Builder) {
+	if p.tsaName, err = cms.Build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
 			b.AddASN1(cbasn1.Tag(4).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddBytes(cert.RawSubject) })
 		})
@@ -73,12 +68,7 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 	for _, c := range parents {
 		p.chain = append(p.chain, c.Raw...)
 	}
-	if p.sid, err = build(func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddBytes(cert.RawIssuer)
-			b.AddASN1BigInt(cert.SerialNumber)
-		})
-	}); err != nil {
+	if p.sid, err = cms.IssuerAndSerial(cert); err != nil {
 		return nil, err
 	}
 	var alg asn1.ObjectIdentifier
@@ -90,7 +80,7 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 	default:
 		return nil, fmt.Errorf("%w: unsupported key type %T", ErrInvalidAuthority, pub)
 	}
-	if p.sigAlg, err = build(func(b *cryptobyte.Builder) {
+	if p.sigAlg, err = cms.Build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1ObjectIdentifier(alg)
 			if alg.Equal(oidSHA256WithRSA) {
@@ -100,11 +90,11 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 	}); err != nil {
 		return nil, err
 	}
-	if p.contentType, err = encodeAttribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidTSTInfo) }); err != nil {
+	if p.contentType, err = cms.Attribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidTSTInfo) }); err != nil {
 		return nil, err
 	}
 	certHash := sha256.Sum256(cert.Raw)
-	if p.ess, err = encodeAttribute(oidAttrSigningCertificateV2, func(b *cryptobyte.Builder) {
+	if p.ess, err = cms.Attribute(oidAttrSigningCertificateV2, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SigningCertificateV2
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // certs
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ESSCertIDv2, hashAlgorithm sha256 by default
@@ -122,36 +112,6 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 		return nil, err
 	}
 	return p, nil
-}
-
-// encodeAttribute encodes an Attribute with one value.
-func encodeAttribute(oid asn1.ObjectIdentifier, value func(b *cryptobyte.Builder)) ([]byte, error) {
-	return build(func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1ObjectIdentifier(oid)
-			b.AddASN1(cbasn1.SET, value)
-		})
-	})
-}
-
-// derSetOrder orders the encodings of a DER SET OF (X.690 11.6): as octet strings, the shorter
-// one padded at its end with zeros.
-func derSetOrder(a, b []byte) int {
-	n := min(len(a), len(b))
-	if c := bytes.Compare(a[:n], b[:n]); c != 0 {
-		return c
-	}
-	for _, x := range a[n:] {
-		if x != 0 {
-			return 1
-		}
-	}
-	for _, x := range b[n:] {
-		if x != 0 {
-			return -1
-		}
-	}
-	return 0
 }
 
 // issuedToken is a TimeStampToken the Authority made, with what it put in it.
@@ -179,7 +139,7 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 	sn[0] &= 0x7f // positive in 20 octets (RFC 3161: up to 160 bits)
 	t := &issuedToken{genTime: now.UTC().Truncate(time.Second), serial: new(big.Int).SetBytes(sn[:])}
 	p := a.parts
-	info, err := build(func(b *cryptobyte.Builder) {
+	info, err := cms.Build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1Int64(1)
 			b.AddBytes(p.policy)
@@ -203,29 +163,16 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
 	infoDigest := sha256.Sum256(info)
-	signingTime, err := encodeAttribute(oidAttrSigningTime, func(b *cryptobyte.Builder) {
-		if y := t.genTime.Year(); y >= 1950 && y < 2050 { // RFC 5652 11.3
-			b.AddASN1UTCTime(t.genTime)
-		} else {
-			b.AddASN1GeneralizedTime(t.genTime)
-		}
-	})
+	signingTime, err := cms.SigningTime(t.genTime)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
-	messageDigest, err := encodeAttribute(oidAttrMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(infoDigest[:]) })
+	messageDigest, err := cms.MessageDigest(infoDigest[:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
 	attrs := [][]byte{p.contentType, signingTime, messageDigest, p.ess}
-	slices.SortFunc(attrs, derSetOrder)
-	signed, err := build(func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-			for _, at := range attrs {
-				b.AddBytes(at)
-			}
-		})
-	})
+	signed, err := cms.SignedAttributes(attrs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
@@ -234,42 +181,12 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 	if err != nil {
 		return nil, fmt.Errorf("%w: signing token: %w", ErrUnavailable, err)
 	}
-	sha256Alg := func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidSHA256) })
+	sd := cms.SignedData{Version: 3, ContentType: oidTSTInfo, Content: info, SID: p.sid, SignedAttrs: attrs,
+		SigAlg: p.sigAlg, Signature: sig}
+	if certReq {
+		sd.Certificates = p.chain
 	}
-	t.der, err = build(func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
-			b.AddASN1ObjectIdentifier(oidSignedData)
-			b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignedData
-					b.AddASN1Int64(3)
-					b.AddASN1(cbasn1.SET, sha256Alg)
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // encapContentInfo
-						b.AddASN1ObjectIdentifier(oidTSTInfo)
-						b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddASN1OctetString(info) })
-					})
-					if certReq {
-						b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddBytes(p.chain) })
-					}
-					b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignerInfo
-							b.AddASN1Int64(1)
-							b.AddBytes(p.sid)
-							sha256Alg(b)
-							b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-								for _, at := range attrs {
-									b.AddBytes(at)
-								}
-							})
-							b.AddBytes(p.sigAlg)
-							b.AddASN1OctetString(sig)
-						})
-					})
-				})
-			})
-		})
-	})
-	if err != nil {
+	if t.der, err = sd.Marshal(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
 	return t, nil
@@ -277,7 +194,7 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 
 // grantedResponse wraps a token in a TimeStampResp with status granted.
 func grantedResponse(token []byte) ([]byte, error) {
-	return build(func(b *cryptobyte.Builder) {
+	return cms.Build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1Int64(0) })
 			b.AddBytes(token)

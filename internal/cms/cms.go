@@ -1,0 +1,146 @@
+// Package cms writes the CMS (RFC 5652) structures sealpost signs itself: a SignedData with one
+// signer, as the S/MIME signature and the RFC 3161 token both are. It is the writing half only;
+// smime and tsa read CMS with their own checks. Everything is DER, encoded with cryptobyte: the
+// reflection-driven encoding/asn1 cost more than an ECDSA signature per token.
+package cms
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"slices"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+var (
+	oidSignedData        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidSHA256            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	oidAttrMessageDigest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
+	oidAttrSigningTime   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
+)
+
+// Build returns what f adds to a fresh builder.
+func Build(f func(b *cryptobyte.Builder)) ([]byte, error) {
+	var b cryptobyte.Builder
+	f(&b)
+	return b.Bytes()
+}
+
+// Attribute encodes an Attribute (RFC 5652 5.3) with one value, which value adds.
+func Attribute(oid asn1.ObjectIdentifier, value func(b *cryptobyte.Builder)) ([]byte, error) {
+	return Build(func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oid)
+			b.AddASN1(cbasn1.SET, value)
+		})
+	})
+}
+
+// SigningTime encodes the signingTime attribute for t, in UTC: UTCTime through 2049,
+// GeneralizedTime from 2050 (RFC 5652 11.3).
+func SigningTime(t time.Time) ([]byte, error) {
+	t = t.UTC()
+	return Attribute(oidAttrSigningTime, func(b *cryptobyte.Builder) {
+		if y := t.Year(); y >= 1950 && y < 2050 {
+			b.AddASN1UTCTime(t)
+		} else {
+			b.AddASN1GeneralizedTime(t)
+		}
+	})
+}
+
+// MessageDigest encodes the messageDigest attribute holding digest.
+func MessageDigest(digest []byte) ([]byte, error) {
+	return Attribute(oidAttrMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(digest) })
+}
+
+// SignedAttributes sorts attrs (encoded Attributes) into DER SET OF order (X.690 11.6: no
+// encoding of an Attribute is a prefix of another, so byte order is that order) and returns the
+// DER of the SET OF: what the signature covers (RFC 5652 5.4), not the [0] they have in the
+// SignerInfo.
+func SignedAttributes(attrs [][]byte) ([]byte, error) {
+	slices.SortFunc(attrs, bytes.Compare)
+	return Build(func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
+			for _, a := range attrs {
+				b.AddBytes(a)
+			}
+		})
+	})
+}
+
+// SignedData is a CMS SignedData with one signer, digested with SHA-256 and signed over signed
+// attributes, as a ContentInfo.
+type SignedData struct {
+	Version      int64                 // 1 for id-data content, 3 otherwise (RFC 5652 5.1)
+	ContentType  asn1.ObjectIdentifier // eContentType
+	Content      []byte                // eContent; nil: detached
+	Certificates []byte                // DER certificates, concatenated; nil: none
+	SID          []byte                // the signer's IssuerAndSerialNumber
+	SignedAttrs  [][]byte              // in SignedAttributes' order
+	SigAlg       []byte                // signatureAlgorithm, an AlgorithmIdentifier
+	Signature    []byte
+	Unsigned     [][]byte // encoded unsigned Attributes; nil: none
+}
+
+// Marshal encodes sd as a ContentInfo.
+func (sd *SignedData) Marshal() ([]byte, error) {
+	sha256Alg := func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidSHA256) })
+	}
+	attrs := func(tag cbasn1.Tag, list [][]byte) func(b *cryptobyte.Builder) {
+		return func(b *cryptobyte.Builder) {
+			b.AddASN1(tag.ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+				for _, a := range list {
+					b.AddBytes(a)
+				}
+			})
+		}
+	}
+	return Build(func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
+			b.AddASN1ObjectIdentifier(oidSignedData)
+			b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1Int64(sd.Version)
+					b.AddASN1(cbasn1.SET, sha256Alg)
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // encapContentInfo
+						b.AddASN1ObjectIdentifier(sd.ContentType)
+						if sd.Content != nil {
+							b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddASN1OctetString(sd.Content) })
+						}
+					})
+					if sd.Certificates != nil {
+						b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddBytes(sd.Certificates) })
+					}
+					b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignerInfo
+							b.AddASN1Int64(1)
+							b.AddBytes(sd.SID)
+							sha256Alg(b)
+							attrs(0, sd.SignedAttrs)(b)
+							b.AddBytes(sd.SigAlg)
+							b.AddASN1OctetString(sd.Signature)
+							if sd.Unsigned != nil {
+								attrs(1, sd.Unsigned)(b)
+							}
+						})
+					})
+				})
+			})
+		})
+	})
+}
+
+// IssuerAndSerial encodes a certificate's IssuerAndSerialNumber (RFC 5652 10.2.4).
+func IssuerAndSerial(c *x509.Certificate) ([]byte, error) {
+	return Build(func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddBytes(c.RawIssuer)
+			b.AddASN1BigInt(c.SerialNumber)
+		})
+	})
+}
