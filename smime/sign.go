@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/sealpost/sealpost/internal/cms"
+	"github.com/sealpost/sealpost/tsa"
 )
 
 // sigAlgRSA is sha256WithRSAEncryption with the NULL parameters RFC 5754 3.2 asks for.
@@ -42,17 +42,17 @@ func (p *Protector) encodeSignedParts() error {
 		sp.certs = append(sp.certs, c.Raw...)
 	}
 	var err error
-	if sp.sid, err = cms.IssuerAndSerial(chain[0]); err != nil {
+	if sp.sid, err = tsa.IssuerAndSerial(chain[0]); err != nil {
 		return err
 	}
-	if sp.contentType, err = cms.Attribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) }); err != nil {
+	if sp.contentType, err = tsa.CMSAttribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) }); err != nil {
 		return err
 	}
 	caps, err := asn1.Marshal(sealpostCapabilities)
 	if err != nil {
 		return err
 	}
-	if sp.capabilities, err = cms.Attribute(oidSMIMECapabilities, func(b *cryptobyte.Builder) { b.AddBytes(caps) }); err != nil {
+	if sp.capabilities, err = tsa.CMSAttribute(oidSMIMECapabilities, func(b *cryptobyte.Builder) { b.AddBytes(caps) }); err != nil {
 		return err
 	}
 	p.parts = &sp
@@ -77,17 +77,17 @@ func (p *Protector) signDigest(ctx context.Context, digest []byte) ([]byte, erro
 	if p.now != nil {
 		when = p.now()
 	}
-	signingTime, err := cms.SigningTime(when)
+	signingTime, err := tsa.SigningTimeAttribute(when)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	messageDigest, err := cms.MessageDigest(digest)
+	messageDigest, err := tsa.MessageDigestAttribute(digest)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	sp := p.parts
 	attrs := [][]byte{sp.contentType, signingTime, messageDigest, sp.capabilities}
-	set, err := cms.SignedAttributes(attrs)
+	set, err := tsa.SignedAttributes(attrs)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
@@ -99,7 +99,7 @@ func (p *Protector) signDigest(ctx context.Context, digest []byte) ([]byte, erro
 	if len(sig) == 0 {
 		return nil, errors.New("sign: empty signature")
 	}
-	sd := cms.SignedData{Version: 1, ContentType: oidData, Certificates: sp.certs, SID: sp.sid,
+	sd := tsa.SignedData{Version: 1, ContentType: oidData, Certificates: sp.certs, SID: sp.sid,
 		SignedAttrs: attrs, SigAlg: sigAlgRSA, Signature: sig}
 	if p.timestamper != nil {
 		// The token covers the final signature value; unsigned attributes are outside the
@@ -108,7 +108,7 @@ func (p *Protector) signDigest(ctx context.Context, digest []byte) ([]byte, erro
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
 		}
-		a, err := cms.Attribute(oidAttrTimeStampToken, func(b *cryptobyte.Builder) { b.AddBytes(tok.DER) })
+		a, err := tsa.CMSAttribute(oidAttrTimeStampToken, func(b *cryptobyte.Builder) { b.AddBytes(tok.DER) })
 		if err != nil {
 			return nil, fmt.Errorf("%w: attach token: %w", ErrTimestamp, err)
 		}

@@ -15,15 +15,13 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-
-	"github.com/sealpost/sealpost/internal/cms"
 )
 
 // The Authority writes its tokens itself rather than through digitorus/timestamp and pkcs7: their
 // reflection-driven encoding/asn1 cost twice the ECDSA signature each token (a token was 6% of a
 // relayed message's CPU). What is the same in every token is encoded once, in tokenParts; a token
-// adds its TSTInfo, three attributes and the signature (internal/cms writes the SignedData, as
-// it does S/MIME's). The shape is the one those libraries gave:
+// adds its TSTInfo, three attributes and the signature (cms.go writes the SignedData, as it
+// does S/MIME's). The shape is the one those libraries gave:
 //
 //	ContentInfo { signedData, [0] SignedData {
 //	  version 3, digestAlgorithms { sha256 },
@@ -54,10 +52,10 @@ type tokenParts struct {
 func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy asn1.ObjectIdentifier, pub crypto.PublicKey) (*tokenParts, error) {
 	p := &tokenParts{}
 	var err error
-	if p.policy, err = cms.Build(func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(policy) }); err != nil {
+	if p.policy, err = build(func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(policy) }); err != nil {
 		return nil, err
 	}
-	if p.tsaName, err = cms.Build(func(b *cryptobyte.Builder) {
+	if p.tsaName, err = build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
 			b.AddASN1(cbasn1.Tag(4).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddBytes(cert.RawSubject) })
 		})
@@ -68,7 +66,7 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 	for _, c := range parents {
 		p.chain = append(p.chain, c.Raw...)
 	}
-	if p.sid, err = cms.IssuerAndSerial(cert); err != nil {
+	if p.sid, err = IssuerAndSerial(cert); err != nil {
 		return nil, err
 	}
 	var alg asn1.ObjectIdentifier
@@ -80,7 +78,7 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 	default:
 		return nil, fmt.Errorf("%w: unsupported key type %T", ErrInvalidAuthority, pub)
 	}
-	if p.sigAlg, err = cms.Build(func(b *cryptobyte.Builder) {
+	if p.sigAlg, err = build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1ObjectIdentifier(alg)
 			if alg.Equal(oidSHA256WithRSA) {
@@ -90,11 +88,11 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 	}); err != nil {
 		return nil, err
 	}
-	if p.contentType, err = cms.Attribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidTSTInfo) }); err != nil {
+	if p.contentType, err = CMSAttribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidTSTInfo) }); err != nil {
 		return nil, err
 	}
 	certHash := sha256.Sum256(cert.Raw)
-	if p.ess, err = cms.Attribute(oidAttrSigningCertificateV2, func(b *cryptobyte.Builder) {
+	if p.ess, err = CMSAttribute(oidAttrSigningCertificateV2, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SigningCertificateV2
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // certs
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ESSCertIDv2, hashAlgorithm sha256 by default
@@ -139,7 +137,7 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 	sn[0] &= 0x7f // positive in 20 octets (RFC 3161: up to 160 bits)
 	t := &issuedToken{genTime: now.UTC().Truncate(time.Second), serial: new(big.Int).SetBytes(sn[:])}
 	p := a.parts
-	info, err := cms.Build(func(b *cryptobyte.Builder) {
+	info, err := build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1Int64(1)
 			b.AddBytes(p.policy)
@@ -163,16 +161,16 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
 	infoDigest := sha256.Sum256(info)
-	signingTime, err := cms.SigningTime(t.genTime)
+	signingTime, err := SigningTimeAttribute(t.genTime)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
-	messageDigest, err := cms.MessageDigest(infoDigest[:])
+	messageDigest, err := MessageDigestAttribute(infoDigest[:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
 	attrs := [][]byte{p.contentType, signingTime, messageDigest, p.ess}
-	signed, err := cms.SignedAttributes(attrs)
+	signed, err := SignedAttributes(attrs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
@@ -181,7 +179,7 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 	if err != nil {
 		return nil, fmt.Errorf("%w: signing token: %w", ErrUnavailable, err)
 	}
-	sd := cms.SignedData{Version: 3, ContentType: oidTSTInfo, Content: info, SID: p.sid, SignedAttrs: attrs,
+	sd := SignedData{Version: 3, ContentType: oidTSTInfo, Content: info, SID: p.sid, SignedAttrs: attrs,
 		SigAlg: p.sigAlg, Signature: sig}
 	if certReq {
 		sd.Certificates = p.chain
@@ -194,7 +192,7 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 
 // grantedResponse wraps a token in a TimeStampResp with status granted.
 func grantedResponse(token []byte) ([]byte, error) {
-	return cms.Build(func(b *cryptobyte.Builder) {
+	return build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1Int64(0) })
 			b.AddBytes(token)

@@ -1,8 +1,9 @@
-// Package cms writes the CMS (RFC 5652) structures sealpost signs itself: a SignedData with one
-// signer, as the S/MIME signature and the RFC 3161 token both are. It is the writing half only;
-// smime and tsa read CMS with their own checks. Everything is DER, encoded with cryptobyte: the
-// reflection-driven encoding/asn1 cost more than an ECDSA signature per token.
-package cms
+package tsa
+
+// The CMS (RFC 5652) that sealpost writes: a SignedData with one signer, as an RFC 3161 token is and
+// as smime's signatures are (smime uses these; tsa is the package it may import for them). It is the
+// writing half only: tsa and smime read CMS with their own checks. Everything is DER, encoded with
+// cryptobyte: the reflection-driven encoding/asn1 cost more than an ECDSA signature per token.
 
 import (
 	"bytes"
@@ -15,23 +16,19 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-var (
-	oidSignedData        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
-	oidSHA256            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidAttrMessageDigest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
-	oidAttrSigningTime   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
-)
+// oidAttrSigningTime is the signingTime attribute (RFC 5652 11.3).
+var oidAttrSigningTime = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
 
-// Build returns what f adds to a fresh builder.
-func Build(f func(b *cryptobyte.Builder)) ([]byte, error) {
+// build returns what f adds to a fresh builder.
+func build(f func(b *cryptobyte.Builder)) ([]byte, error) {
 	var b cryptobyte.Builder
 	f(&b)
 	return b.Bytes()
 }
 
-// Attribute encodes an Attribute (RFC 5652 5.3) with one value, which value adds.
-func Attribute(oid asn1.ObjectIdentifier, value func(b *cryptobyte.Builder)) ([]byte, error) {
-	return Build(func(b *cryptobyte.Builder) {
+// CMSAttribute encodes an Attribute (RFC 5652 5.3) with one value, which value adds.
+func CMSAttribute(oid asn1.ObjectIdentifier, value func(b *cryptobyte.Builder)) ([]byte, error) {
+	return build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1ObjectIdentifier(oid)
 			b.AddASN1(cbasn1.SET, value)
@@ -39,11 +36,11 @@ func Attribute(oid asn1.ObjectIdentifier, value func(b *cryptobyte.Builder)) ([]
 	})
 }
 
-// SigningTime encodes the signingTime attribute for t, in UTC: UTCTime through 2049,
+// SigningTimeAttribute encodes the signingTime attribute for t, in UTC: UTCTime through 2049,
 // GeneralizedTime from 2050 (RFC 5652 11.3).
-func SigningTime(t time.Time) ([]byte, error) {
+func SigningTimeAttribute(t time.Time) ([]byte, error) {
 	t = t.UTC()
-	return Attribute(oidAttrSigningTime, func(b *cryptobyte.Builder) {
+	return CMSAttribute(oidAttrSigningTime, func(b *cryptobyte.Builder) {
 		if y := t.Year(); y >= 1950 && y < 2050 {
 			b.AddASN1UTCTime(t)
 		} else {
@@ -52,9 +49,9 @@ func SigningTime(t time.Time) ([]byte, error) {
 	})
 }
 
-// MessageDigest encodes the messageDigest attribute holding digest.
-func MessageDigest(digest []byte) ([]byte, error) {
-	return Attribute(oidAttrMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(digest) })
+// MessageDigestAttribute encodes the messageDigest attribute holding digest.
+func MessageDigestAttribute(digest []byte) ([]byte, error) {
+	return CMSAttribute(oidAttrMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(digest) })
 }
 
 // SignedAttributes sorts attrs (encoded Attributes) into DER SET OF order (X.690 11.6: no
@@ -63,7 +60,7 @@ func MessageDigest(digest []byte) ([]byte, error) {
 // SignerInfo.
 func SignedAttributes(attrs [][]byte) ([]byte, error) {
 	slices.SortFunc(attrs, bytes.Compare)
-	return Build(func(b *cryptobyte.Builder) {
+	return build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
 			for _, a := range attrs {
 				b.AddBytes(a)
@@ -100,7 +97,7 @@ func (sd *SignedData) Marshal() ([]byte, error) {
 			})
 		}
 	}
-	return Build(func(b *cryptobyte.Builder) {
+	return build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
 			b.AddASN1ObjectIdentifier(oidSignedData)
 			b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
@@ -137,7 +134,7 @@ func (sd *SignedData) Marshal() ([]byte, error) {
 
 // IssuerAndSerial encodes a certificate's IssuerAndSerialNumber (RFC 5652 10.2.4).
 func IssuerAndSerial(c *x509.Certificate) ([]byte, error) {
-	return Build(func(b *cryptobyte.Builder) {
+	return build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddBytes(c.RawIssuer)
 			b.AddASN1BigInt(c.SerialNumber)

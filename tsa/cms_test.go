@@ -1,4 +1,4 @@
-package cms
+package tsa
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 )
 
 // TestSigningTime: UTCTime through 2049, GeneralizedTime from 2050 (RFC 5652 11.3), always UTC.
-func TestSigningTime(t *testing.T) {
+func TestCMSSigningTime(t *testing.T) {
 	for _, tc := range []struct {
 		at  time.Time
 		tag byte
@@ -19,7 +19,7 @@ func TestSigningTime(t *testing.T) {
 		{time.Date(2049, 12, 31, 23, 59, 59, 0, time.FixedZone("x", 3600)), asn1.TagUTCTime, "491231225959Z"},
 		{time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC), asn1.TagGeneralizedTime, "20500101000000Z"},
 	} {
-		a, err := SigningTime(tc.at)
+		a, err := SigningTimeAttribute(tc.at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,9 +40,9 @@ func TestSigningTime(t *testing.T) {
 // describes: detached content has no eContent, attached has it, the signed attributes come in
 // their sorted order under [0], the unsigned ones under [1], and SignedAttributes' SET holds the
 // same attributes as the [0].
-func TestSignedDataShape(t *testing.T) {
-	long, _ := Attribute(asn1.ObjectIdentifier{1, 2, 3}, func(b *cryptobyte.Builder) { b.AddASN1OctetString(make([]byte, 40)) })
-	short, _ := MessageDigest([]byte{1, 2, 3})
+func TestCMSSignedDataShape(t *testing.T) {
+	long, _ := CMSAttribute(asn1.ObjectIdentifier{1, 2, 3}, func(b *cryptobyte.Builder) { b.AddASN1OctetString(make([]byte, 40)) })
+	short, _ := MessageDigestAttribute([]byte{1, 2, 3})
 	attrs := [][]byte{long, short}
 	set, err := SignedAttributes(attrs)
 	if err != nil {
