@@ -27,8 +27,12 @@ type armorWriter struct {
 // armorSpill is how much of the armored output waits in b before it goes to w.
 const armorSpill = 64 << 10
 
-// armorLineBytes is what one armor line of 64 base64 characters encodes.
-const armorLineBytes = 48
+// armorLineBytes is what one armor line of 64 base64 characters encodes; armorLineOut is that
+// line as written, with its CRLF.
+const (
+	armorLineBytes = 48
+	armorLineOut   = 64 + 2
+)
 
 const (
 	crc24Init = 0xb704ce
@@ -99,7 +103,7 @@ func (a *armorWriter) Write(p []byte) (int, error) {
 	for len(p) >= armorLineBytes {
 		lines := len(p) / armorLineBytes
 		if a.w != nil { // no more than fills b to armorSpill: it stays small when the output goes to w
-			lines = min(lines, max(armorSpill-a.b.Len(), 0)/66+1)
+			lines = min(lines, max(armorSpill-a.b.Len(), 0)/armorLineOut+1)
 		}
 		full := lines * armorLineBytes
 		a.lines(p[:full])
@@ -123,7 +127,7 @@ func (a *armorWriter) spill() {
 
 // lines writes p, whole lines of armorLineBytes, encoded in place in the buffer's free space.
 func (a *armorWriter) lines(p []byte) {
-	const out = 64 + 2
+	const out = armorLineOut
 	n := len(p) / armorLineBytes
 	a.b.Grow(n * out)
 	buf := a.b.AvailableBuffer()[:n*out]

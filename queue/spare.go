@@ -58,14 +58,6 @@ func (p *spares) add(path string) {
 	p.pending = append(p.pending, spare{path, p.renamed})
 }
 
-// mark is taken before a write that ends with an fsync of queue/: every spare pending now is
-// covered by that fsync, and synced(mark) makes it ready.
-func (p *spares) mark() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.renamed
-}
-
 // synced makes ready every spare renamed out of queue/ up to mark, now that an fsync of queue/
 // that started after mark was taken has completed.
 func (p *spares) synced(mark uint64) {
@@ -79,16 +71,16 @@ func (p *spares) synced(mark uint64) {
 	p.pending = append(p.pending[:0], p.pending[n:]...)
 }
 
-// take returns a ready spare's path, or "" when there is none.
-func (p *spares) take() string {
+// take returns a ready spare's path ("" when there is none) and a mark, for a write that ends with
+// an fsync of queue/: every spare pending now is covered by that fsync, and synced(mark) makes it
+// ready.
+func (p *spares) take() (path string, mark uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.ready) == 0 {
-		return ""
+	if n := len(p.ready); n > 0 {
+		path, p.ready = p.ready[n-1], p.ready[:n-1]
 	}
-	path := p.ready[len(p.ready)-1]
-	p.ready = p.ready[:len(p.ready)-1]
-	return path
+	return path, p.renamed
 }
 
 // retire takes a finished entry's message file out of queue/: into tmp/ as a spare when there is

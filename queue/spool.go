@@ -474,17 +474,15 @@ func (s *Spool) Put(ctx context.Context, m *Message) (string, error) {
 // put writes an entry and registers it. Workers use it for DSNs, also while
 // Close waits for them.
 func (s *Spool) put(meta *entryMeta, data []byte) (string, error) {
-	mark, spare := s.spares.mark(), s.spares.take()
+	spare, mark := s.spares.take()
 	err := writeAtomicOver(s.ops, spare, s.tmpDir, s.qDir, meta.ID+".msg", func(w io.Writer) error {
 		return writeEntry(w, meta, data)
 	})
-	if err == nil {
-		s.spares.synced(mark) // writeAtomic ended with an fsync of queue/
-	}
 	if err != nil {
 		s.log.Error("queue: spool write failed", "class", meta.Class, "err", err)
 		return "", err
 	}
+	s.spares.synced(mark) // the write ended with an fsync of queue/
 	e := &entry{meta: meta, state: freshState(meta)}
 	s.mu.Lock()
 	s.track(e)

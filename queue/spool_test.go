@@ -153,11 +153,11 @@ func (o failingOps) CreateTemp(dir, pattern string) (tempFile, error) {
 }
 
 func (o failingOps) Reuse(path string) (tempFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	f, err := o.osOps.Reuse(path)
 	if err != nil {
 		return nil, err
 	}
-	return failingFile{f, o.fail}, nil
+	return failingFile{f.(*os.File), o.fail}, nil
 }
 
 func (o failingOps) Rename(oldpath, newpath string) error {

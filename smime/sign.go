@@ -2,11 +2,8 @@ package smime
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,24 +12,13 @@ import (
 	"github.com/sealpost/sealpost/tsa"
 )
 
-// sigAlgRSA is sha256WithRSAEncryption with the NULL parameters RFC 5754 3.2 asks for.
-var sigAlgRSA = func() []byte {
-	b, err := asn1.Marshal(struct {
-		Algorithm  asn1.ObjectIdentifier
-		Parameters asn1.RawValue
-	}{oidSHA256WithRSA, asn1Null})
-	if err != nil {
-		panic(err)
-	}
-	return b
-}()
-
 // signedParts are the encodings every signature of a Protector shares, made by NewProtector.
 type signedParts struct {
 	certs        []byte // the signer's chain (content of SignedData's [0] IMPLICIT certificates)
 	sid          []byte // IssuerAndSerialNumber of the signer's certificate
 	contentType  []byte // the contentType attribute (id-data)
 	capabilities []byte // the SMIMECapabilities attribute (sealpostCapabilities)
+	sigAlg       []byte // sha256WithRSAEncryption, its parameters NULL
 }
 
 func (p *Protector) encodeSignedParts() error {
@@ -43,6 +29,9 @@ func (p *Protector) encodeSignedParts() error {
 	}
 	var err error
 	if sp.sid, err = tsa.IssuerAndSerial(chain[0]); err != nil {
+		return err
+	}
+	if sp.sigAlg, err = tsa.SignatureAlgorithm(chain[0].PublicKey); err != nil {
 		return err
 	}
 	if sp.contentType, err = tsa.CMSAttribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) }); err != nil {
@@ -77,34 +66,15 @@ func (p *Protector) signDigest(ctx context.Context, digest []byte) ([]byte, erro
 	if p.now != nil {
 		when = p.now()
 	}
-	signingTime, err := tsa.SigningTimeAttribute(when)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	messageDigest, err := tsa.MessageDigestAttribute(digest)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
 	sp := p.parts
-	attrs := [][]byte{sp.contentType, signingTime, messageDigest, sp.capabilities}
-	set, err := tsa.SignedAttributes(attrs)
-	if err != nil {
+	sd := tsa.SignedData{Version: 1, ContentType: oidData, Certificates: sp.certs, SID: sp.sid, SigAlg: sp.sigAlg}
+	if err := sd.Sign(p.signer.Signer, when, digest, sp.contentType, sp.capabilities); err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	signed := sha256.Sum256(set)
-	sig, err := p.signer.Signer.Sign(rand.Reader, signed[:], crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	if len(sig) == 0 {
-		return nil, errors.New("sign: empty signature")
-	}
-	sd := tsa.SignedData{Version: 1, ContentType: oidData, Certificates: sp.certs, SID: sp.sid,
-		SignedAttrs: attrs, SigAlg: sigAlgRSA, Signature: sig}
 	if p.timestamper != nil {
 		// The token covers the final signature value; unsigned attributes are outside the
 		// signature, which is what makes this possible.
-		tok, err := p.timestamper.Timestamp(ctx, sig)
+		tok, err := p.timestamper.Timestamp(ctx, sd.Signature)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
 		}

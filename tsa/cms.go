@@ -7,8 +7,15 @@ package tsa
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -36,9 +43,9 @@ func CMSAttribute(oid asn1.ObjectIdentifier, value func(b *cryptobyte.Builder)) 
 	})
 }
 
-// SigningTimeAttribute encodes the signingTime attribute for t, in UTC: UTCTime through 2049,
+// signingTimeAttribute encodes the signingTime attribute for t, in UTC: UTCTime through 2049,
 // GeneralizedTime from 2050 (RFC 5652 11.3).
-func SigningTimeAttribute(t time.Time) ([]byte, error) {
+func signingTimeAttribute(t time.Time) ([]byte, error) {
 	t = t.UTC()
 	return CMSAttribute(oidAttrSigningTime, func(b *cryptobyte.Builder) {
 		if y := t.Year(); y >= 1950 && y < 2050 {
@@ -49,16 +56,16 @@ func SigningTimeAttribute(t time.Time) ([]byte, error) {
 	})
 }
 
-// MessageDigestAttribute encodes the messageDigest attribute holding digest.
-func MessageDigestAttribute(digest []byte) ([]byte, error) {
+// messageDigestAttribute encodes the messageDigest attribute holding digest.
+func messageDigestAttribute(digest []byte) ([]byte, error) {
 	return CMSAttribute(oidAttrMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(digest) })
 }
 
-// SignedAttributes sorts attrs (encoded Attributes) into DER SET OF order (X.690 11.6: no
+// signedAttributes sorts attrs (encoded Attributes) into DER SET OF order (X.690 11.6: no
 // encoding of an Attribute is a prefix of another, so byte order is that order) and returns the
 // DER of the SET OF: what the signature covers (RFC 5652 5.4), not the [0] they have in the
 // SignerInfo.
-func SignedAttributes(attrs [][]byte) ([]byte, error) {
+func signedAttributes(attrs [][]byte) ([]byte, error) {
 	slices.SortFunc(attrs, bytes.Compare)
 	return build(func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
@@ -69,6 +76,58 @@ func SignedAttributes(attrs [][]byte) ([]byte, error) {
 	})
 }
 
+// SignatureAlgorithm is the signatureAlgorithm of a SignerInfo whose key signs SHA-256 digests:
+// sha256WithRSAEncryption with NULL parameters (RFC 4055, RFC 5754 3.2), or ecdsa-with-SHA256.
+func SignatureAlgorithm(pub crypto.PublicKey) ([]byte, error) {
+	var alg asn1.ObjectIdentifier
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		alg = oidSHA256WithRSA
+	case *ecdsa.PublicKey:
+		alg = oidECDSAWithSHA256
+	default:
+		return nil, fmt.Errorf("unsupported key type %T", pub)
+	}
+	return build(func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(alg)
+			if alg.Equal(oidSHA256WithRSA) {
+				b.AddASN1NULL()
+			}
+		})
+	})
+}
+
+// Sign completes sd's signed attributes and its signature: the attributes are fixed (what the
+// caller encodes once) with a signingTime of at and a messageDigest of digest (the content's
+// SHA-256), in DER SET OF order, and the signature is signer's over the SHA-256 of their SET OF
+// encoding (RFC 5652 5.4: the SET OF tag, not the [0] they have in the SignerInfo).
+func (sd *SignedData) Sign(signer crypto.Signer, at time.Time, digest []byte, fixed ...[]byte) error {
+	signingTime, err := signingTimeAttribute(at)
+	if err != nil {
+		return err
+	}
+	messageDigest, err := messageDigestAttribute(digest)
+	if err != nil {
+		return err
+	}
+	attrs := append(slices.Clone(fixed), signingTime, messageDigest)
+	set, err := signedAttributes(attrs)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(set)
+	sig, err := signer.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	if len(sig) == 0 {
+		return errors.New("empty signature")
+	}
+	sd.SignedAttrs, sd.Signature = attrs, sig
+	return nil
+}
+
 // SignedData is a CMS SignedData with one signer, digested with SHA-256 and signed over signed
 // attributes, as a ContentInfo.
 type SignedData struct {
@@ -77,7 +136,7 @@ type SignedData struct {
 	Content      []byte                // eContent; nil: detached
 	Certificates []byte                // DER certificates, concatenated; nil: none
 	SID          []byte                // the signer's IssuerAndSerialNumber
-	SignedAttrs  [][]byte              // in SignedAttributes' order
+	SignedAttrs  [][]byte              // in DER SET OF order (Sign sets them)
 	SigAlg       []byte                // signatureAlgorithm, an AlgorithmIdentifier
 	Signature    []byte
 	Unsigned     [][]byte // encoded unsigned Attributes; nil: none

@@ -19,7 +19,7 @@ func TestCMSSigningTime(t *testing.T) {
 		{time.Date(2049, 12, 31, 23, 59, 59, 0, time.FixedZone("x", 3600)), asn1.TagUTCTime, "491231225959Z"},
 		{time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC), asn1.TagGeneralizedTime, "20500101000000Z"},
 	} {
-		a, err := SigningTimeAttribute(tc.at)
+		a, err := signingTimeAttribute(tc.at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,13 +38,13 @@ func TestCMSSigningTime(t *testing.T) {
 
 // TestSignedDataShape: what Marshal writes reads back with encoding/asn1 as the SignedData it
 // describes: detached content has no eContent, attached has it, the signed attributes come in
-// their sorted order under [0], the unsigned ones under [1], and SignedAttributes' SET holds the
+// their sorted order under [0], the unsigned ones under [1], and signedAttributes' SET holds the
 // same attributes as the [0].
 func TestCMSSignedDataShape(t *testing.T) {
 	long, _ := CMSAttribute(asn1.ObjectIdentifier{1, 2, 3}, func(b *cryptobyte.Builder) { b.AddASN1OctetString(make([]byte, 40)) })
-	short, _ := MessageDigestAttribute([]byte{1, 2, 3})
+	short, _ := messageDigestAttribute([]byte{1, 2, 3})
 	attrs := [][]byte{long, short}
-	set, err := SignedAttributes(attrs)
+	set, err := signedAttributes(attrs)
 	if err != nil {
 		t.Fatal(err)
 	}

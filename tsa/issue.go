@@ -2,9 +2,7 @@ package tsa
 
 import (
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -69,24 +67,8 @@ func newTokenParts(cert *x509.Certificate, parents []*x509.Certificate, policy a
 	if p.sid, err = IssuerAndSerial(cert); err != nil {
 		return nil, err
 	}
-	var alg asn1.ObjectIdentifier
-	switch pub.(type) {
-	case *rsa.PublicKey:
-		alg = oidSHA256WithRSA
-	case *ecdsa.PublicKey:
-		alg = oidECDSAWithSHA256
-	default:
-		return nil, fmt.Errorf("%w: unsupported key type %T", ErrInvalidAuthority, pub)
-	}
-	if p.sigAlg, err = build(func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1ObjectIdentifier(alg)
-			if alg.Equal(oidSHA256WithRSA) {
-				b.AddASN1NULL() // RFC 4055: the parameters of the RSA signature algorithms are NULL
-			}
-		})
-	}); err != nil {
-		return nil, err
+	if p.sigAlg, err = SignatureAlgorithm(pub); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidAuthority, err)
 	}
 	if p.contentType, err = CMSAttribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidTSTInfo) }); err != nil {
 		return nil, err
@@ -161,26 +143,10 @@ func (a *Authority) token(h crypto.Hash, digest []byte, nonce *big.Int, certReq 
 		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
 	}
 	infoDigest := sha256.Sum256(info)
-	signingTime, err := SigningTimeAttribute(t.genTime)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
-	}
-	messageDigest, err := MessageDigestAttribute(infoDigest[:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
-	}
-	attrs := [][]byte{p.contentType, signingTime, messageDigest, p.ess}
-	signed, err := SignedAttributes(attrs)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errTokenEncoding, err)
-	}
-	signedDigest := sha256.Sum256(signed)
-	sig, err := a.signer.Sign(rand.Reader, signedDigest[:], crypto.SHA256)
-	if err != nil {
+	sd := SignedData{Version: 3, ContentType: oidTSTInfo, Content: info, SID: p.sid, SigAlg: p.sigAlg}
+	if err := sd.Sign(a.signer, t.genTime, infoDigest[:], p.contentType, p.ess); err != nil {
 		return nil, fmt.Errorf("%w: signing token: %w", ErrUnavailable, err)
 	}
-	sd := SignedData{Version: 3, ContentType: oidTSTInfo, Content: info, SID: p.sid, SignedAttrs: attrs,
-		SigAlg: p.sigAlg, Signature: sig}
 	if certReq {
 		sd.Certificates = p.chain
 	}
